@@ -1,0 +1,419 @@
+//! Expansion of `#[traced]`.
+//!
+//! Sync functions become a guard plus the original statements; when the return value is needed
+//! (`err` on a `Result`, or `ret`) the statements run in an immediately called closure so every
+//! `return` and `?` still yields the value. Async functions (and `#[async_trait]` methods) wrap
+//! their body's future. Everything else happens in `::telemark::__private`.
+
+use crate::args::{self, unraw, TracedArgs};
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{Block, Expr, FnArg, Ident, ItemFn, Pat, ReturnType, Signature, Stmt, Type};
+
+/// Argument names that are recorded as `[REDACTED]`, matched case-insensitively as substrings.
+const SECRET: &[&str] = &[
+    "password", "passwd", "secret", "token", "api_key", "apikey", "auth", "authorization", "credential", "cookie",
+    "session", "private_key",
+];
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    match try_expand(args, item.clone()) {
+        Ok(out) => out,
+        Err(e) => {
+            // Keep the item so one mistake does not cascade into "cannot find function" errors.
+            let mut out = item;
+            out.extend(e.into_compile_error());
+            out
+        }
+    }
+}
+
+fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let f: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => return not_a_function(item),
+    };
+    let parsed = args::parse(args);
+    let ret = ReturnInfo::of(&f);
+    let checked = args::check(parsed.as_ref().unwrap_or(&TracedArgs::default()), &f, ret.unit, ret.has_impl);
+    let args = match (parsed, checked) {
+        (Ok(a), Ok(())) => a,
+        (Err(mut e), Err(e2)) => {
+            e.combine(e2);
+            return Err(e);
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    Ok(generate(&args, f, &ret))
+}
+
+fn not_a_function(item: TokenStream) -> syn::Result<TokenStream> {
+    if let Ok(t) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
+        return Err(syn::Error::new(
+            t.sig.ident.span(),
+            "`#[traced]` needs a function body; put it on the implementations of this trait method",
+        ));
+    }
+    match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(other) => {
+            let what = match &other {
+                syn::Item::Struct(s) => Some(s.struct_token.span),
+                syn::Item::Enum(e) => Some(e.enum_token.span),
+                syn::Item::Impl(i) => Some(i.impl_token.span),
+                syn::Item::Mod(m) => Some(m.mod_token.span),
+                syn::Item::Trait(t) => Some(t.trait_token.span),
+                syn::Item::Const(c) => Some(c.const_token.span),
+                syn::Item::Static(s) => Some(s.static_token.span),
+                syn::Item::Type(t) => Some(t.type_token.span),
+                syn::Item::Use(u) => Some(u.use_token.span),
+                _ => None,
+            };
+            let span = what.unwrap_or_else(|| other.span());
+            Err(syn::Error::new(span, "`#[traced]` can only be applied to functions and methods"))
+        }
+        // Not even an item (a syntax error in a function body): hand it back untouched so that
+        // rustc reports the real mistake.
+        Err(_) => Ok(item),
+    }
+}
+
+/// What the return type says.
+pub(crate) struct ReturnInfo {
+    unit: bool,
+    has_impl: bool,
+    is_result: bool,
+    /// The type a value-producing closure or async block should yield, when nameable.
+    value_ty: Option<Type>,
+    /// The `Box::pin(async move { .. })` of an `#[async_trait]` method, by statement index.
+    async_trait_block: Option<usize>,
+}
+
+struct FindImpl(bool);
+impl<'ast> Visit<'ast> for FindImpl {
+    fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+        self.0 = true;
+    }
+}
+
+fn has_impl(t: &Type) -> bool {
+    let mut v = FindImpl(false);
+    v.visit_type(t);
+    v.0
+}
+
+fn is_result(t: &Type) -> bool {
+    match t {
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        Type::Group(g) => is_result(&g.elem),
+        Type::Paren(p) => is_result(&p.elem),
+        _ => false,
+    }
+}
+
+/// `Pin<Box<dyn Future<Output = T> + ..>>` → `T`.
+fn future_output(t: &Type) -> Option<Type> {
+    fn generic_arg(t: &Type, name: &str) -> Option<Type> {
+        let Type::Path(p) = t else { return None };
+        let last = p.path.segments.last()?;
+        if last.ident != name {
+            return None;
+        }
+        let syn::PathArguments::AngleBracketed(a) = &last.arguments else { return None };
+        a.args.iter().find_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        })
+    }
+    let boxed = generic_arg(t, "Pin")?;
+    let dynamic = generic_arg(&boxed, "Box")?;
+    let Type::TraitObject(obj) = dynamic else { return None };
+    obj.bounds.iter().find_map(|b| {
+        let syn::TypeParamBound::Trait(tb) = b else { return None };
+        let seg = tb.path.segments.last()?;
+        if seg.ident != "Future" {
+            return None;
+        }
+        let syn::PathArguments::AngleBracketed(a) = &seg.arguments else { return None };
+        a.args.iter().find_map(|a| match a {
+            syn::GenericArgument::AssocType(at) if at.ident == "Output" => Some(at.ty.clone()),
+            _ => None,
+        })
+    })
+}
+
+/// The index of a trailing `Box::pin(async move { .. })` (what `#[async_trait]` generates).
+fn async_trait_block(block: &Block) -> Option<usize> {
+    let (i, last) = block.stmts.iter().enumerate().last()?;
+    let Stmt::Expr(Expr::Call(call), None) = last else { return None };
+    let Expr::Path(p) = &*call.func else { return None };
+    let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    if segs.len() < 2 || segs[segs.len() - 2] != "Box" || segs[segs.len() - 1] != "pin" {
+        return None;
+    }
+    (call.args.len() == 1 && matches!(call.args.first(), Some(Expr::Async(_)))).then_some(i)
+}
+
+impl ReturnInfo {
+    fn of(f: &ItemFn) -> ReturnInfo {
+        let ty = match &f.sig.output {
+            ReturnType::Default => None,
+            ReturnType::Type(_, t) => Some((**t).clone()),
+        };
+        let async_trait = if f.sig.asyncness.is_none() { async_trait_block(&f.block) } else { None };
+        let value_ty = match (&ty, async_trait) {
+            (Some(t), Some(_)) => future_output(t),
+            (t, None) => t.clone(),
+            (None, Some(_)) => None,
+        };
+        let async_trait = async_trait.filter(|_| value_ty.is_some());
+        let unit = match &value_ty {
+            None => true,
+            Some(Type::Tuple(t)) => t.elems.is_empty(),
+            Some(_) => false,
+        };
+        let has_impl = value_ty.as_ref().is_some_and(has_impl);
+        let is_result = value_ty.as_ref().is_some_and(is_result);
+        ReturnInfo { unit, has_impl, is_result, value_ty, async_trait_block: async_trait }
+    }
+}
+
+/// The names a function binds from its arguments (not `self`), with their identifiers.
+pub(crate) fn arg_names(sig: &Signature) -> Vec<(String, Ident)> {
+    fn walk(p: &Pat, out: &mut Vec<(String, Ident)>) {
+        match p {
+            Pat::Ident(i) => {
+                if i.ident != "self" {
+                    out.push((unraw(&i.ident), i.ident.clone()));
+                }
+                if let Some((_, sub)) = &i.subpat {
+                    walk(sub, out);
+                }
+            }
+            Pat::Tuple(t) => t.elems.iter().for_each(|e| walk(e, out)),
+            Pat::TupleStruct(t) => t.elems.iter().for_each(|e| walk(e, out)),
+            Pat::Struct(s) => s.fields.iter().for_each(|f| walk(&f.pat, out)),
+            Pat::Reference(r) => walk(&r.pat, out),
+            Pat::Slice(s) => s.elems.iter().for_each(|e| walk(e, out)),
+            Pat::Type(t) => walk(&t.pat, out),
+            Pat::Paren(p) => walk(&p.pat, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for input in &sig.inputs {
+        if let FnArg::Typed(t) = input {
+            walk(&t.pat, &mut out);
+        }
+    }
+    out
+}
+
+fn looks_secret(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    SECRET.iter().any(|s| n.contains(s))
+}
+
+fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
+    let m = Span::mixed_site();
+    let span_var = Ident::new("__telemark_span", m);
+    let out_var = Ident::new("__telemark_out", m);
+    let rec_var = Ident::new("__telemark_rec", m);
+    let o_var = Ident::new("__telemark_outcome", m);
+    let fin_var = Ident::new("__telemark_finish", m);
+
+    let ItemFn { attrs, vis, sig, block } = f;
+    let fn_name = unraw(&sig.ident);
+    let name = a.name.as_ref().map(|n| n.value()).unwrap_or_else(|| fn_name.clone());
+    let level = Ident::new(
+        match a.level.as_ref().map(|l| l.0.as_str()) {
+            Some("trace") => "Trace",
+            Some("debug") => "Debug",
+            Some("warn") => "Warn",
+            Some("error") => "Error",
+            _ => "Info",
+        },
+        Span::call_site(),
+    );
+    let kind = Ident::new(
+        match a.kind.as_ref().map(|k| k.0.as_str()) {
+            Some("server") => "Server",
+            Some("client") => "Client",
+            Some("producer") => "Producer",
+            Some("consumer") => "Consumer",
+            _ => "Internal",
+        },
+        Span::call_site(),
+    );
+    let sample = a.sample.map(|s| s.0).unwrap_or(1.0);
+    let line = quote_spanned!(sig.ident.span()=> ::core::line!());
+    let callsite = quote! {
+        static __TELEMARK_CALLSITE: ::telemark::__private::Callsite =
+            ::telemark::__private::Callsite::new(::telemark::__private::SiteMeta {
+                name: #name,
+                function: ::core::concat!(::core::module_path!(), "::", #fn_name),
+                target: ::core::module_path!(),
+                file: ::core::file!(),
+                line: #line,
+                level: ::telemark::__private::Level::#level,
+                kind: ::telemark::__private::SpanKind::#kind,
+                sample: #sample,
+            });
+    };
+    let parent = match (&a.root, &a.parent) {
+        (Some(_), _) => quote!(::telemark::__private::Parent::Root),
+        (None, Some((e, _))) => quote!(::telemark::__private::parent(#e)),
+        (None, None) => quote!(::telemark::__private::Parent::Current),
+    };
+
+    // Attributes from arguments and `fields(...)`, recorded only when the span is sampled.
+    let mut records = Vec::new();
+    if a.skip_all.is_none() {
+        for (n, ident) in arg_names(&sig) {
+            if a.skip.iter().any(|s| unraw(s) == n) {
+                continue;
+            }
+            if looks_secret(&n) {
+                records.push(quote!(#rec_var.redacted(#n);));
+            } else {
+                records.push(quote!((&&&&::telemark::__private::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);));
+            }
+        }
+    }
+    for field in &a.fields {
+        let key = &field.key;
+        let value = &field.value;
+        if looks_secret(key) {
+            records.push(quote!(#rec_var.redacted(#key);));
+        } else {
+            records.push(quote!((&&&&::telemark::__private::spec::Arg(&(#value))).__telemark_record(#key, #rec_var);));
+        }
+    }
+    let args_closure = if records.is_empty() {
+        quote!(|_: &mut ::telemark::__private::Recorder<'_>| {})
+    } else {
+        quote! {
+            |#rec_var: &mut ::telemark::__private::Recorder<'_>| {
+                #[allow(unused_imports)]
+                use ::telemark::__private::spec::{RecordPrimitive as _, RecordDisplay as _, RecordDebug as _, RecordNothing as _};
+                #(#records)*
+            }
+        }
+    };
+
+    // What the return value adds: `err` (on by default for `Result`) and `ret`.
+    let want_err = match a.err {
+        Some((on, _)) => on,
+        None => ret.is_result,
+    } && !ret.unit;
+    let mut outcome = Vec::new();
+    if want_err {
+        outcome.push(quote!((&&&&::telemark::__private::spec::Ret(&#out_var)).__telemark_err(#o_var);));
+    }
+    if a.ret.is_some() {
+        outcome.push(quote!((&&&&::telemark::__private::spec::Arg(&#out_var)).__telemark_record("return.value", #o_var.recorder());));
+    }
+    let outcome_closure = quote! {
+        |#o_var: &mut ::telemark::__private::Outcome<'_, '_>| {
+            #[allow(unused_imports)]
+            use ::telemark::__private::spec::{
+                ErrDisplay as _, ErrDebug as _, ErrOpaque as _, ErrNone as _,
+                RecordPrimitive as _, RecordDisplay as _, RecordDebug as _, RecordNothing as _,
+            };
+            #(#outcome)*
+        }
+    };
+    // Gives the closure or async block the function's return type, so `?` and `return` infer.
+    let fake_return = match &ret.value_ty {
+        Some(t) if !ret.has_impl => quote! {
+            #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+            if false {
+                let __telemark_fake: #t = loop {};
+                return __telemark_fake;
+            }
+        },
+        _ => quote!(),
+    };
+
+    let stmts = &block.stmts;
+    let body = if sig.asyncness.is_some() {
+        let finish = if outcome.is_empty() {
+            quote!(let (#out_var, #fin_var) = #span_var.instrument(async move { #fake_return #(#stmts)* }).await;)
+        } else {
+            quote! {
+                let (#out_var, mut #fin_var) = #span_var.instrument(async move { #fake_return #(#stmts)* }).await;
+                #fin_var.outcome(#outcome_closure);
+            }
+        };
+        quote! {
+            let #span_var = {
+                #callsite
+                ::telemark::__private::Pending::start(&__TELEMARK_CALLSITE, #parent, #args_closure)
+            };
+            #finish
+            ::core::mem::drop(#fin_var);
+            #out_var
+        }
+    } else if let Some(i) = ret.async_trait_block {
+        let before = &stmts[..i];
+        let Stmt::Expr(Expr::Call(call), _) = &stmts[i] else { unreachable_tokens() };
+        let Some(Expr::Async(inner)) = call.args.first() else { unreachable_tokens() };
+        let inner_stmts = &inner.block.stmts;
+        let func = &call.func;
+        let finish = if outcome.is_empty() {
+            quote!(let (#out_var, #fin_var) = #span_var.instrument(async move { #(#inner_stmts)* }).await;)
+        } else {
+            quote! {
+                let (#out_var, mut #fin_var) = #span_var.instrument(async move { #(#inner_stmts)* }).await;
+                #fin_var.outcome(#outcome_closure);
+            }
+        };
+        let capture = &inner.capture;
+        quote! {
+            let #span_var = {
+                #callsite
+                ::telemark::__private::Pending::start(&__TELEMARK_CALLSITE, #parent, #args_closure)
+            };
+            #(#before)*
+            #func(async #capture {
+                #finish
+                ::core::mem::drop(#fin_var);
+                #out_var
+            })
+        }
+    } else if outcome.is_empty() || ret.has_impl {
+        quote! {
+            let #span_var = {
+                #callsite
+                ::telemark::__private::SpanGuard::enter(&__TELEMARK_CALLSITE, #parent, #args_closure)
+            };
+            #(#stmts)*
+        }
+    } else {
+        quote! {
+            let mut #span_var = {
+                #callsite
+                ::telemark::__private::SpanGuard::enter(&__TELEMARK_CALLSITE, #parent, #args_closure)
+            };
+            #[allow(clippy::redundant_closure_call)]
+            let #out_var = (move || { #fake_return #(#stmts)* })();
+            #span_var.outcome(#outcome_closure);
+            #out_var
+        }
+    };
+    let mut out = TokenStream::new();
+    for attr in &attrs {
+        attr.to_tokens(&mut out);
+    }
+    vis.to_tokens(&mut out);
+    sig.to_tokens(&mut out);
+    let brace = block.brace_token;
+    brace.surround(&mut out, |t| t.extend(body));
+    out
+}
+
+/// The async-trait shape was checked when it was detected.
+fn unreachable_tokens() -> ! {
+    unreachable!("checked by async_trait_block")
+}

@@ -1,0 +1,226 @@
+//! The bridge from `tracing`: its spans join telemark's span stack (so `tracing` spans and
+//! `#[traced]` spans nest in one tree) and its events become log records carrying the current
+//! trace and span ids.
+
+use crate::context::{SpanContext, SpanKind};
+use crate::ids::{SpanId, TraceId};
+use crate::level::Level;
+use crate::local::{self, Frame, LogRecord, Record, Site};
+use crate::span::{self, Parent, Start};
+use crate::state;
+use crate::value::Recorder;
+use std::fmt;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record as Values};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// The `tracing-subscriber` layer that feeds `tracing` spans and events into telemark.
+///
+/// `telemark::init` installs it (on a registry) as the global subscriber. To combine telemark with
+/// your own layers instead, set `logging.install_subscriber: false` and add
+/// `telemark::tracing_layer()` to your subscriber.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TelemarkLayer;
+
+/// The layer that bridges `tracing` into telemark.
+pub fn tracing_layer() -> TelemarkLayer {
+    TelemarkLayer
+}
+
+/// Crates whose spans and events are telemark's own plumbing (the exporter's HTTP/gRPC stack).
+const PLUMBING: &[&str] = &["h2", "hyper", "hyper_util", "tonic", "tower", "opentelemetry", "reqwest"];
+
+fn is_plumbing(target: &str) -> bool {
+    PLUMBING.iter().any(|p| target == *p || (target.starts_with(p) && target[p.len()..].starts_with("::")))
+}
+
+struct Bridged {
+    frame: Option<Frame>,
+    ctx: Option<SpanContext>,
+}
+
+struct Visitor<'a, 'b>(&'a mut Recorder<'b>);
+
+impl Visit for Visitor<'_, '_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.debug(field.name(), value);
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.str(field.name(), value);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.i64(field.name(), value);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(v) => self.0.i64(field.name(), v),
+            Err(_) => self.0.display(field.name(), &value),
+        }
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.f64(field.name(), value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.bool(field.name(), value);
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.display(field.name(), value);
+    }
+}
+
+fn wanted(meta: &Metadata<'_>) -> bool {
+    let level = Level::from_tracing(meta.level());
+    if is_plumbing(meta.target()) && level < Level::Warn {
+        return false;
+    }
+    if meta.is_span() {
+        state::span_enabled(meta.target(), level)
+    } else {
+        state::log_enabled(meta.target(), level)
+    }
+}
+
+impl<S> Layer<S> for TelemarkLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if wanted(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        wanted(meta)
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if local::is_internal() {
+            return;
+        }
+        let Some(span_ref) = ctx.span(id) else { return };
+        let parent = if attrs.is_root() {
+            Parent::Root
+        } else if let Some(p) = attrs.parent() {
+            let pctx = ctx.span(p).and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()));
+            match pctx {
+                Some(c) => Parent::Explicit(Some(c)),
+                None => Parent::Current,
+            }
+        } else {
+            Parent::Current
+        };
+        let meta = attrs.metadata();
+        let kind = SpanKind::Internal;
+        let frame = local::with(|l| {
+            span::begin(l, Start { site: Site::Tracing(meta), kind, parent, ratio: 1.0 }, |rec| {
+                attrs.record(&mut Visitor(rec));
+            })
+        })
+        .flatten();
+        let ctx = frame.as_ref().map(Frame::context);
+        span_ref.extensions_mut().insert(Bridged { frame, ctx });
+    }
+
+    fn on_record(&self, id: &Id, values: &Values<'_>, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(id) else { return };
+        let mut ext = span_ref.extensions_mut();
+        let Some(b) = ext.get_mut::<Bridged>() else { return };
+        if let Some(frame) = b.frame.as_mut().filter(|f| f.recording) {
+            let mut rec = Recorder::new(&mut frame.data);
+            values.record(&mut Visitor(&mut rec));
+            frame.dropped += rec.dropped;
+        } else if let Some(c) = &b.ctx {
+            // Entered right now: its data sits on a thread's stack.
+            let span_id = c.span_id;
+            drop(ext);
+            span::with_frame_data(span_id, |rec, _| values.record(&mut Visitor(rec)));
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(id) else { return };
+        let mut ext = span_ref.extensions_mut();
+        let Some(b) = ext.get_mut::<Bridged>() else { return };
+        let frame = match b.frame.take() {
+            Some(f) => f,
+            None => match &b.ctx {
+                Some(c) => Frame::borrowed(c),
+                None => return,
+            },
+        };
+        drop(ext);
+        local::with(|l| {
+            if let Ok(mut s) = l.stack.try_borrow_mut() {
+                s.push(frame);
+            }
+        });
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(id) else { return };
+        let span_id = {
+            let ext = span_ref.extensions();
+            match ext.get::<Bridged>().and_then(|b| b.ctx.as_ref()) {
+                Some(c) => c.span_id,
+                None => return,
+            }
+        };
+        let popped = local::with(|l| l.stack.try_borrow_mut().ok().and_then(|mut s| local::pop(&mut s, span_id))).flatten();
+        if let Some(frame) = popped.filter(|f| f.recording) {
+            if let Some(b) = span_ref.extensions_mut().get_mut::<Bridged>() {
+                b.frame = Some(frame);
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(&id) else { return };
+        let frame = span_ref.extensions_mut().get_mut::<Bridged>().and_then(|b| b.frame.take());
+        if let Some(frame) = frame.filter(|f| f.recording) {
+            let end = minstant::Instant::now();
+            local::with(|l| span::finish(l, frame, end, false));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if local::is_internal() {
+            return;
+        }
+        let (trace_id, span_id) = {
+            let explicit = event.parent().and_then(|p| {
+                ctx.span(p).and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()))
+            });
+            let current = if event.is_contextual() {
+                local::with(|l| l.current()).flatten()
+            } else {
+                None
+            };
+            match explicit.or(current) {
+                Some(c) => (c.trace_id, c.span_id),
+                None => (TraceId::INVALID, SpanId::INVALID),
+            }
+        };
+        let meta = event.metadata();
+        let time = minstant::Instant::now();
+        local::with(|l| {
+            let mut data = l.buffer();
+            let mut rec = Recorder::new(&mut data);
+            event.record(&mut Visitor(&mut rec));
+            l.submit(Record::Log(LogRecord {
+                time,
+                level: Level::from_tracing(meta.level()),
+                meta,
+                trace_id,
+                span_id,
+                data,
+            }));
+        });
+    }
+}

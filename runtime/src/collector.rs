@@ -1,0 +1,222 @@
+//! telemark's collector thread: drains every thread's ring, decodes records into
+//! [`FinishedSpan`]s and [`LogEntry`]s, and hands them to the exporters.
+
+use crate::clock;
+use crate::context::{Status, STATUS_ERROR, STATUS_OK};
+use crate::export::{Exporter, FinishedSpan, LogEntry};
+use crate::ids::{SpanId, TraceId};
+use crate::local::{self, LogRecord, Record, Site, SpanRecord, CHANNELS};
+use crate::stats::STATS;
+use crate::value::{self, Value};
+use std::borrow::Cow;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub(crate) enum Command {
+    Wake,
+    Flush(SyncSender<()>, Instant),
+    Shutdown(SyncSender<()>, Instant),
+}
+
+static WAKER: Mutex<Option<SyncSender<Command>>> = Mutex::new(None);
+
+/// Asks the collector to drain now (a ring is filling up).
+#[cold]
+pub(crate) fn wake() {
+    if let Ok(w) = WAKER.try_lock() {
+        if let Some(tx) = w.as_ref() {
+            let _ = tx.try_send(Command::Wake);
+        }
+    }
+}
+
+/// Sends a command and waits for its acknowledgement until `deadline`; false on timeout.
+pub(crate) fn request(make: impl FnOnce(SyncSender<()>) -> Command, deadline: Instant) -> bool {
+    let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+    let sent = WAKER
+        .lock()
+        .ok()
+        .and_then(|w| w.as_ref().map(|tx| tx.send(make(ack_tx)).is_ok()))
+        .unwrap_or(false);
+    sent && ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
+}
+
+pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> std::io::Result<()> {
+    let (tx, rx) = mpsc::sync_channel(256);
+    let mut c = Collector { exporters, spans: Vec::new(), logs: Vec::new() };
+    std::thread::Builder::new().name("telemark-collector".into()).spawn(move || {
+        local::mark_internal();
+        loop {
+            let cmd = rx.recv_timeout(interval);
+            c.drain();
+            match cmd {
+                Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => c.dispatch(),
+                Ok(Command::Flush(ack, deadline)) => {
+                    c.dispatch();
+                    for e in &mut c.exporters {
+                        e.flush(deadline);
+                    }
+                    let _ = ack.send(());
+                }
+                Ok(Command::Shutdown(ack, deadline)) => {
+                    c.dispatch();
+                    for e in &mut c.exporters {
+                        e.shutdown(deadline);
+                    }
+                    let _ = ack.send(());
+                    return;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    })?;
+    if let Ok(mut w) = WAKER.lock() {
+        *w = Some(tx);
+    }
+    Ok(())
+}
+
+/// Forgets the running collector (after it acknowledged shutdown or failed to).
+pub(crate) fn detach() {
+    if let Ok(mut w) = WAKER.lock() {
+        *w = None;
+    }
+}
+
+struct Collector {
+    exporters: Vec<Box<dyn Exporter>>,
+    spans: Vec<FinishedSpan>,
+    logs: Vec<LogEntry>,
+}
+
+/// Most records taken from one thread's ring per pass, so one busy thread cannot starve the rest.
+const PER_PASS: usize = 1 << 16;
+
+impl Collector {
+    fn drain(&mut self) {
+        let Ok(mut channels) = CHANNELS.lock() else { return };
+        for ch in channels.iter_mut() {
+            ch.shared.wake_requested.store(false, Relaxed);
+            for _ in 0..PER_PASS {
+                let Ok(record) = ch.records.pop() else { break };
+                let mut data = match record {
+                    Record::Span(s) => {
+                        let (span, data) = decode_span(s);
+                        self.spans.push(span);
+                        data
+                    }
+                    Record::Log(l) => {
+                        let (log, data) = decode_log(l);
+                        self.logs.push(log);
+                        data
+                    }
+                };
+                if data.capacity() > 0 && data.capacity() <= 4096 {
+                    data.clear();
+                    let _ = ch.recycle.push(data);
+                }
+            }
+        }
+        channels.retain(|ch| !(ch.records.is_abandoned() && ch.records.is_empty()));
+    }
+
+    fn dispatch(&mut self) {
+        if self.spans.is_empty() && self.logs.is_empty() {
+            return;
+        }
+        STATS.spans_recorded.fetch_add(self.spans.len() as u64, Relaxed);
+        STATS.logs_recorded.fetch_add(self.logs.len() as u64, Relaxed);
+        self.logs.sort_by_key(|l| l.time_unix_nanos);
+        for e in &mut self.exporters {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                e.export(&self.spans, &self.logs)
+            }));
+            if !matches!(outcome, Ok(Ok(()))) {
+                STATS.export_failures.fetch_add(1, Relaxed);
+            }
+        }
+        self.spans.clear();
+        self.logs.clear();
+    }
+}
+
+fn code_attributes(site: &Site, out: &mut Vec<(Cow<'static, str>, Value)>) {
+    let (function, file, line): (Option<Cow<'static, str>>, Option<&'static str>, Option<u32>) = match site {
+        Site::Callsite(c) => (Some(Cow::Borrowed(c.meta.function)), Some(c.meta.file), Some(c.meta.line)),
+        Site::Tracing(m) => (
+            m.module_path().map(|p| Cow::Owned(format!("{p}::{}", m.name()))),
+            m.file(),
+            m.line(),
+        ),
+        Site::Manual(_, loc) => (None, Some(loc.file()), Some(loc.line())),
+    };
+    if let Some(f) = function {
+        out.push((Cow::Borrowed("code.function.name"), Value::Str(f)));
+    }
+    if let Some(f) = file {
+        out.push((Cow::Borrowed("code.file.path"), Value::Str(Cow::Borrowed(f))));
+    }
+    if let Some(l) = line {
+        out.push((Cow::Borrowed("code.line.number"), Value::I64(l as i64)));
+    }
+}
+
+fn decode_span(r: SpanRecord) -> (FinishedSpan, Vec<u8>) {
+    let d = value::decode(&r.data);
+    let mut attributes: Vec<(Cow<'static, str>, Value)> = Vec::with_capacity(d.attributes.len() + 3);
+    code_attributes(&r.site, &mut attributes);
+    attributes.extend(d.attributes.into_iter().map(|(k, v)| (Cow::Owned(k), v)));
+    let status = match r.status {
+        STATUS_ERROR => Status::Error(d.status_message.unwrap_or_default()),
+        STATUS_OK => Status::Ok,
+        _ => Status::Unset,
+    };
+    let name = match d.name {
+        Some(n) => Cow::Owned(n),
+        None => Cow::Borrowed(r.site.name()),
+    };
+    let span = FinishedSpan {
+        trace_id: r.trace_id,
+        span_id: r.span_id,
+        parent_span_id: (r.parent != SpanId::INVALID).then_some(r.parent),
+        parent_is_remote: r.parent_remote,
+        name,
+        kind: r.kind,
+        start_unix_nanos: clock::unix_nanos(r.start),
+        end_unix_nanos: clock::unix_nanos(r.end),
+        attributes,
+        dropped_attributes: r.dropped,
+        events: d.events,
+        status,
+        trace_state: r.trace_state,
+    };
+    let _ = r.cancelled;
+    (span, r.data)
+}
+
+fn decode_log(r: LogRecord) -> (LogEntry, Vec<u8>) {
+    let d = value::decode(&r.data);
+    let mut message = String::new();
+    let mut attributes = Vec::with_capacity(d.attributes.len());
+    for (k, v) in d.attributes {
+        if k == "message" && message.is_empty() {
+            message = v.to_string();
+        } else {
+            attributes.push((Cow::Owned(k), v));
+        }
+    }
+    let entry = LogEntry {
+        time_unix_nanos: clock::unix_nanos(r.time),
+        level: r.level,
+        target: r.meta.target(),
+        message,
+        attributes,
+        trace_id: (r.trace_id != TraceId::INVALID).then_some(r.trace_id),
+        span_id: (r.span_id != SpanId::INVALID).then_some(r.span_id),
+        file: r.meta.file(),
+        line: r.meta.line(),
+    };
+    (entry, r.data)
+}

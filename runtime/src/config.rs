@@ -1,0 +1,751 @@
+//! Configuration: `configs/config.yaml` (every key documented there), the standard `OTEL_*`
+//! environment variables on top, and builder methods for code.
+//!
+//! Unknown keys and bad values are errors that name the file, the line and the key.
+
+use crate::export::console::ConsoleFormat;
+use crate::export::otlp::Protocol;
+use crate::export::Exporter;
+use crate::level::Directives;
+use crate::state::{Sampler, SamplerConfig};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+/// A configuration error: where it is and what would be right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, or the environment variable, the bad value came from.
+    pub source: String,
+    /// 1-based line in the file, when known.
+    pub line: Option<u64>,
+    /// 1-based column, when known.
+    pub column: Option<u64>,
+    /// The dotted key (`exporters.otlp.protocol`), when known.
+    pub key: Option<String>,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        if let Some(k) = &self.key {
+            write!(f, ": key `{k}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// `service:` — who is reporting (the OpenTelemetry resource).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// `service.name`; `OTEL_SERVICE_NAME` overrides it.
+    pub name: String,
+    /// `service.version`.
+    pub version: Option<String>,
+    /// `deployment.environment.name`.
+    pub environment: Option<String>,
+    /// More resource attributes; `OTEL_RESOURCE_ATTRIBUTES` adds to them.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            name: default_service_name(),
+            version: None,
+            environment: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_service_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|n| n.split('-').next().unwrap_or(&n).to_string())
+        .unwrap_or_else(|| "unknown_service".into())
+}
+
+/// `tracing:` — which spans are recorded.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// Level directives for spans, `RUST_LOG` syntax (`info,my_app::db=debug`).
+    #[serde(deserialize_with = "de_directives")]
+    pub level: Directives,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig { level: Directives::default() }
+    }
+}
+
+/// `sampling:` — which traces are kept.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    /// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`
+    /// or `parentbased_traceidratio` (the default); `OTEL_TRACES_SAMPLER` overrides it.
+    #[serde(deserialize_with = "de_sampler_name")]
+    pub sampler: SamplerName,
+    /// The ratio for the `*traceidratio` samplers, 0.0–1.0; `OTEL_TRACES_SAMPLER_ARG` overrides it.
+    #[serde(deserialize_with = "de_ratio")]
+    pub ratio: f64,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig { sampler: SamplerName::ParentBasedTraceIdRatio, ratio: 1.0 }
+    }
+}
+
+/// The samplers OpenTelemetry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum SamplerName {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio,
+    ParentBasedAlwaysOn,
+    ParentBasedAlwaysOff,
+    ParentBasedTraceIdRatio,
+}
+
+const SAMPLERS: &[&str] = &[
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+];
+
+impl std::str::FromStr for SamplerName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.trim() {
+            "always_on" => SamplerName::AlwaysOn,
+            "always_off" => SamplerName::AlwaysOff,
+            "traceidratio" => SamplerName::TraceIdRatio,
+            "parentbased_always_on" => SamplerName::ParentBasedAlwaysOn,
+            "parentbased_always_off" => SamplerName::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => SamplerName::ParentBasedTraceIdRatio,
+            other => return Err(format!("unknown sampler `{other}`, expected one of {}", list(SAMPLERS))),
+        })
+    }
+}
+
+impl SamplingConfig {
+    pub(crate) fn sampler(&self) -> SamplerConfig {
+        let (root, parent_based) = match self.sampler {
+            SamplerName::AlwaysOn => (Sampler::AlwaysOn, false),
+            SamplerName::AlwaysOff => (Sampler::AlwaysOff, false),
+            SamplerName::TraceIdRatio => (Sampler::TraceIdRatio(self.ratio), false),
+            SamplerName::ParentBasedAlwaysOn => (Sampler::AlwaysOn, true),
+            SamplerName::ParentBasedAlwaysOff => (Sampler::AlwaysOff, true),
+            SamplerName::ParentBasedTraceIdRatio => (Sampler::TraceIdRatio(self.ratio), true),
+        };
+        SamplerConfig { root, parent_based }
+    }
+}
+
+/// `logging:` — which `tracing` events become log records.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// Level directives for log records, `RUST_LOG` syntax.
+    #[serde(deserialize_with = "de_directives")]
+    pub level: Directives,
+    /// Install telemark as the global `tracing` subscriber (default true). Set false to compose
+    /// `telemark::tracing_layer()` with your own subscriber.
+    pub install_subscriber: bool,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig { level: Directives::default(), install_subscriber: true }
+    }
+}
+
+/// `exporters:` — where spans and logs go.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportersConfig {
+    /// The console exporter.
+    pub console: ConsoleConfig,
+    /// The OTLP exporter.
+    pub otlp: OtlpConfig,
+}
+
+/// `exporters.console:`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// `auto` (on when no OTLP endpoint is set, the default), `true` or `false`.
+    #[serde(deserialize_with = "de_switch")]
+    pub enabled: Switch,
+    /// `human` (span trees and readable lines) or `json` (one object per line).
+    #[serde(deserialize_with = "de_format")]
+    pub format: ConsoleFormat,
+    /// `stdout` (default) or `stderr`.
+    #[serde(deserialize_with = "de_output")]
+    pub output: ConsoleOutput,
+    /// Colors: `auto` (when the output is a terminal), `true` or `false`.
+    #[serde(deserialize_with = "de_switch")]
+    pub color: Switch,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: Switch::Auto,
+            format: ConsoleFormat::Human,
+            output: ConsoleOutput::Stdout,
+            color: Switch::Auto,
+        }
+    }
+}
+
+/// `auto`, `true` or `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Switch {
+    Auto,
+    On,
+    Off,
+}
+
+/// Where the console writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum ConsoleOutput {
+    Stdout,
+    Stderr,
+}
+
+/// `exporters.otlp:`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// Collector endpoint (`http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP);
+    /// empty means no OTLP export. `OTEL_EXPORTER_OTLP_ENDPOINT` overrides it.
+    pub endpoint: String,
+    /// `grpc` or `http/protobuf`; `OTEL_EXPORTER_OTLP_PROTOCOL` overrides it.
+    #[serde(deserialize_with = "de_protocol")]
+    pub protocol: Protocol,
+    /// Extra headers (API keys); `OTEL_EXPORTER_OTLP_HEADERS` adds to them.
+    pub headers: BTreeMap<String, String>,
+    /// Per-export timeout (`10s`); `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds) overrides it.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: String::new(),
+            protocol: Protocol::Grpc,
+            headers: BTreeMap::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `export:` — the pipeline's buffers and timing.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// Records each thread can hand over before telemark's thread drains them; past it they are
+    /// dropped and counted.
+    pub buffer_per_thread: usize,
+    /// Spans and logs waiting for the OTLP exporter at most; past it they are dropped and counted.
+    pub max_queue: usize,
+    /// Most spans (or logs) per OTLP request.
+    pub max_batch: usize,
+    /// Longest wait before a partial batch is sent (`1s`).
+    #[serde(deserialize_with = "de_duration")]
+    pub delay: Duration,
+    /// How often telemark's thread drains the per-thread buffers when nothing wakes it (`100ms`).
+    #[serde(deserialize_with = "de_duration")]
+    pub drain_interval: Duration,
+    /// Longest time dropping the guard waits for the last export (`5s`).
+    #[serde(deserialize_with = "de_duration")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            buffer_per_thread: 4096,
+            max_queue: 65_536,
+            max_batch: 512,
+            delay: Duration::from_secs(1),
+            drain_interval: Duration::from_millis(100),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The whole configuration. `Config::default()` is the console with everything on.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Turns telemark off entirely (`OTEL_SDK_DISABLED=true`).
+    pub disabled: bool,
+    /// `service:`.
+    pub service: ServiceConfig,
+    /// `tracing:`.
+    pub tracing: TracingConfig,
+    /// `sampling:`.
+    pub sampling: SamplingConfig,
+    /// `logging:`.
+    pub logging: LoggingConfig,
+    /// `exporters:`.
+    pub exporters: ExportersConfig,
+    /// `export:`.
+    pub export: ExportConfig,
+    #[serde(skip)]
+    pub(crate) extra: Vec<Box<dyn Exporter>>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("disabled", &self.disabled)
+            .field("service", &self.service)
+            .field("tracing", &self.tracing)
+            .field("sampling", &self.sampling)
+            .field("logging", &self.logging)
+            .field("exporters", &self.exporters)
+            .field("export", &self.export)
+            .field("extra_exporters", &self.extra.len())
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads a YAML file, then applies the `OTEL_*` environment variables.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source: source.clone(),
+            line: None,
+            column: None,
+            key: None,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        let mut c = Config::from_yaml(&text, &source)?;
+        c.apply_env(&|k| std::env::var(k).ok())?;
+        Ok(c)
+    }
+
+    /// Parses YAML text; `source` names it in errors. Environment variables are not applied.
+    pub fn from_yaml(text: &str, source: &str) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_saphyr::from_str::<Config>(text).map_err(|e| yaml_error(&e, text, source))
+    }
+
+    /// The defaults, then the file named by `TELEMARK_CONFIG` if set, then the `OTEL_*`
+    /// environment variables.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        match std::env::var("TELEMARK_CONFIG") {
+            Ok(path) if !path.is_empty() => Config::from_file(path),
+            _ => {
+                let mut c = Config::default();
+                c.apply_env(&|k| std::env::var(k).ok())?;
+                Ok(c)
+            }
+        }
+    }
+
+    /// Applies the standard environment variables, read through `get`.
+    pub fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let env_err = |var: &str, message: String| ConfigError {
+            source: format!("environment variable {var}"),
+            line: None,
+            column: None,
+            key: None,
+            message,
+        };
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("OTEL_SDK_DISABLED") {
+            self.disabled = match v.trim().to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                other => return Err(env_err("OTEL_SDK_DISABLED", format!("expected `true` or `false`, got `{other}`"))),
+            };
+        }
+        if let Some(v) = get("OTEL_RESOURCE_ATTRIBUTES") {
+            for (k, val) in parse_pairs(&v).map_err(|m| env_err("OTEL_RESOURCE_ATTRIBUTES", m))? {
+                self.service.attributes.insert(k, val);
+            }
+            if let Some(name) = self.service.attributes.remove("service.name") {
+                self.service.name = name;
+            }
+        }
+        if let Some(v) = get("OTEL_SERVICE_NAME") {
+            self.service.name = v.trim().to_string();
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            self.exporters.otlp.endpoint = v.trim().to_string();
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            self.exporters.otlp.protocol = parse_protocol(&v).map_err(|m| env_err("OTEL_EXPORTER_OTLP_PROTOCOL", m))?;
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_HEADERS") {
+            for (k, val) in parse_pairs(&v).map_err(|m| env_err("OTEL_EXPORTER_OTLP_HEADERS", m))? {
+                self.exporters.otlp.headers.insert(k, val);
+            }
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_TIMEOUT") {
+            let ms: u64 = v.trim().parse().map_err(|_| {
+                env_err("OTEL_EXPORTER_OTLP_TIMEOUT", format!("expected milliseconds (an integer), got `{v}`"))
+            })?;
+            self.exporters.otlp.timeout = Duration::from_millis(ms);
+        }
+        if let Some(v) = get("OTEL_TRACES_SAMPLER") {
+            self.sampling.sampler = v.parse().map_err(|m| env_err("OTEL_TRACES_SAMPLER", m))?;
+        }
+        if let Some(v) = get("OTEL_TRACES_SAMPLER_ARG") {
+            self.sampling.ratio = parse_ratio(&v).map_err(|m| env_err("OTEL_TRACES_SAMPLER_ARG", m))?;
+        }
+        if let Some(v) = get("RUST_LOG") {
+            let d: Directives = v.parse().map_err(|m| env_err("RUST_LOG", m))?;
+            self.tracing.level = d.clone();
+            self.logging.level = d;
+        }
+        Ok(())
+    }
+
+    /// Sets `service.name`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service.name = name.into();
+        self
+    }
+    /// Sends to an OTLP endpoint with `protocol`.
+    pub fn otlp(mut self, endpoint: impl Into<String>, protocol: Protocol) -> Self {
+        self.exporters.otlp.endpoint = endpoint.into();
+        self.exporters.otlp.protocol = protocol;
+        self
+    }
+    /// Adds an OTLP header.
+    pub fn otlp_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.exporters.otlp.headers.insert(key.into(), value.into());
+        self
+    }
+    /// Sets the sampler.
+    pub fn sampler(mut self, sampler: SamplerName, ratio: f64) -> Self {
+        self.sampling = SamplingConfig { sampler, ratio: ratio.clamp(0.0, 1.0) };
+        self
+    }
+    /// Sets the level directives for spans and for logs (`RUST_LOG` syntax).
+    pub fn level(mut self, directives: &str) -> Result<Self, ConfigError> {
+        let d: Directives = directives.parse().map_err(|message| ConfigError {
+            source: "Config::level".into(),
+            line: None,
+            column: None,
+            key: Some("tracing.level".into()),
+            message,
+        })?;
+        self.tracing.level = d.clone();
+        self.logging.level = d;
+        Ok(self)
+    }
+    /// Turns the console exporter on or off (by default it is on when no OTLP endpoint is set).
+    pub fn console(mut self, on: bool) -> Self {
+        self.exporters.console.enabled = if on { Switch::On } else { Switch::Off };
+        self
+    }
+    /// Chooses the console format.
+    pub fn console_format(mut self, format: ConsoleFormat) -> Self {
+        self.exporters.console.format = format;
+        self
+    }
+    /// Adds an exporter of your own (an in-memory one for tests, say).
+    pub fn exporter(mut self, exporter: impl Exporter) -> Self {
+        self.extra.push(Box::new(exporter));
+        self
+    }
+    /// Whether to install telemark as the global `tracing` subscriber.
+    pub fn install_subscriber(mut self, on: bool) -> Self {
+        self.logging.install_subscriber = on;
+        self
+    }
+}
+
+fn list(items: &[&str]) -> String {
+    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    match s.trim() {
+        "grpc" => Ok(Protocol::Grpc),
+        "http/protobuf" | "http" => Ok(Protocol::HttpProtobuf),
+        "http/json" => Err("`http/json` is not supported; use `grpc` or `http/protobuf`".into()),
+        other => Err(format!("unknown protocol `{other}`, expected `grpc` or `http/protobuf`")),
+    }
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    let r: f64 = s.trim().parse().map_err(|_| format!("expected a number between 0 and 1, got `{s}`"))?;
+    if !(0.0..=1.0).contains(&r) {
+        return Err(format!("the ratio must be between 0 and 1, got {r}"));
+    }
+    Ok(r)
+}
+
+/// `k=v,k2=v2` with percent-encoded values (W3C baggage style, as the OTel spec says).
+fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').ok_or_else(|| format!("expected `key=value`, got `{part}`"))?;
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(format!("empty key in `{part}`"));
+        }
+        out.push((k.to_string(), percent_decode(v.trim())));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `250ms`, `10s`, `5m`, `1h`, `1500us`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration `{s}`, expected e.g. `500ms`, `10s`, `5m`"))?;
+    let secs = match unit.trim() {
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "" => return Err(format!("duration `{s}` needs a unit: `ms`, `s`, `m` or `h`")),
+        u => return Err(format!("unknown unit `{u}` in duration `{s}`, expected `us`, `ms`, `s`, `m` or `h`")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration `{s}`"))
+}
+
+fn de_with<'de, D: Deserializer<'de>, T>(d: D, f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error> {
+    let s = StrOrNum::deserialize(d)?;
+    f(&s.0).map_err(de::Error::custom)
+}
+
+/// Accepts a string, a number or a boolean and hands over its text.
+struct StrOrNum(String);
+
+impl<'de> Deserialize<'de> for StrOrNum {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = StrOrNum;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StrOrNum, E> {
+                Ok(StrOrNum(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<StrOrNum, E> {
+                Ok(StrOrNum(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StrOrNum, E> {
+                Ok(StrOrNum(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StrOrNum, E> {
+                Ok(StrOrNum(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<StrOrNum, E> {
+                Ok(StrOrNum(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn de_directives<'de, D: Deserializer<'de>>(d: D) -> Result<Directives, D::Error> {
+    de_with(d, |s| s.parse())
+}
+fn de_sampler_name<'de, D: Deserializer<'de>>(d: D) -> Result<SamplerName, D::Error> {
+    de_with(d, |s| s.parse())
+}
+fn de_ratio<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    de_with(d, parse_ratio)
+}
+fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
+    de_with(d, parse_protocol)
+}
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    de_with(d, parse_duration)
+}
+fn de_switch<'de, D: Deserializer<'de>>(d: D) -> Result<Switch, D::Error> {
+    de_with(d, |s| match s.trim() {
+        "auto" => Ok(Switch::Auto),
+        "true" | "on" => Ok(Switch::On),
+        "false" | "off" => Ok(Switch::Off),
+        other => Err(format!("expected `auto`, `true` or `false`, got `{other}`")),
+    })
+}
+fn de_format<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleFormat, D::Error> {
+    de_with(d, |s| match s.trim() {
+        "human" => Ok(ConsoleFormat::Human),
+        "json" => Ok(ConsoleFormat::Json),
+        other => Err(format!("unknown format `{other}`, expected `human` or `json`")),
+    })
+}
+fn de_output<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleOutput, D::Error> {
+    de_with(d, |s| match s.trim() {
+        "stdout" => Ok(ConsoleOutput::Stdout),
+        "stderr" => Ok(ConsoleOutput::Stderr),
+        other => Err(format!("unknown output `{other}`, expected `stdout` or `stderr`")),
+    })
+}
+
+/// Turns a YAML error into one that names the line and the dotted key, with a suggestion for a
+/// misspelt key.
+fn yaml_error(e: &serde_saphyr::Error, text: &str, source: &str) -> ConfigError {
+    let loc = e.location();
+    let line = loc.as_ref().map(|l| l.line()).filter(|l| *l > 0);
+    let column = loc.as_ref().map(|l| l.column()).filter(|c| *c > 0);
+    let raw = e.to_string();
+    // The first line of the library's message, without its own location prefix.
+    let first = raw.lines().next().unwrap_or(&raw).trim().to_string();
+    let first = match first.find(": ") {
+        Some(i) if first[..i].starts_with("line ") || first[..i].contains("column") => first[i + 2..].to_string(),
+        _ => first,
+    };
+    let key = line.and_then(|l| key_path_at(text, l as usize));
+    let mut message = first.clone();
+    if let Some(unknown) = between(&first, "unknown field `", "`") {
+        let expected: Vec<&str> = first.split('`').skip(3).step_by(2).collect();
+        if let Some(best) = closest(unknown, &expected) {
+            message.push_str(&format!("; did you mean `{best}`?"));
+        }
+    }
+    ConfigError { source: source.to_string(), line, column, key, message }
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(&s[i..j])
+}
+
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The dotted key path of the mapping key on 1-based `line`, from indentation.
+fn key_path_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let key_of = |l: &str| -> Option<(usize, String)> {
+        let trimmed = l.trim_start();
+        if trimmed.starts_with('#') || trimmed.is_empty() {
+            return None;
+        }
+        let indent = l.len() - trimmed.len();
+        let body = trimmed.trim_start_matches("- ");
+        let (k, _) = body.split_once(':')?;
+        let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
+        (!k.is_empty() && !k.contains(' ')).then(|| (indent, k.to_string()))
+    };
+    let (mut indent, key) = key_of(lines.get(line.checked_sub(1)?)?)?;
+    let mut path = vec![key];
+    for l in lines[..line - 1].iter().rev() {
+        if let Some((i, k)) = key_of(l) {
+            if i < indent {
+                path.push(k);
+                indent = i;
+                if i == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    path.reverse();
+    Some(path.join("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("10 parsecs").is_err());
+    }
+
+    #[test]
+    fn pairs_are_percent_decoded() {
+        assert_eq!(
+            parse_pairs("a=b%20c, api-key=x%3Dy").unwrap(),
+            vec![("a".into(), "b c".into()), ("api-key".into(), "x=y".into())]
+        );
+        assert!(parse_pairs("novalue").is_err());
+    }
+
+    #[test]
+    fn key_paths() {
+        let y = "service:\n  name: x\nexporters:\n  otlp:\n    # comment\n    protocol: htp\n";
+        assert_eq!(key_path_at(y, 6).as_deref(), Some("exporters.otlp.protocol"));
+        assert_eq!(key_path_at(y, 2).as_deref(), Some("service.name"));
+    }
+}

@@ -1,0 +1,139 @@
+//! Span contexts, span kinds, status, and the per-call-site static that generated code declares.
+
+use crate::ids::{SpanId, TraceId};
+use crate::level::Level;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// The identity of a span as it crosses API and process boundaries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SpanContext {
+    /// The trace the span belongs to.
+    pub trace_id: TraceId,
+    /// The span itself.
+    pub span_id: SpanId,
+    /// Whether the trace is sampled (recorded and exported).
+    pub sampled: bool,
+    /// Whether the context came from another process (through propagation).
+    pub remote: bool,
+    /// The W3C `tracestate` header value, carried unchanged.
+    pub trace_state: Option<Arc<str>>,
+}
+
+impl SpanContext {
+    /// A context for a span in another process, as extracted from a request.
+    pub fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool) -> SpanContext {
+        SpanContext { trace_id, span_id, sampled, remote: true, trace_state: None }
+    }
+    /// Whether both ids are valid (non-zero).
+    pub fn is_valid(&self) -> bool {
+        self.trace_id != TraceId::INVALID && self.span_id != SpanId::INVALID
+    }
+}
+
+/// The role of a span, as OpenTelemetry defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum SpanKind {
+    /// Work inside the process (the default).
+    #[default]
+    Internal,
+    /// Handling a request from a remote client.
+    Server,
+    /// A request to a remote server.
+    Client,
+    /// Sending a message to a broker.
+    Producer,
+    /// Handling a message from a broker.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The lowercase name (`"server"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// A span's status.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Status {
+    /// Nothing said (the default).
+    #[default]
+    Unset,
+    /// Explicitly successful.
+    Ok,
+    /// Failed, with a description.
+    Error(String),
+}
+
+pub(crate) const STATUS_UNSET: u8 = 0;
+pub(crate) const STATUS_OK: u8 = 1;
+pub(crate) const STATUS_ERROR: u8 = 2;
+
+/// Where a span comes from: everything about it known at compile time.
+///
+/// Generated code declares one `static` of this per `#[traced]` function.
+#[derive(Debug)]
+pub struct SiteMeta {
+    /// The span name.
+    pub name: &'static str,
+    /// `module::path::function`, exported as `code.function.name`.
+    pub function: &'static str,
+    /// The module path, matched against level directives.
+    pub target: &'static str,
+    /// `code.file.path`.
+    pub file: &'static str,
+    /// `code.line.number`.
+    pub line: u32,
+    /// The span's level.
+    pub level: Level,
+    /// The span's kind.
+    pub kind: SpanKind,
+    /// This function's own sampling ratio (1.0 = no extra sampling).
+    pub sample: f64,
+}
+
+/// A call site: its metadata and the cached answer of the level filter.
+#[derive(Debug)]
+pub struct Callsite {
+    /// The metadata.
+    pub meta: SiteMeta,
+    // (filter generation << 1) | enabled
+    interest: AtomicU32,
+}
+
+/// Bumped whenever the filter or the pipeline changes, so every call site asks again.
+pub(crate) static GENERATION: AtomicU32 = AtomicU32::new(1);
+
+impl Callsite {
+    /// Declares a call site (const, for a `static`).
+    pub const fn new(meta: SiteMeta) -> Callsite {
+        Callsite { meta, interest: AtomicU32::new(0) }
+    }
+
+    /// Whether spans from here are wanted now: one cached atomic load in the common case.
+    #[inline(always)]
+    pub fn enabled(&self) -> bool {
+        let cached = self.interest.load(Relaxed);
+        if cached >> 1 == GENERATION.load(Relaxed) {
+            return cached & 1 == 1;
+        }
+        self.recompute()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recompute(&self) -> bool {
+        let generation = GENERATION.load(Relaxed);
+        let on = crate::state::span_enabled(self.meta.target, self.meta.level);
+        self.interest.store((generation << 1) | on as u32, Relaxed);
+        on
+    }
+}

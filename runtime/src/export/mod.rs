@@ -1,0 +1,117 @@
+//! What leaves the process: finished spans and log records as exporters see them, the
+//! [`Exporter`] trait, and the built-in exporters (console, OTLP, in-memory).
+
+pub(crate) mod console;
+pub(crate) mod memory;
+pub(crate) mod otlp;
+
+use crate::context::{SpanKind, Status};
+use crate::ids::{SpanId, TraceId};
+use crate::level::Level;
+use crate::value::{Event, Value};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// A span that has ended, as exporters receive it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishedSpan {
+    /// Its trace.
+    pub trace_id: TraceId,
+    /// Its id.
+    pub span_id: SpanId,
+    /// Its parent, if any.
+    pub parent_span_id: Option<SpanId>,
+    /// Whether the parent is in another process.
+    pub parent_is_remote: bool,
+    /// Its name.
+    pub name: Cow<'static, str>,
+    /// Its kind.
+    pub kind: SpanKind,
+    /// Start, nanoseconds since the Unix epoch.
+    pub start_unix_nanos: u64,
+    /// End, nanoseconds since the Unix epoch.
+    pub end_unix_nanos: u64,
+    /// Its attributes, including `code.function.name`, `code.file.path` and `code.line.number`.
+    pub attributes: Vec<(Cow<'static, str>, Value)>,
+    /// Attributes and events that were left out (size limits).
+    pub dropped_attributes: u32,
+    /// Its events (`exception` for errors and panics).
+    pub events: Vec<Event>,
+    /// Its status.
+    pub status: Status,
+    /// The W3C `tracestate`, if the trace carries one.
+    pub trace_state: Option<Arc<str>>,
+}
+
+impl FinishedSpan {
+    /// The value of attribute `key`.
+    pub fn attr(&self, key: &str) -> Option<&Value> {
+        self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+    /// Duration in nanoseconds.
+    pub fn duration_nanos(&self) -> u64 {
+        self.end_unix_nanos.saturating_sub(self.start_unix_nanos)
+    }
+}
+
+/// A log record (a `tracing` event), as exporters receive it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    /// When, nanoseconds since the Unix epoch.
+    pub time_unix_nanos: u64,
+    /// Its level.
+    pub level: Level,
+    /// The `tracing` target (usually the module path).
+    pub target: &'static str,
+    /// The message.
+    pub message: String,
+    /// The other fields.
+    pub attributes: Vec<(Cow<'static, str>, Value)>,
+    /// The trace that was current, if any.
+    pub trace_id: Option<TraceId>,
+    /// The span that was current, if any.
+    pub span_id: Option<SpanId>,
+    /// Source file.
+    pub file: Option<&'static str>,
+    /// Source line.
+    pub line: Option<u32>,
+}
+
+/// Why an export failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportError(pub String);
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+/// A destination for finished spans and log records.
+///
+/// Exporters run on telemark's collector thread, never on the instrumented code's. An exporter that
+/// talks to the network should hand work to its own thread (as the OTLP exporter does), so that a
+/// slow backend delays nothing else.
+pub trait Exporter: Send + 'static {
+    /// Receives what finished since the last call (either slice may be empty).
+    fn export(&mut self, spans: &[FinishedSpan], logs: &[LogEntry]) -> Result<(), ExportError>;
+    /// Delivers anything buffered, waiting at most until `deadline`.
+    fn flush(&mut self, _deadline: std::time::Instant) {}
+    /// Flushes and releases resources, waiting at most until `deadline`.
+    fn shutdown(&mut self, deadline: std::time::Instant) {
+        self.flush(deadline);
+    }
+}
+
+/// An exporter that discards everything (for benchmarks and for measuring the pipeline itself).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Discard;
+
+impl Exporter for Discard {
+    fn export(&mut self, _: &[FinishedSpan], _: &[LogEntry]) -> Result<(), ExportError> {
+        Ok(())
+    }
+}

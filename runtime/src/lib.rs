@@ -1,0 +1,329 @@
+//! The runtime of [telemark](https://docs.rs/telemark): everything that runs when instrumented
+//! code runs. Users depend on the `telemark` crate, which re-exports what is public here.
+//!
+//! - [`span`]: spans on the caller's thread (sync guards, futures, the manual API).
+//! - [`local`] (private): the per-thread span stack and the rings to telemark's thread.
+//! - [`collector`] (private): telemark's thread that drains, decodes and exports.
+//! - [`export`]: exporters (console, OTLP, in-memory) and the [`export::Exporter`] trait.
+//! - [`bridge`]: `tracing` spans and events joining telemark's trees and logs.
+//! - [`config`]: YAML and `OTEL_*` configuration.
+//! - [`propagation`]: W3C trace context.
+
+mod bridge;
+mod clock;
+mod collector;
+pub mod config;
+mod context;
+pub mod export;
+mod ids;
+mod level;
+mod local;
+pub mod propagation;
+mod span;
+#[doc(hidden)]
+pub mod spec;
+mod state;
+mod stats;
+pub mod testing;
+mod value;
+
+pub use bridge::{tracing_layer, TelemarkLayer};
+pub use config::{Config, ConfigError};
+pub use context::{Callsite, SiteMeta, SpanContext, SpanKind, Status};
+pub use export::otlp::Protocol;
+pub use export::console::ConsoleFormat;
+pub use ids::{SpanId, TraceId};
+pub use level::{Directives, Level};
+pub use span::{
+    current_span, in_span, span, spawn, spawn_blocking, with_current_context, ContextScope, CurrentSpan, Finish,
+    FutureExt, Outcome, Parent, Pending, SpanGuard, Traced, WithContext,
+};
+pub use state::{Sampler, SamplerConfig};
+pub use stats::{stats, Stats};
+pub use value::{Event, Recorder, Value};
+
+use config::{ConsoleOutput, Switch};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// Why `init` failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration error (file, line, key).
+    Config(ConfigError),
+    /// An exporter could not be built (an invalid endpoint, say).
+    Exporter(String),
+    /// telemark's thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => write!(f, "telemark configuration: {e}"),
+            Error::Exporter(e) => write!(f, "telemark exporter: {e}"),
+            Error::Thread(e) => write!(f, "telemark could not start its thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(e) => Some(e),
+            Error::Thread(e) => Some(e),
+            Error::Exporter(_) => None,
+        }
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+static LIFECYCLE: Mutex<()> = Mutex::new(());
+
+/// Keeps telemark running; dropping it flushes and shuts down within the configured
+/// `export.shutdown_timeout` (5 s by default), whatever runtime the program uses.
+#[must_use = "telemark shuts down when the guard is dropped"]
+#[derive(Debug)]
+pub struct Guard {
+    epoch: u64,
+    timeout: Duration,
+}
+
+impl Guard {
+    /// Flushes and shuts down now, waiting at most `timeout`; true if everything was delivered
+    /// in time.
+    pub fn shutdown_within(mut self, timeout: Duration) -> bool {
+        self.timeout = timeout;
+        let ok = shutdown(self.epoch, timeout);
+        self.epoch = 0;
+        ok
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.epoch != 0 {
+            shutdown(self.epoch, self.timeout);
+        }
+    }
+}
+
+fn shutdown(epoch: u64, timeout: Duration) -> bool {
+    let Ok(_l) = LIFECYCLE.lock() else { return false };
+    if EPOCH.load(Relaxed) != epoch {
+        return true; // a later init replaced this pipeline
+    }
+    state::uninstall();
+    let ok = collector::request(|ack| collector::Command::Shutdown(ack, Instant::now() + timeout), Instant::now() + timeout);
+    collector::detach();
+    EPOCH.store(0, Relaxed);
+    ok
+}
+
+/// Starts telemark: the collector thread, the exporters, the `tracing` bridge and the panic hook.
+///
+/// Call it once, early in `main`, and keep the guard until the end. Calling it again replaces the
+/// running pipeline. With `disabled: true` (or `OTEL_SDK_DISABLED=true`) it returns a guard that
+/// does nothing, and instrumented code costs one branch.
+pub fn init(config: Config) -> Result<Guard, Error> {
+    let _l = LIFECYCLE.lock().map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
+    if EPOCH.load(Relaxed) != 0 {
+        // Replace the running pipeline.
+        state::uninstall();
+        let deadline = Instant::now() + config.export.shutdown_timeout;
+        collector::request(|ack| collector::Command::Shutdown(ack, deadline), deadline);
+        collector::detach();
+        EPOCH.store(0, Relaxed);
+    }
+    let timeout = config.export.shutdown_timeout;
+    if config.disabled {
+        return Ok(Guard { epoch: 0, timeout });
+    }
+    local::RING_CAPACITY.store(config.export.buffer_per_thread.max(16), Relaxed);
+    let mut exporters: Vec<Box<dyn export::Exporter>> = Vec::new();
+    let otlp_on = !config.exporters.otlp.endpoint.trim().is_empty();
+    if otlp_on {
+        let o = &config.exporters.otlp;
+        let otlp = export::otlp::Otlp::start(export::otlp::OtlpSettings {
+            endpoint: o.endpoint.trim().to_string(),
+            protocol: o.protocol,
+            headers: o.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            timeout: o.timeout,
+            max_queue: config.export.max_queue,
+            max_batch: config.export.max_batch.max(1),
+            delay: config.export.delay,
+            resource: resource(&config),
+        })
+        .map_err(Error::Exporter)?;
+        exporters.push(Box::new(otlp));
+    }
+    let c = &config.exporters.console;
+    let console_on = match c.enabled {
+        Switch::On => true,
+        Switch::Off => false,
+        Switch::Auto => !otlp_on && config.extra.is_empty(),
+    };
+    if console_on {
+        use std::io::IsTerminal;
+        let (output, tty) = match c.output {
+            ConsoleOutput::Stdout => (export::console::Output::Stdout, std::io::stdout().is_terminal()),
+            ConsoleOutput::Stderr => (export::console::Output::Stderr, std::io::stderr().is_terminal()),
+        };
+        let color = match c.color {
+            Switch::On => true,
+            Switch::Off => false,
+            Switch::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
+        };
+        exporters.push(Box::new(export::console::Console::new(c.format, output, color)));
+    }
+    let install_subscriber = config.logging.install_subscriber;
+    let filters = state::Filters { spans: config.tracing.level.clone(), logs: config.logging.level.clone() };
+    let sampler = config.sampling.sampler();
+    exporters.extend(config.extra);
+    clock::reanchor();
+    collector::start(exporters, config.export.drain_interval.max(Duration::from_millis(1))).map_err(Error::Thread)?;
+    install_panic_hook();
+    if install_subscriber {
+        install_tracing_subscriber();
+    }
+    state::install(filters, sampler);
+    let epoch = EPOCH.fetch_add(0, Relaxed).max(next_epoch());
+    EPOCH.store(epoch, Relaxed);
+    Ok(Guard { epoch, timeout })
+}
+
+fn next_epoch() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Relaxed)
+}
+
+fn resource(config: &Config) -> opentelemetry_sdk::Resource {
+    use opentelemetry::KeyValue;
+    let s = &config.service;
+    let mut attrs = vec![
+        KeyValue::new("service.name", s.name.clone()),
+        KeyValue::new("telemetry.sdk.name", "telemark"),
+        KeyValue::new("telemetry.sdk.language", "rust"),
+        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+    ];
+    if let Some(v) = &s.version {
+        attrs.push(KeyValue::new("service.version", v.clone()));
+    }
+    if let Some(e) = &s.environment {
+        attrs.push(KeyValue::new("deployment.environment.name", e.clone()));
+    }
+    for (k, v) in &s.attributes {
+        if k != "service.name" {
+            attrs.push(KeyValue::new(k.clone(), v.clone()));
+        }
+    }
+    opentelemetry_sdk::Resource::builder_empty().with_attributes(attrs).build()
+}
+
+/// Delivers everything recorded so far to the exporters (and, for OTLP, to the collector), waiting
+/// at most `timeout`. True if it finished in time; false when it timed out or nothing is running.
+pub fn flush(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    collector::request(|ack| collector::Command::Flush(ack, deadline), deadline)
+}
+
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "Box<dyn Any>".to_string());
+            let _ = local::with(|l| {
+                if let Ok(mut m) = l.panic_message.try_borrow_mut() {
+                    *m = Some(msg);
+                }
+            });
+            previous(info);
+        }));
+    });
+}
+
+fn install_tracing_subscriber() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(TelemarkLayer);
+        // Someone else's global subscriber wins; they can add `tracing_layer()` to theirs.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
+/// Turns any `parent = …` expression into a [`Parent`].
+pub trait IntoParent {
+    /// The conversion.
+    fn into_parent(self) -> Parent;
+}
+
+impl IntoParent for SpanContext {
+    fn into_parent(self) -> Parent {
+        Parent::Explicit(Some(self))
+    }
+}
+impl IntoParent for &SpanContext {
+    fn into_parent(self) -> Parent {
+        Parent::Explicit(Some(self.clone()))
+    }
+}
+impl IntoParent for Option<SpanContext> {
+    fn into_parent(self) -> Parent {
+        Parent::Explicit(self)
+    }
+}
+impl IntoParent for Option<&SpanContext> {
+    fn into_parent(self) -> Parent {
+        Parent::Explicit(self.cloned())
+    }
+}
+impl IntoParent for &Option<SpanContext> {
+    fn into_parent(self) -> Parent {
+        Parent::Explicit(self.clone())
+    }
+}
+impl IntoParent for Parent {
+    fn into_parent(self) -> Parent {
+        self
+    }
+}
+impl IntoParent for &opentelemetry::trace::SpanContext {
+    fn into_parent(self) -> Parent {
+        if !self.is_valid() {
+            return Parent::Explicit(None);
+        }
+        Parent::Explicit(Some(SpanContext {
+            trace_id: TraceId(u128::from_be_bytes(self.trace_id().to_bytes())),
+            span_id: SpanId(u64::from_be_bytes(self.span_id().to_bytes())),
+            sampled: self.is_sampled(),
+            remote: self.is_remote(),
+            trace_state: Some(self.trace_state().header()).filter(|h| !h.is_empty()).map(Into::into),
+        }))
+    }
+}
+impl IntoParent for opentelemetry::trace::SpanContext {
+    fn into_parent(self) -> Parent {
+        (&self).into_parent()
+    }
+}
+
+/// The parent for `parent = expr` (generated code).
+pub fn parent(p: impl IntoParent) -> Parent {
+    p.into_parent()
+}

@@ -1,0 +1,252 @@
+//! The per-thread side of the pipeline: the stack of current spans and the ring that carries
+//! finished spans and log records to telemark's collector thread.
+//!
+//! Nothing here locks or does I/O on the hot path. A thread's first record registers its ring with
+//! the collector (one mutex, once per thread); after that, handing over a span is one write into a
+//! single-producer ring. A full ring drops the record and counts it.
+
+use crate::context::{Callsite, SpanContext, SpanKind};
+use crate::ids::{SpanId, TraceId};
+use crate::level::Level;
+use crate::stats::STATS;
+use std::cell::{Cell, RefCell};
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// Where a span was declared.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Site {
+    Callsite(&'static Callsite),
+    Tracing(&'static tracing::Metadata<'static>),
+    Manual(&'static str, &'static Location<'static>),
+}
+
+impl Site {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Site::Callsite(c) => c.meta.name,
+            Site::Tracing(m) => m.name(),
+            Site::Manual(n, _) => n,
+        }
+    }
+}
+
+/// One entry of the current-span stack.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent: SpanId,
+    pub parent_remote: bool,
+    pub sampled: bool,
+    /// Owns a span that is recorded when it ends; false for a borrowed context or an unsampled span.
+    pub recording: bool,
+    pub kind: SpanKind,
+    pub start: minstant::Instant,
+    pub site: Site,
+    pub status: u8,
+    pub dropped: u32,
+    pub data: Vec<u8>,
+    pub trace_state: Option<Arc<str>>,
+}
+
+impl Frame {
+    pub(crate) fn context(&self) -> SpanContext {
+        SpanContext {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            sampled: self.sampled,
+            remote: false,
+            trace_state: self.trace_state.clone(),
+        }
+    }
+
+    /// A frame that only makes `ctx` current (for tasks and threads started inside a span).
+    pub(crate) fn borrowed(ctx: &SpanContext) -> Frame {
+        Frame {
+            trace_id: ctx.trace_id,
+            span_id: ctx.span_id,
+            parent: SpanId::INVALID,
+            parent_remote: ctx.remote,
+            sampled: ctx.sampled,
+            recording: false,
+            kind: SpanKind::Internal,
+            start: minstant::Instant::ZERO,
+            site: Site::Manual("", Location::caller()),
+            status: 0,
+            dropped: 0,
+            data: Vec::new(),
+            trace_state: ctx.trace_state.clone(),
+        }
+    }
+}
+
+/// A finished span as it travels to the collector.
+#[derive(Debug)]
+pub(crate) struct SpanRecord {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent: SpanId,
+    pub parent_remote: bool,
+    pub kind: SpanKind,
+    pub start: minstant::Instant,
+    pub end: minstant::Instant,
+    pub site: Site,
+    pub status: u8,
+    pub cancelled: bool,
+    pub dropped: u32,
+    pub data: Vec<u8>,
+    pub trace_state: Option<Arc<str>>,
+}
+
+/// A log record (a `tracing` event) as it travels to the collector.
+#[derive(Debug)]
+pub(crate) struct LogRecord {
+    pub time: minstant::Instant,
+    pub level: Level,
+    pub meta: &'static tracing::Metadata<'static>,
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Record {
+    Span(SpanRecord),
+    Log(LogRecord),
+}
+
+/// State shared by both ends of one thread's ring.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub wake_requested: AtomicBool,
+}
+
+/// The collector's end of one thread's ring.
+pub(crate) struct ThreadChannel {
+    pub records: rtrb::Consumer<Record>,
+    pub recycle: rtrb::Producer<Vec<u8>>,
+    pub shared: Arc<Shared>,
+}
+
+struct ProducerSide {
+    records: rtrb::Producer<Record>,
+    recycle: rtrb::Consumer<Vec<u8>>,
+    shared: Arc<Shared>,
+    half: usize,
+}
+
+/// Every thread's ring, for the collector to drain.
+pub(crate) static CHANNELS: Mutex<Vec<ThreadChannel>> = Mutex::new(Vec::new());
+/// Ring capacity for threads that register from now on.
+pub(crate) static RING_CAPACITY: AtomicUsize = AtomicUsize::new(4096);
+
+pub(crate) struct Local {
+    pub stack: RefCell<Vec<Frame>>,
+    producer: RefCell<Option<ProducerSide>>,
+    pub panic_message: RefCell<Option<String>>,
+    /// Set on telemark's own threads: what they do is never instrumented.
+    pub internal: Cell<bool>,
+}
+
+thread_local! {
+    pub(crate) static LOCAL: Local = const {
+        Local {
+            stack: RefCell::new(Vec::new()),
+            producer: RefCell::new(None),
+            panic_message: RefCell::new(None),
+            internal: Cell::new(false),
+        }
+    };
+}
+
+impl Local {
+    /// The current span's context, if any.
+    #[inline]
+    pub(crate) fn current(&self) -> Option<SpanContext> {
+        self.stack.try_borrow().ok()?.last().map(Frame::context)
+    }
+
+    /// Hands a record to the collector; drops and counts it when the ring is full.
+    pub(crate) fn submit(&self, record: Record) {
+        let Ok(mut p) = self.producer.try_borrow_mut() else {
+            count_drop(&record);
+            return;
+        };
+        if p.is_none() {
+            *p = register();
+        }
+        let Some(side) = p.as_mut() else {
+            count_drop(&record);
+            return;
+        };
+        if let Err(rtrb::PushError::Full(r)) = side.records.push(record) {
+            count_drop(&r);
+            crate::collector::wake();
+            return;
+        }
+        if side.records.cached_slots() < side.half
+            && side.records.slots() < side.half
+            && !side.shared.wake_requested.swap(true, Relaxed) {
+            crate::collector::wake();
+        }
+    }
+
+    /// A buffer for a span's data: a recycled one when the collector has sent one back.
+    #[inline]
+    pub(crate) fn buffer(&self) -> Vec<u8> {
+        if let Ok(mut p) = self.producer.try_borrow_mut() {
+            if let Some(side) = p.as_mut() {
+                if let Ok(v) = side.recycle.pop() {
+                    return v;
+                }
+            }
+        }
+        Vec::new()
+    }
+}
+
+fn count_drop(record: &Record) {
+    match record {
+        Record::Span(_) => STATS.spans_dropped.fetch_add(1, Relaxed),
+        Record::Log(_) => STATS.logs_dropped.fetch_add(1, Relaxed),
+    };
+}
+
+#[cold]
+fn register() -> Option<ProducerSide> {
+    let cap = RING_CAPACITY.load(Relaxed).max(16);
+    let (records_tx, records_rx) = rtrb::RingBuffer::new(cap);
+    let (recycle_tx, recycle_rx) = rtrb::RingBuffer::new(cap.min(1024));
+    let shared = Arc::new(Shared::default());
+    let mut channels = CHANNELS.lock().ok()?;
+    channels.push(ThreadChannel { records: records_rx, recycle: recycle_tx, shared: shared.clone() });
+    Some(ProducerSide { records: records_tx, recycle: recycle_rx, shared, half: cap / 2 })
+}
+
+/// Runs `f` with this thread's state; `None` while the thread is being torn down.
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
+    LOCAL.try_with(f).ok()
+}
+
+/// Removes the frame with `id` from the stack (normally the top).
+#[inline]
+pub(crate) fn pop(stack: &mut Vec<Frame>, id: SpanId) -> Option<Frame> {
+    if stack.last().is_some_and(|f| f.span_id == id) {
+        return stack.pop();
+    }
+    let at = stack.iter().rposition(|f| f.span_id == id)?;
+    Some(stack.remove(at))
+}
+
+/// Marks the current thread as telemark's own.
+pub(crate) fn mark_internal() {
+    let _ = with(|l| l.internal.set(true));
+}
+
+/// Whether the current thread is one of telemark's own.
+pub(crate) fn is_internal() -> bool {
+    with(|l| l.internal.get()).unwrap_or(true)
+}

@@ -1,0 +1,705 @@
+//! Spans on the caller's thread: starting, entering, ending — for sync code, for futures, for the
+//! manual API — and recording a function's outcome.
+
+use crate::clock;
+use crate::context::{Callsite, SpanContext, SpanKind, Status, STATUS_ERROR, STATUS_OK, STATUS_UNSET};
+use crate::ids::{new_span_id, new_trace_id, SpanId};
+use crate::local::{self, Frame, Local, Record, Site, SpanRecord};
+use crate::state;
+use crate::stats::STATS;
+use crate::value::{Recorder, Value};
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll};
+
+/// Deepest span nesting recorded on one thread; deeper spans are passed through unrecorded.
+const MAX_DEPTH: usize = 512;
+
+/// Which span a new span is the child of.
+#[derive(Clone, Debug, Default)]
+pub enum Parent {
+    /// The current span on this thread or task (the default).
+    #[default]
+    Current,
+    /// None: start a new trace.
+    Root,
+    /// This context (from `parent = …` or an incoming request); `None` starts a new trace.
+    Explicit(Option<SpanContext>),
+}
+
+/// The settings a span starts with.
+pub(crate) struct Start {
+    pub site: Site,
+    pub kind: SpanKind,
+    pub parent: Parent,
+    pub ratio: f64,
+}
+
+impl Start {
+    fn callsite(cs: &'static Callsite, parent: Parent) -> Start {
+        Start { site: Site::Callsite(cs), kind: cs.meta.kind, parent, ratio: cs.meta.sample }
+    }
+}
+
+/// Decides whether and how a span starts. `None`: nothing to push (inside an unsampled span).
+#[inline]
+pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> Option<Frame> {
+    let (trace_id, parent, parent_remote, sampled, trace_state) = match start.parent {
+        Parent::Current => {
+            let stack = l.stack.try_borrow().ok()?;
+            match stack.last() {
+                Some(top) => {
+                    if !top.sampled || stack.len() >= MAX_DEPTH {
+                        return None;
+                    }
+                    let sampled = state::sample_child(top.trace_id, true);
+                    (top.trace_id, top.span_id, false, sampled, top.trace_state.clone())
+                }
+                None => {
+                    let t = new_trace_id();
+                    (t, SpanId::INVALID, false, state::sample_root(t), None)
+                }
+            }
+        }
+        Parent::Explicit(Some(ctx)) if ctx.is_valid() => {
+            let sampled = state::sample_child(ctx.trace_id, ctx.sampled);
+            (ctx.trace_id, ctx.span_id, ctx.remote, sampled, ctx.trace_state)
+        }
+        Parent::Root | Parent::Explicit(_) => {
+            let t = new_trace_id();
+            (t, SpanId::INVALID, false, state::sample_root(t), None)
+        }
+    };
+    let sampled = sampled && (start.ratio >= 1.0 || state::sample_ratio(start.ratio));
+    let mut frame = Frame {
+        trace_id,
+        span_id: new_span_id(),
+        parent,
+        parent_remote,
+        sampled,
+        recording: sampled,
+        kind: start.kind,
+        start: minstant::Instant::ZERO,
+        site: start.site,
+        status: STATUS_UNSET,
+        dropped: 0,
+        data: Vec::new(),
+        trace_state,
+    };
+    if sampled {
+        frame.start = minstant::Instant::now();
+        let mut buf = l.buffer();
+        let mut rec = Recorder::new(&mut buf);
+        args(&mut rec);
+        frame.dropped = rec.dropped;
+        frame.data = buf;
+    }
+    Some(frame)
+}
+
+/// Pushes `frame`; returns its id, or `INVALID` when it could not be pushed.
+#[inline]
+fn push(l: &Local, frame: Frame) -> SpanId {
+    let id = frame.span_id;
+    match l.stack.try_borrow_mut() {
+        Ok(mut s) => {
+            s.push(frame);
+            id
+        }
+        Err(_) => SpanId::INVALID,
+    }
+}
+
+/// Ends a recording frame: status for a panic in flight, then hands it to the collector.
+pub(crate) fn finish(l: &Local, mut f: Frame, end: minstant::Instant, cancelled: bool) {
+    if std::thread::panicking() {
+        let message = l
+            .panic_message
+            .try_borrow()
+            .ok()
+            .and_then(|m| m.clone())
+            .unwrap_or_else(|| "panic".to_string());
+        let mut rec = Recorder::new(&mut f.data);
+        rec.event(
+            "exception",
+            clock::now_unix_nanos(),
+            &[
+                ("exception.type", Value::from("panic")),
+                ("exception.message", Value::from(message.clone())),
+                ("exception.escaped", Value::Bool(true)),
+            ],
+        );
+        rec.status_message(&message);
+        f.status = STATUS_ERROR;
+    }
+    if f.dropped > 0 {
+        STATS.attributes_dropped.fetch_add(f.dropped as u64, Relaxed);
+    }
+    l.submit(Record::Span(SpanRecord {
+        trace_id: f.trace_id,
+        span_id: f.span_id,
+        parent: f.parent,
+        parent_remote: f.parent_remote,
+        kind: f.kind,
+        start: f.start,
+        end,
+        site: f.site,
+        status: f.status,
+        cancelled: cancelled && !std::thread::panicking(),
+        dropped: f.dropped,
+        data: f.data,
+        trace_state: f.trace_state,
+    }));
+}
+
+/// Runs `f` on the recording frame `id` of this thread's stack, with the frame's data taken out so
+/// that `f` may run user code (a `Display` impl) without holding the stack borrowed.
+pub(crate) fn with_frame_data(id: SpanId, f: impl FnOnce(&mut Recorder<'_>, &mut u8)) {
+    local::with(|l| {
+        let taken = {
+            let Ok(mut s) = l.stack.try_borrow_mut() else { return };
+            let Some(fr) = s.iter_mut().rev().find(|fr| fr.span_id == id && fr.recording) else {
+                return;
+            };
+            (std::mem::take(&mut fr.data), fr.status)
+        };
+        let (mut data, mut status) = taken;
+        let mut rec = Recorder::new(&mut data);
+        f(&mut rec, &mut status);
+        let dropped = rec.dropped;
+        if let Ok(mut s) = l.stack.try_borrow_mut() {
+            if let Some(fr) = s.iter_mut().rev().find(|fr| fr.span_id == id) {
+                // Anything written meanwhile (by a nested call) goes after what was there.
+                let meanwhile = std::mem::replace(&mut fr.data, data);
+                fr.data.extend_from_slice(&meanwhile);
+                fr.status = status;
+                fr.dropped += dropped;
+            }
+        }
+    });
+}
+
+/// What a function's return value says about its span (`err`, `ret`).
+pub struct Outcome<'a, 'b> {
+    rec: &'a mut Recorder<'b>,
+    status: &'a mut u8,
+}
+
+impl<'b> Outcome<'_, 'b> {
+    /// Marks the span failed with an `exception` event (`exception.type`, `exception.message`).
+    pub fn error(&mut self, type_name: &str, message: &dyn fmt::Display) {
+        let message = display_to_string(message);
+        record_exception(self.rec, type_name, &message);
+        *self.status = STATUS_ERROR;
+    }
+
+    /// The attribute recorder (for `ret`).
+    pub fn recorder(&mut self) -> &mut Recorder<'b> {
+        self.rec
+    }
+}
+
+pub(crate) fn record_exception(rec: &mut Recorder<'_>, type_name: &str, message: &str) {
+    rec.event(
+        "exception",
+        clock::now_unix_nanos(),
+        &[
+            ("exception.type", Value::from(type_name.to_string())),
+            ("exception.message", Value::from(message.to_string())),
+        ],
+    );
+    rec.status_message(message);
+}
+
+/// `to_string` that survives a panicking or failing `Display` impl.
+pub(crate) fn display_to_string(v: &dyn fmt::Display) -> String {
+    use std::fmt::Write;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut s = String::new();
+        let _ = write!(s, "{v}");
+        s
+    }))
+    .unwrap_or_else(|_| "<Display panicked>".to_string())
+}
+
+/// An entered span on this thread: current until dropped, then ended and handed to the collector.
+///
+/// Returned by `#[traced]` expansions for sync functions and by [`span`]. It cannot leave its thread.
+#[must_use = "the span ends when the guard is dropped"]
+pub struct SpanGuard {
+    id: SpanId,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for SpanGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanGuard").field("span_id", &self.id).finish()
+    }
+}
+
+impl SpanGuard {
+    const INERT: SpanGuard = SpanGuard { id: SpanId::INVALID, _not_send: PhantomData };
+
+    /// Starts and enters a span for call site `cs`; `args` records attributes, only when sampled.
+    #[inline(always)]
+    pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
+        if !cs.enabled() {
+            return SpanGuard::INERT;
+        }
+        Self::start(Start::callsite(cs, parent), args)
+    }
+
+    #[inline]
+    fn start(start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> SpanGuard {
+        let id = local::with(|l| match begin(l, start, args) {
+            Some(frame) => push(l, frame),
+            None => SpanId::INVALID,
+        });
+        SpanGuard { id: id.unwrap_or(SpanId::INVALID), _not_send: PhantomData }
+    }
+
+    /// Records what the function returned (generated code; see [`Outcome`]).
+    pub fn outcome(&mut self, f: impl FnOnce(&mut Outcome<'_, '_>)) {
+        if self.id == SpanId::INVALID {
+            return;
+        }
+        with_frame_data(self.id, |rec, status| f(&mut Outcome { rec, status }));
+    }
+
+    /// Whether this span is being recorded.
+    pub fn is_recording(&self) -> bool {
+        self.id != SpanId::INVALID
+            && local::with(|l| {
+                l.stack.try_borrow().ok().and_then(|s| {
+                    s.iter().rev().find(|f| f.span_id == self.id).map(|f| f.recording)
+                })
+            })
+            .flatten()
+            .unwrap_or(false)
+    }
+
+    /// This span's context (`None` when telemark is not running or the span was filtered out).
+    pub fn context(&self) -> Option<SpanContext> {
+        if self.id == SpanId::INVALID {
+            return None;
+        }
+        local::with(|l| {
+            l.stack.try_borrow().ok().and_then(|s| {
+                s.iter().rev().find(|f| f.span_id == self.id).map(Frame::context)
+            })
+        })
+        .flatten()
+    }
+
+    /// Sets an attribute on this span.
+    pub fn set_attribute(&self, key: &str, value: impl Into<Value>) {
+        let value = value.into();
+        with_frame_data(self.id, |rec, _| rec.value(key, &value));
+    }
+
+    /// Adds an event with attributes to this span.
+    pub fn add_event(&self, name: &str, attributes: &[(&str, Value)]) {
+        let now = clock::now_unix_nanos();
+        with_frame_data(self.id, |rec, _| rec.event(name, now, attributes));
+    }
+
+    /// Records an error: an `exception` event and status error.
+    pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
+        record_error_on(self.id, std::any::type_name::<E>(), &error);
+    }
+
+    /// Sets this span's status.
+    pub fn set_status(&self, status: Status) {
+        set_status_on(self.id, status);
+    }
+}
+
+fn record_error_on(id: SpanId, type_name: &str, error: &dyn fmt::Display) {
+    let message = display_to_string(error);
+    with_frame_data(id, |rec, status| {
+        record_exception(rec, type_name, &message);
+        *status = STATUS_ERROR;
+    });
+}
+
+fn set_status_on(id: SpanId, s: Status) {
+    with_frame_data(id, |rec, status| match s {
+        Status::Unset => *status = STATUS_UNSET,
+        Status::Ok => *status = STATUS_OK,
+        Status::Error(msg) => {
+            rec.status_message(&msg);
+            *status = STATUS_ERROR;
+        }
+    });
+}
+
+impl Drop for SpanGuard {
+    #[inline]
+    fn drop(&mut self) {
+        if self.id != SpanId::INVALID {
+            end_sync(self.id);
+        }
+    }
+}
+
+#[inline(never)]
+fn end_sync(id: SpanId) {
+    let end = minstant::Instant::now();
+    local::with(|l| {
+        let frame = match l.stack.try_borrow_mut() {
+            Ok(mut s) => local::pop(&mut s, id),
+            Err(_) => None,
+        };
+        if let Some(f) = frame {
+            if f.recording {
+                finish(l, f, end, false);
+            }
+        }
+    });
+}
+
+/// Starts and enters a span named `name` on this thread, current until the guard drops.
+///
+/// For async code use [`in_span`] instead: a guard must not be held across `.await`.
+#[track_caller]
+pub fn span(name: impl Into<Cow<'static, str>>) -> SpanGuard {
+    if !state::active() {
+        return SpanGuard::INERT;
+    }
+    let name = name.into();
+    let (site_name, owned) = match name {
+        Cow::Borrowed(s) => (s, None),
+        Cow::Owned(s) => ("", Some(s)),
+    };
+    let start = Start {
+        site: Site::Manual(site_name, Location::caller()),
+        kind: SpanKind::Internal,
+        parent: Parent::Current,
+        ratio: 1.0,
+    };
+    SpanGuard::start(start, |rec| {
+        if let Some(n) = &owned {
+            rec.name(n);
+        }
+    })
+}
+
+/// A handle on whatever span is current on this thread or task.
+#[derive(Debug)]
+pub struct CurrentSpan {
+    _not_send: PhantomData<*const ()>,
+}
+
+/// The current span (a `#[traced]` function's, a manual span's or a `tracing` span's).
+///
+/// Every method is a no-op when there is none or it is not recorded.
+pub fn current_span() -> CurrentSpan {
+    CurrentSpan { _not_send: PhantomData }
+}
+
+impl CurrentSpan {
+    fn top_id(&self) -> SpanId {
+        local::with(|l| l.stack.try_borrow().ok().and_then(|s| s.last().map(|f| f.span_id)))
+            .flatten()
+            .unwrap_or(SpanId::INVALID)
+    }
+
+    /// The current span's context.
+    pub fn context(&self) -> Option<SpanContext> {
+        local::with(|l| l.current()).flatten()
+    }
+    /// The current trace id.
+    pub fn trace_id(&self) -> Option<crate::TraceId> {
+        self.context().map(|c| c.trace_id)
+    }
+    /// The current span id.
+    pub fn span_id(&self) -> Option<SpanId> {
+        self.context().map(|c| c.span_id)
+    }
+    /// Whether the current span is recorded.
+    pub fn is_recording(&self) -> bool {
+        local::with(|l| l.stack.try_borrow().ok().and_then(|s| s.last().map(|f| f.recording)))
+            .flatten()
+            .unwrap_or(false)
+    }
+    /// Sets an attribute on the current span.
+    pub fn set_attribute(&self, key: &str, value: impl Into<Value>) {
+        let value = value.into();
+        with_frame_data(self.top_id(), |rec, _| rec.value(key, &value));
+    }
+    /// Adds an event to the current span.
+    pub fn add_event(&self, name: &str, attributes: &[(&str, Value)]) {
+        let now = clock::now_unix_nanos();
+        with_frame_data(self.top_id(), |rec, _| rec.event(name, now, attributes));
+    }
+    /// Records an error on the current span (an `exception` event and status error).
+    pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
+        record_error_on(self.top_id(), std::any::type_name::<E>(), &error);
+    }
+    /// Sets the current span's status.
+    pub fn set_status(&self, status: Status) {
+        set_status_on(self.top_id(), status);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future run inside its own span: current on every poll, ended when the future completes
+    /// (or marked `telemark.cancelled = true` when it is dropped first).
+    ///
+    /// Its output is the inner output and a [`Finish`] that ends the span when dropped, so that
+    /// generated code can record the outcome first.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Traced<F> {
+        #[pin]
+        fut: F,
+        frame: Option<Frame>,
+    }
+
+    impl<F> PinnedDrop for Traced<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(frame) = this.frame.take() {
+                if frame.recording {
+                    let end = minstant::Instant::now();
+                    let mut frame = frame;
+                    if !std::thread::panicking() {
+                        Recorder::new(&mut frame.data).bool("telemark.cancelled", true);
+                    }
+                    local::with(|l| finish(l, frame, end, true));
+                }
+            }
+        }
+    }
+}
+
+impl<F> fmt::Debug for Traced<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Traced").field("span", &self.frame.as_ref().map(|f| f.span_id)).finish()
+    }
+}
+
+/// An async span that has started but not yet been given its future (generated code): the
+/// arguments are recorded before the function body's future takes ownership of them.
+#[derive(Debug)]
+#[must_use]
+pub struct Pending(Option<Frame>);
+
+impl Pending {
+    /// Starts a span for call site `cs`; `args` records attributes, only when sampled.
+    #[inline]
+    pub fn start<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: A) -> Pending {
+        if !cs.enabled() {
+            return Pending(None);
+        }
+        Pending(local::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten())
+    }
+
+    /// Runs `fut` inside this span.
+    #[inline]
+    pub fn instrument<F: Future>(self, fut: F) -> Traced<F> {
+        let mut this = self;
+        Traced { fut, frame: this.0.take() }
+    }
+}
+
+impl<F: Future> Traced<F> {
+    fn with_start(start: Start, args: impl FnOnce(&mut Recorder<'_>), fut: F) -> Self {
+        let frame = local::with(|l| begin(l, start, args)).flatten();
+        Traced { fut, frame }
+    }
+}
+
+struct Restore<'a> {
+    id: SpanId,
+    slot: &'a mut Option<Frame>,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        let id = self.id;
+        if let Some(f) = local::with(|l| l.stack.try_borrow_mut().ok().and_then(|mut s| local::pop(&mut s, id))).flatten() {
+            *self.slot = Some(f);
+        }
+    }
+}
+
+impl<F: Future> Future for Traced<F> {
+    type Output = (F::Output, Finish);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(frame) = this.frame.take() else {
+            return this.fut.poll(cx).map(|out| (out, Finish(None)));
+        };
+        let id = frame.span_id;
+        let mut frame = Some(frame);
+        local::with(|l| {
+            if let Ok(mut s) = l.stack.try_borrow_mut() {
+                s.extend(frame.take());
+            }
+        });
+        if frame.is_some() {
+            // Could not make the span current (thread teardown): poll without it.
+            *this.frame = frame;
+            let polled = this.fut.poll(cx);
+            return polled.map(|out| (out, Finish(this.frame.take())));
+        }
+        let restore = Restore { id, slot: this.frame };
+        let polled = this.fut.poll(cx);
+        drop(restore);
+        match polled {
+            Poll::Ready(out) => Poll::Ready((out, Finish(this.frame.take()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Ends an async span when dropped, after generated code has recorded the outcome.
+#[derive(Debug)]
+pub struct Finish(Option<Frame>);
+
+impl Finish {
+    /// Records what the function returned (generated code).
+    pub fn outcome(&mut self, f: impl FnOnce(&mut Outcome<'_, '_>)) {
+        if let Some(frame) = self.0.as_mut().filter(|f| f.recording) {
+            let mut rec = Recorder::new(&mut frame.data);
+            f(&mut Outcome { rec: &mut rec, status: &mut frame.status });
+            frame.dropped += rec.dropped;
+        }
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        if let Some(frame) = self.0.take() {
+            if frame.recording {
+                let end = minstant::Instant::now();
+                local::with(|l| finish(l, frame, end, false));
+            }
+        }
+    }
+}
+
+/// Runs `fut` inside a new span named `name` (the async form of [`span`]).
+#[track_caller]
+pub fn in_span<F: Future>(name: &'static str, fut: F) -> impl Future<Output = F::Output> {
+    let traced = if state::active() {
+        Traced::with_start(
+            Start { site: Site::Manual(name, Location::caller()), kind: SpanKind::Internal, parent: Parent::Current, ratio: 1.0 },
+            |_| {},
+            fut,
+        )
+    } else {
+        Traced { fut, frame: None }
+    };
+    async move { traced.await.0 }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that makes a span context current on every poll (see [`FutureExt::in_current_span`]).
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct WithContext<F> {
+        #[pin]
+        fut: F,
+        ctx: Option<SpanContext>,
+    }
+}
+
+impl<F> fmt::Debug for WithContext<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithContext").field("ctx", &self.ctx).finish()
+    }
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(ctx) = this.ctx.as_ref() else { return this.fut.poll(cx) };
+        let _scope = ContextScope::enter(ctx);
+        this.fut.poll(cx)
+    }
+}
+
+/// Makes a span context current on this thread until dropped (for threads started inside a span).
+#[derive(Debug)]
+pub struct ContextScope {
+    id: SpanId,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl ContextScope {
+    /// Makes `ctx` current.
+    pub fn enter(ctx: &SpanContext) -> ContextScope {
+        let id = local::with(|l| push(l, Frame::borrowed(ctx))).unwrap_or(SpanId::INVALID);
+        ContextScope { id, _not_send: PhantomData }
+    }
+}
+
+impl Drop for ContextScope {
+    fn drop(&mut self) {
+        let id = self.id;
+        if id != SpanId::INVALID {
+            local::with(|l| {
+                if let Ok(mut s) = l.stack.try_borrow_mut() {
+                    if let Some(at) = s.iter().rposition(|f| f.span_id == id && !f.recording) {
+                        s.remove(at);
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Carrying the current span into other tasks and threads.
+pub trait FutureExt: Future + Sized {
+    /// Makes the span that is current now the parent of whatever this future does, wherever it is
+    /// polled (`tracing`'s `in_current_span`).
+    fn in_current_span(self) -> WithContext<Self> {
+        WithContext { fut: self, ctx: local::with(|l| l.current()).flatten() }
+    }
+    /// Makes `ctx` current while this future runs.
+    fn with_context(self, ctx: Option<SpanContext>) -> WithContext<Self> {
+        WithContext { fut: self, ctx }
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+/// Spawns `fut` on the current tokio runtime as a child of the current span.
+///
+/// Panics like `tokio::spawn` when called outside a tokio runtime.
+#[track_caller]
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(fut.in_current_span())
+}
+
+/// Runs `f` on tokio's blocking pool as a child of the current span.
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let f = with_current_context(f);
+    tokio::task::spawn_blocking(f)
+}
+
+/// Wraps `f` so that it runs with the current span as its parent, on whatever thread calls it
+/// (`std::thread::spawn(telemark::with_current_context(|| …))`).
+pub fn with_current_context<F: FnOnce() -> R, R>(f: F) -> impl FnOnce() -> R {
+    let ctx = local::with(|l| l.current()).flatten();
+    move || {
+        let _scope = ctx.as_ref().map(ContextScope::enter);
+        f()
+    }
+}

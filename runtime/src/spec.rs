@@ -1,0 +1,200 @@
+//! Compile-time dispatch for generated code ("autoref specialization"): an argument is recorded
+//! typed if it is a number or a bool, else by `Display`, else by `Debug`, else left out — with no
+//! compile error for a type that has none of these. The same trick finds `Err` values.
+//!
+//! Generated code calls `(&&&&Arg(&value)).__telemark_record(key, rec)`: method lookup tries the
+//! most-referenced receiver first, so the first impl whose bounds hold wins.
+
+use crate::span::Outcome;
+use crate::value::Recorder;
+use std::fmt::{Debug, Display};
+
+/// Wraps an argument (or `fields` value, or return value) for recording.
+pub struct Arg<'a, T: ?Sized>(pub &'a T);
+
+/// Numbers and booleans, recorded as typed attributes.
+pub trait Primitive {
+    /// Records the value under `key`.
+    fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>);
+}
+
+macro_rules! int_primitive {
+    ($($t:ty),*) => {$(
+        impl Primitive for $t {
+            #[inline]
+            fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>) {
+                match i64::try_from(*self) {
+                    Ok(v) => rec.i64(key, v),
+                    Err(_) => rec.display(key, self),
+                }
+            }
+        }
+    )*};
+}
+int_primitive!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+
+impl Primitive for f32 {
+    fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>) {
+        rec.f64(key, f64::from(*self));
+    }
+}
+impl Primitive for f64 {
+    fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>) {
+        rec.f64(key, *self);
+    }
+}
+impl Primitive for bool {
+    fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>) {
+        rec.bool(key, *self);
+    }
+}
+impl<T: Primitive + ?Sized> Primitive for &T {
+    fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>) {
+        (**self).record_primitive(key, rec);
+    }
+}
+impl<T: Primitive + ?Sized> Primitive for &mut T {
+    fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>) {
+        (**self).record_primitive(key, rec);
+    }
+}
+
+/// Level 1: typed.
+pub trait RecordPrimitive {
+    /// Records the wrapped value.
+    fn __telemark_record(&self, key: &str, rec: &mut Recorder<'_>);
+}
+impl<T: Primitive + ?Sized> RecordPrimitive for &&&Arg<'_, T> {
+    #[inline]
+    fn __telemark_record(&self, key: &str, rec: &mut Recorder<'_>) {
+        self.0.record_primitive(key, rec);
+    }
+}
+
+/// Level 2: `Display`.
+pub trait RecordDisplay {
+    /// Records the wrapped value.
+    fn __telemark_record(&self, key: &str, rec: &mut Recorder<'_>);
+}
+impl<T: Display + ?Sized> RecordDisplay for &&Arg<'_, T> {
+    #[inline]
+    fn __telemark_record(&self, key: &str, rec: &mut Recorder<'_>) {
+        rec.display(key, &self.0);
+    }
+}
+
+/// Level 3: `Debug`.
+pub trait RecordDebug {
+    /// Records the wrapped value.
+    fn __telemark_record(&self, key: &str, rec: &mut Recorder<'_>);
+}
+impl<T: Debug + ?Sized> RecordDebug for &Arg<'_, T> {
+    #[inline]
+    fn __telemark_record(&self, key: &str, rec: &mut Recorder<'_>) {
+        rec.debug(key, &self.0);
+    }
+}
+
+/// Level 4: neither; left out.
+pub trait RecordNothing {
+    /// Does nothing.
+    fn __telemark_record(&self, key: &str, rec: &mut Recorder<'_>);
+}
+impl<T: ?Sized> RecordNothing for Arg<'_, T> {
+    #[inline]
+    fn __telemark_record(&self, _key: &str, _rec: &mut Recorder<'_>) {}
+}
+
+/// Wraps a return value to look for an `Err`.
+pub struct Ret<'a, T: ?Sized>(pub &'a T);
+
+/// `Err(e)` with `e: Display`.
+pub trait ErrDisplay {
+    /// Records an `Err` on the span.
+    fn __telemark_err(&self, o: &mut Outcome<'_, '_>);
+}
+impl<T, E: Display> ErrDisplay for &&&Ret<'_, Result<T, E>> {
+    fn __telemark_err(&self, o: &mut Outcome<'_, '_>) {
+        if let Err(e) = self.0 {
+            o.error(std::any::type_name::<E>(), e);
+        }
+    }
+}
+
+struct DebugAsDisplay<'a, E: Debug>(&'a E);
+impl<E: Debug> Display for DebugAsDisplay<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// `Err(e)` with `e: Debug`.
+pub trait ErrDebug {
+    /// Records an `Err` on the span.
+    fn __telemark_err(&self, o: &mut Outcome<'_, '_>);
+}
+impl<T, E: Debug> ErrDebug for &&Ret<'_, Result<T, E>> {
+    fn __telemark_err(&self, o: &mut Outcome<'_, '_>) {
+        if let Err(e) = self.0 {
+            o.error(std::any::type_name::<E>(), &DebugAsDisplay(e));
+        }
+    }
+}
+
+/// `Err(e)` with an `e` that cannot be printed: the type name is the message.
+pub trait ErrOpaque {
+    /// Records an `Err` on the span.
+    fn __telemark_err(&self, o: &mut Outcome<'_, '_>);
+}
+impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
+    fn __telemark_err(&self, o: &mut Outcome<'_, '_>) {
+        if self.0.is_err() {
+            o.error(std::any::type_name::<E>(), &std::any::type_name::<E>());
+        }
+    }
+}
+
+/// Not a `Result`: nothing to record.
+pub trait ErrNone {
+    /// Does nothing.
+    fn __telemark_err(&self, o: &mut Outcome<'_, '_>);
+}
+impl<T: ?Sized> ErrNone for Ret<'_, T> {
+    fn __telemark_err(&self, _o: &mut Outcome<'_, '_>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{decode, Value};
+
+    struct Opaque;
+    #[derive(Debug)]
+    struct OnlyDebug(#[allow(dead_code)] u8);
+
+    fn record_all(rec: &mut Recorder<'_>) {
+        let n = 5u32;
+        let s = String::from("text");
+        let d = OnlyDebug(1);
+        let o = Opaque;
+        (&&&&Arg(&n)).__telemark_record("n", rec);
+        (&&&&Arg(&s)).__telemark_record("s", rec);
+        (&&&&Arg(&d)).__telemark_record("d", rec);
+        (&&&&Arg(&o)).__telemark_record("o", rec);
+    }
+
+    #[test]
+    fn picks_the_best_representation() {
+        let mut buf = Vec::new();
+        record_all(&mut Recorder::new(&mut buf));
+        let got = decode(&buf).attributes;
+        assert_eq!(
+            got,
+            vec![
+                ("n".into(), Value::I64(5)),
+                ("s".into(), Value::Str("text".into())),
+                ("d".into(), Value::Str("OnlyDebug(1)".into())),
+            ]
+        );
+    }
+}

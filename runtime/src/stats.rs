@@ -1,0 +1,67 @@
+//! Self-observability: what telemark recorded, exported and dropped.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub spans_recorded: AtomicU64,
+    pub spans_dropped: AtomicU64,
+    pub spans_exported: AtomicU64,
+    pub logs_recorded: AtomicU64,
+    pub logs_dropped: AtomicU64,
+    pub logs_exported: AtomicU64,
+    pub export_failures: AtomicU64,
+    pub attributes_dropped: AtomicU64,
+    pub queue_depth: AtomicU64,
+}
+
+pub(crate) static STATS: Counters = Counters {
+    spans_recorded: AtomicU64::new(0),
+    spans_dropped: AtomicU64::new(0),
+    spans_exported: AtomicU64::new(0),
+    logs_recorded: AtomicU64::new(0),
+    logs_dropped: AtomicU64::new(0),
+    logs_exported: AtomicU64::new(0),
+    export_failures: AtomicU64::new(0),
+    attributes_dropped: AtomicU64::new(0),
+    queue_depth: AtomicU64::new(0),
+};
+
+/// A snapshot of telemark's own counters since the process started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Spans that reached telemark's collector thread.
+    pub spans_recorded: u64,
+    /// Spans dropped because a buffer or the export queue was full (or the exporter failed).
+    pub spans_dropped: u64,
+    /// Spans an exporter accepted.
+    pub spans_exported: u64,
+    /// Log records that reached the collector.
+    pub logs_recorded: u64,
+    /// Log records dropped.
+    pub logs_dropped: u64,
+    /// Log records an exporter accepted.
+    pub logs_exported: u64,
+    /// Export calls that failed (after the exporter's own retries).
+    pub export_failures: u64,
+    /// Attributes or events left out because a span hit its size limit or a value failed to format.
+    pub attributes_dropped: u64,
+    /// Spans and logs waiting in the export queue right now.
+    pub queue_depth: u64,
+}
+
+/// Reads telemark's counters.
+pub fn stats() -> Stats {
+    Stats {
+        spans_recorded: STATS.spans_recorded.load(Relaxed),
+        spans_dropped: STATS.spans_dropped.load(Relaxed),
+        spans_exported: STATS.spans_exported.load(Relaxed),
+        logs_recorded: STATS.logs_recorded.load(Relaxed),
+        logs_dropped: STATS.logs_dropped.load(Relaxed),
+        logs_exported: STATS.logs_exported.load(Relaxed),
+        export_failures: STATS.export_failures.load(Relaxed),
+        attributes_dropped: STATS.attributes_dropped.load(Relaxed),
+        queue_depth: STATS.queue_depth.load(Relaxed),
+    }
+}

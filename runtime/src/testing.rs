@@ -1,0 +1,62 @@
+//! Helpers for your own tests: run telemark with an in-memory exporter and assert on what it got.
+//!
+//! ```
+//! #[telemark::traced]
+//! fn checkout(items: u32) -> u32 { items * 2 }
+//!
+//! let capture = telemark::testing::capture();
+//! checkout(3);
+//! let spans = capture.spans();
+//! let span = spans.iter().find(|s| s.name == "checkout").unwrap();
+//! assert_eq!(span.attr("items").and_then(|v| v.as_i64()), Some(3));
+//! ```
+
+pub use crate::export::memory::MemoryExporter;
+use crate::export::{FinishedSpan, LogEntry};
+use crate::{Config, Guard};
+use std::time::Duration;
+
+/// A running telemark whose spans and logs land in memory. Dropping it shuts telemark down.
+#[derive(Debug)]
+pub struct Capture {
+    exporter: MemoryExporter,
+    _guard: Option<Guard>,
+}
+
+/// Starts telemark with an in-memory exporter only (no console, no OTLP), replacing any running
+/// pipeline. Tests that share a process share this global pipeline: run them one at a time, or
+/// tell your spans apart by name.
+pub fn capture() -> Capture {
+    capture_with(Config::default().console(false))
+}
+
+/// Like [`capture`], starting from your own configuration.
+pub fn capture_with(config: Config) -> Capture {
+    let exporter = MemoryExporter::new();
+    let mut config = config.exporter(exporter.clone());
+    config.disabled = false;
+    let guard = crate::init(config).ok();
+    Capture { exporter, _guard: guard }
+}
+
+impl Capture {
+    /// Flushes, then returns every span received.
+    pub fn spans(&self) -> Vec<FinishedSpan> {
+        crate::flush(Duration::from_secs(5));
+        self.exporter.spans()
+    }
+    /// Flushes, then returns every log record received.
+    pub fn logs(&self) -> Vec<LogEntry> {
+        crate::flush(Duration::from_secs(5));
+        self.exporter.logs()
+    }
+    /// Flushes, then returns the span named `name` (the last one, if several).
+    pub fn span(&self, name: &str) -> Option<FinishedSpan> {
+        self.spans().into_iter().rev().find(|s| s.name == name)
+    }
+    /// Forgets everything received so far.
+    pub fn clear(&self) {
+        crate::flush(Duration::from_secs(5));
+        self.exporter.clear();
+    }
+}

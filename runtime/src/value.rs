@@ -1,0 +1,458 @@
+//! Attribute values and the compact byte encoding spans carry them in until telemark's thread decodes them.
+//!
+//! On the caller's thread a span's attributes, events, status message and name are appended to one
+//! `Vec<u8>` (recycled, so steady state allocates nothing); the collector thread decodes it.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+
+/// An attribute value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A string.
+    Str(Cow<'static, str>),
+    /// A signed integer.
+    I64(i64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl Value {
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The integer, if this is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::I64(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::I64(v) => write!(f, "{v}"),
+            Value::F64(v) => write!(f, "{v}"),
+            Value::Bool(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+macro_rules! value_from {
+    ($($t:ty => $variant:ident as $as:ty),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value { Value::$variant(v as $as) }
+        }
+    )*};
+}
+value_from!(i8 => I64 as i64, i16 => I64 as i64, i32 => I64 as i64, i64 => I64 as i64,
+    u8 => I64 as i64, u16 => I64 as i64, u32 => I64 as i64, isize => I64 as i64,
+    f32 => F64 as f64, f64 => F64 as f64);
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Value {
+        i64::try_from(v).map(Value::I64).unwrap_or_else(|_| Value::Str(v.to_string().into()))
+    }
+}
+impl From<usize> for Value {
+    fn from(v: usize) -> Value {
+        Value::from(v as u64)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Bool(v)
+    }
+}
+impl From<&'static str> for Value {
+    fn from(v: &'static str) -> Value {
+        Value::Str(Cow::Borrowed(v))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Str(Cow::Owned(v))
+    }
+}
+impl From<Cow<'static, str>> for Value {
+    fn from(v: Cow<'static, str>) -> Value {
+        Value::Str(v)
+    }
+}
+
+/// Longest string value kept; longer ones are cut and end with `…`.
+pub(crate) const MAX_VALUE_LEN: usize = 4096;
+/// Most bytes one span may carry in attributes and events; past that they are dropped and counted.
+pub(crate) const MAX_SPAN_DATA: usize = 64 * 1024;
+
+const T_STR: u8 = 1;
+const T_I64: u8 = 2;
+const T_F64: u8 = 3;
+const T_BOOL: u8 = 4;
+const T_EVENT: u8 = 5;
+const T_NAME: u8 = 6;
+const T_STATUS: u8 = 7;
+
+/// Appends entries to a span's data buffer.
+pub struct Recorder<'a> {
+    pub(crate) buf: &'a mut Vec<u8>,
+    pub(crate) dropped: u32,
+}
+
+struct Capped<'a> {
+    buf: &'a mut Vec<u8>,
+    left: usize,
+    cut: bool,
+}
+
+impl fmt::Write for Capped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if s.len() <= self.left {
+            self.buf.extend_from_slice(s.as_bytes());
+            self.left -= s.len();
+            Ok(())
+        } else {
+            let mut end = self.left;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.buf.extend_from_slice(&s.as_bytes()[..end]);
+            self.left = 0;
+            self.cut = true;
+            Err(fmt::Error)
+        }
+    }
+}
+
+fn put_key(buf: &mut Vec<u8>, key: &str) {
+    let k = &key.as_bytes()[..key.len().min(255)];
+    buf.push(k.len() as u8);
+    buf.extend_from_slice(k);
+}
+
+impl<'a> Recorder<'a> {
+    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
+        Recorder { buf, dropped: 0 }
+    }
+
+    fn room(&mut self) -> bool {
+        if self.buf.len() >= MAX_SPAN_DATA {
+            self.dropped += 1;
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Records `value` formatted with `Display`. A `Display` impl that panics or fails leaves the
+    /// attribute out instead of unwinding into the caller.
+    pub fn display(&mut self, key: &str, value: &dyn fmt::Display) {
+        self.formatted(key, |w| write!(w, "{value}"));
+    }
+
+    /// Records `value` formatted with `Debug`.
+    pub fn debug(&mut self, key: &str, value: &dyn fmt::Debug) {
+        self.formatted(key, |w| write!(w, "{value:?}"));
+    }
+
+    fn formatted(&mut self, key: &str, f: impl FnOnce(&mut Capped<'_>) -> fmt::Result) {
+        if !self.room() {
+            return;
+        }
+        let start = self.buf.len();
+        self.buf.push(T_STR);
+        put_key(self.buf, key);
+        let len_at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        let body = self.buf.len();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut w = Capped { buf: &mut *self.buf, left: MAX_VALUE_LEN, cut: false };
+            let r = f(&mut w);
+            (r, w.cut)
+        }));
+        match outcome {
+            Ok((Ok(()), _)) | Ok((Err(_), true)) => {
+                if matches!(outcome, Ok((_, true))) {
+                    self.buf.extend_from_slice("…".as_bytes());
+                }
+                let n = (self.buf.len() - body) as u32;
+                self.buf[len_at..len_at + 4].copy_from_slice(&n.to_le_bytes());
+            }
+            _ => {
+                self.buf.truncate(start);
+                self.dropped += 1;
+            }
+        }
+    }
+
+    /// Records a string value.
+    pub fn str(&mut self, key: &str, value: &str) {
+        self.formatted(key, |w| w.write_str(value));
+    }
+
+    /// Records a typed value.
+    pub fn value(&mut self, key: &str, value: &Value) {
+        match value {
+            Value::Str(s) => self.str(key, s),
+            Value::I64(v) => self.i64(key, *v),
+            Value::F64(v) => self.f64(key, *v),
+            Value::Bool(v) => self.bool(key, *v),
+        }
+    }
+
+    /// Records an integer.
+    pub fn i64(&mut self, key: &str, value: i64) {
+        if self.room() {
+            self.buf.push(T_I64);
+            put_key(self.buf, key);
+            self.buf.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    /// Records a float.
+    pub fn f64(&mut self, key: &str, value: f64) {
+        if self.room() {
+            self.buf.push(T_F64);
+            put_key(self.buf, key);
+            self.buf.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    /// Records a boolean.
+    pub fn bool(&mut self, key: &str, value: bool) {
+        if self.room() {
+            self.buf.push(T_BOOL);
+            put_key(self.buf, key);
+            self.buf.push(value as u8);
+        }
+    }
+
+    /// Records `[REDACTED]` in place of a value whose name looks secret.
+    pub fn redacted(&mut self, key: &str) {
+        self.str(key, "[REDACTED]");
+    }
+
+    /// Records an event with its attributes.
+    pub(crate) fn event(&mut self, name: &str, unix_nanos: u64, attrs: &[(&str, Value)]) {
+        if !self.room() {
+            return;
+        }
+        self.buf.push(T_EVENT);
+        self.buf.extend_from_slice(&unix_nanos.to_le_bytes());
+        put_key(self.buf, name);
+        let n = attrs.len().min(u16::MAX as usize);
+        self.buf.extend_from_slice(&(n as u16).to_le_bytes());
+        for (key, value) in &attrs[..n] {
+            match value {
+                Value::Str(s) => {
+                    let s = &s[..floor_boundary(s, MAX_VALUE_LEN)];
+                    self.buf.push(T_STR);
+                    put_key(self.buf, key);
+                    self.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                    self.buf.extend_from_slice(s.as_bytes());
+                }
+                Value::I64(v) => {
+                    self.buf.push(T_I64);
+                    put_key(self.buf, key);
+                    self.buf.extend_from_slice(&v.to_le_bytes());
+                }
+                Value::F64(v) => {
+                    self.buf.push(T_F64);
+                    put_key(self.buf, key);
+                    self.buf.extend_from_slice(&v.to_le_bytes());
+                }
+                Value::Bool(v) => {
+                    self.buf.push(T_BOOL);
+                    put_key(self.buf, key);
+                    self.buf.push(*v as u8);
+                }
+            }
+        }
+    }
+
+    /// Overrides the span's name.
+    pub(crate) fn name(&mut self, name: &str) {
+        self.formatted_tag(T_NAME, name);
+    }
+
+    /// Sets the span's status message.
+    pub(crate) fn status_message(&mut self, msg: &str) {
+        self.formatted_tag(T_STATUS, msg);
+    }
+
+    fn formatted_tag(&mut self, tag: u8, s: &str) {
+        let s = &s[..floor_boundary(s, MAX_VALUE_LEN)];
+        self.buf.push(tag);
+        self.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn floor_boundary(s: &str, max: usize) -> usize {
+    if s.len() <= max {
+        return s.len();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+/// An event recorded on a span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Event name (`exception` for errors and panics).
+    pub name: String,
+    /// When it happened, in nanoseconds since the Unix epoch.
+    pub time_unix_nanos: u64,
+    /// Its attributes.
+    pub attributes: Vec<(String, Value)>,
+}
+
+/// What a span's data buffer decodes to.
+#[derive(Default, Debug)]
+pub(crate) struct Decoded {
+    pub attributes: Vec<(String, Value)>,
+    pub events: Vec<Event>,
+    pub name: Option<String>,
+    pub status_message: Option<String>,
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|s| s[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|s| u16::from_le_bytes([s[0], s[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let s = self.take(8)?;
+        let mut a = [0; 8];
+        a.copy_from_slice(s);
+        Some(u64::from_le_bytes(a))
+    }
+    fn key(&mut self) -> Option<String> {
+        let n = self.u8()? as usize;
+        Some(String::from_utf8_lossy(self.take(n)?).into_owned())
+    }
+    fn long_str(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        Some(String::from_utf8_lossy(self.take(n)?).into_owned())
+    }
+    fn attr(&mut self, tag: u8) -> Option<(String, Value)> {
+        let key = self.key()?;
+        let v = match tag {
+            T_STR => Value::Str(self.long_str()?.into()),
+            T_I64 => Value::I64(self.u64()? as i64),
+            T_F64 => Value::F64(f64::from_bits(self.u64()?)),
+            T_BOOL => Value::Bool(self.u8()? != 0),
+            _ => return None,
+        };
+        Some((key, v))
+    }
+}
+
+/// Decodes a data buffer. A malformed tail (which the writer never produces) is ignored.
+pub(crate) fn decode(buf: &[u8]) -> Decoded {
+    let mut out = Decoded::default();
+    let mut r = Reader { b: buf, at: 0 };
+    while let Some(tag) = r.u8() {
+        let ok = match tag {
+            T_STR | T_I64 | T_F64 | T_BOOL => r.attr(tag).map(|a| out.attributes.push(a)),
+            T_EVENT => (|| {
+                let time = r.u64()?;
+                let name = r.key()?;
+                let n = r.u16()?;
+                let mut attributes = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let tag = r.u8()?;
+                    attributes.push(r.attr(tag)?);
+                }
+                out.events.push(Event { name, time_unix_nanos: time, attributes });
+                Some(())
+            })(),
+            T_NAME => r.long_str().map(|s| out.name = Some(s)),
+            T_STATUS => r.long_str().map(|s| out.status_message = Some(s)),
+            _ => None,
+        };
+        if ok.is_none() {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Boom;
+    impl fmt::Display for Boom {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            panic!("display exploded")
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut buf = Vec::new();
+        let mut r = Recorder::new(&mut buf);
+        r.display("user", &"alice");
+        r.i64("n", -3);
+        r.bool("ok", true);
+        r.f64("x", 1.5);
+        r.event("exception", 42, &[("exception.type", "E".into()), ("exception.message", "bad".into())]);
+        r.display("boom", &Boom);
+        r.debug("v", &vec![1, 2]);
+        r.name("renamed");
+        r.status_message("failed");
+        let d = decode(&buf);
+        assert_eq!(
+            d.attributes,
+            vec![
+                ("user".into(), Value::Str("alice".into())),
+                ("n".into(), Value::I64(-3)),
+                ("ok".into(), Value::Bool(true)),
+                ("x".into(), Value::F64(1.5)),
+                ("v".into(), Value::Str("[1, 2]".into())),
+            ]
+        );
+        assert_eq!(d.events.len(), 1);
+        assert_eq!(d.events[0].attributes.len(), 2);
+        assert_eq!(d.name.as_deref(), Some("renamed"));
+        assert_eq!(d.status_message.as_deref(), Some("failed"));
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let mut buf = Vec::new();
+        let long = "é".repeat(5000);
+        Recorder::new(&mut buf).display("k", &long);
+        let d = decode(&buf);
+        let s = d.attributes[0].1.as_str().unwrap();
+        assert!(s.len() <= MAX_VALUE_LEN + 3 && s.ends_with('…'));
+    }
+}

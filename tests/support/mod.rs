@@ -1,0 +1,21 @@
+//! Test support shared by the integration tests: an in-process OTLP receiver.
+//!
+//! Use from an integration test with `mod support;` and then
+//! `let rx = support::Receiver::start();`, point the exporter at `rx.grpc_endpoint()` or
+//! `rx.http_endpoint()`, and assert on `rx.wait_spans(..)` / `rx.wait_logs(..)`.
+#![allow(dead_code, unused_imports)]
+
+mod model;
+mod receiver;
+
+pub use model::{Attributes, Event, Link, Log, Span, SpanKind, Status, Value};
+pub use receiver::{Receiver, RequestInfo, Signal};
+
+/// `http://127.0.0.1:PORT` where nothing listens (a port that was free a moment ago), for tests
+/// of a dead backend.
+pub fn dead_endpoint() -> String {
+    match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(addr) => format!("http://{addr}"),
+        Err(e) => panic!("dead_endpoint: could not bind a probe listener: {e}"),
+    }
+}

@@ -1,0 +1,814 @@
+//! An in-process OTLP receiver (gRPC and HTTP/protobuf) for integration tests.
+//!
+//! The servers run on a background std thread that owns its own multi-thread Tokio runtime,
+//! so a test may use any runtime flavor, or none. Everything received is kept in memory and
+//! exposed as flattened [`Span`]s and [`Log`]s.
+//!
+//! Failures inside the servers (undecodable bodies, unknown paths, a crashed server thread)
+//! never panic there: they are recorded, and dropping the [`Receiver`] panics with them unless
+//! the test took them with [`Receiver::take_errors`] (or is already panicking).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt as _, Full};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer, SERVICE_NAME as LOGS_SERVICE_NAME,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer, SERVICE_NAME as TRACE_SERVICE_NAME,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message as _;
+use tonic::body::Body;
+use tonic::codegen::http::{self, header, HeaderMap, HeaderValue, StatusCode};
+use tonic::codegen::{BoxFuture, Bytes, Context, Poll, Service};
+
+use super::model::{flatten_logs, flatten_spans, Log, Span};
+
+/// How long `stop`/`Drop` lets in-flight requests finish before the connections are cut. Short:
+/// a client that does not react to GOAWAY (say, a tonic channel on a `current_thread` runtime
+/// whose only thread is the one blocked in `drop`) would otherwise hold the shutdown this long.
+const GRACEFUL_SHUTDOWN: Duration = Duration::from_millis(250);
+/// How long `start` waits for the server thread to come up.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which OTLP signal a request carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// `/v1/traces` or `TraceService/Export`.
+    Traces,
+    /// `/v1/logs` or `LogsService/Export`.
+    Logs,
+}
+
+/// One export request as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct RequestInfo {
+    /// "grpc" or "http".
+    pub transport: &'static str,
+    /// Traces or logs.
+    pub signal: Signal,
+    /// Request headers (HTTP) or metadata (gRPC): lowercase names; repeated names joined
+    /// with ", ".
+    pub headers: BTreeMap<String, String>,
+    /// Number of spans or log records in the request.
+    pub items: usize,
+    /// False when the receiver answered with an error (see `set_http_status`,
+    /// `set_grpc_error`); the items of a rejected request are not in `spans()`/`logs()`.
+    pub accepted: bool,
+}
+
+/// What the servers answer; changeable while running.
+#[derive(Clone, Debug)]
+struct Behavior {
+    http_status: u16,
+    grpc_error: Option<tonic::Code>,
+    delay: Duration,
+}
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Behavior {
+            http_status: 200,
+            grpc_error: None,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    generation: u64,
+    spans: Vec<Span>,
+    logs: Vec<Log>,
+    requests: Vec<RequestInfo>,
+    raw_traces: Vec<ExportTraceServiceRequest>,
+    raw_logs: Vec<ExportLogsServiceRequest>,
+    errors: Vec<String>,
+    behavior: Behavior,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave `State` inconsistent in a way that
+        // matters to a test; keep going rather than cascade the panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        let mut st = self.lock();
+        f(&mut st);
+        st.generation += 1;
+        drop(st);
+        self.changed.notify_all();
+    }
+
+    fn behavior(&self) -> Behavior {
+        self.lock().behavior.clone()
+    }
+
+    fn error(&self, msg: String) {
+        self.update(|st| st.errors.push(msg));
+    }
+
+    fn record_traces(
+        &self,
+        transport: &'static str,
+        headers: BTreeMap<String, String>,
+        req: ExportTraceServiceRequest,
+        accepted: bool,
+    ) {
+        let spans = flatten_spans(&req, transport);
+        self.update(|st| {
+            st.requests.push(RequestInfo {
+                transport,
+                signal: Signal::Traces,
+                headers,
+                items: spans.len(),
+                accepted,
+            });
+            if accepted {
+                st.spans.extend(spans);
+                st.raw_traces.push(req);
+            }
+        });
+    }
+
+    fn record_logs(
+        &self,
+        transport: &'static str,
+        headers: BTreeMap<String, String>,
+        req: ExportLogsServiceRequest,
+        accepted: bool,
+    ) {
+        let logs = flatten_logs(&req, transport);
+        self.update(|st| {
+            st.requests.push(RequestInfo {
+                transport,
+                signal: Signal::Logs,
+                headers,
+                items: logs.len(),
+                accepted,
+            });
+            if accepted {
+                st.logs.extend(logs);
+                st.raw_logs.push(req);
+            }
+        });
+    }
+
+    /// Blocks until `pred` holds on a snapshot or the deadline passes; returns the last
+    /// snapshot. `pred` runs without the lock held, so it may call back into the receiver.
+    fn wait<T: Clone>(
+        &self,
+        select: impl Fn(&State) -> Vec<T>,
+        mut pred: impl FnMut(&[T]) -> bool,
+        timeout: Duration,
+    ) -> Vec<T> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (snapshot, generation) = {
+                let st = self.lock();
+                (select(&st), st.generation)
+            };
+            if pred(&snapshot) {
+                return snapshot;
+            }
+            let mut st = self.lock();
+            while st.generation == generation {
+                let now = Instant::now();
+                if now >= deadline {
+                    return snapshot;
+                }
+                st = match self.changed.wait_timeout(st, deadline - now) {
+                    Ok((g, _)) => g,
+                    Err(e) => e.into_inner().0,
+                };
+            }
+        }
+    }
+}
+
+/// An OTLP receiver listening on two ports of 127.0.0.1: one for gRPC, one for HTTP/protobuf.
+/// Shuts down when dropped.
+pub struct Receiver {
+    shared: Arc<Shared>,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Starts both servers; panics (failing the test) if they cannot start.
+    pub fn start() -> Receiver {
+        match Self::try_start() {
+            Ok(r) => r,
+            Err(e) => panic!("OTLP test receiver failed to start: {e}"),
+        }
+    }
+
+    /// Starts a receiver whose HTTP server answers every export with `status` (gRPC is
+    /// unaffected). The requests are still recorded in `requests()`/`headers()`.
+    pub fn start_failing_http(status: u16) -> Receiver {
+        let r = Self::start();
+        r.set_http_status(status);
+        r
+    }
+
+    /// Starts a receiver whose gRPC server answers every export with `code` (HTTP is
+    /// unaffected).
+    pub fn start_failing_grpc(code: tonic::Code) -> Receiver {
+        let r = Self::start();
+        r.set_grpc_error(Some(code));
+        r
+    }
+
+    /// Starts both servers.
+    pub fn try_start() -> Result<Receiver, String> {
+        let bind = |what: &str| -> Result<StdTcpListener, String> {
+            let l = StdTcpListener::bind("127.0.0.1:0")
+                .map_err(|e| format!("binding the {what} listener: {e}"))?;
+            l.set_nonblocking(true)
+                .map_err(|e| format!("set_nonblocking on the {what} listener: {e}"))?;
+            Ok(l)
+        };
+        let grpc_listener = bind("gRPC")?;
+        let http_listener = bind("HTTP")?;
+        let grpc_addr = grpc_listener
+            .local_addr()
+            .map_err(|e| format!("local_addr: {e}"))?;
+        let http_addr = http_listener
+            .local_addr()
+            .map_err(|e| format!("local_addr: {e}"))?;
+
+        let shared = Arc::new(Shared::default());
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("otlp-test-receiver".into())
+            .spawn(move || {
+                server_thread(
+                    thread_shared,
+                    grpc_listener,
+                    http_listener,
+                    shutdown_rx,
+                    ready_tx,
+                )
+            })
+            .map_err(|e| format!("spawning the receiver thread: {e}"))?;
+
+        let receiver = Receiver {
+            shared,
+            grpc_addr,
+            http_addr,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        };
+        match ready_rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(Ok(())) => Ok(receiver),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(format!("receiver thread did not come up: {e}")),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of the gRPC server (what `with_tonic().with_endpoint` takes).
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// `http://127.0.0.1:PORT` of the HTTP server, without a path (what
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` takes; an endpoint given in code needs `/v1/traces`).
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// `http_endpoint()` + `/v1/traces`.
+    pub fn http_traces_url(&self) -> String {
+        format!("{}/v1/traces", self.http_endpoint())
+    }
+
+    /// `http_endpoint()` + `/v1/logs`.
+    pub fn http_logs_url(&self) -> String {
+        format!("{}/v1/logs", self.http_endpoint())
+    }
+
+    /// Every accepted span so far, in arrival order.
+    pub fn spans(&self) -> Vec<Span> {
+        self.shared.lock().spans.clone()
+    }
+
+    /// Every accepted log record so far, in arrival order.
+    pub fn logs(&self) -> Vec<Log> {
+        self.shared.lock().logs.clone()
+    }
+
+    /// Accepted spans with this name.
+    pub fn spans_named(&self, name: &str) -> Vec<Span> {
+        self.spans()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
+    }
+
+    /// Every export request so far (accepted or not), in arrival order.
+    pub fn requests(&self) -> Vec<RequestInfo> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// The headers (HTTP) or metadata (gRPC) of every export request so far.
+    pub fn headers(&self) -> Vec<BTreeMap<String, String>> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .map(|r| r.headers.clone())
+            .collect()
+    }
+
+    /// The accepted trace requests, undecorated.
+    pub fn raw_trace_requests(&self) -> Vec<ExportTraceServiceRequest> {
+        self.shared.lock().raw_traces.clone()
+    }
+
+    /// The accepted logs requests, undecorated.
+    pub fn raw_logs_requests(&self) -> Vec<ExportLogsServiceRequest> {
+        self.shared.lock().raw_logs.clone()
+    }
+
+    /// Problems the servers met (bad content type, undecodable body, unknown path, …).
+    pub fn errors(&self) -> Vec<String> {
+        self.shared.lock().errors.clone()
+    }
+
+    /// Returns the recorded problems and forgets them, so that `Drop` does not panic over
+    /// problems a test provoked on purpose.
+    pub fn take_errors(&self) -> Vec<String> {
+        std::mem::take(&mut self.shared.lock().errors)
+    }
+
+    /// Forgets all spans, logs and requests received so far (not the errors).
+    pub fn clear(&self) {
+        self.shared.update(|st| {
+            st.spans.clear();
+            st.logs.clear();
+            st.requests.clear();
+            st.raw_traces.clear();
+            st.raw_logs.clear();
+        });
+    }
+
+    /// HTTP status for every following HTTP export (200 = normal). A 4xx/5xx reply has an
+    /// empty body. 429, 502, 503 and 504 are retried by the OTLP exporter; other codes are not.
+    pub fn set_http_status(&self, status: u16) {
+        self.shared.update(|st| st.behavior.http_status = status);
+    }
+
+    /// gRPC status for every following gRPC export (`None` = normal).
+    pub fn set_grpc_error(&self, code: Option<tonic::Code>) {
+        self.shared.update(|st| st.behavior.grpc_error = code);
+    }
+
+    /// Delay before answering every following export, on both transports (a slow backend).
+    /// The request is recorded only once the delay has passed, and not at all if the client
+    /// gave up and closed the connection or stream before.
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.update(|st| st.behavior.delay = delay);
+    }
+
+    /// Waits until `pred(spans)` holds or `timeout` passes, then returns the spans (whether or
+    /// not it held, so that the test's own assertion shows what arrived). Blocks the calling
+    /// thread: from a `current_thread` Tokio test whose exporter runs on the test's runtime,
+    /// use [`Receiver::wait_spans_async`].
+    pub fn wait_spans(&self, pred: impl FnMut(&[Span]) -> bool, timeout: Duration) -> Vec<Span> {
+        self.shared.wait(|st| st.spans.clone(), pred, timeout)
+    }
+
+    /// Waits until at least `n` spans arrived or `timeout` passes; returns the spans.
+    pub fn wait_span_count(&self, n: usize, timeout: Duration) -> Vec<Span> {
+        self.wait_spans(|s| s.len() >= n, timeout)
+    }
+
+    /// Waits for a span with this name; `None` if none arrived before `timeout`.
+    pub fn wait_span_named(&self, name: &str, timeout: Duration) -> Option<Span> {
+        self.wait_spans(|s| s.iter().any(|s| s.name == name), timeout)
+            .into_iter()
+            .find(|s| s.name == name)
+    }
+
+    /// Like [`Receiver::wait_spans`], for logs.
+    pub fn wait_logs(&self, pred: impl FnMut(&[Log]) -> bool, timeout: Duration) -> Vec<Log> {
+        self.shared.wait(|st| st.logs.clone(), pred, timeout)
+    }
+
+    /// Waits until at least `n` log records arrived or `timeout` passes; returns the logs.
+    pub fn wait_log_count(&self, n: usize, timeout: Duration) -> Vec<Log> {
+        self.wait_logs(|l| l.len() >= n, timeout)
+    }
+
+    /// Like [`Receiver::wait_spans`], for requests (accepted or not).
+    pub fn wait_requests(
+        &self,
+        pred: impl FnMut(&[RequestInfo]) -> bool,
+        timeout: Duration,
+    ) -> Vec<RequestInfo> {
+        self.shared.wait(|st| st.requests.clone(), pred, timeout)
+    }
+
+    /// [`Receiver::wait_spans`] that sleeps on the caller's Tokio runtime (needs its timer)
+    /// instead of blocking the thread.
+    pub async fn wait_spans_async(
+        &self,
+        mut pred: impl FnMut(&[Span]) -> bool,
+        timeout: Duration,
+    ) -> Vec<Span> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let spans = self.spans();
+            if pred(&spans) || Instant::now() >= deadline {
+                return spans;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// [`Receiver::wait_logs`] that sleeps on the caller's Tokio runtime.
+    pub async fn wait_logs_async(
+        &self,
+        mut pred: impl FnMut(&[Log]) -> bool,
+        timeout: Duration,
+    ) -> Vec<Log> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let logs = self.logs();
+            if pred(&logs) || Instant::now() >= deadline {
+                return logs;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops both servers now (in-flight requests get 250 ms, then connections are cut); later
+    /// exports fail to connect. What was received stays readable. Dropping does this too.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(true);
+        }
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                self.shared
+                    .error("the receiver's server thread panicked".to_owned());
+            }
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop();
+        let errors = self.take_errors();
+        if !errors.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the OTLP test receiver recorded {} problem(s) (take them with \
+                 Receiver::take_errors() if they are expected):\n  {}",
+                errors.len(),
+                errors.join("\n  ")
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("grpc", &self.grpc_addr)
+            .field("http", &self.http_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn server_thread(
+    shared: Arc<Shared>,
+    grpc_listener: StdTcpListener,
+    http_listener: StdTcpListener,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("otlp-test-receiver-worker")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(format!("building the receiver's Tokio runtime: {e}")));
+            return;
+        }
+    };
+
+    rt.block_on(async move {
+        let listeners = tokio::net::TcpListener::from_std(grpc_listener)
+            .and_then(|g| tokio::net::TcpListener::from_std(http_listener).map(|h| (g, h)));
+        let (grpc_listener, http_listener) = match listeners {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = ready.send(Err(format!("registering the listeners with Tokio: {e}")));
+                return;
+            }
+        };
+
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            // Err means the sender is gone: the Receiver was dropped, which also means stop.
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+
+        let sink = Arc::new(GrpcSink {
+            shared: shared.clone(),
+        });
+        let grpc = tonic::transport::Server::builder().serve_with_incoming_shutdown(
+            GrpcRouter {
+                shared: shared.clone(),
+                traces: TraceServiceServer::from_arc(sink.clone()),
+                logs: LogsServiceServer::from_arc(sink),
+            },
+            tonic::transport::server::TcpIncoming::from(grpc_listener),
+            stopped(shutdown.clone()),
+        );
+        // tonic's server with HTTP/1 enabled serves HTTP/1.1 and h2c on one port; the service
+        // is plain HTTP (OTLP/HTTP), not gRPC.
+        let http = tonic::transport::Server::builder()
+            .accept_http1(true)
+            .serve_with_incoming_shutdown(
+                HttpHandler {
+                    shared: shared.clone(),
+                },
+                tonic::transport::server::TcpIncoming::from(http_listener),
+                stopped(shutdown.clone()),
+            );
+
+        let _ = ready.send(Ok(()));
+
+        let both = async {
+            let (g, h) = tokio::join!(grpc, http);
+            if let Err(e) = g {
+                shared.error(format!("gRPC server failed: {e}"));
+            }
+            if let Err(e) = h {
+                shared.error(format!("HTTP server failed: {e}"));
+            }
+        };
+        let deadline = async {
+            stopped(shutdown.clone()).await;
+            tokio::time::sleep(GRACEFUL_SHUTDOWN).await;
+        };
+        tokio::select! {
+            () = both => {}
+            () = deadline => {}
+        }
+    });
+    // Whatever connection tasks are left are cut off here.
+    rt.shutdown_timeout(Duration::from_millis(500));
+}
+
+fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        out.entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// gRPC
+
+struct GrpcSink {
+    shared: Arc<Shared>,
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let behavior = self.shared.behavior();
+        let headers = header_map(&request.metadata().clone().into_headers());
+        if !behavior.delay.is_zero() {
+            tokio::time::sleep(behavior.delay).await;
+        }
+        let req = request.into_inner();
+        match behavior.grpc_error {
+            Some(code) => {
+                self.shared.record_traces("grpc", headers, req, false);
+                Err(tonic::Status::new(code, "test receiver set to fail"))
+            }
+            None => {
+                self.shared.record_traces("grpc", headers, req, true);
+                Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for GrpcSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let behavior = self.shared.behavior();
+        let headers = header_map(&request.metadata().clone().into_headers());
+        if !behavior.delay.is_zero() {
+            tokio::time::sleep(behavior.delay).await;
+        }
+        let req = request.into_inner();
+        match behavior.grpc_error {
+            Some(code) => {
+                self.shared.record_logs("grpc", headers, req, false);
+                Err(tonic::Status::new(code, "test receiver set to fail"))
+            }
+            None => {
+                self.shared.record_logs("grpc", headers, req, true);
+                Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+            }
+        }
+    }
+}
+
+/// Routes by gRPC service name (what tonic's `Router` does, without pulling in axum).
+#[derive(Clone)]
+struct GrpcRouter {
+    shared: Arc<Shared>,
+    traces: TraceServiceServer<GrpcSink>,
+    logs: LogsServiceServer<GrpcSink>,
+}
+
+impl Service<http::Request<Body>> for GrpcRouter {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let path = req.uri().path();
+        let service = path
+            .strip_prefix('/')
+            .and_then(|p| p.split_once('/'))
+            .map(|(service, _method)| service);
+        match service {
+            Some(TRACE_SERVICE_NAME) => self.traces.call(req),
+            Some(LOGS_SERVICE_NAME) => self.logs.call(req),
+            _ => {
+                self.shared.error(format!(
+                    "gRPC call to unknown method {path} (this receiver serves traces and logs)"
+                ));
+                let status = tonic::Status::unimplemented(format!("no such method: {path}"));
+                Box::pin(async move { Ok(status.into_http()) })
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP/protobuf
+
+#[derive(Clone)]
+struct HttpHandler {
+    shared: Arc<Shared>,
+}
+
+impl Service<http::Request<Body>> for HttpHandler {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let shared = self.shared.clone();
+        Box::pin(async move { Ok(handle_http(&shared, req).await) })
+    }
+}
+
+fn http_response(status: u16, body: Vec<u8>) -> http::Response<Body> {
+    let mut resp = http::Response::new(Body::new(Full::new(Bytes::from(body))));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-protobuf"),
+    );
+    resp
+}
+
+async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Response<Body> {
+    let (parts, body) = req.into_parts();
+    let what = format!("HTTP {} {}", parts.method, parts.uri);
+    let signal = match parts.uri.path() {
+        "/v1/traces" => Signal::Traces,
+        "/v1/logs" => Signal::Logs,
+        other => {
+            shared.error(format!(
+                "{what}: no such OTLP path {other:?} (an HTTP endpoint given in code must end \
+                 with /v1/traces or /v1/logs)"
+            ));
+            return http_response(404, Vec::new());
+        }
+    };
+    if parts.method != http::Method::POST {
+        shared.error(format!("{what}: method must be POST"));
+        return http_response(405, Vec::new());
+    }
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/x-protobuf") {
+        shared.error(format!(
+            "{what}: content-type {content_type:?} is not supported (only application/x-protobuf)"
+        ));
+        return http_response(415, Vec::new());
+    }
+    if let Some(enc) = parts.headers.get(header::CONTENT_ENCODING) {
+        if enc.as_bytes() != b"identity" {
+            shared.error(format!(
+                "{what}: content-encoding {enc:?} is not supported by the test receiver"
+            ));
+            return http_response(415, Vec::new());
+        }
+    }
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            shared.error(format!("{what}: reading the body failed: {e}"));
+            return http_response(400, Vec::new());
+        }
+    };
+    let headers = header_map(&parts.headers);
+    let behavior = shared.behavior();
+    if !behavior.delay.is_zero() {
+        tokio::time::sleep(behavior.delay).await;
+    }
+    let accepted = (200..300).contains(&behavior.http_status);
+    let ok_body = match signal {
+        Signal::Traces => match ExportTraceServiceRequest::decode(bytes) {
+            Ok(r) => {
+                shared.record_traces("http", headers, r, accepted);
+                ExportTraceServiceResponse::default().encode_to_vec()
+            }
+            Err(e) => {
+                shared.error(format!(
+                    "{what}: body is not an ExportTraceServiceRequest: {e}"
+                ));
+                return http_response(400, Vec::new());
+            }
+        },
+        Signal::Logs => match ExportLogsServiceRequest::decode(bytes) {
+            Ok(r) => {
+                shared.record_logs("http", headers, r, accepted);
+                ExportLogsServiceResponse::default().encode_to_vec()
+            }
+            Err(e) => {
+                shared.error(format!(
+                    "{what}: body is not an ExportLogsServiceRequest: {e}"
+                ));
+                return http_response(400, Vec::new());
+            }
+        },
+    };
+    if accepted {
+        http_response(behavior.http_status, ok_body)
+    } else {
+        http_response(behavior.http_status, Vec::new())
+    }
+}
