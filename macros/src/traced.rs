@@ -263,7 +263,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     };
     let parent = match (&a.root, &a.parent) {
         (Some(_), _) => quote!(::telemark::__private::Parent::Root),
-        (None, Some((e, _))) => quote!(::telemark::__private::parent(#e)),
+        (None, Some((e, _))) => quote!(::telemark::__private::parent(&(#e))),
         (None, None) => quote!(::telemark::__private::Parent::Current),
     };
 

@@ -4,7 +4,7 @@
 //! Unknown keys and bad values are errors that name the file, the line and the key.
 
 use crate::export::console::ConsoleFormat;
-use crate::export::otlp::Protocol;
+use crate::export::Protocol;
 use crate::export::Exporter;
 use crate::level::Directives;
 use crate::state::{Sampler, SamplerConfig};

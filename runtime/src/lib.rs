@@ -30,7 +30,7 @@ mod value;
 pub use bridge::{tracing_layer, TelemarkLayer};
 pub use config::{Config, ConfigError};
 pub use context::{Callsite, SiteMeta, SpanContext, SpanKind, Status};
-pub use export::otlp::Protocol;
+pub use export::Protocol;
 pub use export::console::ConsoleFormat;
 pub use ids::{SpanId, TraceId};
 pub use level::{Directives, Level};
@@ -151,6 +151,13 @@ pub fn init(config: Config) -> Result<Guard, Error> {
     local::RING_CAPACITY.store(config.export.buffer_per_thread.max(16), Relaxed);
     let mut exporters: Vec<Box<dyn export::Exporter>> = Vec::new();
     let otlp_on = !config.exporters.otlp.endpoint.trim().is_empty();
+    #[cfg(not(feature = "otlp"))]
+    if otlp_on {
+        return Err(Error::Exporter(
+            "an OTLP endpoint is configured but telemark was built without its `otlp` feature".into(),
+        ));
+    }
+    #[cfg(feature = "otlp")]
     if otlp_on {
         let o = &config.exporters.otlp;
         let otlp = export::otlp::Otlp::start(export::otlp::OtlpSettings {
@@ -206,6 +213,7 @@ fn next_epoch() -> u64 {
     NEXT.fetch_add(1, Relaxed)
 }
 
+#[cfg(feature = "otlp")]
 fn resource(config: &Config) -> opentelemetry_sdk::Resource {
     use opentelemetry::KeyValue;
     let s = &config.service;
@@ -267,44 +275,42 @@ fn install_tracing_subscriber() {
     });
 }
 
-/// Turns any `parent = …` expression into a [`Parent`].
+/// Turns any `parent = …` expression into a [`Parent`]: a [`SpanContext`], an
+/// `Option<SpanContext>` (what [`propagation::extract`] returns), a [`Parent`], or a reference to
+/// one of these.
 pub trait IntoParent {
     /// The conversion.
-    fn into_parent(self) -> Parent;
+    fn to_parent(&self) -> Parent;
 }
 
 impl IntoParent for SpanContext {
-    fn into_parent(self) -> Parent {
-        Parent::Explicit(Some(self))
-    }
-}
-impl IntoParent for &SpanContext {
-    fn into_parent(self) -> Parent {
+    fn to_parent(&self) -> Parent {
         Parent::Explicit(Some(self.clone()))
     }
 }
 impl IntoParent for Option<SpanContext> {
-    fn into_parent(self) -> Parent {
-        Parent::Explicit(self)
-    }
-}
-impl IntoParent for Option<&SpanContext> {
-    fn into_parent(self) -> Parent {
-        Parent::Explicit(self.cloned())
-    }
-}
-impl IntoParent for &Option<SpanContext> {
-    fn into_parent(self) -> Parent {
+    fn to_parent(&self) -> Parent {
         Parent::Explicit(self.clone())
     }
 }
-impl IntoParent for Parent {
-    fn into_parent(self) -> Parent {
-        self
+impl IntoParent for Option<&SpanContext> {
+    fn to_parent(&self) -> Parent {
+        Parent::Explicit(self.cloned())
     }
 }
-impl IntoParent for &opentelemetry::trace::SpanContext {
-    fn into_parent(self) -> Parent {
+impl IntoParent for Parent {
+    fn to_parent(&self) -> Parent {
+        self.clone()
+    }
+}
+impl<T: IntoParent + ?Sized> IntoParent for &T {
+    fn to_parent(&self) -> Parent {
+        (**self).to_parent()
+    }
+}
+#[cfg(feature = "otlp")]
+impl IntoParent for opentelemetry::trace::SpanContext {
+    fn to_parent(&self) -> Parent {
         if !self.is_valid() {
             return Parent::Explicit(None);
         }
@@ -317,13 +323,9 @@ impl IntoParent for &opentelemetry::trace::SpanContext {
         }))
     }
 }
-impl IntoParent for opentelemetry::trace::SpanContext {
-    fn into_parent(self) -> Parent {
-        (&self).into_parent()
-    }
-}
 
-/// The parent for `parent = expr` (generated code).
-pub fn parent(p: impl IntoParent) -> Parent {
-    p.into_parent()
+/// The parent for `parent = expr` (generated code; borrows, so the expression may name an
+/// argument that is also recorded).
+pub fn parent<P: IntoParent + ?Sized>(p: &P) -> Parent {
+    p.to_parent()
 }

@@ -5,7 +5,7 @@
 //! and one-worker runtimes, silent loss when the caller's runtime is gone): nothing here depends on
 //! whether, or which, runtime the application runs.
 
-use super::{ExportError, Exporter, FinishedSpan, LogEntry};
+use super::{ExportError, Exporter, FinishedSpan, LogEntry, Protocol};
 use crate::context::{SpanKind, Status};
 use crate::stats::STATS;
 use crate::value::Value;
@@ -23,14 +23,6 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The OTLP transport.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// OTLP/gRPC (port 4317 by convention).
-    Grpc,
-    /// OTLP/HTTP with protobuf bodies (port 4318 by convention).
-    HttpProtobuf,
-}
 
 /// Everything the OTLP exporter needs.
 #[derive(Clone, Debug)]
