@@ -49,8 +49,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _guard = telemark::init(telemark::Config::from_env()?)?;
 
     for order in [
-        Order { id: 1, items: vec!["book", "pen"] },
-        Order { id: 2, items: vec!["book", "lamp"] },
+        Order {
+            id: 1,
+            items: vec!["book", "pen"],
+        },
+        Order {
+            id: 2,
+            items: vec!["book", "lamp"],
+        },
     ] {
         match handle_order(&order, "s3cr3t") {
             Ok(total) => tracing::info!(order = order.id, total, "ok"),

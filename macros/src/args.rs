@@ -49,7 +49,11 @@ impl Errors {
 }
 
 fn join(items: &[&str]) -> String {
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A dotted key: `a`, `a.b.c`, or a string literal.
@@ -99,7 +103,10 @@ impl Parse for TracedArgs {
             let key = Ident::parse_any(input)?;
             let k = key.to_string();
             if seen.contains(&k) {
-                errors.push(syn::Error::new(key.span(), format!("duplicate option `{k}`: each option may be given once")));
+                errors.push(syn::Error::new(
+                    key.span(),
+                    format!("duplicate option `{k}`: each option may be given once"),
+                ));
             }
             seen.push(k.clone());
             match k.as_str() {
@@ -120,7 +127,10 @@ impl Parse for TracedArgs {
                         (l.value(), l.span())
                     } else {
                         let i = Ident::parse_any(input).map_err(|e| {
-                            syn::Error::new(e.span(), format!("expected a string literal: `{k} = \"...\"`"))
+                            syn::Error::new(
+                                e.span(),
+                                format!("expected a string literal: `{k} = \"...\"`"),
+                            )
                         })?;
                         (i.to_string(), i.span())
                     };
@@ -153,13 +163,23 @@ impl Parse for TracedArgs {
                     while !content.is_empty() {
                         let (key, key_span) = parse_key(&content)?;
                         content.parse::<Token![=]>().map_err(|e| {
-                            syn::Error::new(e.span(), format!("expected `= value` after field `{key}`"))
+                            syn::Error::new(
+                                e.span(),
+                                format!("expected `= value` after field `{key}`"),
+                            )
                         })?;
                         let value: Expr = content.parse()?;
                         if a.fields.iter().any(|f| f.key == key) {
-                            errors.push(syn::Error::new(key_span, format!("duplicate field `{key}`")));
+                            errors.push(syn::Error::new(
+                                key_span,
+                                format!("duplicate field `{key}`"),
+                            ));
                         }
-                        a.fields.push(Field { key, key_span, value });
+                        a.fields.push(Field {
+                            key,
+                            key_span,
+                            value,
+                        });
                         if content.is_empty() {
                             break;
                         }
@@ -228,10 +248,16 @@ impl Parse for TracedArgs {
             input.parse::<Token![,]>()?;
         }
         if let (Some(all), Some(_)) = (a.skip_all, a.skip_span) {
-            errors.push(syn::Error::new(all, "`skip_all` already skips every argument; remove `skip(...)` or `skip_all`"));
+            errors.push(syn::Error::new(
+                all,
+                "`skip_all` already skips every argument; remove `skip(...)` or `skip_all`",
+            ));
         }
         if let (Some(root), Some(_)) = (a.root, &a.parent) {
-            errors.push(syn::Error::new(root, "`root` starts a new trace, so it cannot be used with `parent = ...`; choose one"));
+            errors.push(syn::Error::new(
+                root,
+                "`root` starts a new trace, so it cannot be used with `parent = ...`; choose one",
+            ));
         }
         match errors.0 {
             Some(e) => Err(e),
@@ -241,7 +267,12 @@ impl Parse for TracedArgs {
 }
 
 /// Checks that need the function too; all errors together.
-pub(crate) fn check(args: &TracedArgs, f: &syn::ItemFn, ret_is_unit: bool, ret_is_impl: bool) -> syn::Result<()> {
+pub(crate) fn check(
+    args: &TracedArgs,
+    f: &syn::ItemFn,
+    ret_is_unit: bool,
+    ret_is_impl: bool,
+) -> syn::Result<()> {
     let mut errors = Errors(None);
     if let Some(c) = &f.sig.constness {
         errors.push(syn::Error::new(
@@ -253,7 +284,11 @@ pub(crate) fn check(args: &TracedArgs, f: &syn::ItemFn, ret_is_unit: bool, ret_i
     for s in &args.skip {
         let name = unraw(s);
         if !names.iter().any(|(n, _)| *n == name) {
-            let list = names.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            let list = names
+                .iter()
+                .map(|(n, _)| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let msg = if list.is_empty() {
                 format!("`skip({name})`: this function has no argument `{name}` (it has no arguments to skip)")
             } else {
@@ -264,7 +299,10 @@ pub(crate) fn check(args: &TracedArgs, f: &syn::ItemFn, ret_is_unit: bool, ret_i
     }
     if let Some(r) = args.ret {
         if ret_is_unit {
-            errors.push(syn::Error::new(r, "`ret` records the return value, but this function returns `()`; remove `ret`"));
+            errors.push(syn::Error::new(
+                r,
+                "`ret` records the return value, but this function returns `()`; remove `ret`",
+            ));
         } else if ret_is_impl && f.sig.asyncness.is_none() {
             errors.push(syn::Error::new(
                 r,
@@ -274,11 +312,17 @@ pub(crate) fn check(args: &TracedArgs, f: &syn::ItemFn, ret_is_unit: bool, ret_i
     }
     if let Some((true, span)) = args.err {
         if ret_is_impl && f.sig.asyncness.is_none() {
-            errors.push(syn::Error::new(span, "`err` needs a nameable return type such as `Result<T, E>`, not `impl Trait`"));
+            errors.push(syn::Error::new(
+                span,
+                "`err` needs a nameable return type such as `Result<T, E>`, not `impl Trait`",
+            ));
         }
     }
     for field in &args.fields {
-        if names.iter().any(|(n, _)| *n == field.key) && !args.skip_all.is_some() && !args.skip.iter().any(|s| unraw(s) == field.key) {
+        if names.iter().any(|(n, _)| *n == field.key)
+            && !args.skip_all.is_some()
+            && !args.skip.iter().any(|s| unraw(s) == field.key)
+        {
             errors.push(syn::Error::new(
                 field.key_span,
                 format!("field `{}` is already recorded from the argument of that name; rename the field or `skip({})`", field.key, field.key),

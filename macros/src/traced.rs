@@ -14,8 +14,18 @@ use syn::{Block, Expr, FnArg, Ident, ItemFn, Pat, ReturnType, Signature, Stmt, T
 
 /// Argument names that are recorded as `[REDACTED]`, matched case-insensitively as substrings.
 const SECRET: &[&str] = &[
-    "password", "passwd", "secret", "token", "api_key", "apikey", "auth", "authorization", "credential", "cookie",
-    "session", "private_key",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "auth",
+    "authorization",
+    "credential",
+    "cookie",
+    "session",
+    "private_key",
 ];
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -37,7 +47,12 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     };
     let parsed = args::parse(args);
     let ret = ReturnInfo::of(&f);
-    let checked = args::check(parsed.as_ref().unwrap_or(&TracedArgs::default()), &f, ret.unit, ret.has_impl);
+    let checked = args::check(
+        parsed.as_ref().unwrap_or(&TracedArgs::default()),
+        &f,
+        ret.unit,
+        ret.has_impl,
+    );
     let args = match (parsed, checked) {
         (Ok(a), Ok(())) => a,
         (Err(mut e), Err(e2)) => {
@@ -71,7 +86,10 @@ fn not_a_function(item: TokenStream) -> syn::Result<TokenStream> {
                 _ => None,
             };
             let span = what.unwrap_or_else(|| other.span());
-            Err(syn::Error::new(span, "`#[traced]` can only be applied to functions and methods"))
+            Err(syn::Error::new(
+                span,
+                "`#[traced]` can only be applied to functions and methods",
+            ))
         }
         // Not even an item (a syntax error in a function body): hand it back untouched so that
         // rustc reports the real mistake.
@@ -120,7 +138,9 @@ fn future_output(t: &Type) -> Option<Type> {
         if last.ident != name {
             return None;
         }
-        let syn::PathArguments::AngleBracketed(a) = &last.arguments else { return None };
+        let syn::PathArguments::AngleBracketed(a) = &last.arguments else {
+            return None;
+        };
         a.args.iter().find_map(|a| match a {
             syn::GenericArgument::Type(t) => Some(t.clone()),
             _ => None,
@@ -128,14 +148,20 @@ fn future_output(t: &Type) -> Option<Type> {
     }
     let boxed = generic_arg(t, "Pin")?;
     let dynamic = generic_arg(&boxed, "Box")?;
-    let Type::TraitObject(obj) = dynamic else { return None };
+    let Type::TraitObject(obj) = dynamic else {
+        return None;
+    };
     obj.bounds.iter().find_map(|b| {
-        let syn::TypeParamBound::Trait(tb) = b else { return None };
+        let syn::TypeParamBound::Trait(tb) = b else {
+            return None;
+        };
         let seg = tb.path.segments.last()?;
         if seg.ident != "Future" {
             return None;
         }
-        let syn::PathArguments::AngleBracketed(a) = &seg.arguments else { return None };
+        let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
+            return None;
+        };
         a.args.iter().find_map(|a| match a {
             syn::GenericArgument::AssocType(at) if at.ident == "Output" => Some(at.ty.clone()),
             _ => None,
@@ -146,9 +172,18 @@ fn future_output(t: &Type) -> Option<Type> {
 /// The index of a trailing `Box::pin(async move { .. })` (what `#[async_trait]` generates).
 fn async_trait_block(block: &Block) -> Option<usize> {
     let (i, last) = block.stmts.iter().enumerate().last()?;
-    let Stmt::Expr(Expr::Call(call), None) = last else { return None };
-    let Expr::Path(p) = &*call.func else { return None };
-    let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let Stmt::Expr(Expr::Call(call), None) = last else {
+        return None;
+    };
+    let Expr::Path(p) = &*call.func else {
+        return None;
+    };
+    let segs: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
     if segs.len() < 2 || segs[segs.len() - 2] != "Box" || segs[segs.len() - 1] != "pin" {
         return None;
     }
@@ -161,7 +196,11 @@ impl ReturnInfo {
             ReturnType::Default => None,
             ReturnType::Type(_, t) => Some((**t).clone()),
         };
-        let async_trait = if f.sig.asyncness.is_none() { async_trait_block(&f.block) } else { None };
+        let async_trait = if f.sig.asyncness.is_none() {
+            async_trait_block(&f.block)
+        } else {
+            None
+        };
         let value_ty = match (&ty, async_trait) {
             (Some(t), Some(_)) => future_output(t),
             (t, None) => t.clone(),
@@ -175,7 +214,13 @@ impl ReturnInfo {
         };
         let has_impl = value_ty.as_ref().is_some_and(has_impl);
         let is_result = value_ty.as_ref().is_some_and(is_result);
-        ReturnInfo { unit, has_impl, is_result, value_ty, async_trait_block: async_trait }
+        ReturnInfo {
+            unit,
+            has_impl,
+            is_result,
+            value_ty,
+            async_trait_block: async_trait,
+        }
     }
 }
 
@@ -223,9 +268,18 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     let o_var = Ident::new("__telemark_outcome", m);
     let fin_var = Ident::new("__telemark_finish", m);
 
-    let ItemFn { attrs, vis, sig, block } = f;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = f;
     let fn_name = unraw(&sig.ident);
-    let name = a.name.as_ref().map(|n| n.value()).unwrap_or_else(|| fn_name.clone());
+    let name = a
+        .name
+        .as_ref()
+        .map(|n| n.value())
+        .unwrap_or_else(|| fn_name.clone());
     let level = Ident::new(
         match a.level.as_ref().map(|l| l.0.as_str()) {
             Some("trace") => "Trace",
@@ -309,7 +363,9 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     } && !ret.unit;
     let mut outcome = Vec::new();
     if want_err {
-        outcome.push(quote!((&&&&::telemark::__private::spec::Ret(&#out_var)).__telemark_err(#o_var);));
+        outcome.push(
+            quote!((&&&&::telemark::__private::spec::Ret(&#out_var)).__telemark_err(#o_var);),
+        );
     }
     if a.ret.is_some() {
         outcome.push(quote!((&&&&::telemark::__private::spec::Arg(&#out_var)).__telemark_record("return.value", #o_var.recorder());));
@@ -357,8 +413,12 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         }
     } else if let Some(i) = ret.async_trait_block {
         let before = &stmts[..i];
-        let Stmt::Expr(Expr::Call(call), _) = &stmts[i] else { unreachable_tokens() };
-        let Some(Expr::Async(inner)) = call.args.first() else { unreachable_tokens() };
+        let Stmt::Expr(Expr::Call(call), _) = &stmts[i] else {
+            unreachable_tokens()
+        };
+        let Some(Expr::Async(inner)) = call.args.first() else {
+            unreachable_tokens()
+        };
         let inner_stmts = &inner.block.stmts;
         let func = &call.func;
         let finish = if outcome.is_empty() {

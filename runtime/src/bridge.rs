@@ -32,10 +32,20 @@ pub fn tracing_layer() -> TelemarkLayer {
 }
 
 /// Crates whose spans and events are telemark's own plumbing (the exporter's HTTP/gRPC stack).
-const PLUMBING: &[&str] = &["h2", "hyper", "hyper_util", "tonic", "tower", "opentelemetry", "reqwest"];
+const PLUMBING: &[&str] = &[
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tonic",
+    "tower",
+    "opentelemetry",
+    "reqwest",
+];
 
 fn is_plumbing(target: &str) -> bool {
-    PLUMBING.iter().any(|p| target == *p || (target.starts_with(p) && target[p.len()..].starts_with("::")))
+    PLUMBING
+        .iter()
+        .any(|p| target == *p || (target.starts_with(p) && target[p.len()..].starts_with("::")))
 }
 
 struct Bridged {
@@ -108,7 +118,9 @@ where
         let parent = if attrs.is_root() {
             Parent::Root
         } else if let Some(p) = attrs.parent() {
-            let pctx = ctx.span(p).and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()));
+            let pctx = ctx
+                .span(p)
+                .and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()));
             match pctx {
                 Some(c) => Parent::Explicit(Some(c)),
                 None => Parent::Current,
@@ -119,9 +131,18 @@ where
         let meta = attrs.metadata();
         let kind = SpanKind::Internal;
         let frame = local::with(|l| {
-            span::begin(l, Start { site: Site::Tracing(meta), kind, parent, ratio: 1.0 }, |rec| {
-                attrs.record(&mut Visitor(rec));
-            })
+            span::begin(
+                l,
+                Start {
+                    site: Site::Tracing(meta),
+                    kind,
+                    parent,
+                    ratio: 1.0,
+                },
+                |rec| {
+                    attrs.record(&mut Visitor(rec));
+                },
+            )
         })
         .flatten();
         let ctx = frame.as_ref().map(Frame::context);
@@ -131,7 +152,9 @@ where
     fn on_record(&self, id: &Id, values: &Values<'_>, ctx: Context<'_, S>) {
         let Some(span_ref) = ctx.span(id) else { return };
         let mut ext = span_ref.extensions_mut();
-        let Some(b) = ext.get_mut::<Bridged>() else { return };
+        let Some(b) = ext.get_mut::<Bridged>() else {
+            return;
+        };
         if let Some(frame) = b.frame.as_mut().filter(|f| f.recording) {
             let mut rec = Recorder::new(&mut frame.data);
             values.record(&mut Visitor(&mut rec));
@@ -147,7 +170,9 @@ where
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span_ref) = ctx.span(id) else { return };
         let mut ext = span_ref.extensions_mut();
-        let Some(b) = ext.get_mut::<Bridged>() else { return };
+        let Some(b) = ext.get_mut::<Bridged>() else {
+            return;
+        };
         let frame = match b.frame.take() {
             Some(f) => f,
             None => match &b.ctx {
@@ -172,7 +197,13 @@ where
                 None => return,
             }
         };
-        let popped = local::with(|l| l.stack.try_borrow_mut().ok().and_then(|mut s| local::pop(&mut s, span_id))).flatten();
+        let popped = local::with(|l| {
+            l.stack
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut s| local::pop(&mut s, span_id))
+        })
+        .flatten();
         if let Some(frame) = popped.filter(|f| f.recording) {
             if let Some(b) = span_ref.extensions_mut().get_mut::<Bridged>() {
                 b.frame = Some(frame);
@@ -181,8 +212,13 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span_ref) = ctx.span(&id) else { return };
-        let frame = span_ref.extensions_mut().get_mut::<Bridged>().and_then(|b| b.frame.take());
+        let Some(span_ref) = ctx.span(&id) else {
+            return;
+        };
+        let frame = span_ref
+            .extensions_mut()
+            .get_mut::<Bridged>()
+            .and_then(|b| b.frame.take());
         if let Some(frame) = frame.filter(|f| f.recording) {
             let end = minstant::Instant::now();
             local::with(|l| span::finish(l, frame, end, false));
@@ -195,7 +231,8 @@ where
         }
         let (trace_id, span_id) = {
             let explicit = event.parent().and_then(|p| {
-                ctx.span(p).and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()))
+                ctx.span(p)
+                    .and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()))
             });
             let current = if event.is_contextual() {
                 local::with(|l| l.current()).flatten()

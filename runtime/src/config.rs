@@ -4,8 +4,8 @@
 //! Unknown keys and bad values are errors that name the file, the line and the key.
 
 use crate::export::console::ConsoleFormat;
-use crate::export::Protocol;
 use crate::export::Exporter;
+use crate::export::Protocol;
 use crate::level::Directives;
 use crate::state::{Sampler, SamplerConfig};
 use serde::de::{self, Deserializer};
@@ -92,7 +92,9 @@ pub struct TracingConfig {
 
 impl Default for TracingConfig {
     fn default() -> Self {
-        TracingConfig { level: Directives::default() }
+        TracingConfig {
+            level: Directives::default(),
+        }
     }
 }
 
@@ -111,7 +113,10 @@ pub struct SamplingConfig {
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        SamplingConfig { sampler: SamplerName::ParentBasedTraceIdRatio, ratio: 1.0 }
+        SamplingConfig {
+            sampler: SamplerName::ParentBasedTraceIdRatio,
+            ratio: 1.0,
+        }
     }
 }
 
@@ -146,7 +151,12 @@ impl std::str::FromStr for SamplerName {
             "parentbased_always_on" => SamplerName::ParentBasedAlwaysOn,
             "parentbased_always_off" => SamplerName::ParentBasedAlwaysOff,
             "parentbased_traceidratio" => SamplerName::ParentBasedTraceIdRatio,
-            other => return Err(format!("unknown sampler `{other}`, expected one of {}", list(SAMPLERS))),
+            other => {
+                return Err(format!(
+                    "unknown sampler `{other}`, expected one of {}",
+                    list(SAMPLERS)
+                ))
+            }
         })
     }
 }
@@ -179,7 +189,10 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        LoggingConfig { level: Directives::default(), install_subscriber: true }
+        LoggingConfig {
+            level: Directives::default(),
+            install_subscriber: true,
+        }
     }
 }
 
@@ -391,7 +404,12 @@ impl Config {
             self.disabled = match v.trim().to_ascii_lowercase().as_str() {
                 "true" => true,
                 "false" => false,
-                other => return Err(env_err("OTEL_SDK_DISABLED", format!("expected `true` or `false`, got `{other}`"))),
+                other => {
+                    return Err(env_err(
+                        "OTEL_SDK_DISABLED",
+                        format!("expected `true` or `false`, got `{other}`"),
+                    ))
+                }
             };
         }
         if let Some(v) = get("OTEL_RESOURCE_ATTRIBUTES") {
@@ -409,7 +427,8 @@ impl Config {
             self.exporters.otlp.endpoint = v.trim().to_string();
         }
         if let Some(v) = get("OTEL_EXPORTER_OTLP_PROTOCOL") {
-            self.exporters.otlp.protocol = parse_protocol(&v).map_err(|m| env_err("OTEL_EXPORTER_OTLP_PROTOCOL", m))?;
+            self.exporters.otlp.protocol =
+                parse_protocol(&v).map_err(|m| env_err("OTEL_EXPORTER_OTLP_PROTOCOL", m))?;
         }
         if let Some(v) = get("OTEL_EXPORTER_OTLP_HEADERS") {
             for (k, val) in parse_pairs(&v).map_err(|m| env_err("OTEL_EXPORTER_OTLP_HEADERS", m))? {
@@ -418,7 +437,10 @@ impl Config {
         }
         if let Some(v) = get("OTEL_EXPORTER_OTLP_TIMEOUT") {
             let ms: u64 = v.trim().parse().map_err(|_| {
-                env_err("OTEL_EXPORTER_OTLP_TIMEOUT", format!("expected milliseconds (an integer), got `{v}`"))
+                env_err(
+                    "OTEL_EXPORTER_OTLP_TIMEOUT",
+                    format!("expected milliseconds (an integer), got `{v}`"),
+                )
             })?;
             self.exporters.otlp.timeout = Duration::from_millis(ms);
         }
@@ -426,7 +448,8 @@ impl Config {
             self.sampling.sampler = v.parse().map_err(|m| env_err("OTEL_TRACES_SAMPLER", m))?;
         }
         if let Some(v) = get("OTEL_TRACES_SAMPLER_ARG") {
-            self.sampling.ratio = parse_ratio(&v).map_err(|m| env_err("OTEL_TRACES_SAMPLER_ARG", m))?;
+            self.sampling.ratio =
+                parse_ratio(&v).map_err(|m| env_err("OTEL_TRACES_SAMPLER_ARG", m))?;
         }
         if let Some(v) = get("RUST_LOG") {
             let d: Directives = v.parse().map_err(|m| env_err("RUST_LOG", m))?;
@@ -454,7 +477,10 @@ impl Config {
     }
     /// Sets the sampler.
     pub fn sampler(mut self, sampler: SamplerName, ratio: f64) -> Self {
-        self.sampling = SamplingConfig { sampler, ratio: ratio.clamp(0.0, 1.0) };
+        self.sampling = SamplingConfig {
+            sampler,
+            ratio: ratio.clamp(0.0, 1.0),
+        };
         self
     }
     /// Sets the level directives for spans and for logs (`RUST_LOG` syntax).
@@ -493,7 +519,11 @@ impl Config {
 }
 
 fn list(items: &[&str]) -> String {
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn parse_protocol(s: &str) -> Result<Protocol, String> {
@@ -501,12 +531,17 @@ fn parse_protocol(s: &str) -> Result<Protocol, String> {
         "grpc" => Ok(Protocol::Grpc),
         "http/protobuf" | "http" => Ok(Protocol::HttpProtobuf),
         "http/json" => Err("`http/json` is not supported; use `grpc` or `http/protobuf`".into()),
-        other => Err(format!("unknown protocol `{other}`, expected `grpc` or `http/protobuf`")),
+        other => Err(format!(
+            "unknown protocol `{other}`, expected `grpc` or `http/protobuf`"
+        )),
     }
 }
 
 fn parse_ratio(s: &str) -> Result<f64, String> {
-    let r: f64 = s.trim().parse().map_err(|_| format!("expected a number between 0 and 1, got `{s}`"))?;
+    let r: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number between 0 and 1, got `{s}`"))?;
     if !(0.0..=1.0).contains(&r) {
         return Err(format!("the ratio must be between 0 and 1, got {r}"));
     }
@@ -517,7 +552,9 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
 fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').ok_or_else(|| format!("expected `key=value`, got `{part}`"))?;
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("expected `key=value`, got `{part}`"))?;
         let k = k.trim();
         if k.is_empty() {
             return Err(format!("empty key in `{part}`"));
@@ -548,22 +585,37 @@ fn percent_decode(s: &str) -> String {
 /// `250ms`, `10s`, `5m`, `1h`, `1500us`.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration `{s}`, expected e.g. `500ms`, `10s`, `5m`"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration `{s}`, expected e.g. `500ms`, `10s`, `5m`"))?;
     let secs = match unit.trim() {
         "us" | "µs" => n / 1e6,
         "ms" => n / 1e3,
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        "" => return Err(format!("duration `{s}` needs a unit: `ms`, `s`, `m` or `h`")),
-        u => return Err(format!("unknown unit `{u}` in duration `{s}`, expected `us`, `ms`, `s`, `m` or `h`")),
+        "" => {
+            return Err(format!(
+                "duration `{s}` needs a unit: `ms`, `s`, `m` or `h`"
+            ))
+        }
+        u => {
+            return Err(format!(
+                "unknown unit `{u}` in duration `{s}`, expected `us`, `ms`, `s`, `m` or `h`"
+            ))
+        }
     };
     Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration `{s}`"))
 }
 
-fn de_with<'de, D: Deserializer<'de>, T>(d: D, f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error> {
+fn de_with<'de, D: Deserializer<'de>, T>(
+    d: D,
+    f: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
     let s = StrOrNum::deserialize(d)?;
     f(&s.0).map_err(de::Error::custom)
 }
@@ -626,14 +678,18 @@ fn de_format<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleFormat, D::Error>
     de_with(d, |s| match s.trim() {
         "human" => Ok(ConsoleFormat::Human),
         "json" => Ok(ConsoleFormat::Json),
-        other => Err(format!("unknown format `{other}`, expected `human` or `json`")),
+        other => Err(format!(
+            "unknown format `{other}`, expected `human` or `json`"
+        )),
     })
 }
 fn de_output<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleOutput, D::Error> {
     de_with(d, |s| match s.trim() {
         "stdout" => Ok(ConsoleOutput::Stdout),
         "stderr" => Ok(ConsoleOutput::Stderr),
-        other => Err(format!("unknown output `{other}`, expected `stdout` or `stderr`")),
+        other => Err(format!(
+            "unknown output `{other}`, expected `stdout` or `stderr`"
+        )),
     })
 }
 
@@ -644,21 +700,34 @@ fn yaml_error(e: &serde_saphyr::Error, text: &str, source: &str) -> ConfigError 
     let line = loc.as_ref().map(|l| l.line()).filter(|l| *l > 0);
     let column = loc.as_ref().map(|l| l.column()).filter(|c| *c > 0);
     let raw = e.to_string();
-    // The first line of the library's message, without its own location prefix.
-    let first = raw.lines().next().unwrap_or(&raw).trim().to_string();
-    let first = match first.find(": ") {
-        Some(i) if first[..i].starts_with("line ") || first[..i].contains("column") => first[i + 2..].to_string(),
-        _ => first,
-    };
-    let key = line.and_then(|l| key_path_at(text, l as usize));
-    let mut message = first.clone();
-    if let Some(unknown) = between(&first, "unknown field `", "`") {
-        let expected: Vec<&str> = first.split('`').skip(3).step_by(2).collect();
-        if let Some(best) = closest(unknown, &expected) {
-            message.push_str(&format!("; did you mean `{best}`?"));
+    // The first line of the library's message, without its own "error:" and location prefixes.
+    let mut first = raw.lines().next().unwrap_or(&raw).trim();
+    first = first.strip_prefix("error:").unwrap_or(first).trim();
+    if first.starts_with("line ") {
+        if let Some(i) = first.find(": ") {
+            first = &first[i + 2..];
         }
     }
-    ConfigError { source: source.to_string(), line, column, key, message }
+    let key = line.and_then(|l| key_path_at(text, l as usize));
+    let mut message = first.to_string();
+    if let Some(unknown) = between(first, "unknown field `", "`") {
+        if let Some((_, list)) = first.split_once("expected one of ") {
+            let expected: Vec<&str> = list
+                .split(',')
+                .map(|c| c.trim().trim_matches('`'))
+                .collect();
+            if let Some(best) = closest(unknown, &expected) {
+                message.push_str(&format!("; did you mean `{best}`?"));
+            }
+        }
+    }
+    ConfigError {
+        source: source.to_string(),
+        line,
+        column,
+        key,
+        message,
+    }
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -682,7 +751,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -745,7 +818,10 @@ mod tests {
     #[test]
     fn key_paths() {
         let y = "service:\n  name: x\nexporters:\n  otlp:\n    # comment\n    protocol: htp\n";
-        assert_eq!(key_path_at(y, 6).as_deref(), Some("exporters.otlp.protocol"));
+        assert_eq!(
+            key_path_at(y, 6).as_deref(),
+            Some("exporters.otlp.protocol")
+        );
         assert_eq!(key_path_at(y, 2).as_deref(), Some("service.name"));
     }
 }

@@ -94,7 +94,10 @@ pub struct Directives {
 
 impl Default for Directives {
     fn default() -> Self {
-        Directives { default: Some(Level::Info), targets: Vec::new() }
+        Directives {
+            default: Some(Level::Info),
+            targets: Vec::new(),
+        }
     }
 }
 
@@ -109,7 +112,10 @@ fn parse_level(s: &str) -> Result<Option<Level>, String> {
 impl FromStr for Directives {
     type Err = String;
     fn from_str(s: &str) -> Result<Directives, String> {
-        let mut out = Directives { default: Some(Level::Info), targets: Vec::new() };
+        let mut out = Directives {
+            default: Some(Level::Info),
+            targets: Vec::new(),
+        };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part.split_once('=') {
                 Some((target, level)) => {
@@ -141,13 +147,17 @@ impl Directives {
 
     /// The most verbose level any directive lets through (for a quick global check).
     pub fn most_verbose(&self) -> Option<Level> {
-        self.targets.iter().map(|t| t.1).chain([self.default]).flatten().min()
+        self.targets
+            .iter()
+            .map(|t| t.1)
+            .chain([self.default])
+            .flatten()
+            .min()
     }
 }
 
 fn target_matches(target: &str, prefix: &str) -> bool {
-    target == prefix
-        || (target.starts_with(prefix) && target[prefix.len()..].starts_with("::"))
+    target == prefix || (target.starts_with(prefix) && target[prefix.len()..].starts_with("::"))
 }
 
 #[cfg(test)]

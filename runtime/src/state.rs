@@ -28,7 +28,10 @@ pub struct SamplerConfig {
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        SamplerConfig { root: Sampler::TraceIdRatio(1.0), parent_based: true }
+        SamplerConfig {
+            root: Sampler::TraceIdRatio(1.0),
+            parent_based: true,
+        }
     }
 }
 

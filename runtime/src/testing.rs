@@ -36,7 +36,10 @@ pub fn capture_with(config: Config) -> Capture {
     let mut config = config.exporter(exporter.clone());
     config.disabled = false;
     let guard = crate::init(config).ok();
-    Capture { exporter, _guard: guard }
+    Capture {
+        exporter,
+        _guard: guard,
+    }
 }
 
 impl Capture {

@@ -1,0 +1,154 @@
+//! Configuration: the shipped file parses, mistakes name the file, line and key, and the standard
+//! OTEL_* variables override the file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+use telemark::config::{SamplerName, Switch};
+use telemark::{Config, Protocol};
+
+fn shipped() -> Config {
+    Config::from_yaml(
+        &std::fs::read_to_string("configs/config.yaml").unwrap(),
+        "configs/config.yaml",
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_documented_default_file_parses_to_the_defaults() {
+    let c = shipped();
+    let d = Config::default();
+    assert_eq!(c.service.name, "my-service");
+    assert_eq!(
+        c.service.attributes.get("team").map(String::as_str),
+        Some("platform")
+    );
+    assert_eq!(c.sampling, d.sampling);
+    assert_eq!(c.tracing, d.tracing);
+    assert_eq!(c.exporters, d.exporters);
+    assert_eq!(c.export, d.export);
+    assert_eq!(c.logging, d.logging);
+}
+
+#[test]
+fn an_unknown_key_names_file_line_key_and_a_suggestion() {
+    let yaml = "service:\n  name: shop\nexporters:\n  otlp:\n    endpiont: http://localhost:4317\n";
+    let e = Config::from_yaml(yaml, "shop.yaml").unwrap_err();
+    assert_eq!(e.source, "shop.yaml");
+    assert_eq!(e.line, Some(5));
+    assert_eq!(e.key.as_deref(), Some("exporters.otlp.endpiont"));
+    assert!(e.message.contains("did you mean `endpoint`?"), "{e}");
+    let shown = e.to_string();
+    assert!(shown.starts_with("shop.yaml:5:"), "{shown}");
+}
+
+#[test]
+fn a_bad_value_names_its_key_and_what_would_be_right() {
+    let yaml = "exporters:\n  otlp:\n    protocol: htp\n";
+    let e = Config::from_yaml(yaml, "c.yaml").unwrap_err();
+    assert_eq!(e.line, Some(3));
+    assert_eq!(e.key.as_deref(), Some("exporters.otlp.protocol"));
+    assert!(
+        e.message.contains("expected `grpc` or `http/protobuf`"),
+        "{e}"
+    );
+
+    let e = Config::from_yaml("export:\n  delay: 10\n", "c.yaml").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("export.delay"));
+    assert!(e.message.contains("needs a unit"), "{e}");
+
+    let e = Config::from_yaml("sampling:\n  ratio: 1.5\n", "c.yaml").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("sampling.ratio"));
+
+    let e = Config::from_yaml("tracing:\n  level: loud\n", "c.yaml").unwrap_err();
+    assert!(e.message.contains("unknown level `loud`"), "{e}");
+
+    let e = Config::from_yaml("bogus: 1\n", "c.yaml").unwrap_err();
+    assert_eq!(e.line, Some(1));
+    assert_eq!(e.key.as_deref(), Some("bogus"));
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let e = Config::from_file("does/not/exist.yaml").unwrap_err();
+    assert_eq!(e.source, "does/not/exist.yaml");
+    assert!(e.message.contains("cannot read"), "{e}");
+}
+
+#[test]
+fn otel_environment_variables_override_the_file() {
+    let env: HashMap<&str, &str> = [
+        ("OTEL_SERVICE_NAME", "checkout"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment.name=prod,team=pay%20ments",
+        ),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "api-key=secret%3D1,x-tenant=7",
+        ),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ("OTEL_TRACES_SAMPLER", "traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ("RUST_LOG", "warn,checkout=debug"),
+    ]
+    .into_iter()
+    .collect();
+    let mut c = shipped();
+    c.apply_env(&|k| env.get(k).map(|v| v.to_string())).unwrap();
+    assert_eq!(c.service.name, "checkout");
+    assert_eq!(
+        c.service.attributes.get("team").map(String::as_str),
+        Some("pay ments")
+    );
+    assert_eq!(
+        c.service
+            .attributes
+            .get("deployment.environment.name")
+            .map(String::as_str),
+        Some("prod")
+    );
+    assert_eq!(c.exporters.otlp.endpoint, "http://collector:4318");
+    assert_eq!(c.exporters.otlp.protocol, Protocol::HttpProtobuf);
+    assert_eq!(
+        c.exporters.otlp.headers.get("api-key").map(String::as_str),
+        Some("secret=1")
+    );
+    assert_eq!(c.exporters.otlp.timeout, Duration::from_millis(2500));
+    assert_eq!(c.sampling.sampler, SamplerName::TraceIdRatio);
+    assert_eq!(c.sampling.ratio, 0.25);
+    assert!(c
+        .tracing
+        .level
+        .enabled("checkout::db", telemark::Level::Debug));
+    assert!(!c.tracing.level.enabled("other", telemark::Level::Info));
+    assert_eq!(c.exporters.console.enabled, Switch::Auto);
+}
+
+#[test]
+fn bad_environment_values_name_the_variable() {
+    for (var, value, expect) in [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "not supported"),
+        ("OTEL_TRACES_SAMPLER", "sometimes", "unknown sampler"),
+        ("OTEL_TRACES_SAMPLER_ARG", "2", "between 0 and 1"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s", "milliseconds"),
+        ("OTEL_SDK_DISABLED", "yes", "`true` or `false`"),
+    ] {
+        let mut c = Config::default();
+        let e = c
+            .apply_env(&|k| (k == var).then(|| value.to_string()))
+            .unwrap_err();
+        assert_eq!(e.source, format!("environment variable {var}"));
+        assert!(e.message.contains(expect), "{var}: {e}");
+    }
+}
+
+#[test]
+fn an_invalid_endpoint_fails_init_with_a_clear_error() {
+    let err = telemark::init(Config::default().otlp("not a url", Protocol::Grpc)).unwrap_err();
+    assert!(err.to_string().contains("not a url"), "{err}");
+}

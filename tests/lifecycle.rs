@@ -1,0 +1,240 @@
+//! `init` and the guard on every kind of runtime, both OTLP transports, and a slow, dead or
+//! overwhelmed backend: shutdown is bounded, the caller is never blocked, and drops are counted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use support::Receiver;
+use telemark::{traced, Config, Protocol};
+
+/// telemark's pipeline is process-wide: these tests take turns.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const WAIT: Duration = Duration::from_secs(15);
+/// Shutdown must finish within its timeout plus this much (thread wake-ups, a slow CI machine).
+const SLACK: Duration = Duration::from_secs(3);
+
+fn config(rx: &Receiver, protocol: Protocol) -> Config {
+    let endpoint = match protocol {
+        Protocol::Grpc => rx.grpc_endpoint(),
+        Protocol::HttpProtobuf => rx.http_endpoint(),
+    };
+    Config::default()
+        .service_name("lifecycle")
+        .otlp(endpoint, protocol)
+}
+
+#[traced]
+fn unit_of_work(tag: &str) {
+    tracing::info!(tag, "working");
+}
+
+fn assert_delivered(rx: &Receiver, tag: &str) {
+    let spans = rx.wait_spans(|s| s.iter().any(|s| s.attr_str("tag") == Some(tag)), WAIT);
+    let span = spans
+        .iter()
+        .find(|s| s.attr_str("tag") == Some(tag))
+        .unwrap_or_else(|| panic!("span `{tag}` not delivered"));
+    let logs = rx.wait_logs(|l| l.iter().any(|l| l.attr_str("tag") == Some(tag)), WAIT);
+    let log = logs
+        .iter()
+        .find(|l| l.attr_str("tag") == Some(tag))
+        .unwrap_or_else(|| panic!("log `{tag}` not delivered"));
+    assert_eq!(log.trace_id, span.trace_id);
+    assert_eq!(log.span_id, span.span_id);
+    assert_eq!(log.body, "working");
+}
+
+#[test]
+fn no_runtime_http_protobuf() {
+    let _t = turn();
+    let rx = Receiver::start();
+    let guard =
+        telemark::init(config(&rx, Protocol::HttpProtobuf).otlp_header("x-api-key", "k-123"))
+            .unwrap();
+    unit_of_work("http-no-runtime");
+    let started = Instant::now();
+    drop(guard);
+    assert!(started.elapsed() < Duration::from_secs(5) + SLACK);
+    assert_delivered(&rx, "http-no-runtime");
+    assert!(rx.requests().iter().all(|r| r.transport == "http"));
+    assert!(rx
+        .headers()
+        .iter()
+        .any(|h| h.get("x-api-key").map(String::as_str) == Some("k-123")));
+    let span = rx.spans_named("unit_of_work").pop().unwrap();
+    assert_eq!(
+        span.resource_attr("service.name").and_then(|v| v.as_str()),
+        Some("lifecycle")
+    );
+}
+
+#[test]
+fn no_runtime_grpc() {
+    let _t = turn();
+    let rx = Receiver::start();
+    let guard =
+        telemark::init(config(&rx, Protocol::Grpc).otlp_header("x-api-key", "g-456")).unwrap();
+    unit_of_work("grpc-no-runtime");
+    drop(guard);
+    assert_delivered(&rx, "grpc-no-runtime");
+    assert!(rx
+        .headers()
+        .iter()
+        .any(|h| h.get("x-api-key").map(String::as_str) == Some("g-456")));
+}
+
+#[test]
+fn guard_dropped_on_a_current_thread_runtime() {
+    let _t = turn();
+    let rx = Receiver::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = rt.block_on(async {
+        let guard = telemark::init(config(&rx, Protocol::Grpc)).unwrap();
+        unit_of_work("current-thread");
+        let started = Instant::now();
+        drop(guard); // on the runtime's only thread
+        started
+    });
+    assert!(started.elapsed() < Duration::from_secs(5) + SLACK);
+    assert_delivered(&rx, "current-thread");
+}
+
+#[test]
+fn guard_dropped_on_a_one_worker_runtime_inside_spawn() {
+    let _t = turn();
+    let rx = Receiver::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = config(&rx, Protocol::HttpProtobuf);
+    let elapsed = rt.block_on(async move {
+        tokio::spawn(async move {
+            let guard = telemark::init(cfg).unwrap();
+            unit_of_work("one-worker-spawn");
+            let started = Instant::now();
+            drop(guard);
+            started.elapsed()
+        })
+        .await
+        .unwrap()
+    });
+    assert!(elapsed < Duration::from_secs(5) + SLACK);
+    assert_delivered(&rx, "one-worker-spawn");
+}
+
+#[test]
+fn a_dead_backend_never_blocks_the_caller_and_failures_are_counted() {
+    let _t = turn();
+    let mut cfg = Config::default().otlp(support::dead_endpoint(), Protocol::Grpc);
+    cfg.export.shutdown_timeout = Duration::from_secs(2);
+    cfg.exporters.otlp.timeout = Duration::from_millis(300);
+    let before = telemark::stats();
+    let guard = telemark::init(cfg).unwrap();
+    for _ in 0..1000 {
+        unit_of_work("dead");
+    }
+    telemark::flush(Duration::from_secs(10));
+    let started = Instant::now();
+    drop(guard);
+    assert!(
+        started.elapsed() < Duration::from_secs(2) + SLACK,
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    let after = telemark::stats();
+    assert!(
+        after.export_failures > before.export_failures,
+        "{before:?} -> {after:?}"
+    );
+    assert!(
+        after.spans_dropped >= before.spans_dropped + 1000,
+        "{before:?} -> {after:?}"
+    );
+}
+
+#[test]
+fn a_slow_backend_bounds_shutdown() {
+    let _t = turn();
+    let rx = Receiver::start();
+    rx.set_delay(Duration::from_secs(20));
+    let mut cfg = config(&rx, Protocol::HttpProtobuf);
+    cfg.export.shutdown_timeout = Duration::from_secs(1);
+    let guard = telemark::init(cfg).unwrap();
+    unit_of_work("slow");
+    let started = Instant::now();
+    drop(guard);
+    assert!(
+        started.elapsed() < Duration::from_secs(1) + SLACK,
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    let _ = rx.take_errors();
+}
+
+#[test]
+fn saturation_drops_are_counted_and_memory_is_bounded() {
+    let _t = turn();
+    let rx = Receiver::start();
+    rx.set_delay(Duration::from_millis(200));
+    let mut cfg = config(&rx, Protocol::Grpc);
+    cfg.export.buffer_per_thread = 64;
+    cfg.export.max_queue = 256;
+    cfg.export.max_batch = 64;
+    cfg.export.shutdown_timeout = Duration::from_secs(2);
+    let before = telemark::stats();
+    let guard = telemark::init(cfg).unwrap();
+    // A fresh thread gets a ring of the configured (small) size.
+    std::thread::spawn(|| {
+        for _ in 0..200_000 {
+            unit_of_work("flood");
+        }
+    })
+    .join()
+    .unwrap();
+    drop(guard);
+    let after = telemark::stats();
+    let dropped = after.spans_dropped - before.spans_dropped;
+    let recorded = after.spans_recorded - before.spans_recorded;
+    assert!(
+        dropped > 0,
+        "a flood into tiny buffers must drop: {before:?} -> {after:?}"
+    );
+    assert!(
+        recorded + dropped >= 200_000 - 64,
+        "every span is either recorded or counted as dropped"
+    );
+    let _ = rx.take_errors();
+}
+
+#[test]
+fn disabled_by_environment_style_config() {
+    let _t = turn();
+    let mut cfg = Config::default();
+    cfg.apply_env(&|k| (k == "OTEL_SDK_DISABLED").then(|| "true".to_string()))
+        .unwrap();
+    let capture_before = telemark::stats();
+    let guard = telemark::init(cfg).unwrap();
+    unit_of_work("disabled");
+    assert!(
+        !telemark::flush(Duration::from_millis(200)),
+        "nothing runs when disabled"
+    );
+    drop(guard);
+    assert_eq!(
+        telemark::stats().spans_recorded,
+        capture_before.spans_recorded
+    );
+}
