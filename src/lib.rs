@@ -2,10 +2,10 @@
 
 pub use telemark_macros::traced;
 pub use telemark_runtime::{
-    config, current_span, export, flush, in_span, init, propagation, span, spawn, spawn_blocking,
-    stats, testing, tracing_layer, with_current_context, Config, ConfigError, ConsoleFormat,
-    ContextScope, CurrentSpan, Error, Event, FutureExt, Guard, Level, Protocol, SpanContext,
-    SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value,
+    config, current_span, export, flush, in_span, init, propagation, span, spawn, spawn_blocking, stats,
+    testing, tracing_layer, with_current_context, Config, ConfigError, ConsoleFormat, ContextScope,
+    CurrentSpan, Error, Event, FutureExt, Guard, Level, Protocol, SpanContext, SpanGuard, SpanId, SpanKind,
+    Stats, Status, TelemarkLayer, TraceId, Value,
 };
 
 /// What generated code calls. Not a stable API: it changes with the macros.
@@ -13,7 +13,6 @@ pub use telemark_runtime::{
 pub mod __private {
     pub use telemark_runtime::spec;
     pub use telemark_runtime::{
-        parent, Callsite, Level, Outcome, Parent, Pending, Recorder, SiteMeta, SpanGuard, SpanKind,
-        Traced,
+        parent, Callsite, Level, Outcome, Parent, Pending, Recorder, SiteMeta, SpanGuard, SpanKind, Traced,
     };
 }

@@ -9,11 +9,8 @@ use telemark::config::{SamplerName, Switch};
 use telemark::{Config, Protocol};
 
 fn shipped() -> Config {
-    Config::from_yaml(
-        &std::fs::read_to_string("configs/config.yaml").unwrap(),
-        "configs/config.yaml",
-    )
-    .unwrap()
+    Config::from_yaml(&std::fs::read_to_string("configs/config.yaml").unwrap(), "configs/config.yaml")
+        .unwrap()
 }
 
 #[test]
@@ -21,10 +18,7 @@ fn the_documented_default_file_parses_to_the_defaults() {
     let c = shipped();
     let d = Config::default();
     assert_eq!(c.service.name, "my-service");
-    assert_eq!(
-        c.service.attributes.get("team").map(String::as_str),
-        Some("platform")
-    );
+    assert_eq!(c.service.attributes.get("team").map(String::as_str), Some("platform"));
     assert_eq!(c.sampling, d.sampling);
     assert_eq!(c.tracing, d.tracing);
     assert_eq!(c.exporters, d.exporters);
@@ -50,10 +44,7 @@ fn a_bad_value_names_its_key_and_what_would_be_right() {
     let e = Config::from_yaml(yaml, "c.yaml").unwrap_err();
     assert_eq!(e.line, Some(3));
     assert_eq!(e.key.as_deref(), Some("exporters.otlp.protocol"));
-    assert!(
-        e.message.contains("expected `grpc` or `http/protobuf`"),
-        "{e}"
-    );
+    assert!(e.message.contains("expected `grpc` or `http/protobuf`"), "{e}");
 
     let e = Config::from_yaml("export:\n  delay: 10\n", "c.yaml").unwrap_err();
     assert_eq!(e.key.as_deref(), Some("export.delay"));
@@ -81,16 +72,10 @@ fn a_missing_file_is_a_clear_error() {
 fn otel_environment_variables_override_the_file() {
     let env: HashMap<&str, &str> = [
         ("OTEL_SERVICE_NAME", "checkout"),
-        (
-            "OTEL_RESOURCE_ATTRIBUTES",
-            "deployment.environment.name=prod,team=pay%20ments",
-        ),
+        ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=prod,team=pay%20ments"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-        (
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "api-key=secret%3D1,x-tenant=7",
-        ),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=secret%3D1,x-tenant=7"),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
         ("OTEL_TRACES_SAMPLER", "traceidratio"),
         ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
@@ -101,30 +86,15 @@ fn otel_environment_variables_override_the_file() {
     let mut c = shipped();
     c.apply_env(&|k| env.get(k).map(|v| v.to_string())).unwrap();
     assert_eq!(c.service.name, "checkout");
-    assert_eq!(
-        c.service.attributes.get("team").map(String::as_str),
-        Some("pay ments")
-    );
-    assert_eq!(
-        c.service
-            .attributes
-            .get("deployment.environment.name")
-            .map(String::as_str),
-        Some("prod")
-    );
+    assert_eq!(c.service.attributes.get("team").map(String::as_str), Some("pay ments"));
+    assert_eq!(c.service.attributes.get("deployment.environment.name").map(String::as_str), Some("prod"));
     assert_eq!(c.exporters.otlp.endpoint, "http://collector:4318");
     assert_eq!(c.exporters.otlp.protocol, Protocol::HttpProtobuf);
-    assert_eq!(
-        c.exporters.otlp.headers.get("api-key").map(String::as_str),
-        Some("secret=1")
-    );
+    assert_eq!(c.exporters.otlp.headers.get("api-key").map(String::as_str), Some("secret=1"));
     assert_eq!(c.exporters.otlp.timeout, Duration::from_millis(2500));
     assert_eq!(c.sampling.sampler, SamplerName::TraceIdRatio);
     assert_eq!(c.sampling.ratio, 0.25);
-    assert!(c
-        .tracing
-        .level
-        .enabled("checkout::db", telemark::Level::Debug));
+    assert!(c.tracing.level.enabled("checkout::db", telemark::Level::Debug));
     assert!(!c.tracing.level.enabled("other", telemark::Level::Info));
     assert_eq!(c.exporters.console.enabled, Switch::Auto);
 }
@@ -139,9 +109,7 @@ fn bad_environment_values_name_the_variable() {
         ("OTEL_SDK_DISABLED", "yes", "`true` or `false`"),
     ] {
         let mut c = Config::default();
-        let e = c
-            .apply_env(&|k| (k == var).then(|| value.to_string()))
-            .unwrap_err();
+        let e = c.apply_env(&|k| (k == var).then(|| value.to_string())).unwrap_err();
         assert_eq!(e.source, format!("environment variable {var}"));
         assert!(e.message.contains(expect), "{var}: {e}");
     }

@@ -13,17 +13,9 @@ use support::Receiver;
 fn example(name: &str) -> Command {
     // target/debug/deps/examples-<hash> → target/debug/examples/<name>
     let exe = std::env::current_exe().unwrap();
-    let dir: PathBuf = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("examples");
+    let dir: PathBuf = exe.parent().and_then(|d| d.parent()).unwrap().join("examples");
     let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built (cargo test builds examples)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is not built (cargo test builds examples)", path.display());
     let mut cmd = Command::new(path);
     for (k, _) in std::env::vars() {
         if k.starts_with("OTEL_") || k == "RUST_LOG" || k == "TELEMARK_CONFIG" {
@@ -37,31 +29,15 @@ fn example(name: &str) -> Command {
 #[test]
 fn quickstart_prints_a_span_tree_and_correlated_logs() {
     let out = example("quickstart").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("└─ handle_order [server]"), "{stdout}");
     assert!(stdout.contains("├─ price"), "{stdout}");
     assert!(stdout.contains("api_token=[REDACTED]"), "{stdout}");
     assert!(stdout.contains("error: unknown item \"lamp\""), "{stdout}");
-    let log = stdout
-        .lines()
-        .find(|l| l.contains("received order order_id=1"))
-        .expect("log line");
-    let trace = log
-        .split("trace_id=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    assert!(
-        stdout.contains(&format!("trace {trace}")),
-        "the log's trace id heads a printed tree:\n{stdout}"
-    );
+    let log = stdout.lines().find(|l| l.contains("received order order_id=1")).expect("log line");
+    let trace = log.split("trace_id=").nth(1).unwrap().split_whitespace().next().unwrap();
+    assert!(stdout.contains(&format!("trace {trace}")), "the log's trace id heads a printed tree:\n{stdout}");
 }
 
 #[test]
@@ -75,73 +51,41 @@ fn otlp_example_sends_to_the_endpoint_in_the_environment() {
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint_of(&rx))
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
             .env("OTEL_SERVICE_NAME", "otlp-example")
-            .env(
-                "OTEL_RESOURCE_ATTRIBUTES",
-                "deployment.environment.name=test",
-            )
+            .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test")
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let spans = rx.wait_spans(
-            |s| s.iter().filter(|s| s.name == "handle").count() == 3,
-            Duration::from_secs(10),
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let spans =
+            rx.wait_spans(|s| s.iter().filter(|s| s.name == "handle").count() == 3, Duration::from_secs(10));
         let handles: Vec<_> = spans.iter().filter(|s| s.name == "handle").collect();
         assert_eq!(handles.len(), 3, "{protocol}");
         let lookups: Vec<_> = spans.iter().filter(|s| s.name == "lookup").collect();
         assert_eq!(lookups.len(), 3);
         for l in &lookups {
-            assert!(handles
-                .iter()
-                .any(|h| h.span_id == l.parent_span_id && h.trace_id == l.trace_id));
+            assert!(handles.iter().any(|h| h.span_id == l.parent_span_id && h.trace_id == l.trace_id));
             assert_eq!(l.attr_str("db.system"), Some("postgresql"));
         }
         assert_eq!(lookups.iter().filter(|l| l.status.is_error()).count(), 1);
         let h = handles[0];
-        assert_eq!(
-            h.resource_attr("service.name").and_then(|v| v.as_str()),
-            Some("otlp-example")
-        );
-        assert_eq!(
-            h.resource_attr("deployment.environment.name")
-                .and_then(|v| v.as_str()),
-            Some("test")
-        );
+        assert_eq!(h.resource_attr("service.name").and_then(|v| v.as_str()), Some("otlp-example"));
+        assert_eq!(h.resource_attr("deployment.environment.name").and_then(|v| v.as_str()), Some("test"));
         let logs = rx.wait_logs(|l| l.len() >= 5, Duration::from_secs(10));
-        let handling: Vec<_> = logs
-            .iter()
-            .filter(|l| l.body == "handling request")
-            .collect();
+        let handling: Vec<_> = logs.iter().filter(|l| l.body == "handling request").collect();
         assert_eq!(handling.len(), 3);
         for l in handling {
-            assert!(handles
-                .iter()
-                .any(|h| h.span_id == l.span_id && h.trace_id == l.trace_id));
+            assert!(handles.iter().any(|h| h.span_id == l.span_id && h.trace_id == l.trace_id));
         }
-        assert!(spans
-            .iter()
-            .all(|s| s.transport == if protocol == "grpc" { "grpc" } else { "http" }));
+        assert!(spans.iter().all(|s| s.transport == if protocol == "grpc" { "grpc" } else { "http" }));
     }
 }
 
 #[test]
 fn async_service_runs_without_a_backend() {
     let out = example("async_service").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("send_receipt [producer]"), "{stdout}");
-    assert!(
-        stdout.contains("error: card declined (code 51)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("error: card declined (code 51)"), "{stdout}");
     assert!(
         stdout.contains("flaky_job") && stdout.contains("error: job 2 hit an impossible state"),
         "{stdout}"

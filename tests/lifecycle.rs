@@ -26,9 +26,7 @@ fn config(rx: &Receiver, protocol: Protocol) -> Config {
         Protocol::Grpc => rx.grpc_endpoint(),
         Protocol::HttpProtobuf => rx.http_endpoint(),
     };
-    Config::default()
-        .service_name("lifecycle")
-        .otlp(endpoint, protocol)
+    Config::default().service_name("lifecycle").otlp(endpoint, protocol)
 }
 
 #[traced]
@@ -57,48 +55,34 @@ fn no_runtime_http_protobuf() {
     let _t = turn();
     let rx = Receiver::start();
     let guard =
-        telemark::init(config(&rx, Protocol::HttpProtobuf).otlp_header("x-api-key", "k-123"))
-            .unwrap();
+        telemark::init(config(&rx, Protocol::HttpProtobuf).otlp_header("x-api-key", "k-123")).unwrap();
     unit_of_work("http-no-runtime");
     let started = Instant::now();
     drop(guard);
     assert!(started.elapsed() < Duration::from_secs(5) + SLACK);
     assert_delivered(&rx, "http-no-runtime");
     assert!(rx.requests().iter().all(|r| r.transport == "http"));
-    assert!(rx
-        .headers()
-        .iter()
-        .any(|h| h.get("x-api-key").map(String::as_str) == Some("k-123")));
+    assert!(rx.headers().iter().any(|h| h.get("x-api-key").map(String::as_str) == Some("k-123")));
     let span = rx.spans_named("unit_of_work").pop().unwrap();
-    assert_eq!(
-        span.resource_attr("service.name").and_then(|v| v.as_str()),
-        Some("lifecycle")
-    );
+    assert_eq!(span.resource_attr("service.name").and_then(|v| v.as_str()), Some("lifecycle"));
 }
 
 #[test]
 fn no_runtime_grpc() {
     let _t = turn();
     let rx = Receiver::start();
-    let guard =
-        telemark::init(config(&rx, Protocol::Grpc).otlp_header("x-api-key", "g-456")).unwrap();
+    let guard = telemark::init(config(&rx, Protocol::Grpc).otlp_header("x-api-key", "g-456")).unwrap();
     unit_of_work("grpc-no-runtime");
     drop(guard);
     assert_delivered(&rx, "grpc-no-runtime");
-    assert!(rx
-        .headers()
-        .iter()
-        .any(|h| h.get("x-api-key").map(String::as_str) == Some("g-456")));
+    assert!(rx.headers().iter().any(|h| h.get("x-api-key").map(String::as_str) == Some("g-456")));
 }
 
 #[test]
 fn guard_dropped_on_a_current_thread_runtime() {
     let _t = turn();
     let rx = Receiver::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let started = rt.block_on(async {
         let guard = telemark::init(config(&rx, Protocol::Grpc)).unwrap();
         unit_of_work("current-thread");
@@ -114,11 +98,7 @@ fn guard_dropped_on_a_current_thread_runtime() {
 fn guard_dropped_on_a_one_worker_runtime_inside_spawn() {
     let _t = turn();
     let rx = Receiver::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let cfg = config(&rx, Protocol::HttpProtobuf);
     let elapsed = rt.block_on(async move {
         tokio::spawn(async move {
@@ -149,20 +129,10 @@ fn a_dead_backend_never_blocks_the_caller_and_failures_are_counted() {
     telemark::flush(Duration::from_secs(10));
     let started = Instant::now();
     drop(guard);
-    assert!(
-        started.elapsed() < Duration::from_secs(2) + SLACK,
-        "shutdown took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(2) + SLACK, "shutdown took {:?}", started.elapsed());
     let after = telemark::stats();
-    assert!(
-        after.export_failures > before.export_failures,
-        "{before:?} -> {after:?}"
-    );
-    assert!(
-        after.spans_dropped >= before.spans_dropped + 1000,
-        "{before:?} -> {after:?}"
-    );
+    assert!(after.export_failures > before.export_failures, "{before:?} -> {after:?}");
+    assert!(after.spans_dropped >= before.spans_dropped + 1000, "{before:?} -> {after:?}");
 }
 
 #[test]
@@ -176,11 +146,7 @@ fn a_slow_backend_bounds_shutdown() {
     unit_of_work("slow");
     let started = Instant::now();
     drop(guard);
-    assert!(
-        started.elapsed() < Duration::from_secs(1) + SLACK,
-        "shutdown took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(1) + SLACK, "shutdown took {:?}", started.elapsed());
     let _ = rx.take_errors();
 }
 
@@ -208,14 +174,8 @@ fn saturation_drops_are_counted_and_memory_is_bounded() {
     let after = telemark::stats();
     let dropped = after.spans_dropped - before.spans_dropped;
     let recorded = after.spans_recorded - before.spans_recorded;
-    assert!(
-        dropped > 0,
-        "a flood into tiny buffers must drop: {before:?} -> {after:?}"
-    );
-    assert!(
-        recorded + dropped >= 200_000 - 64,
-        "every span is either recorded or counted as dropped"
-    );
+    assert!(dropped > 0, "a flood into tiny buffers must drop: {before:?} -> {after:?}");
+    assert!(recorded + dropped >= 200_000 - 64, "every span is either recorded or counted as dropped");
     let _ = rx.take_errors();
 }
 
@@ -223,18 +183,11 @@ fn saturation_drops_are_counted_and_memory_is_bounded() {
 fn disabled_by_environment_style_config() {
     let _t = turn();
     let mut cfg = Config::default();
-    cfg.apply_env(&|k| (k == "OTEL_SDK_DISABLED").then(|| "true".to_string()))
-        .unwrap();
+    cfg.apply_env(&|k| (k == "OTEL_SDK_DISABLED").then(|| "true".to_string())).unwrap();
     let capture_before = telemark::stats();
     let guard = telemark::init(cfg).unwrap();
     unit_of_work("disabled");
-    assert!(
-        !telemark::flush(Duration::from_millis(200)),
-        "nothing runs when disabled"
-    );
+    assert!(!telemark::flush(Duration::from_millis(200)), "nothing runs when disabled");
     drop(guard);
-    assert_eq!(
-        telemark::stats().spans_recorded,
-        capture_before.spans_recorded
-    );
+    assert_eq!(telemark::stats().spans_recorded, capture_before.spans_recorded);
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{
-    Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId,
-    TraceState, Tracer as _, TracerProvider as _,
+    Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
@@ -42,10 +42,8 @@ fn resource(service: &'static str) -> Resource {
 /// exports with `block_on` on the thread ending the span, and both the tonic channel and the
 /// hyper client need a Tokio context there (STACK.md traps 1 and 2).
 fn emit_two_spans(exporter: SpanExporter, service: &'static str) -> (String, String, String) {
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter)
-        .with_resource(resource(service))
-        .build();
+    let provider =
+        SdkTracerProvider::builder().with_simple_exporter(exporter).with_resource(resource(service)).build();
     let tracer = provider.tracer("selftest-scope");
 
     let mut parent = tracer
@@ -57,10 +55,7 @@ fn emit_two_spans(exporter: SpanExporter, service: &'static str) -> (String, Str
             KeyValue::new("cached", true),
         ])
         .start(&tracer);
-    parent.add_event(
-        "cache.miss",
-        vec![KeyValue::new("key", "user:7"), KeyValue::new("ratio", 0.5)],
-    );
+    parent.add_event("cache.miss", vec![KeyValue::new("key", "user:7"), KeyValue::new("ratio", 0.5)]);
     parent.set_status(Status::error("boom"));
     let trace_id = parent.span_context().trace_id().to_string();
     let parent_id = parent.span_context().span_id().to_string();
@@ -117,17 +112,12 @@ fn check_two_spans(
         assert_eq!(s.transport, transport);
         assert_eq!(s.scope_name, "selftest-scope");
         assert_eq!(s.resource_attr("service.name"), Some(&Value::from(service)));
-        assert_eq!(
-            s.resource.get("deployment.environment"),
-            Some(&Value::from("selftest"))
-        );
+        assert_eq!(s.resource.get("deployment.environment"), Some(&Value::from("selftest")));
     }
 
     let requests = rx.requests();
     assert_eq!(requests.len(), 2, "one request per span (simple processor)");
-    assert!(requests
-        .iter()
-        .all(|r| r.accepted && r.signal == Signal::Traces && r.transport == transport));
+    assert!(requests.iter().all(|r| r.accepted && r.signal == Signal::Traces && r.transport == transport));
     assert!(rx.logs().is_empty());
 }
 
@@ -154,10 +144,7 @@ async fn spans_over_grpc() {
     check_two_spans(&rx, "grpc", "svc-grpc", ids);
     for h in rx.headers() {
         assert_eq!(h.get("x-selftest").map(String::as_str), Some("grpc-value"));
-        assert_eq!(
-            h.get("content-type").map(String::as_str),
-            Some("application/grpc")
-        );
+        assert_eq!(h.get("content-type").map(String::as_str), Some("application/grpc"));
     }
 }
 
@@ -173,10 +160,7 @@ async fn spans_over_http_protobuf() {
             .with_http()
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(format!("{base}/v1/traces"))
-            .with_headers(HashMap::from([(
-                "x-selftest".to_owned(),
-                "http-value".to_owned(),
-            )]))
+            .with_headers(HashMap::from([("x-selftest".to_owned(), "http-value".to_owned())]))
             .build()
             .expect("http span exporter");
         emit_two_spans(exporter, "svc-http")
@@ -187,10 +171,7 @@ async fn spans_over_http_protobuf() {
     check_two_spans(&rx, "http", "svc-http", ids);
     for h in rx.headers() {
         assert_eq!(h.get("x-selftest").map(String::as_str), Some("http-value"));
-        assert_eq!(
-            h.get("content-type").map(String::as_str),
-            Some("application/x-protobuf")
-        );
+        assert_eq!(h.get("content-type").map(String::as_str), Some("application/x-protobuf"));
     }
 }
 
@@ -224,11 +205,8 @@ async fn logs_over_grpc_and_http() {
     let rx = Receiver::start();
     let (grpc, http) = (rx.grpc_endpoint(), rx.http_logs_url());
     tokio::task::spawn_blocking(move || {
-        let exporter = LogExporter::builder()
-            .with_tonic()
-            .with_endpoint(grpc)
-            .build()
-            .expect("tonic log exporter");
+        let exporter =
+            LogExporter::builder().with_tonic().with_endpoint(grpc).build().expect("tonic log exporter");
         emit_log(exporter, "hello over grpc");
         let exporter = LogExporter::builder()
             .with_http()
@@ -248,24 +226,15 @@ async fn logs_over_grpc_and_http() {
     assert_eq!(logs[1].body, "hello over http");
     assert_eq!(logs[1].transport, "http");
     for log in &logs {
-        assert_eq!(
-            log.body_value.as_ref().and_then(Value::as_str),
-            Some(log.body.as_str())
-        );
+        assert_eq!(log.body_value.as_ref().and_then(Value::as_str), Some(log.body.as_str()));
         assert_eq!(log.severity_number, 13);
         assert_eq!(log.severity_text, "WARN");
         assert_eq!(log.attr_i64("user.id"), Some(42));
-        assert_eq!(
-            log.attr("tags").map(ToString::to_string).as_deref(),
-            Some("[a, b]")
-        );
+        assert_eq!(log.attr("tags").map(ToString::to_string).as_deref(), Some("[a, b]"));
         assert_eq!(log.trace_id, "0102030405060708090a0b0c0d0e0f10");
         assert_eq!(log.span_id, "1112131415161718");
         assert_eq!(log.scope_name, "selftest-logs");
-        assert_eq!(
-            log.resource_attr("service.name"),
-            Some(&Value::from("svc-logs"))
-        );
+        assert_eq!(log.resource_attr("service.name"), Some(&Value::from("svc-logs")));
         assert!(log.time_unix_nano > 0);
     }
     assert!(rx.spans().is_empty());
@@ -305,11 +274,7 @@ fn span_data(name: &'static str) -> SpanData {
 async fn direct_export_on_current_thread_runtime() {
     use opentelemetry_sdk::trace::SpanExporter as _;
     let rx = Receiver::start();
-    let grpc = SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(rx.grpc_endpoint())
-        .build()
-        .unwrap();
+    let grpc = SpanExporter::builder().with_tonic().with_endpoint(rx.grpc_endpoint()).build().unwrap();
     grpc.export(vec![span_data("direct-grpc")]).await.unwrap();
     let http = SpanExporter::builder()
         .with_http()
@@ -320,10 +285,7 @@ async fn direct_export_on_current_thread_runtime() {
     http.export(vec![span_data("direct-http")]).await.unwrap();
 
     let spans = rx.wait_spans_async(|s| s.len() >= 2, WAIT).await;
-    let names: Vec<(&str, &str)> = spans
-        .iter()
-        .map(|s| (s.name.as_str(), s.transport))
-        .collect();
+    let names: Vec<(&str, &str)> = spans.iter().map(|s| (s.name.as_str(), s.transport)).collect();
     assert_eq!(names, [("direct-grpc", "grpc"), ("direct-http", "http")]);
     for s in &spans {
         assert_eq!(s.trace_id, format!("{:032x}", 0xaaaa_u128));
@@ -341,24 +303,13 @@ async fn direct_export_on_current_thread_runtime() {
 fn works_without_a_test_runtime_and_stops_quickly() {
     use opentelemetry_sdk::trace::SpanExporter as _;
     let rx = Receiver::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let exporter = SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(rx.grpc_endpoint())
-            .build()
-            .unwrap();
-        exporter
-            .export(vec![span_data("no-runtime")])
-            .await
-            .unwrap();
+        let exporter =
+            SpanExporter::builder().with_tonic().with_endpoint(rx.grpc_endpoint()).build().unwrap();
+        exporter.export(vec![span_data("no-runtime")]).await.unwrap();
     });
-    let span = rx
-        .wait_span_named("no-runtime", WAIT)
-        .expect("span arrived");
+    let span = rx.wait_span_named("no-runtime", WAIT).expect("span arrived");
     assert_eq!(span.transport, "grpc");
 
     rx.clear();
@@ -366,11 +317,7 @@ fn works_without_a_test_runtime_and_stops_quickly() {
     // The exporter's connection is still open (the runtime is alive): dropping must not hang.
     let started = Instant::now();
     drop(rx);
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     drop(rt);
 }
 

@@ -31,8 +31,7 @@ fn receiver() -> &'static Receiver {
 fn span(name: &str) -> Span {
     let rx = receiver();
     telemark::flush(WAIT);
-    rx.wait_span_named(name, WAIT)
-        .unwrap_or_else(|| panic!("no span `{name}` arrived; got {:?}", names(rx)))
+    rx.wait_span_named(name, WAIT).unwrap_or_else(|| panic!("no span `{name}` arrived; got {:?}", names(rx)))
 }
 
 fn names(rx: &Receiver) -> Vec<String> {
@@ -49,21 +48,11 @@ fn name_kind_and_code_attributes() {
     let s = span("custom.name");
     assert_eq!(s.kind, SpanKind::Server);
     assert_eq!(s.attr_str("code.function.name"), Some("traced_otlp::named"));
-    assert!(s
-        .attr_str("code.file.path")
-        .unwrap()
-        .ends_with("traced_otlp.rs"));
+    assert!(s.attr_str("code.file.path").unwrap().ends_with("traced_otlp.rs"));
     assert!(s.attr_i64("code.line.number").unwrap() > 40);
     assert!(s.is_root());
-    assert_eq!(
-        s.resource_attr("service.name").and_then(|v| v.as_str()),
-        Some("traced-tests")
-    );
-    assert_eq!(
-        s.resource_attr("telemetry.sdk.name")
-            .and_then(|v| v.as_str()),
-        Some("telemark")
-    );
+    assert_eq!(s.resource_attr("service.name").and_then(|v| v.as_str()), Some("traced-tests"));
+    assert_eq!(s.resource_attr("telemetry.sdk.name").and_then(|v| v.as_str()), Some("telemark"));
     assert_eq!(s.scope_name, "telemark");
     assert_eq!(s.transport, "grpc");
     assert!(s.end_time_unix_nano >= s.start_time_unix_nano);
@@ -83,10 +72,7 @@ fn level_is_filtered_by_directives() {
     verbose_enough();
     let s = span("verbose_enough");
     assert_eq!(s.kind, SpanKind::Client);
-    assert!(
-        receiver().spans_named("too_verbose").is_empty(),
-        "a trace-level span passed an `debug` filter"
-    );
+    assert!(receiver().spans_named("too_verbose").is_empty(), "a trace-level span passed an `debug` filter");
 }
 
 #[derive(Debug)]
@@ -113,24 +99,12 @@ fn arguments(
 #[test]
 fn arguments_by_display_debug_or_not_at_all_and_secrets_redacted() {
     receiver();
-    arguments(
-        7,
-        "hello world",
-        DebugOnly { id: 3 },
-        Opaque,
-        "hunter2",
-        "tok".into(),
-        true,
-        0.5,
-    );
+    arguments(7, "hello world", DebugOnly { id: 3 }, Opaque, "hunter2", "tok".into(), true, 0.5);
     let s = span("arguments");
     assert_eq!(s.attr_i64("n"), Some(7));
     assert_eq!(s.attr_str("s"), Some("hello world"));
     assert_eq!(s.attr_str("d"), Some("DebugOnly { id: 3 }"));
-    assert!(
-        s.attr("o").is_none(),
-        "a type with neither Display nor Debug is left out"
-    );
+    assert!(s.attr("o").is_none(), "a type with neither Display nor Debug is left out");
     assert_eq!(s.attr_str("password"), Some("[REDACTED]"));
     assert_eq!(s.attr_str("user_Token"), Some("[REDACTED]"));
     assert_eq!(s.attr("flag").and_then(|v| v.as_bool()), Some(true));
@@ -224,16 +198,12 @@ fn ret_and_err() {
     assert_eq!(f.status.message, "timed out after 30 ms");
     let e = f.event("exception").expect("exception event");
     assert_eq!(e.attr_str("exception.type"), Some("traced_otlp::DbError"));
-    assert_eq!(
-        e.attr_str("exception.message"),
-        Some("timed out after 30 ms")
-    );
+    assert_eq!(e.attr_str("exception.message"), Some("timed out after 30 ms"));
 
     let io = span("io_alias");
     assert!(io.status.is_error());
     assert_eq!(
-        io.event("exception")
-            .and_then(|e| e.attr_str("exception.type")),
+        io.event("exception").and_then(|e| e.attr_str("exception.type")),
         Some("std::io::error::Error")
     );
 
@@ -279,12 +249,7 @@ fn always_sampled() {
 fn parent_root_and_sample() {
     receiver();
     let mut headers = http::HeaderMap::new();
-    headers.insert(
-        "traceparent",
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-            .parse()
-            .unwrap(),
-    );
+    headers.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
     handle_remote(telemark::propagation::extract(&headers));
     let r = span("handle_remote");
     assert_eq!(r.trace_id, "0af7651916cd43dd8448eb211c80319c");
@@ -313,18 +278,12 @@ fn a_panic_ends_the_span_with_an_error_and_keeps_unwinding() {
     receiver();
     let caught = std::panic::catch_unwind(|| panics("boom at the bottom"));
     let payload = caught.expect_err("the panic propagates");
-    assert_eq!(
-        payload.downcast_ref::<String>().map(String::as_str),
-        Some("boom at the bottom")
-    );
+    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("boom at the bottom"));
     let s = span("panics");
     assert!(s.status.is_error());
     let e = s.event("exception").expect("exception event");
     assert_eq!(e.attr_str("exception.message"), Some("boom at the bottom"));
-    assert_eq!(
-        e.attr("exception.escaped").and_then(|v| v.as_bool()),
-        Some(true)
-    );
+    assert_eq!(e.attr("exception.escaped").and_then(|v| v.as_bool()), Some(true));
 }
 
 #[traced]
@@ -353,11 +312,7 @@ async fn slow() {
 #[test]
 fn async_spans_nest_across_awaits_tasks_and_threads_and_cancellation_is_marked() {
     receiver();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let total = rt.block_on(async {
         let total = async_root().await;
         let _ = tokio::time::timeout(Duration::from_millis(5), slow()).await;
@@ -366,14 +321,8 @@ fn async_spans_nest_across_awaits_tasks_and_threads_and_cancellation_is_marked()
     assert_eq!(total, 13);
     let root = span("async_root");
     telemark::flush(WAIT);
-    let leaves = receiver().wait_spans(
-        |s| s.iter().filter(|s| s.name == "async_leaf").count() >= 2,
-        WAIT,
-    );
-    let leaves: Vec<_> = leaves
-        .into_iter()
-        .filter(|s| s.name == "async_leaf")
-        .collect();
+    let leaves = receiver().wait_spans(|s| s.iter().filter(|s| s.name == "async_leaf").count() >= 2, WAIT);
+    let leaves: Vec<_> = leaves.into_iter().filter(|s| s.name == "async_leaf").collect();
     assert_eq!(leaves.len(), 2);
     for l in &leaves {
         assert_eq!(l.trace_id, root.trace_id);
@@ -382,12 +331,7 @@ fn async_spans_nest_across_awaits_tasks_and_threads_and_cancellation_is_marked()
     let blocking = span("blocking_work");
     assert_eq!(blocking.parent_span_id, root.span_id);
     let cancelled = span("slow");
-    assert_eq!(
-        cancelled
-            .attr("telemark.cancelled")
-            .and_then(|v| v.as_bool()),
-        Some(true)
-    );
+    assert_eq!(cancelled.attr("telemark.cancelled").and_then(|v| v.as_bool()), Some(true));
 }
 
 #[test]
@@ -438,10 +382,7 @@ fn tracing_spans_and_traced_spans_form_one_tree_and_logs_carry_ids() {
     assert_eq!(tchild.trace_id, troot.trace_id);
 
     let logs = rx.wait_logs(|l| l.iter().any(|l| l.body == "no span here"), WAIT);
-    let inside = logs
-        .iter()
-        .find(|l| l.body == "inside the inner function")
-        .expect("log inside the span");
+    let inside = logs.iter().find(|l| l.body == "inside the inner function").expect("log inside the span");
     assert_eq!(inside.trace_id, inner.trace_id);
     assert_eq!(inside.span_id, inner.span_id);
     assert_eq!(inside.attr_i64("step"), Some(2));
@@ -470,10 +411,7 @@ fn manual_api() {
     let ctx = annotated().expect("a current span inside #[traced]");
     let s = span("annotated");
     assert_eq!(s.attr_i64("cart.size"), Some(3));
-    assert_eq!(
-        s.event("cache.miss").and_then(|e| e.attr_str("key")),
-        Some("user:1")
-    );
+    assert_eq!(s.event("cache.miss").and_then(|e| e.attr_str("key")), Some("user:1"));
     assert_eq!(s.span_id, ctx.span_id.to_string());
     assert_eq!(s.trace_id, ctx.trace_id.to_string());
 
@@ -486,11 +424,7 @@ fn manual_api() {
     let m = span("manual-1");
     assert_eq!(m.attr_str("k"), Some("v"));
     assert!(m.status.is_error());
-    assert_eq!(
-        m.event("exception")
-            .and_then(|e| e.attr_str("exception.message")),
-        Some("no such user")
-    );
+    assert_eq!(m.event("exception").and_then(|e| e.attr_str("exception.message")), Some("no such user"));
 
     {
         let g = telemark::span("manual-ok");
@@ -498,20 +432,12 @@ fn manual_api() {
     }
     assert!(span("manual-ok").status.is_ok());
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(telemark::in_span("async-manual", async {
         tokio::task::yield_now().await;
         telemark::current_span().set_attribute("inside", true);
     }));
-    assert_eq!(
-        span("async-manual")
-            .attr("inside")
-            .and_then(|v| v.as_bool()),
-        Some(true)
-    );
+    assert_eq!(span("async-manual").attr("inside").and_then(|v| v.as_bool()), Some(true));
 }
 
 #[traced(kind = "client")]

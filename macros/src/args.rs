@@ -49,11 +49,7 @@ impl Errors {
 }
 
 fn join(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|i| format!("`{i}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// A dotted key: `a`, `a.b.c`, or a string literal.
@@ -127,10 +123,7 @@ impl Parse for TracedArgs {
                         (l.value(), l.span())
                     } else {
                         let i = Ident::parse_any(input).map_err(|e| {
-                            syn::Error::new(
-                                e.span(),
-                                format!("expected a string literal: `{k} = \"...\"`"),
-                            )
+                            syn::Error::new(e.span(), format!("expected a string literal: `{k} = \"...\"`"))
                         })?;
                         (i.to_string(), i.span())
                     };
@@ -163,23 +156,13 @@ impl Parse for TracedArgs {
                     while !content.is_empty() {
                         let (key, key_span) = parse_key(&content)?;
                         content.parse::<Token![=]>().map_err(|e| {
-                            syn::Error::new(
-                                e.span(),
-                                format!("expected `= value` after field `{key}`"),
-                            )
+                            syn::Error::new(e.span(), format!("expected `= value` after field `{key}`"))
                         })?;
                         let value: Expr = content.parse()?;
                         if a.fields.iter().any(|f| f.key == key) {
-                            errors.push(syn::Error::new(
-                                key_span,
-                                format!("duplicate field `{key}`"),
-                            ));
+                            errors.push(syn::Error::new(key_span, format!("duplicate field `{key}`")));
                         }
-                        a.fields.push(Field {
-                            key,
-                            key_span,
-                            value,
-                        });
+                        a.fields.push(Field { key, key_span, value });
                         if content.is_empty() {
                             break;
                         }
@@ -217,7 +200,9 @@ impl Parse for TracedArgs {
                         Some(v) if (0.0..=1.0).contains(&v) => a.sample = Some((v, lit.span())),
                         Some(v) => errors.push(syn::Error::new(
                             lit.span(),
-                            format!("`sample` is a ratio between 0 and 1 (`sample = 0.1` keeps 10%), got {v}"),
+                            format!(
+                                "`sample` is a ratio between 0 and 1 (`sample = 0.1` keeps 10%), got {v}"
+                            ),
                         )),
                         None => errors.push(syn::Error::new(
                             lit.span(),
@@ -284,13 +269,11 @@ pub(crate) fn check(
     for s in &args.skip {
         let name = unraw(s);
         if !names.iter().any(|(n, _)| *n == name) {
-            let list = names
-                .iter()
-                .map(|(n, _)| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = names.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ");
             let msg = if list.is_empty() {
-                format!("`skip({name})`: this function has no argument `{name}` (it has no arguments to skip)")
+                format!(
+                    "`skip({name})`: this function has no argument `{name}` (it has no arguments to skip)"
+                )
             } else {
                 format!("`skip({name})`: this function has no argument `{name}`; its arguments are {list}")
             };
@@ -320,7 +303,7 @@ pub(crate) fn check(
     }
     for field in &args.fields {
         if names.iter().any(|(n, _)| *n == field.key)
-            && !args.skip_all.is_some()
+            && args.skip_all.is_none()
             && !args.skip.iter().any(|s| unraw(s) == field.key)
         {
             errors.push(syn::Error::new(

@@ -47,12 +47,7 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     };
     let parsed = args::parse(args);
     let ret = ReturnInfo::of(&f);
-    let checked = args::check(
-        parsed.as_ref().unwrap_or(&TracedArgs::default()),
-        &f,
-        ret.unit,
-        ret.has_impl,
-    );
+    let checked = args::check(parsed.as_ref().unwrap_or(&TracedArgs::default()), &f, ret.unit, ret.has_impl);
     let args = match (parsed, checked) {
         (Ok(a), Ok(())) => a,
         (Err(mut e), Err(e2)) => {
@@ -86,10 +81,7 @@ fn not_a_function(item: TokenStream) -> syn::Result<TokenStream> {
                 _ => None,
             };
             let span = what.unwrap_or_else(|| other.span());
-            Err(syn::Error::new(
-                span,
-                "`#[traced]` can only be applied to functions and methods",
-            ))
+            Err(syn::Error::new(span, "`#[traced]` can only be applied to functions and methods"))
         }
         // Not even an item (a syntax error in a function body): hand it back untouched so that
         // rustc reports the real mistake.
@@ -171,19 +163,15 @@ fn future_output(t: &Type) -> Option<Type> {
 
 /// The index of a trailing `Box::pin(async move { .. })` (what `#[async_trait]` generates).
 fn async_trait_block(block: &Block) -> Option<usize> {
-    let (i, last) = block.stmts.iter().enumerate().last()?;
+    let i = block.stmts.len().checked_sub(1)?;
+    let last = &block.stmts[i];
     let Stmt::Expr(Expr::Call(call), None) = last else {
         return None;
     };
     let Expr::Path(p) = &*call.func else {
         return None;
     };
-    let segs: Vec<String> = p
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
+    let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
     if segs.len() < 2 || segs[segs.len() - 2] != "Box" || segs[segs.len() - 1] != "pin" {
         return None;
     }
@@ -196,11 +184,7 @@ impl ReturnInfo {
             ReturnType::Default => None,
             ReturnType::Type(_, t) => Some((**t).clone()),
         };
-        let async_trait = if f.sig.asyncness.is_none() {
-            async_trait_block(&f.block)
-        } else {
-            None
-        };
+        let async_trait = if f.sig.asyncness.is_none() { async_trait_block(&f.block) } else { None };
         let value_ty = match (&ty, async_trait) {
             (Some(t), Some(_)) => future_output(t),
             (t, None) => t.clone(),
@@ -214,13 +198,7 @@ impl ReturnInfo {
         };
         let has_impl = value_ty.as_ref().is_some_and(has_impl);
         let is_result = value_ty.as_ref().is_some_and(is_result);
-        ReturnInfo {
-            unit,
-            has_impl,
-            is_result,
-            value_ty,
-            async_trait_block: async_trait,
-        }
+        ReturnInfo { unit, has_impl, is_result, value_ty, async_trait_block: async_trait }
     }
 }
 
@@ -268,18 +246,9 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     let o_var = Ident::new("__telemark_outcome", m);
     let fin_var = Ident::new("__telemark_finish", m);
 
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = f;
+    let ItemFn { attrs, vis, sig, block } = f;
     let fn_name = unraw(&sig.ident);
-    let name = a
-        .name
-        .as_ref()
-        .map(|n| n.value())
-        .unwrap_or_else(|| fn_name.clone());
+    let name = a.name.as_ref().map(|n| n.value()).unwrap_or_else(|| fn_name.clone());
     let level = Ident::new(
         match a.level.as_ref().map(|l| l.0.as_str()) {
             Some("trace") => "Trace",
@@ -331,7 +300,9 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
             if looks_secret(&n) {
                 records.push(quote!(#rec_var.redacted(#n);));
             } else {
-                records.push(quote!((&&&&::telemark::__private::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);));
+                records.push(
+                    quote!((&&&&::telemark::__private::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);),
+                );
             }
         }
     }
@@ -341,7 +312,9 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         if looks_secret(key) {
             records.push(quote!(#rec_var.redacted(#key);));
         } else {
-            records.push(quote!((&&&&::telemark::__private::spec::Arg(&(#value))).__telemark_record(#key, #rec_var);));
+            records.push(
+                quote!((&&&&::telemark::__private::spec::Arg(&(#value))).__telemark_record(#key, #rec_var);),
+            );
         }
     }
     let args_closure = if records.is_empty() {
@@ -363,9 +336,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     } && !ret.unit;
     let mut outcome = Vec::new();
     if want_err {
-        outcome.push(
-            quote!((&&&&::telemark::__private::spec::Ret(&#out_var)).__telemark_err(#o_var);),
-        );
+        outcome.push(quote!((&&&&::telemark::__private::spec::Ret(&#out_var)).__telemark_err(#o_var);));
     }
     if a.ret.is_some() {
         outcome.push(quote!((&&&&::telemark::__private::spec::Arg(&#out_var)).__telemark_record("return.value", #o_var.recorder());));
@@ -413,12 +384,8 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         }
     } else if let Some(i) = ret.async_trait_block {
         let before = &stmts[..i];
-        let Stmt::Expr(Expr::Call(call), _) = &stmts[i] else {
-            unreachable_tokens()
-        };
-        let Some(Expr::Async(inner)) = call.args.first() else {
-            unreachable_tokens()
-        };
+        let Stmt::Expr(Expr::Call(call), _) = &stmts[i] else { unreachable_tokens() };
+        let Some(Expr::Async(inner)) = call.args.first() else { unreachable_tokens() };
         let inner_stmts = &inner.block.stmts;
         let func = &call.func;
         let finish = if outcome.is_empty() {

@@ -32,20 +32,10 @@ pub fn tracing_layer() -> TelemarkLayer {
 }
 
 /// Crates whose spans and events are telemark's own plumbing (the exporter's HTTP/gRPC stack).
-const PLUMBING: &[&str] = &[
-    "h2",
-    "hyper",
-    "hyper_util",
-    "tonic",
-    "tower",
-    "opentelemetry",
-    "reqwest",
-];
+const PLUMBING: &[&str] = &["h2", "hyper", "hyper_util", "tonic", "tower", "opentelemetry", "reqwest"];
 
 fn is_plumbing(target: &str) -> bool {
-    PLUMBING
-        .iter()
-        .any(|p| target == *p || (target.starts_with(p) && target[p.len()..].starts_with("::")))
+    PLUMBING.iter().any(|p| target == *p || (target.starts_with(p) && target[p.len()..].starts_with("::")))
 }
 
 struct Bridged {
@@ -118,9 +108,7 @@ where
         let parent = if attrs.is_root() {
             Parent::Root
         } else if let Some(p) = attrs.parent() {
-            let pctx = ctx
-                .span(p)
-                .and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()));
+            let pctx = ctx.span(p).and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()));
             match pctx {
                 Some(c) => Parent::Explicit(Some(c)),
                 None => Parent::Current,
@@ -131,18 +119,9 @@ where
         let meta = attrs.metadata();
         let kind = SpanKind::Internal;
         let frame = local::with(|l| {
-            span::begin(
-                l,
-                Start {
-                    site: Site::Tracing(meta),
-                    kind,
-                    parent,
-                    ratio: 1.0,
-                },
-                |rec| {
-                    attrs.record(&mut Visitor(rec));
-                },
-            )
+            span::begin(l, Start { site: Site::Tracing(meta), kind, parent, ratio: 1.0 }, |rec| {
+                attrs.record(&mut Visitor(rec));
+            })
         })
         .flatten();
         let ctx = frame.as_ref().map(Frame::context);
@@ -197,13 +176,9 @@ where
                 None => return,
             }
         };
-        let popped = local::with(|l| {
-            l.stack
-                .try_borrow_mut()
-                .ok()
-                .and_then(|mut s| local::pop(&mut s, span_id))
-        })
-        .flatten();
+        let popped =
+            local::with(|l| l.stack.try_borrow_mut().ok().and_then(|mut s| local::pop(&mut s, span_id)))
+                .flatten();
         if let Some(frame) = popped.filter(|f| f.recording) {
             if let Some(b) = span_ref.extensions_mut().get_mut::<Bridged>() {
                 b.frame = Some(frame);
@@ -215,10 +190,7 @@ where
         let Some(span_ref) = ctx.span(&id) else {
             return;
         };
-        let frame = span_ref
-            .extensions_mut()
-            .get_mut::<Bridged>()
-            .and_then(|b| b.frame.take());
+        let frame = span_ref.extensions_mut().get_mut::<Bridged>().and_then(|b| b.frame.take());
         if let Some(frame) = frame.filter(|f| f.recording) {
             let end = minstant::Instant::now();
             local::with(|l| span::finish(l, frame, end, false));
@@ -231,14 +203,9 @@ where
         }
         let (trace_id, span_id) = {
             let explicit = event.parent().and_then(|p| {
-                ctx.span(p)
-                    .and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()))
+                ctx.span(p).and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()))
             });
-            let current = if event.is_contextual() {
-                local::with(|l| l.current()).flatten()
-            } else {
-                None
-            };
+            let current = if event.is_contextual() { local::with(|l| l.current()).flatten() } else { None };
             match explicit.or(current) {
                 Some(c) => (c.trace_id, c.span_id),
                 None => (TraceId::INVALID, SpanId::INVALID),

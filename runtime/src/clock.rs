@@ -14,10 +14,7 @@ pub(crate) fn reanchor() {
 
 /// Converts a `minstant` reading to nanoseconds since the Unix epoch.
 pub(crate) fn unix_nanos(at: minstant::Instant) -> u64 {
-    let read = ANCHOR
-        .read()
-        .ok()
-        .and_then(|a| a.as_ref().map(|a| at.as_unix_nanos(a)));
+    let read = ANCHOR.read().ok().and_then(|a| a.as_ref().map(|a| at.as_unix_nanos(a)));
     match read {
         Some(n) => n,
         None => {

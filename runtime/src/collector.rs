@@ -35,51 +35,40 @@ pub(crate) fn wake() {
 /// Sends a command and waits for its acknowledgement until `deadline`; false on timeout.
 pub(crate) fn request(make: impl FnOnce(SyncSender<()>) -> Command, deadline: Instant) -> bool {
     let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-    let sent = WAKER
-        .lock()
-        .ok()
-        .and_then(|w| w.as_ref().map(|tx| tx.send(make(ack_tx)).is_ok()))
-        .unwrap_or(false);
-    sent && ack_rx
-        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        .is_ok()
+    let sent =
+        WAKER.lock().ok().and_then(|w| w.as_ref().map(|tx| tx.send(make(ack_tx)).is_ok())).unwrap_or(false);
+    sent && ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
 }
 
 pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> std::io::Result<()> {
     let (tx, rx) = mpsc::sync_channel(256);
-    let mut c = Collector {
-        exporters,
-        spans: Vec::new(),
-        logs: Vec::new(),
-    };
-    std::thread::Builder::new()
-        .name("telemark-collector".into())
-        .spawn(move || {
-            local::mark_internal();
-            loop {
-                let cmd = rx.recv_timeout(interval);
-                c.drain();
-                match cmd {
-                    Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => c.dispatch(),
-                    Ok(Command::Flush(ack, deadline)) => {
-                        c.dispatch();
-                        for e in &mut c.exporters {
-                            e.flush(deadline);
-                        }
-                        let _ = ack.send(());
+    let mut c = Collector { exporters, spans: Vec::new(), logs: Vec::new() };
+    std::thread::Builder::new().name("telemark-collector".into()).spawn(move || {
+        local::mark_internal();
+        loop {
+            let cmd = rx.recv_timeout(interval);
+            c.drain();
+            match cmd {
+                Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => c.dispatch(),
+                Ok(Command::Flush(ack, deadline)) => {
+                    c.dispatch();
+                    for e in &mut c.exporters {
+                        e.flush(deadline);
                     }
-                    Ok(Command::Shutdown(ack, deadline)) => {
-                        c.dispatch();
-                        for e in &mut c.exporters {
-                            e.shutdown(deadline);
-                        }
-                        let _ = ack.send(());
-                        return;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => return,
+                    let _ = ack.send(());
                 }
+                Ok(Command::Shutdown(ack, deadline)) => {
+                    c.dispatch();
+                    for e in &mut c.exporters {
+                        e.shutdown(deadline);
+                    }
+                    let _ = ack.send(());
+                    return;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
             }
-        })?;
+        }
+    })?;
     if let Ok(mut w) = WAKER.lock() {
         *w = Some(tx);
     }
@@ -136,17 +125,12 @@ impl Collector {
         if self.spans.is_empty() && self.logs.is_empty() {
             return;
         }
-        STATS
-            .spans_recorded
-            .fetch_add(self.spans.len() as u64, Relaxed);
-        STATS
-            .logs_recorded
-            .fetch_add(self.logs.len() as u64, Relaxed);
+        STATS.spans_recorded.fetch_add(self.spans.len() as u64, Relaxed);
+        STATS.logs_recorded.fetch_add(self.logs.len() as u64, Relaxed);
         self.logs.sort_by_key(|l| l.time_unix_nanos);
         for e in &mut self.exporters {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                e.export(&self.spans, &self.logs)
-            }));
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.export(&self.spans, &self.logs)));
             if !matches!(outcome, Ok(Ok(()))) {
                 STATS.export_failures.fetch_add(1, Relaxed);
             }
@@ -157,29 +141,18 @@ impl Collector {
 }
 
 fn code_attributes(site: &Site, out: &mut Vec<(Cow<'static, str>, Value)>) {
-    let (function, file, line): (Option<Cow<'static, str>>, Option<&'static str>, Option<u32>) =
-        match site {
-            Site::Callsite(c) => (
-                Some(Cow::Borrowed(c.meta.function)),
-                Some(c.meta.file),
-                Some(c.meta.line),
-            ),
-            Site::Tracing(m) => (
-                m.module_path()
-                    .map(|p| Cow::Owned(format!("{p}::{}", m.name()))),
-                m.file(),
-                m.line(),
-            ),
-            Site::Manual(_, loc) => (None, Some(loc.file()), Some(loc.line())),
-        };
+    let (function, file, line): (Option<Cow<'static, str>>, Option<&'static str>, Option<u32>) = match site {
+        Site::Callsite(c) => (Some(Cow::Borrowed(c.meta.function)), Some(c.meta.file), Some(c.meta.line)),
+        Site::Tracing(m) => {
+            (m.module_path().map(|p| Cow::Owned(format!("{p}::{}", m.name()))), m.file(), m.line())
+        }
+        Site::Manual(_, loc) => (None, Some(loc.file()), Some(loc.line())),
+    };
     if let Some(f) = function {
         out.push((Cow::Borrowed("code.function.name"), Value::Str(f)));
     }
     if let Some(f) = file {
-        out.push((
-            Cow::Borrowed("code.file.path"),
-            Value::Str(Cow::Borrowed(f)),
-        ));
+        out.push((Cow::Borrowed("code.file.path"), Value::Str(Cow::Borrowed(f))));
     }
     if let Some(l) = line {
         out.push((Cow::Borrowed("code.line.number"), Value::I64(l as i64)));
@@ -188,8 +161,7 @@ fn code_attributes(site: &Site, out: &mut Vec<(Cow<'static, str>, Value)>) {
 
 fn decode_span(r: SpanRecord) -> (FinishedSpan, Vec<u8>) {
     let d = value::decode(&r.data);
-    let mut attributes: Vec<(Cow<'static, str>, Value)> =
-        Vec::with_capacity(d.attributes.len() + 3);
+    let mut attributes: Vec<(Cow<'static, str>, Value)> = Vec::with_capacity(d.attributes.len() + 3);
     code_attributes(&r.site, &mut attributes);
     attributes.extend(d.attributes.into_iter().map(|(k, v)| (Cow::Owned(k), v)));
     let status = match r.status {

@@ -82,20 +82,12 @@ fn default_service_name() -> String {
 }
 
 /// `tracing:` — which spans are recorded.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TracingConfig {
     /// Level directives for spans, `RUST_LOG` syntax (`info,my_app::db=debug`).
     #[serde(deserialize_with = "de_directives")]
     pub level: Directives,
-}
-
-impl Default for TracingConfig {
-    fn default() -> Self {
-        TracingConfig {
-            level: Directives::default(),
-        }
-    }
 }
 
 /// `sampling:` — which traces are kept.
@@ -113,10 +105,7 @@ pub struct SamplingConfig {
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        SamplingConfig {
-            sampler: SamplerName::ParentBasedTraceIdRatio,
-            ratio: 1.0,
-        }
+        SamplingConfig { sampler: SamplerName::ParentBasedTraceIdRatio, ratio: 1.0 }
     }
 }
 
@@ -151,12 +140,7 @@ impl std::str::FromStr for SamplerName {
             "parentbased_always_on" => SamplerName::ParentBasedAlwaysOn,
             "parentbased_always_off" => SamplerName::ParentBasedAlwaysOff,
             "parentbased_traceidratio" => SamplerName::ParentBasedTraceIdRatio,
-            other => {
-                return Err(format!(
-                    "unknown sampler `{other}`, expected one of {}",
-                    list(SAMPLERS)
-                ))
-            }
+            other => return Err(format!("unknown sampler `{other}`, expected one of {}", list(SAMPLERS))),
         })
     }
 }
@@ -189,10 +173,7 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        LoggingConfig {
-            level: Directives::default(),
-            install_subscriber: true,
-        }
+        LoggingConfig { level: Directives::default(), install_subscriber: true }
     }
 }
 
@@ -448,8 +429,7 @@ impl Config {
             self.sampling.sampler = v.parse().map_err(|m| env_err("OTEL_TRACES_SAMPLER", m))?;
         }
         if let Some(v) = get("OTEL_TRACES_SAMPLER_ARG") {
-            self.sampling.ratio =
-                parse_ratio(&v).map_err(|m| env_err("OTEL_TRACES_SAMPLER_ARG", m))?;
+            self.sampling.ratio = parse_ratio(&v).map_err(|m| env_err("OTEL_TRACES_SAMPLER_ARG", m))?;
         }
         if let Some(v) = get("RUST_LOG") {
             let d: Directives = v.parse().map_err(|m| env_err("RUST_LOG", m))?;
@@ -477,10 +457,7 @@ impl Config {
     }
     /// Sets the sampler.
     pub fn sampler(mut self, sampler: SamplerName, ratio: f64) -> Self {
-        self.sampling = SamplingConfig {
-            sampler,
-            ratio: ratio.clamp(0.0, 1.0),
-        };
+        self.sampling = SamplingConfig { sampler, ratio: ratio.clamp(0.0, 1.0) };
         self
     }
     /// Sets the level directives for spans and for logs (`RUST_LOG` syntax).
@@ -519,11 +496,7 @@ impl Config {
 }
 
 fn list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|i| format!("`{i}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
 }
 
 fn parse_protocol(s: &str) -> Result<Protocol, String> {
@@ -531,17 +504,12 @@ fn parse_protocol(s: &str) -> Result<Protocol, String> {
         "grpc" => Ok(Protocol::Grpc),
         "http/protobuf" | "http" => Ok(Protocol::HttpProtobuf),
         "http/json" => Err("`http/json` is not supported; use `grpc` or `http/protobuf`".into()),
-        other => Err(format!(
-            "unknown protocol `{other}`, expected `grpc` or `http/protobuf`"
-        )),
+        other => Err(format!("unknown protocol `{other}`, expected `grpc` or `http/protobuf`")),
     }
 }
 
 fn parse_ratio(s: &str) -> Result<f64, String> {
-    let r: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a number between 0 and 1, got `{s}`"))?;
+    let r: f64 = s.trim().parse().map_err(|_| format!("expected a number between 0 and 1, got `{s}`"))?;
     if !(0.0..=1.0).contains(&r) {
         return Err(format!("the ratio must be between 0 and 1, got {r}"));
     }
@@ -552,9 +520,7 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
 fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part
-            .split_once('=')
-            .ok_or_else(|| format!("expected `key=value`, got `{part}`"))?;
+        let (k, v) = part.split_once('=').ok_or_else(|| format!("expected `key=value`, got `{part}`"))?;
         let k = k.trim();
         if k.is_empty() {
             return Err(format!("empty key in `{part}`"));
@@ -569,7 +535,7 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
+        if b[i] == b'%' && i + 2 < b.len() {
             if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
                 out.push(v);
                 i += 3;
@@ -585,28 +551,19 @@ fn percent_decode(s: &str) -> String {
 /// `250ms`, `10s`, `5m`, `1h`, `1500us`.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration `{s}`, expected e.g. `500ms`, `10s`, `5m`"))?;
+    let n: f64 =
+        num.parse().map_err(|_| format!("invalid duration `{s}`, expected e.g. `500ms`, `10s`, `5m`"))?;
     let secs = match unit.trim() {
         "us" | "µs" => n / 1e6,
         "ms" => n / 1e3,
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        "" => {
-            return Err(format!(
-                "duration `{s}` needs a unit: `ms`, `s`, `m` or `h`"
-            ))
-        }
+        "" => return Err(format!("duration `{s}` needs a unit: `ms`, `s`, `m` or `h`")),
         u => {
-            return Err(format!(
-                "unknown unit `{u}` in duration `{s}`, expected `us`, `ms`, `s`, `m` or `h`"
-            ))
+            return Err(format!("unknown unit `{u}` in duration `{s}`, expected `us`, `ms`, `s`, `m` or `h`"))
         }
     };
     Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration `{s}`"))
@@ -678,18 +635,14 @@ fn de_format<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleFormat, D::Error>
     de_with(d, |s| match s.trim() {
         "human" => Ok(ConsoleFormat::Human),
         "json" => Ok(ConsoleFormat::Json),
-        other => Err(format!(
-            "unknown format `{other}`, expected `human` or `json`"
-        )),
+        other => Err(format!("unknown format `{other}`, expected `human` or `json`")),
     })
 }
 fn de_output<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleOutput, D::Error> {
     de_with(d, |s| match s.trim() {
         "stdout" => Ok(ConsoleOutput::Stdout),
         "stderr" => Ok(ConsoleOutput::Stderr),
-        other => Err(format!(
-            "unknown output `{other}`, expected `stdout` or `stderr`"
-        )),
+        other => Err(format!("unknown output `{other}`, expected `stdout` or `stderr`")),
     })
 }
 
@@ -712,22 +665,13 @@ fn yaml_error(e: &serde_saphyr::Error, text: &str, source: &str) -> ConfigError 
     let mut message = first.to_string();
     if let Some(unknown) = between(first, "unknown field `", "`") {
         if let Some((_, list)) = first.split_once("expected one of ") {
-            let expected: Vec<&str> = list
-                .split(',')
-                .map(|c| c.trim().trim_matches('`'))
-                .collect();
+            let expected: Vec<&str> = list.split(',').map(|c| c.trim().trim_matches('`')).collect();
             if let Some(best) = closest(unknown, &expected) {
                 message.push_str(&format!("; did you mean `{best}`?"));
             }
         }
     }
-    ConfigError {
-        source: source.to_string(),
-        line,
-        column,
-        key,
-        message,
-    }
+    ConfigError { source: source.to_string(), line, column, key, message }
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -751,11 +695,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
         }
         prev = cur;
     }
@@ -818,10 +758,7 @@ mod tests {
     #[test]
     fn key_paths() {
         let y = "service:\n  name: x\nexporters:\n  otlp:\n    # comment\n    protocol: htp\n";
-        assert_eq!(
-            key_path_at(y, 6).as_deref(),
-            Some("exporters.otlp.protocol")
-        );
+        assert_eq!(key_path_at(y, 6).as_deref(), Some("exporters.otlp.protocol"));
         assert_eq!(key_path_at(y, 2).as_deref(), Some("service.name"));
     }
 }

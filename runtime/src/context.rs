@@ -23,13 +23,7 @@ pub struct SpanContext {
 impl SpanContext {
     /// A context for a span in another process, as extracted from a request.
     pub fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool) -> SpanContext {
-        SpanContext {
-            trace_id,
-            span_id,
-            sampled,
-            remote: true,
-            trace_state: None,
-        }
+        SpanContext { trace_id, span_id, sampled, remote: true, trace_state: None }
     }
     /// Whether both ids are valid (non-zero).
     pub fn is_valid(&self) -> bool {
@@ -121,10 +115,7 @@ pub(crate) static GENERATION: AtomicU32 = AtomicU32::new(1);
 impl Callsite {
     /// Declares a call site (const, for a `static`).
     pub const fn new(meta: SiteMeta) -> Callsite {
-        Callsite {
-            meta,
-            interest: AtomicU32::new(0),
-        }
+        Callsite { meta, interest: AtomicU32::new(0) }
     }
 
     /// Whether spans from here are wanted now: one cached atomic load in the common case.

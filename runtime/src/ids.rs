@@ -118,10 +118,7 @@ mod tests {
         let t = TraceId(0x4bf92f3577b34da6a3ce929d0e0e4736);
         assert_eq!(t.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(TraceId::from_hex(&t.to_string()), Some(t));
-        assert_eq!(
-            SpanId::from_hex("00f067aa0ba902b7"),
-            Some(SpanId(0x00f067aa0ba902b7))
-        );
+        assert_eq!(SpanId::from_hex("00f067aa0ba902b7"), Some(SpanId(0x00f067aa0ba902b7)));
         assert_eq!(SpanId::from_hex("xyz"), None);
     }
 

@@ -94,10 +94,7 @@ pub struct Directives {
 
 impl Default for Directives {
     fn default() -> Self {
-        Directives {
-            default: Some(Level::Info),
-            targets: Vec::new(),
-        }
+        Directives { default: Some(Level::Info), targets: Vec::new() }
     }
 }
 
@@ -112,10 +109,7 @@ fn parse_level(s: &str) -> Result<Option<Level>, String> {
 impl FromStr for Directives {
     type Err = String;
     fn from_str(s: &str) -> Result<Directives, String> {
-        let mut out = Directives {
-            default: Some(Level::Info),
-            targets: Vec::new(),
-        };
+        let mut out = Directives { default: Some(Level::Info), targets: Vec::new() };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part.split_once('=') {
                 Some((target, level)) => {
@@ -129,7 +123,7 @@ impl FromStr for Directives {
             }
         }
         // Longest prefix first, so the first match is the most specific.
-        out.targets.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        out.targets.sort_by_key(|t| std::cmp::Reverse(t.0.len()));
         Ok(out)
     }
 }
@@ -147,12 +141,7 @@ impl Directives {
 
     /// The most verbose level any directive lets through (for a quick global check).
     pub fn most_verbose(&self) -> Option<Level> {
-        self.targets
-            .iter()
-            .map(|t| t.1)
-            .chain([self.default])
-            .flatten()
-            .min()
+        self.targets.iter().map(|t| t.1).chain([self.default]).flatten().min()
     }
 }
 

@@ -9,6 +9,8 @@
 //! - [`config`]: YAML and `OTEL_*` configuration.
 //! - [`propagation`]: W3C trace context.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod bridge;
 mod clock;
 mod collector;
@@ -35,8 +37,8 @@ pub use export::Protocol;
 pub use ids::{SpanId, TraceId};
 pub use level::{Directives, Level};
 pub use span::{
-    current_span, in_span, span, spawn, spawn_blocking, with_current_context, ContextScope,
-    CurrentSpan, Finish, FutureExt, Outcome, Parent, Pending, SpanGuard, Traced, WithContext,
+    current_span, in_span, span, spawn, spawn_blocking, with_current_context, ContextScope, CurrentSpan,
+    Finish, FutureExt, Outcome, Parent, Pending, SpanGuard, Traced, WithContext,
 };
 pub use state::{Sampler, SamplerConfig};
 pub use stats::{stats, Stats};
@@ -140,9 +142,7 @@ fn shutdown(epoch: u64, timeout: Duration) -> bool {
 /// running pipeline. With `disabled: true` (or `OTEL_SDK_DISABLED=true`) it returns a guard that
 /// does nothing, and instrumented code costs one branch.
 pub fn init(config: Config) -> Result<Guard, Error> {
-    let _l = LIFECYCLE
-        .lock()
-        .map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
+    let _l = LIFECYCLE.lock().map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
     if EPOCH.load(Relaxed) != 0 {
         // Replace the running pipeline.
         state::uninstall();
@@ -161,8 +161,7 @@ pub fn init(config: Config) -> Result<Guard, Error> {
     #[cfg(not(feature = "otlp"))]
     if otlp_on {
         return Err(Error::Exporter(
-            "an OTLP endpoint is configured but telemark was built without its `otlp` feature"
-                .into(),
+            "an OTLP endpoint is configured but telemark was built without its `otlp` feature".into(),
         ));
     }
     #[cfg(feature = "otlp")]
@@ -171,11 +170,7 @@ pub fn init(config: Config) -> Result<Guard, Error> {
         let otlp = export::otlp::Otlp::start(export::otlp::OtlpSettings {
             endpoint: o.endpoint.trim().to_string(),
             protocol: o.protocol,
-            headers: o
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            headers: o.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             timeout: o.timeout,
             max_queue: config.export.max_queue,
             max_batch: config.export.max_batch.max(1),
@@ -194,37 +189,23 @@ pub fn init(config: Config) -> Result<Guard, Error> {
     if console_on {
         use std::io::IsTerminal;
         let (output, tty) = match c.output {
-            ConsoleOutput::Stdout => (
-                export::console::Output::Stdout,
-                std::io::stdout().is_terminal(),
-            ),
-            ConsoleOutput::Stderr => (
-                export::console::Output::Stderr,
-                std::io::stderr().is_terminal(),
-            ),
+            ConsoleOutput::Stdout => (export::console::Output::Stdout, std::io::stdout().is_terminal()),
+            ConsoleOutput::Stderr => (export::console::Output::Stderr, std::io::stderr().is_terminal()),
         };
         let color = match c.color {
             Switch::On => true,
             Switch::Off => false,
             Switch::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
         };
-        exporters.push(Box::new(export::console::Console::new(
-            c.format, output, color,
-        )));
+        exporters.push(Box::new(export::console::Console::new(c.format, output, color)));
     }
     let install_subscriber = config.logging.install_subscriber;
-    let filters = state::Filters {
-        spans: config.tracing.level.clone(),
-        logs: config.logging.level.clone(),
-    };
+    let filters = state::Filters { spans: config.tracing.level.clone(), logs: config.logging.level.clone() };
     let sampler = config.sampling.sampler();
     exporters.extend(config.extra);
     clock::reanchor();
-    collector::start(
-        exporters,
-        config.export.drain_interval.max(Duration::from_millis(1)),
-    )
-    .map_err(Error::Thread)?;
+    collector::start(exporters, config.export.drain_interval.max(Duration::from_millis(1)))
+        .map_err(Error::Thread)?;
     install_panic_hook();
     if install_subscriber {
         install_tracing_subscriber();
@@ -261,9 +242,7 @@ fn resource(config: &Config) -> opentelemetry_sdk::Resource {
             attrs.push(KeyValue::new(k.clone(), v.clone()));
         }
     }
-    opentelemetry_sdk::Resource::builder_empty()
-        .with_attributes(attrs)
-        .build()
+    opentelemetry_sdk::Resource::builder_empty().with_attributes(attrs).build()
 }
 
 /// Delivers everything recorded so far to the exporters (and, for OTLP, to the collector), waiting
@@ -348,9 +327,7 @@ impl IntoParent for opentelemetry::trace::SpanContext {
             span_id: SpanId(u64::from_be_bytes(self.span_id().to_bytes())),
             sampled: self.is_sampled(),
             remote: self.is_remote(),
-            trace_state: Some(self.trace_state().header())
-                .filter(|h| !h.is_empty())
-                .map(Into::into),
+            trace_state: Some(self.trace_state().header()).filter(|h| !h.is_empty()).map(Into::into),
         }))
     }
 }

@@ -222,17 +222,8 @@ fn register() -> Option<ProducerSide> {
     let (recycle_tx, recycle_rx) = rtrb::RingBuffer::new(cap.min(1024));
     let shared = Arc::new(Shared::default());
     let mut channels = CHANNELS.lock().ok()?;
-    channels.push(ThreadChannel {
-        records: records_rx,
-        recycle: recycle_tx,
-        shared: shared.clone(),
-    });
-    Some(ProducerSide {
-        records: records_tx,
-        recycle: recycle_rx,
-        shared,
-        half: cap / 2,
-    })
+    channels.push(ThreadChannel { records: records_rx, recycle: recycle_tx, shared: shared.clone() });
+    Some(ProducerSide { records: records_tx, recycle: recycle_rx, shared, half: cap / 2 })
 }
 
 /// Runs `f` with this thread's state; `None` while the thread is being torn down.

@@ -4,7 +4,7 @@
 //! use std::collections::HashMap;
 //! let mut headers: HashMap<String, String> = HashMap::new();
 //! headers.insert("traceparent".into(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
-//! let ctx = telemark::propagation::extract(&headers).unwrap();
+//! let ctx = telemark_runtime::propagation::extract(&headers).unwrap();
 //! assert!(ctx.sampled && ctx.remote);
 //! ```
 
@@ -28,10 +28,9 @@ pub trait Extractor {
 
 impl Injector for http::HeaderMap {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(k), Ok(v)) = (
-            http::HeaderName::from_bytes(key.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        ) {
+        if let (Ok(k), Ok(v)) =
+            (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value))
+        {
             self.insert(k, v);
         }
     }
@@ -52,11 +51,7 @@ impl Injector for HashMap<String, String> {
 impl Extractor for HashMap<String, String> {
     fn get(&self, key: &str) -> Option<&str> {
         HashMap::get(self, key)
-            .or_else(|| {
-                self.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                    .map(|(_, v)| v)
-            })
+            .or_else(|| self.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
             .map(String::as_str)
     }
 }
@@ -70,11 +65,7 @@ impl Injector for BTreeMap<String, String> {
 impl Extractor for BTreeMap<String, String> {
     fn get(&self, key: &str) -> Option<&str> {
         BTreeMap::get(self, key)
-            .or_else(|| {
-                self.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                    .map(|(_, v)| v)
-            })
+            .or_else(|| self.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
             .map(String::as_str)
     }
 }
@@ -99,10 +90,7 @@ pub fn inject_context<C: Injector + ?Sized>(ctx: &SpanContext, carrier: &mut C) 
 
 /// The `traceparent` header value for `ctx`.
 pub fn traceparent(ctx: &SpanContext) -> String {
-    format!(
-        "00-{}-{}-{:02x}",
-        ctx.trace_id, ctx.span_id, ctx.sampled as u8
-    )
+    format!("00-{}-{}-{:02x}", ctx.trace_id, ctx.span_id, ctx.sampled as u8)
 }
 
 /// Reads a remote parent from `carrier`; `None` when `traceparent` is missing or malformed.
@@ -134,10 +122,7 @@ pub fn parse_traceparent(value: &str) -> Option<SpanContext> {
     if version == "00" && (parts.next().is_some() || v.len() != 55) {
         return None;
     }
-    let is_lower_hex = |s: &str| {
-        s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
+    let is_lower_hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !is_lower_hex(trace) || !is_lower_hex(span) || flags.len() != 2 {
         return None;
     }
@@ -153,14 +138,10 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        let ok =
-            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        let ok = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
         assert_eq!(ok.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert!(ok.sampled && ok.remote);
-        assert_eq!(
-            traceparent(&ok),
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        );
+        assert_eq!(traceparent(&ok), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         for bad in [
             "",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
@@ -172,10 +153,7 @@ mod tests {
         ] {
             assert!(parse_traceparent(bad).is_none(), "{bad}");
         }
-        assert!(
-            parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-what")
-                .is_some()
-        );
+        assert!(parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-what").is_some());
     }
 
     #[test]

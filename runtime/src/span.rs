@@ -2,9 +2,7 @@
 //! manual API — and recording a function's outcome.
 
 use crate::clock;
-use crate::context::{
-    Callsite, SpanContext, SpanKind, Status, STATUS_ERROR, STATUS_OK, STATUS_UNSET,
-};
+use crate::context::{Callsite, SpanContext, SpanKind, Status, STATUS_ERROR, STATUS_OK, STATUS_UNSET};
 use crate::ids::{new_span_id, new_trace_id, SpanId};
 use crate::local::{self, Frame, Local, Record, Site, SpanRecord};
 use crate::state;
@@ -44,22 +42,13 @@ pub(crate) struct Start {
 
 impl Start {
     fn callsite(cs: &'static Callsite, parent: Parent) -> Start {
-        Start {
-            site: Site::Callsite(cs),
-            kind: cs.meta.kind,
-            parent,
-            ratio: cs.meta.sample,
-        }
+        Start { site: Site::Callsite(cs), kind: cs.meta.kind, parent, ratio: cs.meta.sample }
     }
 }
 
 /// Decides whether and how a span starts. `None`: nothing to push (inside an unsampled span).
 #[inline]
-pub(crate) fn begin(
-    l: &Local,
-    start: Start,
-    args: impl FnOnce(&mut Recorder<'_>),
-) -> Option<Frame> {
+pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> Option<Frame> {
     let (trace_id, parent, parent_remote, sampled, trace_state) = match start.parent {
         Parent::Current => {
             let stack = l.stack.try_borrow().ok()?;
@@ -69,13 +58,7 @@ pub(crate) fn begin(
                         return None;
                     }
                     let sampled = state::sample_child(top.trace_id, true);
-                    (
-                        top.trace_id,
-                        top.span_id,
-                        false,
-                        sampled,
-                        top.trace_state.clone(),
-                    )
+                    (top.trace_id, top.span_id, false, sampled, top.trace_state.clone())
                 }
                 None => {
                     let t = new_trace_id();
@@ -85,13 +68,7 @@ pub(crate) fn begin(
         }
         Parent::Explicit(Some(ctx)) if ctx.is_valid() => {
             let sampled = state::sample_child(ctx.trace_id, ctx.sampled);
-            (
-                ctx.trace_id,
-                ctx.span_id,
-                ctx.remote,
-                sampled,
-                ctx.trace_state,
-            )
+            (ctx.trace_id, ctx.span_id, ctx.remote, sampled, ctx.trace_state)
         }
         Parent::Root | Parent::Explicit(_) => {
             let t = new_trace_id();
@@ -141,12 +118,8 @@ fn push(l: &Local, frame: Frame) -> SpanId {
 /// Ends a recording frame: status for a panic in flight, then hands it to the collector.
 pub(crate) fn finish(l: &Local, mut f: Frame, end: minstant::Instant, cancelled: bool) {
     if std::thread::panicking() {
-        let message = l
-            .panic_message
-            .try_borrow()
-            .ok()
-            .and_then(|m| m.clone())
-            .unwrap_or_else(|| "panic".to_string());
+        let message =
+            l.panic_message.try_borrow().ok().and_then(|m| m.clone()).unwrap_or_else(|| "panic".to_string());
         let mut rec = Recorder::new(&mut f.data);
         rec.event(
             "exception",
@@ -161,9 +134,7 @@ pub(crate) fn finish(l: &Local, mut f: Frame, end: minstant::Instant, cancelled:
         f.status = STATUS_ERROR;
     }
     if f.dropped > 0 {
-        STATS
-            .attributes_dropped
-            .fetch_add(f.dropped as u64, Relaxed);
+        STATS.attributes_dropped.fetch_add(f.dropped as u64, Relaxed);
     }
     l.submit(Record::Span(SpanRecord {
         trace_id: f.trace_id,
@@ -190,11 +161,7 @@ pub(crate) fn with_frame_data(id: SpanId, f: impl FnOnce(&mut Recorder<'_>, &mut
             let Ok(mut s) = l.stack.try_borrow_mut() else {
                 return;
             };
-            let Some(fr) = s
-                .iter_mut()
-                .rev()
-                .find(|fr| fr.span_id == id && fr.recording)
-            else {
+            let Some(fr) = s.iter_mut().rev().find(|fr| fr.span_id == id && fr.recording) else {
                 return;
             };
             (std::mem::take(&mut fr.data), fr.status)
@@ -269,25 +236,16 @@ pub struct SpanGuard {
 
 impl fmt::Debug for SpanGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpanGuard")
-            .field("span_id", &self.id)
-            .finish()
+        f.debug_struct("SpanGuard").field("span_id", &self.id).finish()
     }
 }
 
 impl SpanGuard {
-    const INERT: SpanGuard = SpanGuard {
-        id: SpanId::INVALID,
-        _not_send: PhantomData,
-    };
+    const INERT: SpanGuard = SpanGuard { id: SpanId::INVALID, _not_send: PhantomData };
 
     /// Starts and enters a span for call site `cs`; `args` records attributes, only when sampled.
     #[inline(always)]
-    pub fn enter<F: FnOnce(&mut Recorder<'_>)>(
-        cs: &'static Callsite,
-        parent: Parent,
-        args: F,
-    ) -> SpanGuard {
+    pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
         if !cs.enabled() {
             return SpanGuard::INERT;
         }
@@ -300,10 +258,7 @@ impl SpanGuard {
             Some(frame) => push(l, frame),
             None => SpanId::INVALID,
         });
-        SpanGuard {
-            id: id.unwrap_or(SpanId::INVALID),
-            _not_send: PhantomData,
-        }
+        SpanGuard { id: id.unwrap_or(SpanId::INVALID), _not_send: PhantomData }
     }
 
     /// Records what the function returned (generated code; see [`Outcome`]).
@@ -318,12 +273,10 @@ impl SpanGuard {
     pub fn is_recording(&self) -> bool {
         self.id != SpanId::INVALID
             && local::with(|l| {
-                l.stack.try_borrow().ok().and_then(|s| {
-                    s.iter()
-                        .rev()
-                        .find(|f| f.span_id == self.id)
-                        .map(|f| f.recording)
-                })
+                l.stack
+                    .try_borrow()
+                    .ok()
+                    .and_then(|s| s.iter().rev().find(|f| f.span_id == self.id).map(|f| f.recording))
             })
             .flatten()
             .unwrap_or(false)
@@ -335,12 +288,10 @@ impl SpanGuard {
             return None;
         }
         local::with(|l| {
-            l.stack.try_borrow().ok().and_then(|s| {
-                s.iter()
-                    .rev()
-                    .find(|f| f.span_id == self.id)
-                    .map(Frame::context)
-            })
+            l.stack
+                .try_borrow()
+                .ok()
+                .and_then(|s| s.iter().rev().find(|f| f.span_id == self.id).map(Frame::context))
         })
         .flatten()
     }
@@ -448,21 +399,14 @@ pub struct CurrentSpan {
 ///
 /// Every method is a no-op when there is none or it is not recorded.
 pub fn current_span() -> CurrentSpan {
-    CurrentSpan {
-        _not_send: PhantomData,
-    }
+    CurrentSpan { _not_send: PhantomData }
 }
 
 impl CurrentSpan {
     fn top_id(&self) -> SpanId {
-        local::with(|l| {
-            l.stack
-                .try_borrow()
-                .ok()
-                .and_then(|s| s.last().map(|f| f.span_id))
-        })
-        .flatten()
-        .unwrap_or(SpanId::INVALID)
+        local::with(|l| l.stack.try_borrow().ok().and_then(|s| s.last().map(|f| f.span_id)))
+            .flatten()
+            .unwrap_or(SpanId::INVALID)
     }
 
     /// The current span's context.
@@ -479,14 +423,9 @@ impl CurrentSpan {
     }
     /// Whether the current span is recorded.
     pub fn is_recording(&self) -> bool {
-        local::with(|l| {
-            l.stack
-                .try_borrow()
-                .ok()
-                .and_then(|s| s.last().map(|f| f.recording))
-        })
-        .flatten()
-        .unwrap_or(false)
+        local::with(|l| l.stack.try_borrow().ok().and_then(|s| s.last().map(|f| f.recording)))
+            .flatten()
+            .unwrap_or(false)
     }
     /// Sets an attribute on the current span.
     pub fn set_attribute(&self, key: &str, value: impl Into<Value>) {
@@ -540,9 +479,7 @@ pin_project_lite::pin_project! {
 
 impl<F> fmt::Debug for Traced<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Traced")
-            .field("span", &self.frame.as_ref().map(|f| f.span_id))
-            .finish()
+        f.debug_struct("Traced").field("span", &self.frame.as_ref().map(|f| f.span_id)).finish()
     }
 }
 
@@ -555,11 +492,7 @@ pub struct Pending(Option<Frame>);
 impl Pending {
     /// Starts a span for call site `cs`; `args` records attributes, only when sampled.
     #[inline]
-    pub fn start<A: FnOnce(&mut Recorder<'_>)>(
-        cs: &'static Callsite,
-        parent: Parent,
-        args: A,
-    ) -> Pending {
+    pub fn start<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: A) -> Pending {
         if !cs.enabled() {
             return Pending(None);
         }
@@ -570,10 +503,7 @@ impl Pending {
     #[inline]
     pub fn instrument<F: Future>(self, fut: F) -> Traced<F> {
         let mut this = self;
-        Traced {
-            fut,
-            frame: this.0.take(),
-        }
+        Traced { fut, frame: this.0.take() }
     }
 }
 
@@ -592,13 +522,8 @@ struct Restore<'a> {
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
         let id = self.id;
-        if let Some(f) = local::with(|l| {
-            l.stack
-                .try_borrow_mut()
-                .ok()
-                .and_then(|mut s| local::pop(&mut s, id))
-        })
-        .flatten()
+        if let Some(f) =
+            local::with(|l| l.stack.try_borrow_mut().ok().and_then(|mut s| local::pop(&mut s, id))).flatten()
         {
             *self.slot = Some(f);
         }
@@ -626,10 +551,7 @@ impl<F: Future> Future for Traced<F> {
             let polled = this.fut.poll(cx);
             return polled.map(|out| (out, Finish(this.frame.take())));
         }
-        let restore = Restore {
-            id,
-            slot: this.frame,
-        };
+        let restore = Restore { id, slot: this.frame };
         let polled = this.fut.poll(cx);
         drop(restore);
         match polled {
@@ -648,10 +570,7 @@ impl Finish {
     pub fn outcome(&mut self, f: impl FnOnce(&mut Outcome<'_, '_>)) {
         if let Some(frame) = self.0.as_mut().filter(|f| f.recording) {
             let mut rec = Recorder::new(&mut frame.data);
-            f(&mut Outcome {
-                rec: &mut rec,
-                status: &mut frame.status,
-            });
+            f(&mut Outcome { rec: &mut rec, status: &mut frame.status });
             frame.dropped += rec.dropped;
         }
     }
@@ -700,9 +619,7 @@ pin_project_lite::pin_project! {
 
 impl<F> fmt::Debug for WithContext<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WithContext")
-            .field("ctx", &self.ctx)
-            .finish()
+        f.debug_struct("WithContext").field("ctx", &self.ctx).finish()
     }
 }
 
@@ -729,10 +646,7 @@ impl ContextScope {
     /// Makes `ctx` current.
     pub fn enter(ctx: &SpanContext) -> ContextScope {
         let id = local::with(|l| push(l, Frame::borrowed(ctx))).unwrap_or(SpanId::INVALID);
-        ContextScope {
-            id,
-            _not_send: PhantomData,
-        }
+        ContextScope { id, _not_send: PhantomData }
     }
 }
 
@@ -756,10 +670,7 @@ pub trait FutureExt: Future + Sized {
     /// Makes the span that is current now the parent of whatever this future does, wherever it is
     /// polled (`tracing`'s `in_current_span`).
     fn in_current_span(self) -> WithContext<Self> {
-        WithContext {
-            fut: self,
-            ctx: local::with(|l| l.current()).flatten(),
-        }
+        WithContext { fut: self, ctx: local::with(|l| l.current()).flatten() }
     }
     /// Makes `ctx` current while this future runs.
     fn with_context(self, ctx: Option<SpanContext>) -> WithContext<Self> {

@@ -172,6 +172,7 @@ mod tests {
     #[derive(Debug)]
     struct OnlyDebug(#[allow(dead_code)] u8);
 
+    #[allow(clippy::needless_borrow)]
     fn record_all(rec: &mut Recorder<'_>) {
         let n = 5u32;
         let s = String::from("text");

@@ -28,10 +28,7 @@ pub struct SamplerConfig {
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        SamplerConfig {
-            root: Sampler::TraceIdRatio(1.0),
-            parent_based: true,
-        }
+        SamplerConfig { root: Sampler::TraceIdRatio(1.0), parent_based: true }
     }
 }
 

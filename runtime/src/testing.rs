@@ -1,13 +1,13 @@
 //! Helpers for your own tests: run telemark with an in-memory exporter and assert on what it got.
 //!
 //! ```
-//! #[telemark::traced]
-//! fn checkout(items: u32) -> u32 { items * 2 }
-//!
-//! let capture = telemark::testing::capture();
-//! checkout(3);
-//! let spans = capture.spans();
-//! let span = spans.iter().find(|s| s.name == "checkout").unwrap();
+//! // With the `telemark` facade: `#[telemark::traced] fn checkout(..)` and `telemark::testing`.
+//! let capture = telemark_runtime::testing::capture();
+//! {
+//!     let span = telemark_runtime::span("checkout");
+//!     span.set_attribute("items", 3);
+//! }
+//! let span = capture.span("checkout").unwrap();
 //! assert_eq!(span.attr("items").and_then(|v| v.as_i64()), Some(3));
 //! ```
 
@@ -36,10 +36,7 @@ pub fn capture_with(config: Config) -> Capture {
     let mut config = config.exporter(exporter.clone());
     config.disabled = false;
     let guard = crate::init(config).ok();
-    Capture {
-        exporter,
-        _guard: guard,
-    }
+    Capture { exporter, _guard: guard }
 }
 
 impl Capture {

@@ -60,9 +60,7 @@ value_from!(i8 => I64 as i64, i16 => I64 as i64, i32 => I64 as i64, i64 => I64 a
 
 impl From<u64> for Value {
     fn from(v: u64) -> Value {
-        i64::try_from(v)
-            .map(Value::I64)
-            .unwrap_or_else(|_| Value::Str(v.to_string().into()))
+        i64::try_from(v).map(Value::I64).unwrap_or_else(|_| Value::Str(v.to_string().into()))
     }
 }
 impl From<usize> for Value {
@@ -177,11 +175,7 @@ impl<'a> Recorder<'a> {
         self.buf.extend_from_slice(&[0; 4]);
         let body = self.buf.len();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut w = Capped {
-                buf: &mut *self.buf,
-                left: MAX_VALUE_LEN,
-                cut: false,
-            };
+            let mut w = Capped { buf: &mut *self.buf, left: MAX_VALUE_LEN, cut: false };
             let r = f(&mut w);
             (r, w.cut)
         }));
@@ -352,8 +346,7 @@ impl<'a> Reader<'a> {
         self.take(2).map(|s| u16::from_le_bytes([s[0], s[1]]))
     }
     fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        self.take(4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
     fn u64(&mut self) -> Option<u64> {
         let s = self.take(8)?;
@@ -398,11 +391,7 @@ pub(crate) fn decode(buf: &[u8]) -> Decoded {
                     let tag = r.u8()?;
                     attributes.push(r.attr(tag)?);
                 }
-                out.events.push(Event {
-                    name,
-                    time_unix_nanos: time,
-                    attributes,
-                });
+                out.events.push(Event { name, time_unix_nanos: time, attributes });
                 Some(())
             })(),
             T_NAME => r.long_str().map(|s| out.name = Some(s)),
@@ -435,14 +424,7 @@ mod tests {
         r.i64("n", -3);
         r.bool("ok", true);
         r.f64("x", 1.5);
-        r.event(
-            "exception",
-            42,
-            &[
-                ("exception.type", "E".into()),
-                ("exception.message", "bad".into()),
-            ],
-        );
+        r.event("exception", 42, &[("exception.type", "E".into()), ("exception.message", "bad".into())]);
         r.display("boom", &Boom);
         r.debug("v", &vec![1, 2]);
         r.name("renamed");

@@ -38,13 +38,7 @@ pub(crate) struct Console {
 
 impl Console {
     pub(crate) fn new(format: ConsoleFormat, output: Output, color: bool) -> Console {
-        Console {
-            format,
-            output,
-            color,
-            pending: HashMap::new(),
-            buffered: 0,
-        }
+        Console { format, output, color, pending: HashMap::new(), buffered: 0 }
     }
 
     fn write(&self, text: &str) {
@@ -145,21 +139,12 @@ impl Console {
             _ => None,
         };
         for e in &s.events {
-            let msg = e
-                .attributes
-                .iter()
-                .find(|(k, _)| k == "exception.message")
-                .map(|(_, v)| v.to_string());
+            let msg = e.attributes.iter().find(|(k, _)| k == "exception.message").map(|(_, v)| v.to_string());
             // An exception that only repeats the status message adds nothing.
             if e.name == "exception" && msg.as_deref() == status_message {
                 continue;
             }
-            let _ = write!(
-                out,
-                "{inner}{}  · {}",
-                if kids.is_empty() { "" } else { "│" },
-                e.name
-            );
+            let _ = write!(out, "{inner}{}  · {}", if kids.is_empty() { "" } else { "│" }, e.name);
             for (k, v) in &e.attributes {
                 let _ = write!(out, " {k}={}", quote_if_needed(v));
             }
@@ -278,12 +263,7 @@ pub(crate) fn format_time(unix_nanos: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, (rem / 60) % 60, rem % 60)
 }
 
 pub(crate) fn json_str(s: &str, out: &mut String) {
@@ -336,11 +316,7 @@ fn json_fields<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>, out: &mut
 fn json_log(l: &LogEntry, out: &mut String) {
     out.push_str("{\"time\":");
     json_str(&format_time(l.time_unix_nanos), out);
-    let _ = write!(
-        out,
-        ",\"level\":\"{}\",\"target\":",
-        l.level.severity_text()
-    );
+    let _ = write!(out, ",\"level\":\"{}\",\"target\":", l.level.severity_text());
     json_str(l.target, out);
     out.push_str(",\"message\":");
     json_str(&l.message, out);
@@ -355,22 +331,13 @@ fn json_log(l: &LogEntry, out: &mut String) {
 fn json_span(s: &FinishedSpan, out: &mut String) {
     let _ = write!(out, "{{\"span\":");
     json_str(&s.name, out);
-    let _ = write!(
-        out,
-        ",\"trace_id\":\"{}\",\"span_id\":\"{}\"",
-        s.trace_id, s.span_id
-    );
+    let _ = write!(out, ",\"trace_id\":\"{}\",\"span_id\":\"{}\"", s.trace_id, s.span_id);
     if let Some(p) = s.parent_span_id {
         let _ = write!(out, ",\"parent_span_id\":\"{p}\"");
     }
     out.push_str(",\"start\":");
     json_str(&format_time(s.start_unix_nanos), out);
-    let _ = write!(
-        out,
-        ",\"duration_ns\":{},\"kind\":\"{}\"",
-        s.duration_nanos(),
-        s.kind.as_str()
-    );
+    let _ = write!(out, ",\"duration_ns\":{},\"kind\":\"{}\"", s.duration_nanos(), s.kind.as_str());
     match &s.status {
         Status::Error(m) => {
             out.push_str(",\"status\":\"error\",\"status_message\":");
@@ -391,14 +358,8 @@ mod tests {
     #[test]
     fn time_format() {
         assert_eq!(format_time(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_time(1_700_000_000_123_000_000),
-            "2023-11-14T22:13:20.123Z"
-        );
-        assert_eq!(
-            format_time(951_782_400_000_000_000),
-            "2000-02-29T00:00:00.000Z"
-        );
+        assert_eq!(format_time(1_700_000_000_123_000_000), "2023-11-14T22:13:20.123Z");
+        assert_eq!(format_time(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

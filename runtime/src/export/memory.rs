@@ -25,17 +25,11 @@ impl MemoryExporter {
     }
     /// The spans received so far (call [`crate::flush`] first to include the most recent).
     pub fn spans(&self) -> Vec<FinishedSpan> {
-        self.inner
-            .lock()
-            .map(|s| s.spans.clone())
-            .unwrap_or_default()
+        self.inner.lock().map(|s| s.spans.clone()).unwrap_or_default()
     }
     /// The log records received so far.
     pub fn logs(&self) -> Vec<LogEntry> {
-        self.inner
-            .lock()
-            .map(|s| s.logs.clone())
-            .unwrap_or_default()
+        self.inner.lock().map(|s| s.logs.clone()).unwrap_or_default()
     }
     /// Forgets everything received.
     pub fn clear(&self) {
@@ -48,10 +42,7 @@ impl MemoryExporter {
 
 impl Exporter for MemoryExporter {
     fn export(&mut self, spans: &[FinishedSpan], logs: &[LogEntry]) -> Result<(), ExportError> {
-        let mut s = self
-            .inner
-            .lock()
-            .map_err(|_| ExportError("memory exporter poisoned".into()))?;
+        let mut s = self.inner.lock().map_err(|_| ExportError("memory exporter poisoned".into()))?;
         s.spans.extend_from_slice(spans);
         s.logs.extend_from_slice(logs);
         if s.spans.len() > MAX_KEPT {

@@ -57,10 +57,7 @@ pub struct FinishedSpan {
 impl FinishedSpan {
     /// The value of attribute `key`.
     pub fn attr(&self, key: &str) -> Option<&Value> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
     /// Duration in nanoseconds.
     pub fn duration_nanos(&self) -> u64 {

@@ -52,9 +52,7 @@ pub(crate) struct Otlp {
 }
 
 fn scope() -> InstrumentationScope {
-    InstrumentationScope::builder("telemark")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .build()
+    InstrumentationScope::builder("telemark").with_version(env!("CARGO_PKG_VERSION")).build()
 }
 
 impl Otlp {
@@ -76,14 +74,7 @@ impl Otlp {
         }
         let provider = SdkLoggerProvider::builder().build();
         let logger = provider.logger("telemark");
-        Ok(Otlp {
-            tx,
-            queued,
-            max_queue: s.max_queue,
-            scope: scope(),
-            logger,
-            _provider: provider,
-        })
+        Ok(Otlp { tx, queued, max_queue: s.max_queue, scope: scope(), logger, _provider: provider })
     }
 
     fn wait(&self, make: impl FnOnce(SyncSender<()>) -> Msg, deadline: Instant) {
@@ -103,10 +94,7 @@ impl Exporter for Otlp {
             return Err(ExportError("OTLP export queue full".into()));
         }
         let span_data: Vec<SpanData> = spans.iter().map(|s| to_span_data(s, &self.scope)).collect();
-        let log_data: Vec<SdkLogRecord> = logs
-            .iter()
-            .map(|l| to_log_record(l, &self.logger))
-            .collect();
+        let log_data: Vec<SdkLogRecord> = logs.iter().map(|l| to_log_record(l, &self.logger)).collect();
         self.queued.fetch_add(n, Relaxed);
         STATS.queue_depth.fetch_add(n as u64, Relaxed);
         match self.tx.try_send(Msg::Data(span_data, log_data)) {
@@ -132,32 +120,21 @@ impl Exporter for Otlp {
 
 fn signal_url(base: &str, path: &str) -> String {
     let base = base.trim_end_matches('/');
-    let base = base
-        .strip_suffix("/v1/traces")
-        .or_else(|| base.strip_suffix("/v1/logs"))
-        .unwrap_or(base);
+    let base = base.strip_suffix("/v1/traces").or_else(|| base.strip_suffix("/v1/logs")).unwrap_or(base);
     format!("{base}{path}")
 }
 
-type Exporters = (
-    opentelemetry_otlp::SpanExporter,
-    opentelemetry_otlp::LogExporter,
-);
+type Exporters = (opentelemetry_otlp::SpanExporter, opentelemetry_otlp::LogExporter);
 
 fn build(s: &OtlpSettings) -> Result<Exporters, String> {
-    let err = |e: opentelemetry_otlp::ExporterBuildError| {
-        format!("OTLP exporter for {}: {e}", s.endpoint)
-    };
+    let err = |e: opentelemetry_otlp::ExporterBuildError| format!("OTLP exporter for {}: {e}", s.endpoint);
     let (mut spans, mut logs) = match s.protocol {
         Protocol::Grpc => {
             let mut md = tonic::metadata::MetadataMap::new();
             for (k, v) in &s.headers {
-                let key =
-                    tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
-                        .map_err(|_| format!("invalid OTLP header name `{k}`"))?;
-                let val = v
-                    .parse()
-                    .map_err(|_| format!("invalid value for OTLP header `{k}`"))?;
+                let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                    .map_err(|_| format!("invalid OTLP header name `{k}`"))?;
+                let val = v.parse().map_err(|_| format!("invalid value for OTLP header `{k}`"))?;
                 md.insert(key, val);
             }
             let spans = opentelemetry_otlp::SpanExporter::builder()
@@ -209,10 +186,7 @@ fn sender(
     queued: Arc<AtomicUsize>,
 ) {
     crate::local::mark_internal();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             let _ = ready.send(Err(format!("cannot start the OTLP runtime: {e}")));
@@ -242,8 +216,7 @@ fn sender(
             let chunk: Vec<SpanData> = spans.drain(..spans.len().min(s.max_batch)).collect();
             let n = chunk.len();
             let r = rt.block_on(async {
-                tokio::time::timeout(s.timeout + Duration::from_secs(1), span_exp.export(chunk))
-                    .await
+                tokio::time::timeout(s.timeout + Duration::from_secs(1), span_exp.export(chunk)).await
             });
             settle(&queued, n);
             match r {
@@ -260,11 +233,8 @@ fn sender(
             let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
                 chunk.iter().map(|r| (r, &scope)).collect();
             let r = rt.block_on(async {
-                tokio::time::timeout(
-                    s.timeout + Duration::from_secs(1),
-                    log_exp.export(LogBatch::new(&refs)),
-                )
-                .await
+                tokio::time::timeout(s.timeout + Duration::from_secs(1), log_exp.export(LogBatch::new(&refs)))
+                    .await
             });
             settle(&queued, n);
             match r {
@@ -345,11 +315,7 @@ fn any_value(v: &Value) -> AnyValue {
 }
 
 pub(crate) fn to_span_data(s: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
-    let trace_state = s
-        .trace_state
-        .as_deref()
-        .and_then(|t| TraceState::from_str(t).ok())
-        .unwrap_or_default();
+    let trace_state = s.trace_state.as_deref().and_then(|t| TraceState::from_str(t).ok()).unwrap_or_default();
     SpanData {
         span_context: otel::SpanContext::new(
             otel::TraceId::from_bytes(s.trace_id.to_bytes()),
