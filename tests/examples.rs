@@ -80,6 +80,25 @@ fn otlp_example_sends_to_the_endpoint_in_the_environment() {
 }
 
 #[test]
+fn json_console_format_from_a_config_file() {
+    let dir = std::env::temp_dir().join(format!("telemark-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config.yaml");
+    std::fs::write(&file, "exporters:\n  console:\n    format: json\n").unwrap();
+    let out = example("quickstart").env("TELEMARK_CONFIG", &file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(line.starts_with('{') && line.ends_with('}'), "not a JSON object: {line}");
+    }
+    let log = lines.iter().find(|l| l.contains("\"message\":\"received order\"")).expect("log line");
+    assert!(log.contains("\"trace_id\":\"") && log.contains("\"span_id\":\""), "{log}");
+    assert!(lines.iter().any(|l| l.contains("\"span\":\"handle_order\"")), "{stdout}");
+}
+
+#[test]
 fn async_service_runs_without_a_backend() {
     let out = example("async_service").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

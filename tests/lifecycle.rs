@@ -180,6 +180,38 @@ fn saturation_drops_are_counted_and_memory_is_bounded() {
 }
 
 #[test]
+fn the_sampler_from_the_environment_is_applied() {
+    let _t = turn();
+    let rx = Receiver::start();
+    let mut cfg = config(&rx, Protocol::Grpc);
+    cfg.apply_env(&|k| (k == "OTEL_TRACES_SAMPLER").then(|| "always_off".to_string())).unwrap();
+    let guard = telemark::init(cfg).unwrap();
+    unit_of_work("never-sampled");
+    drop(guard);
+    // The log record still arrives (logs are not sampled); the span does not.
+    let logs = rx.wait_logs(|l| l.iter().any(|l| l.attr_str("tag") == Some("never-sampled")), WAIT);
+    let log = logs.iter().find(|l| l.attr_str("tag") == Some("never-sampled")).expect("log");
+    assert!(rx.spans().is_empty(), "always_off exported a span");
+    assert_ne!(log.trace_id, "", "an unsampled span still gives its log a trace id to correlate");
+
+    let rx = Receiver::start();
+    let mut cfg = config(&rx, Protocol::Grpc);
+    cfg.apply_env(&|k| match k {
+        "OTEL_TRACES_SAMPLER" => Some("traceidratio".into()),
+        "OTEL_TRACES_SAMPLER_ARG" => Some("0.5".into()),
+        _ => None,
+    })
+    .unwrap();
+    let guard = telemark::init(cfg).unwrap();
+    for _ in 0..400 {
+        unit_of_work("half");
+    }
+    drop(guard);
+    let n = rx.wait_spans(|s| s.len() >= 100, WAIT).len();
+    assert!((100..=300).contains(&n), "ratio 0.5 kept {n} of 400");
+}
+
+#[test]
 fn disabled_by_environment_style_config() {
     let _t = turn();
     let mut cfg = Config::default();

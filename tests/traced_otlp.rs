@@ -255,6 +255,17 @@ fn parent_root_and_sample() {
     assert_eq!(r.trace_id, "0af7651916cd43dd8448eb211c80319c");
     assert_eq!(r.parent_span_id, "b7ad6b7169203331");
 
+    // Parent-based sampling: a caller that did not sample the trace means no span here either.
+    let mut unsampled = http::HeaderMap::new();
+    unsampled
+        .insert("traceparent", "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-00".parse().unwrap());
+    handle_remote(telemark::propagation::extract(&unsampled));
+    span("handle_remote");
+    assert!(
+        receiver().spans().iter().all(|s| s.trace_id != "1af7651916cd43dd8448eb211c80319c"),
+        "a span under an unsampled remote parent was exported"
+    );
+
     outer_for_root();
     let outer = span("outer_for_root");
     let fresh = span("fresh_trace");

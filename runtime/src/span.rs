@@ -93,8 +93,8 @@ pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>
     };
     if sampled {
         frame.start = minstant::Instant::now();
-        let mut buf = l.buffer();
-        let mut rec = Recorder::new(&mut buf);
+        let mut buf = Vec::new();
+        let mut rec = Recorder::recycling(&mut buf, l);
         args(&mut rec);
         frame.dropped = rec.dropped;
         frame.data = buf;

@@ -106,6 +106,9 @@ const T_STATUS: u8 = 7;
 pub struct Recorder<'a> {
     pub(crate) buf: &'a mut Vec<u8>,
     pub(crate) dropped: u32,
+    /// Where to get a recycled buffer on the first write (so a span without attributes never
+    /// touches the recycling ring).
+    recycle: Option<&'a crate::local::Local>,
 }
 
 struct Capped<'a> {
@@ -141,10 +144,19 @@ fn put_key(buf: &mut Vec<u8>, key: &str) {
 
 impl<'a> Recorder<'a> {
     pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
-        Recorder { buf, dropped: 0 }
+        Recorder { buf, dropped: 0, recycle: None }
+    }
+
+    pub(crate) fn recycling(buf: &'a mut Vec<u8>, local: &'a crate::local::Local) -> Self {
+        Recorder { buf, dropped: 0, recycle: Some(local) }
     }
 
     fn room(&mut self) -> bool {
+        if self.buf.capacity() == 0 {
+            if let Some(l) = self.recycle.take() {
+                *self.buf = l.buffer();
+            }
+        }
         if self.buf.len() >= MAX_SPAN_DATA {
             self.dropped += 1;
             false
