@@ -13,6 +13,7 @@ pub use telemark_runtime::{
 pub mod __private {
     pub use telemark_runtime::spec;
     pub use telemark_runtime::{
-        parent, Callsite, Level, Outcome, Parent, Pending, Recorder, SiteMeta, SpanGuard, SpanKind, Traced,
+        call_once, parent, Callsite, Level, Outcome, Parent, Pending, Recorder, SiteMeta, SpanGuard,
+        SpanKind, Traced,
     };
 }

@@ -217,6 +217,52 @@ fn ok_path() -> Result<u8, String> {
     Ok(1)
 }
 
+struct Store {
+    items: Vec<u32>,
+}
+
+impl Store {
+    #[traced]
+    fn first_mut(&mut self, at: usize) -> Result<&mut u32, String> {
+        self.items.get_mut(at).ok_or_else(|| format!("no item at {at}"))
+    }
+
+    #[traced(ret)]
+    fn label<'a>(&'a self, prefix: &'a str) -> Result<&'a str, std::fmt::Error> {
+        Ok(if self.items.is_empty() { prefix } else { "items" })
+    }
+}
+
+/// # Safety
+/// `p` must be valid for reads.
+#[traced]
+unsafe fn read_raw(p: *const u32) -> Result<u32, String> {
+    if p.is_null() {
+        return Err("null".into());
+    }
+    Ok(unsafe { *p })
+}
+
+#[test]
+fn methods_returning_borrows_and_unsafe_fns() {
+    receiver();
+    let mut store = Store { items: vec![1, 2] };
+    *store.first_mut(1).unwrap() += 40;
+    assert_eq!(store.items[1], 42);
+    assert!(store.first_mut(9).is_err());
+    assert_eq!(store.label("x").unwrap(), "items");
+    let v = 7u32;
+    assert_eq!(unsafe { read_raw(&v) }, Ok(7));
+    telemark::flush(WAIT);
+    let spans = receiver().wait_spans(|s| s.iter().filter(|s| s.name == "first_mut").count() >= 2, WAIT);
+    let failed =
+        spans.iter().find(|s| s.name == "first_mut" && s.status.is_error()).expect("failed first_mut");
+    assert_eq!(failed.status.message, "no item at 9");
+    assert_eq!(failed.attr_i64("at"), Some(9));
+    assert_eq!(span("label").attr_str("return.value"), Some("Ok(\"items\")"));
+    assert!(span("read_raw").status.is_unset());
+}
+
 #[test]
 fn ok_result_leaves_status_unset() {
     receiver();

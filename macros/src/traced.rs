@@ -382,10 +382,8 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
             ::core::mem::drop(#fin_var);
             #out_var
         }
-    } else if let Some(i) = ret.async_trait_block {
+    } else if let Some((i, call, inner)) = ret.async_trait_block.and_then(|i| async_trait_parts(stmts, i)) {
         let before = &stmts[..i];
-        let Stmt::Expr(Expr::Call(call), _) = &stmts[i] else { unreachable_tokens() };
-        let Some(Expr::Async(inner)) = call.args.first() else { unreachable_tokens() };
         let inner_stmts = &inner.block.stmts;
         let func = &call.func;
         let finish = if outcome.is_empty() {
@@ -423,8 +421,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
                 #callsite
                 ::telemark::__private::SpanGuard::enter(&__TELEMARK_CALLSITE, #parent, #args_closure)
             };
-            #[allow(clippy::redundant_closure_call)]
-            let #out_var = (move || { #fake_return #(#stmts)* })();
+            let #out_var = ::telemark::__private::call_once(move || { #fake_return #(#stmts)* });
             #span_var.outcome(#outcome_closure);
             #out_var
         }
@@ -440,7 +437,9 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     out
 }
 
-/// The async-trait shape was checked when it was detected.
-fn unreachable_tokens() -> ! {
-    unreachable!("checked by async_trait_block")
+/// The call and the async block of an `#[async_trait]` body (found by `async_trait_block`).
+fn async_trait_parts(stmts: &[Stmt], i: usize) -> Option<(usize, &syn::ExprCall, &syn::ExprAsync)> {
+    let Some(Stmt::Expr(Expr::Call(call), _)) = stmts.get(i) else { return None };
+    let Some(Expr::Async(inner)) = call.args.first() else { return None };
+    Some((i, call, inner))
 }

@@ -332,6 +332,13 @@ impl IntoParent for opentelemetry::trace::SpanContext {
     }
 }
 
+/// Runs a sync function body that must yield its value (generated code). The `FnOnce` bound fixes
+/// the closure's kind, so a body may return borrows of what it captured (`&mut self` fields).
+#[inline(always)]
+pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// The parent for `parent = expr` (generated code; borrows, so the expression may name an
 /// argument that is also recorded).
 pub fn parent<P: IntoParent + ?Sized>(p: &P) -> Parent {
