@@ -52,6 +52,7 @@ fn otlp_example_sends_to_the_endpoint_in_the_environment() {
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
             .env("OTEL_SERVICE_NAME", "otlp-example")
             .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test")
+            .env("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20abc,x-tenant=42")
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -76,6 +77,12 @@ fn otlp_example_sends_to_the_endpoint_in_the_environment() {
             assert!(handles.iter().any(|h| h.span_id == l.span_id && h.trace_id == l.trace_id));
         }
         assert!(spans.iter().all(|s| s.transport == if protocol == "grpc" { "grpc" } else { "http" }));
+        let headers = rx.headers();
+        assert!(!headers.is_empty());
+        for h in &headers {
+            assert_eq!(h.get("authorization").map(String::as_str), Some("Bearer abc"), "{protocol}: {h:?}");
+            assert_eq!(h.get("x-tenant").map(String::as_str), Some("42"));
+        }
     }
 }
 
