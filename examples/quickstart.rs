@@ -48,16 +48,7 @@ fn charge(order_id: u64, amount: u64, token: &str) -> Result<(), String> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _guard = telemark::init(telemark::Config::from_env()?)?;
 
-    for order in [
-        Order {
-            id: 1,
-            items: vec!["book", "pen"],
-        },
-        Order {
-            id: 2,
-            items: vec!["book", "lamp"],
-        },
-    ] {
+    for order in [Order { id: 1, items: vec!["book", "pen"] }, Order { id: 2, items: vec!["book", "lamp"] }] {
         match handle_order(&order, "s3cr3t") {
             Ok(total) => tracing::info!(order = order.id, total, "ok"),
             Err(e) => tracing::error!(order = order.id, error = %e, "order failed"),

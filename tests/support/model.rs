@@ -291,10 +291,7 @@ impl Span {
     }
     /// End minus start (zero if end is before start).
     pub fn duration(&self) -> Duration {
-        Duration::from_nanos(
-            self.end_time_unix_nano
-                .saturating_sub(self.start_time_unix_nano),
-        )
+        Duration::from_nanos(self.end_time_unix_nano.saturating_sub(self.start_time_unix_nano))
     }
 }
 
@@ -386,10 +383,7 @@ pub fn value(v: &AnyValue) -> Value {
                     format!(
                         "{}: {}",
                         kv.key,
-                        kv.value
-                            .as_ref()
-                            .map(value)
-                            .unwrap_or(Value::Other(String::new()))
+                        kv.value.as_ref().map(value).unwrap_or(Value::Other(String::new()))
                     )
                 })
                 .collect();
@@ -404,15 +398,7 @@ pub fn value(v: &AnyValue) -> Value {
 /// Converts an OTLP attribute list.
 pub fn attributes(kvs: &[KeyValue]) -> Attributes {
     kvs.iter()
-        .map(|kv| {
-            (
-                kv.key.clone(),
-                kv.value
-                    .as_ref()
-                    .map(value)
-                    .unwrap_or(Value::Other(String::new())),
-            )
-        })
+        .map(|kv| (kv.key.clone(), kv.value.as_ref().map(value).unwrap_or(Value::Other(String::new()))))
         .collect()
 }
 
@@ -468,10 +454,7 @@ pub fn flatten_spans(req: &ExportTraceServiceRequest, transport: &'static str) -
                     status: s
                         .status
                         .as_ref()
-                        .map(|st| Status {
-                            code: st.code,
-                            message: st.message.clone(),
-                        })
+                        .map(|st| Status { code: st.code, message: st.message.clone() })
                         .unwrap_or_default(),
                     resource: resource.clone(),
                     scope_name: scope_name.clone(),
@@ -499,10 +482,7 @@ pub fn flatten_logs(req: &ExportLogsServiceRequest, transport: &'static str) -> 
                     observed_time_unix_nano: r.observed_time_unix_nano,
                     severity_number: r.severity_number,
                     severity_text: r.severity_text.clone(),
-                    body: body_value
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
+                    body: body_value.as_ref().map(ToString::to_string).unwrap_or_default(),
                     body_value,
                     attributes: attributes(&r.attributes),
                     trace_id: hex_id(&r.trace_id),

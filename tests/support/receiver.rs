@@ -19,9 +19,7 @@ use http_body_util::{BodyExt as _, Full};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer, SERVICE_NAME as LOGS_SERVICE_NAME,
 };
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer, SERVICE_NAME as TRACE_SERVICE_NAME,
 };
@@ -78,11 +76,7 @@ struct Behavior {
 
 impl Default for Behavior {
     fn default() -> Self {
-        Behavior {
-            http_status: 200,
-            grpc_error: None,
-            delay: Duration::ZERO,
-        }
+        Behavior { http_status: 200, grpc_error: None, delay: Duration::ZERO }
     }
 }
 
@@ -245,18 +239,13 @@ impl Receiver {
         let bind = |what: &str| -> Result<StdTcpListener, String> {
             let l = StdTcpListener::bind("127.0.0.1:0")
                 .map_err(|e| format!("binding the {what} listener: {e}"))?;
-            l.set_nonblocking(true)
-                .map_err(|e| format!("set_nonblocking on the {what} listener: {e}"))?;
+            l.set_nonblocking(true).map_err(|e| format!("set_nonblocking on the {what} listener: {e}"))?;
             Ok(l)
         };
         let grpc_listener = bind("gRPC")?;
         let http_listener = bind("HTTP")?;
-        let grpc_addr = grpc_listener
-            .local_addr()
-            .map_err(|e| format!("local_addr: {e}"))?;
-        let http_addr = http_listener
-            .local_addr()
-            .map_err(|e| format!("local_addr: {e}"))?;
+        let grpc_addr = grpc_listener.local_addr().map_err(|e| format!("local_addr: {e}"))?;
+        let http_addr = http_listener.local_addr().map_err(|e| format!("local_addr: {e}"))?;
 
         let shared = Arc::new(Shared::default());
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -265,24 +254,11 @@ impl Receiver {
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("otlp-test-receiver".into())
-            .spawn(move || {
-                server_thread(
-                    thread_shared,
-                    grpc_listener,
-                    http_listener,
-                    shutdown_rx,
-                    ready_tx,
-                )
-            })
+            .spawn(move || server_thread(thread_shared, grpc_listener, http_listener, shutdown_rx, ready_tx))
             .map_err(|e| format!("spawning the receiver thread: {e}"))?;
 
-        let receiver = Receiver {
-            shared,
-            grpc_addr,
-            http_addr,
-            shutdown: Some(shutdown_tx),
-            thread: Some(thread),
-        };
+        let receiver =
+            Receiver { shared, grpc_addr, http_addr, shutdown: Some(shutdown_tx), thread: Some(thread) };
         match ready_rx.recv_timeout(STARTUP_TIMEOUT) {
             Ok(Ok(())) => Ok(receiver),
             Ok(Err(e)) => Err(e),
@@ -323,10 +299,7 @@ impl Receiver {
 
     /// Accepted spans with this name.
     pub fn spans_named(&self, name: &str) -> Vec<Span> {
-        self.spans()
-            .into_iter()
-            .filter(|s| s.name == name)
-            .collect()
+        self.spans().into_iter().filter(|s| s.name == name).collect()
     }
 
     /// Every export request so far (accepted or not), in arrival order.
@@ -336,12 +309,7 @@ impl Receiver {
 
     /// The headers (HTTP) or metadata (gRPC) of every export request so far.
     pub fn headers(&self) -> Vec<BTreeMap<String, String>> {
-        self.shared
-            .lock()
-            .requests
-            .iter()
-            .map(|r| r.headers.clone())
-            .collect()
+        self.shared.lock().requests.iter().map(|r| r.headers.clone()).collect()
     }
 
     /// The accepted trace requests, undecorated.
@@ -409,9 +377,7 @@ impl Receiver {
 
     /// Waits for a span with this name; `None` if none arrived before `timeout`.
     pub fn wait_span_named(&self, name: &str, timeout: Duration) -> Option<Span> {
-        self.wait_spans(|s| s.iter().any(|s| s.name == name), timeout)
-            .into_iter()
-            .find(|s| s.name == name)
+        self.wait_spans(|s| s.iter().any(|s| s.name == name), timeout).into_iter().find(|s| s.name == name)
     }
 
     /// Like [`Receiver::wait_spans`], for logs.
@@ -451,11 +417,7 @@ impl Receiver {
     }
 
     /// [`Receiver::wait_logs`] that sleeps on the caller's Tokio runtime.
-    pub async fn wait_logs_async(
-        &self,
-        mut pred: impl FnMut(&[Log]) -> bool,
-        timeout: Duration,
-    ) -> Vec<Log> {
+    pub async fn wait_logs_async(&self, mut pred: impl FnMut(&[Log]) -> bool, timeout: Duration) -> Vec<Log> {
         let deadline = Instant::now() + timeout;
         loop {
             let logs = self.logs();
@@ -474,8 +436,7 @@ impl Receiver {
         }
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
-                self.shared
-                    .error("the receiver's server thread panicked".to_owned());
+                self.shared.error("the receiver's server thread panicked".to_owned());
             }
         }
     }
@@ -541,9 +502,7 @@ fn server_thread(
             let _ = rx.wait_for(|stop| *stop).await;
         };
 
-        let sink = Arc::new(GrpcSink {
-            shared: shared.clone(),
-        });
+        let sink = Arc::new(GrpcSink { shared: shared.clone() });
         let grpc = tonic::transport::Server::builder().serve_with_incoming_shutdown(
             GrpcRouter {
                 shared: shared.clone(),
@@ -555,15 +514,11 @@ fn server_thread(
         );
         // tonic's server with HTTP/1 enabled serves HTTP/1.1 and h2c on one port; the service
         // is plain HTTP (OTLP/HTTP), not gRPC.
-        let http = tonic::transport::Server::builder()
-            .accept_http1(true)
-            .serve_with_incoming_shutdown(
-                HttpHandler {
-                    shared: shared.clone(),
-                },
-                tonic::transport::server::TcpIncoming::from(http_listener),
-                stopped(shutdown.clone()),
-            );
+        let http = tonic::transport::Server::builder().accept_http1(true).serve_with_incoming_shutdown(
+            HttpHandler { shared: shared.clone() },
+            tonic::transport::server::TcpIncoming::from(http_listener),
+            stopped(shutdown.clone()),
+        );
 
         let _ = ready.send(Ok(()));
 
@@ -679,10 +634,8 @@ impl Service<http::Request<Body>> for GrpcRouter {
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
         let path = req.uri().path();
-        let service = path
-            .strip_prefix('/')
-            .and_then(|p| p.split_once('/'))
-            .map(|(service, _method)| service);
+        let service =
+            path.strip_prefix('/').and_then(|p| p.split_once('/')).map(|(service, _method)| service);
         match service {
             Some(TRACE_SERVICE_NAME) => self.traces.call(req),
             Some(LOGS_SERVICE_NAME) => self.logs.call(req),
@@ -723,10 +676,7 @@ impl Service<http::Request<Body>> for HttpHandler {
 fn http_response(status: u16, body: Vec<u8>) -> http::Response<Body> {
     let mut resp = http::Response::new(Body::new(Full::new(Bytes::from(body))));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-protobuf"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
     resp
 }
 
@@ -761,9 +711,7 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
     }
     if let Some(enc) = parts.headers.get(header::CONTENT_ENCODING) {
         if enc.as_bytes() != b"identity" {
-            shared.error(format!(
-                "{what}: content-encoding {enc:?} is not supported by the test receiver"
-            ));
+            shared.error(format!("{what}: content-encoding {enc:?} is not supported by the test receiver"));
             return http_response(415, Vec::new());
         }
     }
@@ -787,9 +735,7 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
                 ExportTraceServiceResponse::default().encode_to_vec()
             }
             Err(e) => {
-                shared.error(format!(
-                    "{what}: body is not an ExportTraceServiceRequest: {e}"
-                ));
+                shared.error(format!("{what}: body is not an ExportTraceServiceRequest: {e}"));
                 return http_response(400, Vec::new());
             }
         },
@@ -799,9 +745,7 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
                 ExportLogsServiceResponse::default().encode_to_vec()
             }
             Err(e) => {
-                shared.error(format!(
-                    "{what}: body is not an ExportLogsServiceRequest: {e}"
-                ));
+                shared.error(format!("{what}: body is not an ExportLogsServiceRequest: {e}"));
                 return http_response(400, Vec::new());
             }
         },
