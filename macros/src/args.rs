@@ -1,7 +1,7 @@
 //! Parsing and checking `#[traced(...)]` arguments.
 
 use proc_macro2::{Span, TokenStream};
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitStr, Token};
@@ -89,165 +89,321 @@ pub(crate) fn unraw(i: &Ident) -> String {
     s.strip_prefix("r#").map(str::to_string).unwrap_or(s)
 }
 
-impl Parse for TracedArgs {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let mut a = TracedArgs::default();
-        let mut errors = Errors(None);
-        let mut seen: Vec<String> = Vec::new();
-        while !input.is_empty() {
-            use syn::ext::IdentExt;
-            let key = Ident::parse_any(input)?;
-            let k = key.to_string();
-            if seen.contains(&k) {
-                errors.push(syn::Error::new(
-                    key.span(),
-                    format!("duplicate option `{k}`: each option may be given once"),
-                ));
-            }
-            seen.push(k.clone());
-            match k.as_str() {
-                "name" => {
-                    input.parse::<Token![=]>()?;
-                    let lit: LitStr = input.parse().map_err(|e| {
-                        syn::Error::new(e.span(), "expected a string literal: `name = \"my_span\"`")
-                    })?;
+/// Parses `#[traced(...)]` into the model and collects every error. A syntax error stops the
+/// parse but keeps what was parsed before it, so `check` still runs and the user sees every
+/// mistake at once.
+pub(crate) fn parse(args: TokenStream) -> (TracedArgs, Option<syn::Error>) {
+    let mut a = TracedArgs::default();
+    let mut errors = Errors(None);
+    let parser = |input: ParseStream<'_>| parse_options(input, &mut a, &mut errors);
+    if let Err(e) = parser.parse2(args) {
+        errors.push(e);
+    }
+    cross_checks(&a, &mut errors);
+    (a, errors.0)
+}
+
+/// `= ` after an option that needs a value, or an error on the option that shows the form.
+fn expect_eq(input: ParseStream<'_>, key: &Ident, example: &str) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        return Ok(());
+    }
+    Err(syn::Error::new(key.span(), format!("`{key}` needs a value: {example}")))
+}
+
+/// An option that is a flag (`ret`, `root`, `skip_all`) or an `err` followed by `(...)`: one
+/// error on what follows, then skip to the next option.
+fn reject_value(input: ParseStream<'_>, k: &str, errors: &mut Errors) -> syn::Result<()> {
+    if input.is_empty() || input.peek(Token![,]) {
+        return Ok(());
+    }
+    let msg = match k {
+        "ret" => {
+            "`ret` takes no arguments: the return value is recorded by `Display`, else `Debug`; write `ret`"
+                .to_string()
+        }
+        "err" => "`err` takes no arguments: an `Err` is recorded by `Display`, else `Debug`; write `err` \
+                  (or `err = false` to leave errors out)"
+            .to_string(),
+        _ => format!("`{k}` is a flag and takes no value; write `{k}`"),
+    };
+    errors.push(syn::Error::new(input.span(), msg));
+    skip_option(input)
+}
+
+/// Skips the rest of an option (up to the next `,`), so one mistake gives one error.
+fn skip_option(input: ParseStream<'_>) -> syn::Result<()> {
+    while !input.is_empty() && !input.peek(Token![,]) {
+        input.parse::<proc_macro2::TokenTree>()?;
+    }
+    Ok(())
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The candidate closest to `word`, when it is close enough to be a typo.
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2 && *d < c.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+const OPTION_NAMES: &[&str] =
+    &["name", "level", "kind", "skip", "skip_all", "fields", "ret", "err", "parent", "root", "sample"];
+
+fn unknown_option(k: &str) -> String {
+    let hint = match k {
+        "target" => Some("the target is always the module path; remove `target`".to_string()),
+        "follows_from" => Some("links are not supported".to_string()),
+        "skip_args" => Some("did you mean `skip_all`?".to_string()),
+        "parent_span" => Some("did you mean `parent = ...`?".to_string()),
+        "span_name" => Some("did you mean `name = \"...\"`?".to_string()),
+        "sampling" | "sample_rate" | "sampler" | "ratio" | "rate" => {
+            Some("did you mean `sample = 0.1`?".to_string())
+        }
+        _ => closest(k, OPTION_NAMES).map(|c| format!("did you mean `{c}`?")),
+    };
+    match hint {
+        Some(h) => format!("unknown option `{k}`: {h} (the options are {OPTIONS})"),
+        None => format!("unknown option `{k}`, expected one of {OPTIONS}"),
+    }
+}
+
+fn parse_options(input: ParseStream<'_>, a: &mut TracedArgs, errors: &mut Errors) -> syn::Result<()> {
+    use syn::ext::IdentExt;
+    let mut seen: Vec<String> = Vec::new();
+    while !input.is_empty() {
+        let key = Ident::parse_any(input)
+            .map_err(|e| syn::Error::new(e.span(), format!("expected an option, one of {OPTIONS}")))?;
+        let k = key.to_string();
+        if seen.contains(&k) {
+            errors.push(syn::Error::new(
+                key.span(),
+                format!("duplicate option `{k}`: each option may be given once"),
+            ));
+        }
+        seen.push(k.clone());
+        match k.as_str() {
+            "name" => {
+                expect_eq(input, &key, "`name = \"load_user\"`")?;
+                if input.peek(LitStr) {
+                    let lit: LitStr = input.parse()?;
                     if lit.value().trim().is_empty() {
-                        errors.push(syn::Error::new(lit.span(), "the span name cannot be empty"));
-                    }
-                    a.name = Some(lit);
-                }
-                "level" | "kind" => {
-                    input.parse::<Token![=]>()?;
-                    let (value, span) = if input.peek(LitStr) {
-                        let l: LitStr = input.parse()?;
-                        (l.value(), l.span())
-                    } else {
-                        let i = Ident::parse_any(input).map_err(|e| {
-                            syn::Error::new(e.span(), format!("expected a string literal: `{k} = \"...\"`"))
-                        })?;
-                        (i.to_string(), i.span())
-                    };
-                    let valid = if k == "level" { LEVELS } else { KINDS };
-                    let v = value.to_ascii_lowercase();
-                    if !valid.contains(&v.as_str()) {
                         errors.push(syn::Error::new(
-                            span,
-                            format!("unknown {k} `{value}`, expected one of {}", join(valid)),
+                            lit.span(),
+                            "the span name cannot be empty; leave `name` out to use the function's name",
                         ));
                     }
-                    if k == "level" {
-                        a.level = Some((v, span));
-                    } else {
-                        a.kind = Some((v, span));
-                    }
+                    a.name = Some(lit);
+                } else if input.peek(Ident::peek_any) {
+                    let i = Ident::parse_any(input)?;
+                    errors.push(syn::Error::new(
+                        i.span(),
+                        format!("expected a string literal: `name = \"{}\"`", unraw(&i)),
+                    ));
+                } else {
+                    return Err(syn::Error::new(
+                        input.span(),
+                        "expected a string literal: `name = \"load_user\"`",
+                    ));
                 }
-                "skip" => {
-                    let content;
-                    syn::parenthesized!(content in input);
-                    let names: Punctuated<Ident, Token![,]> =
-                        content.parse_terminated(Ident::parse_any, Token![,])?;
-                    a.skip_span = Some(key.span());
-                    a.skip.extend(names);
-                }
-                "skip_all" => a.skip_all = Some(key.span()),
-                "fields" => {
-                    let content;
-                    syn::parenthesized!(content in input);
-                    while !content.is_empty() {
-                        let (key, key_span) = parse_key(&content)?;
-                        content.parse::<Token![=]>().map_err(|e| {
-                            syn::Error::new(e.span(), format!("expected `= value` after field `{key}`"))
-                        })?;
-                        let value: Expr = content.parse()?;
-                        if a.fields.iter().any(|f| f.key == key) {
-                            errors.push(syn::Error::new(key_span, format!("duplicate field `{key}`")));
-                        }
-                        a.fields.push(Field { key, key_span, value });
-                        if content.is_empty() {
-                            break;
-                        }
-                        content.parse::<Token![,]>()?;
-                    }
-                }
-                "ret" => a.ret = Some(key.span()),
-                "err" => {
-                    let value = if input.peek(Token![=]) {
-                        input.parse::<Token![=]>()?;
-                        let b: syn::LitBool = input.parse().map_err(|e| {
-                            syn::Error::new(e.span(), "expected `true` or `false`: `err = false`")
-                        })?;
-                        b.value
-                    } else {
-                        true
-                    };
-                    a.err = Some((value, key.span()));
-                }
-                "parent" => {
-                    input.parse::<Token![=]>()?;
-                    let e: Expr = input.parse()?;
-                    a.parent = Some((e, key.span()));
-                }
-                "root" => a.root = Some(key.span()),
-                "sample" => {
-                    input.parse::<Token![=]>()?;
-                    let lit: syn::Lit = input.parse()?;
-                    let v = match &lit {
-                        syn::Lit::Float(f) => f.base10_parse::<f64>().ok(),
-                        syn::Lit::Int(i) => i.base10_parse::<u64>().ok().map(|v| v as f64),
-                        _ => None,
-                    };
-                    match v {
-                        Some(v) if (0.0..=1.0).contains(&v) => a.sample = Some((v, lit.span())),
-                        Some(v) => errors.push(syn::Error::new(
-                            lit.span(),
-                            format!(
-                                "`sample` is a ratio between 0 and 1 (`sample = 0.1` keeps 10%), got {v}"
-                            ),
-                        )),
-                        None => errors.push(syn::Error::new(
-                            lit.span(),
-                            "expected a number between 0 and 1: `sample = 0.1`",
-                        )),
-                    }
-                }
-                _ => {
-                    let hint = match k.as_str() {
-                        "target" | "parent_span" => " (use `parent = ...`)".to_string(),
-                        "skip_args" => " (use `skip_all`)".to_string(),
-                        "follows_from" => " (links are not supported)".to_string(),
-                        _ => String::new(),
+            }
+            "level" | "kind" => {
+                let valid = if k == "level" { LEVELS } else { KINDS };
+                let example = if k == "level" { "level = \"debug\"" } else { "kind = \"server\"" };
+                expect_eq(input, &key, &format!("`{example}`"))?;
+                let (value, span) = if input.peek(LitStr) {
+                    let l: LitStr = input.parse()?;
+                    (l.value(), l.span())
+                } else {
+                    let i = Ident::parse_any(input).map_err(|e| {
+                        syn::Error::new(
+                            e.span(),
+                            format!("expected one of {} as a string: `{example}`", join(valid)),
+                        )
+                    })?;
+                    (i.to_string(), i.span())
+                };
+                let v = value.to_ascii_lowercase();
+                if !valid.contains(&v.as_str()) {
+                    let hint = match closest(&v, valid) {
+                        Some(c) => format!("; did you mean `{c}`?"),
+                        None => String::new(),
                     };
                     errors.push(syn::Error::new(
-                        key.span(),
-                        format!("unknown option `{k}`{hint}, expected one of {OPTIONS}"),
+                        span,
+                        format!("unknown {k} `{value}`, expected one of {}{hint}", join(valid)),
                     ));
-                    // Skip the rest of this option so one typo gives one error.
-                    while !input.is_empty() && !input.peek(Token![,]) {
-                        input.parse::<proc_macro2::TokenTree>()?;
-                    }
+                }
+                if k == "level" {
+                    a.level = Some((v, span));
+                } else {
+                    a.kind = Some((v, span));
                 }
             }
-            if input.is_empty() {
-                break;
+            "skip" => {
+                if !input.peek(syn::token::Paren) {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        "`skip` takes the names of arguments in parentheses: `skip(password, body)`",
+                    ));
+                }
+                let content;
+                syn::parenthesized!(content in input);
+                let names: Punctuated<Ident, Token![,]> =
+                    content.parse_terminated(Ident::parse_any, Token![,])?;
+                a.skip_span = Some(key.span());
+                a.skip.extend(names);
             }
-            input.parse::<Token![,]>()?;
+            "skip_all" => {
+                a.skip_all = Some(key.span());
+                reject_value(input, &k, errors)?;
+            }
+            "fields" => {
+                if !input.peek(syn::token::Paren) {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        "`fields` takes `key = value` pairs in parentheses: `fields(user.id = id)`",
+                    ));
+                }
+                let content;
+                syn::parenthesized!(content in input);
+                while !content.is_empty() {
+                    let (key, key_span) = parse_key(&content)?;
+                    if !content.peek(Token![=]) {
+                        return Err(syn::Error::new(
+                            key_span,
+                            format!(
+                                "field `{key}` needs a value: `fields({key} = ...)` (fields are recorded when the span starts)"
+                            ),
+                        ));
+                    }
+                    content.parse::<Token![=]>()?;
+                    let value: Expr = content.parse()?;
+                    if a.fields.iter().any(|f| f.key == key) {
+                        errors.push(syn::Error::new(
+                            key_span,
+                            format!("duplicate field `{key}`: each field key may be given once"),
+                        ));
+                    }
+                    a.fields.push(Field { key, key_span, value });
+                    if content.is_empty() {
+                        break;
+                    }
+                    content.parse::<Token![,]>()?;
+                }
+            }
+            "ret" => {
+                a.ret = Some(key.span());
+                reject_value(input, &k, errors)?;
+            }
+            "err" => {
+                let value = if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    match input.parse::<syn::LitBool>() {
+                        Ok(b) => b.value,
+                        Err(_) => {
+                            errors.push(syn::Error::new(
+                                input.span(),
+                                "expected `true` or `false`: `err = false` leaves errors out",
+                            ));
+                            skip_option(input)?;
+                            true
+                        }
+                    }
+                } else {
+                    reject_value(input, &k, errors)?;
+                    true
+                };
+                a.err = Some((value, key.span()));
+            }
+            "parent" => {
+                expect_eq(
+                    input,
+                    &key,
+                    "`parent = ctx` with a `telemark::SpanContext` or an `Option<SpanContext>` \
+                     (`root` starts a new trace instead)",
+                )?;
+                let e: Expr = input.parse()?;
+                a.parent = Some((e, key.span()));
+            }
+            "root" => {
+                a.root = Some(key.span());
+                reject_value(input, &k, errors)?;
+            }
+            "sample" => {
+                expect_eq(input, &key, "`sample = 0.1`")?;
+                let lit: syn::Lit = input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected a number between 0 and 1: `sample = 0.1`; the ratio is checked at \
+                         compile time, so it must be a literal",
+                    )
+                })?;
+                let v = match &lit {
+                    syn::Lit::Float(f) => f.base10_parse::<f64>().ok(),
+                    syn::Lit::Int(i) => i.base10_parse::<i64>().ok().map(|v| v as f64),
+                    _ => None,
+                };
+                match v {
+                    Some(v) if (0.0..=1.0).contains(&v) => a.sample = Some((v, lit.span())),
+                    Some(v) => errors.push(syn::Error::new(
+                        lit.span(),
+                        format!("`sample` is a ratio between 0 and 1 (`sample = 0.1` keeps 10%), got {v}"),
+                    )),
+                    None => errors.push(syn::Error::new(
+                        lit.span(),
+                        "expected a number between 0 and 1: `sample = 0.1`",
+                    )),
+                }
+            }
+            _ => {
+                errors.push(syn::Error::new(key.span(), unknown_option(&k)));
+                skip_option(input)?;
+            }
         }
-        if let (Some(all), Some(_)) = (a.skip_all, a.skip_span) {
-            errors.push(syn::Error::new(
-                all,
-                "`skip_all` already skips every argument; remove `skip(...)` or `skip_all`",
-            ));
+        if input.is_empty() {
+            break;
         }
-        if let (Some(root), Some(_)) = (a.root, &a.parent) {
-            errors.push(syn::Error::new(
-                root,
-                "`root` starts a new trace, so it cannot be used with `parent = ...`; choose one",
-            ));
+        if !input.peek(Token![,]) {
+            return Err(syn::Error::new(input.span(), "expected `,`: options are separated by commas"));
         }
-        match errors.0 {
-            Some(e) => Err(e),
-            None => Ok(a),
-        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(())
+}
+
+/// Rules between options.
+fn cross_checks(a: &TracedArgs, errors: &mut Errors) {
+    if let (Some(all), Some(_)) = (a.skip_all, a.skip_span) {
+        errors.push(syn::Error::new(
+            all,
+            "`skip_all` already skips every argument; remove `skip(...)` or `skip_all`",
+        ));
+    }
+    if let (Some(root), Some(_)) = (a.root, &a.parent) {
+        errors.push(syn::Error::new(
+            root,
+            "`root` starts a new trace, so it cannot be used with `parent = ...`; choose one",
+        ));
     }
 }
 
@@ -268,6 +424,13 @@ pub(crate) fn check(
     let names = crate::traced::arg_names(&f.sig);
     for s in &args.skip {
         let name = unraw(s);
+        if name == "self" {
+            errors.push(syn::Error::new(
+                s.span(),
+                "`self` is never recorded, so there is nothing to skip; remove `self` from `skip(...)`",
+            ));
+            continue;
+        }
         if !names.iter().any(|(n, _)| *n == name) {
             let list = names.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ");
             let msg = if list.is_empty() {
@@ -294,7 +457,12 @@ pub(crate) fn check(
         }
     }
     if let Some((true, span)) = args.err {
-        if ret_is_impl && f.sig.asyncness.is_none() {
+        if ret_is_unit {
+            errors.push(syn::Error::new(
+                span,
+                "`err` records an `Err` return value, but this function returns `()`; remove `err`",
+            ));
+        } else if ret_is_impl && f.sig.asyncness.is_none() {
             errors.push(syn::Error::new(
                 span,
                 "`err` needs a nameable return type such as `Result<T, E>`, not `impl Trait`",
@@ -316,9 +484,4 @@ pub(crate) fn check(
         Some(e) => Err(e),
         None => Ok(()),
     }
-}
-
-/// `#[traced]` takes no tokens after the options.
-pub(crate) fn parse(args: TokenStream) -> syn::Result<TracedArgs> {
-    syn::parse2(args)
 }

@@ -45,18 +45,18 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         Ok(f) => f,
         Err(_) => return not_a_function(item),
     };
-    let parsed = args::parse(args);
+    // Option errors and the checks against the function are reported together.
+    let (args, parse_errors) = args::parse(args);
     let ret = ReturnInfo::of(&f);
-    let checked = args::check(parsed.as_ref().unwrap_or(&TracedArgs::default()), &f, ret.unit, ret.has_impl);
-    let args = match (parsed, checked) {
-        (Ok(a), Ok(())) => a,
-        (Err(mut e), Err(e2)) => {
+    let checked = args::check(&args, &f, ret.unit, ret.has_impl);
+    match (parse_errors, checked) {
+        (None, Ok(())) => Ok(generate(&args, f, &ret)),
+        (Some(mut e), Err(e2)) => {
             e.combine(e2);
-            return Err(e);
+            Err(e)
         }
-        (Err(e), _) | (_, Err(e)) => return Err(e),
-    };
-    Ok(generate(&args, f, &ret))
+        (Some(e), Ok(())) | (None, Err(e)) => Err(e),
+    }
 }
 
 fn not_a_function(item: TokenStream) -> syn::Result<TokenStream> {
@@ -68,20 +68,26 @@ fn not_a_function(item: TokenStream) -> syn::Result<TokenStream> {
     }
     match syn::parse2::<syn::Item>(item.clone()) {
         Ok(other) => {
-            let what = match &other {
-                syn::Item::Struct(s) => Some(s.struct_token.span),
-                syn::Item::Enum(e) => Some(e.enum_token.span),
-                syn::Item::Impl(i) => Some(i.impl_token.span),
-                syn::Item::Mod(m) => Some(m.mod_token.span),
-                syn::Item::Trait(t) => Some(t.trait_token.span),
-                syn::Item::Const(c) => Some(c.const_token.span),
-                syn::Item::Static(s) => Some(s.static_token.span),
-                syn::Item::Type(t) => Some(t.type_token.span),
-                syn::Item::Use(u) => Some(u.use_token.span),
-                _ => None,
+            let (span, what) = match &other {
+                syn::Item::Struct(s) => (s.struct_token.span, "a struct"),
+                syn::Item::Enum(e) => (e.enum_token.span, "an enum"),
+                syn::Item::Impl(i) => {
+                    (i.impl_token.span, "an `impl` block; put it on each method you want traced")
+                }
+                syn::Item::Mod(m) => (m.mod_token.span, "a module"),
+                syn::Item::Trait(t) => {
+                    (t.trait_token.span, "a trait; put it on the methods of the trait's implementations")
+                }
+                syn::Item::Const(c) => (c.const_token.span, "a constant"),
+                syn::Item::Static(s) => (s.static_token.span, "a static"),
+                syn::Item::Type(t) => (t.type_token.span, "a type alias"),
+                syn::Item::Use(u) => (u.use_token.span, "a `use` declaration"),
+                _ => (other.span(), "this item"),
             };
-            let span = what.unwrap_or_else(|| other.span());
-            Err(syn::Error::new(span, "`#[traced]` can only be applied to functions and methods"))
+            Err(syn::Error::new(
+                span,
+                format!("`#[traced]` can only be applied to functions and methods, not to {what}"),
+            ))
         }
         // Not even an item (a syntax error in a function body): hand it back untouched so that
         // rustc reports the real mistake.
@@ -270,6 +276,13 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         Span::call_site(),
     );
     let sample = a.sample.map(|s| s.0).unwrap_or(1.0);
+    let mut keys: Vec<String> = Vec::new();
+    if a.skip_all.is_none() {
+        keys.extend(
+            arg_names(&sig).into_iter().map(|(n, _)| n).filter(|n| !a.skip.iter().any(|s| unraw(s) == *n)),
+        );
+    }
+    keys.extend(a.fields.iter().map(|f| f.key.clone()));
     let line = quote_spanned!(sig.ident.span()=> ::core::line!());
     let callsite = quote! {
         static __TELEMARK_CALLSITE: ::telemark::__private::Callsite =
@@ -282,11 +295,13 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
                 level: ::telemark::__private::Level::#level,
                 kind: ::telemark::__private::SpanKind::#kind,
                 sample: #sample,
+                keys: &[#(#keys),*],
             });
     };
     let parent = match (&a.root, &a.parent) {
         (Some(_), _) => quote!(::telemark::__private::Parent::Root),
-        (None, Some((e, _))) => quote!(::telemark::__private::parent(&(#e))),
+        // Spanned on the expression, so a wrong type is reported on the user's tokens.
+        (None, Some((e, _))) => quote_spanned!(e.span()=> ::telemark::__private::parent(&(#e))),
         (None, None) => quote!(::telemark::__private::Parent::Current),
     };
 

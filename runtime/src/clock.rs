@@ -12,6 +12,18 @@ pub(crate) fn reanchor() {
     }
 }
 
+/// The current anchor (read once per collector pass, then used for every record).
+pub(crate) fn anchor() -> minstant::Anchor {
+    if let Some(a) = ANCHOR.read().ok().and_then(|a| *a) {
+        return a;
+    }
+    let anchor = minstant::Anchor::new();
+    if let Ok(mut a) = ANCHOR.write() {
+        return *a.get_or_insert(anchor);
+    }
+    anchor
+}
+
 /// Converts a `minstant` reading to nanoseconds since the Unix epoch.
 pub(crate) fn unix_nanos(at: minstant::Instant) -> u64 {
     let read = ANCHOR.read().ok().and_then(|a| a.as_ref().map(|a| at.as_unix_nanos(a)));

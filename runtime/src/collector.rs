@@ -3,11 +3,11 @@
 
 use crate::clock;
 use crate::context::{Status, STATUS_ERROR, STATUS_OK};
-use crate::export::{Exporter, FinishedSpan, LogEntry};
+use crate::export::{CodeLocation, Exporter, FinishedSpan, LogEntry};
 use crate::ids::{SpanId, TraceId};
 use crate::local::{self, LogRecord, Record, Site, SpanRecord, CHANNELS};
 use crate::stats::STATS;
-use crate::value::{self, Value};
+use crate::value;
 use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -45,9 +45,20 @@ pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> st
     let mut c = Collector { exporters, spans: Vec::new(), logs: Vec::new() };
     std::thread::Builder::new().name("telemark-collector".into()).spawn(move || {
         local::mark_internal();
+        let mut busy = false;
         loop {
-            let cmd = rx.recv_timeout(interval);
-            c.drain();
+            // While producers keep it busy, drain back to back; sleep only when a pass found
+            // little, so a burst does not overflow the rings while this thread waits to be woken.
+            let cmd = if busy {
+                match rx.try_recv() {
+                    Ok(cmd) => Ok(cmd),
+                    Err(mpsc::TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
+                    Err(mpsc::TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+                }
+            } else {
+                rx.recv_timeout(interval)
+            };
+            busy = c.drain() >= BUSY;
             match cmd {
                 Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => c.dispatch(),
                 Ok(Command::Flush(ack, deadline)) => {
@@ -88,26 +99,41 @@ struct Collector {
     logs: Vec<LogEntry>,
 }
 
+/// A pass that took at least this many records is followed by another one right away.
+const BUSY: usize = 256;
+
 /// Most records taken from one thread's ring per pass, so one busy thread cannot starve the rest.
 const PER_PASS: usize = 1 << 16;
 
 impl Collector {
-    fn drain(&mut self) {
+    /// Takes everything the rings hold; returns how many records that was.
+    fn drain(&mut self) -> usize {
+        let mut taken = 0;
+        let anchor = clock::anchor();
         let Ok(mut channels) = CHANNELS.lock() else {
-            return;
+            return 0;
         };
         for ch in channels.iter_mut() {
             ch.shared.wake_requested.store(false, Relaxed);
+            let dropped = ch.shared.spans_dropped.swap(0, Relaxed);
+            if dropped > 0 {
+                STATS.spans_dropped.fetch_add(dropped, Relaxed);
+            }
+            let dropped = ch.shared.logs_dropped.swap(0, Relaxed);
+            if dropped > 0 {
+                STATS.logs_dropped.fetch_add(dropped, Relaxed);
+            }
             for _ in 0..PER_PASS {
                 let Ok(record) = ch.records.pop() else { break };
+                taken += 1;
                 let mut data = match record {
                     Record::Span(s) => {
-                        let (span, data) = decode_span(s);
+                        let (span, data) = decode_span(s, &anchor);
                         self.spans.push(span);
                         data
                     }
                     Record::Log(l) => {
-                        let (log, data) = decode_log(l);
+                        let (log, data) = decode_log(l, &anchor);
                         self.logs.push(log);
                         data
                     }
@@ -119,6 +145,7 @@ impl Collector {
             }
         }
         channels.retain(|ch| !(ch.records.is_abandoned() && ch.records.is_empty()));
+        taken
     }
 
     fn dispatch(&mut self) {
@@ -140,30 +167,28 @@ impl Collector {
     }
 }
 
-fn code_attributes(site: &Site, out: &mut Vec<(Cow<'static, str>, Value)>) {
-    let (function, file, line): (Option<Cow<'static, str>>, Option<&'static str>, Option<u32>) = match site {
-        Site::Callsite(c) => (Some(Cow::Borrowed(c.meta.function)), Some(c.meta.file), Some(c.meta.line)),
-        Site::Tracing(m) => {
-            (m.module_path().map(|p| Cow::Owned(format!("{p}::{}", m.name()))), m.file(), m.line())
+fn code_location(site: &Site) -> CodeLocation {
+    match site {
+        Site::Callsite(c) => CodeLocation {
+            function: Some(Cow::Borrowed(c.meta.function)),
+            file: Some(c.meta.file),
+            line: Some(c.meta.line),
+        },
+        Site::Tracing(m) => CodeLocation { function: None, file: m.file(), line: m.line() },
+        Site::Manual(_, loc) => {
+            CodeLocation { function: None, file: Some(loc.file()), line: Some(loc.line()) }
         }
-        Site::Manual(_, loc) => (None, Some(loc.file()), Some(loc.line())),
-    };
-    if let Some(f) = function {
-        out.push((Cow::Borrowed("code.function.name"), Value::Str(f)));
-    }
-    if let Some(f) = file {
-        out.push((Cow::Borrowed("code.file.path"), Value::Str(Cow::Borrowed(f))));
-    }
-    if let Some(l) = line {
-        out.push((Cow::Borrowed("code.line.number"), Value::I64(l as i64)));
     }
 }
 
-fn decode_span(r: SpanRecord) -> (FinishedSpan, Vec<u8>) {
-    let d = value::decode(&r.data);
-    let mut attributes: Vec<(Cow<'static, str>, Value)> = Vec::with_capacity(d.attributes.len() + 3);
-    code_attributes(&r.site, &mut attributes);
-    attributes.extend(d.attributes.into_iter().map(|(k, v)| (Cow::Owned(k), v)));
+fn decode_span(r: SpanRecord, anchor: &minstant::Anchor) -> (FinishedSpan, Vec<u8>) {
+    let keys = match r.site {
+        Site::Callsite(c) => value::Keys::Static(c.meta.keys),
+        Site::Tracing(m) => value::Keys::Fields(m.fields()),
+        Site::Manual(..) => value::Keys::None,
+    };
+    let d = value::decode(&r.data, keys);
+    let attributes = d.attributes;
     let status = match r.status {
         STATUS_ERROR => Status::Error(d.status_message.unwrap_or_default()),
         STATUS_OK => Status::Ok,
@@ -180,8 +205,9 @@ fn decode_span(r: SpanRecord) -> (FinishedSpan, Vec<u8>) {
         parent_is_remote: r.parent_remote,
         name,
         kind: r.kind,
-        start_unix_nanos: clock::unix_nanos(r.start),
-        end_unix_nanos: clock::unix_nanos(r.end),
+        start_unix_nanos: r.start.as_unix_nanos(anchor),
+        end_unix_nanos: r.end.as_unix_nanos(anchor),
+        code: code_location(&r.site),
         attributes,
         dropped_attributes: r.dropped,
         events: d.events,
@@ -192,19 +218,19 @@ fn decode_span(r: SpanRecord) -> (FinishedSpan, Vec<u8>) {
     (span, r.data)
 }
 
-fn decode_log(r: LogRecord) -> (LogEntry, Vec<u8>) {
-    let d = value::decode(&r.data);
+fn decode_log(r: LogRecord, anchor: &minstant::Anchor) -> (LogEntry, Vec<u8>) {
+    let d = value::decode(&r.data, value::Keys::Fields(r.meta.fields()));
     let mut message = String::new();
     let mut attributes = Vec::with_capacity(d.attributes.len());
     for (k, v) in d.attributes {
         if k == "message" && message.is_empty() {
             message = v.to_string();
         } else {
-            attributes.push((Cow::Owned(k), v));
+            attributes.push((k, v));
         }
     }
     let entry = LogEntry {
-        time_unix_nanos: clock::unix_nanos(r.time),
+        time_unix_nanos: r.time.as_unix_nanos(anchor),
         level: r.level,
         target: r.meta.target(),
         message,

@@ -98,6 +98,9 @@ pub struct SiteMeta {
     pub kind: SpanKind,
     /// This function's own sampling ratio (1.0 = no extra sampling).
     pub sample: f64,
+    /// The attribute keys the call site records (arguments and fields), so that telemark's thread
+    /// can refer to them instead of copying them.
+    pub keys: &'static [&'static str],
 }
 
 /// A call site: its metadata and the cached answer of the level filter.

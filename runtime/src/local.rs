@@ -11,7 +11,7 @@ use crate::level::Level;
 use crate::stats::STATS;
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// Where a span was declared.
@@ -121,6 +121,10 @@ pub(crate) enum Record {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub wake_requested: AtomicBool,
+    /// Records this thread dropped because its ring was full; written only by the owning thread,
+    /// folded into the global counters by the collector (no shared cache line on the hot path).
+    pub spans_dropped: AtomicU64,
+    pub logs_dropped: AtomicU64,
 }
 
 /// The collector's end of one thread's ring.
@@ -181,16 +185,29 @@ impl Local {
             count_drop(&record);
             return;
         };
-        if let Err(rtrb::PushError::Full(r)) = side.records.push(record) {
-            count_drop(&r);
-            crate::collector::wake();
-            return;
-        }
-        if side.records.cached_slots() < side.half
-            && side.records.slots() < side.half
-            && !side.shared.wake_requested.swap(true, Relaxed)
-        {
-            crate::collector::wake();
+        match side.records.push(record) {
+            Ok(()) => {
+                // Wake the collector when the ring passes a quarter full, once per drain.
+                if side.records.cached_slots() < side.half
+                    && !side.shared.wake_requested.load(Relaxed)
+                    && side.records.slots() < side.half
+                    && !side.shared.wake_requested.swap(true, Relaxed)
+                {
+                    crate::collector::wake();
+                }
+            }
+            Err(rtrb::PushError::Full(r)) => {
+                let counter = match r {
+                    Record::Span(_) => &side.shared.spans_dropped,
+                    Record::Log(_) => &side.shared.logs_dropped,
+                };
+                counter.fetch_add(1, Relaxed);
+                if !side.shared.wake_requested.load(Relaxed)
+                    && !side.shared.wake_requested.swap(true, Relaxed)
+                {
+                    crate::collector::wake();
+                }
+            }
         }
     }
 
@@ -204,7 +221,8 @@ impl Local {
                 }
             }
         }
-        Vec::new()
+        // Room for a handful of attributes, so a fresh buffer does not grow in steps.
+        Vec::with_capacity(128)
     }
 }
 
@@ -223,7 +241,7 @@ fn register() -> Option<ProducerSide> {
     let shared = Arc::new(Shared::default());
     let mut channels = CHANNELS.lock().ok()?;
     channels.push(ThreadChannel { records: records_rx, recycle: recycle_tx, shared: shared.clone() });
-    Some(ProducerSide { records: records_tx, recycle: recycle_rx, shared, half: cap / 2 })
+    Some(ProducerSide { records: records_tx, recycle: recycle_rx, shared, half: cap - cap / 4 })
 }
 
 /// Runs `f` with this thread's state; `None` while the thread is being torn down.

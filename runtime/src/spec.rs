@@ -188,7 +188,7 @@ mod tests {
     fn picks_the_best_representation() {
         let mut buf = Vec::new();
         record_all(&mut Recorder::new(&mut buf));
-        let got = decode(&buf).attributes;
+        let got = decode(&buf, crate::value::Keys::None).attributes;
         assert_eq!(
             got,
             vec![

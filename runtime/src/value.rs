@@ -324,17 +324,48 @@ fn floor_boundary(s: &str, max: usize) -> usize {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     /// Event name (`exception` for errors and panics).
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// When it happened, in nanoseconds since the Unix epoch.
     pub time_unix_nanos: u64,
     /// Its attributes.
-    pub attributes: Vec<(String, Value)>,
+    pub attributes: Vec<(Cow<'static, str>, Value)>,
+}
+
+/// Keys known at compile time: decoding borrows them instead of allocating.
+#[derive(Clone, Copy)]
+pub(crate) enum Keys {
+    None,
+    Static(&'static [&'static str]),
+    Fields(&'static tracing::field::FieldSet),
+}
+
+/// Keys telemark itself writes.
+const KNOWN: &[&str] = &[
+    "exception",
+    "exception.type",
+    "exception.message",
+    "exception.escaped",
+    "telemark.cancelled",
+    "return.value",
+    "message",
+];
+
+impl Keys {
+    fn find(self, key: &[u8]) -> Option<&'static str> {
+        let among = |keys: &'static [&'static str]| keys.iter().copied().find(|k| k.as_bytes() == key);
+        match self {
+            Keys::None => None,
+            Keys::Static(keys) => among(keys),
+            Keys::Fields(set) => set.iter().map(|f| f.name()).find(|k| k.as_bytes() == key),
+        }
+        .or_else(|| among(KNOWN))
+    }
 }
 
 /// What a span's data buffer decodes to.
 #[derive(Default, Debug)]
 pub(crate) struct Decoded {
-    pub attributes: Vec<(String, Value)>,
+    pub attributes: Vec<(Cow<'static, str>, Value)>,
     pub events: Vec<Event>,
     pub name: Option<String>,
     pub status_message: Option<String>,
@@ -343,6 +374,7 @@ pub(crate) struct Decoded {
 struct Reader<'a> {
     b: &'a [u8],
     at: usize,
+    keys: Keys,
 }
 
 impl<'a> Reader<'a> {
@@ -366,15 +398,19 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(s);
         Some(u64::from_le_bytes(a))
     }
-    fn key(&mut self) -> Option<String> {
+    fn key(&mut self) -> Option<Cow<'static, str>> {
         let n = self.u8()? as usize;
-        Some(String::from_utf8_lossy(self.take(n)?).into_owned())
+        let bytes = self.take(n)?;
+        Some(match self.keys.find(bytes) {
+            Some(k) => Cow::Borrowed(k),
+            None => Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
+        })
     }
     fn long_str(&mut self) -> Option<String> {
         let n = self.u32()? as usize;
         Some(String::from_utf8_lossy(self.take(n)?).into_owned())
     }
-    fn attr(&mut self, tag: u8) -> Option<(String, Value)> {
+    fn attr(&mut self, tag: u8) -> Option<(Cow<'static, str>, Value)> {
         let key = self.key()?;
         let v = match tag {
             T_STR => Value::Str(self.long_str()?.into()),
@@ -388,9 +424,12 @@ impl<'a> Reader<'a> {
 }
 
 /// Decodes a data buffer. A malformed tail (which the writer never produces) is ignored.
-pub(crate) fn decode(buf: &[u8]) -> Decoded {
+pub(crate) fn decode(buf: &[u8], keys: Keys) -> Decoded {
     let mut out = Decoded::default();
-    let mut r = Reader { b: buf, at: 0 };
+    if buf.is_empty() {
+        return out;
+    }
+    let mut r = Reader { b: buf, at: 0, keys };
     while let Some(tag) = r.u8() {
         let ok = match tag {
             T_STR | T_I64 | T_F64 | T_BOOL => r.attr(tag).map(|a| out.attributes.push(a)),
@@ -441,7 +480,7 @@ mod tests {
         r.debug("v", &vec![1, 2]);
         r.name("renamed");
         r.status_message("failed");
-        let d = decode(&buf);
+        let d = decode(&buf, Keys::None);
         assert_eq!(
             d.attributes,
             vec![
@@ -463,7 +502,7 @@ mod tests {
         let mut buf = Vec::new();
         let long = "é".repeat(5000);
         Recorder::new(&mut buf).display("k", &long);
-        let d = decode(&buf);
+        let d = decode(&buf, Keys::None);
         let s = d.attributes[0].1.as_str().unwrap();
         assert!(s.len() <= MAX_VALUE_LEN + 3 && s.ends_with('…'));
     }

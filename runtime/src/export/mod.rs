@@ -42,7 +42,10 @@ pub struct FinishedSpan {
     pub start_unix_nanos: u64,
     /// End, nanoseconds since the Unix epoch.
     pub end_unix_nanos: u64,
-    /// Its attributes, including `code.function.name`, `code.file.path` and `code.line.number`.
+    /// Where it was declared; exporters send it as `code.function.name`, `code.file.path` and
+    /// `code.line.number`.
+    pub code: CodeLocation,
+    /// Its attributes.
     pub attributes: Vec<(Cow<'static, str>, Value)>,
     /// Attributes and events that were left out (size limits).
     pub dropped_attributes: u32,
@@ -52,6 +55,27 @@ pub struct FinishedSpan {
     pub status: Status,
     /// The W3C `tracestate`, if the trace carries one.
     pub trace_state: Option<Arc<str>>,
+}
+
+/// The source location of a span (the OpenTelemetry `code.*` attributes).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct CodeLocation {
+    /// `code.function.name`: `module::path::function`.
+    pub function: Option<Cow<'static, str>>,
+    /// `code.file.path`.
+    pub file: Option<&'static str>,
+    /// `code.line.number`.
+    pub line: Option<u32>,
+}
+
+impl CodeLocation {
+    /// The location as `code.*` attributes.
+    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, Value)> + '_ {
+        let function = self.function.clone().map(|f| ("code.function.name", Value::Str(f)));
+        let file = self.file.map(|f| ("code.file.path", Value::Str(Cow::Borrowed(f))));
+        let line = self.line.map(|l| ("code.line.number", Value::I64(i64::from(l))));
+        function.into_iter().chain(file).chain(line)
+    }
 }
 
 impl FinishedSpan {

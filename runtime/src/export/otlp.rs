@@ -339,7 +339,12 @@ pub(crate) fn to_span_data(s: &FinishedSpan, scope: &InstrumentationScope) -> Sp
         name: s.name.clone(),
         start_time: time(s.start_unix_nanos),
         end_time: time(s.end_unix_nanos),
-        attributes: s.attributes.iter().map(|(k, v)| key_value(k, v)).collect(),
+        attributes: s
+            .code
+            .attributes()
+            .map(|(k, v)| key_value(k, &v))
+            .chain(s.attributes.iter().map(|(k, v)| key_value(k, v)))
+            .collect(),
         dropped_attributes_count: s.dropped_attributes,
         events: span_events(s),
         links: SpanLinks::default(),
