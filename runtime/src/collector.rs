@@ -103,7 +103,7 @@ struct Collector {
 const BUSY: usize = 256;
 
 /// Most records taken from one thread's ring per pass, so one busy thread cannot starve the rest.
-const PER_PASS: usize = 1 << 16;
+const PER_PASS: usize = 4096;
 
 impl Collector {
     /// Takes everything the rings hold; returns how many records that was.
