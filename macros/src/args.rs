@@ -57,7 +57,7 @@ fn parse_key(input: ParseStream<'_>) -> syn::Result<(String, Span)> {
     if input.peek(LitStr) {
         let l: LitStr = input.parse()?;
         if l.value().is_empty() {
-            return Err(syn::Error::new(l.span(), "a field key cannot be empty"));
+            return Err(syn::Error::new(l.span(), "a field key cannot be empty: `fields(user.id = id)`"));
         }
         return Ok((l.value(), l.span()));
     }
@@ -103,7 +103,7 @@ pub(crate) fn parse(args: TokenStream) -> (TracedArgs, Option<syn::Error>) {
     (a, errors.0)
 }
 
-/// `= ` after an option that needs a value, or an error on the option that shows the form.
+/// The `=` after an option that needs a value, or an error on the option that shows the form.
 fn expect_eq(input: ParseStream<'_>, key: &Ident, example: &str) -> syn::Result<()> {
     if input.peek(Token![=]) {
         input.parse::<Token![=]>()?;
@@ -112,10 +112,10 @@ fn expect_eq(input: ParseStream<'_>, key: &Ident, example: &str) -> syn::Result<
     Err(syn::Error::new(key.span(), format!("`{key}` needs a value: {example}")))
 }
 
-/// An option that is a flag (`ret`, `root`, `skip_all`) or an `err` followed by `(...)`: one
-/// error on what follows, then skip to the next option.
+/// A flag (`ret`, `root`, `skip_all`, `err`) given a value (`= ...` or `(...)`): one error on
+/// the value, then skip to the next option. Anything else is left to the "expected `,`" check.
 fn reject_value(input: ParseStream<'_>, k: &str, errors: &mut Errors) -> syn::Result<()> {
-    if input.is_empty() || input.peek(Token![,]) {
+    if !input.peek(Token![=]) && !input.peek(syn::token::Paren) {
         return Ok(());
     }
     let msg = match k {
@@ -320,9 +320,9 @@ fn parse_options(input: ParseStream<'_>, a: &mut TracedArgs, errors: &mut Errors
                     input.parse::<Token![=]>()?;
                     match input.parse::<syn::LitBool>() {
                         Ok(b) => b.value,
-                        Err(_) => {
+                        Err(e) => {
                             errors.push(syn::Error::new(
-                                input.span(),
+                                e.span(),
                                 "expected `true` or `false`: `err = false` leaves errors out",
                             ));
                             skip_option(input)?;
@@ -438,7 +438,14 @@ pub(crate) fn check(
                     "`skip({name})`: this function has no argument `{name}` (it has no arguments to skip)"
                 )
             } else {
-                format!("`skip({name})`: this function has no argument `{name}`; its arguments are {list}")
+                let arg_names: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+                let hint = match closest(&name, &arg_names) {
+                    Some(c) => format!("; did you mean `{c}`?"),
+                    None => String::new(),
+                };
+                format!(
+                    "`skip({name})`: this function has no argument `{name}`{hint} (its arguments are {list})"
+                )
             };
             errors.push(syn::Error::new(s.span(), msg));
         }

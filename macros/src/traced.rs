@@ -48,7 +48,7 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     // Option errors and the checks against the function are reported together.
     let (args, parse_errors) = args::parse(args);
     let ret = ReturnInfo::of(&f);
-    let checked = args::check(&args, &f, ret.unit, ret.has_impl);
+    let checked = args::check(&args, &f, ret.unit, ret.has_impl).and_then(|()| check_track_caller(&args, &f, &ret));
     match (parse_errors, checked) {
         (None, Ok(())) => Ok(generate(&args, f, &ret)),
         (Some(mut e), Err(e2)) => {
@@ -57,6 +57,26 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         }
         (Some(e), Ok(())) | (None, Err(e)) => Err(e),
     }
+}
+
+/// The return value is captured by running a sync body in a closure, and closures cannot carry
+/// `#[track_caller]`: say so rather than silently report the wrong caller.
+fn check_track_caller(args: &TracedArgs, f: &ItemFn, ret: &ReturnInfo) -> syn::Result<()> {
+    let Some(attr) = f.attrs.iter().find(|a| a.path().is_ident("track_caller")) else { return Ok(()) };
+    let want_err = args.err.map(|e| e.0).unwrap_or(ret.is_result) && !ret.unit;
+    let closure_path = f.sig.asyncness.is_none()
+        && ret.async_trait_block.is_none()
+        && !ret.has_impl
+        && (want_err || args.ret.is_some());
+    if !closure_path {
+        return Ok(());
+    }
+    Err(syn::Error::new(
+        attr.span(),
+        "`#[track_caller]` would report this function instead of its caller: to record the return \
+         value `#[traced]` runs the body in a closure, and closures cannot track the caller; add \
+         `err = false` (and drop `ret`) to `#[traced]`, or remove `#[track_caller]`",
+    ))
 }
 
 fn not_a_function(item: TokenStream) -> syn::Result<TokenStream> {
@@ -368,13 +388,17 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     };
     // Gives the closure or async block the function's return type, so `?` and `return` infer.
     let fake_return = match &ret.value_ty {
-        Some(t) if !ret.has_impl => quote! {
-            #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
-            if false {
-                let __telemark_fake: #t = loop {};
-                return __telemark_fake;
+        Some(t) if !ret.has_impl => {
+            // Spanned on the return type, so "return type inferred to be `T` here" points at `T`.
+            let fake = quote_spanned!(t.span()=> return __telemark_fake;);
+            quote! {
+                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+                if false {
+                    let __telemark_fake: #t = loop {};
+                    #fake
+                }
             }
-        },
+        }
         _ => quote!(),
     };
 

@@ -286,6 +286,11 @@ fn install_tracing_subscriber() {
 /// Turns any `parent = …` expression into a [`Parent`]: a [`SpanContext`], an
 /// `Option<SpanContext>` (what [`propagation::extract`] returns), a [`Parent`], or a reference to
 /// one of these.
+#[diagnostic::on_unimplemented(
+    message = "`parent = ...` needs a span context, not `{Self}`",
+    label = "expected a `telemark::SpanContext` or `Option<telemark::SpanContext>`",
+    note = "use `telemark::propagation::extract(&headers)` for an incoming request, or `span.context()`"
+)]
 pub trait IntoParent {
     /// The conversion.
     fn to_parent(&self) -> Parent;

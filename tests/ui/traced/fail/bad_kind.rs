@@ -1,0 +1,8 @@
+use telemark::traced;
+
+#[traced(kind = "http")]
+fn serve() {}
+
+fn main() {
+    serve();
+}

@@ -1,0 +1,8 @@
+use telemark::traced;
+
+#[traced(level = "verbose")]
+fn load() {}
+
+fn main() {
+    load();
+}

@@ -1,0 +1,10 @@
+use telemark::traced;
+
+#[traced]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {
+    let _ = answer();
+}

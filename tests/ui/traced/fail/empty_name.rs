@@ -1,0 +1,8 @@
+use telemark::traced;
+
+#[traced(name = "")]
+fn load() {}
+
+fn main() {
+    load();
+}

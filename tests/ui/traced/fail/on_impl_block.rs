@@ -1,0 +1,12 @@
+use telemark::traced;
+
+struct Handler;
+
+#[traced]
+impl Handler {
+    fn handle(&self) {}
+}
+
+fn main() {
+    Handler.handle();
+}

@@ -1,0 +1,8 @@
+use telemark::traced;
+
+#[traced(ret)]
+async fn flush() -> () {}
+
+fn main() {
+    let _ = flush();
+}

@@ -1,0 +1,8 @@
+use telemark::traced;
+
+#[traced(root = true)]
+fn handle() {}
+
+fn main() {
+    handle();
+}

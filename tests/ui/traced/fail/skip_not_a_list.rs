@@ -1,0 +1,10 @@
+use telemark::traced;
+
+#[traced(skip = password)]
+fn login(password: &str) -> bool {
+    password.is_empty()
+}
+
+fn main() {
+    login("");
+}

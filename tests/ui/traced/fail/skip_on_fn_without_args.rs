@@ -1,0 +1,8 @@
+use telemark::traced;
+
+#[traced(skip(config))]
+fn start() {}
+
+fn main() {
+    start();
+}

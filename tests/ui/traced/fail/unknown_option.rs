@@ -1,0 +1,8 @@
+use telemark::traced;
+
+#[traced(nme = "load")]
+fn load() {}
+
+fn main() {
+    load();
+}
