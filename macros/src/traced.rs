@@ -48,7 +48,8 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     // Option errors and the checks against the function are reported together.
     let (args, parse_errors) = args::parse(args);
     let ret = ReturnInfo::of(&f);
-    let checked = args::check(&args, &f, ret.unit, ret.has_impl).and_then(|()| check_track_caller(&args, &f, &ret));
+    let checked =
+        args::check(&args, &f, ret.unit, ret.has_impl).and_then(|()| check_track_caller(&args, &f, &ret));
     match (parse_errors, checked) {
         (None, Ok(())) => Ok(generate(&args, f, &ret)),
         (Some(mut e), Err(e2)) => {
@@ -296,13 +297,13 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         Span::call_site(),
     );
     let sample = a.sample.map(|s| s.0).unwrap_or(1.0);
-    let mut keys: Vec<String> = Vec::new();
-    if a.skip_all.is_none() {
-        keys.extend(
-            arg_names(&sig).into_iter().map(|(n, _)| n).filter(|n| !a.skip.iter().any(|s| unraw(s) == *n)),
-        );
-    }
-    keys.extend(a.fields.iter().map(|f| f.key.clone()));
+    // The arguments that become attributes (everything not skipped).
+    let recorded: Vec<(String, Ident)> = if a.skip_all.is_some() {
+        Vec::new()
+    } else {
+        arg_names(&sig).into_iter().filter(|(n, _)| !a.skip.iter().any(|s| unraw(s) == *n)).collect()
+    };
+    let keys = recorded.iter().map(|(n, _)| n.clone()).chain(a.fields.iter().map(|f| f.key.clone()));
     let line = quote_spanned!(sig.ident.span()=> ::core::line!());
     let callsite = quote! {
         static __TELEMARK_CALLSITE: ::telemark::__private::Callsite =
@@ -327,18 +328,13 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
 
     // Attributes from arguments and `fields(...)`, recorded only when the span is sampled.
     let mut records = Vec::new();
-    if a.skip_all.is_none() {
-        for (n, ident) in arg_names(&sig) {
-            if a.skip.iter().any(|s| unraw(s) == n) {
-                continue;
-            }
-            if looks_secret(&n) {
-                records.push(quote!(#rec_var.redacted(#n);));
-            } else {
-                records.push(
-                    quote!((&&&&::telemark::__private::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);),
-                );
-            }
+    for (n, ident) in &recorded {
+        if looks_secret(n) {
+            records.push(quote!(#rec_var.redacted(#n);));
+        } else {
+            records.push(
+                quote!((&&&&::telemark::__private::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);),
+            );
         }
     }
     for field in &a.fields {
@@ -402,37 +398,33 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         _ => quote!(),
     };
 
+    // Runs an async body inside the pending span, records the outcome, ends the span and yields
+    // the value.
+    let finish_async = |body: TokenStream| {
+        let record = (!outcome.is_empty()).then(|| quote!(#fin_var.outcome(#outcome_closure);));
+        let binding = if outcome.is_empty() { quote!(#fin_var) } else { quote!(mut #fin_var) };
+        quote! {
+            let (#out_var, #binding) = #span_var.instrument(async move { #body }).await;
+            #record
+            ::core::mem::drop(#fin_var);
+            #out_var
+        }
+    };
     let stmts = &block.stmts;
     let body = if sig.asyncness.is_some() {
-        let finish = if outcome.is_empty() {
-            quote!(let (#out_var, #fin_var) = #span_var.instrument(async move { #fake_return #(#stmts)* }).await;)
-        } else {
-            quote! {
-                let (#out_var, mut #fin_var) = #span_var.instrument(async move { #fake_return #(#stmts)* }).await;
-                #fin_var.outcome(#outcome_closure);
-            }
-        };
+        let finish = finish_async(quote!(#fake_return #(#stmts)*));
         quote! {
             let #span_var = {
                 #callsite
                 ::telemark::__private::Pending::start(&__TELEMARK_CALLSITE, #parent, #args_closure)
             };
             #finish
-            ::core::mem::drop(#fin_var);
-            #out_var
         }
     } else if let Some((i, call, inner)) = ret.async_trait_block.and_then(|i| async_trait_parts(stmts, i)) {
         let before = &stmts[..i];
         let inner_stmts = &inner.block.stmts;
         let func = &call.func;
-        let finish = if outcome.is_empty() {
-            quote!(let (#out_var, #fin_var) = #span_var.instrument(async move { #(#inner_stmts)* }).await;)
-        } else {
-            quote! {
-                let (#out_var, mut #fin_var) = #span_var.instrument(async move { #(#inner_stmts)* }).await;
-                #fin_var.outcome(#outcome_closure);
-            }
-        };
+        let finish = finish_async(quote!(#(#inner_stmts)*));
         let capture = &inner.capture;
         quote! {
             let #span_var = {
@@ -442,8 +434,6 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
             #(#before)*
             #func(async #capture {
                 #finish
-                ::core::mem::drop(#fin_var);
-                #out_var
             })
         }
     } else if outcome.is_empty() || ret.has_impl {
