@@ -42,7 +42,7 @@ pub(crate) fn request(make: impl FnOnce(SyncSender<()>) -> Command, deadline: In
 
 pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> std::io::Result<()> {
     let (tx, rx) = mpsc::sync_channel(256);
-    let mut c = Collector { exporters, spans: Vec::new(), logs: Vec::new() };
+    let mut c = Collector { exporters, spans: Vec::new(), logs: Vec::new(), pool: Vec::new() };
     std::thread::Builder::new().name("telemark-collector".into()).spawn(move || {
         local::mark_internal();
         let mut busy = false;
@@ -97,7 +97,14 @@ struct Collector {
     exporters: Vec<Box<dyn Exporter>>,
     spans: Vec<FinishedSpan>,
     logs: Vec<LogEntry>,
+    /// Emptied attribute lists of exported spans, reused for the next ones.
+    pool: Vec<Attributes>,
 }
+
+type Attributes = Vec<(Cow<'static, str>, value::Value)>;
+
+/// Attribute lists kept for reuse at most.
+const POOL: usize = 4096;
 
 /// A pass that took at least this many records is followed by another one right away.
 const BUSY: usize = 256;
@@ -128,7 +135,9 @@ impl Collector {
                 taken += 1;
                 let mut data = match record {
                     Record::Span(s) => {
-                        let (span, data) = decode_span(s, &anchor);
+                        let attributes =
+                            if s.data.is_empty() { Vec::new() } else { self.pool.pop().unwrap_or_default() };
+                        let (span, data) = decode_span(s, &anchor, attributes);
                         self.spans.push(span);
                         data
                     }
@@ -162,7 +171,13 @@ impl Collector {
                 STATS.export_failures.fetch_add(1, Relaxed);
             }
         }
-        self.spans.clear();
+        for span in self.spans.drain(..) {
+            let mut attributes = span.attributes;
+            if attributes.capacity() > 0 && attributes.capacity() <= 64 && self.pool.len() < POOL {
+                attributes.clear();
+                self.pool.push(attributes);
+            }
+        }
         self.logs.clear();
     }
 }
@@ -181,13 +196,13 @@ fn code_location(site: &Site) -> CodeLocation {
     }
 }
 
-fn decode_span(r: SpanRecord, anchor: &minstant::Anchor) -> (FinishedSpan, Vec<u8>) {
+fn decode_span(r: SpanRecord, anchor: &minstant::Anchor, attributes: Attributes) -> (FinishedSpan, Vec<u8>) {
     let keys = match r.site {
         Site::Callsite(c) => value::Keys::Static(c.meta.keys),
         Site::Tracing(m) => value::Keys::Fields(m.fields()),
         Site::Manual(..) => value::Keys::None,
     };
-    let d = value::decode(&r.data, keys);
+    let d = value::decode(&r.data, keys, attributes);
     let attributes = d.attributes;
     let status = match r.status {
         STATUS_ERROR => Status::Error(d.status_message.unwrap_or_default()),
@@ -219,7 +234,7 @@ fn decode_span(r: SpanRecord, anchor: &minstant::Anchor) -> (FinishedSpan, Vec<u
 }
 
 fn decode_log(r: LogRecord, anchor: &minstant::Anchor) -> (LogEntry, Vec<u8>) {
-    let d = value::decode(&r.data, value::Keys::Fields(r.meta.fields()));
+    let d = value::decode(&r.data, value::Keys::Fields(r.meta.fields()), Vec::new());
     let mut message = String::new();
     let mut attributes = Vec::with_capacity(d.attributes.len());
     for (k, v) in d.attributes {

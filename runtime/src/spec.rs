@@ -188,7 +188,7 @@ mod tests {
     fn picks_the_best_representation() {
         let mut buf = Vec::new();
         record_all(&mut Recorder::new(&mut buf));
-        let got = decode(&buf, crate::value::Keys::None).attributes;
+        let got = decode(&buf, crate::value::Keys::None, Vec::new()).attributes;
         assert_eq!(
             got,
             vec![

@@ -424,8 +424,8 @@ impl<'a> Reader<'a> {
 }
 
 /// Decodes a data buffer. A malformed tail (which the writer never produces) is ignored.
-pub(crate) fn decode(buf: &[u8], keys: Keys) -> Decoded {
-    let mut out = Decoded::default();
+pub(crate) fn decode(buf: &[u8], keys: Keys, attributes: Vec<(Cow<'static, str>, Value)>) -> Decoded {
+    let mut out = Decoded { attributes, ..Decoded::default() };
     if buf.is_empty() {
         return out;
     }
@@ -480,7 +480,7 @@ mod tests {
         r.debug("v", &vec![1, 2]);
         r.name("renamed");
         r.status_message("failed");
-        let d = decode(&buf, Keys::None);
+        let d = decode(&buf, Keys::None, Vec::new());
         assert_eq!(
             d.attributes,
             vec![
@@ -502,7 +502,7 @@ mod tests {
         let mut buf = Vec::new();
         let long = "é".repeat(5000);
         Recorder::new(&mut buf).display("k", &long);
-        let d = decode(&buf, Keys::None);
+        let d = decode(&buf, Keys::None, Vec::new());
         let s = d.attributes[0].1.as_str().unwrap();
         assert!(s.len() <= MAX_VALUE_LEN + 3 && s.ends_with('…'));
     }
