@@ -137,9 +137,14 @@ pub(crate) struct ThreadChannel {
 struct ProducerSide {
     records: rtrb::Producer<Record>,
     recycle: rtrb::Consumer<Vec<u8>>,
+    /// Buffers taken from `recycle` in a batch, so the shared ring is touched once per batch.
+    spare: Vec<Vec<u8>>,
     shared: Arc<Shared>,
     half: usize,
 }
+
+/// Recycled buffers taken from the ring at once.
+const SPARE_BATCH: usize = 32;
 
 /// Every thread's ring, for the collector to drain.
 pub(crate) static CHANNELS: Mutex<Vec<ThreadChannel>> = Mutex::new(Vec::new());
@@ -216,7 +221,13 @@ impl Local {
     pub(crate) fn buffer(&self) -> Vec<u8> {
         if let Ok(mut p) = self.producer.try_borrow_mut() {
             if let Some(side) = p.as_mut() {
-                if let Ok(v) = side.recycle.pop() {
+                if side.spare.is_empty() {
+                    let n = side.recycle.slots().min(SPARE_BATCH);
+                    if let Ok(chunk) = side.recycle.read_chunk(n) {
+                        side.spare.extend(chunk);
+                    }
+                }
+                if let Some(v) = side.spare.pop() {
                     return v;
                 }
             }
@@ -241,7 +252,13 @@ fn register() -> Option<ProducerSide> {
     let shared = Arc::new(Shared::default());
     let mut channels = CHANNELS.lock().ok()?;
     channels.push(ThreadChannel { records: records_rx, recycle: recycle_tx, shared: shared.clone() });
-    Some(ProducerSide { records: records_tx, recycle: recycle_rx, shared, half: cap - cap / 4 })
+    Some(ProducerSide {
+        records: records_tx,
+        recycle: recycle_rx,
+        spare: Vec::with_capacity(SPARE_BATCH),
+        shared,
+        half: cap - cap / 4,
+    })
 }
 
 /// Runs `f` with this thread's state; `None` while the thread is being torn down.
