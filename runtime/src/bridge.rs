@@ -162,7 +162,7 @@ where
         drop(ext);
         local::with(|l| {
             if let Ok(mut s) = l.stack.try_borrow_mut() {
-                s.push(frame);
+                local::push(&mut s, frame);
             }
         });
     }

@@ -44,8 +44,12 @@ pub(crate) struct Frame {
     pub recording: bool,
     pub kind: SpanKind,
     pub start: minstant::Instant,
+    /// Set when the span ends.
+    pub end: minstant::Instant,
     pub site: Site,
     pub status: u8,
+    /// Dropped (a future) before it finished.
+    pub cancelled: bool,
     pub dropped: u32,
     pub data: Vec<u8>,
     pub trace_state: Option<Arc<str>>,
@@ -73,8 +77,10 @@ impl Frame {
             recording: false,
             kind: SpanKind::Internal,
             start: minstant::Instant::ZERO,
+            end: minstant::Instant::ZERO,
             site: Site::Manual("", Location::caller()),
             status: 0,
+            cancelled: false,
             dropped: 0,
             data: Vec::new(),
             trace_state: ctx.trace_state.clone(),
@@ -82,23 +88,9 @@ impl Frame {
     }
 }
 
-/// A finished span as it travels to the collector.
-#[derive(Debug)]
-pub(crate) struct SpanRecord {
-    pub trace_id: TraceId,
-    pub span_id: SpanId,
-    pub parent: SpanId,
-    pub parent_remote: bool,
-    pub kind: SpanKind,
-    pub start: minstant::Instant,
-    pub end: minstant::Instant,
-    pub site: Site,
-    pub status: u8,
-    pub cancelled: bool,
-    pub dropped: u32,
-    pub data: Vec<u8>,
-    pub trace_state: Option<Arc<str>>,
-}
+/// A finished span as it travels to the collector: the frame itself, so ending a span copies
+/// nothing but the frame into the ring.
+pub(crate) type SpanRecord = Frame;
 
 /// A log record (a `tracing` event) as it travels to the collector.
 #[derive(Debug)]
@@ -267,14 +259,50 @@ pub(crate) fn with<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
     LOCAL.try_with(f).ok()
 }
 
+thread_local! {
+    /// What the top of this thread's stack is (`TOP_*`), mirrored in a cell without a destructor so
+    /// that a call inside an unsampled trace can bail out with one thread-local read.
+    static TOP: Cell<u8> = const { Cell::new(TOP_NONE) };
+}
+
+const TOP_NONE: u8 = 0;
+const TOP_SAMPLED: u8 = 1;
+const TOP_UNSAMPLED: u8 = 2;
+
+/// Whether the current span is an unsampled one (its children are not recorded either).
+#[inline(always)]
+pub(crate) fn inside_unsampled() -> bool {
+    TOP.try_with(|t| t.get() == TOP_UNSAMPLED).unwrap_or(false)
+}
+
+#[inline]
+fn sync_top(stack: &[Frame]) {
+    let top = match stack.last() {
+        None => TOP_NONE,
+        Some(f) if f.sampled => TOP_SAMPLED,
+        Some(_) => TOP_UNSAMPLED,
+    };
+    let _ = TOP.try_with(|t| t.set(top));
+}
+
+/// Makes `frame` the current span.
+#[inline]
+pub(crate) fn push(stack: &mut Vec<Frame>, frame: Frame) {
+    stack.push(frame);
+    sync_top(stack);
+}
+
 /// Removes the frame with `id` from the stack (normally the top).
 #[inline]
 pub(crate) fn pop(stack: &mut Vec<Frame>, id: SpanId) -> Option<Frame> {
-    if stack.last().is_some_and(|f| f.span_id == id) {
-        return stack.pop();
-    }
-    let at = stack.iter().rposition(|f| f.span_id == id)?;
-    Some(stack.remove(at))
+    let frame = if stack.last().is_some_and(|f| f.span_id == id) {
+        stack.pop()
+    } else {
+        let at = stack.iter().rposition(|f| f.span_id == id)?;
+        Some(stack.remove(at))
+    };
+    sync_top(stack);
+    frame
 }
 
 /// Marks the current thread as telemark's own.

@@ -4,7 +4,7 @@
 use crate::clock;
 use crate::context::{Callsite, SpanContext, SpanKind, Status, STATUS_ERROR, STATUS_OK, STATUS_UNSET};
 use crate::ids::{new_span_id, new_trace_id, SpanId};
-use crate::local::{self, Frame, Local, Record, Site, SpanRecord};
+use crate::local::{self, Frame, Local, Record, Site};
 use crate::state;
 use crate::stats::STATS;
 use crate::value::{Recorder, Value};
@@ -85,8 +85,10 @@ pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>
         recording: sampled,
         kind: start.kind,
         start: minstant::Instant::ZERO,
+        end: minstant::Instant::ZERO,
         site: start.site,
         status: STATUS_UNSET,
+        cancelled: false,
         dropped: 0,
         data: Vec::new(),
         trace_state,
@@ -108,7 +110,7 @@ fn push(l: &Local, frame: Frame) -> SpanId {
     let id = frame.span_id;
     match l.stack.try_borrow_mut() {
         Ok(mut s) => {
-            s.push(frame);
+            local::push(&mut s, frame);
             id
         }
         Err(_) => SpanId::INVALID,
@@ -116,41 +118,38 @@ fn push(l: &Local, frame: Frame) -> SpanId {
 }
 
 /// Ends a recording frame: status for a panic in flight, then hands it to the collector.
+#[inline]
 pub(crate) fn finish(l: &Local, mut f: Frame, end: minstant::Instant, cancelled: bool) {
     if std::thread::panicking() {
-        let message =
-            l.panic_message.try_borrow().ok().and_then(|m| m.clone()).unwrap_or_else(|| "panic".to_string());
-        let mut rec = Recorder::new(&mut f.data);
-        rec.event(
-            "exception",
-            clock::now_unix_nanos(),
-            &[
-                ("exception.type", Value::from("panic")),
-                ("exception.message", Value::from(message.clone())),
-                ("exception.escaped", Value::Bool(true)),
-            ],
-        );
-        rec.status_message(&message);
-        f.status = STATUS_ERROR;
+        record_panic(l, &mut f);
+    } else {
+        f.cancelled = cancelled;
     }
     if f.dropped > 0 {
         STATS.attributes_dropped.fetch_add(f.dropped as u64, Relaxed);
     }
-    l.submit(Record::Span(SpanRecord {
-        trace_id: f.trace_id,
-        span_id: f.span_id,
-        parent: f.parent,
-        parent_remote: f.parent_remote,
-        kind: f.kind,
-        start: f.start,
-        end,
-        site: f.site,
-        status: f.status,
-        cancelled: cancelled && !std::thread::panicking(),
-        dropped: f.dropped,
-        data: f.data,
-        trace_state: f.trace_state,
-    }));
+    f.end = end;
+    l.submit(Record::Span(f));
+}
+
+/// A panic is unwinding through this span: status error and an `exception` event.
+#[cold]
+#[inline(never)]
+fn record_panic(l: &Local, f: &mut Frame) {
+    let message =
+        l.panic_message.try_borrow().ok().and_then(|m| m.clone()).unwrap_or_else(|| "panic".to_string());
+    let mut rec = Recorder::new(&mut f.data);
+    rec.event(
+        "exception",
+        clock::now_unix_nanos(),
+        &[
+            ("exception.type", Value::from("panic")),
+            ("exception.message", Value::from(message.clone())),
+            ("exception.escaped", Value::Bool(true)),
+        ],
+    );
+    rec.status_message(&message);
+    f.status = STATUS_ERROR;
 }
 
 /// Runs `f` on the recording frame `id` of this thread's stack, with the frame's data taken out so
@@ -246,7 +245,7 @@ impl SpanGuard {
     /// Starts and enters a span for call site `cs`; `args` records attributes, only when sampled.
     #[inline(always)]
     pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
-        if !cs.enabled() {
+        if !cs.enabled() || (matches!(parent, Parent::Current) && local::inside_unsampled()) {
             return SpanGuard::INERT;
         }
         Self::start(Start::callsite(cs, parent), args)
@@ -349,16 +348,13 @@ impl Drop for SpanGuard {
 
 #[inline(never)]
 fn end_sync(id: SpanId) {
-    let end = minstant::Instant::now();
     local::with(|l| {
         let frame = match l.stack.try_borrow_mut() {
             Ok(mut s) => local::pop(&mut s, id),
             Err(_) => None,
         };
-        if let Some(f) = frame {
-            if f.recording {
-                finish(l, f, end, false);
-            }
+        if let Some(f) = frame.filter(|f| f.recording) {
+            finish(l, f, minstant::Instant::now(), false);
         }
     });
 }
@@ -493,7 +489,7 @@ impl Pending {
     /// Starts a span for call site `cs`; `args` records attributes, only when sampled.
     #[inline]
     pub fn start<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: A) -> Pending {
-        if !cs.enabled() {
+        if !cs.enabled() || (matches!(parent, Parent::Current) && local::inside_unsampled()) {
             return Pending(None);
         }
         Pending(local::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten())
@@ -542,7 +538,9 @@ impl<F: Future> Future for Traced<F> {
         let mut frame = Some(frame);
         local::with(|l| {
             if let Ok(mut s) = l.stack.try_borrow_mut() {
-                s.extend(frame.take());
+                if let Some(f) = frame.take() {
+                    local::push(&mut s, f);
+                }
             }
         });
         if frame.is_some() {
@@ -656,8 +654,8 @@ impl Drop for ContextScope {
         if id != SpanId::INVALID {
             local::with(|l| {
                 if let Ok(mut s) = l.stack.try_borrow_mut() {
-                    if let Some(at) = s.iter().rposition(|f| f.span_id == id && !f.recording) {
-                        s.remove(at);
+                    if s.iter().rposition(|f| f.span_id == id && !f.recording).is_some() {
+                        local::pop(&mut s, id);
                     }
                 }
             });
