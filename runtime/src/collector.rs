@@ -190,9 +190,7 @@ fn code_location(site: &Site) -> CodeLocation {
             line: Some(c.meta.line),
         },
         Site::Tracing(m) => CodeLocation { function: None, file: m.file(), line: m.line() },
-        Site::Manual(_, loc) => {
-            CodeLocation { function: None, file: Some(loc.file()), line: Some(loc.line()) }
-        }
+        Site::Manual(loc) => CodeLocation { function: None, file: Some(loc.file()), line: Some(loc.line()) },
     }
 }
 

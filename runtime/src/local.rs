@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 pub(crate) enum Site {
     Callsite(&'static Callsite),
     Tracing(&'static tracing::Metadata<'static>),
-    Manual(&'static str, &'static Location<'static>),
+    /// A manual span; its name travels in its data (so the site stays one pointer).
+    Manual(&'static Location<'static>),
 }
 
 impl Site {
@@ -27,7 +28,7 @@ impl Site {
         match self {
             Site::Callsite(c) => c.meta.name,
             Site::Tracing(m) => m.name(),
-            Site::Manual(n, _) => n,
+            Site::Manual(_) => "",
         }
     }
 }
@@ -78,7 +79,7 @@ impl Frame {
             kind: SpanKind::Internal,
             start: minstant::Instant::ZERO,
             end: minstant::Instant::ZERO,
-            site: Site::Manual("", Location::caller()),
+            site: Site::Manual(Location::caller()),
             status: 0,
             cancelled: false,
             dropped: 0,
@@ -313,4 +314,12 @@ pub(crate) fn mark_internal() {
 /// Whether the current thread is one of telemark's own.
 pub(crate) fn is_internal() -> bool {
     with(|l| l.internal.get()).unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_record_fits_two_cache_lines() {
+        assert!(std::mem::size_of::<super::Record>() <= 128, "{}", std::mem::size_of::<super::Record>());
+    }
 }

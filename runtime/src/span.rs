@@ -368,21 +368,13 @@ pub fn span(name: impl Into<Cow<'static, str>>) -> SpanGuard {
         return SpanGuard::INERT;
     }
     let name = name.into();
-    let (site_name, owned) = match name {
-        Cow::Borrowed(s) => (s, None),
-        Cow::Owned(s) => ("", Some(s)),
-    };
     let start = Start {
-        site: Site::Manual(site_name, Location::caller()),
+        site: Site::Manual(Location::caller()),
         kind: SpanKind::Internal,
         parent: Parent::Current,
         ratio: 1.0,
     };
-    SpanGuard::start(start, |rec| {
-        if let Some(n) = &owned {
-            rec.name(n);
-        }
-    })
+    SpanGuard::start(start, |rec| rec.name(&name))
 }
 
 /// A handle on whatever span is current on this thread or task.
@@ -591,12 +583,12 @@ pub fn in_span<F: Future>(name: &'static str, fut: F) -> impl Future<Output = F:
     let traced = if state::active() {
         Traced::with_start(
             Start {
-                site: Site::Manual(name, Location::caller()),
+                site: Site::Manual(Location::caller()),
                 kind: SpanKind::Internal,
                 parent: Parent::Current,
                 ratio: 1.0,
             },
-            |_| {},
+            |rec| rec.name(name),
             fut,
         )
     } else {

@@ -151,12 +151,17 @@ impl<'a> Recorder<'a> {
         Recorder { buf, dropped: 0, recycle: Some(local) }
     }
 
-    fn room(&mut self) -> bool {
+    /// Takes a recycled buffer before the first write.
+    fn ensure(&mut self) {
         if self.buf.capacity() == 0 {
             if let Some(l) = self.recycle.take() {
                 *self.buf = l.buffer();
             }
         }
+    }
+
+    fn room(&mut self) -> bool {
+        self.ensure();
         if self.buf.len() >= MAX_SPAN_DATA {
             self.dropped += 1;
             false
@@ -302,6 +307,7 @@ impl<'a> Recorder<'a> {
     }
 
     fn formatted_tag(&mut self, tag: u8, s: &str) {
+        self.ensure();
         let s = &s[..floor_boundary(s, MAX_VALUE_LEN)];
         self.buf.push(tag);
         self.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
