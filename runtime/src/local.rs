@@ -171,6 +171,7 @@ impl Local {
     }
 
     /// Hands a record to the collector; drops and counts it when the ring is full.
+    #[inline]
     pub(crate) fn submit(&self, record: Record) {
         let Ok(mut p) = self.producer.try_borrow_mut() else {
             count_drop(&record);
