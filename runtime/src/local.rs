@@ -196,11 +196,16 @@ impl Local {
                 }
             }
             Err(rtrb::PushError::Full(r)) => {
-                let counter = match r {
-                    Record::Span(_) => &side.shared.spans_dropped,
-                    Record::Log(_) => &side.shared.logs_dropped,
+                let (counter, mut data) = match r {
+                    Record::Span(s) => (&side.shared.spans_dropped, s.data),
+                    Record::Log(l) => (&side.shared.logs_dropped, l.data),
                 };
                 counter.fetch_add(1, Relaxed);
+                // Keep the buffer for the next span, so overload does not turn into allocations.
+                if data.capacity() > 0 && side.spare.len() < SPARE_BATCH {
+                    data.clear();
+                    side.spare.push(data);
+                }
                 if !side.shared.wake_requested.load(Relaxed)
                     && !side.shared.wake_requested.swap(true, Relaxed)
                 {
