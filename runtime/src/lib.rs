@@ -1,11 +1,12 @@
 //! The runtime of [telemark](https://docs.rs/telemark): everything that runs when instrumented
 //! code runs. Users depend on the `telemark` crate, which re-exports what is public here.
 //!
-//! - [`span`]: spans on the caller's thread (sync guards, futures, the manual API).
-//! - [`local`] (private): the per-thread span stack and the rings to telemark's thread.
-//! - [`collector`] (private): telemark's thread that drains, decodes and exports.
+//! - `span` (private; its items are re-exported): spans on the caller's thread (sync guards,
+//!   futures, the manual API).
+//! - `local` (private): the per-thread span stack and the rings to telemark's thread.
+//! - `collector` (private): telemark's thread that drains, decodes and exports.
 //! - [`export`]: exporters (console, OTLP, in-memory) and the [`export::Exporter`] trait.
-//! - [`bridge`]: `tracing` spans and events joining telemark's trees and logs.
+//! - `bridge` (private; [`TelemarkLayer`] is public): `tracing` spans and events joining telemark's trees and logs.
 //! - [`config`]: YAML and `OTEL_*` configuration.
 //! - [`propagation`]: W3C trace context.
 
