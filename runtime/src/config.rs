@@ -536,7 +536,9 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+            // Bytes, not a str slice: what follows `%` may be part of a multi-byte character.
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
                 i += 3;
                 continue;
@@ -753,6 +755,9 @@ mod tests {
             vec![("a".into(), "b c".into()), ("api-key".into(), "x=y".into())]
         );
         assert!(parse_pairs("novalue").is_err());
+        // Never panics on odd input: `%` before a multi-byte character, or at the end.
+        assert_eq!(parse_pairs("k=%é,j=50%,x=%4").unwrap()[0].1, "%é");
+        assert_eq!(percent_decode("%"), "%");
     }
 
     #[test]

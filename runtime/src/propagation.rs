@@ -157,6 +157,19 @@ mod tests {
     }
 
     #[test]
+    fn string_map_round_trip_is_case_insensitive_on_read() {
+        let ctx = SpanContext::remote(TraceId(0xabc), SpanId(0xdef), false);
+        let mut m: HashMap<String, String> = HashMap::new();
+        inject_context(&ctx, &mut m);
+        assert_eq!(
+            m.get("traceparent").map(String::as_str),
+            Some("00-00000000000000000000000000000abc-0000000000000def-00")
+        );
+        let upper: BTreeMap<String, String> = m.into_iter().map(|(k, v)| (k.to_uppercase(), v)).collect();
+        assert_eq!(extract(&upper), Some(ctx));
+    }
+
+    #[test]
     fn header_map_round_trip() {
         let ctx = SpanContext {
             trace_state: Some(Arc::from("vendor=1")),
