@@ -17,6 +17,8 @@ mod clock;
 mod collector;
 pub mod config;
 mod context;
+#[doc(hidden)]
+pub mod exception;
 pub mod export;
 mod ids;
 mod level;
