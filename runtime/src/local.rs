@@ -283,7 +283,7 @@ pub(crate) fn inside_unsampled() -> bool {
 }
 
 #[inline]
-fn sync_top(stack: &[Frame]) {
+pub(crate) fn sync_top(stack: &[Frame]) {
     let top = match stack.last() {
         None => TOP_NONE,
         Some(f) if f.sampled => TOP_SAMPLED,

@@ -46,10 +46,19 @@ impl Start {
     }
 }
 
+/// Where a new span goes: its trace, its parent and whether it is sampled.
+pub(crate) struct Decision {
+    trace_id: crate::ids::TraceId,
+    parent: SpanId,
+    parent_remote: bool,
+    sampled: bool,
+    trace_state: Option<std::sync::Arc<str>>,
+}
+
 /// Decides whether and how a span starts. `None`: nothing to push (inside an unsampled span).
 #[inline]
-pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> Option<Frame> {
-    let (trace_id, parent, parent_remote, sampled, trace_state) = match start.parent {
+fn decide(l: &Local, parent: Parent, ratio: f64) -> Option<Decision> {
+    let (trace_id, parent, parent_remote, sampled, trace_state) = match parent {
         Parent::Current => {
             let stack = l.stack.try_borrow().ok()?;
             match stack.last() {
@@ -75,33 +84,75 @@ pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>
             (t, SpanId::INVALID, false, state::sample_root(t), None)
         }
     };
-    let sampled = sampled && (start.ratio >= 1.0 || state::sample_ratio(start.ratio));
-    let mut frame = Frame {
-        trace_id,
-        span_id: new_span_id(),
-        parent,
-        parent_remote,
-        sampled,
-        recording: sampled,
-        kind: start.kind,
-        start: minstant::Instant::ZERO,
+    let sampled = sampled && (ratio >= 1.0 || state::sample_ratio(ratio));
+    Some(Decision { trace_id, parent, parent_remote, sampled, trace_state })
+}
+
+/// The start time, attributes and dropped count of a new span: only read and recorded when sampled.
+#[inline]
+fn opening(
+    l: &Local,
+    sampled: bool,
+    args: impl FnOnce(&mut Recorder<'_>),
+) -> (minstant::Instant, Vec<u8>, u32) {
+    if !sampled {
+        return (minstant::Instant::ZERO, Vec::new(), 0);
+    }
+    let start = minstant::Instant::now();
+    let mut buf = Vec::new();
+    let mut rec = Recorder::recycling(&mut buf, l);
+    args(&mut rec);
+    let dropped = rec.dropped;
+    (start, buf, dropped)
+}
+
+/// Builds the frame of a span that starts now.
+#[inline(always)]
+fn frame(
+    d: Decision,
+    span_id: SpanId,
+    kind: SpanKind,
+    site: Site,
+    opened: (minstant::Instant, Vec<u8>, u32),
+) -> Frame {
+    let (start, data, dropped) = opened;
+    Frame {
+        trace_id: d.trace_id,
+        span_id,
+        parent: d.parent,
+        parent_remote: d.parent_remote,
+        sampled: d.sampled,
+        recording: d.sampled,
+        kind,
+        start,
         end: minstant::Instant::ZERO,
-        site: start.site,
+        site,
         status: STATUS_UNSET,
         cancelled: false,
-        dropped: 0,
-        data: Vec::new(),
-        trace_state,
-    };
-    if sampled {
-        frame.start = minstant::Instant::now();
-        let mut buf = Vec::new();
-        let mut rec = Recorder::recycling(&mut buf, l);
-        args(&mut rec);
-        frame.dropped = rec.dropped;
-        frame.data = buf;
+        dropped,
+        data,
+        trace_state: d.trace_state,
     }
-    Some(frame)
+}
+
+/// Decides whether and how a span starts and builds its frame. `None`: nothing to push.
+#[inline]
+pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> Option<Frame> {
+    let d = decide(l, start.parent, start.ratio)?;
+    let opened = opening(l, d.sampled, args);
+    Some(frame(d, new_span_id(), start.kind, start.site, opened))
+}
+
+/// Starts a sync span and builds its frame directly on the stack.
+#[inline]
+fn begin_on_stack(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> SpanId {
+    let Some(d) = decide(l, start.parent, start.ratio) else { return SpanId::INVALID };
+    let opened = opening(l, d.sampled, args);
+    let span_id = new_span_id();
+    let Ok(mut s) = l.stack.try_borrow_mut() else { return SpanId::INVALID };
+    s.push(frame(d, span_id, start.kind, start.site, opened));
+    local::sync_top(&s);
+    span_id
 }
 
 /// Pushes `frame`; returns its id, or `INVALID` when it could not be pushed.
@@ -253,10 +304,7 @@ impl SpanGuard {
 
     #[inline]
     fn start(start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> SpanGuard {
-        let id = local::with(|l| match begin(l, start, args) {
-            Some(frame) => push(l, frame),
-            None => SpanId::INVALID,
-        });
+        let id = local::with(|l| begin_on_stack(l, start, args));
         SpanGuard { id: id.unwrap_or(SpanId::INVALID), _not_send: PhantomData }
     }
 
