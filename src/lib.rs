@@ -2,8 +2,8 @@
 
 pub use telemark_macros::traced;
 pub use telemark_runtime::{
-    config, current_span, export, flush, in_span, init, propagation, span, spawn, spawn_blocking, stats,
-    testing, tracing_layer, with_current_context, Config, ConfigError, ConsoleFormat, ContextScope,
+    config, current_span, exceptions, export, flush, in_span, init, propagation, span, spawn, spawn_blocking,
+    stats, testing, tracing_layer, with_current_context, Config, ConfigError, ConsoleFormat, ContextScope,
     CurrentSpan, Error, Event, FutureExt, Guard, Level, Protocol, SpanContext, SpanGuard, SpanId, SpanKind,
     Stats, Status, TelemarkLayer, TraceId, Value,
 };

@@ -24,6 +24,7 @@ fn the_documented_default_file_parses_to_the_defaults() {
     assert_eq!(c.exporters, d.exporters);
     assert_eq!(c.export, d.export);
     assert_eq!(c.logging, d.logging);
+    assert_eq!(c.exceptions, d.exceptions);
 }
 
 #[test]

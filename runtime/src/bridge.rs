@@ -220,7 +220,7 @@ where
             l.submit(Record::Log(LogRecord {
                 time,
                 level: Level::from_tracing(meta.level()),
-                meta,
+                source: crate::local::LogSource::Tracing(meta),
                 trace_id,
                 span_id,
                 data,

@@ -5,7 +5,7 @@ use crate::clock;
 use crate::context::{Status, STATUS_ERROR, STATUS_OK};
 use crate::export::{CodeLocation, Exporter, FinishedSpan, LogEntry};
 use crate::ids::{SpanId, TraceId};
-use crate::local::{self, LogRecord, Record, Site, SpanRecord, CHANNELS};
+use crate::local::{self, LogRecord, LogSource, Record, Site, SpanRecord, CHANNELS};
 use crate::stats::STATS;
 use crate::value;
 use std::borrow::Cow;
@@ -232,7 +232,13 @@ fn decode_span(r: SpanRecord, anchor: &minstant::Anchor, attributes: Attributes)
 }
 
 fn decode_log(r: LogRecord, anchor: &minstant::Anchor) -> (LogEntry, Vec<u8>) {
-    let d = value::decode(&r.data, value::Keys::Fields(r.meta.fields()), Vec::new());
+    let (keys, target, file, line) = match r.source {
+        LogSource::Tracing(m) => (value::Keys::Fields(m.fields()), m.target(), m.file(), m.line()),
+        LogSource::Exception(at) => {
+            (value::Keys::None, "telemark::exception", Some(at.file()), Some(at.line()))
+        }
+    };
+    let d = value::decode(&r.data, keys, Vec::new());
     let mut message = String::new();
     let mut attributes = Vec::with_capacity(d.attributes.len());
     for (k, v) in d.attributes {
@@ -245,13 +251,13 @@ fn decode_log(r: LogRecord, anchor: &minstant::Anchor) -> (LogEntry, Vec<u8>) {
     let entry = LogEntry {
         time_unix_nanos: r.time.as_unix_nanos(anchor),
         level: r.level,
-        target: r.meta.target(),
+        target,
         message,
         attributes,
         trace_id: (r.trace_id != TraceId::INVALID).then_some(r.trace_id),
         span_id: (r.span_id != SpanId::INVALID).then_some(r.span_id),
-        file: r.meta.file(),
-        line: r.meta.line(),
+        file,
+        line,
     };
     (entry, r.data)
 }

@@ -296,6 +296,33 @@ impl Default for ExportConfig {
     }
 }
 
+/// `exceptions:` — grouping of recorded errors.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExceptionsConfig {
+    /// Patterns of errors to count but never export: a type path (`io::ErrorKind::WouldBlock`)
+    /// matches the end of the type, anything else is looked for in the type and the message.
+    pub ignore: Vec<String>,
+    /// Most groups kept; the least recently seen is evicted (and counted) first.
+    pub max_groups: usize,
+    /// Occurrences of one group exported per `rate_window`; the rest are only counted.
+    pub rate_limit: u32,
+    /// The rate-limit window (`1m`).
+    #[serde(deserialize_with = "de_duration")]
+    pub rate_window: Duration,
+}
+
+impl Default for ExceptionsConfig {
+    fn default() -> Self {
+        ExceptionsConfig {
+            ignore: Vec::new(),
+            max_groups: 1000,
+            rate_limit: 10,
+            rate_window: Duration::from_secs(60),
+        }
+    }
+}
+
 /// The whole configuration. `Config::default()` is the console with everything on.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -314,6 +341,8 @@ pub struct Config {
     pub exporters: ExportersConfig,
     /// `export:`.
     pub export: ExportConfig,
+    /// `exceptions:`.
+    pub exceptions: ExceptionsConfig,
     #[serde(skip)]
     pub(crate) extra: Vec<Box<dyn Exporter>>,
 }
@@ -328,6 +357,7 @@ impl fmt::Debug for Config {
             .field("logging", &self.logging)
             .field("exporters", &self.exporters)
             .field("export", &self.export)
+            .field("exceptions", &self.exceptions)
             .field("extra_exporters", &self.extra.len())
             .finish()
     }

@@ -17,8 +17,8 @@ mod clock;
 mod collector;
 pub mod config;
 mod context;
-#[doc(hidden)]
 pub mod exception;
+pub use exception as exceptions;
 pub mod export;
 mod ids;
 mod level;
@@ -203,6 +203,15 @@ pub fn init(config: Config) -> Result<Guard, Error> {
         exporters.push(Box::new(export::console::Console::new(c.format, output, color)));
     }
     let install_subscriber = config.logging.install_subscriber;
+    let x = &config.exceptions;
+    exception::configure(
+        exception::Limits {
+            max_groups: x.max_groups.max(1),
+            per_window: x.rate_limit,
+            window: x.rate_window,
+        },
+        x.ignore.clone(),
+    );
     let filters = state::Filters { spans: config.tracing.level.clone(), logs: config.logging.level.clone() };
     let sampler = config.sampling.sampler();
     exporters.extend(config.extra);

@@ -93,12 +93,21 @@ impl Frame {
 /// nothing but the frame into the ring.
 pub(crate) type SpanRecord = Frame;
 
-/// A log record (a `tracing` event) as it travels to the collector.
+/// Where a log record comes from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LogSource {
+    /// A `tracing` event.
+    Tracing(&'static tracing::Metadata<'static>),
+    /// An exception recorded by telemark, and where.
+    Exception(&'static Location<'static>),
+}
+
+/// A log record (a `tracing` event or an exception) as it travels to the collector.
 #[derive(Debug)]
 pub(crate) struct LogRecord {
     pub time: minstant::Instant,
     pub level: Level,
-    pub meta: &'static tracing::Metadata<'static>,
+    pub source: LogSource,
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub data: Vec<u8>,

@@ -1,11 +1,23 @@
-//! Exception tracking (the groundwork of `#[capture_exceptions]`): what is captured of an error,
-//! its stable fingerprint, and the bounded tracker of groups.
+//! Exception tracking (`telemark::exceptions`): what is captured of an error, its stable fingerprint, the bounded tracker of
+//! groups, and [`record`] for code that handles its errors itself.
 //!
-//! Not wired into spans, logs or the macros yet.
+//! ```
+//! let capture = telemark_runtime::testing::capture();
+//! let err = std::io::Error::new(std::io::ErrorKind::NotFound, "user 42 not found");
+//! telemark_runtime::exceptions::record(&err);
+//! telemark_runtime::exceptions::record(&std::io::Error::new(std::io::ErrorKind::NotFound, "user 7 not found"));
+//! let groups = telemark_runtime::exceptions::groups();
+//! assert!(groups.iter().any(|g| g.count == 2 && g.type_name.ends_with("NotFound")));
+//! # drop(capture);
+//! ```
 
 pub mod capture;
 pub mod fingerprint;
+mod record;
 pub mod tracker;
+
+pub(crate) use record::configure;
+pub use record::{evicted, groups, ignored, pattern_matches, record, record_with_fingerprint};
 
 pub use capture::{Exception, MAX_CHAIN};
 pub use fingerprint::normalize;

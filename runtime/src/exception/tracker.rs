@@ -121,6 +121,11 @@ impl Tracker {
         v
     }
 
+    /// How many times the group `fingerprint` happened (0 if unknown).
+    pub fn count(&self, fingerprint: &str) -> u64 {
+        self.groups.get(fingerprint).map_or(0, |e| e.group.count)
+    }
+
     /// Groups evicted to stay within `max_groups`.
     pub fn evicted(&self) -> u64 {
         self.evicted

@@ -1,0 +1,173 @@
+//! Recording an error by hand (`telemark::exceptions::record`): on the current span, in the tracker,
+//! and as a log record that carries the trace context.
+
+use super::capture::Exception;
+use super::tracker::{Group, Limits, Seen, Tracker};
+use crate::ids::{SpanId, TraceId};
+use crate::local::{self, LogRecord, LogSource, Record, Site};
+use crate::span;
+use crate::value::Recorder;
+use crate::value::Value;
+use std::error::Error;
+use std::fmt::{self, Write as _};
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+static TRACKER: Mutex<Option<Tracker>> = Mutex::new(None);
+static IGNORE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static IGNORED: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces the tracker's limits and ignore patterns (from `init`); known groups are kept.
+pub(crate) fn configure(limits: Limits, ignore: Vec<String>) {
+    if let Ok(mut t) = TRACKER.lock() {
+        *t = Some(Tracker::new(limits));
+    }
+    if let Ok(mut i) = IGNORE.lock() {
+        *i = ignore;
+    }
+}
+
+/// Whether `pattern` matches an exception: a type path (`io::ErrorKind::WouldBlock`, `DbError::NotFound`)
+/// matches the end of its type; anything else is looked for in its type and its message.
+pub fn pattern_matches(pattern: &str, e: &Exception) -> bool {
+    if pattern.contains("::") {
+        let last = pattern.rsplit("::").next().unwrap_or(pattern);
+        e.type_name.ends_with(pattern) || e.type_name.ends_with(&format!("::{last}"))
+    } else {
+        e.type_name.contains(pattern) || e.message.contains(pattern)
+    }
+}
+
+/// A `Debug` rendering cut at 256 bytes: enough to see an enum variant.
+fn short_debug(v: &dyn fmt::Debug) -> String {
+    struct Cap(String);
+    impl fmt::Write for Cap {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            if self.0.len() + s.len() > 256 {
+                return Err(fmt::Error);
+            }
+            self.0.push_str(s);
+            Ok(())
+        }
+    }
+    let mut c = Cap(String::new());
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write!(c, "{v:?}")));
+    c.0
+}
+
+/// Where an exception happened: the current `#[traced]` function, else the file.
+fn site(location: &'static Location<'static>) -> String {
+    local::with(|l| {
+        l.stack.try_borrow().ok().and_then(|s| {
+            s.last().and_then(|f| match f.site {
+                Site::Callsite(c) => Some(c.meta.function.to_string()),
+                _ => None,
+            })
+        })
+    })
+    .flatten()
+    .unwrap_or_else(|| location.file().to_string())
+}
+
+/// Records `error` as an exception: an `exception` event and error status on the current span, a
+/// count in its group (see [`groups`]), and — unless its group is over its rate limit — a log
+/// record with `exception.*` attributes and the current trace and span ids. Errors matching an
+/// ignore pattern are only counted ([`ignored`]).
+#[track_caller]
+pub fn record<E: Error + 'static>(error: &E) {
+    record_as(error, std::any::type_name::<E>(), None, Location::caller());
+}
+
+/// Like [`record`], grouped by `fingerprint` (your own key) instead of the computed one.
+#[track_caller]
+pub fn record_with_fingerprint<E: Error + 'static>(error: &E, fingerprint: &str) {
+    record_as(error, std::any::type_name::<E>(), Some(fingerprint), Location::caller());
+}
+
+fn record_as(
+    error: &(dyn Error + 'static),
+    type_name: &str,
+    fingerprint: Option<&str>,
+    at: &'static Location<'static>,
+) {
+    if !crate::state::active() {
+        return;
+    }
+    let debug = short_debug(&error);
+    let e = Exception::capture(error, type_name, Some(&debug), &site(at), fingerprint);
+    if IGNORE.lock().map(|i| i.iter().any(|p| pattern_matches(p, &e))).unwrap_or(false) {
+        IGNORED.fetch_add(1, Relaxed);
+        return;
+    }
+    // On the current span.
+    let top = local::with(|l| l.current()).flatten();
+    if let Some(ctx) = &top {
+        span::with_frame_data(ctx.span_id, |rec, status| {
+            rec.event(
+                "exception",
+                crate::clock::now_unix_nanos(),
+                &[
+                    ("exception.type", Value::from(e.type_name.clone())),
+                    ("exception.message", Value::from(e.message.clone())),
+                    ("exception.escaped", Value::Bool(false)),
+                    ("exception.fingerprint", Value::from(e.fingerprint.clone())),
+                ],
+            );
+            rec.status_message(&e.message);
+            *status = crate::context::STATUS_ERROR;
+        });
+    }
+    // In its group.
+    let trace = top.as_ref().map(|c| (c.trace_id, c.span_id));
+    let seen = TRACKER.lock().ok().map(|mut t| {
+        let t = t.get_or_insert_with(|| Tracker::new(Limits::default()));
+        let seen = t.observe(&e, SystemTime::now(), trace);
+        (seen, t.count(&e.fingerprint))
+    });
+    // As a log record carrying the trace context.
+    if let Some((seen, count)) = seen {
+        if seen != Seen::Suppressed {
+            let time = minstant::Instant::now();
+            local::with(|l| {
+                let mut data = l.buffer();
+                let mut rec = Recorder::new(&mut data);
+                rec.str("message", &e.message);
+                rec.str("exception.type", &e.type_name);
+                rec.str("exception.message", &e.message);
+                rec.str("exception.fingerprint", &e.fingerprint);
+                rec.i64("exception.group_count", i64::try_from(count).unwrap_or(i64::MAX));
+                rec.bool("exception.new_group", seen == Seen::New);
+                if !e.chain.is_empty() {
+                    rec.str("exception.chain", &e.chain.join(": "));
+                    rec.bool("exception.chain_truncated", e.chain_truncated);
+                }
+                let (trace_id, span_id) = trace.unwrap_or((TraceId::INVALID, SpanId::INVALID));
+                l.submit(Record::Log(LogRecord {
+                    time,
+                    level: crate::Level::Error,
+                    source: LogSource::Exception(at),
+                    trace_id,
+                    span_id,
+                    data,
+                }));
+            });
+        }
+    }
+}
+
+/// A snapshot of the exception groups, most frequent first.
+pub fn groups() -> Vec<Group> {
+    TRACKER.lock().ok().and_then(|t| t.as_ref().map(Tracker::groups)).unwrap_or_default()
+}
+
+/// Exceptions that matched an ignore pattern (counted, never exported).
+pub fn ignored() -> u64 {
+    IGNORED.load(Relaxed)
+}
+
+/// Groups evicted to stay within the configured maximum.
+pub fn evicted() -> u64 {
+    TRACKER.lock().ok().and_then(|t| t.as_ref().map(Tracker::evicted)).unwrap_or(0)
+}

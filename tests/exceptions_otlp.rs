@@ -1,0 +1,75 @@
+//! `telemark::exceptions::record`: on the current span, grouped, rate-limited, ignored by pattern,
+//! and exported as log records with the trace context — checked at the OTLP receiver.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+use support::Receiver;
+use telemark::{traced, Config, Protocol};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[traced]
+fn load_user(id: u32) {
+    let err = std::io::Error::new(std::io::ErrorKind::NotFound, format!("user {id} not found"));
+    telemark::exceptions::record(&err);
+}
+
+#[traced]
+fn poll_socket() {
+    let err = std::io::Error::new(std::io::ErrorKind::WouldBlock, "try again");
+    telemark::exceptions::record(&err);
+}
+
+#[test]
+fn recorded_errors_are_grouped_rate_limited_ignored_and_exported_with_their_trace() {
+    let rx = Receiver::start();
+    let mut config = Config::default().otlp(rx.grpc_endpoint(), Protocol::Grpc);
+    config.exceptions.ignore = vec!["io::ErrorKind::WouldBlock".into()];
+    config.exceptions.rate_limit = 2;
+    let guard = telemark::init(config).unwrap();
+    let ignored_before = telemark::exceptions::ignored();
+
+    for id in 1..=5 {
+        load_user(id);
+    }
+    poll_socket();
+    drop(guard);
+
+    // One group, counted five times, although only two occurrences were exported.
+    let groups = telemark::exceptions::groups();
+    let group = groups.iter().find(|g| g.type_name.ends_with("Error::NotFound")).expect("a NotFound group");
+    assert_eq!(group.count, 5, "{groups:?}");
+    assert_eq!(group.sample_message, "user 1 not found");
+    assert_eq!(group.site, "exceptions_otlp::load_user");
+    assert!(groups.iter().all(|g| !g.type_name.ends_with("WouldBlock")), "ignored errors form no group");
+    assert_eq!(telemark::exceptions::ignored(), ignored_before + 1);
+
+    let spans = rx.wait_spans(|s| s.iter().filter(|s| s.name == "load_user").count() == 5, WAIT);
+    let loads: Vec<_> = spans.iter().filter(|s| s.name == "load_user").collect();
+    assert_eq!(loads.len(), 5);
+    for s in &loads {
+        assert!(s.status.is_error());
+        let e = s.event("exception").expect("exception event on the span");
+        assert_eq!(e.attr_str("exception.fingerprint"), Some(group.fingerprint.as_str()));
+        assert_eq!(e.attr("exception.escaped").and_then(|v| v.as_bool()), Some(false));
+    }
+
+    let logs = rx
+        .wait_logs(|l| l.iter().filter(|l| l.attr_str("exception.fingerprint").is_some()).count() >= 2, WAIT);
+    let exported: Vec<_> = logs.iter().filter(|l| l.attr_str("exception.fingerprint").is_some()).collect();
+    assert_eq!(exported.len(), 2, "rate limit of 2 per window: {exported:?}");
+    assert_eq!(exported[0].severity_text, "ERROR");
+    assert_eq!(exported[0].attr("exception.new_group").and_then(|v| v.as_bool()), Some(true));
+    assert_eq!(exported[1].attr_i64("exception.group_count"), Some(2));
+    for l in &exported {
+        assert!(
+            loads.iter().any(|s| s.span_id == l.span_id && s.trace_id == l.trace_id),
+            "log carries its span"
+        );
+        assert!(l.attr_str("exception.type").unwrap().ends_with("Error::NotFound"));
+    }
+    assert!(logs.iter().all(|l| l.body != "try again"), "an ignored error is never exported");
+}
