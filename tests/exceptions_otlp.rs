@@ -11,6 +11,9 @@ use telemark::{traced, Config, Protocol};
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// telemark's pipeline is process-wide: these tests take turns.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[traced]
 fn load_user(id: u32) {
     let err = std::io::Error::new(std::io::ErrorKind::NotFound, format!("user {id} not found"));
@@ -25,6 +28,7 @@ fn poll_socket() {
 
 #[test]
 fn recorded_errors_are_grouped_rate_limited_ignored_and_exported_with_their_trace() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let rx = Receiver::start();
     let mut config = Config::default().otlp(rx.grpc_endpoint(), Protocol::Grpc);
     config.exceptions.ignore = vec!["io::ErrorKind::WouldBlock".into()];
@@ -72,4 +76,44 @@ fn recorded_errors_are_grouped_rate_limited_ignored_and_exported_with_their_trac
         assert!(l.attr_str("exception.type").unwrap().ends_with("Error::NotFound"));
     }
     assert!(logs.iter().all(|l| l.body != "try again"), "an ignored error is never exported");
+}
+
+#[traced]
+fn crashes(job: u32) {
+    panic!("job {job} hit an impossible state");
+}
+
+#[test]
+fn panics_on_any_thread_are_captured_grouped_and_still_propagate() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let rx = Receiver::start();
+    let guard = telemark::init(Config::default().otlp(rx.grpc_endpoint(), Protocol::Grpc)).unwrap();
+    for job in [1, 2] {
+        let joined = std::thread::spawn(move || crashes(job)).join();
+        assert!(joined.is_err(), "the panic still propagates");
+    }
+    // A panic payload telemark's hook never saw (a supervisor's report, say) is recorded by hand.
+    let payload: Box<dyn std::any::Any + Send> = Box::new("worker 3 crashed");
+    telemark::exceptions::record_panic(payload.as_ref());
+    drop(guard);
+
+    let groups = telemark::exceptions::groups();
+    let crash =
+        groups.iter().find(|g| g.site == "exceptions_otlp::crashes").expect("a group for the crashes");
+    assert_eq!(crash.type_name, "panic");
+    assert_eq!(crash.count, 2, "two jobs, one group: the job number is normalised away");
+
+    let spans = rx.wait_spans(|s| s.iter().filter(|s| s.name == "crashes").count() == 2, WAIT);
+    let crashes: Vec<_> = spans.iter().filter(|s| s.name == "crashes").collect();
+    let logs = rx
+        .wait_logs(|l| l.iter().filter(|l| l.attr_str("exception.type") == Some("panic")).count() >= 3, WAIT);
+    let panics: Vec<_> = logs.iter().filter(|l| l.attr_str("exception.type") == Some("panic")).collect();
+    assert_eq!(panics.len(), 3, "{panics:?}");
+    for p in panics.iter().filter(|p| p.body.starts_with("job ")) {
+        assert_eq!(p.attr("exception.escaped").and_then(|v| v.as_bool()), Some(true));
+        assert!(p.attr_str("code.file.path").unwrap().ends_with("exceptions_otlp.rs"));
+        assert!(crashes.iter().any(|s| s.span_id == p.span_id && s.trace_id == p.trace_id), "{p:?}");
+        assert_eq!(p.attr_str("exception.fingerprint"), Some(crash.fingerprint.as_str()));
+    }
+    assert!(panics.iter().any(|p| p.body == "worker 3 crashed" && p.trace_id.is_empty()));
 }

@@ -237,6 +237,7 @@ fn decode_log(r: LogRecord, anchor: &minstant::Anchor) -> (LogEntry, Vec<u8>) {
         LogSource::Exception(at) => {
             (value::Keys::None, "telemark::exception", Some(at.file()), Some(at.line()))
         }
+        LogSource::Panic => (value::Keys::None, "telemark::exception", None, None),
     };
     let d = value::decode(&r.data, keys, Vec::new());
     let mut message = String::new();

@@ -275,6 +275,11 @@ fn install_panic_hook() {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "Box<dyn Any>".to_string());
+            let location = info.location().map(|l| (l.file().to_string(), l.line()));
+            // Captured on every thread, before the panic unwinds; never blocks or panics itself.
+            if !local::is_internal() {
+                exception::record_panic_message(&msg, location.as_ref().map(|(f, l)| (f.as_str(), *l)));
+            }
             let _ = local::with(|l| {
                 if let Ok(mut m) = l.panic_message.try_borrow_mut() {
                     *m = Some(msg);

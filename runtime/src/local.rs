@@ -100,6 +100,8 @@ pub(crate) enum LogSource {
     Tracing(&'static tracing::Metadata<'static>),
     /// An exception recorded by telemark, and where.
     Exception(&'static Location<'static>),
+    /// A panic captured by telemark's hook (its location travels in the attributes).
+    Panic,
 }
 
 /// A log record (a `tracing` event or an exception) as it travels to the collector.

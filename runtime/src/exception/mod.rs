@@ -16,8 +16,8 @@ pub mod fingerprint;
 mod record;
 pub mod tracker;
 
-pub(crate) use record::configure;
-pub use record::{evicted, groups, ignored, pattern_matches, record, record_with_fingerprint};
+pub(crate) use record::{configure, record_panic_message};
+pub use record::{evicted, groups, ignored, pattern_matches, record, record_panic, record_with_fingerprint};
 
 pub use capture::{Exception, MAX_CHAIN};
 pub use fingerprint::normalize;

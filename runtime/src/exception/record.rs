@@ -97,7 +97,7 @@ fn record_as(
     }
     let debug = short_debug(&error);
     let e = Exception::capture(error, type_name, Some(&debug), &site(at), fingerprint);
-    if IGNORE.lock().map(|i| i.iter().any(|p| pattern_matches(p, &e))).unwrap_or(false) {
+    if IGNORE.try_lock().map(|i| i.iter().any(|p| pattern_matches(p, &e))).unwrap_or(false) {
         IGNORED.fetch_add(1, Relaxed);
         return;
     }
@@ -119,42 +119,92 @@ fn record_as(
             *status = crate::context::STATUS_ERROR;
         });
     }
-    // In its group.
-    let trace = top.as_ref().map(|c| (c.trace_id, c.span_id));
-    let seen = TRACKER.lock().ok().map(|mut t| {
+    export(&e, top.as_ref().map(|c| (c.trace_id, c.span_id)), LogSource::Exception(at), &[]);
+}
+
+/// Counts `e` in its group and, under the group's rate limit, exports it as a log record.
+/// Never blocks: if the tracker is busy (a panic while it was locked), the occurrence is only
+/// exported.
+fn export(e: &Exception, trace: Option<(TraceId, SpanId)>, source: LogSource, extra: &[(&str, Value)]) {
+    let seen = TRACKER.try_lock().ok().map(|mut t| {
         let t = t.get_or_insert_with(|| Tracker::new(Limits::default()));
-        let seen = t.observe(&e, SystemTime::now(), trace);
+        let seen = t.observe(e, SystemTime::now(), trace);
         (seen, t.count(&e.fingerprint))
     });
-    // As a log record carrying the trace context.
-    if let Some((seen, count)) = seen {
-        if seen != Seen::Suppressed {
-            let time = minstant::Instant::now();
-            local::with(|l| {
-                let mut data = l.buffer();
-                let mut rec = Recorder::new(&mut data);
-                rec.str("message", &e.message);
-                rec.str("exception.type", &e.type_name);
-                rec.str("exception.message", &e.message);
-                rec.str("exception.fingerprint", &e.fingerprint);
-                rec.i64("exception.group_count", i64::try_from(count).unwrap_or(i64::MAX));
-                rec.bool("exception.new_group", seen == Seen::New);
-                if !e.chain.is_empty() {
-                    rec.str("exception.chain", &e.chain.join(": "));
-                    rec.bool("exception.chain_truncated", e.chain_truncated);
-                }
-                let (trace_id, span_id) = trace.unwrap_or((TraceId::INVALID, SpanId::INVALID));
-                l.submit(Record::Log(LogRecord {
-                    time,
-                    level: crate::Level::Error,
-                    source: LogSource::Exception(at),
-                    trace_id,
-                    span_id,
-                    data,
-                }));
-            });
-        }
+    let (seen, count) = seen.unwrap_or((Seen::Export, 0));
+    if seen == Seen::Suppressed {
+        return;
     }
+    let time = minstant::Instant::now();
+    local::with(|l| {
+        let mut data = l.buffer();
+        let mut rec = Recorder::new(&mut data);
+        rec.str("message", &e.message);
+        rec.str("exception.type", &e.type_name);
+        rec.str("exception.message", &e.message);
+        rec.str("exception.fingerprint", &e.fingerprint);
+        rec.i64("exception.group_count", i64::try_from(count).unwrap_or(i64::MAX));
+        rec.bool("exception.new_group", seen == Seen::New);
+        if !e.chain.is_empty() {
+            rec.str("exception.chain", &e.chain.join(": "));
+            rec.bool("exception.chain_truncated", e.chain_truncated);
+        }
+        for (k, v) in extra {
+            rec.value(k, v);
+        }
+        let (trace_id, span_id) = trace.unwrap_or((TraceId::INVALID, SpanId::INVALID));
+        l.submit(Record::Log(LogRecord {
+            time,
+            level: crate::Level::Error,
+            source,
+            trace_id,
+            span_id,
+            data,
+        }));
+    });
+}
+
+/// Records a panic (from telemark's panic hook, on the panicking thread, before it unwinds).
+pub(crate) fn record_panic_message(message: &str, location: Option<(&str, u32)>) {
+    if !crate::state::active() {
+        return;
+    }
+    let function = local::with(|l| {
+        l.stack.try_borrow().ok().and_then(|s| {
+            s.last().and_then(|f| match f.site {
+                Site::Callsite(c) => Some(c.meta.function),
+                _ => None,
+            })
+        })
+    })
+    .flatten();
+    let site =
+        function.map(str::to_string).or_else(|| location.map(|(f, _)| f.to_string())).unwrap_or_default();
+    let e = Exception::capture_display(&message, "panic", None, &site, None);
+    if IGNORE.try_lock().map(|i| i.iter().any(|p| pattern_matches(p, &e))).unwrap_or(false) {
+        IGNORED.fetch_add(1, Relaxed);
+        return;
+    }
+    let trace = local::with(|l| l.current()).flatten().map(|c| (c.trace_id, c.span_id));
+    let mut extra = vec![("exception.escaped", Value::Bool(true))];
+    if let Some((file, line)) = location {
+        extra.push(("code.file.path", Value::from(file.to_string())));
+        extra.push(("code.line.number", Value::I64(i64::from(line))));
+    }
+    export(&e, trace, LogSource::Panic, &extra);
+}
+
+/// Records a panic payload caught with `std::panic::catch_unwind` (when telemark's hook did not see
+/// it, e.g. a panic hook of your own replaced it).
+#[track_caller]
+pub fn record_panic(payload: &(dyn std::any::Any + Send)) {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_string());
+    let at = Location::caller();
+    record_panic_message(&message, Some((at.file(), at.line())));
 }
 
 /// A snapshot of the exception groups, most frequent first.
