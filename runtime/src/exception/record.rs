@@ -57,18 +57,22 @@ fn short_debug(v: &dyn fmt::Debug) -> String {
     c.0
 }
 
-/// Where an exception happened: the current `#[traced]` function, else the file.
-fn site(location: &'static Location<'static>) -> String {
+/// The current `#[traced]` function (`module::function`), if the current span is one.
+fn current_function() -> Option<&'static str> {
     local::with(|l| {
         l.stack.try_borrow().ok().and_then(|s| {
             s.last().and_then(|f| match f.site {
-                Site::Callsite(c) => Some(c.meta.function.to_string()),
+                Site::Callsite(c) => Some(c.meta.function),
                 _ => None,
             })
         })
     })
     .flatten()
-    .unwrap_or_else(|| location.file().to_string())
+}
+
+/// Where an exception happened: the current `#[traced]` function, else the file.
+fn site(file: Option<&str>) -> String {
+    current_function().or(file).unwrap_or_default().to_string()
 }
 
 /// Records `error` as an exception: an `exception` event and error status on the current span, a
@@ -96,7 +100,7 @@ fn record_as(
         return;
     }
     let debug = short_debug(&error);
-    let e = Exception::capture(error, type_name, Some(&debug), &site(at), fingerprint);
+    let e = Exception::capture(error, type_name, Some(&debug), &site(Some(at.file())), fingerprint);
     if IGNORE.try_lock().map(|i| i.iter().any(|p| pattern_matches(p, &e))).unwrap_or(false) {
         IGNORED.fetch_add(1, Relaxed);
         return;
@@ -169,18 +173,7 @@ pub(crate) fn record_panic_message(message: &str, location: Option<(&str, u32)>)
     if !crate::state::active() {
         return;
     }
-    let function = local::with(|l| {
-        l.stack.try_borrow().ok().and_then(|s| {
-            s.last().and_then(|f| match f.site {
-                Site::Callsite(c) => Some(c.meta.function),
-                _ => None,
-            })
-        })
-    })
-    .flatten();
-    let site =
-        function.map(str::to_string).or_else(|| location.map(|(f, _)| f.to_string())).unwrap_or_default();
-    let e = Exception::capture_display(&message, "panic", None, &site, None);
+    let e = Exception::capture_display(&message, "panic", None, &site(location.map(|(f, _)| f)), None);
     if IGNORE.try_lock().map(|i| i.iter().any(|p| pattern_matches(p, &e))).unwrap_or(false) {
         IGNORED.fetch_add(1, Relaxed);
         return;
