@@ -185,14 +185,6 @@ mod tests {
     }
 
     #[test]
-    fn line_shifts_do_not_change_the_group() {
-        // The site is the function (or file), never the line.
-        let before = cap(&DbError::Timeout(30), "app::load");
-        let after = cap(&DbError::Timeout(30), "app::load");
-        assert_eq!(before.fingerprint, after.fingerprint);
-    }
-
-    #[test]
     fn io_errors_carry_their_kind() {
         let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file /tmp/x");
         let x = Exception::capture(&e, "std::io::error::Error", Some(&format!("{e:?}")), "app::read", None);

@@ -214,3 +214,28 @@ pub fn ignored() -> u64 {
 pub fn evicted() -> u64 {
     TRACKER.lock().ok().and_then(|t| t.as_ref().map(Tracker::evicted)).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn here() -> &'static Location<'static> {
+        Location::caller()
+    }
+
+    #[test]
+    fn line_shifts_do_not_change_the_group() {
+        // The same error captured from two different lines (as after adding lines above it): the
+        // site comes from the file (or the current function), never the line.
+        let a = here();
+        let b = here();
+        assert_ne!(a.line(), b.line());
+        let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "query 17 timed out");
+        let x = Exception::capture(&err, "std::io::Error", None, &site(Some(a.file())), None);
+        let y = Exception::capture(&err, "std::io::Error", None, &site(Some(b.file())), None);
+        assert_eq!(x.fingerprint, y.fingerprint);
+        let elsewhere = Exception::capture(&err, "std::io::Error", None, "other::function", None);
+        assert_ne!(x.fingerprint, elsewhere.fingerprint, "another call site is another group");
+    }
+}
