@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 
-pub use telemark_macros::traced;
+pub use telemark_macros::{capture_exceptions, traced};
 pub use telemark_runtime::{
     config, current_span, exceptions, export, flush, in_span, init, propagation, span, spawn, spawn_blocking,
     stats, testing, tracing_layer, with_current_context, Config, ConfigError, ConsoleFormat, ContextScope,
@@ -16,4 +16,5 @@ pub mod __private {
         call_once, parent, Callsite, Level, Outcome, Parent, Pending, Recorder, SiteMeta, SpanGuard,
         SpanKind, Traced,
     };
+    pub use telemark_runtime::exceptions::{CaptureScope, CaptureSite};
 }

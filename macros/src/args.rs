@@ -37,10 +37,10 @@ pub(crate) struct TracedArgs {
     pub sample: Option<(f64, Span)>,
 }
 
-struct Errors(Option<syn::Error>);
+pub(crate) struct Errors(pub(crate) Option<syn::Error>);
 
 impl Errors {
-    fn push(&mut self, e: syn::Error) {
+    pub(crate) fn push(&mut self, e: syn::Error) {
         match &mut self.0 {
             Some(all) => all.combine(e),
             None => self.0 = Some(e),
@@ -48,7 +48,7 @@ impl Errors {
     }
 }
 
-fn join(items: &[&str]) -> String {
+pub(crate) fn join(items: &[&str]) -> String {
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
 }
 
@@ -104,7 +104,7 @@ pub(crate) fn parse(args: TokenStream) -> (TracedArgs, Option<syn::Error>) {
 }
 
 /// The `=` after an option that needs a value, or an error on the option that shows the form.
-fn expect_eq(input: ParseStream<'_>, key: &Ident, example: &str) -> syn::Result<()> {
+pub(crate) fn expect_eq(input: ParseStream<'_>, key: &Ident, example: &str) -> syn::Result<()> {
     if input.peek(Token![=]) {
         input.parse::<Token![=]>()?;
         return Ok(());
@@ -133,7 +133,7 @@ fn reject_value(input: ParseStream<'_>, k: &str, errors: &mut Errors) -> syn::Re
 }
 
 /// Skips the rest of an option (up to the next `,`), so one mistake gives one error.
-fn skip_option(input: ParseStream<'_>) -> syn::Result<()> {
+pub(crate) fn skip_option(input: ParseStream<'_>) -> syn::Result<()> {
     while !input.is_empty() && !input.peek(Token![,]) {
         input.parse::<proc_macro2::TokenTree>()?;
     }
@@ -157,7 +157,7 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `word`, when it is close enough to be a typo.
-fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (distance(word, c), *c))

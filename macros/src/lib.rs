@@ -7,10 +7,25 @@
 use proc_macro::TokenStream;
 
 mod args;
+mod capture;
 mod traced;
 
 /// See `telemark::traced`.
 #[proc_macro_attribute]
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
     traced::expand(args.into(), item.into()).into()
+}
+
+/// Captures the `Err` a function returns, and a panic inside it, as exceptions: an `exception`
+/// event on the span, a log record with the trace context, and a count in the exception's group.
+///
+/// Options: `ignore = ["NotFound", "io::ErrorKind::WouldBlock"]` (a type path matches the end of
+/// the error's type; any other text is looked for in its type and message), `backtrace = true|false`
+/// (default from `exceptions.capture_backtrace`), `level = "error"|"warn"` (the log record's
+/// severity), `fingerprint = expr` (your own grouping key, any `Display` expression without
+/// access to the function's arguments). It goes on any function `#[traced]` accepts, with or
+/// without `#[traced]`, in either order. See the `telemark` crate's documentation.
+#[proc_macro_attribute]
+pub fn capture_exceptions(args: TokenStream, item: TokenStream) -> TokenStream {
+    capture::expand(args.into(), item.into()).into()
 }

@@ -41,12 +41,28 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let f: ItemFn = match syn::parse2(item.clone()) {
+    let mut f: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
-        Err(_) => return not_a_function(item),
+        Err(_) => return not_a_function(item, "traced"),
     };
+    // `#[capture_exceptions]` below this attribute: rewrite the body first, so that the capture
+    // runs inside the span.
+    let mut capture_error = None;
+    if let Some(i) = f.attrs.iter().position(crate::capture::is_capture_attr) {
+        let attr = f.attrs.remove(i);
+        match crate::capture::rewrite(crate::capture::attr_args(&attr), f.clone()) {
+            Ok(rewritten) => f = rewritten,
+            Err(e) => capture_error = Some(e),
+        }
+    }
     // Option errors and the checks against the function are reported together.
-    let (args, parse_errors) = args::parse(args);
+    let (args, mut parse_errors) = args::parse(args);
+    if let Some(e) = capture_error {
+        match &mut parse_errors {
+            Some(all) => all.combine(e),
+            None => parse_errors = Some(e),
+        }
+    }
     let ret = ReturnInfo::of(&f);
     let checked =
         args::check(&args, &f, ret.unit, ret.has_impl).and_then(|()| check_track_caller(&args, &f, &ret));
@@ -80,11 +96,11 @@ fn check_track_caller(args: &TracedArgs, f: &ItemFn, ret: &ReturnInfo) -> syn::R
     ))
 }
 
-fn not_a_function(item: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn not_a_function(item: TokenStream, name: &str) -> syn::Result<TokenStream> {
     if let Ok(t) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
         return Err(syn::Error::new(
             t.sig.ident.span(),
-            "`#[traced]` needs a function body; put it on the implementations of this trait method",
+            format!("`#[{name}]` needs a function body; put it on the implementations of this trait method"),
         ));
     }
     match syn::parse2::<syn::Item>(item.clone()) {
@@ -93,7 +109,7 @@ fn not_a_function(item: TokenStream) -> syn::Result<TokenStream> {
                 syn::Item::Struct(s) => (s.struct_token.span, "a struct"),
                 syn::Item::Enum(e) => (e.enum_token.span, "an enum"),
                 syn::Item::Impl(i) => {
-                    (i.impl_token.span, "an `impl` block; put it on each method you want traced")
+                    (i.impl_token.span, "an `impl` block; put it on each method")
                 }
                 syn::Item::Mod(m) => (m.mod_token.span, "a module"),
                 syn::Item::Trait(t) => {
@@ -107,7 +123,7 @@ fn not_a_function(item: TokenStream) -> syn::Result<TokenStream> {
             };
             Err(syn::Error::new(
                 span,
-                format!("`#[traced]` can only be applied to functions and methods, not to {what}"),
+                format!("`#[{name}]` can only be applied to functions and methods, not to {what}"),
             ))
         }
         // Not even an item (a syntax error in a function body): hand it back untouched so that
@@ -118,13 +134,13 @@ fn not_a_function(item: TokenStream) -> syn::Result<TokenStream> {
 
 /// What the return type says.
 pub(crate) struct ReturnInfo {
-    unit: bool,
-    has_impl: bool,
-    is_result: bool,
+    pub(crate) unit: bool,
+    pub(crate) has_impl: bool,
+    pub(crate) is_result: bool,
     /// The type a value-producing closure or async block should yield, when nameable.
-    value_ty: Option<Type>,
+    pub(crate) value_ty: Option<Type>,
     /// The `Box::pin(async move { .. })` of an `#[async_trait]` method, by statement index.
-    async_trait_block: Option<usize>,
+    pub(crate) async_trait_block: Option<usize>,
 }
 
 struct FindImpl(bool);
@@ -206,7 +222,7 @@ fn async_trait_block(block: &Block) -> Option<usize> {
 }
 
 impl ReturnInfo {
-    fn of(f: &ItemFn) -> ReturnInfo {
+    pub(crate) fn of(f: &ItemFn) -> ReturnInfo {
         let ty = match &f.sig.output {
             ReturnType::Default => None,
             ReturnType::Type(_, t) => Some((**t).clone()),
@@ -382,21 +398,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
             #(#outcome)*
         }
     };
-    // Gives the closure or async block the function's return type, so `?` and `return` infer.
-    let fake_return = match &ret.value_ty {
-        Some(t) if !ret.has_impl => {
-            // Spanned on the return type, so "return type inferred to be `T` here" points at `T`.
-            let fake = quote_spanned!(t.span()=> return __telemark_fake;);
-            quote! {
-                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
-                if false {
-                    let __telemark_fake: #t = loop {};
-                    #fake
-                }
-            }
-        }
-        _ => quote!(),
-    };
+    let fake_return = fake_return(ret);
 
     // Runs an async body inside the pending span, records the outcome, ends the span and yields
     // the value.
@@ -466,8 +468,26 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     out
 }
 
+/// Gives a closure or async block the function's return type, so `?` and `return` infer.
+pub(crate) fn fake_return(ret: &ReturnInfo) -> TokenStream {
+    match &ret.value_ty {
+        Some(t) if !ret.has_impl => {
+            // Spanned on the return type, so "return type inferred to be `T` here" points at `T`.
+            let fake = quote_spanned!(t.span()=> return __telemark_fake;);
+            quote! {
+                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+                if false {
+                    let __telemark_fake: #t = loop {};
+                    #fake
+                }
+            }
+        }
+        _ => quote!(),
+    }
+}
+
 /// The call and the async block of an `#[async_trait]` body (found by `async_trait_block`).
-fn async_trait_parts(stmts: &[Stmt], i: usize) -> Option<(usize, &syn::ExprCall, &syn::ExprAsync)> {
+pub(crate) fn async_trait_parts(stmts: &[Stmt], i: usize) -> Option<(usize, &syn::ExprCall, &syn::ExprAsync)> {
     let Some(Stmt::Expr(Expr::Call(call), _)) = stmts.get(i) else { return None };
     let Some(Expr::Async(inner)) = call.args.first() else { return None };
     Some((i, call, inner))

@@ -2,7 +2,7 @@
 //! [`FinishedSpan`]s and [`LogEntry`]s, and hands them to the exporters.
 
 use crate::clock;
-use crate::context::{Status, STATUS_ERROR, STATUS_OK};
+use crate::context::{Status, STATUS_CAPTURED, STATUS_ERROR, STATUS_OK};
 use crate::export::{CodeLocation, Exporter, FinishedSpan, LogEntry};
 use crate::ids::{SpanId, TraceId};
 use crate::local::{self, LogRecord, LogSource, Record, Site, SpanRecord, CHANNELS};
@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 pub(crate) enum Command {
     Wake,
+    /// Drain and dispatch now, without flushing the exporters (for `exceptions::groups`).
+    Drain(SyncSender<()>),
     Flush(SyncSender<()>, Instant),
     Shutdown(SyncSender<()>, Instant),
 }
@@ -42,7 +44,13 @@ pub(crate) fn request(make: impl FnOnce(SyncSender<()>) -> Command, deadline: In
 
 pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> std::io::Result<()> {
     let (tx, rx) = mpsc::sync_channel(256);
-    let mut c = Collector { exporters, spans: Vec::new(), logs: Vec::new(), pool: Vec::new() };
+    let mut c = Collector {
+        exporters,
+        spans: Vec::new(),
+        logs: Vec::new(),
+        pool: Vec::new(),
+        exceptions: crate::exception::Processor::default(),
+    };
     std::thread::Builder::new().name("telemark-collector".into()).spawn(move || {
         local::mark_internal();
         let mut busy = false;
@@ -61,6 +69,10 @@ pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> st
             busy = c.drain() >= BUSY;
             match cmd {
                 Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => c.dispatch(),
+                Ok(Command::Drain(ack)) => {
+                    c.dispatch();
+                    let _ = ack.send(());
+                }
                 Ok(Command::Flush(ack, deadline)) => {
                     c.dispatch();
                     for e in &mut c.exporters {
@@ -99,6 +111,8 @@ struct Collector {
     logs: Vec<LogEntry>,
     /// Emptied attribute lists of exported spans, reused for the next ones.
     pool: Vec<Attributes>,
+    /// Groups exceptions and completes the span events that wait for their stacktraces.
+    exceptions: crate::exception::Processor,
 }
 
 type Attributes = Vec<(Cow<'static, str>, value::Value)>;
@@ -137,9 +151,18 @@ impl Collector {
                     Record::Span(s) => {
                         let attributes =
                             if s.data.is_empty() { Vec::new() } else { self.pool.pop().unwrap_or_default() };
-                        let (span, data) = decode_span(s, &anchor, attributes);
+                        let (mut span, data) = decode_span(s, &anchor, attributes);
+                        if !span.events.is_empty() {
+                            self.exceptions.complete(&mut span.events);
+                        }
                         self.spans.push(span);
                         data
+                    }
+                    Record::Exception(report) => {
+                        if let Some(log) = self.exceptions.process(*report) {
+                            self.logs.push(log);
+                        }
+                        continue;
                     }
                     Record::Log(l) => {
                         let (log, data) = decode_log(l, &anchor);
@@ -203,7 +226,7 @@ fn decode_span(r: SpanRecord, anchor: &minstant::Anchor, attributes: Attributes)
     let d = value::decode(&r.data, keys, attributes);
     let attributes = d.attributes;
     let status = match r.status {
-        STATUS_ERROR => Status::Error(d.status_message.unwrap_or_default()),
+        STATUS_ERROR | STATUS_CAPTURED => Status::Error(d.status_message.unwrap_or_default()),
         STATUS_OK => Status::Ok,
         _ => Status::Unset,
     };
@@ -234,10 +257,6 @@ fn decode_span(r: SpanRecord, anchor: &minstant::Anchor, attributes: Attributes)
 fn decode_log(r: LogRecord, anchor: &minstant::Anchor) -> (LogEntry, Vec<u8>) {
     let (keys, target, file, line) = match r.source {
         LogSource::Tracing(m) => (value::Keys::Fields(m.fields()), m.target(), m.file(), m.line()),
-        LogSource::Exception(at) => {
-            (value::Keys::None, "telemark::exception", Some(at.file()), Some(at.line()))
-        }
-        LogSource::Panic => (value::Keys::None, "telemark::exception", None, None),
     };
     let d = value::decode(&r.data, keys, Vec::new());
     let mut message = String::new();

@@ -300,8 +300,12 @@ impl Default for ExportConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExceptionsConfig {
+    /// Capture a backtrace with each exception (unresolved on the caller's thread, symbolised on
+    /// telemark's own); `#[capture_exceptions(backtrace = ..)]` overrides it per function.
+    pub capture_backtrace: bool,
     /// Patterns of errors to count but never export: a type path (`io::ErrorKind::WouldBlock`)
     /// matches the end of the type, anything else is looked for in the type and the message.
+    #[serde(deserialize_with = "de_patterns")]
     pub ignore: Vec<String>,
     /// Most groups kept; the least recently seen is evicted (and counted) first.
     pub max_groups: usize,
@@ -315,6 +319,7 @@ pub struct ExceptionsConfig {
 impl Default for ExceptionsConfig {
     fn default() -> Self {
         ExceptionsConfig {
+            capture_backtrace: true,
             ignore: Vec::new(),
             max_groups: 1000,
             rate_limit: 10,
@@ -640,6 +645,15 @@ impl<'de> Deserialize<'de> for StrOrNum {
     }
 }
 
+fn de_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let patterns = Vec::<String>::deserialize(d)?;
+    for p in &patterns {
+        if let Some(why) = crate::exception::pattern_error(p) {
+            return Err(de::Error::custom(format!("invalid ignore pattern `{p}`: {why}")));
+        }
+    }
+    Ok(patterns)
+}
 fn de_directives<'de, D: Deserializer<'de>>(d: D) -> Result<Directives, D::Error> {
     de_with(d, |s| s.parse())
 }

@@ -76,6 +76,8 @@ pub enum Status {
 pub(crate) const STATUS_UNSET: u8 = 0;
 pub(crate) const STATUS_OK: u8 = 1;
 pub(crate) const STATUS_ERROR: u8 = 2;
+/// Error, with the exception already recorded by a capture (so `err` does not record it twice).
+pub(crate) const STATUS_CAPTURED: u8 = 3;
 
 /// Where a span comes from: everything about it known at compile time.
 ///

@@ -211,6 +211,7 @@ pub fn init(config: Config) -> Result<Guard, Error> {
             window: x.rate_window,
         },
         x.ignore.clone(),
+        x.capture_backtrace,
     );
     let filters = state::Filters { spans: config.tracing.level.clone(), logs: config.logging.level.clone() };
     let sampler = config.sampling.sampler();
@@ -277,12 +278,14 @@ fn install_panic_hook() {
                 .unwrap_or_else(|| "Box<dyn Any>".to_string());
             let location = info.location().map(|l| (l.file().to_string(), l.line()));
             // Captured on every thread, before the panic unwinds; never blocks or panics itself.
-            if !local::is_internal() {
-                exception::record_panic_message(&msg, location.as_ref().map(|(f, l)| (f.as_str(), *l)));
-            }
+            let note = if local::is_internal() {
+                exception::PanicNote { message: msg, ..Default::default() }
+            } else {
+                exception::record_panic_message(&msg, location.as_ref().map(|(f, l)| (f.as_str(), *l)))
+            };
             let _ = local::with(|l| {
-                if let Ok(mut m) = l.panic_message.try_borrow_mut() {
-                    *m = Some(msg);
+                if let Ok(mut m) = l.panic_note.try_borrow_mut() {
+                    *m = Some(note);
                 }
             });
             previous(info);

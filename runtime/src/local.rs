@@ -98,10 +98,6 @@ pub(crate) type SpanRecord = Frame;
 pub(crate) enum LogSource {
     /// A `tracing` event.
     Tracing(&'static tracing::Metadata<'static>),
-    /// An exception recorded by telemark, and where.
-    Exception(&'static Location<'static>),
-    /// A panic captured by telemark's hook (its location travels in the attributes).
-    Panic,
 }
 
 /// A log record (a `tracing` event or an exception) as it travels to the collector.
@@ -119,6 +115,8 @@ pub(crate) struct LogRecord {
 pub(crate) enum Record {
     Span(SpanRecord),
     Log(LogRecord),
+    /// A captured exception (rare: boxed, so it does not make every record bigger).
+    Exception(Box<crate::exception::Report>),
 }
 
 /// State shared by both ends of one thread's ring.
@@ -158,7 +156,8 @@ pub(crate) static RING_CAPACITY: AtomicUsize = AtomicUsize::new(4096);
 pub(crate) struct Local {
     pub stack: RefCell<Vec<Frame>>,
     producer: RefCell<Option<ProducerSide>>,
-    pub panic_message: RefCell<Option<String>>,
+    /// What telemark's panic hook captured of the panic in flight, for the spans it unwinds.
+    pub panic_note: RefCell<Option<crate::exception::PanicNote>>,
     /// Set on telemark's own threads: what they do is never instrumented.
     pub internal: Cell<bool>,
 }
@@ -168,7 +167,7 @@ thread_local! {
         Local {
             stack: RefCell::new(Vec::new()),
             producer: RefCell::new(None),
-            panic_message: RefCell::new(None),
+            panic_note: RefCell::new(None),
             internal: Cell::new(false),
         }
     };
@@ -210,6 +209,7 @@ impl Local {
                 let (counter, mut data) = match r {
                     Record::Span(s) => (&side.shared.spans_dropped, s.data),
                     Record::Log(l) => (&side.shared.logs_dropped, l.data),
+                    Record::Exception(_) => (&STATS.exceptions_dropped, Vec::new()),
                 };
                 counter.fetch_add(1, Relaxed);
                 // Keep the buffer for the next span, so overload does not turn into allocations.
@@ -251,6 +251,7 @@ fn count_drop(record: &Record) {
     match record {
         Record::Span(_) => STATS.spans_dropped.fetch_add(1, Relaxed),
         Record::Log(_) => STATS.logs_dropped.fetch_add(1, Relaxed),
+        Record::Exception(_) => STATS.exceptions_dropped.fetch_add(1, Relaxed),
     };
 }
 

@@ -183,22 +183,26 @@ pub(crate) fn finish(l: &Local, mut f: Frame, end: minstant::Instant, cancelled:
     l.submit(Record::Span(f));
 }
 
-/// A panic is unwinding through this span: status error and an `exception` event.
+/// A panic is unwinding through this span: status error and an `exception` event (with the
+/// stacktrace and fingerprint the panic hook's capture gets on telemark's thread).
 #[cold]
 #[inline(never)]
 fn record_panic(l: &Local, f: &mut Frame) {
-    let message =
-        l.panic_message.try_borrow().ok().and_then(|m| m.clone()).unwrap_or_else(|| "panic".to_string());
+    let note = l.panic_note.try_borrow().ok().and_then(|m| m.clone()).unwrap_or_default();
+    let message = if note.message.is_empty() { "panic".to_string() } else { note.message };
+    let mut attrs = vec![
+        ("exception.type", Value::from("panic")),
+        ("exception.message", Value::from(message.clone())),
+        ("exception.escaped", Value::Bool(true)),
+    ];
+    if let Some(fp) = note.fingerprint {
+        attrs.push(("exception.fingerprint", Value::from(fp)));
+    }
+    if note.event != 0 {
+        attrs.push((crate::exception::PENDING_EVENT, Value::I64(note.event as i64)));
+    }
     let mut rec = Recorder::new(&mut f.data);
-    rec.event(
-        "exception",
-        clock::now_unix_nanos(),
-        &[
-            ("exception.type", Value::from("panic")),
-            ("exception.message", Value::from(message.clone())),
-            ("exception.escaped", Value::Bool(true)),
-        ],
-    );
+    rec.event("exception", clock::now_unix_nanos(), &attrs);
     rec.status_message(&message);
     f.status = STATUS_ERROR;
 }
@@ -241,6 +245,10 @@ pub struct Outcome<'a, 'b> {
 impl<'b> Outcome<'_, 'b> {
     /// Marks the span failed with an `exception` event (`exception.type`, `exception.message`).
     pub fn error(&mut self, type_name: &str, message: &dyn fmt::Display) {
+        if *self.status == crate::context::STATUS_CAPTURED {
+            // `#[capture_exceptions]` recorded it already, with more detail.
+            return;
+        }
         let message = display_to_string(message);
         record_exception(self.rec, type_name, &message);
         *self.status = STATUS_ERROR;

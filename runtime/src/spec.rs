@@ -163,6 +163,137 @@ impl<T: ?Sized> ErrNone for Ret<'_, T> {
     fn __telemark_err(&self, _o: &mut Outcome<'_, '_>) {}
 }
 
+/// Wraps the return value of a `#[capture_exceptions]` function to capture its `Err`.
+pub struct Captured<'a, T: ?Sized>(pub &'a T);
+
+use crate::exception::{capture_returned, CaptureSite, Subject};
+use std::error::Error;
+
+/// A readable name for a boxed `dyn Error` type.
+fn container(type_name: &str) -> &str {
+    if type_name.starts_with("alloc::boxed::Box<dyn ") {
+        "Box<dyn Error>"
+    } else {
+        type_name
+    }
+}
+
+/// Level 0: `anyhow::Error`, with its own backtrace when it has one (feature `anyhow`).
+pub trait CaptureAnyhow {
+    /// Captures an `Err`.
+    fn __telemark_capture(&self, site: &'static CaptureSite);
+}
+#[cfg(feature = "anyhow")]
+impl<T> CaptureAnyhow for &&&&&&&Captured<'_, Result<T, anyhow::Error>> {
+    fn __telemark_capture(&self, site: &'static CaptureSite) {
+        if let Err(e) = self.0 {
+            let bt = e.backtrace();
+            // Its frames are only reachable through `Display`, so it is symbolised here.
+            let own = (bt.status() == std::backtrace::BacktraceStatus::Captured)
+                .then(|| crate::exception::Trace::Text(bt.to_string()));
+            let error: &(dyn Error + Send + Sync + 'static) = e.as_ref();
+            capture_returned(site, Subject::Dyn { error, container: "anyhow::Error" }, own);
+        }
+    }
+}
+
+/// Level 1: an `Error` type.
+pub trait CaptureError {
+    /// Captures an `Err`.
+    fn __telemark_capture(&self, site: &'static CaptureSite);
+}
+impl<T, E: Error + 'static> CaptureError for &&&&&&Captured<'_, Result<T, E>> {
+    fn __telemark_capture(&self, site: &'static CaptureSite) {
+        if let Err(e) = self.0 {
+            let subject = Subject::Error { error: e, type_name: std::any::type_name::<E>(), debug: Some(e) };
+            capture_returned(site, subject, None);
+        }
+    }
+}
+
+/// Level 2: a `dyn Error + Send + Sync` behind a box or a wrapper (`anyhow::Error`).
+pub trait CaptureDynSend {
+    /// Captures an `Err`.
+    fn __telemark_capture(&self, site: &'static CaptureSite);
+}
+impl<T, E: AsRef<dyn Error + Send + Sync + 'static>> CaptureDynSend for &&&&&Captured<'_, Result<T, E>> {
+    fn __telemark_capture(&self, site: &'static CaptureSite) {
+        if let Err(e) = self.0 {
+            let error: &(dyn Error + Send + Sync + 'static) = e.as_ref();
+            let subject = Subject::Dyn { error, container: container(std::any::type_name::<E>()) };
+            capture_returned(site, subject, None);
+        }
+    }
+}
+
+/// Level 3: a `Box<dyn Error>`.
+pub trait CaptureDyn {
+    /// Captures an `Err`.
+    fn __telemark_capture(&self, site: &'static CaptureSite);
+}
+impl<T, E: AsRef<dyn Error + 'static>> CaptureDyn for &&&&Captured<'_, Result<T, E>> {
+    fn __telemark_capture(&self, site: &'static CaptureSite) {
+        if let Err(e) = self.0 {
+            let subject = Subject::Dyn { error: e.as_ref(), container: container(std::any::type_name::<E>()) };
+            capture_returned(site, subject, None);
+        }
+    }
+}
+
+/// Level 4: any `Display`.
+pub trait CaptureDisplay {
+    /// Captures an `Err`.
+    fn __telemark_capture(&self, site: &'static CaptureSite);
+}
+impl<T, E: Display> CaptureDisplay for &&&Captured<'_, Result<T, E>> {
+    fn __telemark_capture(&self, site: &'static CaptureSite) {
+        if let Err(e) = self.0 {
+            let subject = Subject::Display { value: e, type_name: std::any::type_name::<E>(), debug: None };
+            capture_returned(site, subject, None);
+        }
+    }
+}
+
+/// Level 5: `Debug` only.
+pub trait CaptureDebug {
+    /// Captures an `Err`.
+    fn __telemark_capture(&self, site: &'static CaptureSite);
+}
+impl<T, E: Debug> CaptureDebug for &&Captured<'_, Result<T, E>> {
+    fn __telemark_capture(&self, site: &'static CaptureSite) {
+        if let Err(e) = self.0 {
+            let shown = DebugAsDisplay(e);
+            let subject =
+                Subject::Display { value: &shown, type_name: std::any::type_name::<E>(), debug: Some(e) };
+            capture_returned(site, subject, None);
+        }
+    }
+}
+
+/// Level 6: an `Err` that cannot be printed: its type is its message.
+pub trait CaptureOpaque {
+    /// Captures an `Err`.
+    fn __telemark_capture(&self, site: &'static CaptureSite);
+}
+impl<T, E> CaptureOpaque for &Captured<'_, Result<T, E>> {
+    fn __telemark_capture(&self, site: &'static CaptureSite) {
+        if self.0.is_err() {
+            let type_name = std::any::type_name::<E>();
+            let subject = Subject::Display { value: &type_name, type_name, debug: None };
+            capture_returned(site, subject, None);
+        }
+    }
+}
+
+/// Level 7: not a `Result`; nothing to capture.
+pub trait CaptureNone {
+    /// Does nothing.
+    fn __telemark_capture(&self, site: &'static CaptureSite);
+}
+impl<T: ?Sized> CaptureNone for Captured<'_, T> {
+    fn __telemark_capture(&self, _site: &'static CaptureSite) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@ pub(crate) struct Counters {
     pub export_failures: AtomicU64,
     pub attributes_dropped: AtomicU64,
     pub queue_depth: AtomicU64,
+    pub exceptions_dropped: AtomicU64,
+    pub exceptions_suppressed: AtomicU64,
 }
 
 pub(crate) static STATS: Counters = Counters {
@@ -25,6 +27,8 @@ pub(crate) static STATS: Counters = Counters {
     export_failures: AtomicU64::new(0),
     attributes_dropped: AtomicU64::new(0),
     queue_depth: AtomicU64::new(0),
+    exceptions_dropped: AtomicU64::new(0),
+    exceptions_suppressed: AtomicU64::new(0),
 };
 
 /// A snapshot of telemark's own counters since the process started.
@@ -49,6 +53,10 @@ pub struct Stats {
     pub attributes_dropped: u64,
     /// Spans and logs waiting in the export queue right now.
     pub queue_depth: u64,
+    /// Captured exceptions lost on the way to the collector (a full buffer): neither grouped nor exported.
+    pub exceptions_dropped: u64,
+    /// Exceptions counted in their group but not exported (the group's rate limit).
+    pub exceptions_suppressed: u64,
 }
 
 /// Reads telemark's counters.
@@ -63,5 +71,7 @@ pub fn stats() -> Stats {
         export_failures: STATS.export_failures.load(Relaxed),
         attributes_dropped: STATS.attributes_dropped.load(Relaxed),
         queue_depth: STATS.queue_depth.load(Relaxed),
+        exceptions_dropped: STATS.exceptions_dropped.load(Relaxed),
+        exceptions_suppressed: STATS.exceptions_suppressed.load(Relaxed),
     }
 }

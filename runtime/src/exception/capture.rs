@@ -82,6 +82,24 @@ impl Exception {
         }
     }
 
+    /// Captures a boxed or wrapped `dyn Error` (`Box<dyn Error>`, `anyhow::Error`), whose type is
+    /// not known statically: an `io::Error` is recognised, else the type is the leading identifier
+    /// of its `Debug` output (`ParseIntError { .. }` → `ParseIntError`), else `container`.
+    pub fn capture_dyn(
+        error: &(dyn Error + 'static),
+        container: &str,
+        debug: &str,
+        site: &str,
+        user_fingerprint: Option<&str>,
+    ) -> Exception {
+        if error.is::<std::io::Error>() {
+            return Exception::capture(error, "std::io::Error", None, site, user_fingerprint);
+        }
+        let ident: String = debug.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let type_name = if ident.chars().next().is_some_and(char::is_uppercase) { &ident } else { container };
+        Exception::capture(error, type_name, None, site, user_fingerprint)
+    }
+
     /// Captures a value that is only `Display` (not an `Error`).
     pub fn capture_display(
         value: &dyn fmt::Display,
@@ -204,6 +222,20 @@ mod tests {
         // Dropping a 10,000-deep Box chain recurses; do it on a big stack like a real program would
         // have to.
         std::thread::Builder::new().stack_size(64 << 20).spawn(move || drop(e)).unwrap().join().unwrap();
+    }
+
+    #[test]
+    fn dyn_errors_take_their_type_from_debug() {
+        let parse: Box<dyn Error> = Box::new("x".parse::<u32>().unwrap_err());
+        let e = Exception::capture_dyn(parse.as_ref(), "Box<dyn Error>", &format!("{parse:?}"), "app", None);
+        assert_eq!(e.type_name, "ParseIntError");
+        let text: Box<dyn Error> = "plain text".into();
+        let e = Exception::capture_dyn(text.as_ref(), "Box<dyn Error>", &format!("{text:?}"), "app", None);
+        assert_eq!(e.type_name, "Box<dyn Error>");
+        assert_eq!(e.message, "plain text");
+        let io: Box<dyn Error> = Box::new(std::io::Error::new(std::io::ErrorKind::NotFound, "gone"));
+        let e = Exception::capture_dyn(io.as_ref(), "Box<dyn Error>", &format!("{io:?}"), "app", None);
+        assert_eq!(e.type_name, "std::io::Error::NotFound");
     }
 
     #[test]

@@ -11,13 +11,21 @@
 //! # drop(capture);
 //! ```
 
+pub mod backtrace;
 pub mod capture;
 pub mod fingerprint;
 mod record;
 pub mod tracker;
 
-pub(crate) use record::{configure, record_panic_message};
-pub use record::{evicted, groups, ignored, pattern_matches, record, record_panic, record_with_fingerprint};
+pub(crate) use record::{
+    capture_returned, configure, PENDING_EVENT, record_panic_message, PanicNote, Processor, Report, Subject,
+};
+#[cfg(feature = "anyhow")]
+pub(crate) use record::Trace;
+pub use record::{
+    evicted, groups, ignored, pattern_error, pattern_matches, record, record_dyn, record_panic,
+    record_with_fingerprint, CaptureScope, CaptureSite, Scoped,
+};
 
 pub use capture::{Exception, MAX_CHAIN};
 pub use fingerprint::normalize;

@@ -1,32 +1,53 @@
-//! Recording an error by hand (`telemark::exceptions::record`): on the current span, in the tracker,
-//! and as a log record that carries the trace context.
+//! Capturing an exception: on the caller's thread only what must be taken there (type, message,
+//! chain, an unresolved backtrace, the trace context), then a report to telemark's collector
+//! thread, which symbolises the backtrace, fingerprints, groups and exports it.
+//!
+//! The caller never locks: the report travels through the thread's ring like a finished span, and
+//! the tracker is only touched by the collector (and by [`groups`]).
 
+use super::backtrace::{self, StackFrame};
 use super::capture::Exception;
+use super::fingerprint::{fnv1a, hex};
 use super::tracker::{Group, Limits, Seen, Tracker};
+use crate::context::STATUS_CAPTURED;
+use crate::export::LogEntry;
 use crate::ids::{SpanId, TraceId};
-use crate::local::{self, LogRecord, LogSource, Record, Site};
+use crate::level::Level;
+use crate::local::{self, Record, Site};
 use crate::span;
-use crate::value::Recorder;
-use crate::value::Value;
+use crate::value::{Recorder, Value};
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
 use std::error::Error;
-use std::fmt::{self, Write as _};
+use std::fmt;
+use std::future::Future;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
 
 static TRACKER: Mutex<Option<Tracker>> = Mutex::new(None);
 static IGNORE: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static IGNORED: AtomicU64 = AtomicU64::new(0);
+static BACKTRACES: AtomicBool = AtomicBool::new(true);
+static NEXT_EVENT: AtomicU64 = AtomicU64::new(1);
 
-/// Replaces the tracker's limits and ignore patterns (from `init`); known groups are kept.
-pub(crate) fn configure(limits: Limits, ignore: Vec<String>) {
+/// Replaces the tracker's limits, the ignore patterns and the backtrace default (from `init`);
+/// known groups are kept.
+pub(crate) fn configure(limits: Limits, ignore: Vec<String>, capture_backtrace: bool) {
     if let Ok(mut t) = TRACKER.lock() {
-        *t = Some(Tracker::new(limits));
+        match t.as_mut() {
+            Some(t) => t.set_limits(limits),
+            None => *t = Some(Tracker::new(limits)),
+        }
     }
     if let Ok(mut i) = IGNORE.lock() {
         *i = ignore;
     }
+    BACKTRACES.store(capture_backtrace, Relaxed);
 }
 
 /// Whether `pattern` matches an exception: a type path (`io::ErrorKind::WouldBlock`, `DbError::NotFound`)
@@ -37,6 +58,134 @@ pub fn pattern_matches(pattern: &str, e: &Exception) -> bool {
         e.type_name.ends_with(pattern) || e.type_name.ends_with(&format!("::{last}"))
     } else {
         e.type_name.contains(pattern) || e.message.contains(pattern)
+    }
+}
+
+/// Why an ignore pattern is not valid, if it is not: it must not be empty, and a type path
+/// (`io::ErrorKind::WouldBlock`) must be identifiers joined by `::`.
+pub fn pattern_error(pattern: &str) -> Option<&'static str> {
+    if pattern.trim().is_empty() {
+        return Some("an ignore pattern cannot be empty");
+    }
+    if pattern.contains("::") {
+        let ok = pattern.split("::").all(|seg| {
+            let mut c = seg.chars();
+            c.next().is_some_and(|f| f.is_alphabetic() || f == '_') && c.all(|c| c.is_alphanumeric() || c == '_')
+        });
+        if !ok {
+            return Some("a type pattern must be identifiers joined by `::`, like `io::ErrorKind::WouldBlock`");
+        }
+    }
+    None
+}
+
+/// What `#[capture_exceptions]` says about one function (generated code builds it as a static).
+#[derive(Debug)]
+pub struct CaptureSite {
+    /// `module::function`.
+    pub function: &'static str,
+    /// The source file.
+    pub file: &'static str,
+    /// The line of the function's name.
+    pub line: u32,
+    /// `ignore = [..]`: errors matching one of these are counted, never exported.
+    pub ignore: &'static [&'static str],
+    /// `backtrace = ..`; `None` follows the config (`exceptions.capture_backtrace`).
+    pub backtrace: Option<bool>,
+    /// `level = ..`: the severity of the exported log record.
+    pub level: Level,
+    /// `fingerprint = ..`: the user's own grouping key.
+    pub fingerprint: Option<fn() -> String>,
+}
+
+thread_local! {
+    static SCOPE: Cell<Option<&'static CaptureSite>> = const { Cell::new(None) };
+}
+
+/// The innermost `#[capture_exceptions]` function running on this thread (for the panic hook).
+fn scope() -> Option<&'static CaptureSite> {
+    SCOPE.try_with(Cell::get).ok().flatten()
+}
+
+/// Makes a `#[capture_exceptions]` function the current capture scope until dropped, so a panic
+/// inside it is captured with its options (generated code).
+#[derive(Debug)]
+#[must_use]
+pub struct CaptureScope {
+    prev: Option<&'static CaptureSite>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl CaptureScope {
+    /// Enters `site`.
+    #[inline(always)]
+    pub fn enter(site: &'static CaptureSite) -> CaptureScope {
+        let prev = SCOPE.try_with(|s| s.replace(Some(site))).ok().flatten();
+        CaptureScope { prev, _not_send: std::marker::PhantomData }
+    }
+
+    /// Runs `fut` with `site` as the capture scope during each poll.
+    #[inline]
+    pub fn future<F: Future>(site: &'static CaptureSite, fut: F) -> Scoped<F> {
+        Scoped { site, fut }
+    }
+}
+
+impl Drop for CaptureScope {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let _ = SCOPE.try_with(|s| s.set(self.prev));
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled inside a capture scope (see [`CaptureScope::future`]).
+    #[derive(Debug)]
+    pub struct Scoped<F> {
+        site: &'static CaptureSite,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _scope = CaptureScope::enter(this.site);
+        this.fut.poll(cx)
+    }
+}
+
+/// A backtrace on its way to the collector.
+pub(crate) enum Trace {
+    /// Captured here, not yet symbolised.
+    Captured(std::backtrace::Backtrace),
+    /// Already text (an `anyhow::Error`'s own backtrace).
+    #[cfg_attr(not(feature = "anyhow"), allow(dead_code))]
+    Text(String),
+}
+
+/// One captured exception, as it travels to the collector.
+pub(crate) struct Report {
+    exception: Exception,
+    user_fingerprint: bool,
+    backtrace: Option<Trace>,
+    trace: Option<(TraceId, SpanId)>,
+    /// The span event waiting for the stacktrace and fingerprint (0: none).
+    event: u64,
+    level: Level,
+    escaped: bool,
+    time: SystemTime,
+    function: Option<&'static str>,
+    file: Option<Cow<'static, str>>,
+    line: Option<u32>,
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Report").field("exception", &self.exception).finish_non_exhaustive()
     }
 }
 
@@ -53,7 +202,7 @@ fn short_debug(v: &dyn fmt::Debug) -> String {
         }
     }
     let mut c = Cap(String::new());
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write!(c, "{v:?}")));
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fmt::write(&mut c, format_args!("{v:?}"))));
     c.0
 }
 
@@ -70,121 +219,238 @@ fn current_function() -> Option<&'static str> {
     .flatten()
 }
 
-/// Where an exception happened: the current `#[traced]` function, else the file.
-fn site(file: Option<&str>) -> String {
-    current_function().or(file).unwrap_or_default().to_string()
+/// What an error is, before it is captured.
+pub(crate) enum Subject<'a> {
+    /// An `Error` of a known type.
+    Error { error: &'a (dyn Error + 'static), type_name: &'a str, debug: Option<&'a dyn fmt::Debug> },
+    /// A boxed or wrapped `dyn Error` (`Box<dyn Error>`, `anyhow::Error`): the type comes from
+    /// its `Debug` (Sentry's approach), else from `container`.
+    Dyn { error: &'a (dyn Error + 'static), container: &'a str },
+    /// Anything `Display` (a panic message, an `E: Display` that is not an `Error`).
+    Display { value: &'a dyn fmt::Display, type_name: &'a str, debug: Option<&'a dyn fmt::Debug> },
+}
+
+/// How one capture should be done.
+pub(crate) struct Options {
+    pub site: Option<&'static CaptureSite>,
+    pub escaped: bool,
+    pub own_backtrace: Option<Trace>,
+    pub file: Option<Cow<'static, str>>,
+    pub line: Option<u32>,
+    /// A grouping key given at run time (over the site's `fingerprint = ..`).
+    pub fingerprint: Option<String>,
+}
+
+/// Captures `subject` and sends it to the collector; returns the span event's fields for the
+/// caller to record (type, message, fingerprint or pending id), or `None` when telemark is off.
+fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
+    if !crate::state::active() || local::is_internal() {
+        return None;
+    }
+    let site = opts.site;
+    let user_fp = opts.fingerprint.or_else(|| {
+        site.and_then(|s| s.fingerprint).map(|f| {
+            std::panic::catch_unwind(f).unwrap_or_else(|_| "fingerprint expression panicked".to_string())
+        })
+    });
+    let where_ = site
+        .map(|s| s.function)
+        .or_else(current_function)
+        .map(Cow::Borrowed)
+        .or_else(|| opts.file.clone())
+        .unwrap_or_default();
+    let e = match subject {
+        Subject::Error { error, type_name, debug } => {
+            let debug = debug.map(short_debug);
+            Exception::capture(error, type_name, debug.as_deref(), &where_, user_fp.as_deref())
+        }
+        Subject::Dyn { error, container } => {
+            let debug = short_debug(&error);
+            Exception::capture_dyn(error, container, &debug, &where_, user_fp.as_deref())
+        }
+        Subject::Display { value, type_name, debug } => {
+            let debug = debug.map(short_debug);
+            Exception::capture_display(value, type_name, debug.as_deref(), &where_, user_fp.as_deref())
+        }
+    };
+    let ignored = site.is_some_and(|s| s.ignore.iter().any(|p| pattern_matches(p, &e)))
+        || IGNORE.try_lock().map(|i| i.iter().any(|p| pattern_matches(p, &e))).unwrap_or(false);
+    if ignored {
+        IGNORED.fetch_add(1, Relaxed);
+        return Some(Captured {
+            type_name: e.type_name,
+            message: e.message,
+            fingerprint: None,
+            event: 0,
+            escaped: opts.escaped,
+            ignored: true,
+        });
+    }
+    let backtrace = opts.own_backtrace.or_else(|| {
+        site.and_then(|s| s.backtrace)
+            .unwrap_or_else(|| BACKTRACES.load(Relaxed))
+            .then(|| Trace::Captured(std::backtrace::Backtrace::force_capture()))
+    });
+    let ctx = local::with(|l| l.current()).flatten();
+    let event = if backtrace.is_some() && ctx.as_ref().is_some_and(|c| c.sampled) {
+        NEXT_EVENT.fetch_add(1, Relaxed)
+    } else {
+        0
+    };
+    let captured = Captured {
+        type_name: e.type_name.clone(),
+        message: e.message.clone(),
+        fingerprint: (event == 0).then(|| e.fingerprint.clone()),
+        event,
+        escaped: opts.escaped,
+        ignored: false,
+    };
+    let report = Report {
+        user_fingerprint: user_fp.is_some(),
+        exception: e,
+        backtrace,
+        trace: ctx.map(|c| (c.trace_id, c.span_id)),
+        event,
+        level: site.map_or(Level::Error, |s| s.level),
+        escaped: opts.escaped,
+        time: SystemTime::now(),
+        function: site.map(|s| s.function).or_else(current_function),
+        file: opts.file.or_else(|| site.map(|s| Cow::Borrowed(s.file))),
+        line: opts.line.or_else(|| site.map(|s| s.line)),
+    };
+    local::with(|l| l.submit(Record::Exception(Box::new(report))));
+    Some(captured)
+}
+
+/// The fields of a captured exception's span event.
+pub(crate) struct Captured {
+    type_name: String,
+    message: String,
+    fingerprint: Option<String>,
+    event: u64,
+    escaped: bool,
+    /// Matched an ignore pattern: the span is marked failed, with no `exception` event.
+    ignored: bool,
+}
+
+impl Captured {
+    /// Adds the `exception` event to a span's data. `fails` marks the span failed: the span is
+    /// the capturing function's own (or the exception was recorded by hand); an `Err` merely seen
+    /// by a function called inside the span does not fail it.
+    pub(crate) fn write(&self, rec: &mut Recorder<'_>, status: &mut u8, fails: bool) {
+        if self.ignored {
+            if fails {
+                rec.status_message(&self.message);
+                *status = STATUS_CAPTURED;
+            }
+            return;
+        }
+        let mut attrs = vec![
+            ("exception.type", Value::from(self.type_name.clone())),
+            ("exception.message", Value::from(self.message.clone())),
+            ("exception.escaped", Value::Bool(self.escaped)),
+        ];
+        if let Some(fp) = &self.fingerprint {
+            attrs.push(("exception.fingerprint", Value::from(fp.clone())));
+        }
+        if self.event != 0 {
+            attrs.push((PENDING_EVENT, Value::I64(self.event as i64)));
+        }
+        rec.event("exception", crate::clock::now_unix_nanos(), &attrs);
+        if fails {
+            rec.status_message(&self.message);
+            *status = STATUS_CAPTURED;
+        }
+    }
+}
+
+/// The attribute of a span event whose stacktrace and fingerprint the collector fills in.
+pub(crate) const PENDING_EVENT: &str = "telemark.exception.pending";
+
+/// Captures `subject` and records it on the current span; `site` (a `#[capture_exceptions]`
+/// function) fails the span only if the span is that function's own.
+fn capture_on_current(subject: Subject<'_>, opts: Options) {
+    let site = opts.site;
+    if let Some(c) = capture(subject, opts) {
+        if let Some(ctx) = local::with(|l| l.current()).flatten() {
+            let fails = site.is_none_or(|s| current_function() == Some(s.function));
+            span::with_frame_data(ctx.span_id, |rec, status| c.write(rec, status, fails));
+        }
+    }
 }
 
 /// Records `error` as an exception: an `exception` event and error status on the current span, a
 /// count in its group (see [`groups`]), and — unless its group is over its rate limit — a log
-/// record with `exception.*` attributes and the current trace and span ids. Errors matching an
-/// ignore pattern are only counted ([`ignored`]).
+/// record with `exception.*` attributes (and a backtrace, when enabled) and the current trace and
+/// span ids. Errors matching an ignore pattern are only counted ([`ignored`]).
 #[track_caller]
 pub fn record<E: Error + 'static>(error: &E) {
-    record_as(error, std::any::type_name::<E>(), None, Location::caller());
+    let at = Location::caller();
+    let subject = Subject::Error { error, type_name: std::any::type_name::<E>(), debug: Some(error) };
+    capture_on_current(subject, located(at, false));
+}
+
+/// Like [`record`], for a `dyn Error` (`Box<dyn Error>`, `anyhow::Error` through its `as_ref()`):
+/// its type is read from its `Debug` output.
+#[track_caller]
+pub fn record_dyn(error: &(dyn Error + 'static)) {
+    let at = Location::caller();
+    capture_on_current(Subject::Dyn { error, container: "dyn Error" }, located(at, false));
 }
 
 /// Like [`record`], grouped by `fingerprint` (your own key) instead of the computed one.
 #[track_caller]
 pub fn record_with_fingerprint<E: Error + 'static>(error: &E, fingerprint: &str) {
-    record_as(error, std::any::type_name::<E>(), Some(fingerprint), Location::caller());
+    let at = Location::caller();
+    let subject = Subject::Error { error, type_name: std::any::type_name::<E>(), debug: Some(error) };
+    let mut opts = located(at, false);
+    opts.fingerprint = Some(fingerprint.to_string());
+    capture_on_current(subject, opts);
 }
 
-fn record_as(
-    error: &(dyn Error + 'static),
-    type_name: &str,
-    fingerprint: Option<&str>,
-    at: &'static Location<'static>,
-) {
-    if !crate::state::active() {
-        return;
+fn located(at: &'static Location<'static>, escaped: bool) -> Options {
+    Options {
+        site: None,
+        escaped,
+        own_backtrace: None,
+        file: Some(Cow::Borrowed(at.file())),
+        line: Some(at.line()),
+        fingerprint: None,
     }
-    let debug = short_debug(&error);
-    let e = Exception::capture(error, type_name, Some(&debug), &site(Some(at.file())), fingerprint);
-    if IGNORE.try_lock().map(|i| i.iter().any(|p| pattern_matches(p, &e))).unwrap_or(false) {
-        IGNORED.fetch_add(1, Relaxed);
-        return;
-    }
-    // On the current span.
-    let top = local::with(|l| l.current()).flatten();
-    if let Some(ctx) = &top {
-        span::with_frame_data(ctx.span_id, |rec, status| {
-            rec.event(
-                "exception",
-                crate::clock::now_unix_nanos(),
-                &[
-                    ("exception.type", Value::from(e.type_name.clone())),
-                    ("exception.message", Value::from(e.message.clone())),
-                    ("exception.escaped", Value::Bool(false)),
-                    ("exception.fingerprint", Value::from(e.fingerprint.clone())),
-                ],
-            );
-            rec.status_message(&e.message);
-            *status = crate::context::STATUS_ERROR;
-        });
-    }
-    export(&e, top.as_ref().map(|c| (c.trace_id, c.span_id)), LogSource::Exception(at), &[]);
 }
 
-/// Counts `e` in its group and, under the group's rate limit, exports it as a log record.
-/// Never blocks: if the tracker is busy (a panic while it was locked), the occurrence is only
-/// exported.
-fn export(e: &Exception, trace: Option<(TraceId, SpanId)>, source: LogSource, extra: &[(&str, Value)]) {
-    let seen = TRACKER.try_lock().ok().map(|mut t| {
-        let t = t.get_or_insert_with(|| Tracker::new(Limits::default()));
-        let seen = t.observe(e, SystemTime::now(), trace);
-        (seen, t.count(&e.fingerprint))
-    });
-    let (seen, count) = seen.unwrap_or((Seen::Export, 0));
-    if seen == Seen::Suppressed {
-        return;
-    }
-    let time = minstant::Instant::now();
-    local::with(|l| {
-        let mut data = l.buffer();
-        let mut rec = Recorder::new(&mut data);
-        rec.str("message", &e.message);
-        rec.str("exception.type", &e.type_name);
-        rec.str("exception.message", &e.message);
-        rec.str("exception.fingerprint", &e.fingerprint);
-        rec.i64("exception.group_count", i64::try_from(count).unwrap_or(i64::MAX));
-        rec.bool("exception.new_group", seen == Seen::New);
-        if !e.chain.is_empty() {
-            rec.str("exception.chain", &e.chain.join(": "));
-            rec.bool("exception.chain_truncated", e.chain_truncated);
-        }
-        for (k, v) in extra {
-            rec.value(k, v);
-        }
-        let (trace_id, span_id) = trace.unwrap_or((TraceId::INVALID, SpanId::INVALID));
-        l.submit(Record::Log(LogRecord {
-            time,
-            level: crate::Level::Error,
-            source,
-            trace_id,
-            span_id,
-            data,
-        }));
-    });
+/// Captures the `Err` of a `#[capture_exceptions]` function (generated code, through
+/// `spec::Captured`).
+pub(crate) fn capture_returned(site: &'static CaptureSite, subject: Subject<'_>, own: Option<Trace>) {
+    let opts =
+        Options { site: Some(site), escaped: false, own_backtrace: own, file: None, line: None, fingerprint: None };
+    capture_on_current(subject, opts);
 }
 
-/// Records a panic (from telemark's panic hook, on the panicking thread, before it unwinds).
-pub(crate) fn record_panic_message(message: &str, location: Option<(&str, u32)>) {
-    if !crate::state::active() {
-        return;
+/// What the panic hook captured, for the spans the panic unwinds through.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PanicNote {
+    pub message: String,
+    pub fingerprint: Option<String>,
+    pub event: u64,
+}
+
+/// Records a panic (from telemark's panic hook, on the panicking thread, before it unwinds);
+/// returns what the spans it unwinds through record.
+pub(crate) fn record_panic_message(message: &str, location: Option<(&str, u32)>) -> PanicNote {
+    let opts = Options {
+        site: scope(),
+        escaped: true,
+        own_backtrace: None,
+        file: location.map(|(f, _)| Cow::Owned(f.to_string())),
+        line: location.map(|(_, l)| l),
+        fingerprint: None,
+    };
+    let subject = Subject::Display { value: &message, type_name: "panic", debug: None };
+    match capture(subject, opts).filter(|c| !c.ignored) {
+        Some(c) => PanicNote { message: message.to_string(), fingerprint: c.fingerprint, event: c.event },
+        None => PanicNote { message: message.to_string(), ..PanicNote::default() },
     }
-    let e = Exception::capture_display(&message, "panic", None, &site(location.map(|(f, _)| f)), None);
-    if IGNORE.try_lock().map(|i| i.iter().any(|p| pattern_matches(p, &e))).unwrap_or(false) {
-        IGNORED.fetch_add(1, Relaxed);
-        return;
-    }
-    let trace = local::with(|l| l.current()).flatten().map(|c| (c.trace_id, c.span_id));
-    let mut extra = vec![("exception.escaped", Value::Bool(true))];
-    if let Some((file, line)) = location {
-        extra.push(("code.file.path", Value::from(file.to_string())));
-        extra.push(("code.line.number", Value::I64(i64::from(line))));
-    }
-    export(&e, trace, LogSource::Panic, &extra);
 }
 
 /// Records a panic payload caught with `std::panic::catch_unwind` (when telemark's hook did not see
@@ -197,11 +463,16 @@ pub fn record_panic(payload: &(dyn std::any::Any + Send)) {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "Box<dyn Any>".to_string());
     let at = Location::caller();
-    record_panic_message(&message, Some((at.file(), at.line())));
+    let subject = Subject::Display { value: &message, type_name: "panic", debug: None };
+    let mut opts = located(at, true);
+    opts.site = scope();
+    capture_on_current(subject, opts);
 }
 
-/// A snapshot of the exception groups, most frequent first.
+/// A snapshot of the exception groups, most frequent first. Exceptions are grouped on telemark's
+/// own thread; this first waits (up to a second) for the ones already captured to be grouped.
 pub fn groups() -> Vec<Group> {
+    settle();
     TRACKER.lock().ok().and_then(|t| t.as_ref().map(Tracker::groups)).unwrap_or_default()
 }
 
@@ -212,7 +483,130 @@ pub fn ignored() -> u64 {
 
 /// Groups evicted to stay within the configured maximum.
 pub fn evicted() -> u64 {
+    settle();
     TRACKER.lock().ok().and_then(|t| t.as_ref().map(Tracker::evicted)).unwrap_or(0)
+}
+
+/// Lets the collector process what was captured so far (not from telemark's own threads).
+fn settle() {
+    if crate::state::active() && !local::is_internal() {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        crate::collector::request(|ack| crate::collector::Command::Drain(ack), deadline);
+    }
+}
+
+/// The collector's side: symbolised stacktraces and final fingerprints of recent exceptions, for
+/// the span events that wait for them.
+#[derive(Default)]
+pub(crate) struct Processor {
+    done: HashMap<u64, (String, Option<String>)>,
+    order: VecDeque<u64>,
+}
+
+/// Pending span events remembered at most (a span that never arrives must not leak).
+const REMEMBERED: usize = 4096;
+
+impl Processor {
+    /// Groups one report; returns the log record to export, unless rate-limited.
+    pub(crate) fn process(&mut self, r: Report) -> Option<LogEntry> {
+        let Report {
+            mut exception,
+            user_fingerprint,
+            backtrace,
+            trace,
+            event,
+            level,
+            escaped,
+            time,
+            function,
+            file,
+            line,
+        } = r;
+        let frames: Vec<StackFrame> = match &backtrace {
+            Some(Trace::Captured(bt)) => backtrace::frames_of(bt),
+            Some(Trace::Text(t)) => backtrace::parse(t),
+            None => Vec::new(),
+        };
+        let functions = backtrace::fingerprint_functions(&frames);
+        if !user_fingerprint && !functions.is_empty() {
+            let mut parts: Vec<&str> = vec!["frames", &exception.type_name];
+            parts.extend(functions.iter().map(String::as_str));
+            exception.fingerprint = hex(fnv1a(&parts));
+        }
+        let stacktrace = (!frames.is_empty()).then(|| backtrace::render(&frames));
+        if event != 0 {
+            if self.order.len() >= REMEMBERED {
+                if let Some(old) = self.order.pop_front() {
+                    self.done.remove(&old);
+                }
+            }
+            self.done.insert(event, (exception.fingerprint.clone(), stacktrace.clone()));
+            self.order.push_back(event);
+        }
+        let top: Vec<String> = functions.iter().take(5).cloned().collect();
+        let (seen, count) = match TRACKER.lock() {
+            Ok(mut t) => {
+                let t = t.get_or_insert_with(|| Tracker::new(Limits::default()));
+                let seen = t.observe_with_frames(&exception, time, trace, top);
+                (seen, t.count(&exception.fingerprint))
+            }
+            Err(_) => (Seen::Export, 0),
+        };
+        if seen == Seen::Suppressed {
+            crate::stats::STATS.exceptions_suppressed.fetch_add(1, Relaxed);
+            return None;
+        }
+        let mut attributes: Vec<(Cow<'static, str>, Value)> = vec![
+            ("exception.type".into(), Value::from(exception.type_name.clone())),
+            ("exception.message".into(), Value::from(exception.message.clone())),
+            ("exception.fingerprint".into(), Value::from(exception.fingerprint.clone())),
+            ("exception.group_count".into(), Value::I64(i64::try_from(count).unwrap_or(i64::MAX))),
+            ("exception.new_group".into(), Value::Bool(seen == Seen::New)),
+            ("exception.escaped".into(), Value::Bool(escaped)),
+        ];
+        if !exception.chain.is_empty() {
+            attributes.push(("exception.chain".into(), Value::from(exception.chain.join("\n"))));
+            attributes.push(("exception.chain_truncated".into(), Value::Bool(exception.chain_truncated)));
+        }
+        if let Some(s) = stacktrace {
+            attributes.push(("exception.stacktrace".into(), Value::from(s)));
+        }
+        if let Some(f) = function {
+            attributes.push(("code.function.name".into(), Value::from(f)));
+        }
+        if let Some(f) = &file {
+            attributes.push(("code.file.path".into(), Value::from(f.to_string())));
+        }
+        if let Some(l) = line {
+            attributes.push(("code.line.number".into(), Value::I64(i64::from(l))));
+        }
+        Some(LogEntry {
+            time_unix_nanos: time
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            level,
+            target: "telemark::exception",
+            message: exception.message,
+            attributes,
+            trace_id: trace.map(|t| t.0),
+            span_id: trace.map(|t| t.1),
+            file: None,
+            line,
+        })
+    }
+
+    /// Completes a span's `exception` events that wait for a stacktrace and fingerprint.
+    pub(crate) fn complete(&self, events: &mut [crate::value::Event]) {
+        for ev in events.iter_mut().filter(|e| e.name == "exception") {
+            let Some(i) = ev.attributes.iter().position(|(k, _)| k == PENDING_EVENT) else { continue };
+            let (_, id) = ev.attributes.remove(i);
+            let Some((fp, st)) = id.as_i64().and_then(|id| self.done.get(&(id as u64))) else { continue };
+            ev.attributes.push(("exception.fingerprint".into(), Value::from(fp.clone())));
+            if let Some(st) = st {
+                ev.attributes.push(("exception.stacktrace".into(), Value::from(st.clone())));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -232,10 +626,19 @@ mod tests {
         let b = here();
         assert_ne!(a.line(), b.line());
         let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "query 17 timed out");
-        let x = Exception::capture(&err, "std::io::Error", None, &site(Some(a.file())), None);
-        let y = Exception::capture(&err, "std::io::Error", None, &site(Some(b.file())), None);
+        let x = Exception::capture(&err, "std::io::Error", None, a.file(), None);
+        let y = Exception::capture(&err, "std::io::Error", None, b.file(), None);
         assert_eq!(x.fingerprint, y.fingerprint);
         let elsewhere = Exception::capture(&err, "std::io::Error", None, "other::function", None);
         assert_ne!(x.fingerprint, elsewhere.fingerprint, "another call site is another group");
+    }
+
+    #[test]
+    fn ignore_patterns_are_checked() {
+        assert!(pattern_error("NotFound").is_none());
+        assert!(pattern_error("io::ErrorKind::WouldBlock").is_none());
+        assert!(pattern_error("").is_some());
+        assert!(pattern_error("io::").is_some());
+        assert!(pattern_error("io::Error Kind").is_some());
     }
 }

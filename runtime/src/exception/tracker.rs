@@ -27,6 +27,8 @@ pub struct Group {
     pub last_trace_id: Option<TraceId>,
     /// The span of the last occurrence.
     pub last_span_id: Option<SpanId>,
+    /// The top in-app frames' functions, innermost first (empty without a backtrace).
+    pub top_frames: Vec<String>,
 }
 
 /// What the tracker made of one occurrence.
@@ -76,14 +78,33 @@ impl Tracker {
         Tracker { limits, groups: HashMap::new(), evicted: 0 }
     }
 
+    /// Replaces the limits; known groups are kept.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// Counts one occurrence at `now`.
     pub fn observe(&mut self, e: &Exception, now: SystemTime, trace: Option<(TraceId, SpanId)>) -> Seen {
+        self.observe_with_frames(e, now, trace, Vec::new())
+    }
+
+    /// Counts one occurrence at `now` whose backtrace had these top in-app functions.
+    pub fn observe_with_frames(
+        &mut self,
+        e: &Exception,
+        now: SystemTime,
+        trace: Option<(TraceId, SpanId)>,
+        top_frames: Vec<String>,
+    ) -> Seen {
         if let Some(entry) = self.groups.get_mut(&e.fingerprint) {
             let g = &mut entry.group;
             g.count += 1;
             g.last_seen = now;
             g.last_trace_id = trace.map(|t| t.0);
             g.last_span_id = trace.map(|t| t.1);
+            if !top_frames.is_empty() {
+                g.top_frames = top_frames;
+            }
             if now.duration_since(entry.window_start).unwrap_or_default() >= self.limits.window {
                 entry.window_start = now;
                 entry.in_window = 0;
@@ -109,6 +130,7 @@ impl Tracker {
             last_seen: now,
             last_trace_id: trace.map(|t| t.0),
             last_span_id: trace.map(|t| t.1),
+            top_frames,
         };
         self.groups.insert(e.fingerprint.clone(), Entry { group, window_start: now, in_window: 1 });
         Seen::New

@@ -59,13 +59,7 @@ impl Console {
     fn human_log(&self, l: &LogEntry, out: &mut String) {
         out.push_str(&format_time(l.time_unix_nanos));
         out.push(' ');
-        let code = match l.level {
-            crate::Level::Error => "31",
-            crate::Level::Warn => "33",
-            crate::Level::Info => "32",
-            _ => "2",
-        };
-        self.paint(code, &format!("{:>5}", l.level.severity_text()), out);
+        self.paint(level_code(l.level), &format!("{:>5}", l.level.severity_text()), out);
         let _ = write!(out, " {}: {}", l.target, l.message);
         for (k, v) in &l.attributes {
             let _ = write!(out, " {k}={}", quote_if_needed(v));
@@ -76,6 +70,117 @@ impl Console {
             self.paint("2", &ids, out);
         }
         out.push('\n');
+    }
+
+    /// Prints an exception record (target [`EXCEPTION_TARGET`]) as a block: a head line with the
+    /// type and message, its causes, where it happened, the stacktrace and its group, preceded by
+    /// an announcement when it is the first of a new group.
+    fn human_exception(&self, l: &LogEntry, out: &mut String) {
+        let x = ExceptionView::new(l);
+        let kind = if x.escaped { "panic" } else { "exception" };
+        let type_name = x.type_name.filter(|t| !t.is_empty() && *t != kind);
+        let place = x.place(l);
+        if x.new_group {
+            let mut line = String::from("new exception group");
+            if let Some(fp) = x.fingerprint {
+                let _ = write!(line, " {fp}");
+            }
+            let _ = write!(line, ": {}", type_name.unwrap_or(kind));
+            if let Some(at) = x.function.or(place.as_deref()) {
+                let _ = write!(line, " at {at}");
+            }
+            self.paint("1;35", &line, out);
+            out.push('\n');
+        }
+        // Head: time, level, what it is, its message (a multi-line message continues indented).
+        out.push_str(&format_time(l.time_unix_nanos));
+        out.push(' ');
+        self.paint(level_code(l.level), &format!("{:>5}", l.level.severity_text()), out);
+        out.push(' ');
+        match type_name {
+            Some(t) => self.paint("1", &format!("{kind} {t}"), out),
+            None => self.paint("1", kind, out),
+        }
+        let mut message = x.message.lines();
+        if let Some(first) = message.next() {
+            let _ = write!(out, ": {first}");
+        }
+        out.push('\n');
+        for rest in message {
+            let _ = writeln!(out, "    {rest}");
+        }
+        // Causes, outermost first.
+        let causes: Vec<&str> = x.chain.lines().filter(|c| !c.trim().is_empty()).collect();
+        for (i, cause) in causes.iter().enumerate() {
+            let _ = write!(out, "    caused by: {cause}");
+            if x.chain_truncated && i + 1 == causes.len() {
+                out.push_str(" (chain truncated)");
+            }
+            out.push('\n');
+        }
+        if x.chain_truncated && causes.is_empty() {
+            out.push_str("    caused by: … (chain truncated)\n");
+        }
+        // Where.
+        match (x.function, place) {
+            (Some(f), Some(p)) => {
+                let _ = writeln!(out, "    at {f} ({p})");
+            }
+            (Some(at), None) => {
+                let _ = writeln!(out, "    at {at}");
+            }
+            (None, Some(at)) => {
+                let _ = writeln!(out, "    at {at}");
+            }
+            (None, None) => {}
+        }
+        // The stacktrace, as it was formatted, one frame per line.
+        let stack = x.stacktrace.trim_start_matches(['\n', '\r']).trim_end();
+        if !stack.is_empty() {
+            out.push_str("    stack:\n");
+            for frame in stack.lines() {
+                let frame = frame.trim_end();
+                if frame.is_empty() {
+                    out.push('\n');
+                } else {
+                    let _ = writeln!(out, "      {frame}");
+                }
+            }
+        }
+        // Group, everything else, and the trace context.
+        let mut line = String::new();
+        if let Some(fp) = x.fingerprint {
+            let _ = write!(line, "group {fp}");
+        }
+        match x.group_count {
+            Some(1) => line.push_str(" (seen once)"),
+            Some(n) if n > 1 => {
+                let _ = write!(line, " (seen {n} times)");
+            }
+            _ => {}
+        }
+        let line = line.trim_start();
+        let mut rest = String::new();
+        for (k, v) in &x.rest {
+            let _ = write!(rest, " {k}={}", quote_if_needed(v));
+        }
+        let ids = match (l.trace_id, l.span_id) {
+            (Some(t), Some(s)) => Some(format!("trace_id={t} span_id={s}")),
+            _ => None,
+        };
+        if !line.is_empty() || !rest.is_empty() || ids.is_some() {
+            let _ = write!(out, "    {line}");
+            if !rest.is_empty() {
+                out.push_str(if line.is_empty() { rest.trim_start() } else { &rest });
+            }
+            if let Some(ids) = ids {
+                if !line.is_empty() || !rest.is_empty() {
+                    out.push_str("  ");
+                }
+                self.paint("2", &ids, out);
+            }
+            out.push('\n');
+        }
     }
 
     fn human_tree(&self, trace: TraceId, mut spans: Vec<FinishedSpan>, out: &mut String) {
@@ -157,8 +262,10 @@ impl Console {
     }
 }
 
-impl Exporter for Console {
-    fn export(&mut self, spans: &[FinishedSpan], logs: &[LogEntry]) -> Result<(), ExportError> {
+impl Console {
+    /// Renders what `export` received into the text it prints (spans of unfinished traces are kept
+    /// for a later call).
+    fn render(&mut self, spans: &[FinishedSpan], logs: &[LogEntry]) -> String {
         let mut out = String::new();
         match self.format {
             ConsoleFormat::Json => {
@@ -171,7 +278,11 @@ impl Exporter for Console {
             }
             ConsoleFormat::Human => {
                 for l in logs {
-                    self.human_log(l, &mut out);
+                    if l.target == EXCEPTION_TARGET {
+                        self.human_exception(l, &mut out);
+                    } else {
+                        self.human_log(l, &mut out);
+                    }
                 }
                 let mut done = Vec::new();
                 for s in spans {
@@ -206,6 +317,24 @@ impl Exporter for Console {
                 }
             }
         }
+        out
+    }
+
+    /// Renders, and forgets, the traces that never got their root (still open at exit).
+    fn render_pending(&mut self) -> String {
+        let mut out = String::new();
+        let pending: Vec<_> = self.pending.drain().collect();
+        for (t, spans) in pending {
+            self.human_tree(t, spans, &mut out);
+        }
+        self.buffered = 0;
+        out
+    }
+}
+
+impl Exporter for Console {
+    fn export(&mut self, spans: &[FinishedSpan], logs: &[LogEntry]) -> Result<(), ExportError> {
+        let out = self.render(spans, logs);
         if !out.is_empty() {
             self.write(&out);
         }
@@ -214,14 +343,116 @@ impl Exporter for Console {
 
     fn shutdown(&mut self, _deadline: std::time::Instant) {
         // Print what never got its root (a trace still open at exit).
-        let mut out = String::new();
-        let pending: Vec<_> = self.pending.drain().collect();
-        for (t, spans) in pending {
-            self.human_tree(t, spans, &mut out);
-        }
-        self.buffered = 0;
+        let out = self.render_pending();
         if !out.is_empty() {
             self.write(&out);
+        }
+    }
+}
+
+/// The `target` of the log records telemark exports for recorded errors and panics.
+const EXCEPTION_TARGET: &str = "telemark::exception";
+
+/// The colour a level is painted in.
+fn level_code(level: crate::Level) -> &'static str {
+    match level {
+        crate::Level::Error => "31",
+        crate::Level::Warn => "33",
+        crate::Level::Info => "32",
+        _ => "2",
+    }
+}
+
+/// An exception record taken apart for the human format. Attributes it does not know, of an
+/// unexpected type, or repeated, are kept in `rest` so that nothing is lost.
+#[derive(Default)]
+struct ExceptionView<'a> {
+    /// The message: the record's, else `exception.message`.
+    message: &'a str,
+    /// `exception.type`.
+    type_name: Option<&'a str>,
+    /// `exception.fingerprint`.
+    fingerprint: Option<&'a str>,
+    /// `exception.group_count`.
+    group_count: Option<i64>,
+    /// `exception.new_group`.
+    new_group: bool,
+    /// `exception.escaped` (a panic that unwound).
+    escaped: bool,
+    /// `exception.chain`: one cause per line, outermost first.
+    chain: &'a str,
+    /// `exception.chain_truncated`.
+    chain_truncated: bool,
+    /// `exception.stacktrace`, already formatted.
+    stacktrace: &'a str,
+    /// `code.function.name`.
+    function: Option<&'a str>,
+    /// `code.file.path`.
+    file: Option<&'a str>,
+    /// `code.line.number`.
+    line: Option<i64>,
+    /// Everything else, in order.
+    rest: Vec<(&'a str, &'a Value)>,
+}
+
+impl<'a> ExceptionView<'a> {
+    /// Sorts `l`'s attributes into the fields they fill and the rest.
+    fn new(l: &'a LogEntry) -> ExceptionView<'a> {
+        /// Fills `slot` unless it is already filled; whether it did.
+        fn fill<T>(slot: &mut Option<T>, value: T) -> bool {
+            if slot.is_some() {
+                return false;
+            }
+            *slot = Some(value);
+            true
+        }
+        let (mut message, mut chain, mut stacktrace) = (None, None, None);
+        let (mut new_group, mut escaped, mut truncated) = (None, None, None);
+        let mut x = ExceptionView::default();
+        for (k, v) in &l.attributes {
+            let taken = match (k.as_ref(), v) {
+                ("exception.type", Value::Str(s)) => fill(&mut x.type_name, s.as_ref()),
+                // Shown as the head's message; kept in the rest when it says something else.
+                ("exception.message", Value::Str(s)) if l.message.is_empty() || *s == l.message => {
+                    fill(&mut message, s.as_ref())
+                }
+                ("exception.fingerprint", Value::Str(s)) => fill(&mut x.fingerprint, s.as_ref()),
+                ("exception.group_count", Value::I64(n)) => fill(&mut x.group_count, *n),
+                ("exception.new_group", Value::Bool(b)) => fill(&mut new_group, *b),
+                ("exception.escaped", Value::Bool(b)) => fill(&mut escaped, *b),
+                ("exception.chain", Value::Str(s)) => fill(&mut chain, s.as_ref()),
+                ("exception.chain_truncated", Value::Bool(b)) => fill(&mut truncated, *b),
+                ("exception.stacktrace", Value::Str(s)) => fill(&mut stacktrace, s.as_ref()),
+                ("code.function.name", Value::Str(s)) => fill(&mut x.function, s.as_ref()),
+                ("code.file.path", Value::Str(s)) => fill(&mut x.file, s.as_ref()),
+                ("code.line.number", Value::I64(n)) => fill(&mut x.line, *n),
+                _ => false,
+            };
+            if !taken {
+                x.rest.push((k.as_ref(), v));
+            }
+        }
+        x.message = if l.message.is_empty() { message.unwrap_or_default() } else { &l.message };
+        x.chain = chain.unwrap_or_default();
+        x.stacktrace = stacktrace.unwrap_or_default();
+        x.new_group = new_group.unwrap_or(false);
+        x.escaped = escaped.unwrap_or(false);
+        x.chain_truncated = truncated.unwrap_or(false);
+        x
+    }
+
+    /// `file:line` from the `code.*` attributes, else from the record's own source location.
+    fn place(&self, l: &LogEntry) -> Option<String> {
+        let (file, line) = if self.file.is_some() || self.line.is_some() {
+            (self.file, self.line)
+        } else {
+            (l.file, l.line.map(i64::from))
+        };
+        match (file, line) {
+            (Some(f), Some(n)) => Some(format!("{f}:{n}")),
+            (Some(f), None) => Some(f.to_string()),
+            (None, Some(n)) => Some(format!("line {n}")),
+            (None, None) => None,
         }
     }
 }
@@ -353,7 +584,48 @@ fn json_span(s: &FinishedSpan, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use std::borrow::Cow;
+
+    /// An exception record as `telemark::exceptions::record` exports it, at 2026-11-24T19:40:01.123Z.
+    fn exception(attributes: Vec<(&'static str, Value)>) -> LogEntry {
+        LogEntry {
+            time_unix_nanos: 1_795_549_201_123_456_000,
+            level: crate::Level::Error,
+            target: EXCEPTION_TARGET,
+            message: "query 17 timed out".to_string(),
+            attributes: attributes.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)).collect(),
+            trace_id: Some(TraceId(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736)),
+            span_id: Some(SpanId(0x00f0_67aa_0ba9_02b7)),
+            file: Some("src/record.rs"),
+            line: Some(7),
+        }
+    }
+
+    /// The attributes of a full record, first of its group when `new_group`.
+    fn full(new_group: bool) -> Vec<(&'static str, Value)> {
+        vec![
+            ("exception.type", Value::from("app::DbError::Timeout")),
+            ("exception.message", Value::from("query 17 timed out")),
+            ("exception.fingerprint", Value::from("3f2a91c04d5e6b7a")),
+            ("exception.group_count", Value::I64(12)),
+            ("exception.new_group", Value::Bool(new_group)),
+            ("exception.escaped", Value::Bool(false)),
+            ("exception.chain", Value::from("connection reset\nbroken pipe")),
+            ("exception.chain_truncated", Value::Bool(true)),
+            ("exception.stacktrace", Value::from("   0: app::db::query\n   1: app::handler\n   2: main")),
+            ("code.function.name", Value::from("app::handler")),
+            ("code.file.path", Value::from("src/main.rs")),
+            ("code.line.number", Value::I64(42)),
+            ("http.route", Value::from("/orders/{id}")),
+        ]
+    }
+
+    /// What the human format prints for `logs`, without colour.
+    fn human(logs: &[LogEntry]) -> String {
+        Console::new(ConsoleFormat::Human, Output::Stdout, false).render(&[], logs)
+    }
 
     #[test]
     fn time_format() {
@@ -367,5 +639,132 @@ mod tests {
         let mut s = String::new();
         json_str("a\"b\\c\n\u{1}", &mut s);
         assert_eq!(s, r#""a\"b\\c\n\u0001""#);
+    }
+
+    #[test]
+    fn exception_prints_as_a_block() {
+        let text = human(&[exception(full(false))]);
+        let expected = "\
+2026-11-24T19:40:01.123Z ERROR exception app::DbError::Timeout: query 17 timed out
+    caused by: connection reset
+    caused by: broken pipe (chain truncated)
+    at app::handler (src/main.rs:42)
+    stack:
+         0: app::db::query
+         1: app::handler
+         2: main
+    group 3f2a91c04d5e6b7a (seen 12 times) http.route=/orders/{id}  \
+trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7
+";
+        assert_eq!(text, expected);
+        assert!(!text.contains("new exception group"));
+    }
+
+    #[test]
+    fn a_new_group_is_announced_before_its_block() {
+        let text = human(&[exception(full(true))]);
+        let (announcement, block) = text.split_once('\n').unwrap();
+        assert_eq!(
+            announcement,
+            "new exception group 3f2a91c04d5e6b7a: app::DbError::Timeout at app::handler"
+        );
+        assert!(block.starts_with("2026-11-24T19:40:01.123Z ERROR exception app::DbError::Timeout: query 17"));
+        assert_eq!(text.matches("new exception group").count(), 1);
+        // Painted when colour is on.
+        let painted =
+            Console::new(ConsoleFormat::Human, Output::Stdout, true).render(&[], &[exception(full(true))]);
+        assert!(painted.starts_with("\x1b[1;35mnew exception group 3f2a91c04d5e6b7a"), "{painted}");
+    }
+
+    #[test]
+    fn a_panic_says_so() {
+        let text = human(&[exception(vec![
+            ("exception.type", Value::from("panic")),
+            ("exception.message", Value::from("query 17 timed out")),
+            ("exception.fingerprint", Value::from("00000000000000aa")),
+            ("exception.group_count", Value::I64(1)),
+            ("exception.new_group", Value::Bool(true)),
+            ("exception.escaped", Value::Bool(true)),
+            ("code.file.path", Value::from("src/main.rs")),
+            ("code.line.number", Value::I64(9)),
+        ])]);
+        let expected = "\
+new exception group 00000000000000aa: panic at src/main.rs:9
+2026-11-24T19:40:01.123Z ERROR panic: query 17 timed out
+    at src/main.rs:9
+    group 00000000000000aa (seen once)  trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7
+";
+        assert_eq!(text, expected);
+        let typed = human(&[exception(vec![
+            ("exception.type", Value::from("app::Oops")),
+            ("exception.escaped", Value::Bool(true)),
+        ])]);
+        assert!(typed.contains(" ERROR panic app::Oops: query 17 timed out\n"), "{typed}");
+    }
+
+    #[test]
+    fn a_bare_exception_record_still_reads() {
+        let mut l = exception(vec![("exception.type", Value::from("E"))]);
+        l.trace_id = None;
+        l.span_id = None;
+        // No `code.*` attributes: where it was recorded.
+        assert_eq!(
+            human(&[l]),
+            "2026-11-24T19:40:01.123Z ERROR exception E: query 17 timed out\n    at src/record.rs:7\n"
+        );
+    }
+
+    #[test]
+    fn nothing_is_lost() {
+        let mut l = exception(vec![
+            ("exception.message", Value::from("something else")),
+            ("exception.group_count", Value::from("twelve")),
+            ("exception.type", Value::from("A")),
+            ("exception.type", Value::from("B")),
+            ("user.id", Value::I64(7)),
+            ("note", Value::from("two words")),
+        ]);
+        l.trace_id = None;
+        let text = human(&[l]);
+        assert!(text.contains(" ERROR exception A: query 17 timed out\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "    exception.message=\"something else\" exception.group_count=twelve exception.type=B \
+             user.id=7 note=\"two words\"\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn multi_line_messages_and_empty_truncated_chains_stay_in_the_block() {
+        let mut l = exception(vec![("exception.chain_truncated", Value::Bool(true))]);
+        l.message = "first\nsecond".to_string();
+        l.file = None;
+        l.line = None;
+        l.trace_id = None;
+        assert_eq!(
+            human(&[l]),
+            "2026-11-24T19:40:01.123Z ERROR exception: first\n    second\n    caused by: … (chain truncated)\n"
+        );
+    }
+
+    #[test]
+    fn other_logs_and_json_are_unchanged() {
+        let mut l = exception(vec![("k", Value::from("v"))]);
+        l.target = "app::db";
+        assert_eq!(
+            human(&[l.clone()]),
+            "2026-11-24T19:40:01.123Z ERROR app::db: query 17 timed out k=v  \
+             trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7\n"
+        );
+        let e = exception(full(true));
+        let json = Console::new(ConsoleFormat::Json, Output::Stdout, false).render(&[], &[e]);
+        assert_eq!(json.lines().count(), 1);
+        assert!(json.starts_with(
+            "{\"time\":\"2026-11-24T19:40:01.123Z\",\"level\":\"ERROR\",\"target\":\"telemark::exception\""
+        ));
+        assert!(json.contains("\"exception.chain\":\"connection reset\\nbroken pipe\""), "{json}");
+        assert!(json.contains("\"http.route\":\"/orders/{id}\""), "{json}");
     }
 }

@@ -1,0 +1,380 @@
+//! `#[capture_exceptions]`: parse and check its options, then rewrite the function's body so that
+//! an `Err` it returns is captured, and a panic inside it is captured (by telemark's panic hook)
+//! with its options.
+//!
+//! With `#[traced]` on the same function, in either order, the capture runs inside the span: when
+//! `#[capture_exceptions]` expands first it leaves `#[traced]` to wrap the rewritten body; when
+//! `#[traced]` expands first it takes the `#[capture_exceptions]` attribute off and rewrites the
+//! body itself before wrapping it.
+
+use crate::args::{closest, expect_eq, join, skip_option, unraw, Errors};
+use crate::traced::{async_trait_parts, fake_return, not_a_function, ReturnInfo};
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
+use syn::{Attribute, Block, Expr, Ident, ItemFn, LitBool, LitStr, Token};
+
+const OPTIONS: &[&str] = &["ignore", "backtrace", "level", "fingerprint"];
+const LEVELS: &[&str] = &["error", "warn"];
+
+/// The checked model of `#[capture_exceptions(...)]`.
+#[derive(Default)]
+pub(crate) struct CaptureArgs {
+    ignore: Vec<LitStr>,
+    backtrace: Option<bool>,
+    level: Option<String>,
+    fingerprint: Option<Expr>,
+}
+
+fn options_list() -> String {
+    join(OPTIONS)
+}
+
+/// Parses the options and collects every error.
+pub(crate) fn parse(args: TokenStream) -> (CaptureArgs, Option<syn::Error>) {
+    let mut a = CaptureArgs::default();
+    let mut errors = Errors(None);
+    let parser = |input: ParseStream<'_>| parse_options(input, &mut a, &mut errors);
+    if let Err(e) = parser.parse2(args) {
+        errors.push(e);
+    }
+    (a, errors.0)
+}
+
+fn parse_options(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors) -> syn::Result<()> {
+    use syn::ext::IdentExt;
+    let mut seen: Vec<String> = Vec::new();
+    while !input.is_empty() {
+        let key = Ident::parse_any(input).map_err(|e| {
+            syn::Error::new(e.span(), format!("expected an option, one of {}", options_list()))
+        })?;
+        let k = key.to_string();
+        if seen.contains(&k) {
+            errors.push(syn::Error::new(key.span(), format!("duplicate option `{k}`: each option may be given once")));
+        }
+        seen.push(k.clone());
+        match k.as_str() {
+            "ignore" => {
+                expect_eq(input, &key, "`ignore = [\"NotFound\", \"io::ErrorKind::WouldBlock\"]`")?;
+                parse_ignore(input, a, errors)?;
+            }
+            "backtrace" => {
+                expect_eq(input, &key, "`backtrace = true` or `backtrace = false`")?;
+                if input.peek(LitBool) {
+                    a.backtrace = Some(input.parse::<LitBool>()?.value);
+                } else {
+                    errors.push(syn::Error::new(
+                        input.span(),
+                        "`backtrace` takes `true` or `false` (without quotes)",
+                    ));
+                    skip_option(input)?;
+                }
+            }
+            "level" => {
+                expect_eq(input, &key, "`level = \"warn\"`")?;
+                parse_level(input, a, errors)?;
+            }
+            "fingerprint" => {
+                expect_eq(input, &key, "`fingerprint = \"db-timeouts\"`")?;
+                let e: Expr = input.parse()?;
+                if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &e {
+                    if s.value().trim().is_empty() {
+                        errors.push(syn::Error::new(
+                            s.span(),
+                            "a fingerprint cannot be empty: give the key that groups these errors, \
+                             like `fingerprint = \"db-timeouts\"`",
+                        ));
+                    }
+                }
+                a.fingerprint = Some(e);
+            }
+            _ => {
+                let hint = match k.as_str() {
+                    "ignored" | "skip" | "except" | "exclude" => Some("did you mean `ignore = [..]`?".to_string()),
+                    "stacktrace" | "stack_trace" | "backtraces" => Some("did you mean `backtrace = true`?".to_string()),
+                    "severity" => Some("did you mean `level = \"warn\"`?".to_string()),
+                    "group" | "group_by" | "key" => Some("did you mean `fingerprint = ..`?".to_string()),
+                    _ => closest(&k, OPTIONS).map(|c| format!("did you mean `{c}`?")),
+                };
+                let msg = match hint {
+                    Some(h) => format!("unknown option `{k}`: {h} (the options are {})", options_list()),
+                    None => format!("unknown option `{k}`, expected one of {}", options_list()),
+                };
+                errors.push(syn::Error::new(key.span(), msg));
+                skip_option(input)?;
+            }
+        }
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(())
+}
+
+fn parse_ignore(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors) -> syn::Result<()> {
+    if input.peek(LitStr) {
+        let l: LitStr = input.parse()?;
+        errors.push(syn::Error::new(
+            l.span(),
+            format!("`ignore` takes a list of patterns: write `ignore = [{}]`", l.to_token_stream()),
+        ));
+        return Ok(());
+    }
+    if !input.peek(syn::token::Bracket) {
+        errors.push(syn::Error::new(
+            input.span(),
+            "`ignore` takes a list of string patterns, like `ignore = [\"NotFound\", \"io::ErrorKind::WouldBlock\"]`",
+        ));
+        return skip_option(input);
+    }
+    let content;
+    syn::bracketed!(content in input);
+    while !content.is_empty() {
+        if content.peek(LitStr) {
+            let l: LitStr = content.parse()?;
+            if let Some(why) = pattern_error(&l.value()) {
+                errors.push(syn::Error::new(l.span(), format!("invalid ignore pattern: {why}")));
+            }
+            a.ignore.push(l);
+        } else {
+            let t: proc_macro2::TokenTree = content.parse()?;
+            errors.push(syn::Error::new(
+                t.span(),
+                format!("an ignore pattern is a string: write `\"{t}\"`"),
+            ));
+            while !content.is_empty() && !content.peek(Token![,]) {
+                content.parse::<proc_macro2::TokenTree>()?;
+            }
+        }
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+    }
+    Ok(())
+}
+
+/// The rules of `telemark::exceptions::pattern_error`, checked at compile time.
+fn pattern_error(p: &str) -> Option<&'static str> {
+    if p.trim().is_empty() {
+        return Some("a pattern cannot be empty");
+    }
+    if p.contains("::") {
+        let ok = p.split("::").all(|seg| {
+            let mut c = seg.chars();
+            c.next().is_some_and(|f| f.is_alphabetic() || f == '_') && c.all(|c| c.is_alphanumeric() || c == '_')
+        });
+        if !ok {
+            return Some(
+                "a type pattern must be identifiers joined by `::`, like `io::ErrorKind::WouldBlock` \
+                 (anything without `::` is looked for in the type and the message)",
+            );
+        }
+    }
+    None
+}
+
+fn parse_level(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors) -> syn::Result<()> {
+    let (value, span) = if input.peek(LitStr) {
+        let l: LitStr = input.parse()?;
+        (l.value(), l.span())
+    } else if let Ok(i) = input.fork().parse::<Ident>() {
+        input.parse::<Ident>()?;
+        (unraw(&i), i.span())
+    } else {
+        errors.push(syn::Error::new(input.span(), "`level` takes `\"error\"` or `\"warn\"`"));
+        return skip_option(input);
+    };
+    let v = value.to_ascii_lowercase();
+    let v = if v == "warning" { "warn".to_string() } else { v };
+    if LEVELS.contains(&v.as_str()) {
+        a.level = Some(v);
+    } else {
+        let hint = match closest(&v, LEVELS) {
+            Some(c) => format!("; did you mean `\"{c}\"`?"),
+            None if ["trace", "debug", "info"].contains(&v.as_str()) => {
+                "; an exception is an error, or a warning for errors you expect".to_string()
+            }
+            None => String::new(),
+        };
+        errors.push(syn::Error::new(span, format!("unknown level `{value}`, expected `\"error\"` or `\"warn\"`{hint}")));
+    }
+    Ok(())
+}
+
+/// Whether an attribute is `#[capture_exceptions]` (any path ending so).
+pub(crate) fn is_capture_attr(a: &Attribute) -> bool {
+    a.path().segments.last().is_some_and(|s| s.ident == "capture_exceptions")
+}
+
+/// The arguments of an attribute (`#[x]` has none).
+pub(crate) fn attr_args(a: &Attribute) -> TokenStream {
+    match &a.meta {
+        syn::Meta::List(l) => l.tokens.clone(),
+        _ => TokenStream::new(),
+    }
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let f: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            return match not_a_function(item.clone(), "capture_exceptions") {
+                Ok(out) => out,
+                Err(e) => {
+                    let mut out = item;
+                    out.extend(e.into_compile_error());
+                    out
+                }
+            }
+        }
+    };
+    match rewrite(args, f.clone()) {
+        Ok(f) => f.into_token_stream(),
+        Err(e) => {
+            let mut out = f.into_token_stream();
+            out.extend(e.into_compile_error());
+            out
+        }
+    }
+}
+
+/// Checks the options against the function and rewrites its body.
+pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
+    let (a, parse_errors) = parse(args);
+    let mut errors = Errors(parse_errors);
+    let ret = ReturnInfo::of(&f);
+    if let Some(twice) = f.attrs.iter().find(|x| is_capture_attr(x)) {
+        errors.push(syn::Error::new(
+            twice.span(),
+            "`#[capture_exceptions]` is applied twice to this function; remove one",
+        ));
+    }
+    if let Some(c) = &f.sig.constness {
+        errors.push(syn::Error::new(
+            c.span,
+            "`#[capture_exceptions]` cannot apply to a `const fn`: exceptions are captured at run time",
+        ));
+    }
+    let closure = f.sig.asyncness.is_none() && ret.async_trait_block.is_none() && ret.is_result && !ret.has_impl;
+    if closure {
+        if let Some(tc) = f.attrs.iter().find(|a| a.path().is_ident("track_caller")) {
+            errors.push(syn::Error::new(
+                tc.span(),
+                "`#[track_caller]` would report this function instead of its caller: to see the returned \
+                 `Err`, `#[capture_exceptions]` runs the body in a closure, and closures cannot track the \
+                 caller; remove `#[track_caller]`",
+            ));
+        }
+    }
+    if let Some(e) = errors.0 {
+        return Err(e);
+    }
+    let body = generate(&a, &f, &ret);
+    let brace = f.block.brace_token;
+    let mut block: Block = syn::parse2(quote!({ #body }))?;
+    block.brace_token = brace;
+    f.block = Box::new(block);
+    Ok(f)
+}
+
+fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
+    let m = Span::mixed_site();
+    let site_var = Ident::new("__telemark_site", m);
+    let scope_var = Ident::new("__telemark_scope", m);
+    let out_var = Ident::new("__telemark_out", m);
+    let fn_name = unraw(&f.sig.ident);
+    let line = quote_spanned!(f.sig.ident.span()=> ::core::line!());
+    let ignore = &a.ignore;
+    let backtrace = match a.backtrace {
+        Some(b) => quote!(::core::option::Option::Some(#b)),
+        None => quote!(::core::option::Option::None),
+    };
+    let level = Ident::new(if a.level.as_deref() == Some("warn") { "Warn" } else { "Error" }, Span::call_site());
+    let fingerprint = match &a.fingerprint {
+        Some(e) => {
+            let to_string = quote_spanned!(e.span()=> ::std::string::ToString::to_string(&(#e)));
+            quote! {
+                ::core::option::Option::Some({
+                    fn __telemark_fingerprint() -> ::std::string::String { #to_string }
+                    __telemark_fingerprint
+                })
+            }
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let site = quote! {
+        let #site_var: &'static ::telemark::__private::CaptureSite = {
+            static __TELEMARK_CAPTURE: ::telemark::__private::CaptureSite = ::telemark::__private::CaptureSite {
+                function: ::core::concat!(::core::module_path!(), "::", #fn_name),
+                file: ::core::file!(),
+                line: #line,
+                ignore: &[#(#ignore),*],
+                backtrace: #backtrace,
+                level: ::telemark::__private::Level::#level,
+                fingerprint: #fingerprint,
+            };
+            &__TELEMARK_CAPTURE
+        };
+    };
+    let capture = quote! {
+        {
+            #[allow(unused_imports)]
+            use ::telemark::__private::spec::{
+                CaptureAnyhow as _, CaptureError as _, CaptureDynSend as _, CaptureDyn as _,
+                CaptureDisplay as _, CaptureDebug as _, CaptureOpaque as _, CaptureNone as _,
+            };
+            (&&&&&&&::telemark::__private::spec::Captured(&#out_var)).__telemark_capture(#site_var);
+        }
+    };
+    let fake = fake_return(ret);
+    let stmts = &f.block.stmts;
+    let wants_value = ret.is_result && !ret.has_impl;
+    let async_body = |inner: TokenStream| {
+        if wants_value {
+            quote! {
+                #site
+                let #out_var = ::telemark::__private::CaptureScope::future(#site_var, async move { #inner }).await;
+                #capture
+                #out_var
+            }
+        } else {
+            quote! {
+                #site
+                ::telemark::__private::CaptureScope::future(#site_var, async move { #inner }).await
+            }
+        }
+    };
+    if f.sig.asyncness.is_some() {
+        return async_body(quote!(#fake #(#stmts)*));
+    }
+    if let Some((i, call, inner)) = ret.async_trait_block.and_then(|i| async_trait_parts(stmts, i)) {
+        let before = &stmts[..i];
+        let inner_stmts = &inner.block.stmts;
+        let func = &call.func;
+        let capture_kw = &inner.capture;
+        let body = async_body(quote!(#fake #(#inner_stmts)*));
+        return quote! {
+            #(#before)*
+            #func(async #capture_kw { #body })
+        };
+    }
+    if wants_value {
+        quote! {
+            #site
+            let #scope_var = ::telemark::__private::CaptureScope::enter(#site_var);
+            let #out_var = ::telemark::__private::call_once(move || { #fake #(#stmts)* });
+            #capture
+            ::core::mem::drop(#scope_var);
+            #out_var
+        }
+    } else {
+        quote! {
+            #site
+            let #scope_var = ::telemark::__private::CaptureScope::enter(#site_var);
+            #(#stmts)*
+        }
+    }
+}
