@@ -75,7 +75,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\nexception groups:");
     for g in telemark::exceptions::groups() {
-        println!("  {:>3} × {}  {}  ({}) at {}", g.count, g.fingerprint, g.type_name, g.sample_message, g.site);
+        println!(
+            "  {:>3} × {}  {}  ({}) at {}",
+            g.count, g.fingerprint, g.type_name, g.sample_message, g.site
+        );
         if let Some(top) = g.top_frames.first() {
             println!("        top in-app frame: {top}");
         }

@@ -11,10 +11,10 @@ pub use telemark_runtime::{
 /// What generated code calls. Not a stable API: it changes with the macros.
 #[doc(hidden)]
 pub mod __private {
+    pub use telemark_runtime::exceptions::{CaptureScope, CaptureSite};
     pub use telemark_runtime::spec;
     pub use telemark_runtime::{
         call_once, parent, Callsite, Level, Outcome, Parent, Pending, Recorder, SiteMeta, SpanGuard,
         SpanKind, Traced,
     };
-    pub use telemark_runtime::exceptions::{CaptureScope, CaptureSite};
 }

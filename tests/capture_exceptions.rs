@@ -41,7 +41,8 @@ fn query(id: u64) -> Result<u64, DbError> {
 }
 
 fn exception_logs(rx: &Receiver, n: usize) -> Vec<Log> {
-    let logs = rx.wait_logs(|l| l.iter().filter(|l| l.attr_str("exception.type").is_some()).count() >= n, WAIT);
+    let logs =
+        rx.wait_logs(|l| l.iter().filter(|l| l.attr_str("exception.type").is_some()).count() >= n, WAIT);
     logs.into_iter().filter(|l| l.attr_str("exception.type").is_some()).collect()
 }
 
@@ -61,7 +62,8 @@ fn an_err_is_captured_on_its_own_span_with_a_stacktrace_and_grouped_by_variant()
 
     let groups = telemark::exceptions::groups();
     let timeout = groups.iter().find(|g| g.type_name.ends_with("DbError::Timeout")).expect("a Timeout group");
-    let not_found = groups.iter().find(|g| g.type_name.ends_with("DbError::NotFound")).expect("a NotFound group");
+    let not_found =
+        groups.iter().find(|g| g.type_name.ends_with("DbError::NotFound")).expect("a NotFound group");
     assert_eq!(timeout.count, 2, "ids differ, the group is the same: {groups:?}");
     assert_eq!(not_found.count, 1);
     assert_ne!(timeout.fingerprint, not_found.fingerprint);
@@ -87,7 +89,8 @@ fn an_err_is_captured_on_its_own_span_with_a_stacktrace_and_grouped_by_variant()
         assert!(st.contains("capture_exceptions.rs"), "file and line: {st}");
         assert!(e.attr("telemark.exception.pending").is_none(), "internal attributes do not leak");
     }
-    let timeout_span = failed.iter().find(|s| s.events[0].attr_str("exception.message") == Some("query 17 timed out"));
+    let timeout_span =
+        failed.iter().find(|s| s.events[0].attr_str("exception.message") == Some("query 17 timed out"));
     let timeout_span = timeout_span.expect("the span of query(17)");
     assert_eq!(timeout_span.events[0].attr_str("exception.fingerprint"), Some(timeout.fingerprint.as_str()));
 

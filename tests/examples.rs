@@ -117,3 +117,31 @@ fn async_service_runs_without_a_backend() {
         "{stdout}"
     );
 }
+
+#[test]
+fn exceptions_example_announces_each_group_once_and_lists_the_groups() {
+    let out = example("exceptions").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // Two timeouts with different ids: one group, announced once, counted twice.
+    let announced = stdout.lines().filter(|l| l.starts_with("new exception group")).collect::<Vec<_>>();
+    assert_eq!(
+        announced.iter().filter(|l| l.contains("DbError::Timeout")).count(),
+        1,
+        "announced once: {stdout}"
+    );
+    for kind in ["DbError::NotFound", "ParseIntError", "panic"] {
+        assert!(announced.iter().any(|l| l.contains(kind)), "{kind} announced: {stdout}");
+    }
+    assert!(!stdout.contains("cache miss for order 1\n"), "ignored errors are not printed as exceptions");
+    assert!(
+        stdout.contains("ERROR exception exceptions::DbError::Timeout: query 7017 timed out after 250 ms")
+    );
+    assert!(stdout.contains(" WARN exception ParseIntError"), "level = \"warn\": {stdout}");
+    assert!(stdout.contains("    stack:\n"), "a readable stack: {stdout}");
+    assert!(stdout.contains("exceptions::load_order"), "{stdout}");
+    let groups = stdout.split("exception groups:").nth(1).expect("the groups at the end");
+    assert!(groups.contains("2 × "), "the timeout group counted twice: {groups}");
+    assert!(groups.contains("ignored: 5"), "{groups}");
+    assert!(stdout.contains("worker thread panicked: true"));
+}

@@ -51,7 +51,10 @@ fn parse_options(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Error
         })?;
         let k = key.to_string();
         if seen.contains(&k) {
-            errors.push(syn::Error::new(key.span(), format!("duplicate option `{k}`: each option may be given once")));
+            errors.push(syn::Error::new(
+                key.span(),
+                format!("duplicate option `{k}`: each option may be given once"),
+            ));
         }
         seen.push(k.clone());
         match k.as_str() {
@@ -91,8 +94,12 @@ fn parse_options(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Error
             }
             _ => {
                 let hint = match k.as_str() {
-                    "ignored" | "skip" | "except" | "exclude" => Some("did you mean `ignore = [..]`?".to_string()),
-                    "stacktrace" | "stack_trace" | "backtraces" => Some("did you mean `backtrace = true`?".to_string()),
+                    "ignored" | "skip" | "except" | "exclude" => {
+                        Some("did you mean `ignore = [..]`?".to_string())
+                    }
+                    "stacktrace" | "stack_trace" | "backtraces" => {
+                        Some("did you mean `backtrace = true`?".to_string())
+                    }
                     "severity" => Some("did you mean `level = \"warn\"`?".to_string()),
                     "group" | "group_by" | "key" => Some("did you mean `fingerprint = ..`?".to_string()),
                     _ => closest(&k, OPTIONS).map(|c| format!("did you mean `{c}`?")),
@@ -140,10 +147,7 @@ fn parse_ignore(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors
             a.ignore.push(l);
         } else {
             let t: proc_macro2::TokenTree = content.parse()?;
-            errors.push(syn::Error::new(
-                t.span(),
-                format!("an ignore pattern is a string: write `\"{t}\"`"),
-            ));
+            errors.push(syn::Error::new(t.span(), format!("an ignore pattern is a string: write `\"{t}\"`")));
             while !content.is_empty() && !content.peek(Token![,]) {
                 content.parse::<proc_macro2::TokenTree>()?;
             }
@@ -164,7 +168,8 @@ fn pattern_error(p: &str) -> Option<&'static str> {
     if p.contains("::") {
         let ok = p.split("::").all(|seg| {
             let mut c = seg.chars();
-            c.next().is_some_and(|f| f.is_alphabetic() || f == '_') && c.all(|c| c.is_alphanumeric() || c == '_')
+            c.next().is_some_and(|f| f.is_alphabetic() || f == '_')
+                && c.all(|c| c.is_alphanumeric() || c == '_')
         });
         if !ok {
             return Some(
@@ -199,7 +204,10 @@ fn parse_level(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors)
             }
             None => String::new(),
         };
-        errors.push(syn::Error::new(span, format!("unknown level `{value}`, expected `\"error\"` or `\"warn\"`{hint}")));
+        errors.push(syn::Error::new(
+            span,
+            format!("unknown level `{value}`, expected `\"error\"` or `\"warn\"`{hint}"),
+        ));
     }
     Ok(())
 }
@@ -258,7 +266,8 @@ pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
             "`#[capture_exceptions]` cannot apply to a `const fn`: exceptions are captured at run time",
         ));
     }
-    let closure = f.sig.asyncness.is_none() && ret.async_trait_block.is_none() && ret.is_result && !ret.has_impl;
+    let closure =
+        f.sig.asyncness.is_none() && ret.async_trait_block.is_none() && ret.is_result && !ret.has_impl;
     if closure {
         if let Some(tc) = f.attrs.iter().find(|a| a.path().is_ident("track_caller")) {
             errors.push(syn::Error::new(
@@ -292,7 +301,8 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
         Some(b) => quote!(::core::option::Option::Some(#b)),
         None => quote!(::core::option::Option::None),
     };
-    let level = Ident::new(if a.level.as_deref() == Some("warn") { "Warn" } else { "Error" }, Span::call_site());
+    let level =
+        Ident::new(if a.level.as_deref() == Some("warn") { "Warn" } else { "Error" }, Span::call_site());
     let fingerprint = match &a.fingerprint {
         Some(e) => {
             let to_string = quote_spanned!(e.span()=> ::std::string::ToString::to_string(&(#e)));

@@ -108,9 +108,7 @@ pub(crate) fn not_a_function(item: TokenStream, name: &str) -> syn::Result<Token
             let (span, what) = match &other {
                 syn::Item::Struct(s) => (s.struct_token.span, "a struct"),
                 syn::Item::Enum(e) => (e.enum_token.span, "an enum"),
-                syn::Item::Impl(i) => {
-                    (i.impl_token.span, "an `impl` block; put it on each method")
-                }
+                syn::Item::Impl(i) => (i.impl_token.span, "an `impl` block; put it on each method"),
                 syn::Item::Mod(m) => (m.mod_token.span, "a module"),
                 syn::Item::Trait(t) => {
                     (t.trait_token.span, "a trait; put it on the methods of the trait's implementations")
@@ -487,7 +485,10 @@ pub(crate) fn fake_return(ret: &ReturnInfo) -> TokenStream {
 }
 
 /// The call and the async block of an `#[async_trait]` body (found by `async_trait_block`).
-pub(crate) fn async_trait_parts(stmts: &[Stmt], i: usize) -> Option<(usize, &syn::ExprCall, &syn::ExprAsync)> {
+pub(crate) fn async_trait_parts(
+    stmts: &[Stmt],
+    i: usize,
+) -> Option<(usize, &syn::ExprCall, &syn::ExprAsync)> {
     let Some(Stmt::Expr(Expr::Call(call), _)) = stmts.get(i) else { return None };
     let Some(Expr::Async(inner)) = call.args.first() else { return None };
     Some((i, call, inner))

@@ -234,7 +234,8 @@ pub trait CaptureDyn {
 impl<T, E: AsRef<dyn Error + 'static>> CaptureDyn for &&&&Captured<'_, Result<T, E>> {
     fn __telemark_capture(&self, site: &'static CaptureSite) {
         if let Err(e) = self.0 {
-            let subject = Subject::Dyn { error: e.as_ref(), container: container(std::any::type_name::<E>()) };
+            let subject =
+                Subject::Dyn { error: e.as_ref(), container: container(std::any::type_name::<E>()) };
             capture_returned(site, subject, None);
         }
     }

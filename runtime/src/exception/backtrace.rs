@@ -235,6 +235,7 @@ fn is_machinery(f: &str) -> bool {
                 || f.contains("backtrace::Backtrace")
                 || f.contains("__rust_end_short_backtrace")
                 || f.starts_with("std::panicking::")))
+        || f.starts_with("core::panicking::")
         || f.ends_with("rust_begin_unwind")
         || f == "rust_panic"
 }
@@ -397,7 +398,7 @@ mod tests {
    9:     0x4 - __rustc[b7]::rust_begin_unwind
   10:     0x5 - core[c1]::panicking::panic_fmt
   14:     0x6 - app::main::{{closure}}::h87c02def67cc6ed9";
-        assert_eq!(names(&trim(parse(text))), ["core::panicking::panic_fmt", "app::main::{{closure}}"]);
+        assert_eq!(names(&trim(parse(text))), ["app::main::{{closure}}"]);
     }
 
     #[test]

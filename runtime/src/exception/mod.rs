@@ -17,11 +17,11 @@ pub mod fingerprint;
 mod record;
 pub mod tracker;
 
-pub(crate) use record::{
-    capture_returned, configure, PENDING_EVENT, record_panic_message, PanicNote, Processor, Report, Subject,
-};
 #[cfg(feature = "anyhow")]
 pub(crate) use record::Trace;
+pub(crate) use record::{
+    capture_returned, configure, record_panic_message, PanicNote, Processor, Report, Subject, PENDING_EVENT,
+};
 pub use record::{
     evicted, groups, ignored, pattern_error, pattern_matches, record, record_dyn, record_panic,
     record_with_fingerprint, CaptureScope, CaptureSite, Scoped,

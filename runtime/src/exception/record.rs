@@ -70,10 +70,13 @@ pub fn pattern_error(pattern: &str) -> Option<&'static str> {
     if pattern.contains("::") {
         let ok = pattern.split("::").all(|seg| {
             let mut c = seg.chars();
-            c.next().is_some_and(|f| f.is_alphabetic() || f == '_') && c.all(|c| c.is_alphanumeric() || c == '_')
+            c.next().is_some_and(|f| f.is_alphabetic() || f == '_')
+                && c.all(|c| c.is_alphanumeric() || c == '_')
         });
         if !ok {
-            return Some("a type pattern must be identifiers joined by `::`, like `io::ErrorKind::WouldBlock`");
+            return Some(
+                "a type pattern must be identifiers joined by `::`, like `io::ErrorKind::WouldBlock`",
+            );
         }
     }
     None
@@ -202,7 +205,8 @@ fn short_debug(v: &dyn fmt::Debug) -> String {
         }
     }
     let mut c = Cap(String::new());
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fmt::write(&mut c, format_args!("{v:?}"))));
+    let _ =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fmt::write(&mut c, format_args!("{v:?}"))));
     c.0
 }
 
@@ -422,8 +426,14 @@ fn located(at: &'static Location<'static>, escaped: bool) -> Options {
 /// Captures the `Err` of a `#[capture_exceptions]` function (generated code, through
 /// `spec::Captured`).
 pub(crate) fn capture_returned(site: &'static CaptureSite, subject: Subject<'_>, own: Option<Trace>) {
-    let opts =
-        Options { site: Some(site), escaped: false, own_backtrace: own, file: None, line: None, fingerprint: None };
+    let opts = Options {
+        site: Some(site),
+        escaped: false,
+        own_backtrace: own,
+        file: None,
+        line: None,
+        fingerprint: None,
+    };
     capture_on_current(subject, opts);
 }
 
@@ -491,7 +501,7 @@ pub fn evicted() -> u64 {
 fn settle() {
     if crate::state::active() && !local::is_internal() {
         let deadline = Instant::now() + Duration::from_secs(1);
-        crate::collector::request(|ack| crate::collector::Command::Drain(ack), deadline);
+        crate::collector::request(crate::collector::Command::Drain, deadline);
     }
 }
 
