@@ -61,9 +61,11 @@ fn an_err_is_captured_on_its_own_span_with_a_stacktrace_and_grouped_by_variant()
     drop(guard);
 
     let groups = telemark::exceptions::groups();
-    let timeout = groups.iter().find(|g| g.type_name.ends_with("DbError::Timeout")).expect("a Timeout group");
-    let not_found =
-        groups.iter().find(|g| g.type_name.ends_with("DbError::NotFound")).expect("a NotFound group");
+    let mine = |variant: &str| {
+        groups.iter().find(|g| g.site == "capture_exceptions::query" && g.type_name.ends_with(variant))
+    };
+    let timeout = mine("DbError::Timeout").expect("a Timeout group");
+    let not_found = mine("DbError::NotFound").expect("a NotFound group");
     assert_eq!(timeout.count, 2, "ids differ, the group is the same: {groups:?}");
     assert_eq!(not_found.count, 1);
     assert_ne!(timeout.fingerprint, not_found.fingerprint);
@@ -253,4 +255,35 @@ fn a_panic_inside_is_captured_with_the_functions_options_and_keeps_unwinding() {
     assert_eq!(log.attr_str("exception.fingerprint"), Some(g.fingerprint.as_str()));
     assert_eq!(e.attr_str("exception.fingerprint"), Some(g.fingerprint.as_str()));
     assert_eq!(g.site, "capture_exceptions::worker");
+}
+
+#[capture_exceptions]
+fn flaky(n: u32) -> Result<(), DbError> {
+    Err(DbError::Timeout(u64::from(n)))
+}
+
+#[test]
+fn a_burst_is_one_group_and_only_its_first_occurrences_pay_for_a_backtrace() {
+    let (_turn, rx, guard) = start();
+    let suppressed_before = telemark::stats().exceptions_suppressed;
+    for n in 0..200 {
+        assert!(flaky(n).is_err());
+    }
+    drop(guard);
+    let groups = telemark::exceptions::groups();
+    let burst: Vec<_> = groups.iter().filter(|g| g.site == "capture_exceptions::flaky").collect();
+    assert_eq!(burst.len(), 1, "with and without a backtrace, one group: {groups:?}");
+    assert_eq!(burst[0].count, 200);
+    assert!(!burst[0].top_frames.is_empty());
+    // The default rate limit exports 10 per minute; the rest are counted.
+    let logs = exception_logs(&rx, 10);
+    let exported: Vec<_> = logs
+        .iter()
+        .filter(|l| l.attr_str("code.function.name") == Some("capture_exceptions::flaky"))
+        .collect();
+    assert_eq!(exported.len(), 10);
+    assert!(exported
+        .iter()
+        .all(|l| l.attr_str("exception.fingerprint") == Some(burst[0].fingerprint.as_str())));
+    assert_eq!(telemark::stats().exceptions_suppressed - suppressed_before, 190);
 }

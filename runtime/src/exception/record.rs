@@ -175,6 +175,8 @@ pub(crate) struct Report {
     exception: Exception,
     user_fingerprint: bool,
     backtrace: Option<Trace>,
+    /// A backtrace was wanted but skipped (a burst): group like the last one that had it.
+    throttled: bool,
     trace: Option<(TraceId, SpanId)>,
     /// The span event waiting for the stacktrace and fingerprint (0: none).
     event: u64,
@@ -290,13 +292,16 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
             ignored: true,
         });
     }
+    let wants_backtrace = opts.own_backtrace.is_some()
+        || site.and_then(|s| s.backtrace).unwrap_or_else(|| BACKTRACES.load(Relaxed));
+    // In a burst of the same error, only the first few per second pay for a backtrace; the rest are
+    // grouped by the fingerprint their backtrace gave (the collector remembers it).
+    let throttled = wants_backtrace && opts.own_backtrace.is_none() && burst(&e.fingerprint);
     let backtrace = opts.own_backtrace.or_else(|| {
-        site.and_then(|s| s.backtrace)
-            .unwrap_or_else(|| BACKTRACES.load(Relaxed))
-            .then(|| Trace::Captured(std::backtrace::Backtrace::force_capture()))
+        (wants_backtrace && !throttled).then(|| Trace::Captured(std::backtrace::Backtrace::force_capture()))
     });
     let ctx = local::with(|l| l.current()).flatten();
-    let event = if backtrace.is_some() && ctx.as_ref().is_some_and(|c| c.sampled) {
+    let event = if wants_backtrace && ctx.as_ref().is_some_and(|c| c.sampled) {
         NEXT_EVENT.fetch_add(1, Relaxed)
     } else {
         0
@@ -313,6 +318,7 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
         user_fingerprint: user_fp.is_some(),
         exception: e,
         backtrace,
+        throttled,
         trace: ctx.map(|c| (c.trace_id, c.span_id)),
         event,
         level: site.map_or(Level::Error, |s| s.level),
@@ -324,6 +330,28 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
     };
     local::with(|l| l.submit(Record::Exception(Box::new(report))));
     Some(captured)
+}
+
+/// Backtraces taken per second for one fingerprint (before the collector refines it) at most.
+const BACKTRACES_PER_SECOND: u32 = 16;
+
+/// Whether this occurrence is past [`BACKTRACES_PER_SECOND`] for its fingerprint: a small table of
+/// (second, count) slots indexed by the fingerprint's hash; collisions only make it stricter.
+fn burst(fingerprint: &str) -> bool {
+    static SLOTS: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+    let slot = &SLOTS[(fnv1a(&[fingerprint]) % 64) as usize];
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as u32;
+    let v = slot.load(Relaxed);
+    let (second, count) = ((v >> 32) as u32, v as u32);
+    if second != now {
+        slot.store(u64::from(now) << 32 | 1, Relaxed);
+        return false;
+    }
+    if count >= BACKTRACES_PER_SECOND {
+        return true;
+    }
+    slot.store(v + 1, Relaxed);
+    false
 }
 
 /// The fields of a captured exception's span event.
@@ -511,6 +539,9 @@ fn settle() {
 pub(crate) struct Processor {
     done: HashMap<u64, (String, Option<String>)>,
     order: VecDeque<u64>,
+    /// The frame-based fingerprint each computed fingerprint last turned into, for occurrences
+    /// whose backtrace was skipped in a burst.
+    refined: HashMap<String, String>,
 }
 
 /// Pending span events remembered at most (a span that never arrives must not leak).
@@ -523,6 +554,7 @@ impl Processor {
             mut exception,
             user_fingerprint,
             backtrace,
+            throttled,
             trace,
             event,
             level,
@@ -541,7 +573,15 @@ impl Processor {
         if !user_fingerprint && !functions.is_empty() {
             let mut parts: Vec<&str> = vec!["frames", &exception.type_name];
             parts.extend(functions.iter().map(String::as_str));
-            exception.fingerprint = hex(fnv1a(&parts));
+            let refined = hex(fnv1a(&parts));
+            if self.refined.len() >= REMEMBERED && !self.refined.contains_key(&exception.fingerprint) {
+                self.refined.clear();
+            }
+            self.refined.insert(std::mem::replace(&mut exception.fingerprint, refined.clone()), refined);
+        } else if throttled && !user_fingerprint {
+            if let Some(f) = self.refined.get(&exception.fingerprint) {
+                exception.fingerprint = f.clone();
+            }
         }
         let stacktrace = (!frames.is_empty()).then(|| backtrace::render(&frames));
         if event != 0 {
