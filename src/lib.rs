@@ -2,10 +2,10 @@
 
 pub use telemark_macros::{capture_exceptions, traced};
 pub use telemark_runtime::{
-    config, current_span, exceptions, export, flush, in_span, init, propagation, span, spawn, spawn_blocking,
-    stats, testing, tracing_layer, with_current_context, Config, ConfigError, ConsoleFormat, ContextScope,
-    CurrentSpan, Error, Event, FutureExt, Guard, Level, Protocol, SpanContext, SpanGuard, SpanId, SpanKind,
-    Stats, Status, TelemarkLayer, TraceId, Value,
+    config, current_span, exceptions, export, flush, in_span, init, metrics, propagation, span, spawn,
+    spawn_blocking, stats, testing, tracing_layer, with_current_context, Config, ConfigError, ConsoleFormat,
+    ContextScope, CurrentSpan, Error, Event, FutureExt, Guard, Level, Protocol, SpanContext, SpanGuard,
+    SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value,
 };
 
 /// What generated code calls. Not a stable API: it changes with the macros.

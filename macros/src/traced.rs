@@ -319,6 +319,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     };
     let keys = recorded.iter().map(|(n, _)| n.clone()).chain(a.fields.iter().map(|f| f.key.clone()));
     let line = quote_spanned!(sig.ident.span()=> ::core::line!());
+    let span_on = !a.metrics_only;
     let callsite = quote! {
         static __TELEMARK_CALLSITE: ::telemark::__private::Callsite =
             ::telemark::__private::Callsite::new(::telemark::__private::SiteMeta {
@@ -331,6 +332,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
                 kind: ::telemark::__private::SpanKind::#kind,
                 sample: #sample,
                 keys: &[#(#keys),*],
+                span: #span_on,
             });
     };
     let parent = match (&a.root, &a.parent) {
@@ -397,14 +399,25 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         }
     };
     let fake_return = fake_return(ret);
+    // Whether the call failed, for the function's metrics (every call, sampled or not).
+    let is_err = quote! {
+        {
+            #[allow(unused_imports)]
+            use ::telemark::__private::spec::{IsErrResult as _, IsErrNone as _};
+            (&&::telemark::__private::spec::Ret(&#out_var)).__telemark_is_err()
+        }
+    };
+    let failed = quote!(#span_var.failed(#is_err););
+    let failed_async = if ret.unit { quote!() } else { quote!(#fin_var.failed(#is_err);) };
 
     // Runs an async body inside the pending span, records the outcome, ends the span and yields
     // the value.
     let finish_async = |body: TokenStream| {
         let record = (!outcome.is_empty()).then(|| quote!(#fin_var.outcome(#outcome_closure);));
-        let binding = if outcome.is_empty() { quote!(#fin_var) } else { quote!(mut #fin_var) };
         quote! {
-            let (#out_var, #binding) = #span_var.instrument(async move { #body }).await;
+            #[allow(unused_mut)]
+            let (#out_var, mut #fin_var) = #span_var.instrument(async move { #body }).await;
+            #failed_async
             #record
             ::core::mem::drop(#fin_var);
             #out_var
@@ -451,6 +464,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
                 ::telemark::__private::SpanGuard::enter(&__TELEMARK_CALLSITE, #parent, #args_closure)
             };
             let #out_var = ::telemark::__private::call_once(move || { #fake_return #(#stmts)* });
+            #failed
             #span_var.outcome(#outcome_closure);
             #out_var
         }

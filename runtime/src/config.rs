@@ -328,6 +328,39 @@ impl Default for ExceptionsConfig {
     }
 }
 
+/// `metrics:` — per-function call counts and latency histograms.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Count every call of a `#[traced]` function by outcome and time it (on by default). Off,
+    /// a call whose span is not recorded costs no clock read.
+    pub enabled: bool,
+    /// How often the metrics are pushed over OTLP (when an OTLP endpoint is configured).
+    #[serde(deserialize_with = "de_duration")]
+    pub export_interval: Duration,
+    /// `prometheus:` — a scrape endpoint.
+    pub prometheus: PrometheusConfig,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            export_interval: Duration::from_secs(10),
+            prometheus: PrometheusConfig::default(),
+        }
+    }
+}
+
+/// `metrics.prometheus:` — a Prometheus scrape endpoint served by telemark's own thread.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusConfig {
+    /// The address to listen on (`127.0.0.1:9464`; port 0 picks a free one, see
+    /// `Guard::prometheus_address`). Unset: no endpoint.
+    pub listen: Option<String>,
+}
+
 /// The whole configuration. `Config::default()` is the console with everything on.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -348,6 +381,8 @@ pub struct Config {
     pub export: ExportConfig,
     /// `exceptions:`.
     pub exceptions: ExceptionsConfig,
+    /// `metrics:`.
+    pub metrics: MetricsConfig,
     #[serde(skip)]
     pub(crate) extra: Vec<Box<dyn Exporter>>,
 }
@@ -363,6 +398,7 @@ impl fmt::Debug for Config {
             .field("exporters", &self.exporters)
             .field("export", &self.export)
             .field("exceptions", &self.exceptions)
+            .field("metrics", &self.metrics)
             .field("extra_exporters", &self.extra.len())
             .finish()
     }

@@ -103,6 +103,8 @@ pub struct SiteMeta {
     /// The attribute keys the call site records (arguments and fields), so that telemark's thread
     /// can refer to them instead of copying them.
     pub keys: &'static [&'static str],
+    /// False for a function that only has metrics (`#[alert_on]` without `#[traced]`): no span.
+    pub span: bool,
 }
 
 /// A call site: its metadata and the cached answer of the level filter.
@@ -112,6 +114,8 @@ pub struct Callsite {
     pub meta: SiteMeta,
     // (filter generation << 1) | enabled
     interest: AtomicU32,
+    /// This call site's index in the metrics tables, plus one (0: not yet assigned).
+    pub(crate) metrics_id: AtomicU32,
 }
 
 /// Bumped whenever the filter or the pipeline changes, so every call site asks again.
@@ -120,7 +124,7 @@ pub(crate) static GENERATION: AtomicU32 = AtomicU32::new(1);
 impl Callsite {
     /// Declares a call site (const, for a `static`).
     pub const fn new(meta: SiteMeta) -> Callsite {
-        Callsite { meta, interest: AtomicU32::new(0) }
+        Callsite { meta, interest: AtomicU32::new(0), metrics_id: AtomicU32::new(0) }
     }
 
     /// Whether spans from here are wanted now: one cached atomic load in the common case.
@@ -137,7 +141,7 @@ impl Callsite {
     #[inline(never)]
     fn recompute(&self) -> bool {
         let generation = GENERATION.load(Relaxed);
-        let on = crate::state::span_enabled(self.meta.target, self.meta.level);
+        let on = self.meta.span && crate::state::span_enabled(self.meta.target, self.meta.level);
         self.interest.store((generation << 1) | on as u32, Relaxed);
         on
     }

@@ -12,6 +12,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod alerts;
 mod bridge;
 mod clock;
 mod collector;
@@ -23,6 +24,7 @@ pub mod export;
 mod ids;
 mod level;
 mod local;
+pub mod metrics;
 pub mod propagation;
 mod span;
 #[doc(hidden)]
@@ -103,7 +105,20 @@ pub struct Guard {
     timeout: Duration,
 }
 
+/// What runs beside the collector: the Prometheus endpoint (and, later, the alert evaluator).
+struct Services {
+    prometheus: Option<metrics::prometheus::Server>,
+}
+
+static SERVICES: Mutex<Option<Services>> = Mutex::new(None);
+
 impl Guard {
+    /// Where the Prometheus scrape endpoint (`metrics.prometheus.listen`) listens, if it runs:
+    /// useful with port 0.
+    pub fn prometheus_address(&self) -> Option<std::net::SocketAddr> {
+        SERVICES.lock().ok()?.as_ref()?.prometheus.as_ref().map(metrics::prometheus::Server::addr)
+    }
+
     /// Flushes and shuts down now, waiting at most `timeout`; true if everything was delivered
     /// in time.
     pub fn shutdown_within(mut self, timeout: Duration) -> bool {
@@ -130,6 +145,9 @@ fn shutdown(epoch: u64, timeout: Duration) -> bool {
         return true; // a later init replaced this pipeline
     }
     state::uninstall();
+    if let Ok(mut s) = SERVICES.lock() {
+        *s = None;
+    }
     let ok = collector::request(
         |ack| collector::Command::Shutdown(ack, Instant::now() + timeout),
         Instant::now() + timeout,
@@ -216,6 +234,20 @@ pub fn init(config: Config) -> Result<Guard, Error> {
     let filters = state::Filters { spans: config.tracing.level.clone(), logs: config.logging.level.clone() };
     let sampler = config.sampling.sampler();
     exporters.extend(config.extra);
+    metrics::set_enabled(config.metrics.enabled);
+    // A previous pipeline's endpoint goes first, so the same address can be bound again.
+    if let Ok(mut s) = SERVICES.lock() {
+        *s = None;
+    }
+    let prometheus = match &config.metrics.prometheus.listen {
+        Some(listen) => Some(metrics::prometheus::Server::start(listen).map_err(|e| {
+            Error::Exporter(format!("metrics.prometheus.listen `{listen}`: cannot listen: {e}"))
+        })?),
+        None => None,
+    };
+    if let Ok(mut s) = SERVICES.lock() {
+        *s = Some(Services { prometheus });
+    }
     clock::reanchor();
     collector::start(exporters, config.export.drain_interval.max(Duration::from_millis(1)))
         .map_err(Error::Thread)?;

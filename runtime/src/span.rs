@@ -5,6 +5,7 @@ use crate::clock;
 use crate::context::{Callsite, SpanContext, SpanKind, Status, STATUS_ERROR, STATUS_OK, STATUS_UNSET};
 use crate::ids::{new_span_id, new_trace_id, SpanId};
 use crate::local::{self, Frame, Local, Record, Site};
+use crate::metrics::Meter;
 use crate::state;
 use crate::stats::STATS;
 use crate::value::{Recorder, Value};
@@ -145,14 +146,21 @@ pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>
 
 /// Starts a sync span and builds its frame directly on the stack.
 #[inline]
-fn begin_on_stack(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> SpanId {
-    let Some(d) = decide(l, start.parent, start.ratio) else { return SpanId::INVALID };
+fn begin_on_stack(
+    l: &Local,
+    start: Start,
+    args: impl FnOnce(&mut Recorder<'_>),
+) -> (SpanId, minstant::Instant) {
+    let Some(d) = decide(l, start.parent, start.ratio) else {
+        return (SpanId::INVALID, minstant::Instant::ZERO);
+    };
     let opened = opening(l, d.sampled, args);
+    let at = opened.0;
     let span_id = new_span_id();
-    let Ok(mut s) = l.stack.try_borrow_mut() else { return SpanId::INVALID };
+    let Ok(mut s) = l.stack.try_borrow_mut() else { return (SpanId::INVALID, minstant::Instant::ZERO) };
     s.push(frame(d, span_id, start.kind, start.site, opened));
     local::sync_top(&s);
-    span_id
+    (span_id, at)
 }
 
 /// Pushes `frame`; returns its id, or `INVALID` when it could not be pushed.
@@ -289,6 +297,7 @@ pub(crate) fn display_to_string(v: &dyn fmt::Display) -> String {
 #[must_use = "the span ends when the guard is dropped"]
 pub struct SpanGuard {
     id: SpanId,
+    meter: Meter,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -299,21 +308,37 @@ impl fmt::Debug for SpanGuard {
 }
 
 impl SpanGuard {
-    const INERT: SpanGuard = SpanGuard { id: SpanId::INVALID, _not_send: PhantomData };
+    const INERT: SpanGuard = SpanGuard { id: SpanId::INVALID, meter: Meter::OFF, _not_send: PhantomData };
 
     /// Starts and enters a span for call site `cs`; `args` records attributes, only when sampled.
+    /// The call is measured for the function's metrics whether or not the span is recorded.
     #[inline(always)]
     pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
         if !cs.enabled() || (matches!(parent, Parent::Current) && local::inside_unsampled()) {
-            return SpanGuard::INERT;
+            return SpanGuard { meter: Meter::start(cs, None), ..SpanGuard::INERT };
         }
-        Self::start(Start::callsite(cs, parent), args)
+        let (mut g, at) = Self::start_at(Start::callsite(cs, parent), args);
+        // A recorded span lends its start time; otherwise the meter reads the clock.
+        g.meter = Meter::start(cs, (at != minstant::Instant::ZERO).then_some(at));
+        g
     }
 
     #[inline]
     fn start(start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> SpanGuard {
-        let id = local::with(|l| begin_on_stack(l, start, args));
-        SpanGuard { id: id.unwrap_or(SpanId::INVALID), _not_send: PhantomData }
+        Self::start_at(start, args).0
+    }
+
+    #[inline(always)]
+    fn start_at(start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> (SpanGuard, minstant::Instant) {
+        let (id, at) = local::with(|l| begin_on_stack(l, start, args))
+            .unwrap_or((SpanId::INVALID, minstant::Instant::ZERO));
+        (SpanGuard { id, meter: Meter::OFF, _not_send: PhantomData }, at)
+    }
+
+    /// Tells the function's metrics whether the call returned an `Err` (generated code).
+    #[inline(always)]
+    pub fn failed(&mut self, failed: bool) {
+        self.meter.failed = failed;
     }
 
     /// Records what the function returned (generated code; see [`Outcome`]).
@@ -396,23 +421,26 @@ fn set_status_on(id: SpanId, s: Status) {
 impl Drop for SpanGuard {
     #[inline]
     fn drop(&mut self) {
-        if self.id != SpanId::INVALID {
-            end_sync(self.id);
-        }
+        let end = if self.id != SpanId::INVALID { end_sync(self.id) } else { None };
+        self.meter.stop(end);
     }
 }
 
+/// Ends a sync span; returns its end time when it was recorded.
 #[inline(never)]
-fn end_sync(id: SpanId) {
+fn end_sync(id: SpanId) -> Option<minstant::Instant> {
     local::with(|l| {
         let frame = match l.stack.try_borrow_mut() {
             Ok(mut s) => local::pop(&mut s, id),
             Err(_) => None,
         };
-        if let Some(f) = frame.filter(|f| f.recording) {
-            finish(l, f, minstant::Instant::now(), false);
-        }
-    });
+        frame.filter(|f| f.recording).map(|f| {
+            let end = minstant::Instant::now();
+            finish(l, f, end, false);
+            end
+        })
+    })
+    .flatten()
 }
 
 /// Starts and enters a span named `name` on this thread, current until the guard drops.
@@ -502,11 +530,16 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
         frame: Option<Frame>,
+        meter: Meter,
     }
 
     impl<F> PinnedDrop for Traced<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            // A panic while polling ends the call; a future dropped early is not counted.
+            if std::thread::panicking() {
+                std::mem::replace(this.meter, Meter::OFF).stop(None);
+            }
             if let Some(frame) = this.frame.take() {
                 if frame.recording {
                     let end = minstant::Instant::now();
@@ -531,30 +564,32 @@ impl<F> fmt::Debug for Traced<F> {
 /// arguments are recorded before the function body's future takes ownership of them.
 #[derive(Debug)]
 #[must_use]
-pub struct Pending(Option<Frame>);
+pub struct Pending(Option<Frame>, Meter);
 
 impl Pending {
     /// Starts a span for call site `cs`; `args` records attributes, only when sampled.
     #[inline]
     pub fn start<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: A) -> Pending {
         if !cs.enabled() || (matches!(parent, Parent::Current) && local::inside_unsampled()) {
-            return Pending(None);
+            return Pending(None, Meter::start(cs, None));
         }
-        Pending(local::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten())
+        let frame = local::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten();
+        let at = frame.as_ref().map(|f| f.start).filter(|s| *s != minstant::Instant::ZERO);
+        Pending(frame, Meter::start(cs, at))
     }
 
     /// Runs `fut` inside this span.
     #[inline]
     pub fn instrument<F: Future>(self, fut: F) -> Traced<F> {
         let mut this = self;
-        Traced { fut, frame: this.0.take() }
+        Traced { fut, frame: this.0.take(), meter: this.1 }
     }
 }
 
 impl<F: Future> Traced<F> {
     fn with_start(start: Start, args: impl FnOnce(&mut Recorder<'_>), fut: F) -> Self {
         let frame = local::with(|l| begin(l, start, args)).flatten();
-        Traced { fut, frame }
+        Traced { fut, frame, meter: Meter::OFF }
     }
 }
 
@@ -580,7 +615,10 @@ impl<F: Future> Future for Traced<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(frame) = this.frame.take() else {
-            return this.fut.poll(cx).map(|out| (out, Finish(None)));
+            return this
+                .fut
+                .poll(cx)
+                .map(|out| (out, Finish(None, std::mem::replace(this.meter, Meter::OFF))));
         };
         let id = frame.span_id;
         let mut frame = Some(frame);
@@ -595,13 +633,16 @@ impl<F: Future> Future for Traced<F> {
             // Could not make the span current (thread teardown): poll without it.
             *this.frame = frame;
             let polled = this.fut.poll(cx);
-            return polled.map(|out| (out, Finish(this.frame.take())));
+            return polled
+                .map(|out| (out, Finish(this.frame.take(), std::mem::replace(this.meter, Meter::OFF))));
         }
         let restore = Restore { id, slot: this.frame };
         let polled = this.fut.poll(cx);
         drop(restore);
         match polled {
-            Poll::Ready(out) => Poll::Ready((out, Finish(this.frame.take()))),
+            Poll::Ready(out) => {
+                Poll::Ready((out, Finish(this.frame.take(), std::mem::replace(this.meter, Meter::OFF))))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -609,9 +650,15 @@ impl<F: Future> Future for Traced<F> {
 
 /// Ends an async span when dropped, after generated code has recorded the outcome.
 #[derive(Debug)]
-pub struct Finish(Option<Frame>);
+pub struct Finish(Option<Frame>, Meter);
 
 impl Finish {
+    /// Tells the function's metrics whether the call returned an `Err` (generated code).
+    #[inline(always)]
+    pub fn failed(&mut self, failed: bool) {
+        self.1.failed = failed;
+    }
+
     /// Records what the function returned (generated code).
     pub fn outcome(&mut self, f: impl FnOnce(&mut Outcome<'_, '_>)) {
         if let Some(frame) = self.0.as_mut().filter(|f| f.recording) {
@@ -624,12 +671,15 @@ impl Finish {
 
 impl Drop for Finish {
     fn drop(&mut self) {
+        let mut end = None;
         if let Some(frame) = self.0.take() {
             if frame.recording {
-                let end = minstant::Instant::now();
-                local::with(|l| finish(l, frame, end, false));
+                let at = minstant::Instant::now();
+                local::with(|l| finish(l, frame, at, false));
+                end = Some(at);
             }
         }
+        self.1.stop(end);
     }
 }
 
@@ -648,7 +698,7 @@ pub fn in_span<F: Future>(name: &'static str, fut: F) -> impl Future<Output = F:
             fut,
         )
     } else {
-        Traced { fut, frame: None }
+        Traced { fut, frame: None, meter: Meter::OFF }
     };
     async move { traced.await.0 }
 }

@@ -163,6 +163,30 @@ impl<T: ?Sized> ErrNone for Ret<'_, T> {
     fn __telemark_err(&self, _o: &mut Outcome<'_, '_>) {}
 }
 
+/// `Result` or not: whether the call failed, for the function's metrics.
+pub trait IsErrResult {
+    /// Whether the value is an `Err`.
+    fn __telemark_is_err(&self) -> bool;
+}
+impl<T, E> IsErrResult for &Ret<'_, Result<T, E>> {
+    #[inline(always)]
+    fn __telemark_is_err(&self) -> bool {
+        self.0.is_err()
+    }
+}
+
+/// Not a `Result`: never failed.
+pub trait IsErrNone {
+    /// Always false.
+    fn __telemark_is_err(&self) -> bool;
+}
+impl<T: ?Sized> IsErrNone for Ret<'_, T> {
+    #[inline(always)]
+    fn __telemark_is_err(&self) -> bool {
+        false
+    }
+}
+
 /// Wraps the return value of a `#[capture_exceptions]` function to capture its `Err`.
 pub struct Captured<'a, T: ?Sized>(pub &'a T);
 

@@ -593,6 +593,9 @@ impl Processor {
             self.done.insert(event, (exception.fingerprint.clone(), stacktrace.clone()));
             self.order.push_back(event);
         }
+        if let Some(f) = function {
+            crate::metrics::count_exception(f);
+        }
         let top: Vec<String> = functions.iter().take(5).cloned().collect();
         let (seen, count) = match TRACKER.lock() {
             Ok(mut t) => {

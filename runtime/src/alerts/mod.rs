@@ -1,0 +1,75 @@
+//! Alerts (`telemark::alerts`): rules declared with `#[alert_on(...)]` or in the config, evaluated
+//! in process over the per-function metrics, and delivered through channels — and the same rules
+//! as a Prometheus rule file.
+
+pub mod rule;
+
+pub use rule::{Metric, Op, Origin, Quantile, Rule, Severity, METRIC_NAMES};
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+/// A rule as `#[alert_on]` registers it at link time (generated code; see [`rules`]).
+#[derive(Debug)]
+pub struct StaticRule {
+    /// The alert's name.
+    pub name: &'static str,
+    /// `module::function`.
+    pub function: &'static str,
+    /// What is measured.
+    pub metric: Metric,
+    /// The comparison.
+    pub op: Op,
+    /// The threshold in canonical units.
+    pub threshold: f64,
+    /// The window, in milliseconds.
+    pub window_ms: u64,
+    /// `for`, in milliseconds.
+    pub for_ms: u64,
+    /// How urgent.
+    pub severity: Severity,
+    /// Channel names.
+    pub notify: &'static [&'static str],
+    /// The summary template.
+    pub summary: Option<&'static str>,
+    /// The description template.
+    pub description: Option<&'static str>,
+    /// Extra labels.
+    pub labels: &'static [(&'static str, &'static str)],
+    /// The source file of the attribute.
+    pub file: &'static str,
+    /// Its line.
+    pub line: u32,
+}
+
+inventory::collect!(StaticRule);
+
+impl StaticRule {
+    /// The rule it declares.
+    pub fn to_rule(&self) -> Rule {
+        Rule {
+            name: Cow::Borrowed(self.name),
+            function: Cow::Borrowed(self.function),
+            metric: self.metric,
+            op: self.op,
+            threshold: self.threshold,
+            window: Duration::from_millis(self.window_ms),
+            for_: Duration::from_millis(self.for_ms),
+            severity: self.severity,
+            notify: self.notify.iter().map(|n| Cow::Borrowed(*n)).collect(),
+            summary: self.summary.map(Cow::Borrowed),
+            description: self.description.map(Cow::Borrowed),
+            labels: self.labels.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))).collect(),
+            origin: Origin::Macro { file: self.file, line: self.line },
+            disabled: false,
+        }
+    }
+}
+
+/// Every rule declared with `#[alert_on]` in this binary, with its source location — known at link
+/// time, before any function has run — sorted by function and name.
+pub fn declared_rules() -> Vec<Rule> {
+    let mut v: Vec<Rule> = inventory::iter::<StaticRule>.into_iter().map(StaticRule::to_rule).collect();
+    v.sort_by(|a, b| (&a.function, &a.name).cmp(&(&b.function, &b.name)));
+    v
+}
