@@ -146,11 +146,16 @@ fn parse_ignore(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors
             }
             a.ignore.push(l);
         } else {
-            let t: proc_macro2::TokenTree = content.parse()?;
-            errors.push(syn::Error::new(t.span(), format!("an ignore pattern is a string: write `\"{t}\"`")));
+            // Everything up to the next comma (`io::ErrorKind::NotFound`), quoted as one pattern.
+            let mut tokens = TokenStream::new();
             while !content.is_empty() && !content.peek(Token![,]) {
-                content.parse::<proc_macro2::TokenTree>()?;
+                tokens.extend([content.parse::<proc_macro2::TokenTree>()?]);
             }
+            let text: String = tokens.to_string().split_whitespace().collect();
+            errors.push(syn::Error::new_spanned(
+                &tokens,
+                format!("an ignore pattern is a string: write `\"{text}\"`"),
+            ));
         }
         if content.is_empty() {
             break;
@@ -255,8 +260,8 @@ pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
     let mut errors = Errors(parse_errors);
     let ret = ReturnInfo::of(&f);
     if let Some(twice) = f.attrs.iter().find(|x| is_capture_attr(x)) {
-        errors.push(syn::Error::new(
-            twice.span(),
+        errors.push(syn::Error::new_spanned(
+            twice,
             "`#[capture_exceptions]` is applied twice to this function; remove one",
         ));
     }
@@ -270,8 +275,8 @@ pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
         f.sig.asyncness.is_none() && ret.async_trait_block.is_none() && ret.is_result && !ret.has_impl;
     if closure {
         if let Some(tc) = f.attrs.iter().find(|a| a.path().is_ident("track_caller")) {
-            errors.push(syn::Error::new(
-                tc.span(),
+            errors.push(syn::Error::new_spanned(
+                tc,
                 "`#[track_caller]` would report this function instead of its caller: to see the returned \
                  `Err`, `#[capture_exceptions]` runs the body in a closure, and closures cannot track the \
                  caller; remove `#[track_caller]`",
@@ -303,21 +308,18 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
     };
     let level =
         Ident::new(if a.level.as_deref() == Some("warn") { "Warn" } else { "Error" }, Span::call_site());
+    // The site is built in an inline `const` (not a `static`), so `fingerprint` may use `Self`
+    // and the function's generic parameters.
     let fingerprint = match &a.fingerprint {
         Some(e) => {
             let to_string = quote_spanned!(e.span()=> ::std::string::ToString::to_string(&(#e)));
-            quote! {
-                ::core::option::Option::Some({
-                    fn __telemark_fingerprint() -> ::std::string::String { #to_string }
-                    __telemark_fingerprint
-                })
-            }
+            quote!(::core::option::Option::Some(|| #to_string))
         }
         None => quote!(::core::option::Option::None),
     };
     let site = quote! {
-        let #site_var: &'static ::telemark::__private::CaptureSite = {
-            static __TELEMARK_CAPTURE: ::telemark::__private::CaptureSite = ::telemark::__private::CaptureSite {
+        let #site_var: &'static ::telemark::__private::CaptureSite = const {
+            &::telemark::__private::CaptureSite {
                 function: ::core::concat!(::core::module_path!(), "::", #fn_name),
                 file: ::core::file!(),
                 line: #line,
@@ -325,8 +327,7 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
                 backtrace: #backtrace,
                 level: ::telemark::__private::Level::#level,
                 fingerprint: #fingerprint,
-            };
-            &__TELEMARK_CAPTURE
+            }
         };
     };
     let capture = quote! {

@@ -226,7 +226,7 @@ pub trait CaptureError {
     /// Captures an `Err`.
     fn __telemark_capture(&self, site: &'static CaptureSite);
 }
-impl<T, E: Error + 'static> CaptureError for &&&&&&Captured<'_, Result<T, E>> {
+impl<T, E: Error> CaptureError for &&&&&&Captured<'_, Result<T, E>> {
     fn __telemark_capture(&self, site: &'static CaptureSite) {
         if let Err(e) = self.0 {
             let subject = Subject::Error { error: e, type_name: std::any::type_name::<E>(), debug: Some(e) };

@@ -34,6 +34,17 @@ pub fn variant_from_debug(type_name: &str, debug: &str) -> Option<String> {
     (first.is_uppercase() && ident != own).then_some(ident)
 }
 
+/// The `ErrorKind` in an `io::Error`'s `Debug` (`Custom { kind: NotFound, .. }`, `Kind(NotFound)`,
+/// `Os { code: 2, kind: NotFound, .. }`).
+fn io_kind_from_debug(debug: &str) -> Option<String> {
+    let rest = match debug.find("kind: ") {
+        Some(i) => &debug[i + 6..],
+        None => debug.strip_prefix("Kind(")?,
+    };
+    let kind: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    (!kind.is_empty()).then_some(kind)
+}
+
 /// `a::b::Name<T>` → `Name`.
 fn short_name(type_name: &str) -> &str {
     let base = type_name.split('<').next().unwrap_or(type_name);
@@ -44,13 +55,17 @@ impl Exception {
     /// Captures `error`; `type_name` is `std::any::type_name::<E>()`, `debug` its `Debug` text when
     /// it has one (for the variant), `site` where it happened, `user_fingerprint` the caller's own key.
     pub fn capture(
-        error: &(dyn Error + 'static),
+        error: &dyn Error,
         type_name: &str,
         debug: Option<&str>,
         site: &str,
         user_fingerprint: Option<&str>,
     ) -> Exception {
-        let io_kind = error.downcast_ref::<std::io::Error>().map(|e| format!("{:?}", e.kind()));
+        let io_kind = if type_name == "std::io::error::Error" || type_name == "std::io::Error" {
+            debug.and_then(io_kind_from_debug)
+        } else {
+            None
+        };
         let variant = io_kind.or_else(|| debug.and_then(|d| variant_from_debug(type_name, d)));
         let type_name = match variant {
             Some(v) => format!("{}::{v}", type_name.split('<').next().unwrap_or(type_name)),
@@ -92,8 +107,9 @@ impl Exception {
         site: &str,
         user_fingerprint: Option<&str>,
     ) -> Exception {
-        if error.is::<std::io::Error>() {
-            return Exception::capture(error, "std::io::Error", None, site, user_fingerprint);
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            let debug = format!("{io:?}");
+            return Exception::capture(error, "std::io::Error", Some(&debug), site, user_fingerprint);
         }
         let ident: String = debug.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
         let type_name = if ident.chars().next().is_some_and(char::is_uppercase) { &ident } else { container };

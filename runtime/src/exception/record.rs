@@ -228,7 +228,7 @@ fn current_function() -> Option<&'static str> {
 /// What an error is, before it is captured.
 pub(crate) enum Subject<'a> {
     /// An `Error` of a known type.
-    Error { error: &'a (dyn Error + 'static), type_name: &'a str, debug: Option<&'a dyn fmt::Debug> },
+    Error { error: &'a (dyn Error + 'a), type_name: &'a str, debug: Option<&'a dyn fmt::Debug> },
     /// A boxed or wrapped `dyn Error` (`Box<dyn Error>`, `anyhow::Error`): the type comes from
     /// its `Debug` (Sentry's approach), else from `container`.
     Dyn { error: &'a (dyn Error + 'static), container: &'a str },

@@ -1,0 +1,14 @@
+use telemark::capture_exceptions;
+
+struct Handler;
+
+#[capture_exceptions]
+impl Handler {
+    fn handle(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn main() {
+    let _ = Handler.handle();
+}

@@ -1,0 +1,14 @@
+use telemark::capture_exceptions;
+
+#[capture_exceptions]
+#[track_caller]
+fn lookup(id: u32) -> Result<u32, String> {
+    if id == 0 {
+        return Err("zero".into());
+    }
+    Ok(id)
+}
+
+fn main() {
+    let _ = lookup(1);
+}
