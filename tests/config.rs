@@ -25,6 +25,16 @@ fn the_documented_default_file_parses_to_the_defaults() {
     assert_eq!(c.export, d.export);
     assert_eq!(c.logging, d.logging);
     assert_eq!(c.exceptions, d.exceptions);
+    assert_eq!(c.metrics, d.metrics);
+}
+
+#[test]
+fn an_invalid_ignore_pattern_names_file_and_line() {
+    let yaml = "exceptions:\n  ignore:\n    - NotFound\n    - \"io::\"\n";
+    let e = Config::from_yaml(yaml, "app.yaml").unwrap_err();
+    assert_eq!(e.source, "app.yaml");
+    assert!(e.line.is_some_and(|l| (2..=4).contains(&l)), "{e}");
+    assert!(e.message.contains("invalid ignore pattern `io::`"), "{e}");
 }
 
 #[test]
