@@ -1,8 +1,11 @@
 //! Per-function metrics: every call counted by outcome with its latency, sampled or not, read
 //! from `telemark::metrics::snapshot()`, from the Prometheus endpoint (checked by the real
-//! `promtool check metrics`) and by a real Prometheus server scraping it.
+//! `promtool check metrics`) and by a real Prometheus server scraping it, and pushed over OTLP
+//! (gRPC and HTTP/protobuf) to the test receiver in `tests/support`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -194,4 +197,230 @@ fn the_prometheus_endpoint_passes_promtool_and_a_real_prometheus_scrapes_it() {
     let expected = metrics_of("lookup").calls[1];
     assert_eq!(value.parse::<u64>().unwrap(), expected, "what Prometheus stored is what telemark counted");
     drop(guard);
+}
+
+// ---------------------------------------------------------------------------------------------
+// OTLP push
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, AggregationTemporality, Metric};
+use telemark::Protocol;
+
+/// How long a test waits for a push that is due (the interval is 200 ms).
+const PUSH_WAIT: Duration = Duration::from_secs(15);
+
+/// Called only by `metrics_are_pushed_over_otlp_grpc_and_http`: an `Err` for every third id.
+#[traced]
+fn pushed(id: u32) -> Result<u32, String> {
+    if id % 3 == 0 {
+        Err(format!("no row {id}"))
+    } else {
+        Ok(id)
+    }
+}
+
+/// Called only by `metrics_are_pushed_over_otlp_at_shutdown`.
+#[traced]
+fn pushed_at_shutdown(fail: bool) -> Result<(), String> {
+    if fail {
+        Err("down".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn str_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match attrs.iter().find(|kv| kv.key == key)?.value.as_ref()?.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn find_metric<'a>(req: &'a ExportMetricsServiceRequest, name: &str) -> Option<&'a Metric> {
+    req.resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .find(|m| m.name == name)
+}
+
+/// The `telemark.function.calls` points of `function` in `req`, as sorted `(outcome, value)`.
+fn pushed_calls(req: &ExportMetricsServiceRequest, function: &str) -> Vec<(String, i64)> {
+    let Some(metric::Data::Sum(sum)) =
+        find_metric(req, "telemark.function.calls").and_then(|m| m.data.as_ref())
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, i64)> = sum
+        .data_points
+        .iter()
+        .filter(|p| str_attr(&p.attributes, "function") == Some(function))
+        .map(|p| {
+            let value = match p.value {
+                Some(number_data_point::Value::AsInt(n)) => n,
+                ref other => panic!("calls point of {function} is not an int: {other:?}"),
+            };
+            (str_attr(&p.attributes, "outcome").unwrap_or("<none>").to_string(), value)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `[ok, error, panic]` as `pushed_calls` shows them.
+fn expected_calls(calls: [u64; 3]) -> Vec<(String, i64)> {
+    let [ok, error, panic] = calls.map(|n| n as i64);
+    vec![("error".into(), error), ("ok".into(), ok), ("panic".into(), panic)]
+}
+
+/// The counts telemark has for `metrics::{name}` now (zero if it was never called).
+fn counted(name: &str) -> [u64; 3] {
+    let f = format!("metrics::{name}");
+    telemark::metrics::snapshot().into_iter().find(|m| m.function == f).map_or([0; 3], |m| m.calls)
+}
+
+fn otlp_config(rx: &support::Receiver, protocol: Protocol, interval: Duration) -> Config {
+    let endpoint = match protocol {
+        Protocol::Grpc => rx.grpc_endpoint(),
+        Protocol::HttpProtobuf => rx.http_endpoint(),
+    };
+    let mut c = Config::default().console(false).otlp(endpoint, protocol);
+    c.service.name = "metrics-push-test".into();
+    c.metrics.export_interval = interval;
+    c
+}
+
+/// Checks the whole shape of one pushed request for `function` (`calls`: its `[ok, error,
+/// panic]` counts in that request).
+fn check_request(req: &ExportMetricsServiceRequest, function: &str, calls: [u64; 3]) {
+    assert_eq!(pushed_calls(req, function), expected_calls(calls), "{req:#?}");
+    let total: u64 = calls.iter().sum();
+    let cumulative = AggregationTemporality::Cumulative as i32;
+
+    assert_eq!(req.resource_metrics.len(), 1, "{req:#?}");
+    let rm = &req.resource_metrics[0];
+    let resource = rm.resource.as_ref().expect("a resource");
+    assert_eq!(str_attr(&resource.attributes, "service.name"), Some("metrics-push-test"), "{resource:#?}");
+    assert_eq!(rm.scope_metrics.len(), 1);
+    assert_eq!(rm.scope_metrics[0].scope.as_ref().map(|s| s.name.as_str()), Some("telemark"));
+    let names: Vec<&str> = rm.scope_metrics[0].metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["telemark.function.calls", "telemark.function.duration", "telemark.exceptions"]);
+
+    let calls_metric = find_metric(req, "telemark.function.calls").unwrap();
+    let Some(metric::Data::Sum(sum)) = &calls_metric.data else {
+        panic!("calls is not a Sum: {calls_metric:#?}")
+    };
+    assert_eq!(sum.aggregation_temporality, cumulative);
+    assert!(sum.is_monotonic);
+    for p in sum.data_points.iter().filter(|p| str_attr(&p.attributes, "function") == Some(function)) {
+        assert_eq!(str_attr(&p.attributes, "module"), Some("metrics"), "{p:#?}");
+        assert_eq!(p.attributes.len(), 3, "function, module, outcome: {p:#?}");
+        assert!(p.start_time_unix_nano > 0 && p.start_time_unix_nano <= p.time_unix_nano, "{p:#?}");
+    }
+
+    let duration = find_metric(req, "telemark.function.duration").unwrap();
+    assert_eq!(duration.unit, "s");
+    let Some(metric::Data::Histogram(h)) = &duration.data else {
+        panic!("duration is not a Histogram: {duration:#?}")
+    };
+    assert_eq!(h.aggregation_temporality, cumulative);
+    let points: Vec<_> =
+        h.data_points.iter().filter(|p| str_attr(&p.attributes, "function") == Some(function)).collect();
+    assert_eq!(points.len(), 1, "one histogram point per function: {h:#?}");
+    let p = points[0];
+    assert_eq!(str_attr(&p.attributes, "module"), Some("metrics"));
+    assert_eq!(p.attributes.len(), 2, "function, module: {p:#?}");
+    assert_eq!(p.count, total, "every call has a latency: {p:#?}");
+    assert_eq!(p.bucket_counts.len(), p.explicit_bounds.len() + 1, "{p:#?}");
+    assert_eq!(p.bucket_counts.iter().sum::<u64>(), p.count, "{p:#?}");
+    let bounds: Vec<f64> = telemark::metrics::BOUNDS_NS.iter().map(|b| *b as f64 / 1e9).collect();
+    assert_eq!(p.explicit_bounds, bounds, "bounds in seconds");
+    let s = p.sum.expect("a sum");
+    assert!((0.0..10.0).contains(&s), "sum in seconds: {s}");
+
+    let exceptions = find_metric(req, "telemark.exceptions").unwrap();
+    let Some(metric::Data::Sum(e)) = &exceptions.data else {
+        panic!("exceptions is not a Sum: {exceptions:#?}")
+    };
+    assert_eq!(e.aggregation_temporality, cumulative);
+    assert!(e.is_monotonic);
+}
+
+#[test]
+fn metrics_are_pushed_over_otlp_grpc_and_http() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    for (protocol, transport) in [(Protocol::Grpc, "grpc"), (Protocol::HttpProtobuf, "http")] {
+        let rx = support::Receiver::start();
+        let guard = telemark::init(otlp_config(&rx, protocol, Duration::from_millis(200))).unwrap();
+        // Counts are since the program started (and this loop runs twice): expect ours on top.
+        let before = counted("pushed");
+        for id in 1..=7 {
+            let _ = pushed(id);
+        }
+        let expected = [before[0] + 5, before[1] + 2, before[2]];
+        assert_eq!(counted("pushed"), expected, "what telemark counted");
+
+        let reqs = rx.wait_metrics(
+            |reqs| reqs.iter().any(|r| pushed_calls(r, "metrics::pushed") == expected_calls(expected)),
+            PUSH_WAIT,
+        );
+        let req = reqs
+            .iter()
+            .find(|r| pushed_calls(r, "metrics::pushed") == expected_calls(expected))
+            .unwrap_or_else(|| {
+                let last = reqs.last().map(|r| pushed_calls(r, "metrics::pushed"));
+                panic!("{transport}: no push with {expected:?} after {PUSH_WAIT:?}: {} requests, the last: {last:?}", reqs.len())
+            });
+        check_request(req, "metrics::pushed", expected);
+        // Every push is a full cumulative snapshot: the counts never go down.
+        let series: Vec<Vec<(String, i64)>> =
+            reqs.iter().map(|r| pushed_calls(r, "metrics::pushed")).collect();
+        assert!(
+            series.windows(2).all(|w| w[0].iter().zip(&w[1]).all(|(a, b)| a.0 == b.0 && a.1 <= b.1)),
+            "{series:?}"
+        );
+        let metrics_requests: Vec<_> =
+            rx.requests().into_iter().filter(|r| r.signal == support::Signal::Metrics).collect();
+        assert!(
+            metrics_requests.iter().all(|r| r.transport == transport && r.accepted),
+            "{metrics_requests:#?}"
+        );
+        drop(guard);
+        assert!(rx.take_errors().is_empty());
+    }
+}
+
+#[test]
+fn metrics_are_pushed_over_otlp_at_shutdown() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    for (protocol, transport) in [(Protocol::Grpc, "grpc"), (Protocol::HttpProtobuf, "http")] {
+        let rx = support::Receiver::start();
+        // No periodic push during the test: only the one at shutdown.
+        let guard = telemark::init(otlp_config(&rx, protocol, Duration::from_secs(60))).unwrap();
+        let before = counted("pushed_at_shutdown");
+        for fail in [false, true, false] {
+            let _ = pushed_at_shutdown(fail);
+        }
+        let expected = [before[0] + 2, before[1] + 1, before[2]];
+        assert!(rx.raw_metrics_requests().is_empty(), "{transport}: pushed before the interval");
+        drop(guard);
+
+        // Shutdown waits for the last push: it has arrived once `drop` returns.
+        let reqs = rx.raw_metrics_requests();
+        if reqs.is_empty() {
+            let late = rx.wait_metrics(|r| !r.is_empty(), PUSH_WAIT);
+            panic!(
+                "{transport}: no metrics push by the time the guard's drop returned ({} arrived later)",
+                late.len()
+            );
+        }
+        assert_eq!(reqs.len(), 1, "{transport}: one push, at shutdown");
+        check_request(&reqs[0], "metrics::pushed_at_shutdown", expected);
+        assert!(rx
+            .requests()
+            .iter()
+            .filter(|r| r.signal == support::Signal::Metrics)
+            .all(|r| r.transport == transport));
+    }
 }

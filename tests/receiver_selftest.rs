@@ -453,3 +453,153 @@ fn undecodable_body_fails_the_test_on_drop() {
     assert!(response.starts_with("HTTP/1.1 400"), "{response}");
     assert_eq!(rx.errors().len(), 1);
 }
+
+/// A metrics request built by hand: a cumulative monotonic Sum with one int point and a
+/// cumulative Histogram with one point.
+fn metrics_request(
+    service: &str,
+    calls: i64,
+) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
+        NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    let kv = |k: &str, v: &str| KeyValue {
+        key: k.to_owned(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.to_owned())) }),
+        ..Default::default()
+    };
+    let cumulative = AggregationTemporality::Cumulative as i32;
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource { attributes: vec![kv("service.name", service)], ..Default::default() }),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope { name: "selftest-metrics".into(), ..Default::default() }),
+                metrics: vec![
+                    Metric {
+                        name: "calls".into(),
+                        unit: "{call}".into(),
+                        data: Some(metric::Data::Sum(Sum {
+                            data_points: vec![NumberDataPoint {
+                                attributes: vec![kv("outcome", "ok")],
+                                start_time_unix_nano: 1,
+                                time_unix_nano: 2,
+                                value: Some(number_data_point::Value::AsInt(calls)),
+                                ..Default::default()
+                            }],
+                            aggregation_temporality: cumulative,
+                            is_monotonic: true,
+                        })),
+                        ..Default::default()
+                    },
+                    Metric {
+                        name: "duration".into(),
+                        unit: "s".into(),
+                        data: Some(metric::Data::Histogram(Histogram {
+                            data_points: vec![HistogramDataPoint {
+                                attributes: vec![kv("function", "f")],
+                                count: 3,
+                                sum: Some(0.5),
+                                bucket_counts: vec![1, 2, 0],
+                                explicit_bounds: vec![0.1, 1.0],
+                                ..Default::default()
+                            }],
+                            aggregation_temporality: cumulative,
+                        })),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Posts `body` to `path` of `endpoint` over a plain HTTP/1.1 connection; returns the status line.
+fn http_post(endpoint: &str, path: &str, body: &[u8]) -> String {
+    use std::io::{Read as _, Write as _};
+    let addr = endpoint.strip_prefix("http://").unwrap();
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-protobuf\r\n\
+         x-selftest: metrics\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(body).unwrap();
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).unwrap();
+    String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_over_grpc_and_http() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use prost::Message as _;
+    let rx = Receiver::start();
+
+    let mut client = MetricsServiceClient::connect(rx.grpc_endpoint()).await.expect("gRPC connect");
+    client.export(metrics_request("svc-grpc", 5)).await.expect("gRPC metrics export");
+    let body = metrics_request("svc-http", 7).encode_to_vec();
+    assert_eq!(rx.http_metrics_url(), format!("{}/v1/metrics", rx.http_endpoint()));
+    let endpoint = rx.http_endpoint();
+    let status =
+        tokio::task::spawn_blocking(move || http_post(&endpoint, "/v1/metrics", &body)).await.unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+
+    let raw = rx.wait_metrics(|r| r.len() >= 2, WAIT);
+    assert_eq!(raw.len(), 2, "{raw:#?}");
+    assert_eq!(raw[0], metrics_request("svc-grpc", 5), "stored as received");
+    assert_eq!(raw[1], metrics_request("svc-http", 7));
+
+    let points = rx.metric_points();
+    assert_eq!(points.len(), 4, "{points:#?}");
+    let calls: Vec<(usize, &str, Option<i64>)> =
+        points.iter().filter(|p| p.name == "calls").map(|p| (p.request, p.transport, p.as_i64())).collect();
+    assert_eq!(calls, [(0, "grpc", Some(5)), (1, "http", Some(7))]);
+    for p in &points {
+        assert_eq!(p.temporality, 2, "cumulative");
+        assert_eq!(p.scope_name, "selftest-metrics");
+        let service = if p.transport == "grpc" { "svc-grpc" } else { "svc-http" };
+        assert_eq!(p.resource_attr("service.name"), Some(&Value::from(service)));
+        if p.name == "calls" {
+            assert_eq!((p.kind, p.monotonic, p.unit.as_str()), ("sum", true, "{call}"));
+            assert_eq!(p.attr_str("outcome"), Some("ok"));
+            assert_eq!((p.start_time_unix_nano, p.time_unix_nano), (1, 2));
+        } else {
+            assert_eq!((p.name.as_str(), p.kind, p.unit.as_str()), ("duration", "histogram", "s"));
+            assert_eq!(p.histogram_count(), Some(3));
+            assert_eq!(p.attr_str("function"), Some("f"));
+        }
+    }
+    let latest = rx.latest_metric_points();
+    assert_eq!(latest.len(), 2);
+    assert!(latest.iter().all(|p| p.request == 1 && p.transport == "http"));
+
+    let requests = rx.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|r| r.signal == Signal::Metrics && r.accepted && r.items == 2));
+    assert_eq!(requests[1].headers.get("x-selftest").map(String::as_str), Some("metrics"));
+    assert!(rx.spans().is_empty() && rx.logs().is_empty());
+
+    // Failure behaviours apply to metrics as to the other signals.
+    rx.set_grpc_error(Some(tonic::Code::Unavailable));
+    rx.set_http_status(503);
+    assert!(client.export(metrics_request("svc-grpc", 6)).await.is_err());
+    let (endpoint, body) = (rx.http_endpoint(), metrics_request("svc-http", 8).encode_to_vec());
+    let status =
+        tokio::task::spawn_blocking(move || http_post(&endpoint, "/v1/metrics", &body)).await.unwrap();
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    let requests = rx.requests();
+    assert_eq!(requests.len(), 4);
+    assert!(requests[2..].iter().all(|r| r.signal == Signal::Metrics && !r.accepted));
+    assert_eq!(rx.raw_metrics_requests().len(), 2, "rejected requests are not stored");
+
+    rx.clear();
+    assert!(rx.metric_points().is_empty() && rx.raw_metrics_requests().is_empty());
+}

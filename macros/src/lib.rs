@@ -6,6 +6,7 @@
 
 use proc_macro::TokenStream;
 
+mod alert;
 mod args;
 mod capture;
 mod traced;
@@ -28,4 +29,13 @@ pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn capture_exceptions(args: TokenStream, item: TokenStream) -> TokenStream {
     capture::expand(args.into(), item.into()).into()
+}
+
+/// Declares an alert rule on a function: `#[alert_on(<metric> <op> <threshold>, options…)]`,
+/// checked at compile time and registered at link time (`telemark::alerts::rules()`). The
+/// function's metrics are recorded by `#[traced]`; without it, `#[alert_on]` adds a metrics-only
+/// `#[traced]`. See the `telemark` crate's documentation.
+#[proc_macro_attribute]
+pub fn alert_on(args: TokenStream, item: TokenStream) -> TokenStream {
+    alert::expand(args.into(), item.into()).into()
 }

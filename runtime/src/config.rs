@@ -383,8 +383,15 @@ pub struct Config {
     pub exceptions: ExceptionsConfig,
     /// `metrics:`.
     pub metrics: MetricsConfig,
+    /// `alerts:` — evaluation, rules, overrides, channels, grouping.
+    pub alerts: crate::alerts::AlertsConfig,
     #[serde(skip)]
     pub(crate) extra: Vec<Box<dyn Exporter>>,
+    #[serde(skip)]
+    pub(crate) alert_handlers: crate::alerts::Handlers,
+    /// The file this configuration came from (for errors that name it).
+    #[serde(skip)]
+    pub(crate) source: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -399,6 +406,7 @@ impl fmt::Debug for Config {
             .field("export", &self.export)
             .field("exceptions", &self.exceptions)
             .field("metrics", &self.metrics)
+            .field("alerts", &self.alerts)
             .field("extra_exporters", &self.extra.len())
             .finish()
     }
@@ -426,7 +434,9 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_saphyr::from_str::<Config>(text).map_err(|e| yaml_error(&e, text, source))
+        let mut c = serde_saphyr::from_str::<Config>(text).map_err(|e| yaml_error(&e, text, source))?;
+        c.source = Some(source.to_string());
+        Ok(c)
     }
 
     /// The defaults, then the file named by `TELEMARK_CONFIG` if set, then the `OTEL_*`
@@ -554,6 +564,17 @@ impl Config {
         self.exporters.console.format = format;
         self
     }
+    /// Adds an alert channel of your own under `name`, for rules that `notify` it (a panic inside
+    /// it is caught and counted).
+    pub fn alert_handler(
+        mut self,
+        name: impl Into<String>,
+        handler: impl crate::alerts::AlertHandler,
+    ) -> Self {
+        self.alert_handlers.push((name.into(), Box::new(handler)));
+        self
+    }
+
     /// Adds an exporter of your own (an in-memory one for tests, say).
     pub fn exporter(mut self, exporter: impl Exporter) -> Self {
         self.extra.push(Box::new(exporter));

@@ -65,6 +65,9 @@ pub enum Error {
     Exporter(String),
     /// telemark's thread could not be started.
     Thread(std::io::Error),
+    /// The alert rules or channels are wrong (an override naming no rule, a channel no rule can
+    /// reach, …): the message names the config file, line and key, or the rule's source location.
+    Alerts(String),
 }
 
 impl fmt::Display for Error {
@@ -73,6 +76,7 @@ impl fmt::Display for Error {
             Error::Config(e) => write!(f, "telemark configuration: {e}"),
             Error::Exporter(e) => write!(f, "telemark exporter: {e}"),
             Error::Thread(e) => write!(f, "telemark could not start its thread: {e}"),
+            Error::Alerts(e) => write!(f, "telemark alerts: {e}"),
         }
     }
 }
@@ -82,7 +86,7 @@ impl std::error::Error for Error {
         match self {
             Error::Config(e) => Some(e),
             Error::Thread(e) => Some(e),
-            Error::Exporter(_) => None,
+            Error::Exporter(_) | Error::Alerts(_) => None,
         }
     }
 }
@@ -108,6 +112,23 @@ pub struct Guard {
 /// What runs beside the collector: the Prometheus endpoint (and, later, the alert evaluator).
 struct Services {
     prometheus: Option<metrics::prometheus::Server>,
+    alerts: Option<alerts::Service>,
+    #[cfg(feature = "otlp")]
+    otlp_metrics: Option<metrics::otlp::Pusher>,
+}
+
+impl Services {
+    /// Stops everything, pushing the metrics one last time, by `deadline`.
+    fn stop(self, deadline: Instant) {
+        #[cfg(feature = "otlp")]
+        if let Some(p) = self.otlp_metrics {
+            p.stop(deadline);
+        }
+        if let Some(a) = self.alerts {
+            a.stop(deadline);
+        }
+        drop(self.prometheus);
+    }
 }
 
 static SERVICES: Mutex<Option<Services>> = Mutex::new(None);
@@ -145,8 +166,9 @@ fn shutdown(epoch: u64, timeout: Duration) -> bool {
         return true; // a later init replaced this pipeline
     }
     state::uninstall();
-    if let Ok(mut s) = SERVICES.lock() {
-        *s = None;
+    let services = SERVICES.lock().ok().and_then(|mut s| s.take());
+    if let Some(s) = services {
+        s.stop(Instant::now() + timeout);
     }
     let ok = collector::request(
         |ack| collector::Command::Shutdown(ack, Instant::now() + timeout),
@@ -162,7 +184,7 @@ fn shutdown(epoch: u64, timeout: Duration) -> bool {
 /// Call it once, early in `main`, and keep the guard until the end. Calling it again replaces the
 /// running pipeline. With `disabled: true` (or `OTEL_SDK_DISABLED=true`) it returns a guard that
 /// does nothing, and instrumented code costs one branch.
-pub fn init(config: Config) -> Result<Guard, Error> {
+pub fn init(mut config: Config) -> Result<Guard, Error> {
     let _l = LIFECYCLE.lock().map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
     if EPOCH.load(Relaxed) != 0 {
         // Replace the running pipeline.
@@ -186,9 +208,11 @@ pub fn init(config: Config) -> Result<Guard, Error> {
         ));
     }
     #[cfg(feature = "otlp")]
+    let mut otlp_metrics = None;
+    #[cfg(feature = "otlp")]
     if otlp_on {
         let o = &config.exporters.otlp;
-        let otlp = export::otlp::Otlp::start(export::otlp::OtlpSettings {
+        let settings = export::otlp::OtlpSettings {
             endpoint: o.endpoint.trim().to_string(),
             protocol: o.protocol,
             headers: o.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -197,9 +221,18 @@ pub fn init(config: Config) -> Result<Guard, Error> {
             max_batch: config.export.max_batch.max(1),
             delay: config.export.delay,
             resource: resource(&config),
-        })
-        .map_err(Error::Exporter)?;
+        };
+        let otlp = export::otlp::Otlp::start(settings.clone()).map_err(Error::Exporter)?;
         exporters.push(Box::new(otlp));
+        if config.metrics.enabled {
+            otlp_metrics = Some(
+                metrics::otlp::Pusher::start(
+                    settings,
+                    config.metrics.export_interval.max(Duration::from_millis(10)),
+                )
+                .map_err(Error::Thread)?,
+            );
+        }
     }
     let c = &config.exporters.console;
     let console_on = match c.enabled {
@@ -245,8 +278,16 @@ pub fn init(config: Config) -> Result<Guard, Error> {
         })?),
         None => None,
     };
+    let handlers = std::mem::take(&mut config.alert_handlers);
+    let alerts =
+        alerts::start_service(&config.alerts, config.source.as_deref(), handlers).map_err(Error::Alerts)?;
     if let Ok(mut s) = SERVICES.lock() {
-        *s = Some(Services { prometheus });
+        *s = Some(Services {
+            prometheus,
+            alerts,
+            #[cfg(feature = "otlp")]
+            otlp_metrics,
+        });
     }
     clock::reanchor();
     collector::start(exporters, config.export.drain_interval.max(Duration::from_millis(1)))

@@ -7,8 +7,12 @@
 
 mod model;
 mod receiver;
+// Alert delivery (tests/alert_delivery.rs): a webhook listener, aiosmtpd, Alertmanager.
+pub mod alertmanager;
+pub mod smtp;
+pub mod webhook;
 
-pub use model::{Attributes, Event, Link, Log, Span, SpanKind, Status, Value};
+pub use model::{Attributes, Event, Link, Log, MetricPoint, PointValue, Span, SpanKind, Status, Value};
 pub use receiver::{Receiver, RequestInfo, Signal};
 
 /// `http://127.0.0.1:PORT` where nothing listens (a port that was free a moment ago), for tests

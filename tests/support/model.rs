@@ -8,8 +8,10 @@ use std::fmt;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 /// Attributes keyed by name. A `BTreeMap` so that `Debug` output is sorted and diffs are stable.
@@ -494,6 +496,199 @@ pub fn flatten_logs(req: &ExportLogsServiceRequest, transport: &'static str) -> 
                     scope_version: scope_version.clone(),
                     transport,
                 });
+            }
+        }
+    }
+    out
+}
+
+/// The value of one metric data point.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PointValue {
+    /// A Sum or Gauge point with `as_int`.
+    Int(i64),
+    /// A Sum or Gauge point with `as_double`.
+    Double(f64),
+    /// A (explicit-bucket) Histogram point.
+    Histogram {
+        /// Number of measurements.
+        count: u64,
+        /// Sum of the measurements, if sent.
+        sum: Option<f64>,
+        /// Per-bucket counts (not cumulative); one more than `explicit_bounds` when well formed.
+        bucket_counts: Vec<u64>,
+        /// Upper bounds of the buckets but the last.
+        explicit_bounds: Vec<f64>,
+    },
+    /// A point of another kind (exponential histogram, summary) or without a value, described.
+    Other(String),
+}
+
+/// One metric data point, flattened out of its resource, scope and metric.
+///
+/// Every accepted `ExportMetricsServiceRequest` gives its own points: with cumulative
+/// temporality, the points of the latest request are the current totals.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricPoint {
+    /// Index of the request among the accepted metrics requests (0 = first), so that the points
+    /// of one push can be told from those of the next.
+    pub request: usize,
+    /// Metric name.
+    pub name: String,
+    /// Metric description.
+    pub description: String,
+    /// Metric unit ("" if none).
+    pub unit: String,
+    /// "sum", "gauge", "histogram", "exponential_histogram", "summary" or "" (no data).
+    pub kind: &'static str,
+    /// `AggregationTemporality` of a sum or histogram: 1 delta, 2 cumulative; 0 otherwise.
+    pub temporality: i32,
+    /// `is_monotonic` of a sum; false otherwise.
+    pub monotonic: bool,
+    /// Point attributes.
+    pub attributes: Attributes,
+    /// Unix nanoseconds.
+    pub start_time_unix_nano: u64,
+    /// Unix nanoseconds.
+    pub time_unix_nano: u64,
+    /// The value.
+    pub value: PointValue,
+    /// Attributes of the enclosing resource.
+    pub resource: Attributes,
+    /// Instrumentation scope name ("" if absent).
+    pub scope_name: String,
+    /// Instrumentation scope version ("" if absent).
+    pub scope_version: String,
+    /// "grpc" or "http".
+    pub transport: &'static str,
+}
+
+impl MetricPoint {
+    /// `AggregationTemporality::Cumulative`.
+    pub const CUMULATIVE: i32 = 2;
+
+    /// One attribute.
+    pub fn attr(&self, key: &str) -> Option<&Value> {
+        self.attributes.get(key)
+    }
+    /// One attribute, if it is a string.
+    pub fn attr_str(&self, key: &str) -> Option<&str> {
+        self.attr(key).and_then(Value::as_str)
+    }
+    /// One resource attribute.
+    pub fn resource_attr(&self, key: &str) -> Option<&Value> {
+        self.resource.get(key)
+    }
+    /// The value, if this is an integer point.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self.value {
+            PointValue::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+    /// The number of measurements, if this is a histogram point.
+    pub fn histogram_count(&self) -> Option<u64> {
+        match self.value {
+            PointValue::Histogram { count, .. } => Some(count),
+            _ => None,
+        }
+    }
+}
+
+/// Number of data points in a metrics request.
+pub fn metric_point_count(req: &ExportMetricsServiceRequest) -> usize {
+    req.resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .map(|m| match &m.data {
+            Some(metric::Data::Gauge(g)) => g.data_points.len(),
+            Some(metric::Data::Sum(s)) => s.data_points.len(),
+            Some(metric::Data::Histogram(h)) => h.data_points.len(),
+            Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+            Some(metric::Data::Summary(s)) => s.data_points.len(),
+            None => 0,
+        })
+        .sum()
+}
+
+/// Flattens one metrics export request (`request`: its index among the accepted ones).
+pub fn flatten_metrics(
+    req: &ExportMetricsServiceRequest,
+    transport: &'static str,
+    request: usize,
+) -> Vec<MetricPoint> {
+    let number = |v: &Option<number_data_point::Value>| match v {
+        Some(number_data_point::Value::AsInt(i)) => PointValue::Int(*i),
+        Some(number_data_point::Value::AsDouble(d)) => PointValue::Double(*d),
+        None => PointValue::Other("no value".to_owned()),
+    };
+    let mut out = Vec::new();
+    for rm in &req.resource_metrics {
+        let resource = resource_attributes(rm.resource.as_ref());
+        for sm in &rm.scope_metrics {
+            let (scope_name, scope_version, _) = scope_parts(sm.scope.as_ref());
+            for m in &sm.metrics {
+                let point =
+                    |kind, temporality, monotonic, attrs: &[KeyValue], start, time, value| MetricPoint {
+                        request,
+                        name: m.name.clone(),
+                        description: m.description.clone(),
+                        unit: m.unit.clone(),
+                        kind,
+                        temporality,
+                        monotonic,
+                        attributes: attributes(attrs),
+                        start_time_unix_nano: start,
+                        time_unix_nano: time,
+                        value,
+                        resource: resource.clone(),
+                        scope_name: scope_name.clone(),
+                        scope_version: scope_version.clone(),
+                        transport,
+                    };
+                match &m.data {
+                    Some(metric::Data::Sum(s)) => out.extend(s.data_points.iter().map(|p| {
+                        let (t, mono) = (s.aggregation_temporality, s.is_monotonic);
+                        let v = number(&p.value);
+                        point("sum", t, mono, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, v)
+                    })),
+                    Some(metric::Data::Gauge(g)) => out.extend(g.data_points.iter().map(|p| {
+                        let v = number(&p.value);
+                        point("gauge", 0, false, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, v)
+                    })),
+                    Some(metric::Data::Histogram(h)) => out.extend(h.data_points.iter().map(|p| {
+                        let v = PointValue::Histogram {
+                            count: p.count,
+                            sum: p.sum,
+                            bucket_counts: p.bucket_counts.clone(),
+                            explicit_bounds: p.explicit_bounds.clone(),
+                        };
+                        let t = h.aggregation_temporality;
+                        point(
+                            "histogram",
+                            t,
+                            false,
+                            &p.attributes,
+                            p.start_time_unix_nano,
+                            p.time_unix_nano,
+                            v,
+                        )
+                    })),
+                    Some(metric::Data::ExponentialHistogram(h)) => {
+                        out.extend(h.data_points.iter().map(|p| {
+                            let v = PointValue::Other(format!("exponential histogram, count {}", p.count));
+                            let (t, attrs) = (h.aggregation_temporality, &p.attributes);
+                            let kind = "exponential_histogram";
+                            point(kind, t, false, attrs, p.start_time_unix_nano, p.time_unix_nano, v)
+                        }))
+                    }
+                    Some(metric::Data::Summary(s)) => out.extend(s.data_points.iter().map(|p| {
+                        let v = PointValue::Other(format!("summary, count {}", p.count));
+                        point("summary", 0, false, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, v)
+                    })),
+                    None => out.push(point("", 0, false, &[], 0, 0, PointValue::Other("no data".to_owned()))),
+                }
             }
         }
     }

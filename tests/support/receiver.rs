@@ -2,7 +2,7 @@
 //!
 //! The servers run on a background std thread that owns its own multi-thread Tokio runtime,
 //! so a test may use any runtime flavor, or none. Everything received is kept in memory and
-//! exposed as flattened [`Span`]s and [`Log`]s.
+//! exposed as flattened [`Span`]s, [`Log`]s and [`MetricPoint`]s, and as the raw requests.
 //!
 //! Failures inside the servers (undecodable bodies, unknown paths, a crashed server thread)
 //! never panic there: they are recorded, and dropping the [`Receiver`] panics with them unless
@@ -20,6 +20,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer, SERVICE_NAME as LOGS_SERVICE_NAME,
 };
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer, SERVICE_NAME as METRICS_SERVICE_NAME,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer, SERVICE_NAME as TRACE_SERVICE_NAME,
 };
@@ -31,7 +37,9 @@ use tonic::body::Body;
 use tonic::codegen::http::{self, header, HeaderMap, HeaderValue, StatusCode};
 use tonic::codegen::{BoxFuture, Bytes, Context, Poll, Service};
 
-use super::model::{flatten_logs, flatten_spans, Log, Span};
+use super::model::{
+    flatten_logs, flatten_metrics, flatten_spans, metric_point_count, Log, MetricPoint, Span,
+};
 
 /// How long `stop`/`Drop` lets in-flight requests finish before the connections are cut. Short:
 /// a client that does not react to GOAWAY (say, a tonic channel on a `current_thread` runtime
@@ -47,6 +55,8 @@ pub enum Signal {
     Traces,
     /// `/v1/logs` or `LogsService/Export`.
     Logs,
+    /// `/v1/metrics` or `MetricsService/Export`.
+    Metrics,
 }
 
 /// One export request as the receiver saw it.
@@ -54,15 +64,16 @@ pub enum Signal {
 pub struct RequestInfo {
     /// "grpc" or "http".
     pub transport: &'static str,
-    /// Traces or logs.
+    /// Traces, logs or metrics.
     pub signal: Signal,
     /// Request headers (HTTP) or metadata (gRPC): lowercase names; repeated names joined
     /// with ", ".
     pub headers: BTreeMap<String, String>,
-    /// Number of spans or log records in the request.
+    /// Number of spans, log records or metric data points in the request.
     pub items: usize,
     /// False when the receiver answered with an error (see `set_http_status`,
-    /// `set_grpc_error`); the items of a rejected request are not in `spans()`/`logs()`.
+    /// `set_grpc_error`); the items of a rejected request are not in `spans()`/`logs()`/
+    /// `metric_points()`/the raw requests.
     pub accepted: bool,
 }
 
@@ -88,6 +99,8 @@ struct State {
     requests: Vec<RequestInfo>,
     raw_traces: Vec<ExportTraceServiceRequest>,
     raw_logs: Vec<ExportLogsServiceRequest>,
+    metric_points: Vec<MetricPoint>,
+    raw_metrics: Vec<ExportMetricsServiceRequest>,
     errors: Vec<String>,
     behavior: Behavior,
 }
@@ -163,6 +176,23 @@ impl Shared {
             if accepted {
                 st.logs.extend(logs);
                 st.raw_logs.push(req);
+            }
+        });
+    }
+
+    fn record_metrics(
+        &self,
+        transport: &'static str,
+        headers: BTreeMap<String, String>,
+        req: ExportMetricsServiceRequest,
+        accepted: bool,
+    ) {
+        let items = metric_point_count(&req);
+        self.update(|st| {
+            st.requests.push(RequestInfo { transport, signal: Signal::Metrics, headers, items, accepted });
+            if accepted {
+                st.metric_points.extend(flatten_metrics(&req, transport, st.raw_metrics.len()));
+                st.raw_metrics.push(req);
             }
         });
     }
@@ -287,6 +317,11 @@ impl Receiver {
         format!("{}/v1/logs", self.http_endpoint())
     }
 
+    /// `http_endpoint()` + `/v1/metrics`.
+    pub fn http_metrics_url(&self) -> String {
+        format!("{}/v1/metrics", self.http_endpoint())
+    }
+
     /// Every accepted span so far, in arrival order.
     pub fn spans(&self) -> Vec<Span> {
         self.shared.lock().spans.clone()
@@ -295,6 +330,20 @@ impl Receiver {
     /// Every accepted log record so far, in arrival order.
     pub fn logs(&self) -> Vec<Log> {
         self.shared.lock().logs.clone()
+    }
+
+    /// The data points of every accepted metrics request so far, flattened, in arrival order
+    /// (see [`MetricPoint::request`]; with cumulative metrics, the points of the last request
+    /// are the current totals: [`Receiver::latest_metric_points`]).
+    pub fn metric_points(&self) -> Vec<MetricPoint> {
+        self.shared.lock().metric_points.clone()
+    }
+
+    /// The data points of the last accepted metrics request (empty if none arrived).
+    pub fn latest_metric_points(&self) -> Vec<MetricPoint> {
+        let st = self.shared.lock();
+        let last = st.raw_metrics.len().checked_sub(1);
+        st.metric_points.iter().filter(|p| Some(p.request) == last).cloned().collect()
     }
 
     /// Accepted spans with this name.
@@ -322,6 +371,11 @@ impl Receiver {
         self.shared.lock().raw_logs.clone()
     }
 
+    /// The accepted metrics requests, undecorated, in arrival order.
+    pub fn raw_metrics_requests(&self) -> Vec<ExportMetricsServiceRequest> {
+        self.shared.lock().raw_metrics.clone()
+    }
+
     /// Problems the servers met (bad content type, undecodable body, unknown path, …).
     pub fn errors(&self) -> Vec<String> {
         self.shared.lock().errors.clone()
@@ -333,7 +387,8 @@ impl Receiver {
         std::mem::take(&mut self.shared.lock().errors)
     }
 
-    /// Forgets all spans, logs and requests received so far (not the errors).
+    /// Forgets all spans, logs, metrics and requests received so far (not the errors); the
+    /// next metrics request is again number 0.
     pub fn clear(&self) {
         self.shared.update(|st| {
             st.spans.clear();
@@ -341,6 +396,8 @@ impl Receiver {
             st.requests.clear();
             st.raw_traces.clear();
             st.raw_logs.clear();
+            st.metric_points.clear();
+            st.raw_metrics.clear();
         });
     }
 
@@ -388,6 +445,26 @@ impl Receiver {
     /// Waits until at least `n` log records arrived or `timeout` passes; returns the logs.
     pub fn wait_log_count(&self, n: usize, timeout: Duration) -> Vec<Log> {
         self.wait_logs(|l| l.len() >= n, timeout)
+    }
+
+    /// Like [`Receiver::wait_spans`], for the accepted metrics requests (raw): waits until
+    /// `pred(requests)` holds or `timeout` passes, then returns them.
+    pub fn wait_metrics(
+        &self,
+        pred: impl FnMut(&[ExportMetricsServiceRequest]) -> bool,
+        timeout: Duration,
+    ) -> Vec<ExportMetricsServiceRequest> {
+        self.shared.wait(|st| st.raw_metrics.clone(), pred, timeout)
+    }
+
+    /// Like [`Receiver::wait_spans`], for the flattened metric points of all accepted metrics
+    /// requests (what [`Receiver::metric_points`] returns).
+    pub fn wait_metric_points(
+        &self,
+        pred: impl FnMut(&[MetricPoint]) -> bool,
+        timeout: Duration,
+    ) -> Vec<MetricPoint> {
+        self.shared.wait(|st| st.metric_points.clone(), pred, timeout)
     }
 
     /// Like [`Receiver::wait_spans`], for requests (accepted or not).
@@ -507,7 +584,8 @@ fn server_thread(
             GrpcRouter {
                 shared: shared.clone(),
                 traces: TraceServiceServer::from_arc(sink.clone()),
-                logs: LogsServiceServer::from_arc(sink),
+                logs: LogsServiceServer::from_arc(sink.clone()),
+                metrics: MetricsServiceServer::from_arc(sink),
             },
             tonic::transport::server::TcpIncoming::from(grpc_listener),
             stopped(shutdown.clone()),
@@ -615,12 +693,38 @@ impl LogsService for GrpcSink {
     }
 }
 
+#[tonic::async_trait]
+impl MetricsService for GrpcSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let behavior = self.shared.behavior();
+        let headers = header_map(&request.metadata().clone().into_headers());
+        if !behavior.delay.is_zero() {
+            tokio::time::sleep(behavior.delay).await;
+        }
+        let req = request.into_inner();
+        match behavior.grpc_error {
+            Some(code) => {
+                self.shared.record_metrics("grpc", headers, req, false);
+                Err(tonic::Status::new(code, "test receiver set to fail"))
+            }
+            None => {
+                self.shared.record_metrics("grpc", headers, req, true);
+                Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+            }
+        }
+    }
+}
+
 /// Routes by gRPC service name (what tonic's `Router` does, without pulling in axum).
 #[derive(Clone)]
 struct GrpcRouter {
     shared: Arc<Shared>,
     traces: TraceServiceServer<GrpcSink>,
     logs: LogsServiceServer<GrpcSink>,
+    metrics: MetricsServiceServer<GrpcSink>,
 }
 
 impl Service<http::Request<Body>> for GrpcRouter {
@@ -639,9 +743,10 @@ impl Service<http::Request<Body>> for GrpcRouter {
         match service {
             Some(TRACE_SERVICE_NAME) => self.traces.call(req),
             Some(LOGS_SERVICE_NAME) => self.logs.call(req),
+            Some(METRICS_SERVICE_NAME) => self.metrics.call(req),
             _ => {
                 self.shared.error(format!(
-                    "gRPC call to unknown method {path} (this receiver serves traces and logs)"
+                    "gRPC call to unknown method {path} (this receiver serves traces, logs and metrics)"
                 ));
                 let status = tonic::Status::unimplemented(format!("no such method: {path}"));
                 Box::pin(async move { Ok(status.into_http()) })
@@ -686,10 +791,11 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
     let signal = match parts.uri.path() {
         "/v1/traces" => Signal::Traces,
         "/v1/logs" => Signal::Logs,
+        "/v1/metrics" => Signal::Metrics,
         other => {
             shared.error(format!(
                 "{what}: no such OTLP path {other:?} (an HTTP endpoint given in code must end \
-                 with /v1/traces or /v1/logs)"
+                 with /v1/traces, /v1/logs or /v1/metrics)"
             ));
             return http_response(404, Vec::new());
         }
@@ -746,6 +852,16 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
             }
             Err(e) => {
                 shared.error(format!("{what}: body is not an ExportLogsServiceRequest: {e}"));
+                return http_response(400, Vec::new());
+            }
+        },
+        Signal::Metrics => match ExportMetricsServiceRequest::decode(bytes) {
+            Ok(r) => {
+                shared.record_metrics("http", headers, r, accepted);
+                ExportMetricsServiceResponse::default().encode_to_vec()
+            }
+            Err(e) => {
+                shared.error(format!("{what}: body is not an ExportMetricsServiceRequest: {e}"));
                 return http_response(400, Vec::new());
             }
         },

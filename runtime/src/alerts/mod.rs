@@ -2,9 +2,31 @@
 //! in process over the per-function metrics, and delivered through channels — and the same rules
 //! as a Prometheus rule file.
 
-pub mod rule;
+pub mod config;
+pub mod eval;
+pub mod parse;
+pub mod prometheus;
 
+pub mod channels;
+mod http;
+pub mod notify;
+pub mod rule;
+mod service;
+mod smtp;
+
+pub use config::{merge, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig};
+pub use eval::{ActiveAlert, State};
+pub use notify::{Alert, AlertHandler, AlertState, Notification};
+pub use parse::{parse_condition, parse_duration};
+pub use prometheus::prometheus_rules;
 pub use rule::{Metric, Op, Origin, Quantile, Rule, Severity, METRIC_NAMES};
+pub use service::{active, render_template};
+pub(crate) use service::{start as start_service, Handlers, Service};
+
+/// `inventory`, for the registration `#[alert_on]` generates (`inventory::submit!` names its own
+/// crate with `$crate`, so it works through this path).
+#[doc(hidden)]
+pub use inventory;
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -72,4 +94,11 @@ pub fn declared_rules() -> Vec<Rule> {
     let mut v: Vec<Rule> = inventory::iter::<StaticRule>.into_iter().map(StaticRule::to_rule).collect();
     v.sort_by(|a, b| (&a.function, &a.name).cmp(&(&b.function, &b.name)));
     v
+}
+
+/// Every alert rule of this binary, with where it was declared — available before any function has
+/// run: the rules declared with `#[alert_on]` ([`declared_rules`]) and, once `init` has applied the
+/// config, its `alerts.rules` and `alerts.overrides` (see [`merge`]).
+pub fn rules() -> Vec<Rule> {
+    service::effective().unwrap_or_else(declared_rules)
 }

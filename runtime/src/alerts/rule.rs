@@ -245,6 +245,20 @@ impl Rule {
     pub fn condition(&self) -> String {
         format!("{} {} {}", self.metric.name(), self.op.as_str(), self.threshold_text())
     }
+
+    /// The summary template: the rule's own, or
+    /// `{function}: <metric> is {value} (<op> {threshold} over <window>)`.
+    pub fn summary_template(&self) -> Cow<'_, str> {
+        match &self.summary {
+            Some(s) => Cow::Borrowed(s.as_ref()),
+            None => Cow::Owned(format!(
+                "{{function}}: {} is {{value}} ({} {{threshold}} over {})",
+                self.metric.name(),
+                self.op.as_str(),
+                format_duration(self.window)
+            )),
+        }
+    }
 }
 
 impl fmt::Display for Rule {
@@ -264,7 +278,9 @@ impl fmt::Display for Rule {
     }
 }
 
-fn format_threshold(metric: Metric, v: f64) -> String {
+/// A value of `metric` as written in the grammar: `5%` for an error rate (a fraction), `200ms` for
+/// a latency (seconds), the number otherwise.
+pub fn format_threshold(metric: Metric, v: f64) -> String {
     match metric {
         Metric::ErrorRate => format!("{}%", trim(v * 100.0)),
         Metric::Latency(_) => {

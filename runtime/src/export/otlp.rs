@@ -118,9 +118,10 @@ impl Exporter for Otlp {
     }
 }
 
-fn signal_url(base: &str, path: &str) -> String {
+pub(crate) fn signal_url(base: &str, path: &str) -> String {
     let base = base.trim_end_matches('/');
-    let base = base.strip_suffix("/v1/traces").or_else(|| base.strip_suffix("/v1/logs")).unwrap_or(base);
+    let base =
+        ["/v1/traces", "/v1/logs", "/v1/metrics"].iter().find_map(|s| base.strip_suffix(s)).unwrap_or(base);
     format!("{base}{path}")
 }
 

@@ -6,6 +6,8 @@
 //! when they export or evaluate. A thread's table is handed to the next thread when it exits, so
 //! thread churn does not grow memory, and counts are never lost.
 
+#[cfg(feature = "otlp")]
+pub(crate) mod otlp;
 pub mod prometheus;
 
 use crate::context::Callsite;
@@ -160,7 +162,14 @@ pub(crate) fn on() -> bool {
 }
 
 pub(crate) fn set_enabled(on: bool) {
+    started();
     ON.store(on, Relaxed);
+}
+
+/// When counting started: the first `init` (or the first use) in this process.
+pub(crate) fn started() -> std::time::SystemTime {
+    static START: OnceLock<std::time::SystemTime> = OnceLock::new();
+    *START.get_or_init(std::time::SystemTime::now)
 }
 
 #[cold]

@@ -1,0 +1,725 @@
+//! `alerts:` in the config: how often rules are evaluated, rules on functions in addition to those
+//! declared with `#[alert_on]`, overrides of any rule by name, the channels alerts are delivered
+//! to, and how notifications are grouped — and [`merge`], which turns the declared rules and this
+//! section into the rules in force.
+//!
+//! Durations (`5m`, `30s`, `1h30m`) and thresholds (`300ms`, `2%`, `10`) are written as strings,
+//! in the grammar of `#[alert_on]`; a mistake is reported with its line and key like any other
+//! config error.
+//!
+//! ```yaml
+//! alerts:
+//!   evaluation_interval: 15s
+//!   rules:
+//!     - function: shop::orders::checkout
+//!       condition: p99_latency > 300ms
+//!       window: 10m
+//!       for: 2m
+//!       severity: critical
+//!       notify: [console, oncall]
+//!       summary: "{function} is slow: p99 {value} > {threshold}"
+//!       labels: { team: payments }
+//!   overrides:
+//!     - name: checkout_error_rate
+//!       threshold: 2%
+//!   channels:
+//!     oncall:
+//!       kind: webhook
+//!       url: https://hooks.example.com/telemark
+//! ```
+
+use super::parse::{
+    check_channel_name, check_condition, check_label_name, check_rule_name, check_template, check_window,
+    parse_condition, parse_duration, parse_severity, parse_threshold, split_threshold,
+};
+use super::rule::{Origin, Rule, Severity, DEFAULT_WINDOW};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// The channel every rule notifies unless it says otherwise; built in, always available.
+pub const CONSOLE: &str = "console";
+
+/// `alerts:` — evaluation, rules, overrides, channels and grouping of notifications.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// How often every rule is evaluated (`15s`).
+    #[serde(deserialize_with = "de_duration")]
+    pub evaluation_interval: Duration,
+    /// Rules on functions, in addition to those declared with `#[alert_on]` (same grammar).
+    #[serde(deserialize_with = "de_rules")]
+    pub rules: Vec<RuleConfig>,
+    /// Changes to rules declared anywhere (in code or above), by rule name.
+    #[serde(deserialize_with = "de_overrides")]
+    pub overrides: Vec<OverrideConfig>,
+    /// Where alerts are delivered, by channel name (the names rules give in `notify`). `console`
+    /// is built in and needs no entry.
+    pub channels: BTreeMap<String, ChannelConfig>,
+    /// How long to wait after a first alert fires before notifying, so that alerts firing
+    /// together arrive in one notification (`30s`).
+    #[serde(deserialize_with = "de_duration")]
+    pub group_wait: Duration,
+    /// How long to wait before notifying about alerts added to a group already notified (`5m`).
+    #[serde(deserialize_with = "de_duration")]
+    pub group_interval: Duration,
+    /// How long to wait before notifying again about an alert that is still firing (`4h`).
+    #[serde(deserialize_with = "de_duration")]
+    pub repeat_interval: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            evaluation_interval: Duration::from_secs(15),
+            rules: Vec::new(),
+            overrides: Vec::new(),
+            channels: BTreeMap::new(),
+            group_wait: Duration::from_secs(30),
+            group_interval: Duration::from_secs(300),
+            repeat_interval: Duration::from_secs(4 * 3600),
+        }
+    }
+}
+
+/// One entry of `alerts.rules`: a rule on a function, as `#[alert_on]` would declare it.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// The watched function, as telemark records it in `code.function.name`:
+    /// `<module path>::<function>` (`shop::orders::checkout`).
+    pub function: String,
+    /// `<metric> <op> <threshold>`: `p99_latency > 300ms`, `error_rate >= 5%`, `rate < 0.5`.
+    #[serde(deserialize_with = "de_condition")]
+    pub condition: String,
+    /// The rule's name (the alert's `alertname`); default `<function name>_<metric>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The window the metric is measured over (default `5m`).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub window: Option<Duration>,
+    /// How long the condition must hold before the alert fires (default `0s`: at once); at most
+    /// 10 × the window.
+    #[serde(default, rename = "for", deserialize_with = "de_opt_duration")]
+    pub for_: Option<Duration>,
+    /// `info`, `warning` (the default) or `critical`.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Channel names (default `[console]`).
+    #[serde(default)]
+    pub notify: Option<Vec<String>>,
+    /// A one-line summary with `{function}`, `{value}` and `{threshold}` placeholders.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// A longer description, with the same placeholders.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Extra labels on the alert (`team: payments`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The line of the entry in the config file (set when read from YAML).
+    #[serde(skip)]
+    pub line: Option<usize>,
+}
+
+/// One entry of `alerts.overrides`: changes to a rule declared in code or in `alerts.rules`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideConfig {
+    /// The rule's name. An override that names no rule is an error.
+    pub name: String,
+    /// The rule's function (`shop::orders::checkout`), needed only when rules on several
+    /// functions have this name.
+    #[serde(default)]
+    pub function: Option<String>,
+    /// A new threshold, in the grammar of the rule's metric: `300ms`, `2%`, `10`.
+    #[serde(default, deserialize_with = "de_opt_threshold")]
+    pub threshold: Option<String>,
+    /// A new severity: `info`, `warning` or `critical`.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// New channels, replacing the rule's.
+    #[serde(default)]
+    pub notify: Option<Vec<String>>,
+    /// Turns the rule off: never evaluated, left out of the Prometheus rule file.
+    #[serde(default)]
+    pub disabled: bool,
+    /// The line of the entry in the config file (set when read from YAML).
+    #[serde(skip)]
+    pub line: Option<usize>,
+}
+
+/// How a channel delivers alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// telemark's console output (what the built-in `console` channel does).
+    #[default]
+    Console,
+    /// An HTTP POST of the alert as JSON to `url`.
+    Webhook,
+    /// An email through an SMTP server.
+    Email,
+    /// An Alertmanager's v2 API at `url`.
+    Alertmanager,
+}
+
+impl ChannelKind {
+    /// `a webhook`, `an email`…
+    fn with_article(self) -> String {
+        match self {
+            ChannelKind::Email | ChannelKind::Alertmanager => format!("an {}", self.as_str()),
+            _ => format!("a {}", self.as_str()),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Console => "console",
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Email => "email",
+            ChannelKind::Alertmanager => "alertmanager",
+        }
+    }
+}
+
+/// One entry of `alerts.channels`: `kind` and the settings of that kind.
+#[derive(Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// `console`, `webhook`, `email` or `alertmanager`.
+    pub kind: ChannelKind,
+    /// webhook, alertmanager: where to send (`https://hooks.example.com/x`,
+    /// `http://alertmanager:9093`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// webhook: a shared secret each request is signed with, so the receiver can check it.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// webhook, email, alertmanager: how long one delivery attempt may take (default `10s`).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub timeout: Option<Duration>,
+    /// webhook, email, alertmanager: attempts after a failed one (default 3).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// email: the SMTP server's host name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// email: the SMTP server's port (default 587).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// email: the sender address.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// email: the recipients.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// email: the SMTP user name (with `password`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// email: the SMTP password (with `username`).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "[REDACTED]");
+        f.debug_struct("ChannelConfig")
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("secret", &redacted(&self.secret))
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .finish()
+    }
+}
+
+impl ChannelConfig {
+    /// The default delivery timeout.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default number of retries.
+    pub const DEFAULT_MAX_RETRIES: u32 = 3;
+    /// The default SMTP port.
+    pub const DEFAULT_SMTP_PORT: u16 = 587;
+
+    /// How long one delivery attempt may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(Self::DEFAULT_TIMEOUT)
+    }
+
+    /// Attempts after a failed one.
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries.unwrap_or(Self::DEFAULT_MAX_RETRIES)
+    }
+
+    /// The SMTP port.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(Self::DEFAULT_SMTP_PORT)
+    }
+
+    /// Checks that the settings suit the kind: the required ones are there, and none belongs to
+    /// another kind.
+    pub fn check(&self) -> Result<(), String> {
+        let set: [(&str, bool, &[ChannelKind]); 10] = {
+            use ChannelKind::*;
+            [
+                ("url", self.url.is_some(), &[Webhook, Alertmanager]),
+                ("secret", self.secret.is_some(), &[Webhook]),
+                ("timeout", self.timeout.is_some(), &[Webhook, Email, Alertmanager]),
+                ("max_retries", self.max_retries.is_some(), &[Webhook, Email, Alertmanager]),
+                ("host", self.host.is_some(), &[Email]),
+                ("port", self.port.is_some(), &[Email]),
+                ("from", self.from.is_some(), &[Email]),
+                ("to", !self.to.is_empty(), &[Email]),
+                ("username", self.username.is_some(), &[Email]),
+                ("password", self.password.is_some(), &[Email]),
+            ]
+        };
+        for (key, present, kinds) in set {
+            if present && !kinds.contains(&self.kind) {
+                let of = kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" and ");
+                return Err(format!(
+                    "`{key}` is a setting of {of} channels, not of {} channel",
+                    self.kind.with_article()
+                ));
+            }
+        }
+        let required: &[(&str, bool)] = match self.kind {
+            ChannelKind::Console => &[],
+            ChannelKind::Webhook | ChannelKind::Alertmanager => &[("url", self.url.is_some())],
+            ChannelKind::Email => {
+                &[("host", self.host.is_some()), ("from", self.from.is_some()), ("to", !self.to.is_empty())]
+            }
+        };
+        if let Some((key, _)) = required.iter().find(|(_, present)| !present) {
+            return Err(format!("{} channel needs `{key}`", self.kind.with_article()));
+        }
+        if let Some(url) = &self.url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("`url` must be an http:// or https:// URL, got `{url}`"));
+            }
+        }
+        if self.username.is_some() != self.password.is_some() {
+            return Err("`username` and `password` go together".to_string());
+        }
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            return Err("`timeout` cannot be zero".to_string());
+        }
+        Ok(())
+    }
+}
+
+impl AlertsConfig {
+    /// Parses the content of an `alerts:` section (its keys at the top level); `source` names it
+    /// in errors.
+    pub fn from_yaml(text: &str, source: &str) -> Result<AlertsConfig, String> {
+        if text.trim().is_empty() {
+            return Ok(AlertsConfig::default());
+        }
+        serde_saphyr::from_str::<AlertsConfig>(text).map_err(|e| format!("{source}: {e}"))
+    }
+
+    /// Checks the intervals and every channel.
+    pub fn check(&self) -> Result<(), String> {
+        for (key, d) in [
+            ("evaluation_interval", self.evaluation_interval),
+            ("group_interval", self.group_interval),
+            ("repeat_interval", self.repeat_interval),
+        ] {
+            if d.is_zero() {
+                return Err(format!("alerts.{key}: cannot be zero"));
+            }
+        }
+        for (name, c) in &self.channels {
+            check_channel_name(name).map_err(|e| format!("alerts.channels.{name}: {e}"))?;
+            if name == CONSOLE && c.kind != ChannelKind::Console {
+                return Err(format!(
+                    "alerts.channels.{name}: `console` is the built-in console channel; give this {} channel \
+                     another name",
+                    c.kind.as_str()
+                ));
+            }
+            c.check().map_err(|e| format!("alerts.channels.{name}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl RuleConfig {
+    /// The rule this entry declares, with every check `#[alert_on]` makes; `file` is the config
+    /// file it came from.
+    pub fn to_rule(&self, file: Option<&str>) -> Result<Rule, String> {
+        check_function(&self.function)?;
+        let (metric, op, threshold) =
+            parse_condition(&self.condition).map_err(|e| format!("condition: {e}"))?;
+        let name = match &self.name {
+            Some(n) => {
+                check_rule_name(n).map_err(|e| format!("name: {e}"))?;
+                n.clone()
+            }
+            None => Rule::default_name(&self.function, metric),
+        };
+        let window = self.window.unwrap_or(DEFAULT_WINDOW);
+        let for_ = self.for_.unwrap_or(Duration::ZERO);
+        check_window(window, for_)?;
+        let notify = match &self.notify {
+            Some(n) => check_notify(n).map_err(|e| format!("notify: {e}"))?,
+            None => vec![Cow::Borrowed(CONSOLE)],
+        };
+        for (key, t) in [("summary", &self.summary), ("description", &self.description)] {
+            if let Some(t) = t {
+                check_template(t).map_err(|e| format!("{key}: {e}"))?;
+            }
+        }
+        let mut labels = Vec::new();
+        for (k, v) in &self.labels {
+            check_label_name(k).map_err(|e| format!("labels: {e}"))?;
+            if v.is_empty() {
+                return Err(format!("labels: label `{k}` has an empty value (an empty label is no label)"));
+            }
+            labels.push((Cow::Owned(k.clone()), Cow::Owned(v.clone())));
+        }
+        Ok(Rule {
+            name: Cow::Owned(name),
+            function: Cow::Owned(self.function.clone()),
+            metric,
+            op,
+            threshold,
+            window,
+            for_,
+            severity: self.severity.unwrap_or(Severity::Warning),
+            notify,
+            summary: self.summary.clone().map(Cow::Owned),
+            description: self.description.clone().map(Cow::Owned),
+            labels,
+            origin: Origin::Config { file: file.map(str::to_string), line: self.line },
+            disabled: false,
+        })
+    }
+}
+
+/// `<module path>::<function>`.
+fn check_function(f: &str) -> Result<(), String> {
+    let ok = f.contains("::")
+        && f.split("::").all(|seg| {
+            let seg = seg.strip_prefix("r#").unwrap_or(seg);
+            let mut c = seg.chars();
+            c.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                && c.all(|c| c.is_alphanumeric() || c == '_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "function: expected the path telemark records as `code.function.name`, \
+             `<module path>::<function>` like `shop::orders::checkout`, got `{f}`"
+        ))
+    }
+}
+
+fn check_notify(names: &[String]) -> Result<Vec<Cow<'static, str>>, String> {
+    if names.is_empty() {
+        return Err("a rule needs at least one channel; leave `notify` out for `[console]`".to_string());
+    }
+    let mut out: Vec<Cow<'static, str>> = Vec::new();
+    for n in names {
+        check_channel_name(n)?;
+        if out.iter().any(|o| o == n) {
+            return Err(format!("channel `{n}` is listed twice"));
+        }
+        out.push(Cow::Owned(n.clone()));
+    }
+    Ok(out)
+}
+
+/// Where a rule was declared, for messages.
+pub fn origin_text(o: &Origin) -> String {
+    match o {
+        Origin::Macro { file, line } => format!("#[alert_on] at {file}:{line}"),
+        Origin::Config { file: Some(f), line: Some(l) } => format!("the config at {f}:{l}"),
+        Origin::Config { file: Some(f), line: None } => format!("the config {f}"),
+        Origin::Config { file: None, line: Some(l) } => format!("the config, line {l}"),
+        Origin::Config { file: None, line: None } => "the config".to_string(),
+    }
+}
+
+fn at(file: Option<&str>, line: Option<usize>, key: &str, message: &str) -> String {
+    match (file, line) {
+        (Some(f), Some(l)) => format!("{f}:{l}: {key}: {message}"),
+        (Some(f), None) => format!("{f}: {key}: {message}"),
+        (None, Some(l)) => format!("line {l}: {key}: {message}"),
+        (None, None) => format!("{key}: {message}"),
+    }
+}
+
+/// The rules in force: the `declared` ones (from [`super::declared_rules`]) plus `alerts.rules`,
+/// with `alerts.overrides` applied, sorted by function and name. `file` is the config file, for
+/// messages and [`Origin::Config`].
+///
+/// Errors: a channel with wrong settings, a config rule that `#[alert_on]` would reject, two
+/// rules with one name on one function, an override that names no rule (or rules on several
+/// functions without saying which), an override's threshold that does not suit the rule's metric,
+/// two overrides of one rule, and a rule that notifies a channel not in `alerts.channels`.
+pub fn merge(declared: Vec<Rule>, cfg: &AlertsConfig, file: Option<&str>) -> Result<Vec<Rule>, String> {
+    cfg.check().map_err(|e| match file {
+        Some(f) => format!("{f}: {e}"),
+        None => e,
+    })?;
+    let mut rules = declared;
+    for (i, rc) in cfg.rules.iter().enumerate() {
+        let key = format!("alerts.rules[{i}]");
+        let rule = rc.to_rule(file).map_err(|e| at(file, rc.line, &key, &e))?;
+        if let Some(other) = rules.iter().find(|r| r.function == rule.function && r.name == rule.name) {
+            let hint = if rc.name.is_none() { " (its default name); give it `name: ...`" } else { "" };
+            return Err(at(
+                file,
+                rc.line,
+                &key,
+                &format!(
+                    "duplicate rule `{}` on `{}`{hint}: also declared by {}",
+                    rule.name,
+                    rule.function,
+                    origin_text(&other.origin)
+                ),
+            ));
+        }
+        rules.push(rule);
+    }
+    let mut overridden: Vec<(usize, usize)> = Vec::new(); // (rule index, override index)
+    for (i, o) in cfg.overrides.iter().enumerate() {
+        let key = format!("alerts.overrides[{i}]");
+        let err = |m: String| at(file, o.line, &key, &m);
+        let matches: Vec<usize> = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.name == o.name && o.function.as_deref().is_none_or(|f| r.function == f))
+            .map(|(j, _)| j)
+            .collect();
+        let j = match matches.as_slice() {
+            [] => return Err(err(no_such_rule(&rules, o))),
+            [j] => *j,
+            several => {
+                let fns: Vec<String> = several.iter().map(|j| format!("`{}`", rules[*j].function)).collect();
+                return Err(err(format!(
+                    "rules on several functions are named `{}` ({}); add `function: ...` to say which",
+                    o.name,
+                    fns.join(", ")
+                )));
+            }
+        };
+        if let Some((_, first)) = overridden.iter().find(|(r, _)| *r == j) {
+            return Err(err(format!(
+                "rule `{}` on `{}` is already overridden by alerts.overrides[{first}]; merge the two",
+                o.name, rules[j].function
+            )));
+        }
+        overridden.push((j, i));
+        let rule = &mut rules[j];
+        if let Some(t) = &o.threshold {
+            let v = parse_threshold(rule.metric, t)
+                .map_err(|e| err(format!("threshold for `{}` ({}): {e}", rule.name, rule.condition())))?;
+            check_condition(rule.metric, rule.op, v).map_err(|e| err(format!("threshold: {e}")))?;
+            rule.threshold = v;
+        }
+        if let Some(s) = o.severity {
+            rule.severity = s;
+        }
+        if let Some(n) = &o.notify {
+            rule.notify = check_notify(n).map_err(|e| err(format!("notify: {e}")))?;
+        }
+        if o.disabled {
+            rule.disabled = true;
+        }
+    }
+    for r in &rules {
+        for n in &r.notify {
+            if n != CONSOLE && !cfg.channels.contains_key(n.as_ref()) {
+                let known: Vec<String> = std::iter::once(CONSOLE)
+                    .chain(cfg.channels.keys().map(String::as_str))
+                    .map(|k| format!("`{k}`"))
+                    .collect();
+                let m = format!(
+                    "rule `{}` on `{}` (declared by {}) notifies `{n}`, which is not a channel in alerts.channels \
+                     (the channels are {})",
+                    r.name,
+                    r.function,
+                    origin_text(&r.origin),
+                    known.join(", ")
+                );
+                return Err(match file {
+                    Some(f) => format!("{f}: {m}"),
+                    None => m,
+                });
+            }
+        }
+    }
+    rules.sort_by(|a, b| (&a.function, &a.name).cmp(&(&b.function, &b.name)));
+    Ok(rules)
+}
+
+fn no_such_rule(rules: &[Rule], o: &OverrideConfig) -> String {
+    let on = o.function.as_ref().map(|f| format!(" on `{f}`")).unwrap_or_default();
+    let names: Vec<&str> = rules.iter().map(|r| r.name.as_ref()).collect();
+    let elsewhere: Vec<String> =
+        rules.iter().filter(|r| r.name == o.name).map(|r| format!("`{}`", r.function)).collect();
+    let hint = if !elsewhere.is_empty() {
+        format!("; rules named so are on {}", elsewhere.join(", "))
+    } else {
+        match super::parse::closest(&o.name, &names) {
+            Some(c) => format!("; did you mean `{c}`?"),
+            None => String::new(),
+        }
+    };
+    let list = if names.is_empty() {
+        "there are no rules".to_string()
+    } else {
+        let mut all: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        all.dedup();
+        format!("the rules are {}", all.join(", "))
+    };
+    format!("no rule named `{}`{on}{hint} ({list})", o.name)
+}
+
+// Deserialization: durations and thresholds are strings in the grammar; rules and overrides keep
+// their line.
+
+fn de_str<'de, D: Deserializer<'de>>(d: D, what: &'static str) -> Result<String, D::Error> {
+    struct V(&'static str);
+    impl de::Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Err(E::custom(format!("expected {}, got the number {v} (a number needs a unit)", self.0)))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Err(E::custom(format!("expected {}, got the number {v} (a number needs a unit)", self.0)))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            Err(E::custom(format!("expected {}, got the number {v} (a number needs a unit)", self.0)))
+        }
+    }
+    d.deserialize_any(V(what))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = de_str(d, "a duration such as `30s`, `5m` or `1h`")?;
+    parse_duration(&s).map_err(de::Error::custom)
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+fn de_condition<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_condition(&s).map_err(de::Error::custom)?;
+    Ok(s)
+}
+
+/// Thresholds may be written as YAML numbers (`10`, `0.05`) or strings (`300ms`, `2%`).
+fn de_opt_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl de::Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a threshold such as `300ms`, `2%` or `10`")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    let s = d.deserialize_any(V)?;
+    split_threshold(&s).map_err(de::Error::custom)?;
+    Ok(Some(s))
+}
+
+fn de_rules<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RuleConfig>, D::Error> {
+    let v = Vec::<serde_saphyr::Spanned<RuleConfig>>::deserialize(d)?;
+    Ok(v.into_iter().map(|s| RuleConfig { line: line(&s.referenced), ..s.value }).collect())
+}
+
+fn de_overrides<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<OverrideConfig>, D::Error> {
+    let v = Vec::<serde_saphyr::Spanned<OverrideConfig>>::deserialize(d)?;
+    Ok(v.into_iter().map(|s| OverrideConfig { line: line(&s.referenced), ..s.value }).collect())
+}
+
+fn line(l: &serde_saphyr::Location) -> Option<usize> {
+    usize::try_from(l.line()).ok().filter(|l| *l > 0)
+}
+
+impl<'de> Deserialize<'de> for Severity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_severity(s.trim()).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = AlertsConfig::default();
+        assert_eq!(c.evaluation_interval, Duration::from_secs(15));
+        assert_eq!(c.group_wait, Duration::from_secs(30));
+        assert_eq!(c.group_interval, Duration::from_secs(300));
+        assert_eq!(c.repeat_interval, Duration::from_secs(14_400));
+        assert_eq!(AlertsConfig::from_yaml("", "x").unwrap(), c);
+    }
+
+    #[test]
+    fn lines_are_kept() {
+        let c = AlertsConfig::from_yaml(
+            "rules:\n  - function: a::f\n    condition: errors > 1\n  - function: a::g\n    condition: calls < 1\n\
+             overrides:\n  - name: f_errors\n    threshold: 2\n",
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.rules[0].line, Some(2));
+        assert_eq!(c.rules[1].line, Some(4));
+        assert_eq!(c.overrides[0].line, Some(7));
+        assert_eq!(c.overrides[0].threshold.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn mistakes_are_config_errors() {
+        let e = AlertsConfig::from_yaml("rules:\n  - function: a::f\n    condition: p99 > 200\n", "t.yaml")
+            .unwrap_err();
+        assert!(e.contains("needs a unit"), "{e}");
+        let e = AlertsConfig::from_yaml(
+            "rules:\n  - function: a::f\n    condition: errors > 1\n    windw: 5m\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.contains("windw"), "{e}");
+        let e = AlertsConfig::from_yaml("group_wait: 30\n", "t").unwrap_err();
+        assert!(e.contains("needs a unit"), "{e}");
+        let e = AlertsConfig::from_yaml("channels:\n  x:\n    kind: pager\n", "t").unwrap_err();
+        assert!(e.contains("pager"), "{e}");
+    }
+}
