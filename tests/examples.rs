@@ -145,3 +145,22 @@ fn exceptions_example_announces_each_group_once_and_lists_the_groups() {
     assert!(groups.contains("ignored: 5"), "{groups}");
     assert!(stdout.contains("worker thread panicked: true"));
 }
+
+#[test]
+fn alerts_example_fires_on_the_console_and_the_webhook_then_resolves() {
+    let out = example("alerts").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let all = format!("{stdout}{stderr}");
+    let pos = |needle: &str| all.find(needle).unwrap_or_else(|| panic!("no `{needle}` in:\n{all}"));
+    assert!(pos("watching: charge_error_rate on alerts::charge: error_rate > 20%") < pos("-- incident"));
+    assert!(pos("[FIRING:1] charge_error_rate (critical)") > 0);
+    assert!(pos("[RESOLVED] charge_error_rate") > pos("[FIRING:1] charge_error_rate"));
+    let firing =
+        stdout.find("[webhook] received a firing notification").expect("webhook got the firing alert");
+    let resolved =
+        stdout.find("[webhook] received a resolved notification").expect("webhook got the resolution");
+    assert!(firing < resolved && pos("-- incident") < firing && resolved > pos("-- recovered"));
+    assert_eq!(all.matches("[FIRING:1]").count(), 1, "one notification per change:\n{all}");
+}
