@@ -470,13 +470,21 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         }
     };
     let mut out = TokenStream::new();
-    for attr in &attrs {
+    // Inner attributes (`#![allow(..)]` at the top of the body) stay inside the braces.
+    let (inner, outer): (Vec<_>, Vec<_>) =
+        attrs.iter().partition(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
+    for attr in outer {
         attr.to_tokens(&mut out);
     }
     vis.to_tokens(&mut out);
     sig.to_tokens(&mut out);
     let brace = block.brace_token;
-    brace.surround(&mut out, |t| t.extend(body));
+    brace.surround(&mut out, |t| {
+        for attr in inner {
+            attr.to_tokens(t);
+        }
+        t.extend(body)
+    });
     out
 }
 

@@ -1,0 +1,54 @@
+#![deny(warnings)]
+// Every option, and the defaults when they are left out.
+
+use std::time::Duration;
+use telemark::alerts::{Origin, Severity};
+use telemark::{alert_on, traced};
+
+#[traced]
+#[alert_on(
+    p99_latency > 200ms,
+    name = "checkout_slow",
+    window = "10m",
+    for = "2m",
+    severity = "critical",
+    notify = ["console", "oncall"],
+    summary = "{function} is slow: p99 {value} > {threshold}",
+    description = "literal braces: {{ and }}",
+    labels(team = "payments", tier = "1", r#type = "web"),
+)]
+#[alert_on(errors > 0, severity = info)]
+fn checkout() {}
+
+fn main() {
+    let rules = telemark::alerts::rules();
+    assert_eq!(rules.len(), 2);
+    let slow = rules.iter().find(|r| r.name == "checkout_slow").expect("checkout_slow");
+    assert_eq!(slow.function, concat!(module_path!(), "::checkout"));
+    assert_eq!(slow.window, Duration::from_secs(600));
+    assert_eq!(slow.for_, Duration::from_secs(120));
+    assert_eq!(slow.severity, Severity::Critical);
+    assert_eq!(slow.notify, ["console", "oncall"]);
+    assert_eq!(slow.summary.as_deref(), Some("{function} is slow: p99 {value} > {threshold}"));
+    assert_eq!(slow.description.as_deref(), Some("literal braces: {{ and }}"));
+    let labels: Vec<(&str, &str)> = slow.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+    assert_eq!(labels, [("team", "payments"), ("tier", "1"), ("type", "web")]);
+    assert!(!slow.disabled);
+    // The line of the attribute's condition, in this file.
+    match &slow.origin {
+        Origin::Macro { file, line } => {
+            assert!(file.ends_with("options.rs"), "{file}");
+            assert_eq!(*line, 10);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let defaults = rules.iter().find(|r| r.name == "checkout_errors").expect("default name");
+    assert_eq!(defaults.window, Duration::from_secs(300));
+    assert_eq!(defaults.for_, Duration::ZERO);
+    assert_eq!(defaults.severity, Severity::Info);
+    assert_eq!(defaults.notify, ["console"]);
+    assert_eq!(defaults.summary, None);
+    assert!(defaults.labels.is_empty());
+    checkout();
+}
