@@ -26,6 +26,7 @@ fn the_documented_default_file_parses_to_the_defaults() {
     assert_eq!(c.logging, d.logging);
     assert_eq!(c.exceptions, d.exceptions);
     assert_eq!(c.metrics, d.metrics);
+    assert_eq!(c.alerts, d.alerts);
 }
 
 #[test]

@@ -335,7 +335,8 @@ pub struct MetricsConfig {
     /// Count every call of a `#[traced]` function by outcome and time it (on by default). Off,
     /// a call whose span is not recorded costs no clock read.
     pub enabled: bool,
-    /// How often the metrics are pushed over OTLP (when an OTLP endpoint is configured).
+    /// How often the metrics are pushed over OTLP (when an OTLP endpoint is configured);
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) overrides it.
     #[serde(deserialize_with = "de_duration")]
     pub export_interval: Duration,
     /// `prometheus:` — a scrape endpoint.
@@ -505,6 +506,12 @@ impl Config {
                 )
             })?;
             self.exporters.otlp.timeout = Duration::from_millis(ms);
+        }
+        if let Some(v) = get("OTEL_METRIC_EXPORT_INTERVAL") {
+            let ms: u64 = v.trim().parse().map_err(|_| {
+                env_err("OTEL_METRIC_EXPORT_INTERVAL", format!("expected milliseconds (an integer), got `{v}`"))
+            })?;
+            self.metrics.export_interval = Duration::from_millis(ms);
         }
         if let Some(v) = get("OTEL_TRACES_SAMPLER") {
             self.sampling.sampler = v.parse().map_err(|m| env_err("OTEL_TRACES_SAMPLER", m))?;
