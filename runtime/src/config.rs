@@ -509,7 +509,10 @@ impl Config {
         }
         if let Some(v) = get("OTEL_METRIC_EXPORT_INTERVAL") {
             let ms: u64 = v.trim().parse().map_err(|_| {
-                env_err("OTEL_METRIC_EXPORT_INTERVAL", format!("expected milliseconds (an integer), got `{v}`"))
+                env_err(
+                    "OTEL_METRIC_EXPORT_INTERVAL",
+                    format!("expected milliseconds (an integer), got `{v}`"),
+                )
             })?;
             self.metrics.export_interval = Duration::from_millis(ms);
         }
