@@ -322,10 +322,13 @@ fn telemark_config(sampler_off: bool) -> telemark::Config {
     // `install_subscriber(false)`: telemark's `tracing` bridge would otherwise become the global
     // `tracing` subscriber, and `#[instrument]` would no longer run "without a subscriber".
     // `#[traced]` does not go through `tracing`, so this changes nothing for telemark's rows.
-    let c = telemark::Config::default()
+    // Metrics off: this bench measures spans alone; `benches/metrics.rs` measures what the
+    // per-function metrics (on by default) add.
+    let mut c = telemark::Config::default()
         .console(false)
         .exporter(telemark::export::Discard)
         .install_subscriber(false);
+    c.metrics.enabled = false;
     if sampler_off {
         c.sampler(telemark::config::SamplerName::ParentBasedAlwaysOff, 1.0)
     } else {
