@@ -230,6 +230,7 @@ fn is_std(function: &str) -> bool {
 fn is_machinery(f: &str) -> bool {
     let krate = crate_of(f);
     (TELEMARK_CRATES.contains(&krate) && !f.contains("::tests::"))
+        || krate == "backtrace"
         || (krate == "std"
             && (f.contains("backtrace_rs::")
                 || f.contains("backtrace::Backtrace")
@@ -260,6 +261,54 @@ pub fn frames_of(bt: &Backtrace) -> Vec<StackFrame> {
         return Vec::new();
     }
     trim(parse(&format!("{bt:#}")))
+}
+
+/// Most return addresses taken from one stack.
+const MAX_IPS: usize = 256;
+
+/// The return addresses of the calling thread's stack, innermost first: no symbol is looked up and
+/// no lock is taken, so a thread capturing an error never waits for telemark's thread symbolising
+/// another one (std's `Backtrace` shares one global lock between both).
+pub(crate) fn capture_ips() -> Vec<usize> {
+    let mut ips = Vec::with_capacity(48);
+    let mut push = |f: &backtrace::Frame| {
+        ips.push(f.ip() as usize);
+        ips.len() < MAX_IPS
+    };
+    #[cfg(not(windows))]
+    // SAFETY: the unsynchronized walk only reads this thread's stack through the platform's
+    // unwinder (`_Unwind_Backtrace`), which is thread-safe; the crate's lock guards symbolisation
+    // caches and, on Windows only, dbghelp — which is why Windows takes the locked path below.
+    unsafe {
+        backtrace::trace_unsynchronized(&mut push)
+    };
+    #[cfg(windows)]
+    backtrace::trace(&mut push);
+    ips
+}
+
+/// Symbolises return addresses from [`capture_ips`] (telemark's thread) into frames, inlined
+/// functions included, trimmed like [`frames_of`].
+pub fn frames_of_ips(ips: &[usize]) -> Vec<StackFrame> {
+    let mut frames = Vec::with_capacity(ips.len());
+    for &ip in ips {
+        let before = frames.len();
+        backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
+            let name = sym.name().map(|n| format!("{n:#}")).unwrap_or_default();
+            let function = clean_name(&name);
+            frames.push(StackFrame {
+                in_app: is_in_app(&function),
+                function,
+                file: sym.filename().map(|p| p.display().to_string()),
+                line: sym.lineno(),
+                column: sym.colno(),
+            });
+        });
+        if frames.len() == before {
+            frames.push(StackFrame { function: "<unknown>".into(), ..StackFrame::default() });
+        }
+    }
+    trim(frames)
 }
 
 fn trim(mut frames: Vec<StackFrame>) -> Vec<StackFrame> {
@@ -496,5 +545,21 @@ mod tests {
             let frames = trim(parse(t));
             let _ = (render(&frames), fingerprint_functions(&frames), is_in_app(t), crate_of(t));
         }
+    }
+
+    #[inline(never)]
+    fn helper_for_ips() -> Vec<usize> {
+        std::hint::black_box(capture_ips())
+    }
+
+    #[test]
+    fn addresses_taken_here_are_symbolised_elsewhere() {
+        let ips = helper_for_ips();
+        assert!(!ips.is_empty());
+        let frames = std::thread::spawn(move || frames_of_ips(&ips)).join().unwrap();
+        let top = frames.first().expect("frames");
+        assert!(top.function.ends_with("helper_for_ips"), "capture machinery trimmed: {frames:?}");
+        assert!(top.in_app);
+        assert!(!frames.iter().any(|f| f.function.starts_with("backtrace::")), "{frames:?}");
     }
 }

@@ -163,8 +163,8 @@ impl<F: Future> Future for Scoped<F> {
 
 /// A backtrace on its way to the collector.
 pub(crate) enum Trace {
-    /// Captured here, not yet symbolised.
-    Captured(std::backtrace::Backtrace),
+    /// Return addresses taken here, not yet symbolised.
+    Captured(Vec<usize>),
     /// Already text (an `anyhow::Error`'s own backtrace).
     #[cfg_attr(not(feature = "anyhow"), allow(dead_code))]
     Text(String),
@@ -298,7 +298,7 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
     // grouped by the fingerprint their backtrace gave (the collector remembers it).
     let throttled = wants_backtrace && opts.own_backtrace.is_none() && burst(&e.fingerprint);
     let backtrace = opts.own_backtrace.or_else(|| {
-        (wants_backtrace && !throttled).then(|| Trace::Captured(std::backtrace::Backtrace::force_capture()))
+        (wants_backtrace && !throttled).then(|| Trace::Captured(backtrace::capture_ips()))
     });
     let ctx = local::with(|l| l.current()).flatten();
     let event = if wants_backtrace && ctx.as_ref().is_some_and(|c| c.sampled) {
@@ -565,7 +565,7 @@ impl Processor {
             line,
         } = r;
         let frames: Vec<StackFrame> = match &backtrace {
-            Some(Trace::Captured(bt)) => backtrace::frames_of(bt),
+            Some(Trace::Captured(ips)) => backtrace::frames_of_ips(ips),
             Some(Trace::Text(t)) => backtrace::parse(t),
             None => Vec::new(),
         };
