@@ -297,9 +297,9 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
     // In a burst of the same error, only the first few per second pay for a backtrace; the rest are
     // grouped by the fingerprint their backtrace gave (the collector remembers it).
     let throttled = wants_backtrace && opts.own_backtrace.is_none() && burst(&e.fingerprint);
-    let backtrace = opts.own_backtrace.or_else(|| {
-        (wants_backtrace && !throttled).then(|| Trace::Captured(backtrace::capture_ips()))
-    });
+    let backtrace = opts
+        .own_backtrace
+        .or_else(|| (wants_backtrace && !throttled).then(|| Trace::Captured(backtrace::capture_ips())));
     let ctx = local::with(|l| l.current()).flatten();
     let event = if wants_backtrace && ctx.as_ref().is_some_and(|c| c.sampled) {
         NEXT_EVENT.fetch_add(1, Relaxed)
