@@ -618,6 +618,15 @@ rules:
         ("nightly_calls", "shop::nightly", &[], "idle"),
         ("ghost_rate", "shop::ghost", &[], "never called"),
     ];
+    // The in-process evaluator on the same rules and the same traffic, on a controlled clock: the
+    // same alerts fire at 10m and 35m as the ones promtool is told to expect below.
+    let expected_35m: Vec<&str> = firing.iter().map(|f| f.0).collect();
+    assert_eq!(evaluator_firing(&rules, 10), ["ghost_rate"]);
+    assert_eq!(evaluator_firing(&rules, 35), {
+        let mut v = expected_35m.clone();
+        v.sort_unstable();
+        v
+    });
     let mut tests = String::new();
     for r in &rules {
         let name = r.name.as_ref();
@@ -660,4 +669,63 @@ rules:
 /// A YAML double-quoted string (the test's own texts need no escapes beyond `"` and `\`).
 fn q(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The traffic of `promtool_test_every_kind_fires_when_it_should`, minute by minute, as the
+/// in-process metrics would hold it: cumulative counts per outcome, per-bucket latencies and
+/// exceptions, with the per-minute rates of the two phases.
+fn metrics_at(minute: u64) -> (Vec<telemark::metrics::FunctionMetrics>, Vec<(String, u64)>) {
+    use telemark::metrics::{bucket, FunctionMetrics, BUCKETS};
+    let cum = |before: u64, after: u64| before * minute.min(20) + after * minute.saturating_sub(20);
+    let f = |function: &'static str, ok: (u64, u64), err: (u64, u64), panic: (u64, u64)| FunctionMetrics {
+        function,
+        module: "shop",
+        calls: [cum(ok.0, ok.1), cum(err.0, err.1), cum(panic.0, panic.1)],
+        buckets: [0; BUCKETS],
+        sum: Duration::ZERO,
+        exceptions: 0,
+    };
+    let with_latency = |mut m: FunctionMetrics, before: &[(f64, u64)], after: &[(f64, u64)]| {
+        for (secs, n) in before {
+            m.buckets[bucket((secs * 1e9) as u64)] += n * minute.min(20);
+        }
+        for (secs, n) in after {
+            m.buckets[bucket((secs * 1e9) as u64)] += n * minute.saturating_sub(20);
+        }
+        m
+    };
+    let metrics = vec![
+        f("shop::checkout", (60, 60), (0, 6), (0, 0)),
+        f("shop::pay", (10, 10), (1, 2), (0, 1)),
+        f("shop::search", (10, 30), (0, 0), (0, 0)),
+        f("shop::browse", (30, 120), (0, 0), (0, 0)),
+        f("shop::nightly", (1, 0), (0, 0), (0, 0)),
+        with_latency(
+            f("shop::render", (60, 60), (0, 0), (0, 0)),
+            &[(0.03, 60)],
+            &[(0.03, 50), (0.07, 9), (0.7, 1)],
+        ),
+        with_latency(f("shop::report", (60, 60), (0, 0), (0, 0)), &[(0.03, 60)], &[(0.03, 59), (1.5, 1)]),
+    ];
+    (metrics, vec![("shop::import".to_string(), cum(0, 2))])
+}
+
+/// The alerts the in-process evaluator has firing at `minute`, evaluating every minute from 0.
+fn evaluator_firing(rules: &[Rule], minute: u64) -> Vec<&'static str> {
+    let mut e = telemark::alerts::eval::Evaluator::new(rules.to_vec());
+    let t0 = std::time::Instant::now();
+    let w0 = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    for m in 0..=minute {
+        let (metrics, exceptions) = metrics_at(m);
+        let at = Duration::from_secs(60 * m);
+        e.evaluate(t0 + at, w0 + at, &metrics, &exceptions);
+    }
+    let mut names: Vec<&'static str> = e
+        .active()
+        .into_iter()
+        .filter(|a| a.state == telemark::alerts::State::Firing)
+        .map(|a| &*Box::leak(a.rule.name.to_string().into_boxed_str()))
+        .collect();
+    names.sort_unstable();
+    names
 }

@@ -128,6 +128,9 @@ alerts:
     assert_eq!(firing_count, 1, "one notification per change (repeat_interval is an hour)");
     hook.wait_for(Duration::from_secs(5), |r| r.json()["status"] == "resolved").expect("resolved webhook");
     drop(guard);
+    let d = telemark::alerts::delivery();
+    assert_eq!(d.failed + d.dropped + d.handler_panics, 0, "{d:?}");
+    assert!(d.sent >= 4, "firing and resolved, to two channels: {d:?}");
 }
 
 #[test]

@@ -16,11 +16,12 @@ mod smtp;
 
 pub use config::{merge, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig};
 pub use eval::{ActiveAlert, State};
+pub use notify::DeliveryStats;
 pub use notify::{Alert, AlertHandler, AlertState, Notification};
 pub use parse::{parse_condition, parse_duration};
 pub use prometheus::prometheus_rules;
 pub use rule::{Metric, Op, Origin, Quantile, Rule, Severity, METRIC_NAMES};
-pub use service::{active, render_template};
+pub use service::{active, delivery, render_template};
 pub(crate) use service::{start as start_service, Handlers, Service};
 
 /// `inventory`, for the registration `#[alert_on]` generates (`inventory::submit!` names its own

@@ -6,7 +6,7 @@
 use super::channels::{AlertmanagerChannel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel};
 use super::config::{merge, AlertsConfig, ChannelKind, CONSOLE};
 use super::eval::{ActiveAlert, Evaluator, Transition};
-use super::notify::{Alert, AlertHandler, AlertState, DispatchSettings, Dispatcher};
+use super::notify::{Alert, AlertHandler, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
 use super::rule::Rule;
 use std::collections::BTreeMap;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -17,6 +17,14 @@ use std::time::{Duration, Instant, SystemTime};
 static EFFECTIVE: Mutex<Option<Vec<Rule>>> = Mutex::new(None);
 /// Pending and firing alerts at the last evaluation.
 static ACTIVE: Mutex<Vec<ActiveAlert>> = Mutex::new(Vec::new());
+/// Delivery counters, refreshed by the alerts thread.
+static DELIVERY: Mutex<Option<DeliveryStats>> = Mutex::new(None);
+
+/// What the channels delivered, failed to deliver (after retries), dropped (a full queue) and how
+/// often a handler panicked — since `init` started the alerts; the default before that.
+pub fn delivery() -> DeliveryStats {
+    DELIVERY.lock().ok().and_then(|d| d.clone()).unwrap_or_default()
+}
 
 /// The effective rules, if `init` has run.
 pub(crate) fn effective() -> Option<Vec<Rule>> {
@@ -200,11 +208,17 @@ fn run(
             }
         }
         dispatcher.tick(Instant::now());
+        if let Ok(mut d) = DELIVERY.lock() {
+            *d = Some(dispatcher.stats());
+        }
         let wake = dispatcher.next_tick().map_or(next_eval, |t| t.min(next_eval));
         match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Ok(deadline) => {
                 dispatcher.tick(Instant::now());
-                dispatcher.shutdown(deadline);
+                let last = dispatcher.shutdown(deadline);
+                if let Ok(mut d) = DELIVERY.lock() {
+                    *d = Some(last);
+                }
                 return;
             }
             Err(RecvTimeoutError::Timeout) => {}
