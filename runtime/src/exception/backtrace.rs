@@ -287,8 +287,8 @@ pub(crate) fn capture_ips() -> Vec<usize> {
     ips
 }
 
-/// Symbolises return addresses from [`capture_ips`] (telemark's thread) into frames, inlined
-/// functions included, trimmed like [`frames_of`].
+/// Symbolises, on telemark's thread, the return addresses a capturing thread took: frames with
+/// inlined functions included, trimmed like [`frames_of`].
 pub fn frames_of_ips(ips: &[usize]) -> Vec<StackFrame> {
     let mut frames = Vec::with_capacity(ips.len());
     for &ip in ips {

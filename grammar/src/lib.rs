@@ -1,0 +1,683 @@
+//! The grammar of telemark's alert rules, shared by `#[alert_on]` (checked at compile time, in
+//! telemark-macros) and the config (`alerts.rules`, `alerts.overrides`, in telemark-runtime): the
+//! metrics, comparisons, thresholds, durations, templates, label and rule names, and the messages
+//! that explain a mistake — so a mistake reads the same in code and in the config. Use it through
+//! the `telemark` crate.
+
+use std::time::Duration;
+
+/// What a rule measures over its window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Failed calls (`error` or `panic`) as a fraction of all calls.
+    ErrorRate,
+    /// Failed calls.
+    Errors,
+    /// All calls.
+    Calls,
+    /// Calls per second.
+    Rate,
+    /// A latency quantile (0.5, 0.9, 0.95, 0.99) or the maximum (1.0), in seconds.
+    Latency(Quantile),
+    /// Exceptions captured in the function (`#[capture_exceptions]`, panics, `exceptions::record`).
+    Exceptions,
+}
+
+/// The latency quantiles a rule can watch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Quantile {
+    /// The median.
+    P50,
+    /// 90th percentile.
+    P90,
+    /// 95th percentile.
+    P95,
+    /// 99th percentile.
+    P99,
+    /// The largest (the upper bound of the highest bucket with a call).
+    Max,
+}
+
+impl Quantile {
+    /// As a number in 0..=1.
+    pub fn value(self) -> f64 {
+        match self {
+            Quantile::P50 => 0.5,
+            Quantile::P90 => 0.9,
+            Quantile::P95 => 0.95,
+            Quantile::P99 => 0.99,
+            Quantile::Max => 1.0,
+        }
+    }
+}
+
+/// Every metric name the grammar accepts, for error messages.
+pub const METRIC_NAMES: &[&str] = &[
+    "error_rate",
+    "errors",
+    "calls",
+    "rate",
+    "p50_latency",
+    "p90_latency",
+    "p95_latency",
+    "p99_latency",
+    "max_latency",
+    "exceptions",
+];
+
+impl Metric {
+    /// Parses a metric name (`p99_latency`; `p99` is accepted too).
+    pub fn parse(name: &str) -> Option<Metric> {
+        Some(match name {
+            "error_rate" => Metric::ErrorRate,
+            "errors" => Metric::Errors,
+            "calls" => Metric::Calls,
+            "rate" => Metric::Rate,
+            "p50_latency" | "p50" => Metric::Latency(Quantile::P50),
+            "p90_latency" | "p90" => Metric::Latency(Quantile::P90),
+            "p95_latency" | "p95" => Metric::Latency(Quantile::P95),
+            "p99_latency" | "p99" => Metric::Latency(Quantile::P99),
+            "max_latency" | "max" => Metric::Latency(Quantile::Max),
+            "exceptions" => Metric::Exceptions,
+            _ => return None,
+        })
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::ErrorRate => "error_rate",
+            Metric::Errors => "errors",
+            Metric::Calls => "calls",
+            Metric::Rate => "rate",
+            Metric::Latency(Quantile::P50) => "p50_latency",
+            Metric::Latency(Quantile::P90) => "p90_latency",
+            Metric::Latency(Quantile::P95) => "p95_latency",
+            Metric::Latency(Quantile::P99) => "p99_latency",
+            Metric::Latency(Quantile::Max) => "max_latency",
+            Metric::Exceptions => "exceptions",
+        }
+    }
+}
+
+/// A comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+}
+
+impl Op {
+    /// Whether `value <op> threshold` holds.
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Op::Gt => value > threshold,
+            Op::Ge => value >= threshold,
+            Op::Lt => value < threshold,
+            Op::Le => value <= threshold,
+        }
+    }
+
+    /// `>`, `>=`, `<` or `<=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+        }
+    }
+}
+
+/// A value of `metric` as written in the grammar: `5%` for an error rate (a fraction), `200ms` for
+/// a latency (seconds), the number otherwise.
+pub fn format_threshold(metric: Metric, v: f64) -> String {
+    match metric {
+        Metric::ErrorRate => format!("{}%", trim(v * 100.0)),
+        Metric::Latency(_) => {
+            if v >= 1.0 {
+                format!("{}s", trim(v))
+            } else if v >= 0.001 {
+                format!("{}ms", trim(v * 1e3))
+            } else {
+                format!("{}us", trim(v * 1e6))
+            }
+        }
+        _ => trim(v),
+    }
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{:.3}", v);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// `5m`, `90s`, `1h30m`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        return format!("{ms}ms");
+    }
+    let s = d.as_secs();
+    let (h, m, s) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// The checks and their messages.
+pub mod grammar {
+    use super::{format_duration, format_threshold, Metric, Op, Quantile, METRIC_NAMES};
+    use std::time::Duration;
+
+    /// `for` may be at most this many windows long.
+    ///
+    /// The condition is measured over a sliding window and must hold at every evaluation for the
+    /// whole `for` duration; a `for` of more than ten windows asks the condition to stay true across
+    /// ten completely different windows in a row, which is almost always a mistake for a longer
+    /// `window` (and makes an alert that takes hours to fire).
+    pub const MAX_FOR_WINDOWS: u32 = 10;
+
+    /// The placeholders of `summary` and `description`.
+    pub const PLACEHOLDERS: &[&str] = &["function", "value", "threshold"];
+
+    /// Labels a rule may not set: telemark sets them (`function`, `severity`), Prometheus does
+    /// (`alertname`), or Prometheus reserves them (`__*`).
+    pub const RESERVED_LABELS: &[&str] = &["alertname", "function", "severity"];
+
+    /// A threshold's value in canonical units, or why it does not suit the metric. The same rules,
+    /// in the same order and with the same messages, as `#[alert_on]`.
+    pub fn threshold_value(
+        metric: Metric,
+        number: f64,
+        unit: Option<&str>,
+        percent: bool,
+        negative: bool,
+    ) -> Result<f64, String> {
+        let name = metric.name();
+        if negative {
+            return Err(format!("a threshold cannot be negative: `{name}` is never below 0"));
+        }
+        if !number.is_finite() {
+            return Err(format!("the threshold `{number}` is not a finite number"));
+        }
+        match metric {
+            Metric::Latency(_) => {
+                if percent {
+                    return Err(format!(
+                        "`{name}` is a duration, not a percentage: write a unit, like `{}ms`",
+                        trim_number(number)
+                    ));
+                }
+                let Some(u) = unit else {
+                    return Err(format!(
+                        "a latency threshold needs a unit: write `{n}ms` or `{n}s` (the units are `us`, `ms` and `s`)",
+                        n = trim_number(number)
+                    ));
+                };
+                let scale = match u {
+                    "us" | "µs" => 1e-6,
+                    "ms" => 1e-3,
+                    "s" => 1.0,
+                    other => return Err(unknown_unit(other, number)),
+                };
+                Ok(number * scale)
+            }
+            Metric::ErrorRate => {
+                if let Some(u) = unit {
+                    return Err(format!(
+                        "`error_rate` takes a percentage (`5%`) or a fraction (`0.05`), not a unit like `{u}`"
+                    ));
+                }
+                if percent {
+                    if number > 100.0 {
+                        return Err(format!("an error rate is at most 100%, got {}%", trim_number(number)));
+                    }
+                    Ok(number / 100.0)
+                } else {
+                    if number > 1.0 {
+                        return Err(format!(
+                            "an error rate without `%` is a fraction between 0 and 1, got {n}; did you mean `{n}%`?",
+                            n = trim_number(number)
+                        ));
+                    }
+                    Ok(number)
+                }
+            }
+            Metric::Errors | Metric::Calls | Metric::Rate | Metric::Exceptions => {
+                let what = if metric == Metric::Rate { "calls per second" } else { "a count" };
+                if percent {
+                    return Err(format!(
+                        "only `error_rate` takes a percentage; `{name}` is {what}: write `{}`",
+                        trim_number(number)
+                    ));
+                }
+                if let Some(u) = unit {
+                    return Err(format!(
+                        "`{name}` is {what} and takes no unit: write `{n}` instead of `{n}{u}` (units are for \
+                         latencies)",
+                        n = trim_number(number)
+                    ));
+                }
+                Ok(number)
+            }
+        }
+    }
+
+    /// Conditions that can never or that always hold.
+    pub fn check_condition(metric: Metric, op: Op, threshold: f64) -> Result<(), String> {
+        let name = metric.name();
+        let t = format_threshold(metric, threshold);
+        if threshold == 0.0 && op == Op::Lt {
+            return Err(format!(
+                "`{name} < {t}` can never hold (`{name}` is never below 0), so this alert would never fire"
+            ));
+        }
+        if threshold == 0.0 && op == Op::Ge {
+            return Err(format!(
+                "`{name} >= {t}` always holds, so this alert would always fire; did you mean `{name} > {t}`?"
+            ));
+        }
+        if metric == Metric::ErrorRate && threshold >= 1.0 {
+            if op == Op::Gt {
+                return Err(format!(
+                    "`error_rate > {t}` can never hold (an error rate is at most 100%), so this alert would never fire"
+                ));
+            }
+            if op == Op::Le {
+                return Err(format!(
+                    "`error_rate <= {t}` always holds (an error rate is at most 100%), so this alert would always fire"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `>`, `>=`, `<` or `<=`.
+    pub fn parse_op(text: &str) -> Result<Op, String> {
+        Ok(match text {
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            "" => return Err("expected a comparison after the metric: `>`, `>=`, `<` or `<=`".to_string()),
+            other => return Err(bad_op(other)),
+        })
+    }
+
+    /// The message for a comparison that is not one of the four.
+    pub fn bad_op(op: &str) -> String {
+        let hint = match op {
+            "=>" => "; did you mean `>=`?",
+            "=<" => "; did you mean `<=`?",
+            "=" | "==" | "!=" => "; a rule fires on a bound, so equality is not supported",
+            _ => "",
+        };
+        format!("unknown comparison `{op}`, expected `>`, `>=`, `<` or `<=`{hint}")
+    }
+
+    /// The message for a metric name that is not one of [`METRIC_NAMES`].
+    pub fn unknown_metric(name: &str) -> String {
+        let list = join(METRIC_NAMES);
+        let hint = match name {
+            "latency" | "duration" | "p999" | "p999_latency" | "p75" | "p75_latency" | "avg_latency"
+            | "mean_latency" | "min_latency" => Some(
+                "the latencies are `p50_latency`, `p90_latency`, `p95_latency`, `p99_latency` and `max_latency`"
+                    .to_string(),
+            ),
+            "throughput" | "qps" | "rps" | "requests_per_second" | "calls_per_second" => {
+                Some("did you mean `rate` (calls per second)?".to_string())
+            }
+            "requests" | "count" | "invocations" => Some("did you mean `calls`?".to_string()),
+            "failures" | "error_count" | "failed" => Some("did you mean `errors`?".to_string()),
+            "failure_rate" | "error_ratio" | "errors_rate" => Some("did you mean `error_rate`?".to_string()),
+            "panics" | "exception_count" => Some("did you mean `exceptions`?".to_string()),
+            _ => closest(name, METRIC_NAMES).map(|c| format!("did you mean `{c}`?")),
+        };
+        match hint {
+            Some(h) => format!("unknown metric `{name}`: {h} (the metrics are {list})"),
+            None => format!("unknown metric `{name}`, expected one of {list}"),
+        }
+    }
+
+    fn unknown_unit(unit: &str, number: f64) -> String {
+        let n = trim_number(number);
+        let hint = match unit {
+            "sec" | "secs" | "second" | "seconds" => format!("; did you mean `{n}s`?"),
+            "msec" | "msecs" | "millis" | "milliseconds" | "millisecond" => {
+                format!("; did you mean `{n}ms`?")
+            }
+            "usec" | "usecs" | "micros" | "microseconds" | "microsecond" => {
+                format!("; did you mean `{n}us`?")
+            }
+            "m" | "min" | "mins" | "minute" | "minutes" | "h" | "hour" | "hours" => {
+                "; a latency above a few seconds is written in seconds, like `90s`".to_string()
+            }
+            "ns" | "nanos" => "; latencies are measured with a resolution of 1us".to_string(),
+            _ => String::new(),
+        };
+        format!("unknown unit `{unit}` in a latency threshold, expected `us`, `ms` or `s`{hint}")
+    }
+
+    /// The message for a condition without a threshold.
+    pub fn missing_threshold(metric: Metric, op: &str) -> String {
+        format!("`{} {op}` needs a threshold: {}", metric.name(), example(metric))
+    }
+
+    /// An example condition for a metric, for messages.
+    fn example(metric: Metric) -> String {
+        let t = match metric {
+            Metric::ErrorRate => "5%",
+            Metric::Latency(Quantile::Max) => "1s",
+            Metric::Latency(_) => "200ms",
+            Metric::Rate => "100",
+            _ => "10",
+        };
+        format!("`{} > {t}`", metric.name())
+    }
+
+    /// Parses a duration: whole numbers with units `ms`, `s`, `m`, `h`, `d`, one or several
+    /// (`500ms`, `30s`, `5m`, `1h`, `1h30m`).
+    pub fn parse_duration(text: &str) -> Result<Duration, String> {
+        let s = text.trim();
+        let malformed = || {
+            format!(
+                "malformed duration `{s}`: expected whole numbers with units `ms`, `s`, `m`, `h` or `d`, \
+                 like `30s`, `5m` or `1h30m`"
+            )
+        };
+        if s.is_empty() {
+            return Err(malformed());
+        }
+        let mut total: u128 = 0;
+        let mut rest = s;
+        while !rest.is_empty() {
+            let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            if digits_end == 0 {
+                return Err(malformed());
+            }
+            let (digits, tail) = rest.split_at(digits_end);
+            let n: u128 = digits.parse().map_err(|_| malformed())?;
+            if tail.starts_with('.') {
+                return Err(format!(
+                    "malformed duration `{s}`: use whole numbers, like `90s` instead of `1.5m`"
+                ));
+            }
+            let unit_end = tail.find(|c: char| !c.is_alphabetic()).unwrap_or(tail.len());
+            let (unit, after) = tail.split_at(unit_end);
+            let ms = match unit {
+                "ms" => 1,
+                "s" => 1_000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                "d" => 86_400_000,
+                "" if !after.trim().is_empty() => {
+                    let hint = match unit_hint(after.trim()) {
+                        Some(u) => format!("; did you mean `{digits}{u}`?"),
+                        None => String::new(),
+                    };
+                    return Err(format!(
+                        "malformed duration `{s}`: write the unit right after the number, like `{digits}s` or \
+                         `{digits}m` (the units are `ms`, `s`, `m`, `h` and `d`){hint}"
+                    ));
+                }
+                "" => {
+                    return Err(format!(
+                        "malformed duration `{s}`: `{digits}` needs a unit, like `{digits}s` or `{digits}m` \
+                         (the units are `ms`, `s`, `m`, `h` and `d`)"
+                    ))
+                }
+                other => {
+                    let hint = match (other, unit_hint(other)) {
+                        ("w" | "week" | "weeks", _) => format!("; write weeks as days, like `{}d`", n * 7),
+                        (_, Some(u)) => format!("; did you mean `{digits}{u}`?"),
+                        (_, None) => String::new(),
+                    };
+                    return Err(format!(
+                        "malformed duration `{s}`: unknown unit `{other}`, expected `ms`, `s`, `m`, `h` or `d`{hint}"
+                    ));
+                }
+            };
+            total = n.checked_mul(ms).and_then(|v| total.checked_add(v)).ok_or_else(malformed)?;
+            rest = after;
+        }
+        u64::try_from(total).map(Duration::from_millis).map_err(|_| malformed())
+    }
+
+    /// The unit a word for a duration means.
+    fn unit_hint(word: &str) -> Option<&'static str> {
+        Some(match word {
+            "millis" | "msec" | "msecs" | "millisecond" | "milliseconds" => "ms",
+            "sec" | "secs" | "second" | "seconds" => "s",
+            "min" | "mins" | "minute" | "minutes" => "m",
+            "hr" | "hrs" | "hour" | "hours" => "h",
+            "day" | "days" => "d",
+            _ => return None,
+        })
+    }
+
+    /// Checks a rule's window and `for` together: the window is not zero and `for` is at most
+    /// [`MAX_FOR_WINDOWS`] windows.
+    pub fn check_window(window: Duration, for_: Duration) -> Result<(), String> {
+        if window.is_zero() {
+            return Err(
+                "the window cannot be zero: the metric is measured over it; the default is `5m`".into()
+            );
+        }
+        if for_ > window * MAX_FOR_WINDOWS {
+            return Err(format!(
+                "`for` ({}) is longer than {MAX_FOR_WINDOWS} × the window ({}): the condition would have to \
+                 hold over more than {MAX_FOR_WINDOWS} successive windows; make `window` longer or `for` shorter",
+                format_duration(for_),
+                format_duration(window)
+            ));
+        }
+        Ok(())
+    }
+
+    /// One piece of a `summary` or `description` template.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum Piece {
+        /// Text as it is (`{{` and `}}` already turned into `{` and `}`).
+        Text(String),
+        /// `{function}`: the watched function.
+        Function,
+        /// `{value}`: the metric's value when the alert fired.
+        Value,
+        /// `{threshold}`: the threshold, as written in the grammar.
+        Threshold,
+    }
+
+    /// Splits a template into text and placeholders; `{{` and `}}` are literal braces. An unknown
+    /// placeholder or a lone brace is an error.
+    pub fn template_pieces(text: &str) -> Result<Vec<Piece>, String> {
+        let mut out = Vec::new();
+        let mut lit = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '{' if chars.peek().map(|p| p.1) == Some('{') => {
+                    chars.next();
+                    lit.push('{');
+                }
+                '}' if chars.peek().map(|p| p.1) == Some('}') => {
+                    chars.next();
+                    lit.push('}');
+                }
+                '{' => {
+                    let rest = &text[i + 1..];
+                    let Some(end) = rest.find('}') else {
+                        return Err(
+                            "unclosed `{` in the template: placeholders are `{function}`, `{value}` and `{threshold}`; \
+                             write `{{` for a literal brace"
+                                .to_string(),
+                        );
+                    };
+                    let name = &rest[..end];
+                    let piece = match name {
+                        "function" => Piece::Function,
+                        "value" => Piece::Value,
+                        "threshold" => Piece::Threshold,
+                        other => return Err(unknown_placeholder(other)),
+                    };
+                    if !lit.is_empty() {
+                        out.push(Piece::Text(std::mem::take(&mut lit)));
+                    }
+                    out.push(piece);
+                    for _ in 0..name.chars().count() + 1 {
+                        chars.next();
+                    }
+                }
+                '}' => {
+                    return Err("unmatched `}` in the template: write `}}` for a literal brace".to_string());
+                }
+                c => lit.push(c),
+            }
+        }
+        if !lit.is_empty() {
+            out.push(Piece::Text(lit));
+        }
+        Ok(out)
+    }
+
+    /// Checks a template (see [`template_pieces`]).
+    pub fn check_template(text: &str) -> Result<(), String> {
+        template_pieces(text).map(|_| ())
+    }
+
+    fn unknown_placeholder(name: &str) -> String {
+        let hint = match name {
+            "fn" | "func" | "function_name" | "name" | "fn_name" => Some("function"),
+            "limit" | "bound" | "max" => Some("threshold"),
+            "current" | "val" | "actual" => Some("value"),
+            _ => closest(name, PLACEHOLDERS),
+        };
+        let hint = hint.map(|h| format!("; did you mean `{{{h}}}`?")).unwrap_or_default();
+        format!(
+            "unknown placeholder `{{{name}}}`, expected `{{function}}`, `{{value}}` or `{{threshold}}`{hint} \
+             (write `{{{{` for a literal brace)"
+        )
+    }
+
+    /// Checks a label name: a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`) that telemark or
+    /// Prometheus does not reserve.
+    pub fn check_label_name(name: &str) -> Result<(), String> {
+        let mut chars = name.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            let fixed: String =
+                name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+            let fixed =
+                if fixed.starts_with(|c: char| c.is_ascii_digit()) { format!("_{fixed}") } else { fixed };
+            return Err(format!(
+                "`{name}` is not a valid Prometheus label name: letters, digits and `_`, not starting with a \
+                 digit; did you mean `{fixed}`?"
+            ));
+        }
+        if name.starts_with("__") {
+            return Err(format!("label `{name}`: names starting with `__` are reserved by Prometheus"));
+        }
+        if RESERVED_LABELS.contains(&name) {
+            let why = match name {
+                "alertname" => "it is the rule's name (set it with `name = \"...\"`)",
+                "severity" => "it is the rule's severity (set it with `severity = \"...\"`)",
+                _ => "it is the watched function, set by telemark",
+            };
+            return Err(format!("label `{name}` is reserved: {why}"));
+        }
+        Ok(())
+    }
+
+    /// Checks a rule name: it becomes the Prometheus `alertname` and the key of config overrides, so
+    /// it starts with a letter or `_` and has only letters, digits, `_`, `-`, `.` and `:`.
+    pub fn check_rule_name(name: &str) -> Result<(), String> {
+        if name.trim().is_empty() {
+            return Err("a rule name cannot be empty; leave `name` out for `<function>_<metric>`".to_string());
+        }
+        let mut chars = name.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+        if !valid {
+            return Err(format!(
+                "invalid rule name `{name}`: it becomes the alert's `alertname`; use letters, digits, `_`, `-`, \
+                 `.` and `:`, starting with a letter, like `checkout_slow`"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a channel name in `notify`.
+    pub fn check_channel_name(name: &str) -> Result<(), String> {
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid {
+            return Err(format!(
+                "invalid channel name `{name}`: a channel is named in `alerts.channels` of the config with letters, \
+                 digits, `_`, `-` and `.` (`console` is built in)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The message for an unknown severity.
+    pub fn unknown_severity(text: &str) -> String {
+        const SEVERITIES: &[&str] = &["info", "warning", "critical"];
+        let hint = match text.to_ascii_lowercase().as_str() {
+            "warn" => Some("warning"),
+            "error" | "fatal" | "page" | "high" | "crit" => Some("critical"),
+            "debug" | "notice" | "low" | "information" => Some("info"),
+            l => SEVERITIES.iter().copied().find(|s| *s == l).or_else(|| closest(l, SEVERITIES)),
+        };
+        let hint = hint.map(|h| format!("; did you mean `{h}`?")).unwrap_or_default();
+        format!("unknown severity `{text}`, expected `info`, `warning` or `critical`{hint}")
+    }
+
+    /// `1.5`, `200`: a number as written, without trailing zeros.
+    fn trim_number(v: f64) -> String {
+        format!("{v}")
+    }
+
+    fn join(items: &[&str]) -> String {
+        items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    }
+
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+
+    /// The candidate closest to `word`, when it is close enough to be a typo.
+    pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+        candidates
+            .iter()
+            .map(|c| (distance(word, c), *c))
+            .filter(|(d, c)| *d <= 2 && *d < c.len())
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, c)| c)
+    }
+}
