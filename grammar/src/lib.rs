@@ -681,3 +681,27 @@ pub mod grammar {
             .map(|(_, c)| c)
     }
 }
+
+/// Why an exception ignore pattern (`#[capture_exceptions(ignore = [..])]`, `exceptions.ignore`)
+/// is not valid, if it is not: it must not be empty, and a type path (`io::ErrorKind::WouldBlock`)
+/// must be identifiers joined by `::` (anything without `::` is looked for in the type and the
+/// message).
+pub fn ignore_pattern_error(pattern: &str) -> Option<&'static str> {
+    if pattern.trim().is_empty() {
+        return Some("a pattern cannot be empty");
+    }
+    if pattern.contains("::") {
+        let ok = pattern.split("::").all(|seg| {
+            let mut c = seg.chars();
+            c.next().is_some_and(|f| f.is_alphabetic() || f == '_')
+                && c.all(|c| c.is_alphanumeric() || c == '_')
+        });
+        if !ok {
+            return Some(
+                "a type pattern must be identifiers joined by `::`, like `io::ErrorKind::WouldBlock` \
+                 (anything without `::` is looked for in the type and the message)",
+            );
+        }
+    }
+    None
+}

@@ -166,25 +166,7 @@ fn parse_ignore(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors
 }
 
 /// The rules of `telemark::exceptions::pattern_error`, checked at compile time.
-fn pattern_error(p: &str) -> Option<&'static str> {
-    if p.trim().is_empty() {
-        return Some("a pattern cannot be empty");
-    }
-    if p.contains("::") {
-        let ok = p.split("::").all(|seg| {
-            let mut c = seg.chars();
-            c.next().is_some_and(|f| f.is_alphabetic() || f == '_')
-                && c.all(|c| c.is_alphanumeric() || c == '_')
-        });
-        if !ok {
-            return Some(
-                "a type pattern must be identifiers joined by `::`, like `io::ErrorKind::WouldBlock` \
-                 (anything without `::` is looked for in the type and the message)",
-            );
-        }
-    }
-    None
-}
+use telemark_grammar::ignore_pattern_error as pattern_error;
 
 fn parse_level(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors) -> syn::Result<()> {
     let (value, span) = if input.peek(LitStr) {

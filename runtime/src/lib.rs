@@ -33,6 +33,7 @@ mod state;
 mod stats;
 pub mod testing;
 mod value;
+mod worker;
 
 pub use bridge::{tracing_layer, TelemarkLayer};
 pub use config::{Config, ConfigError};
@@ -226,7 +227,7 @@ pub fn init(mut config: Config) -> Result<Guard, Error> {
         exporters.push(Box::new(otlp));
         if config.metrics.enabled {
             otlp_metrics = Some(
-                metrics::otlp::Pusher::start(
+                metrics::otlp::Push::start(
                     settings,
                     config.metrics.export_interval.max(Duration::from_millis(10)),
                 )

@@ -9,7 +9,7 @@ use super::eval::{ActiveAlert, Evaluator, Transition};
 use super::notify::{Alert, AlertHandler, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
 use super::rule::Rule;
 use std::collections::BTreeMap;
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -82,13 +82,9 @@ fn to_alert(a: &ActiveAlert, state: AlertState, ends_at: Option<SystemTime>) -> 
     }
 }
 
-/// The running service: stopped (delivering what is queued until the deadline) by [`stop`].
-///
-/// [`stop`]: Service::stop
-pub(crate) struct Service {
-    stop: Option<SyncSender<Instant>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+/// The running service: stopped (delivering what is queued until the deadline) by
+/// [`Worker::stop`](crate::worker::Worker::stop).
+pub(crate) type Service = crate::worker::Worker;
 
 /// Custom channels given in code (`Config::alert_handler`).
 pub(crate) type Handlers = Vec<(String, Box<dyn AlertHandler>)>;
@@ -170,7 +166,7 @@ pub(crate) fn start(
         .name("telemark-alerts".into())
         .spawn(move || run(Evaluator::new(rules), dispatcher, interval, &rx))
         .map_err(|e| format!("cannot start the alerts thread: {e}"))?;
-    Ok(Some(Service { stop: Some(tx), thread: Some(thread) }))
+    Ok(Some(Service::new(tx, thread)))
 }
 
 fn run(
@@ -223,32 +219,6 @@ fn run(
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
-        }
-    }
-}
-
-impl Service {
-    /// Stops evaluating and lets queued notifications go out until `deadline`.
-    pub(crate) fn stop(mut self, deadline: Instant) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.try_send(deadline);
-        }
-        if let Some(t) = self.thread.take() {
-            while !t.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if t.is_finished() {
-                let _ = t.join();
-            }
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if self.stop.is_some() {
-            let this = Service { stop: self.stop.take(), thread: self.thread.take() };
-            this.stop(Instant::now() + Duration::from_secs(1));
         }
     }
 }

@@ -64,22 +64,7 @@ pub fn pattern_matches(pattern: &str, e: &Exception) -> bool {
 /// Why an ignore pattern is not valid, if it is not: it must not be empty, and a type path
 /// (`io::ErrorKind::WouldBlock`) must be identifiers joined by `::`.
 pub fn pattern_error(pattern: &str) -> Option<&'static str> {
-    if pattern.trim().is_empty() {
-        return Some("an ignore pattern cannot be empty");
-    }
-    if pattern.contains("::") {
-        let ok = pattern.split("::").all(|seg| {
-            let mut c = seg.chars();
-            c.next().is_some_and(|f| f.is_alphabetic() || f == '_')
-                && c.all(|c| c.is_alphanumeric() || c == '_')
-        });
-        if !ok {
-            return Some(
-                "a type pattern must be identifiers joined by `::`, like `io::ErrorKind::WouldBlock`",
-            );
-        }
-    }
-    None
+    telemark_grammar::ignore_pattern_error(pattern)
 }
 
 /// What `#[capture_exceptions]` says about one function (generated code builds it as a static).

@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn kv(key: &str, value: &str) -> KeyValue {
@@ -133,13 +133,13 @@ pub(crate) fn request(
     }
 }
 
-/// The push thread: stopped (after a last push) when dropped.
-pub(crate) struct Pusher {
-    stop: Option<SyncSender<Instant>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+/// The push thread: it pushes once more when stopped.
+pub(crate) type Pusher = crate::worker::Worker;
 
-impl Pusher {
+/// Starts pushing.
+pub(crate) struct Push;
+
+impl Push {
     /// Starts pushing to the OTLP endpoint of `s` every `interval`.
     pub(crate) fn start(s: OtlpSettings, interval: Duration) -> std::io::Result<Pusher> {
         let (tx, rx) = mpsc::sync_channel::<Instant>(1);
@@ -171,33 +171,7 @@ impl Pusher {
                 }
             }
         })?;
-        Ok(Pusher { stop: Some(tx), thread: Some(thread) })
-    }
-
-    /// Pushes once more and stops, waiting at most until `deadline`.
-    pub(crate) fn stop(mut self, deadline: Instant) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.try_send(deadline);
-        }
-        if let Some(t) = self.thread.take() {
-            // Joining could outlast the deadline on a dead backend: wait only as long as allowed.
-            while !t.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if t.is_finished() {
-                let _ = t.join();
-            }
-        }
-    }
-}
-
-impl Drop for Pusher {
-    fn drop(&mut self) {
-        if self.stop.is_some() {
-            let deadline = Instant::now() + Duration::from_secs(1);
-            let this = Pusher { stop: self.stop.take(), thread: self.thread.take() };
-            this.stop(deadline);
-        }
+        Ok(Pusher::new(tx, thread))
     }
 }
 
