@@ -363,7 +363,22 @@ pub fn render(frames: &[StackFrame]) -> String {
 fn short_path(file: &str) -> &str {
     let std_lib = file.find("/library/").filter(|_| file.starts_with("/rustc/")).map(|i| i + 9);
     let registry = file.find("/registry/src/").and_then(|i| file[i + 14..].find('/').map(|j| i + 15 + j));
-    std_lib.or(registry).map_or(file, |i| &file[i..])
+    // The program's own files, relative to the directory it runs in (usually the project root).
+    let own = || {
+        let cwd = working_dir()?;
+        file.strip_prefix(cwd.as_str())?.strip_prefix('/').map(|rest| file.len() - rest.len())
+    };
+    std_lib.or(registry).or_else(own).map_or(file, |i| &file[i..])
+}
+
+/// The current directory when first asked (with no trailing `/`).
+fn working_dir() -> Option<&'static String> {
+    static DIR: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::current_dir().ok()?.display().to_string();
+        Some(d.trim_end_matches('/').to_string()).filter(|d| !d.is_empty())
+    })
+    .as_ref()
 }
 
 /// The in-app function names that fingerprint an exception: the in-app frames' functions, top first,
