@@ -32,7 +32,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use prost::Message as _;
+use prost::Message;
 use tonic::body::Body;
 use tonic::codegen::http::{self, header, HeaderMap, HeaderValue, StatusCode};
 use tonic::codegen::{BoxFuture, Bytes, Context, Poll, Service};
@@ -643,28 +643,35 @@ struct GrpcSink {
     shared: Arc<Shared>,
 }
 
-#[tonic::async_trait]
-impl TraceService for GrpcSink {
-    async fn export(
+impl GrpcSink {
+    /// One export call, the same for every signal: apply the configured delay and failure, then
+    /// record the request with `record` (as rejected when failing).
+    async fn handle<Req, Resp: Default>(
         &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        request: tonic::Request<Req>,
+        record: fn(&Shared, &'static str, BTreeMap<String, String>, Req, bool),
+    ) -> Result<tonic::Response<Resp>, tonic::Status> {
         let behavior = self.shared.behavior();
         let headers = header_map(&request.metadata().clone().into_headers());
         if !behavior.delay.is_zero() {
             tokio::time::sleep(behavior.delay).await;
         }
         let req = request.into_inner();
+        record(&self.shared, "grpc", headers, req, behavior.grpc_error.is_none());
         match behavior.grpc_error {
-            Some(code) => {
-                self.shared.record_traces("grpc", headers, req, false);
-                Err(tonic::Status::new(code, "test receiver set to fail"))
-            }
-            None => {
-                self.shared.record_traces("grpc", headers, req, true);
-                Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-            }
+            Some(code) => Err(tonic::Status::new(code, "test receiver set to fail")),
+            None => Ok(tonic::Response::new(Resp::default())),
         }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.handle(request, Shared::record_traces).await
     }
 }
 
@@ -674,22 +681,7 @@ impl LogsService for GrpcSink {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        let behavior = self.shared.behavior();
-        let headers = header_map(&request.metadata().clone().into_headers());
-        if !behavior.delay.is_zero() {
-            tokio::time::sleep(behavior.delay).await;
-        }
-        let req = request.into_inner();
-        match behavior.grpc_error {
-            Some(code) => {
-                self.shared.record_logs("grpc", headers, req, false);
-                Err(tonic::Status::new(code, "test receiver set to fail"))
-            }
-            None => {
-                self.shared.record_logs("grpc", headers, req, true);
-                Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
-            }
-        }
+        self.handle(request, Shared::record_logs).await
     }
 }
 
@@ -699,22 +691,7 @@ impl MetricsService for GrpcSink {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        let behavior = self.shared.behavior();
-        let headers = header_map(&request.metadata().clone().into_headers());
-        if !behavior.delay.is_zero() {
-            tokio::time::sleep(behavior.delay).await;
-        }
-        let req = request.into_inner();
-        match behavior.grpc_error {
-            Some(code) => {
-                self.shared.record_metrics("grpc", headers, req, false);
-                Err(tonic::Status::new(code, "test receiver set to fail"))
-            }
-            None => {
-                self.shared.record_metrics("grpc", headers, req, true);
-                Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
-            }
-        }
+        self.handle(request, Shared::record_metrics).await
     }
 }
 
@@ -834,38 +811,37 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
         tokio::time::sleep(behavior.delay).await;
     }
     let accepted = (200..300).contains(&behavior.http_status);
+    /// Decodes the body as `Req`, records it and answers with an encoded `Resp`.
+    fn decode<Req: Message + Default, Resp: Message + Default>(
+        shared: &Shared,
+        what: &str,
+        bytes: Bytes,
+        record: impl FnOnce(Req),
+    ) -> Option<Vec<u8>> {
+        match Req::decode(bytes) {
+            Ok(r) => {
+                record(r);
+                Some(Resp::default().encode_to_vec())
+            }
+            Err(e) => {
+                let name = std::any::type_name::<Req>().rsplit("::").next().unwrap_or_default();
+                shared.error(format!("{what}: body is not an {name}: {e}"));
+                None
+            }
+        }
+    }
     let ok_body = match signal {
-        Signal::Traces => match ExportTraceServiceRequest::decode(bytes) {
-            Ok(r) => {
-                shared.record_traces("http", headers, r, accepted);
-                ExportTraceServiceResponse::default().encode_to_vec()
-            }
-            Err(e) => {
-                shared.error(format!("{what}: body is not an ExportTraceServiceRequest: {e}"));
-                return http_response(400, Vec::new());
-            }
-        },
-        Signal::Logs => match ExportLogsServiceRequest::decode(bytes) {
-            Ok(r) => {
-                shared.record_logs("http", headers, r, accepted);
-                ExportLogsServiceResponse::default().encode_to_vec()
-            }
-            Err(e) => {
-                shared.error(format!("{what}: body is not an ExportLogsServiceRequest: {e}"));
-                return http_response(400, Vec::new());
-            }
-        },
-        Signal::Metrics => match ExportMetricsServiceRequest::decode(bytes) {
-            Ok(r) => {
-                shared.record_metrics("http", headers, r, accepted);
-                ExportMetricsServiceResponse::default().encode_to_vec()
-            }
-            Err(e) => {
-                shared.error(format!("{what}: body is not an ExportMetricsServiceRequest: {e}"));
-                return http_response(400, Vec::new());
-            }
-        },
+        Signal::Traces => decode::<_, ExportTraceServiceResponse>(shared, &what, bytes, |r| {
+            shared.record_traces("http", headers, r, accepted)
+        }),
+        Signal::Logs => decode::<_, ExportLogsServiceResponse>(shared, &what, bytes, |r| {
+            shared.record_logs("http", headers, r, accepted)
+        }),
+        Signal::Metrics => decode::<_, ExportMetricsServiceResponse>(shared, &what, bytes, |r| {
+            shared.record_metrics("http", headers, r, accepted)
+        }),
     };
+    let Some(ok_body) = ok_body else { return http_response(400, Vec::new()) };
     if accepted {
         http_response(behavior.http_status, ok_body)
     } else {

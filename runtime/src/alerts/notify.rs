@@ -242,9 +242,8 @@ fn common<'a>(mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>) -> B
 /// RFC 3339 in UTC with milliseconds (`2026-11-24T15:51:32.870Z`); times before 1970 are written
 /// as the epoch.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (y, m, day, hh, mm, ss) = civil(d.as_secs());
-    format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{:03}Z", d.subsec_millis())
+    let nanos = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    crate::export::console::format_time(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 /// RFC 5322 date for mail headers (`Tue, 24 Nov 2026 15:51:32 +0000`).
@@ -253,26 +252,10 @@ pub(crate) fn rfc5322(t: SystemTime) -> String {
     const MONTHS: [&str; 12] =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let (y, m, day, hh, mm, ss) = civil(secs);
+    let (y, m, day, hh, mm, ss) = crate::clock::civil(secs);
     let weekday = DAYS[((secs / 86_400) % 7) as usize];
     let month = MONTHS[(m.clamp(1, 12) - 1) as usize];
     format!("{weekday}, {day:02} {month} {y:04} {hh:02}:{mm:02}:{ss:02} +0000")
-}
-
-/// (year, month, day, hour, minute, second) in UTC (Howard Hinnant's civil-from-days).
-fn civil(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, (rem / 60) % 60, rem % 60)
 }
 
 /// A channel: delivers notifications somewhere (console, webhook, email, Alertmanager, or your

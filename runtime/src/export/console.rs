@@ -480,21 +480,9 @@ fn format_duration(nanos: u64) -> String {
 
 /// RFC 3339 UTC with milliseconds, from Unix nanoseconds.
 pub(crate) fn format_time(unix_nanos: u64) -> String {
-    let secs = unix_nanos / 1_000_000_000;
     let millis = (unix_nanos / 1_000_000) % 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, (rem / 60) % 60, rem % 60)
+    let (y, m, d, hh, mm, ss) = crate::clock::civil(unix_nanos / 1_000_000_000);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{millis:03}Z")
 }
 
 pub(crate) fn json_str(s: &str, out: &mut String) {
