@@ -15,7 +15,7 @@
 //!   below it (an attribute whose path ends in `traced`) or above it (already expanded: its body
 //!   holds the `__TELEMARK_CALLSITE` static `#[traced]` generates).
 
-use crate::args::{expect_eq, join, skip_option, unraw, Errors};
+use crate::args::{expect_eq, join, option_key, parse_str_list, skip_option, unraw, Errors};
 use crate::traced::not_a_function;
 use proc_macro2::{Literal, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
@@ -460,17 +460,7 @@ fn parse_options(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors)
         if input.is_empty() {
             break;
         }
-        let key = Ident::parse_any(input).map_err(|e| {
-            syn::Error::new(e.span(), format!("expected an option, one of {}", join(OPTIONS)))
-        })?;
-        let k = unraw(&key);
-        if seen.contains(&k) {
-            errors.push(syn::Error::new(
-                key.span(),
-                format!("duplicate option `{k}`: each option may be given once"),
-            ));
-        }
-        seen.push(k.clone());
+        let (key, k) = option_key(input, &mut seen, &join(OPTIONS), errors)?;
         match k.as_str() {
             "name" => {
                 expect_eq(input, &key, "`name = \"checkout_slow\"`")?;
@@ -571,49 +561,21 @@ fn string_value(
 }
 
 fn parse_notify(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors) -> syn::Result<()> {
-    if input.peek(LitStr) {
-        let l: LitStr = input.parse()?;
-        errors.push(syn::Error::new(
-            l.span(),
-            format!("`notify` takes a list of channel names: write `notify = [{}]`", l.to_token_stream()),
-        ));
-        return Ok(());
-    }
-    if !input.peek(syn::token::Bracket) {
-        errors.push(syn::Error::new(
-            input.span(),
-            "`notify` takes a list of channel names, like `notify = [\"console\", \"oncall\"]`",
-        ));
-        return skip_option(input);
-    }
-    let content;
-    let brackets = syn::bracketed!(content in input);
     let mut names: Vec<String> = Vec::new();
-    while !content.is_empty() {
-        if content.peek(LitStr) {
-            let l: LitStr = content.parse()?;
-            let n = l.value();
-            if let Err(m) = check_channel_name(&n) {
-                errors.push(syn::Error::new(l.span(), m));
-            } else if names.contains(&n) {
-                errors.push(syn::Error::new(l.span(), format!("channel `{n}` is listed twice")));
-            }
-            names.push(n);
-        } else {
-            let t: TokenTree = content.parse()?;
-            errors.push(syn::Error::new(t.span(), format!("a channel name is a string: write `\"{t}\"`")));
-            while !content.is_empty() && !content.peek(Token![,]) {
-                content.parse::<TokenTree>()?;
-            }
+    let example = "[\"console\", \"oncall\"]";
+    let brackets = parse_str_list(input, "notify", "channel name", example, errors, |l, errors| {
+        let n = l.value();
+        if let Err(m) = check_channel_name(&n) {
+            errors.push(syn::Error::new(l.span(), m));
+        } else if names.contains(&n) {
+            errors.push(syn::Error::new(l.span(), format!("channel `{n}` is listed twice")));
         }
-        if content.is_empty() {
-            break;
-        }
-        content.parse::<Token![,]>()?;
-    }
+        names.push(n);
+    })?;
+    let Some(brackets) = brackets else { return Ok(()) };
     if names.is_empty() {
         errors.push(syn::Error::new(
-            brackets.span.join(),
+            brackets,
             "a rule needs at least one channel; leave `notify` out for `[\"console\"]`",
         ));
     }

@@ -168,16 +168,7 @@ fn parse_options(input: ParseStream<'_>, a: &mut TracedArgs, errors: &mut Errors
     use syn::ext::IdentExt;
     let mut seen: Vec<String> = Vec::new();
     while !input.is_empty() {
-        let key = Ident::parse_any(input)
-            .map_err(|e| syn::Error::new(e.span(), format!("expected an option, one of {OPTIONS}")))?;
-        let k = key.to_string();
-        if seen.contains(&k) {
-            errors.push(syn::Error::new(
-                key.span(),
-                format!("duplicate option `{k}`: each option may be given once"),
-            ));
-        }
-        seen.push(k.clone());
+        let (key, k) = option_key(input, &mut seen, OPTIONS, errors)?;
         match k.as_str() {
             "name" => {
                 expect_eq(input, &key, "`name = \"load_user\"`")?;
@@ -473,4 +464,85 @@ pub(crate) fn check(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// `[\"a\", \"b\"]` after `key =`: every string literal goes to `each`; a single string, or an item
+/// that is not a string (quoted back as the whole item, up to its comma), is one error each, and
+/// the rest of the list is still read. `what` names an item (`channel name`), `example` a list.
+/// Returns the brackets' span, when there was a list.
+pub(crate) fn parse_str_list(
+    input: ParseStream<'_>,
+    key: &str,
+    what: &str,
+    example: &str,
+    errors: &mut Errors,
+    mut each: impl FnMut(LitStr, &mut Errors),
+) -> syn::Result<Option<Span>> {
+    use quote::ToTokens;
+    if input.peek(LitStr) {
+        let l: LitStr = input.parse()?;
+        errors.push(syn::Error::new(
+            l.span(),
+            format!("`{key}` takes a list of {what}s: write `{key} = [{}]`", l.to_token_stream()),
+        ));
+        return Ok(None);
+    }
+    if !input.peek(syn::token::Bracket) {
+        errors.push(syn::Error::new(
+            input.span(),
+            format!("`{key}` takes a list of {what}s, like `{key} = {example}`"),
+        ));
+        skip_option(input)?;
+        return Ok(None);
+    }
+    let content;
+    let brackets = syn::bracketed!(content in input);
+    while !content.is_empty() {
+        if content.peek(LitStr) {
+            each(content.parse()?, errors);
+        } else {
+            let mut tokens = TokenStream::new();
+            while !content.is_empty() && !content.peek(Token![,]) {
+                tokens.extend([content.parse::<proc_macro2::TokenTree>()?]);
+            }
+            let text: String = tokens.to_string().split_whitespace().collect();
+            errors.push(syn::Error::new_spanned(
+                &tokens,
+                format!("{} is a string: write `\"{text}\"`", article(what)),
+            ));
+        }
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+    }
+    Ok(Some(brackets.span.join()))
+}
+
+/// `a channel name`, `an ignore pattern`.
+fn article(what: &str) -> String {
+    let vowel = what.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {what}", if vowel { "an" } else { "a" })
+}
+
+/// The next option's key, after reporting it if it was already given (`options` lists them all,
+/// for the error when there is no key).
+pub(crate) fn option_key(
+    input: ParseStream<'_>,
+    seen: &mut Vec<String>,
+    options: &str,
+    errors: &mut Errors,
+) -> syn::Result<(Ident, String)> {
+    use syn::ext::IdentExt;
+    let key = Ident::parse_any(input)
+        .map_err(|e| syn::Error::new(e.span(), format!("expected an option, one of {options}")))?;
+    let k = unraw(&key);
+    if seen.contains(&k) {
+        errors.push(syn::Error::new(
+            key.span(),
+            format!("duplicate option `{k}`: each option may be given once"),
+        ));
+    }
+    seen.push(k.clone());
+    Ok((key, k))
 }

@@ -7,7 +7,7 @@
 //! `#[traced]` expands first it takes the `#[capture_exceptions]` attribute off and rewrites the
 //! body itself before wrapping it.
 
-use crate::args::{closest, expect_eq, join, skip_option, unraw, Errors};
+use crate::args::{closest, expect_eq, join, option_key, parse_str_list, skip_option, unraw, Errors};
 use crate::traced::{async_trait_parts, fake_return, not_a_function, ReturnInfo};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -43,20 +43,9 @@ pub(crate) fn parse(args: TokenStream) -> (CaptureArgs, Option<syn::Error>) {
 }
 
 fn parse_options(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors) -> syn::Result<()> {
-    use syn::ext::IdentExt;
     let mut seen: Vec<String> = Vec::new();
     while !input.is_empty() {
-        let key = Ident::parse_any(input).map_err(|e| {
-            syn::Error::new(e.span(), format!("expected an option, one of {}", options_list()))
-        })?;
-        let k = key.to_string();
-        if seen.contains(&k) {
-            errors.push(syn::Error::new(
-                key.span(),
-                format!("duplicate option `{k}`: each option may be given once"),
-            ));
-        }
-        seen.push(k.clone());
+        let (key, k) = option_key(input, &mut seen, &options_list(), errors)?;
         match k.as_str() {
             "ignore" => {
                 expect_eq(input, &key, "`ignore = [\"NotFound\", \"io::ErrorKind::WouldBlock\"]`")?;
@@ -121,47 +110,13 @@ fn parse_options(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Error
 }
 
 fn parse_ignore(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors) -> syn::Result<()> {
-    if input.peek(LitStr) {
-        let l: LitStr = input.parse()?;
-        errors.push(syn::Error::new(
-            l.span(),
-            format!("`ignore` takes a list of patterns: write `ignore = [{}]`", l.to_token_stream()),
-        ));
-        return Ok(());
-    }
-    if !input.peek(syn::token::Bracket) {
-        errors.push(syn::Error::new(
-            input.span(),
-            "`ignore` takes a list of string patterns, like `ignore = [\"NotFound\", \"io::ErrorKind::WouldBlock\"]`",
-        ));
-        return skip_option(input);
-    }
-    let content;
-    syn::bracketed!(content in input);
-    while !content.is_empty() {
-        if content.peek(LitStr) {
-            let l: LitStr = content.parse()?;
-            if let Some(why) = pattern_error(&l.value()) {
-                errors.push(syn::Error::new(l.span(), format!("invalid ignore pattern: {why}")));
-            }
-            a.ignore.push(l);
-        } else {
-            // Everything up to the next comma (`io::ErrorKind::NotFound`), quoted as one pattern.
-            let mut tokens = TokenStream::new();
-            while !content.is_empty() && !content.peek(Token![,]) {
-                tokens.extend([content.parse::<proc_macro2::TokenTree>()?]);
-            }
-            let text: String = tokens.to_string().split_whitespace().collect();
-            errors.push(syn::Error::new_spanned(
-                &tokens,
-                format!("an ignore pattern is a string: write `\"{text}\"`"),
-            ));
+    let example = "[\"NotFound\", \"io::ErrorKind::WouldBlock\"]";
+    parse_str_list(input, "ignore", "ignore pattern", example, errors, |l, errors| {
+        if let Some(why) = pattern_error(&l.value()) {
+            errors.push(syn::Error::new(l.span(), format!("invalid ignore pattern: {why}")));
         }
-        if content.is_empty() {
-            break;
-        }
-        content.parse::<Token![,]>()?;
-    }
+        a.ignore.push(l);
+    })?;
     Ok(())
 }
 
