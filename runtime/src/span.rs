@@ -203,9 +203,6 @@ fn record_panic(l: &Local, f: &mut Frame) {
         ("exception.message", Value::from(message.clone())),
         ("exception.escaped", Value::Bool(true)),
     ];
-    if let Some(fp) = note.fingerprint {
-        attrs.push(("exception.fingerprint", Value::from(fp)));
-    }
     if note.event != 0 {
         attrs.push((crate::exception::PENDING_EVENT, Value::I64(note.event as i64)));
     }

@@ -61,6 +61,21 @@ impl Exception {
         site: &str,
         user_fingerprint: Option<&str>,
     ) -> Exception {
+        Exception::unkeyed(error, type_name, debug, site).keyed(user_fingerprint)
+    }
+
+    /// Sets the fingerprint: the user's key, else the type, the site and the normalised message.
+    pub(crate) fn keyed(mut self, user_fingerprint: Option<&str>) -> Exception {
+        self.fingerprint = match user_fingerprint {
+            Some(f) => hex(fnv1a(&["user", f])),
+            None => hex(fnv1a(&[&self.type_name, &self.site, &normalize(&self.message)])),
+        };
+        self
+    }
+
+    /// [`capture`](Exception::capture) without the fingerprint (left empty): normalising the
+    /// message is left to telemark's thread.
+    pub(crate) fn unkeyed(error: &dyn Error, type_name: &str, debug: Option<&str>, site: &str) -> Exception {
         let io_kind = if type_name == "std::io::error::Error" || type_name == "std::io::Error" {
             debug.and_then(io_kind_from_debug)
         } else {
@@ -83,17 +98,13 @@ impl Exception {
             chain.push(safe_display(e));
             next = e.source();
         }
-        let fingerprint = match user_fingerprint {
-            Some(f) => hex(fnv1a(&["user", f])),
-            None => hex(fnv1a(&[&type_name, site, &normalize(&message)])),
-        };
         Exception {
             type_name,
             message,
             chain,
             chain_truncated: truncated,
             site: site.to_string(),
-            fingerprint,
+            fingerprint: String::new(),
         }
     }
 
@@ -107,13 +118,23 @@ impl Exception {
         site: &str,
         user_fingerprint: Option<&str>,
     ) -> Exception {
+        Exception::dyn_unkeyed(error, container, debug, site).keyed(user_fingerprint)
+    }
+
+    /// [`capture_dyn`](Exception::capture_dyn) without the fingerprint.
+    pub(crate) fn dyn_unkeyed(
+        error: &(dyn Error + 'static),
+        container: &str,
+        debug: &str,
+        site: &str,
+    ) -> Exception {
         if let Some(io) = error.downcast_ref::<std::io::Error>() {
             let debug = format!("{io:?}");
-            return Exception::capture(error, "std::io::Error", Some(&debug), site, user_fingerprint);
+            return Exception::unkeyed(error, "std::io::Error", Some(&debug), site);
         }
         let ident: String = debug.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
         let type_name = if ident.chars().next().is_some_and(char::is_uppercase) { &ident } else { container };
-        Exception::capture(error, type_name, None, site, user_fingerprint)
+        Exception::unkeyed(error, type_name, None, site)
     }
 
     /// Captures a value that is only `Display` (not an `Error`).
@@ -123,6 +144,16 @@ impl Exception {
         debug: Option<&str>,
         site: &str,
         user_fingerprint: Option<&str>,
+    ) -> Exception {
+        Exception::display_unkeyed(value, type_name, debug, site).keyed(user_fingerprint)
+    }
+
+    /// [`capture_display`](Exception::capture_display) without the fingerprint.
+    pub(crate) fn display_unkeyed(
+        value: &dyn fmt::Display,
+        type_name: &str,
+        debug: Option<&str>,
+        site: &str,
     ) -> Exception {
         struct Shown(String);
         impl fmt::Debug for Shown {
@@ -136,13 +167,7 @@ impl Exception {
             }
         }
         impl Error for Shown {}
-        Exception::capture(
-            &Shown(crate::span::display_to_string(value)),
-            type_name,
-            debug,
-            site,
-            user_fingerprint,
-        )
+        Exception::unkeyed(&Shown(crate::span::display_to_string(value)), type_name, debug, site)
     }
 }
 

@@ -250,20 +250,22 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
         .map(Cow::Borrowed)
         .or_else(|| opts.file.clone())
         .unwrap_or_default();
-    let e = match subject {
+    // What only this thread can see of the error; the fingerprint (a pass over the message) is
+    // left to telemark's thread unless the user gave one.
+    let mut e = match subject {
         Subject::Error { error, type_name, debug } => {
-            let debug = debug.map(short_debug);
-            Exception::capture(error, type_name, debug.as_deref(), &where_, user_fp.as_deref())
+            Exception::unkeyed(error, type_name, debug.map(short_debug).as_deref(), &where_)
         }
         Subject::Dyn { error, container } => {
-            let debug = short_debug(&error);
-            Exception::capture_dyn(error, container, &debug, &where_, user_fp.as_deref())
+            Exception::dyn_unkeyed(error, container, &short_debug(&error), &where_)
         }
         Subject::Display { value, type_name, debug } => {
-            let debug = debug.map(short_debug);
-            Exception::capture_display(value, type_name, debug.as_deref(), &where_, user_fp.as_deref())
+            Exception::display_unkeyed(value, type_name, debug.map(short_debug).as_deref(), &where_)
         }
     };
+    if user_fp.is_some() {
+        e = e.keyed(user_fp.as_deref());
+    }
     let ignored = site.is_some_and(|s| s.ignore.iter().any(|p| pattern_matches(p, &e)))
         || IGNORE.try_lock().map(|i| i.iter().any(|p| pattern_matches(p, &e))).unwrap_or(false);
     if ignored {
@@ -271,7 +273,6 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
         return Some(Captured {
             type_name: e.type_name,
             message: e.message,
-            fingerprint: None,
             event: 0,
             escaped: opts.escaped,
             ignored: true,
@@ -279,22 +280,19 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
     }
     let wants_backtrace = opts.own_backtrace.is_some()
         || site.and_then(|s| s.backtrace).unwrap_or_else(|| BACKTRACES.load(Relaxed));
-    // In a burst of the same error, only the first few per second pay for a backtrace; the rest are
-    // grouped by the fingerprint their backtrace gave (the collector remembers it).
-    let throttled = wants_backtrace && opts.own_backtrace.is_none() && burst(&e.fingerprint);
+    // In a burst of one error (its type, from one function), only the first few per second pay for
+    // a backtrace; the rest are grouped by the fingerprint their backtrace gave (the collector
+    // remembers it).
+    let throttled = wants_backtrace && opts.own_backtrace.is_none() && burst(&e.type_name, &e.site);
     let backtrace = opts
         .own_backtrace
         .or_else(|| (wants_backtrace && !throttled).then(|| Trace::Captured(backtrace::capture_ips())));
     let ctx = local::with(|l| l.current()).flatten();
-    let event = if wants_backtrace && ctx.as_ref().is_some_and(|c| c.sampled) {
-        NEXT_EVENT.fetch_add(1, Relaxed)
-    } else {
-        0
-    };
+    // The span event's fingerprint (and stacktrace) are filled in on telemark's thread.
+    let event = if ctx.as_ref().is_some_and(|c| c.sampled) { NEXT_EVENT.fetch_add(1, Relaxed) } else { 0 };
     let captured = Captured {
         type_name: e.type_name.clone(),
         message: e.message.clone(),
-        fingerprint: (event == 0).then(|| e.fingerprint.clone()),
         event,
         escaped: opts.escaped,
         ignored: false,
@@ -317,14 +315,14 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
     Some(captured)
 }
 
-/// Backtraces taken per second for one fingerprint (before the collector refines it) at most.
+/// Backtraces taken per second for one error type from one site at most.
 const BACKTRACES_PER_SECOND: u32 = 16;
 
-/// Whether this occurrence is past [`BACKTRACES_PER_SECOND`] for its fingerprint: a small table of
-/// (second, count) slots indexed by the fingerprint's hash; collisions only make it stricter.
-fn burst(fingerprint: &str) -> bool {
+/// Whether this occurrence is past [`BACKTRACES_PER_SECOND`] for its type and site: a small table
+/// of (second, count) slots indexed by their hash; collisions only make it stricter.
+fn burst(type_name: &str, site: &str) -> bool {
     static SLOTS: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
-    let slot = &SLOTS[(fnv1a(&[fingerprint]) % 64) as usize];
+    let slot = &SLOTS[(fnv1a(&[type_name, site]) % 64) as usize];
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as u32;
     let v = slot.load(Relaxed);
     let (second, count) = ((v >> 32) as u32, v as u32);
@@ -343,7 +341,6 @@ fn burst(fingerprint: &str) -> bool {
 pub(crate) struct Captured {
     type_name: String,
     message: String,
-    fingerprint: Option<String>,
     event: u64,
     escaped: bool,
     /// Matched an ignore pattern: the span is marked failed, with no `exception` event.
@@ -367,9 +364,6 @@ impl Captured {
             ("exception.message", Value::from(self.message.clone())),
             ("exception.escaped", Value::Bool(self.escaped)),
         ];
-        if let Some(fp) = &self.fingerprint {
-            attrs.push(("exception.fingerprint", Value::from(fp.clone())));
-        }
         if self.event != 0 {
             attrs.push((PENDING_EVENT, Value::I64(self.event as i64)));
         }
@@ -454,7 +448,6 @@ pub(crate) fn capture_returned(site: &'static CaptureSite, subject: Subject<'_>,
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PanicNote {
     pub message: String,
-    pub fingerprint: Option<String>,
     pub event: u64,
 }
 
@@ -471,7 +464,7 @@ pub(crate) fn record_panic_message(message: &str, location: Option<(&str, u32)>)
     };
     let subject = Subject::Display { value: &message, type_name: "panic", debug: None };
     match capture(subject, opts).filter(|c| !c.ignored) {
-        Some(c) => PanicNote { message: message.to_string(), fingerprint: c.fingerprint, event: c.event },
+        Some(c) => PanicNote { message: message.to_string(), event: c.event },
         None => PanicNote { message: message.to_string(), ..PanicNote::default() },
     }
 }
@@ -549,6 +542,9 @@ impl Processor {
             file,
             line,
         } = r;
+        if exception.fingerprint.is_empty() {
+            exception = exception.keyed(None);
+        }
         let frames: Vec<StackFrame> = match &backtrace {
             Some(Trace::Captured(ips)) => backtrace::frames_of_ips(ips),
             Some(Trace::Text(t)) => backtrace::parse(t),
