@@ -1,9 +1,10 @@
-//! Stack traces of exceptions from `std`'s [`Backtrace`]: captured unresolved on the user's thread
-//! (`Backtrace::force_capture()`), symbolised later on telemark's own thread by formatting it, parsed
-//! into [`StackFrame`]s, split into application and library frames, rendered as
-//! `exception.stacktrace`, and reduced to the function names that fingerprint an exception.
+//! Stack traces of exceptions: return addresses walked on the user's thread without any lock,
+//! symbolised later on telemark's own thread ([`frames_of_ips`]) into [`StackFrame`]s, split into
+//! application and library frames, rendered as `exception.stacktrace`, and reduced to the function
+//! names that fingerprint an exception.
 //!
-//! `Backtrace::frames()` is unstable, so its `Display` text is parsed. Short (`{}`) and full (`{:#}`):
+//! A backtrace that is only available as std's `Backtrace` text (an `anyhow::Error`'s own) is
+//! parsed ([`parse`]); `Backtrace::frames()` is unstable. Short (`{}`) and full (`{:#}`) forms:
 //!
 //! ```text
 //!    4: app::main
@@ -18,10 +19,9 @@
 //! also writes crate disambiguators (`std[e28293b1aa0f68bd]::rt`). Inlined frames get a line of their
 //! own, with the address of their caller; frames without debug info have no `at` line.
 
-use std::backtrace::{Backtrace, BacktraceStatus};
 use std::fmt::Write as _;
 
-/// Most frames kept by [`frames_of`]; deeper ones are cut.
+/// Most frames kept by [`frames_of_ips`]; deeper ones are cut.
 pub const MAX_FRAMES: usize = 128;
 /// Most function names returned by [`fingerprint_functions`].
 pub const MAX_FINGERPRINT_FUNCTIONS: usize = 32;
@@ -47,7 +47,7 @@ pub const RUNTIME_SYMBOLS: &[&str] = &[
 ];
 /// Prefixes of such symbols (`__rust_try`, `__GI___clone`).
 pub const RUNTIME_SYMBOL_PREFIXES: &[&str] = &["__rust_", "__GI_"];
-/// Symbols where a thread or the program starts; [`frames_of`] drops them and all below.
+/// Symbols where a thread or the program starts; [`frames_of_ips`] drops them and all below.
 #[rustfmt::skip]
 pub const START_SYMBOLS: &[&str] = &[
     "_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main", "start_thread",
@@ -249,20 +249,6 @@ fn is_start(f: &str) -> bool {
         || START_SYMBOLS.contains(&f)
 }
 
-/// Resolves (symbolises) a captured backtrace and returns its frames, top first, without the capture
-/// and panic machinery at the top (telemark's own frames except its unit tests, `std::backtrace`,
-/// `std::panicking`, `rust_begin_unwind`, and the std glue between them) and without
-/// the program or thread start at the bottom (from the first `__rust_begin_short_backtrace`,
-/// `std::rt::lang_start`, std thread start, `__libc_start_main`, `_start`, `start_thread` or `clone`
-/// down, with the std glue just above it), cut at [`MAX_FRAMES`]. A disabled or unsupported backtrace
-/// gives no frames.
-pub fn frames_of(bt: &Backtrace) -> Vec<StackFrame> {
-    if bt.status() != BacktraceStatus::Captured {
-        return Vec::new();
-    }
-    trim(parse(&format!("{bt:#}")))
-}
-
 /// Most return addresses taken from one stack.
 const MAX_IPS: usize = 256;
 
@@ -288,7 +274,9 @@ pub(crate) fn capture_ips() -> Vec<usize> {
 }
 
 /// Symbolises, on telemark's thread, the return addresses a capturing thread took: frames with
-/// inlined functions included, trimmed like [`frames_of`].
+/// inlined functions included, trimmed: the capture machinery off the top (telemark's own frames
+/// — but those of its unit tests —, the stack walk, `std::panicking`, `rust_begin_unwind`, and the
+/// std glue between them) and the program or thread start off the bottom, cut at [`MAX_FRAMES`].
 pub fn frames_of_ips(ips: &[usize]) -> Vec<StackFrame> {
     let mut frames = Vec::with_capacity(ips.len());
     for &ip in ips {
@@ -491,22 +479,23 @@ mod tests {
 
     // `black_box` keeps the capture from being a tail call, which would leave the helper off the stack.
     #[inline(never)]
-    fn deep_helper_for_backtrace(first: bool) -> Backtrace {
+    fn deep_helper_for_backtrace(first: bool) -> Vec<usize> {
         if first {
-            return std::hint::black_box(Backtrace::force_capture());
+            return std::hint::black_box(capture_ips());
         }
-        std::hint::black_box(Backtrace::force_capture())
+        std::hint::black_box(capture_ips())
     }
 
     #[inline(never)]
-    fn other_helper_for_backtrace() -> Backtrace {
+    fn other_helper_for_backtrace() -> Vec<usize> {
         std::hint::black_box(deep_helper_for_backtrace(true))
     }
 
     #[test]
     fn real_capture_is_resolved_and_trimmed() {
-        let bt = deep_helper_for_backtrace(true);
-        let frames = std::thread::spawn(move || frames_of(&bt)).join().unwrap();
+        // Taken here, symbolised on another thread, as telemark does.
+        let ips = deep_helper_for_backtrace(true);
+        let frames = std::thread::spawn(move || frames_of_ips(&ips)).join().unwrap();
         let (top, text) = (&frames[0], render(&frames));
         assert!(top.function.ends_with("::tests::deep_helper_for_backtrace") && top.in_app, "{text}");
         if cfg!(debug_assertions) {
@@ -514,10 +503,10 @@ mod tests {
         }
         assert!(frames.iter().all(|f| !is_start(&f.function) && !f.function.contains("::h")), "{text}");
         assert!(frames.last().unwrap().in_app, "{text}");
-        assert!(frames_of(&Backtrace::disabled()).is_empty());
+        assert!(!frames.iter().any(|f| f.function.starts_with("backtrace::")), "the walk is trimmed: {text}");
         let a = fingerprint_functions(&frames);
-        let b = fingerprint_functions(&frames_of(&deep_helper_for_backtrace(false)));
-        let c = fingerprint_functions(&frames_of(&other_helper_for_backtrace()));
+        let b = fingerprint_functions(&frames_of_ips(&deep_helper_for_backtrace(false)));
+        let c = fingerprint_functions(&frames_of_ips(&other_helper_for_backtrace()));
         assert!(a[0].ends_with("::tests::deep_helper_for_backtrace") && a.len() >= 2, "{a:?}");
         assert_eq!(a, b);
         assert_ne!(a, c);
@@ -560,21 +549,5 @@ mod tests {
             let frames = trim(parse(t));
             let _ = (render(&frames), fingerprint_functions(&frames), is_in_app(t), crate_of(t));
         }
-    }
-
-    #[inline(never)]
-    fn helper_for_ips() -> Vec<usize> {
-        std::hint::black_box(capture_ips())
-    }
-
-    #[test]
-    fn addresses_taken_here_are_symbolised_elsewhere() {
-        let ips = helper_for_ips();
-        assert!(!ips.is_empty());
-        let frames = std::thread::spawn(move || frames_of_ips(&ips)).join().unwrap();
-        let top = frames.first().expect("frames");
-        assert!(top.function.ends_with("helper_for_ips"), "capture machinery trimmed: {frames:?}");
-        assert!(top.in_app);
-        assert!(!frames.iter().any(|f| f.function.starts_with("backtrace::")), "{frames:?}");
     }
 }
