@@ -149,17 +149,7 @@ fn go_text(s: &str) -> String {
 
 /// A PromQL string literal.
 fn promql_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    format!("\"{}\"", crate::metrics::prometheus::escape(s))
 }
 
 /// A YAML double-quoted scalar.

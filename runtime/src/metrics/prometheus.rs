@@ -16,8 +16,8 @@ pub const DURATION: &str = "telemark_function_duration_seconds";
 /// The exception counter.
 pub const EXCEPTIONS: &str = "telemark_exceptions_total";
 
-/// A label value with `\`, `"` and newlines escaped.
-fn escape(v: &str) -> String {
+/// A label value with `\`, `"` and newlines escaped (also a PromQL string's content).
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
