@@ -21,7 +21,7 @@ pub use notify::{Alert, AlertHandler, AlertState, Notification};
 pub use parse::{parse_condition, parse_duration};
 pub use prometheus::prometheus_rules;
 pub use rule::{Metric, Op, Origin, Quantile, Rule, Severity, METRIC_NAMES};
-pub use service::{active, delivery, render_template};
+pub use service::{active, delivery};
 pub(crate) use service::{start as start_service, Handlers, Service};
 
 /// `inventory`, for the registration `#[alert_on]` generates (`inventory::submit!` names its own

@@ -36,12 +36,9 @@ pub fn active() -> Vec<ActiveAlert> {
     ACTIVE.lock().map(|a| a.clone()).unwrap_or_default()
 }
 
-/// Replaces `{function}`, `{value}` and `{threshold}` in a summary or description.
-pub fn render_template(template: &str, rule: &Rule, value: f64) -> String {
-    template
-        .replace("{function}", &rule.function)
-        .replace("{value}", &rule.value_text(value))
-        .replace("{threshold}", &rule.threshold_text())
+/// Fills `{function}`, `{value}` and `{threshold}` in a summary or description of `rule`.
+fn render(template: &str, rule: &Rule, value: f64) -> String {
+    super::parse::render_template(template, &rule.function, &rule.value_text(value), &rule.threshold_text())
 }
 
 /// The alert a notification carries for `a`.
@@ -55,13 +52,11 @@ fn to_alert(a: &ActiveAlert, state: AlertState, ends_at: Option<SystemTime>) -> 
         labels.insert(k.to_string(), v.to_string());
     }
     let mut annotations = BTreeMap::new();
-    let summary = match &r.summary {
-        Some(t) => render_template(t, r, a.value),
-        None => format!("{} on {}: {} (now {})", r.name, r.function, r.condition(), r.value_text(a.value)),
-    };
+    // The same default summary as the exported Prometheus rule.
+    let summary = render(&r.summary_template(), r, a.value);
     annotations.insert("summary".to_string(), summary);
     if let Some(d) = &r.description {
-        annotations.insert("description".to_string(), render_template(d, r, a.value));
+        annotations.insert("description".to_string(), render(d, r, a.value));
     }
     let channels: Vec<String> = if r.notify.is_empty() {
         vec![CONSOLE.to_string()]
