@@ -9,15 +9,15 @@
 //! criterion case `capture_err_backtrace` mostly measures the calls past it; `..._first16` times
 //! each of the first 16 calls of a clock second by hand, over 8 seconds.
 //!
-//! `cargo bench --bench exceptions` (under a minute) prints a markdown table, also written to
-//! `target/telemark-bench/exceptions.md`; `cargo test --bench exceptions` runs every case once.
+//! `cargo bench -p telemark-benches --bench exceptions` (under a minute) prints a markdown table, also written to
+//! `target/telemark-bench/exceptions.md`; `cargo test -p telemark-benches --bench exceptions` runs every case once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::Criterion;
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Occurrences of one group exported per minute; the rest are only counted (the default).
@@ -168,11 +168,7 @@ fn first16(rounds: usize) -> (Option<f64>, Option<f64>) {
     (median(all), median(first))
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
+use telemark_benches::target_dir;
 
 /// Criterion's median for `exceptions/<id>`, in ns.
 fn median(dir: &Path, id: &str) -> Option<f64> {

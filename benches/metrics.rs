@@ -3,15 +3,14 @@
 //! level, and an unsampled root — ns per call on the caller's thread. With metrics on, a recorded
 //! span lends its timestamps to the metrics; a span that is not recorded reads the clock twice.
 //!
-//! `cargo bench --bench metrics` prints a markdown table, also written to
-//! `target/telemark-bench/metrics.md`; `cargo test --bench metrics` runs every case once.
+//! `cargo bench -p telemark-benches --bench metrics` prints a markdown table, also written to
+//! `target/telemark-bench/metrics.md`; `cargo test -p telemark-benches --bench metrics` runs every case once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::Criterion;
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[inline(never)]
@@ -77,7 +76,7 @@ fn config(s: &Setup) -> telemark::Config {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --bench metrics` does not (each case runs once).
+    // `cargo bench` passes `--bench`; `cargo test -p telemark-benches --bench metrics` does not (each case runs once).
     let test_mode = !std::env::args().any(|a| a == "--bench");
     let mut c = if test_mode {
         Criterion::default()
@@ -111,7 +110,7 @@ fn main() {
         return;
     }
     // The table: criterion's medians from this run.
-    let dir = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()));
+    let dir = telemark_benches::target_dir();
     let median = |id: &str| -> Option<f64> {
         // Criterion stores `a/b` ids under `a_b`.
         let p = dir

@@ -15,10 +15,10 @@
 //! and, once, a saturation run: telemark spans from 2 threads as fast as they go, with peak RSS and
 //! telemark's recorded/dropped counters.
 //!
-//! `cargo bench --bench spans` runs everything (about 2 minutes on 2 cores) and prints a markdown
+//! `cargo bench -p telemark-benches --bench spans` runs everything (about 2 minutes on 2 cores) and prints a markdown
 //! report (also written to `target/telemark-bench/report.md`). A filter
-//! (`cargo bench --bench spans -- telemark`) limits the cases; `saturation` selects that run.
-//! Without `--bench` (`cargo test --benches`) every case runs once, quickly.
+//! (`cargo bench -p telemark-benches --bench spans -- telemark`) limits the cases; `saturation` selects that run.
+//! Without `--bench` (`cargo test -p telemark-benches --benches`) every case runs once, quickly.
 //!
 //! Every instrumented function records no argument (`skip_all` for telemark and tracing; fastrace
 //! and the SDK record none by default), so all of them do the same work. The one exception is the
@@ -1271,11 +1271,7 @@ fn report(results: &[(Case, Measured)], sat: Option<&Saturation>) -> String {
 
 // ------------------------------------------------------------------------------------------------
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
+use telemark_benches::target_dir;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

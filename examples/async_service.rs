@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 use telemark::traced;
+use telemark::tracing::{error, info};
 
 #[derive(Debug)]
 enum PaymentError {
@@ -25,9 +26,9 @@ impl std::error::Error for PaymentError {}
 
 #[traced(kind = "server")]
 async fn checkout(order_id: u64, amount_cents: u64) -> Result<(), PaymentError> {
-    tracing::info!(order_id, "checkout started");
+    info!(order_id, "checkout started");
     let (stock, fraud) = tokio::join!(reserve_stock(order_id), fraud_score(order_id));
-    tracing::info!(stock, fraud, "checks done");
+    info!(stock, fraud, "checks done");
     // Work on another task stays in this trace: telemark::spawn carries the current span.
     telemark::spawn(send_receipt(order_id)).await.ok();
     charge(amount_cents).await
@@ -57,7 +58,7 @@ async fn charge(amount_cents: u64) -> Result<(), PaymentError> {
 #[traced(kind = "producer")]
 async fn send_receipt(order_id: u64) {
     tokio::time::sleep(Duration::from_millis(1)).await;
-    tracing::info!(order_id, "receipt queued");
+    info!(order_id, "receipt queued");
 }
 
 #[traced]
@@ -74,12 +75,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     checkout(1, 2_500).await?;
     if let Err(e) = checkout(2, 25_000).await {
-        tracing::error!(error = %e, "checkout failed");
+        error!(error = %e, "checkout failed");
     }
     // The panic unwinds out of the task (tokio reports it as a JoinError); the span records it.
     match tokio::spawn(flaky_job(2)).await {
-        Ok(n) => tracing::info!(n, "job done"),
-        Err(e) => tracing::error!(panicked = e.is_panic(), "job crashed"),
+        Ok(n) => info!(n, "job done"),
+        Err(e) => error!(panicked = e.is_panic(), "job crashed"),
     }
     Ok(())
 }

@@ -8,10 +8,11 @@
 //! Without `OTEL_EXPORTER_OTLP_ENDPOINT` it falls back to the console, like every telemark program.
 
 use telemark::traced;
+use telemark::tracing::{error, info, warn};
 
 #[traced(kind = "server")]
 fn handle(request_id: u32) -> Result<(), String> {
-    tracing::info!(request_id, "handling request");
+    info!(request_id, "handling request");
     lookup(request_id)?;
     Ok(())
 }
@@ -19,7 +20,7 @@ fn handle(request_id: u32) -> Result<(), String> {
 #[traced(kind = "client", fields(db.system = "postgresql"))]
 fn lookup(id: u32) -> Result<u32, String> {
     if id % 3 == 0 {
-        tracing::warn!(id, "cache miss, falling back");
+        warn!(id, "cache miss, falling back");
         return Err(format!("user {id} not found"));
     }
     Ok(id * 10)
@@ -31,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let guard = telemark::init(config)?;
     for id in 1..=3 {
         if let Err(e) = handle(id) {
-            tracing::error!(error = %e, "request failed");
+            error!(error = %e, "request failed");
         }
     }
     // Dropping the guard flushes; report what happened so a misconfigured endpoint is visible.

@@ -7,6 +7,7 @@
 //! ```
 
 use telemark::traced;
+use telemark::tracing::{error, info, warn};
 
 #[derive(Debug)]
 struct Order {
@@ -16,10 +17,10 @@ struct Order {
 
 #[traced(kind = "server", fields(order.items = order.items.len()))]
 fn handle_order(order: &Order, api_token: &str) -> Result<u64, String> {
-    tracing::info!(order_id = order.id, "received order");
+    info!(order_id = order.id, "received order");
     let total = price(&order.items)?;
     charge(order.id, total, api_token)?;
-    tracing::info!(total, "order complete");
+    info!(total, "order complete");
     Ok(total)
 }
 
@@ -39,7 +40,7 @@ fn price(items: &[&str]) -> Result<u64, String> {
 fn charge(order_id: u64, amount: u64, token: &str) -> Result<(), String> {
     let _ = token;
     if amount > 20 {
-        tracing::warn!(amount, "amount needs review");
+        warn!(amount, "amount needs review");
     }
     telemark::current_span().set_attribute("payment.provider", "acme");
     Ok(())
@@ -50,8 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     for order in [Order { id: 1, items: vec!["book", "pen"] }, Order { id: 2, items: vec!["book", "lamp"] }] {
         match handle_order(&order, "s3cr3t") {
-            Ok(total) => tracing::info!(order = order.id, total, "ok"),
-            Err(e) => tracing::error!(order = order.id, error = %e, "order failed"),
+            Ok(total) => info!(order = order.id, total, "ok"),
+            Err(e) => error!(order = order.id, error = %e, "order failed"),
         }
     }
     Ok(())

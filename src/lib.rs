@@ -7,6 +7,10 @@ pub use telemark_runtime::{
     ConsoleFormat, ContextScope, CurrentSpan, Error, Event, FutureExt, Guard, Level, Protocol, SpanContext,
     SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value,
 };
+/// The `tracing` crate, whose macros (`info!`, `warn!`, `info_span!`, …) are telemark's logging API:
+/// events inside a span carry its trace and span ids. Re-exported so that depending on telemark
+/// is enough; a `tracing` dependency of your own (0.1) works the same.
+pub use tracing;
 
 /// What generated code calls. Not a stable API: it changes with the macros.
 #[doc(hidden)]

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use telemark_tests as support;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

@@ -17,6 +17,7 @@ use telemark::alerts::{
     Rule, Severity,
 };
 use telemark::{alert_on, traced};
+use telemark_tests as support;
 
 // The rules of this test binary. Nothing calls these functions before
 // `rules_are_known_at_link_time_with_their_source_location` has listed them.
@@ -362,14 +363,13 @@ fn the_macro_and_the_config_share_the_grammar_and_its_messages() {
         ("bad_comparison", "errors => 5"),
         ("always_or_never", "errors >= 0"),
     ] {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("ui/tests/ui/alert_on/fail/{case}.stderr"));
+        let path = support::repo_root().join(format!("ui/tests/ui/alert_on/fail/{case}.stderr"));
         let stderr = std::fs::read_to_string(&path).unwrap();
         let first = stderr.lines().next().unwrap();
         assert_eq!(first, format!("error: {}", parse_condition(condition).unwrap_err()), "{case}");
     }
     let stderr = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/tests/ui/alert_on/fail/malformed_duration.stderr"),
+        support::repo_root().join("ui/tests/ui/alert_on/fail/malformed_duration.stderr"),
     )
     .unwrap();
     assert!(
@@ -484,9 +484,7 @@ fn the_example_writes_the_checked_in_rule_file() {
         "{stdout}"
     );
     let written = std::fs::read_to_string(&path).unwrap();
-    let checked_in =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/alerts.rules.yml"))
-            .unwrap();
+    let checked_in = std::fs::read_to_string(support::repo_root().join("configs/alerts.rules.yml")).unwrap();
     assert!(
         written == checked_in,
         "configs/alerts.rules.yml is out of date: run `cargo run --example alert_rules`\n--- generated:\n{written}"

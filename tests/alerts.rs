@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use telemark_tests as support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

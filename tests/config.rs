@@ -7,10 +7,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 use telemark::config::{SamplerName, Switch};
 use telemark::{Config, Protocol};
+use telemark_tests as support;
 
 fn shipped() -> Config {
-    Config::from_yaml(&std::fs::read_to_string("configs/config.yaml").unwrap(), "configs/config.yaml")
-        .unwrap()
+    Config::from_yaml(
+        &std::fs::read_to_string(support::repo_root().join("configs/config.yaml")).unwrap(),
+        "configs/config.yaml",
+    )
+    .unwrap()
 }
 
 #[test]

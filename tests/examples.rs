@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use telemark_tests as support;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use telemark_tests as support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! directly (no telemark involved), over both gRPC and HTTP/protobuf.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use telemark_tests as support;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

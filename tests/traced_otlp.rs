@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use telemark_tests as support;
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -1,9 +1,11 @@
 //! Test support shared by the integration tests: an in-process OTLP receiver.
 //!
-//! Use from an integration test with `mod support;` and then
+//! Use from an integration test with `use telemark_tests as support;` and then
 //! `let rx = support::Receiver::start();`, point the exporter at `rx.grpc_endpoint()` or
 //! `rx.http_endpoint()`, and assert on `rx.wait_spans(..)` / `rx.wait_logs(..)`.
-#![allow(dead_code, unused_imports)]
+
+// Test support: a failed expectation is a failed test, so panicking is how it reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod model;
 mod receiver;
@@ -22,4 +24,10 @@ pub fn dead_endpoint() -> String {
         Ok(addr) => format!("http://{addr}"),
         Err(e) => panic!("dead_endpoint: could not bind a probe listener: {e}"),
     }
+}
+
+/// The repository's root (where `configs/`, `examples/` and the workspace's `Cargo.toml` are).
+pub fn repo_root() -> &'static std::path::Path {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    tests.parent().unwrap_or(tests)
 }
