@@ -5,7 +5,7 @@ pub use telemark_runtime::{
     alerts, config, current_span, exceptions, export, flush, in_span, init, metrics, propagation, span,
     spawn, spawn_blocking, stats, testing, tracing_layer, with_current_context, Config, ConfigError,
     ConsoleFormat, ContextScope, CurrentSpan, Error, Event, FutureExt, Guard, Level, Protocol, SpanContext,
-    SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value,
+    SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value, QUERY_WAIT,
 };
 /// The `tracing` crate, whose macros (`info!`, `warn!`, `info_span!`, …) are telemark's logging API:
 /// events inside a span carry its trace and span ids. Re-exported so that depending on telemark

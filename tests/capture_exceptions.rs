@@ -104,6 +104,8 @@ fn an_err_is_captured_on_its_own_span_with_a_stacktrace_and_grouped_by_variant()
     assert_eq!(log.attr_str("exception.fingerprint"), Some(timeout.fingerprint.as_str()));
     assert!(log.attr_str("exception.stacktrace").unwrap().contains("capture_exceptions::query"));
     assert_eq!(log.attr_str("code.function.name"), Some("capture_exceptions::query"));
+    assert_eq!(log.attr("code.line.number").and_then(|v| v.as_i64()).map(|l| l > 0), Some(true));
+    assert_eq!(rx.duplicate_keys(), Vec::<String>::new(), "each attribute key once per record");
 }
 
 // The other order: `#[capture_exceptions]` first, on an async function.

@@ -16,10 +16,29 @@ use std::time::{Duration, Instant};
 
 pub(crate) enum Command {
     Wake,
-    /// Drain and dispatch now, without flushing the exporters (for `exceptions::groups`).
-    Drain(SyncSender<()>),
+    /// Process everything handed over before this command and hand it to the exporters, without
+    /// flushing them: the barrier behind the query APIs ([`barrier`]).
+    Barrier(SyncSender<()>),
     Flush(SyncSender<()>, Instant),
     Shutdown(SyncSender<()>, Instant),
+}
+
+/// The longest a query API (`exceptions::groups()`, `metrics::snapshot()`, `alerts::active()`,
+/// `stats()`, …) waits for telemark's thread to process what was recorded before it was called.
+/// Processing takes microseconds to a few seconds (symbolising the first backtrace of a large
+/// debug build); the bound is reached only when that thread is stuck, e.g. in an exporter of the
+/// program's own that blocks.
+pub const QUERY_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until telemark's thread has processed every span, log and exception this thread (and,
+/// in the order they synchronised with it, any other) handed over before the call — at most
+/// [`QUERY_WAIT`]. Returns at once when telemark is not running, and on telemark's own threads
+/// (which must never wait for the collector). False when the bound was reached.
+pub(crate) fn barrier() -> bool {
+    if !crate::state::active() || local::is_internal() {
+        return true;
+    }
+    request(Command::Barrier, Instant::now() + QUERY_WAIT)
 }
 
 static WAKER: Mutex<Option<SyncSender<Command>>> = Mutex::new(None);
@@ -66,10 +85,15 @@ pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> st
             } else {
                 rx.recv_timeout(interval)
             };
-            busy = c.drain() >= BUSY;
+            // A command that answers for what was recorded before it takes all of it, not one pass.
+            let pass = match cmd {
+                Ok(Command::Barrier(_) | Command::Flush(..) | Command::Shutdown(..)) => Pass::Everything,
+                _ => Pass::Bounded,
+            };
+            busy = c.drain(pass) >= BUSY;
             match cmd {
                 Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => c.dispatch(),
-                Ok(Command::Drain(ack)) => {
+                Ok(Command::Barrier(ack)) => {
                     c.dispatch();
                     let _ = ack.send(());
                 }
@@ -126,9 +150,19 @@ const BUSY: usize = 256;
 /// Most records taken from one thread's ring per pass, so one busy thread cannot starve the rest.
 const PER_PASS: usize = 4096;
 
+/// How much of each ring one pass takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// At most [`PER_PASS`] records.
+    Bounded,
+    /// Every record the ring held when the pass reached it (and no more, so a producer running
+    /// flat out cannot keep the pass going).
+    Everything,
+}
+
 impl Collector {
-    /// Takes everything the rings hold; returns how many records that was.
-    fn drain(&mut self) -> usize {
+    /// Takes what the rings hold (see [`Pass`]); returns how many records that was.
+    fn drain(&mut self, pass: Pass) -> usize {
         let mut taken = 0;
         let anchor = clock::anchor();
         let Ok(mut channels) = CHANNELS.lock() else {
@@ -144,7 +178,11 @@ impl Collector {
             if dropped > 0 {
                 STATS.logs_dropped.fetch_add(dropped, Relaxed);
             }
-            for _ in 0..PER_PASS {
+            let limit = match pass {
+                Pass::Bounded => PER_PASS,
+                Pass::Everything => ch.records.slots(),
+            };
+            for _ in 0..limit {
                 let Ok(record) = ch.records.pop() else { break };
                 taken += 1;
                 let mut data = match record {

@@ -36,6 +36,7 @@ mod value;
 mod worker;
 
 pub use bridge::{tracing_layer, TelemarkLayer};
+pub use collector::QUERY_WAIT;
 pub use config::{Config, ConfigError};
 pub use context::{Callsite, SiteMeta, SpanContext, SpanKind, Status};
 pub use export::console::ConsoleFormat;
@@ -166,15 +167,22 @@ fn shutdown(epoch: u64, timeout: Duration) -> bool {
     if EPOCH.load(Relaxed) != epoch {
         return true; // a later init replaced this pipeline
     }
+    // One deadline for the whole shutdown.
+    stop_pipeline(Instant::now() + timeout)
+}
+
+/// Stops the running pipeline by `deadline` (the caller holds `LIFECYCLE`); true if everything
+/// was delivered in time.
+fn stop_pipeline(deadline: Instant) -> bool {
     state::uninstall();
+    // What was recorded is processed first (exceptions grouped and counted), so that the metrics
+    // the services push one last time are the final ones.
+    collector::request(collector::Command::Barrier, deadline);
     let services = SERVICES.lock().ok().and_then(|mut s| s.take());
     if let Some(s) = services {
-        s.stop(Instant::now() + timeout);
+        s.stop(deadline);
     }
-    let ok = collector::request(
-        |ack| collector::Command::Shutdown(ack, Instant::now() + timeout),
-        Instant::now() + timeout,
-    );
+    let ok = collector::request(|ack| collector::Command::Shutdown(ack, deadline), deadline);
     collector::detach();
     EPOCH.store(0, Relaxed);
     ok
@@ -189,11 +197,7 @@ pub fn init(mut config: Config) -> Result<Guard, Error> {
     let _l = LIFECYCLE.lock().map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
     if EPOCH.load(Relaxed) != 0 {
         // Replace the running pipeline.
-        state::uninstall();
-        let deadline = Instant::now() + config.export.shutdown_timeout;
-        collector::request(|ack| collector::Command::Shutdown(ack, deadline), deadline);
-        collector::detach();
-        EPOCH.store(0, Relaxed);
+        stop_pipeline(Instant::now() + config.export.shutdown_timeout);
     }
     let timeout = config.export.shutdown_timeout;
     if config.disabled {

@@ -59,8 +59,12 @@ pub struct Stats {
     pub exceptions_suppressed: u64,
 }
 
-/// Reads telemark's counters.
+/// Reads telemark's counters, after telemark's thread has taken in everything recorded before the
+/// call (at most [`QUERY_WAIT`](crate::QUERY_WAIT), a bound reached only when that thread is
+/// stuck). What is still on its way to a backend is in `queue_depth`; [`flush`](crate::flush)
+/// waits for it.
 pub fn stats() -> Stats {
+    crate::collector::barrier();
     Stats {
         spans_recorded: STATS.spans_recorded.load(Relaxed),
         spans_dropped: STATS.spans_dropped.load(Relaxed),

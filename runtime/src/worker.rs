@@ -6,16 +6,29 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A running thread and the way to stop it.
-pub(crate) struct Worker {
-    stop: Option<SyncSender<Instant>>,
+/// A running thread and the way to stop it: it ends when it receives the message `stop` makes of a
+/// deadline on the channel `tx` sends to.
+pub(crate) struct Worker<M = Instant> {
+    tx: Option<SyncSender<M>>,
+    stop: fn(Instant) -> M,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Worker {
-    /// Wraps a thread that ends when it receives a deadline on the channel `stop` sends to.
-    pub(crate) fn new(stop: SyncSender<Instant>, thread: JoinHandle<()>) -> Worker {
-        Worker { stop: Some(stop), thread: Some(thread) }
+impl Worker<Instant> {
+    /// Wraps a thread whose only message is the deadline to stop by.
+    pub(crate) fn new(tx: SyncSender<Instant>, thread: JoinHandle<()>) -> Worker<Instant> {
+        Worker::with_messages(tx, thread, |deadline| deadline)
+    }
+}
+
+impl<M> Worker<M> {
+    /// Wraps a thread that takes messages `M`, of which `stop(deadline)` tells it to finish.
+    pub(crate) fn with_messages(
+        tx: SyncSender<M>,
+        thread: JoinHandle<()>,
+        stop: fn(Instant) -> M,
+    ) -> Worker<M> {
+        Worker { tx: Some(tx), stop, thread: Some(thread) }
     }
 
     /// Tells the thread to finish by `deadline` and waits for it, at most until then.
@@ -24,8 +37,8 @@ impl Worker {
     }
 
     fn stop_by(&mut self, deadline: Instant) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.try_send(deadline);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.try_send((self.stop)(deadline));
         }
         if let Some(t) = self.thread.take() {
             while !t.is_finished() && Instant::now() < deadline {
@@ -38,7 +51,7 @@ impl Worker {
     }
 }
 
-impl Drop for Worker {
+impl<M> Drop for Worker<M> {
     fn drop(&mut self) {
         self.stop_by(Instant::now() + Duration::from_secs(1));
     }

@@ -376,6 +376,36 @@ impl Receiver {
         self.shared.lock().raw_metrics.clone()
     }
 
+    /// Attribute keys that appear more than once on one span, span event, log record or metric
+    /// point of what was received (the model's maps would hide them), as `what: key`.
+    pub fn duplicate_keys(&self) -> Vec<String> {
+        use opentelemetry_proto::tonic::common::v1::KeyValue;
+        fn check(what: &str, kvs: &[KeyValue], out: &mut Vec<String>) {
+            let mut seen = std::collections::BTreeSet::new();
+            for kv in kvs {
+                if !seen.insert(kv.key.as_str()) {
+                    out.push(format!("{what}: {}", kv.key));
+                }
+            }
+        }
+        let st = self.shared.lock();
+        let mut out = Vec::new();
+        for rs in st.raw_traces.iter().flat_map(|r| &r.resource_spans) {
+            for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                check(&format!("span {}", span.name), &span.attributes, &mut out);
+                for e in &span.events {
+                    check(&format!("event {} of span {}", e.name, span.name), &e.attributes, &mut out);
+                }
+            }
+        }
+        for rl in st.raw_logs.iter().flat_map(|r| &r.resource_logs) {
+            for log in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
+                check(&format!("log record {:?}", log.body), &log.attributes, &mut out);
+            }
+        }
+        out
+    }
+
     /// Problems the servers met (bad content type, undecodable body, unknown path, …).
     pub fn errors(&self) -> Vec<String> {
         self.shared.lock().errors.clone()

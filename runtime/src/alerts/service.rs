@@ -9,7 +9,7 @@ use super::eval::{ActiveAlert, Evaluator, Transition};
 use super::notify::{Alert, AlertHandler, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
 use super::rule::Rule;
 use std::collections::BTreeMap;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,6 +19,16 @@ static EFFECTIVE: Mutex<Option<Vec<Rule>>> = Mutex::new(None);
 static ACTIVE: Mutex<Vec<ActiveAlert>> = Mutex::new(Vec::new());
 /// Delivery counters, refreshed by the alerts thread.
 static DELIVERY: Mutex<Option<DeliveryStats>> = Mutex::new(None);
+/// The running alerts thread's inbox, for [`active`] to ask for an evaluation.
+static CONTROL: Mutex<Option<SyncSender<Control>>> = Mutex::new(None);
+
+/// What the alerts thread is told.
+pub(crate) enum Control {
+    /// Evaluate now, then acknowledge ([`active`]).
+    Evaluate(SyncSender<()>),
+    /// Deliver what is queued until the deadline, then stop.
+    Stop(Instant),
+}
 
 /// What the channels delivered, failed to deliver (after retries), dropped (a full queue) and how
 /// often a handler panicked — since `init` started the alerts; the default before that.
@@ -31,8 +41,24 @@ pub(crate) fn effective() -> Option<Vec<Rule>> {
     EFFECTIVE.lock().ok().and_then(|r| r.clone())
 }
 
-/// Pending and firing alerts at the last evaluation, by function and name.
+/// Pending and firing alerts, by function and name, from an evaluation that counts every call
+/// and exception recorded before the call: it waits for telemark's thread to take them in and for
+/// the alerts thread to evaluate (at most [`QUERY_WAIT`](crate::QUERY_WAIT) each, bounds reached
+/// only when those threads are stuck). Evaluating early changes nothing else: `for` durations
+/// and windows are measured on the clock, not in evaluations.
 pub fn active() -> Vec<ActiveAlert> {
+    if !crate::local::is_internal() {
+        crate::collector::barrier();
+        let control = CONTROL.lock().ok().and_then(|c| c.clone());
+        if let Some(tx) = control {
+            let (ack, done) = mpsc::sync_channel(1);
+            // A full inbox already holds evaluations that will run before anything recorded now
+            // could be missed: the last one of them is as good as a new one.
+            if tx.try_send(Control::Evaluate(ack)).is_ok() {
+                let _ = done.recv_timeout(crate::QUERY_WAIT);
+            }
+        }
+    }
     ACTIVE.lock().map(|a| a.clone()).unwrap_or_default()
 }
 
@@ -79,7 +105,7 @@ fn to_alert(a: &ActiveAlert, state: AlertState, ends_at: Option<SystemTime>) -> 
 
 /// The running service: stopped (delivering what is queued until the deadline) by
 /// [`Worker::stop`](crate::worker::Worker::stop).
-pub(crate) type Service = crate::worker::Worker;
+pub(crate) type Service = crate::worker::Worker<Control>;
 
 /// Custom channels given in code (`Config::alert_handler`).
 pub(crate) type Handlers = Vec<(String, Box<dyn AlertHandler>)>;
@@ -104,6 +130,9 @@ pub(crate) fn start(
     }
     if let Ok(mut a) = ACTIVE.lock() {
         a.clear();
+    }
+    if let Ok(mut c) = CONTROL.lock() {
+        *c = None;
     }
     if rules.iter().all(|r| r.disabled) {
         return Ok(None);
@@ -156,44 +185,50 @@ pub(crate) fn start(
         dispatcher.add_channel(name, handler);
     }
     let interval = cfg.evaluation_interval.max(Duration::from_millis(10));
-    let (tx, rx) = mpsc::sync_channel::<Instant>(1);
+    let (tx, rx) = mpsc::sync_channel::<Control>(64);
     let thread = std::thread::Builder::new()
         .name("telemark-alerts".into())
         .spawn(move || run(Evaluator::new(rules), dispatcher, interval, &rx))
         .map_err(|e| format!("cannot start the alerts thread: {e}"))?;
-    Ok(Some(Service::new(tx, thread)))
+    if let Ok(mut c) = CONTROL.lock() {
+        *c = Some(tx.clone());
+    }
+    Ok(Some(Service::with_messages(tx, thread, Control::Stop)))
+}
+
+/// One evaluation at `now`: the transitions go to the dispatcher, the active alerts to [`active`].
+fn evaluate(evaluator: &mut Evaluator, dispatcher: &mut Dispatcher, now: Instant) {
+    let transitions = evaluator.evaluate(
+        now,
+        SystemTime::now(),
+        &crate::metrics::snapshot(),
+        &crate::metrics::exception_counts(),
+    );
+    let alerts: Vec<Alert> = transitions
+        .iter()
+        .map(|t| match t {
+            Transition::Fired(a) | Transition::StillFiring(a) => to_alert(a, AlertState::Firing, None),
+            Transition::Resolved { alert, at } => to_alert(alert, AlertState::Resolved, Some(*at)),
+        })
+        .collect();
+    if let Ok(mut a) = ACTIVE.lock() {
+        *a = evaluator.active();
+    }
+    dispatcher.update(&alerts, now);
 }
 
 fn run(
     mut evaluator: Evaluator,
     mut dispatcher: Dispatcher,
     interval: Duration,
-    rx: &mpsc::Receiver<Instant>,
+    rx: &mpsc::Receiver<Control>,
 ) {
     crate::local::mark_internal();
     let mut next_eval = Instant::now();
     loop {
         let now = Instant::now();
         if now >= next_eval {
-            let transitions = evaluator.evaluate(
-                now,
-                SystemTime::now(),
-                &crate::metrics::snapshot(),
-                &crate::metrics::exception_counts(),
-            );
-            let alerts: Vec<Alert> = transitions
-                .iter()
-                .map(|t| match t {
-                    Transition::Fired(a) | Transition::StillFiring(a) => {
-                        to_alert(a, AlertState::Firing, None)
-                    }
-                    Transition::Resolved { alert, at } => to_alert(alert, AlertState::Resolved, Some(*at)),
-                })
-                .collect();
-            if let Ok(mut a) = ACTIVE.lock() {
-                *a = evaluator.active();
-            }
-            dispatcher.update(&alerts, now);
+            evaluate(&mut evaluator, &mut dispatcher, now);
             while next_eval <= now {
                 next_eval += interval;
             }
@@ -204,7 +239,11 @@ fn run(
         }
         let wake = dispatcher.next_tick().map_or(next_eval, |t| t.min(next_eval));
         match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-            Ok(deadline) => {
+            Ok(Control::Evaluate(ack)) => {
+                evaluate(&mut evaluator, &mut dispatcher, Instant::now());
+                let _ = ack.send(());
+            }
+            Ok(Control::Stop(deadline)) => {
                 dispatcher.tick(Instant::now());
                 let last = dispatcher.shutdown(deadline);
                 if let Ok(mut d) = DELIVERY.lock() {

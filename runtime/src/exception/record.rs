@@ -27,7 +27,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 static TRACKER: Mutex<Option<Tracker>> = Mutex::new(None);
 static IGNORE: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -485,30 +485,27 @@ pub fn record_panic(payload: &(dyn std::any::Any + Send)) {
     capture_on_current(subject, opts);
 }
 
-/// A snapshot of the exception groups, most frequent first. Exceptions are grouped on telemark's
-/// own thread; this first waits (up to a second) for the ones already captured to be grouped.
+/// A snapshot of the exception groups, most frequent first.
+///
+/// Exceptions are grouped on telemark's own thread; this first waits until every exception
+/// captured before the call has been grouped (at most [`QUERY_WAIT`](crate::QUERY_WAIT), a bound
+/// reached only when that thread is stuck).
 pub fn groups() -> Vec<Group> {
-    settle();
+    crate::collector::barrier();
     TRACKER.lock().ok().and_then(|t| t.as_ref().map(Tracker::groups)).unwrap_or_default()
 }
 
-/// Exceptions that matched an ignore pattern (counted, never exported).
+/// Exceptions that matched an ignore pattern (counted, never exported). They are counted on the
+/// capturing thread, so every one captured before the call is included.
 pub fn ignored() -> u64 {
     IGNORED.load(Relaxed)
 }
 
-/// Groups evicted to stay within the configured maximum.
+/// Groups evicted to stay within the configured maximum (after the exceptions captured before
+/// the call have been grouped, as [`groups`] waits).
 pub fn evicted() -> u64 {
-    settle();
+    crate::collector::barrier();
     TRACKER.lock().ok().and_then(|t| t.as_ref().map(Tracker::evicted)).unwrap_or(0)
-}
-
-/// Lets the collector process what was captured so far (not from telemark's own threads).
-fn settle() {
-    if crate::state::active() && !local::is_internal() {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        crate::collector::request(crate::collector::Command::Drain, deadline);
-    }
 }
 
 /// The collector's side: symbolised stacktraces and final fingerprints of recent exceptions, for
@@ -552,7 +549,10 @@ impl Processor {
         };
         let functions = backtrace::fingerprint_functions(&frames);
         if !user_fingerprint && !functions.is_empty() {
-            let mut parts: Vec<&str> = vec!["frames", &exception.type_name];
+            // The capture site (known at compile time) is part of the key: in a release build
+            // the capturing function is often inlined and has no frame of its own, and two
+            // functions returning the same error type must still be two groups.
+            let mut parts: Vec<&str> = vec!["frames", &exception.type_name, &exception.site];
             parts.extend(functions.iter().map(String::as_str));
             let refined = hex(fnv1a(&parts));
             if self.refined.len() >= REMEMBERED && !self.refined.contains_key(&exception.fingerprint) {
@@ -624,8 +624,10 @@ impl Processor {
             attributes,
             trace_id: trace.map(|t| t.0),
             span_id: trace.map(|t| t.1),
+            // The location is in the attributes above (the file may be owned: a panic's); the
+            // entry's own fields would make the exporters add it a second time.
             file: None,
-            line,
+            line: None,
         })
     }
 
@@ -665,6 +667,45 @@ mod tests {
         assert_eq!(x.fingerprint, y.fingerprint);
         let elsewhere = Exception::capture(&err, "std::io::Error", None, "other::function", None);
         assert_ne!(x.fingerprint, elsewhere.fingerprint, "another call site is another group");
+    }
+
+    /// A report of `err` captured at `site` with the backtrace `ips`.
+    fn report(err: &std::io::Error, site: &str, ips: Vec<usize>) -> Report {
+        Report {
+            exception: Exception::unkeyed(err, "std::io::Error", Some(&format!("{err:?}")), site),
+            user_fingerprint: false,
+            backtrace: Some(Trace::Captured(ips)),
+            throttled: false,
+            trace: None,
+            event: 0,
+            level: Level::Error,
+            escaped: false,
+            time: SystemTime::now(),
+            function: None,
+            file: None,
+            line: None,
+        }
+    }
+
+    #[test]
+    fn the_capture_site_separates_groups_whatever_the_stack_shows() {
+        // Two `#[capture_exceptions]` functions inlined into one caller (a release build) leave the
+        // same stack: only the site, known at compile time, tells them apart.
+        let ips = backtrace::capture_ips();
+        let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "upstream timed out");
+        let mut p = Processor::default();
+        let a = p.process(report(&err, "app::load_user", ips.clone())).expect("exported");
+        let b = p.process(report(&err, "app::load_order", ips.clone())).expect("exported");
+        let a_again = p.process(report(&err, "app::load_user", ips)).expect("exported");
+        let fp = |l: &LogEntry| {
+            l.attributes.iter().find(|(k, _)| k == "exception.fingerprint").map(|(_, v)| v.to_string())
+        };
+        assert!(
+            a.attributes.iter().any(|(k, _)| k == "exception.stacktrace"),
+            "the frames are part of the key"
+        );
+        assert_ne!(fp(&a), fp(&b), "two sites, two groups");
+        assert_eq!(fp(&a), fp(&a_again), "one site, one group");
     }
 
     #[test]

@@ -274,7 +274,12 @@ pub(crate) fn count_exception(function: &str) {
 
 /// The metrics of every function that has been called, summed over all threads, sorted by
 /// function. A snapshot, cheap enough to take every few seconds.
+///
+/// Calls are counted on the calling thread; exceptions on telemark's thread, and this first waits
+/// until every exception captured before the call is counted (at most
+/// [`QUERY_WAIT`](crate::QUERY_WAIT), a bound reached only when that thread is stuck).
 pub fn snapshot() -> Vec<FunctionMetrics> {
+    crate::collector::barrier();
     let sites: Vec<&'static Callsite> = SITES.lock().map(|s| s.clone()).unwrap_or_default();
     let tables: Vec<&'static Table> = TABLES.lock().map(|t| t.clone()).unwrap_or_default();
     let exceptions = EXCEPTIONS.lock().map(|e| e.clone()).unwrap_or_default();
@@ -329,8 +334,9 @@ pub fn snapshot() -> Vec<FunctionMetrics> {
 }
 
 /// Exceptions captured per function (`module::function`, or the file when the exception was
-/// recorded outside an instrumented function), sorted by function.
+/// recorded outside an instrumented function), sorted by function; waits as [`snapshot`] does.
 pub fn exception_counts() -> Vec<(String, u64)> {
+    crate::collector::barrier();
     let mut v = EXCEPTIONS.lock().map(|e| e.clone()).unwrap_or_default();
     v.sort();
     v

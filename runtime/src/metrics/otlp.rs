@@ -116,6 +116,8 @@ pub(crate) fn request(
             exceptions,
         ),
     ];
+    // A metric without points (no exception captured yet) is left out rather than sent empty.
+    let metrics = metrics.into_iter().filter(has_points).collect();
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource { attributes: resource.to_vec(), ..Default::default() }),
@@ -130,6 +132,14 @@ pub(crate) fn request(
             }],
             ..Default::default()
         }],
+    }
+}
+
+fn has_points(m: &Metric) -> bool {
+    match &m.data {
+        Some(metric::Data::Sum(s)) => !s.data_points.is_empty(),
+        Some(metric::Data::Histogram(h)) => !h.data_points.is_empty(),
+        _ => false,
     }
 }
 
