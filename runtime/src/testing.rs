@@ -42,12 +42,12 @@ pub fn capture_with(config: Config) -> Capture {
 impl Capture {
     /// Flushes, then returns every span received.
     pub fn spans(&self) -> Vec<FinishedSpan> {
-        crate::flush(Duration::from_secs(5));
+        crate::flush(crate::QUERY_WAIT);
         self.exporter.spans()
     }
     /// Flushes, then returns every log record received.
     pub fn logs(&self) -> Vec<LogEntry> {
-        crate::flush(Duration::from_secs(5));
+        crate::flush(crate::QUERY_WAIT);
         self.exporter.logs()
     }
     /// Flushes, then returns the span named `name` (the last one, if several).
@@ -56,7 +56,7 @@ impl Capture {
     }
     /// Forgets everything received so far.
     pub fn clear(&self) {
-        crate::flush(Duration::from_secs(5));
+        crate::flush(crate::QUERY_WAIT);
         self.exporter.clear();
     }
 }
