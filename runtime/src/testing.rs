@@ -14,7 +14,6 @@
 pub use crate::export::memory::MemoryExporter;
 use crate::export::{FinishedSpan, LogEntry};
 use crate::{Config, Guard};
-use std::time::Duration;
 
 /// A running telemark whose spans and logs land in memory. Dropping it shuts telemark down.
 #[derive(Debug)]
