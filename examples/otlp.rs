@@ -35,12 +35,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             error!(error = %e, "request failed");
         }
     }
-    // Dropping the guard flushes; report what happened so a misconfigured endpoint is visible.
-    let delivered = guard.shutdown_within(std::time::Duration::from_secs(5));
-    let stats = telemark::stats();
+    // Dropping the guard flushes; say what really happened, so a wrong or dead endpoint shows
+    // (telemark also says once on stderr when export fails).
+    let all_delivered = guard.shutdown_within(std::time::Duration::from_secs(5));
+    let s = telemark::stats();
     eprintln!(
-        "otlp example: endpoint={:?} delivered_in_time={delivered} spans_exported={} logs_exported={} dropped={}",
-        endpoint, stats.spans_exported, stats.logs_exported, stats.spans_dropped + stats.logs_dropped
+        "otlp example: endpoint={endpoint:?} all_delivered={all_delivered} \
+         spans: {} recorded, {} exported, {} dropped; logs: {} recorded, {} exported, {} dropped",
+        s.spans_recorded, s.spans_exported, s.spans_dropped, s.logs_recorded, s.logs_exported, s.logs_dropped
     );
     Ok(())
 }

@@ -56,6 +56,9 @@ fn otlp_example_sends_to_the_endpoint_in_the_environment() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("all_delivered=true"), "{protocol}: {stderr}");
+        assert!(!stderr.contains("is failing"), "{protocol}: {stderr}");
         let spans =
             rx.wait_spans(|s| s.iter().filter(|s| s.name == "handle").count() == 3, Duration::from_secs(10));
         let handles: Vec<_> = spans.iter().filter(|s| s.name == "handle").collect();
@@ -83,6 +86,26 @@ fn otlp_example_sends_to_the_endpoint_in_the_environment() {
             assert_eq!(h.get("authorization").map(String::as_str), Some("Bearer abc"), "{protocol}: {h:?}");
             assert_eq!(h.get("x-tenant").map(String::as_str), Some("42"));
         }
+    }
+}
+
+#[test]
+fn otlp_example_says_once_that_a_dead_endpoint_fails_and_reports_what_was_lost() {
+    for protocol in ["grpc", "http/protobuf"] {
+        let out = example("otlp")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", support::dead_endpoint())
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let failing: Vec<&str> = stderr.lines().filter(|l| l.contains("is failing")).collect();
+        assert_eq!(failing.len(), 1, "{protocol}: one line, not one per batch or signal:\n{stderr}");
+        assert!(failing[0].starts_with("telemark: OTLP export to http://127.0.0.1:"), "{}", failing[0]);
+        assert!(!stderr.contains("recovered"), "{stderr}");
+        let report = stderr.lines().find(|l| l.starts_with("otlp example:")).expect("the example's report");
+        assert!(report.contains("all_delivered=false"), "{report}");
+        assert!(report.contains("spans: 6 recorded, 0 exported, 6 dropped"), "{report}");
     }
 }
 

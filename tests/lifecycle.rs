@@ -223,3 +223,38 @@ fn disabled_by_environment_style_config() {
     drop(guard);
     assert_eq!(telemark::stats().spans_recorded, capture_before.spans_recorded);
 }
+
+/// The scenario `export_failure_and_recovery_are_each_said_once` runs in a child process, whose
+/// stderr it reads: the backend refuses one flush, then takes the next two.
+#[test]
+#[ignore = "run in a child process by export_failure_and_recovery_are_each_said_once"]
+fn scenario_refused_then_accepted() {
+    let rx = Receiver::start();
+    let mut cfg = config(&rx, Protocol::HttpProtobuf);
+    cfg.metrics.enabled = false;
+    let guard = telemark::init(cfg).unwrap();
+    rx.set_http_status(500);
+    unit_of_work("refused");
+    assert!(telemark::flush(telemark::QUERY_WAIT));
+    rx.set_http_status(200);
+    unit_of_work("accepted");
+    assert!(telemark::flush(telemark::QUERY_WAIT));
+    unit_of_work("accepted again");
+    assert!(guard.shutdown_within(telemark::QUERY_WAIT), "everything after the recovery was delivered");
+    let _ = rx.take_errors();
+}
+
+#[test]
+fn export_failure_and_recovery_are_each_said_once() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "scenario_refused_then_accepted", "--ignored", "--nocapture", "--test-threads=1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("telemark: ")).collect();
+    assert_eq!(lines.len(), 2, "one line when it fails, one when it recovers:\n{stderr}");
+    assert!(lines[0].contains("is failing (spans: ") && lines[0].contains("500"), "{}", lines[0]);
+    assert!(lines[1].contains(" recovered after "), "{}", lines[1]);
+    assert!(lines[1].ends_with("lost while it failed: 1 span, 1 log record"), "{}", lines[1]);
+}

@@ -142,8 +142,9 @@ impl Guard {
         SERVICES.lock().ok()?.as_ref()?.prometheus.as_ref().map(metrics::prometheus::Server::addr)
     }
 
-    /// Flushes and shuts down now, waiting at most `timeout`; true if everything was delivered
-    /// in time.
+    /// Flushes and shuts down now, waiting at most `timeout`; true if everything still queued was
+    /// delivered in time, false if an export failed (a dead backend) or the time ran out.
+    /// [`stats()`] says what was exported and dropped over the whole run.
     pub fn shutdown_within(mut self, timeout: Duration) -> bool {
         self.timeout = timeout;
         let ok = shutdown(self.epoch, timeout);
@@ -172,8 +173,9 @@ fn shutdown(epoch: u64, timeout: Duration) -> bool {
 }
 
 /// Stops the running pipeline by `deadline` (the caller holds `LIFECYCLE`); true if everything
-/// was delivered in time.
+/// still queued was delivered in time (no export failed on the way).
 fn stop_pipeline(deadline: Instant) -> bool {
+    let failures = stats::STATS.export_failures.load(Relaxed);
     state::uninstall();
     // What was recorded is processed first (exceptions grouped and counted), so that the metrics
     // the services push one last time are the final ones.
@@ -185,7 +187,8 @@ fn stop_pipeline(deadline: Instant) -> bool {
     let ok = collector::request(|ack| collector::Command::Shutdown(ack, deadline), deadline);
     collector::detach();
     EPOCH.store(0, Relaxed);
-    ok
+    ok && stats::STATS.export_failures.load(Relaxed) == failures
+        && stats::STATS.queue_depth.load(Relaxed) == 0
 }
 
 /// Starts telemark: the collector thread, the exporters, the `tracing` bridge and the panic hook.
@@ -226,6 +229,10 @@ pub fn init(mut config: Config) -> Result<Guard, Error> {
             max_batch: config.export.max_batch.max(1),
             delay: config.export.delay,
             resource: resource(&config),
+            health: std::sync::Arc::new(export::health::Health::new(format!(
+                "OTLP export to {}",
+                o.endpoint.trim()
+            ))),
         };
         let otlp = export::otlp::Otlp::start(settings.clone()).map_err(Error::Exporter)?;
         exporters.push(Box::new(otlp));

@@ -2,6 +2,8 @@
 //! [`Exporter`] trait, and the built-in exporters (console, OTLP, in-memory).
 
 pub(crate) mod console;
+#[cfg(feature = "otlp")]
+pub(crate) mod health;
 pub(crate) mod memory;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;

@@ -5,6 +5,7 @@
 //! and one-worker runtimes, silent loss when the caller's runtime is gone): nothing here depends on
 //! whether, or which, runtime the application runs.
 
+use super::health::{cause, Health, Signal};
 use super::{ExportError, Exporter, FinishedSpan, LogEntry, Protocol};
 use crate::context::{SpanKind, Status};
 use crate::stats::STATS;
@@ -34,6 +35,9 @@ pub(crate) struct OtlpSettings {
     pub max_batch: usize,
     pub delay: Duration,
     pub resource: Resource,
+    /// Shared by the span, log and metric senders: one line when the endpoint fails, one when it
+    /// recovers.
+    pub health: Arc<Health>,
 }
 
 enum Msg {
@@ -221,11 +225,12 @@ fn sender(
             });
             settle(&queued, n);
             match r {
-                Ok(Ok(())) => STATS.spans_exported.fetch_add(n as u64, Relaxed),
-                _ => {
-                    STATS.export_failures.fetch_add(1, Relaxed);
-                    STATS.spans_dropped.fetch_add(n as u64, Relaxed)
+                Ok(Ok(())) => {
+                    STATS.spans_exported.fetch_add(n as u64, Relaxed);
+                    s.health.delivered(Signal::Spans);
                 }
+                Ok(Err(e)) => failed(&s.health, Signal::Spans, &cause(&e), n, &STATS.spans_dropped),
+                Err(_) => failed(&s.health, Signal::Spans, &no_answer(s.timeout), n, &STATS.spans_dropped),
             };
         }
         while !logs.is_empty() {
@@ -239,11 +244,12 @@ fn sender(
             });
             settle(&queued, n);
             match r {
-                Ok(Ok(())) => STATS.logs_exported.fetch_add(n as u64, Relaxed),
-                _ => {
-                    STATS.export_failures.fetch_add(1, Relaxed);
-                    STATS.logs_dropped.fetch_add(n as u64, Relaxed)
+                Ok(Ok(())) => {
+                    STATS.logs_exported.fetch_add(n as u64, Relaxed);
+                    s.health.delivered(Signal::Logs);
                 }
+                Ok(Err(e)) => failed(&s.health, Signal::Logs, &cause(&e), n, &STATS.logs_dropped),
+                Err(_) => failed(&s.health, Signal::Logs, &no_answer(s.timeout), n, &STATS.logs_dropped),
             };
         }
     };
@@ -284,6 +290,18 @@ fn sender(
             }
         }
     }
+}
+
+/// Counts a batch of `n` items that could not be sent, and tells `health`.
+fn failed(health: &Health, signal: Signal, cause: &str, n: usize, dropped: &std::sync::atomic::AtomicU64) {
+    STATS.export_failures.fetch_add(1, Relaxed);
+    dropped.fetch_add(n as u64, Relaxed);
+    health.failed(signal, cause, n as u64);
+}
+
+/// The cause of an export that did not finish in time.
+pub(crate) fn no_answer(timeout: Duration) -> String {
+    format!("no answer within {}", telemark_grammar::format_duration(timeout))
 }
 
 fn settle(queued: &AtomicUsize, n: usize) {

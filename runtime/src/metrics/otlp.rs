@@ -5,6 +5,7 @@
 //! (`function`, `module`) — the same series the Prometheus endpoint shows.
 
 use super::{exception_counts, snapshot, FunctionMetrics, BOUNDS_NS};
+use crate::export::health::{cause, Signal};
 use crate::export::otlp::OtlpSettings;
 use crate::export::Protocol;
 use crate::stats::STATS;
@@ -173,8 +174,17 @@ impl Push {
                     None => s.timeout,
                 };
                 let sent = rt.block_on(async { tokio::time::timeout(timeout, sender.send(req)).await });
-                if !matches!(sent, Ok(Ok(()))) {
-                    STATS.export_failures.fetch_add(1, Relaxed);
+                let cause = match sent {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e),
+                    Err(_) => Some(crate::export::otlp::no_answer(timeout)),
+                };
+                match cause {
+                    None => s.health.delivered(Signal::Metrics),
+                    Some(cause) => {
+                        STATS.export_failures.fetch_add(1, Relaxed);
+                        s.health.failed(Signal::Metrics, &cause, 1);
+                    }
                 }
                 if last.is_some() {
                     return;
@@ -217,10 +227,10 @@ impl Sender {
             Sender::Grpc { endpoint, headers, client } => {
                 if client.is_none() {
                     let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())
-                        .map_err(|e| e.to_string())?
+                        .map_err(|e| cause(&e))?
                         .connect()
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| cause(&e))?;
                     *client = Some(MetricsServiceClient::new(channel));
                 }
                 let Some(c) = client.as_mut() else { return Err("no client".into()) };
@@ -237,7 +247,7 @@ impl Sender {
                     Ok(_) => Ok(()),
                     Err(e) => {
                         *client = None;
-                        Err(e.to_string())
+                        Err(cause(&e))
                     }
                 }
             }
@@ -249,8 +259,8 @@ impl Sender {
                 for (k, v) in headers.iter() {
                     b = b.header(k.as_str(), v.as_str());
                 }
-                let request = b.body(bytes::Bytes::from(req.encode_to_vec())).map_err(|e| e.to_string())?;
-                let response = client.send_bytes(request).await.map_err(|e| e.to_string())?;
+                let request = b.body(bytes::Bytes::from(req.encode_to_vec())).map_err(|e| cause(&e))?;
+                let response = client.send_bytes(request).await.map_err(|e| cause(&*e))?;
                 if response.status().is_success() {
                     Ok(())
                 } else {
