@@ -73,8 +73,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let crashed = std::thread::spawn(|| worker(&[5, 0, 2])).join().is_err();
     println!("worker thread panicked: {crashed}");
 
+    // `groups()` waits until telemark's thread has grouped (and printed) every exception above.
+    let groups = telemark::exceptions::groups();
     println!("\nexception groups:");
-    for g in telemark::exceptions::groups() {
+    for g in groups {
         println!(
             "  {:>3} × {}  {}  ({}) at {}",
             g.count, g.fingerprint, g.type_name, g.sample_message, g.site

@@ -161,10 +161,24 @@ fn exceptions_example_announces_each_group_once_and_lists_the_groups() {
         stdout.contains("ERROR exception exceptions::DbError::Timeout: query 7017 timed out after 250 ms")
     );
     assert!(stdout.contains(" WARN exception ParseIntError"), "level = \"warn\": {stdout}");
-    assert!(stdout.contains("    stack:\n"), "a readable stack: {stdout}");
+    assert!(
+        stdout.contains("    stack (innermost call first; ~ marks a frame in a library):\n"),
+        "a readable stack whose marks are explained: {stdout}"
+    );
+    assert!(stdout.contains("library frames: core"), "runs of library frames folded: {stdout}");
+    let longest_run = stdout.split('\n').fold((0, 0), |(run, max), l| {
+        let run = if l.trim_start().starts_with("~ ") { run + 1 } else { 0 };
+        (run, max.max(run))
+    });
+    assert!(longest_run.1 <= 1, "no two library frames in a row: {stdout}");
     assert!(stdout.contains("exceptions::load_order"), "{stdout}");
-    let groups = stdout.split("exception groups:").nth(1).expect("the groups at the end");
+    // Every group is listed once everything before `groups()` was grouped, whatever the load.
+    let (before, groups) = stdout.split_once("\nexception groups:\n").expect("the groups at the end");
     assert!(groups.contains("2 × "), "the timeout group counted twice: {groups}");
+    for kind in ["DbError::Timeout", "DbError::NotFound", "ParseIntError", "panic"] {
+        assert_eq!(groups.matches(kind).count(), 1, "{kind} listed: {groups}");
+    }
+    assert!(!groups.contains("new exception group"), "printed before the list: {groups}");
     assert!(groups.contains("ignored: 5"), "{groups}");
     assert!(stdout.contains("worker thread panicked: true"));
 }

@@ -134,12 +134,16 @@ impl Console {
             }
             (None, None) => {}
         }
-        // The stacktrace, as it was formatted, one frame per line.
+        // The stacktrace, one frame per line, with runs of library frames folded into one line.
         let stack = x.stacktrace.trim_start_matches(['\n', '\r']).trim_end();
         if !stack.is_empty() {
-            out.push_str("    stack:\n");
-            for frame in stack.lines() {
-                let frame = frame.trim_end();
+            let lines = fold_library_frames(stack);
+            if stack.lines().any(|l| l.starts_with(LIBRARY_MARK)) {
+                out.push_str("    stack (innermost call first; ~ marks a frame in a library):\n");
+            } else {
+                out.push_str("    stack:\n");
+            }
+            for frame in lines {
                 if frame.is_empty() {
                     out.push('\n');
                 } else {
@@ -570,6 +574,74 @@ fn json_span(s: &FinishedSpan, out: &mut String) {
     out.push_str("}\n");
 }
 
+/// How telemark's rendered stacktraces mark a frame outside the application.
+const LIBRARY_MARK: &str = "~ ";
+
+/// The lines of a stacktrace with every run of two or more library frames (marked
+/// [`LIBRARY_MARK`]) folded into one line that counts them and names their crates
+/// (`… 48 library frames: tokio, std`); a single library frame stays as it is.
+fn fold_library_frames(stack: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    let flush = |run: &mut Vec<&str>, out: &mut Vec<String>| {
+        match run.len() {
+            0 => {}
+            1 => out.push(run[0].to_string()),
+            n => {
+                let mut crates: Vec<&str> = Vec::new();
+                for c in run.iter().filter_map(|f| frame_crate(f)) {
+                    if !crates.contains(&c) {
+                        crates.push(c);
+                    }
+                }
+                let mut line = format!("~ … {n} library frames");
+                if !crates.is_empty() {
+                    let _ = write!(line, ": {}", crates.join(", "));
+                }
+                out.push(line);
+            }
+        }
+        run.clear();
+    };
+    for line in stack.lines().map(str::trim_end) {
+        if line.starts_with(LIBRARY_MARK) {
+            run.push(line);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(line.to_string());
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// The crate of a rendered frame (`~ <u64 as core::ops::Div>::div (core/src/ops/arith.rs:495)`
+/// → `core`): the type's crate, else the trait's, else the first component of its file.
+fn frame_crate(frame: &str) -> Option<&str> {
+    let frame = frame.strip_prefix(LIBRARY_MARK).unwrap_or(frame);
+    let (function, file) = match frame.rfind(" (") {
+        Some(i) if frame.ends_with(')') => (&frame[..i], Some(&frame[i + 2..frame.len() - 1])),
+        _ => (frame, None),
+    };
+    let is_ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
+    for part in function.split(" as ") {
+        let part = part.trim_start_matches(['<', '&', '*']);
+        let part = part.strip_prefix("dyn ").or_else(|| part.strip_prefix("mut ")).unwrap_or(part);
+        if let Some((first, _)) = part.split_once("::") {
+            if is_ident(first) {
+                return Some(first);
+            }
+        }
+    }
+    // `tokio-1.54.1/src/runtime/task.rs` → `tokio`.
+    let first = file?.split('/').next()?;
+    let name = match first.rsplit_once('-') {
+        Some((name, version)) if version.starts_with(|c: char| c.is_ascii_digit()) => name,
+        _ => first,
+    };
+    is_ident(&name.replace('-', "_")).then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -646,6 +718,34 @@ trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7
 ";
         assert_eq!(text, expected);
         assert!(!text.contains("new exception group"));
+    }
+
+    #[test]
+    fn runs_of_library_frames_fold_into_one_line_and_the_mark_is_explained() {
+        let stack = [
+            "  app::db::query (src/db.rs:12:5)",
+            "~ telemark_runtime::call_once (runtime/src/lib.rs:448:5)",
+            "  app::handler (src/main.rs:40:9)",
+            "~ <core::future::poll_fn::PollFn<F> as core::future::future::Future>::poll (core/src/future/poll_fn.rs:151:9)",
+            "~ tokio::runtime::task::core::Core<T,S>::poll (tokio-1.54.1/src/runtime/task/core.rs:374:24)",
+            "~ <u64 as core::ops::arith::Div>::div (core/src/ops/arith.rs:495:45)",
+            "~ std::thread::local::LocalKey<T>::with (std/src/thread/local.rs:315:12)",
+            "~ <unknown> (hyper-util-0.1.10/src/rt/tokio.rs:1:1)",
+            "  app::main (src/main.rs:7:5)",
+        ]
+        .join("\n");
+        let mut attrs = full(false);
+        attrs.retain(|(k, _)| *k != "exception.stacktrace");
+        attrs.push(("exception.stacktrace", Value::from(stack)));
+        let text = human(&[exception(attrs)]);
+        let expected = "    stack (innermost call first; ~ marks a frame in a library):
+        app::db::query (src/db.rs:12:5)
+      ~ telemark_runtime::call_once (runtime/src/lib.rs:448:5)
+        app::handler (src/main.rs:40:9)
+      ~ … 5 library frames: core, tokio, std, hyper-util
+        app::main (src/main.rs:7:5)
+";
+        assert!(text.contains(expected), "{text}");
     }
 
     #[test]
