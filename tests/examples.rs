@@ -177,6 +177,7 @@ fn exceptions_example_announces_each_group_once_and_lists_the_groups() {
     assert!(groups.contains("2 × "), "the timeout group counted twice: {groups}");
     for kind in ["DbError::Timeout", "DbError::NotFound", "ParseIntError", "panic"] {
         assert_eq!(groups.matches(kind).count(), 1, "{kind} listed: {groups}");
+        assert!(before.contains("new exception group") && before.contains(kind), "{before}");
     }
     assert!(!groups.contains("new exception group"), "printed before the list: {groups}");
     assert!(groups.contains("ignored: 5"), "{groups}");
