@@ -5,11 +5,8 @@
 use telemark_tests as support;
 
 use std::sync::OnceLock;
-use std::time::Duration;
 use support::{Receiver, Span, SpanKind, Status};
 use telemark::{traced, Config, Protocol};
-
-const WAIT: Duration = Duration::from_secs(15);
 
 /// One pipeline per test binary: telemark's pipeline is process-wide.
 fn receiver() -> &'static Receiver {
@@ -27,11 +24,17 @@ fn receiver() -> &'static Receiver {
     .0
 }
 
-/// Flushes, then waits until a span named `name` arrived.
-fn span(name: &str) -> Span {
+/// Delivers everything recorded so far: `flush` returns once the receiver has answered.
+fn delivered() -> &'static Receiver {
     let rx = receiver();
-    telemark::flush(WAIT);
-    rx.wait_span_named(name, WAIT).unwrap_or_else(|| panic!("no span `{name}` arrived; got {:?}", names(rx)))
+    assert!(telemark::flush(telemark::QUERY_WAIT), "telemark's thread is stuck");
+    rx
+}
+
+/// The last span named `name` that arrived, after everything recorded was delivered.
+fn span(name: &str) -> Span {
+    let rx = delivered();
+    rx.spans_named(name).pop().unwrap_or_else(|| panic!("no span `{name}` arrived; got {:?}", names(rx)))
 }
 
 fn names(rx: &Receiver) -> Vec<String> {
@@ -253,8 +256,8 @@ fn methods_returning_borrows_and_unsafe_fns() {
     assert_eq!(store.label("x").unwrap(), "items");
     let v = 7u32;
     assert_eq!(unsafe { read_raw(&v) }, Ok(7));
-    telemark::flush(WAIT);
-    let spans = receiver().wait_spans(|s| s.iter().filter(|s| s.name == "first_mut").count() >= 2, WAIT);
+    let spans = delivered().spans_named("first_mut");
+    assert_eq!(spans.len(), 2);
     let failed =
         spans.iter().find(|s| s.name == "first_mut" && s.status.is_error()).expect("failed first_mut");
     assert_eq!(failed.status.message, "no item at 9");
@@ -362,8 +365,8 @@ async fn async_root() -> u32 {
 }
 
 #[traced]
-async fn slow() {
-    tokio::time::sleep(Duration::from_secs(30)).await;
+async fn never_finishes() {
+    std::future::pending::<()>().await;
 }
 
 #[test]
@@ -372,14 +375,17 @@ fn async_spans_nest_across_awaits_tasks_and_threads_and_cancellation_is_marked()
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let total = rt.block_on(async {
         let total = async_root().await;
-        let _ = tokio::time::timeout(Duration::from_millis(5), slow()).await;
+        // Polled once, then dropped unfinished: cancelled, whatever the clock says.
+        tokio::select! {
+            biased;
+            () = never_finishes() => unreachable!(),
+            () = std::future::ready(()) => {}
+        }
         total
     });
     assert_eq!(total, 13);
     let root = span("async_root");
-    telemark::flush(WAIT);
-    let leaves = receiver().wait_spans(|s| s.iter().filter(|s| s.name == "async_leaf").count() >= 2, WAIT);
-    let leaves: Vec<_> = leaves.into_iter().filter(|s| s.name == "async_leaf").collect();
+    let leaves = delivered().spans_named("async_leaf");
     assert_eq!(leaves.len(), 2);
     for l in &leaves {
         assert_eq!(l.trace_id, root.trace_id);
@@ -387,7 +393,7 @@ fn async_spans_nest_across_awaits_tasks_and_threads_and_cancellation_is_marked()
     }
     let blocking = span("blocking_work");
     assert_eq!(blocking.parent_span_id, root.span_id);
-    let cancelled = span("slow");
+    let cancelled = span("never_finishes");
     assert_eq!(cancelled.attr("telemark.cancelled").and_then(|v| v.as_bool()), Some(true));
 }
 
@@ -420,7 +426,7 @@ fn outer_traced() {
 
 #[test]
 fn tracing_spans_and_traced_spans_form_one_tree_and_logs_carry_ids() {
-    let rx = receiver();
+    receiver();
     outer_traced();
     tracing::info_span!("tracing_root").in_scope(|| {
         named_child_of_tracing();
@@ -438,7 +444,8 @@ fn tracing_spans_and_traced_spans_form_one_tree_and_logs_carry_ids() {
     assert_eq!(tchild.parent_span_id, troot.span_id);
     assert_eq!(tchild.trace_id, troot.trace_id);
 
-    let logs = rx.wait_logs(|l| l.iter().any(|l| l.body == "no span here"), WAIT);
+    let logs = delivered().logs();
+    assert!(logs.iter().any(|l| l.body == "no span here"));
     let inside = logs.iter().find(|l| l.body == "inside the inner function").expect("log inside the span");
     assert_eq!(inside.trace_id, inner.trace_id);
     assert_eq!(inside.span_id, inner.span_id);
@@ -523,13 +530,9 @@ fn stats_count_what_was_exported() {
     receiver();
     named();
     span("custom.name");
-    // The receiver can have the request before the exporter has seen the reply.
-    let deadline = std::time::Instant::now() + WAIT;
-    let mut s = telemark::stats();
-    while s.spans_exported == 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        s = telemark::stats();
-    }
+    // `flush` returns once the exporter has seen the receiver's answer: the counts are final.
+    delivered();
+    let s = telemark::stats();
     assert!(s.spans_recorded > 0);
     assert!(s.spans_exported > 0, "{s:?}");
 }

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running Alertmanager.
 pub struct Alertmanager {
@@ -68,19 +68,12 @@ impl Alertmanager {
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {}: {e}", bin.display()));
         let mut am = Alertmanager { child, port, dir };
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok((200, _)) = get(port, "/-/ready") {
-                break;
-            }
+        super::eventually("Alertmanager ready", || {
             if let Ok(Some(status)) = am.child.try_wait() {
                 panic!("Alertmanager exited ({status}): {}", am.log());
             }
-            if Instant::now() > end {
-                panic!("Alertmanager was not ready within 20 s: {}", am.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            matches!(get(port, "/-/ready"), Ok((200, _))).then_some(())
+        });
         am
     }
 
@@ -101,20 +94,12 @@ impl Alertmanager {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET /api/v2/alerts is not JSON ({e}): {body}"))
     }
 
-    /// Polls `alerts()` until `pred` holds, up to `timeout`; the last answer.
-    pub fn wait_alerts(
-        &self,
-        timeout: Duration,
-        pred: impl Fn(&[serde_json::Value]) -> bool,
-    ) -> serde_json::Value {
-        let end = Instant::now() + timeout;
-        loop {
+    /// Asks `alerts()` until `pred` holds (see [`eventually`](super::eventually)); the answer.
+    pub fn wait_alerts(&self, what: &str, pred: impl Fn(&[serde_json::Value]) -> bool) -> serde_json::Value {
+        super::eventually(what, || {
             let v = self.alerts();
-            if pred(v.as_array().map(Vec::as_slice).unwrap_or(&[])) || Instant::now() > end {
-                return v;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            pred(v.as_array().map(Vec::as_slice).unwrap_or(&[])).then_some(v)
+        })
     }
 
     fn dir(&self) -> &Path {

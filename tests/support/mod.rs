@@ -2,7 +2,8 @@
 //!
 //! Use from an integration test with `use telemark_tests as support;` and then
 //! `let rx = support::Receiver::start();`, point the exporter at `rx.grpc_endpoint()` or
-//! `rx.http_endpoint()`, and assert on `rx.wait_spans(..)` / `rx.wait_logs(..)`.
+//! `rx.http_endpoint()`, make telemark deliver with `telemark::flush` (a barrier: it returns
+//! once the receiver has answered) and assert on `rx.spans()` / `rx.logs()`.
 
 // Test support: a failed expectation is a failed test, so panicking is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,6 +17,29 @@ pub mod webhook;
 
 pub use model::{Attributes, Event, Link, Log, MetricPoint, PointValue, Span, SpanKind, Status, Value};
 pub use receiver::{Receiver, RequestInfo, Signal};
+
+/// The longest a test waits for something that telemark's flush barrier cannot wait for (another
+/// process's output, a request that a server sent or received on its own schedule). It is a bound
+/// on failure, not a pause: waits end as soon as what they wait for happens, and the bound is
+/// reached only when it never does.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Asks `check` until it answers `Some` (at most [`WAIT`], then the test fails saying `what`).
+/// For the state of another process that can only be asked, not awaited — Prometheus' and
+/// Alertmanager's HTTP APIs: the pause between questions grows from 10 ms to 250 ms, and the answer
+/// does not depend on it.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut pause = std::time::Duration::from_millis(10);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(250));
+    }
+}
 
 /// `http://127.0.0.1:PORT` where nothing listens (a port that was free a moment ago), for tests
 /// of a dead backend.

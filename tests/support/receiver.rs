@@ -37,6 +37,7 @@ use tonic::body::Body;
 use tonic::codegen::http::{self, header, HeaderMap, HeaderValue, StatusCode};
 use tonic::codegen::{BoxFuture, Bytes, Context, Poll, Service};
 
+use super::WAIT;
 use super::model::{
     flatten_logs, flatten_metrics, flatten_spans, metric_point_count, Log, MetricPoint, Span,
 };
@@ -46,7 +47,7 @@ use super::model::{
 /// whose only thread is the one blocked in `drop`) would otherwise hold the shutdown this long.
 const GRACEFUL_SHUTDOWN: Duration = Duration::from_millis(250);
 /// How long `start` waits for the server thread to come up.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+const STARTUP_TIMEOUT: Duration = WAIT;
 
 /// Which OTLP signal a request carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +110,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    /// The same news for waiters on a Tokio runtime.
+    changed_async: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -124,6 +127,7 @@ impl Shared {
         st.generation += 1;
         drop(st);
         self.changed.notify_all();
+        self.changed_async.notify_waiters();
     }
 
     fn behavior(&self) -> Behavior {
@@ -197,15 +201,11 @@ impl Shared {
         });
     }
 
-    /// Blocks until `pred` holds on a snapshot or the deadline passes; returns the last
-    /// snapshot. `pred` runs without the lock held, so it may call back into the receiver.
-    fn wait<T: Clone>(
-        &self,
-        select: impl Fn(&State) -> Vec<T>,
-        mut pred: impl FnMut(&[T]) -> bool,
-        timeout: Duration,
-    ) -> Vec<T> {
-        let deadline = Instant::now() + timeout;
+    /// Blocks until `pred` holds on a snapshot (at most [`WAIT`], reached only when what is
+    /// awaited never comes); returns the last snapshot. `pred` runs without the lock held, so it
+    /// may call back into the receiver.
+    fn wait<T: Clone>(&self, select: impl Fn(&State) -> Vec<T>, mut pred: impl FnMut(&[T]) -> bool) -> Vec<T> {
+        let deadline = Instant::now() + WAIT;
         loop {
             let (snapshot, generation) = {
                 let st = self.lock();
@@ -224,6 +224,25 @@ impl Shared {
                     Ok((g, _)) => g,
                     Err(e) => e.into_inner().0,
                 };
+            }
+        }
+    }
+
+    /// [`Shared::wait`] for a Tokio task: it awaits the news instead of blocking its thread.
+    async fn wait_async<T: Clone>(
+        &self,
+        select: impl Fn(&State) -> Vec<T>,
+        mut pred: impl FnMut(&[T]) -> bool,
+    ) -> Vec<T> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            // Registered before looking, so news between the look and the await is not missed.
+            let news = self.changed_async.notified();
+            tokio::pin!(news);
+            news.as_mut().enable();
+            let snapshot = select(&self.lock());
+            if pred(&snapshot) || tokio::time::timeout_at(deadline, news).await.is_err() {
+                return snapshot;
             }
         }
     }
@@ -449,90 +468,64 @@ impl Receiver {
         self.shared.update(|st| st.behavior.delay = delay);
     }
 
-    /// Waits until `pred(spans)` holds or `timeout` passes, then returns the spans (whether or
-    /// not it held, so that the test's own assertion shows what arrived). Blocks the calling
-    /// thread: from a `current_thread` Tokio test whose exporter runs on the test's runtime,
-    /// use [`Receiver::wait_spans_async`].
-    pub fn wait_spans(&self, pred: impl FnMut(&[Span]) -> bool, timeout: Duration) -> Vec<Span> {
-        self.shared.wait(|st| st.spans.clone(), pred, timeout)
+    /// Waits until `pred(spans)` holds (at most [`WAIT`]), then returns the spans (whether or
+    /// not it held, so that the test's own assertion shows what arrived). For what telemark
+    /// sends, prefer `telemark::flush` — a barrier — and [`Receiver::spans`]; this is for senders
+    /// without one (another process, the OpenTelemetry SDK). Blocks the calling thread: from a
+    /// `current_thread` Tokio test whose exporter runs on the test's runtime, use
+    /// [`Receiver::wait_spans_async`].
+    pub fn wait_spans(&self, pred: impl FnMut(&[Span]) -> bool) -> Vec<Span> {
+        self.shared.wait(|st| st.spans.clone(), pred)
     }
 
-    /// Waits until at least `n` spans arrived or `timeout` passes; returns the spans.
-    pub fn wait_span_count(&self, n: usize, timeout: Duration) -> Vec<Span> {
-        self.wait_spans(|s| s.len() >= n, timeout)
+    /// Waits until at least `n` spans arrived; returns the spans.
+    pub fn wait_span_count(&self, n: usize) -> Vec<Span> {
+        self.wait_spans(|s| s.len() >= n)
     }
 
-    /// Waits for a span with this name; `None` if none arrived before `timeout`.
-    pub fn wait_span_named(&self, name: &str, timeout: Duration) -> Option<Span> {
-        self.wait_spans(|s| s.iter().any(|s| s.name == name), timeout).into_iter().find(|s| s.name == name)
+    /// Waits for a span with this name; `None` if none arrived.
+    pub fn wait_span_named(&self, name: &str) -> Option<Span> {
+        self.wait_spans(|s| s.iter().any(|s| s.name == name)).into_iter().find(|s| s.name == name)
     }
 
     /// Like [`Receiver::wait_spans`], for logs.
-    pub fn wait_logs(&self, pred: impl FnMut(&[Log]) -> bool, timeout: Duration) -> Vec<Log> {
-        self.shared.wait(|st| st.logs.clone(), pred, timeout)
+    pub fn wait_logs(&self, pred: impl FnMut(&[Log]) -> bool) -> Vec<Log> {
+        self.shared.wait(|st| st.logs.clone(), pred)
     }
 
-    /// Waits until at least `n` log records arrived or `timeout` passes; returns the logs.
-    pub fn wait_log_count(&self, n: usize, timeout: Duration) -> Vec<Log> {
-        self.wait_logs(|l| l.len() >= n, timeout)
+    /// Waits until at least `n` log records arrived; returns the logs.
+    pub fn wait_log_count(&self, n: usize) -> Vec<Log> {
+        self.wait_logs(|l| l.len() >= n)
     }
 
-    /// Like [`Receiver::wait_spans`], for the accepted metrics requests (raw): waits until
-    /// `pred(requests)` holds or `timeout` passes, then returns them.
+    /// Like [`Receiver::wait_spans`], for the accepted metrics requests (raw).
     pub fn wait_metrics(
         &self,
         pred: impl FnMut(&[ExportMetricsServiceRequest]) -> bool,
-        timeout: Duration,
     ) -> Vec<ExportMetricsServiceRequest> {
-        self.shared.wait(|st| st.raw_metrics.clone(), pred, timeout)
+        self.shared.wait(|st| st.raw_metrics.clone(), pred)
     }
 
     /// Like [`Receiver::wait_spans`], for the flattened metric points of all accepted metrics
     /// requests (what [`Receiver::metric_points`] returns).
-    pub fn wait_metric_points(
-        &self,
-        pred: impl FnMut(&[MetricPoint]) -> bool,
-        timeout: Duration,
-    ) -> Vec<MetricPoint> {
-        self.shared.wait(|st| st.metric_points.clone(), pred, timeout)
+    pub fn wait_metric_points(&self, pred: impl FnMut(&[MetricPoint]) -> bool) -> Vec<MetricPoint> {
+        self.shared.wait(|st| st.metric_points.clone(), pred)
     }
 
     /// Like [`Receiver::wait_spans`], for requests (accepted or not).
-    pub fn wait_requests(
-        &self,
-        pred: impl FnMut(&[RequestInfo]) -> bool,
-        timeout: Duration,
-    ) -> Vec<RequestInfo> {
-        self.shared.wait(|st| st.requests.clone(), pred, timeout)
+    pub fn wait_requests(&self, pred: impl FnMut(&[RequestInfo]) -> bool) -> Vec<RequestInfo> {
+        self.shared.wait(|st| st.requests.clone(), pred)
     }
 
-    /// [`Receiver::wait_spans`] that sleeps on the caller's Tokio runtime (needs its timer)
-    /// instead of blocking the thread.
-    pub async fn wait_spans_async(
-        &self,
-        mut pred: impl FnMut(&[Span]) -> bool,
-        timeout: Duration,
-    ) -> Vec<Span> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let spans = self.spans();
-            if pred(&spans) || Instant::now() >= deadline {
-                return spans;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    /// [`Receiver::wait_spans`] that awaits on the caller's Tokio runtime instead of blocking the
+    /// thread.
+    pub async fn wait_spans_async(&self, pred: impl FnMut(&[Span]) -> bool) -> Vec<Span> {
+        self.shared.wait_async(|st| st.spans.clone(), pred).await
     }
 
-    /// [`Receiver::wait_logs`] that sleeps on the caller's Tokio runtime.
-    pub async fn wait_logs_async(&self, mut pred: impl FnMut(&[Log]) -> bool, timeout: Duration) -> Vec<Log> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let logs = self.logs();
-            if pred(&logs) || Instant::now() >= deadline {
-                return logs;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    /// [`Receiver::wait_logs`] that awaits on the caller's Tokio runtime.
+    pub async fn wait_logs_async(&self, pred: impl FnMut(&[Log]) -> bool) -> Vec<Log> {
+        self.shared.wait_async(|st| st.logs.clone(), pred).await
     }
 
     /// Stops both servers now (in-flight requests get 250 ms, then connections are cut); later

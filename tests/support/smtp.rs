@@ -8,7 +8,6 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
 
 const SERVER: &str = r#"
 import json, sys, threading
@@ -138,7 +137,7 @@ impl SmtpServer {
                 cv.notify_all();
             }
         });
-        if ready_rx.recv_timeout(Duration::from_secs(15)).is_err() {
+        if ready_rx.recv_timeout(super::WAIT).is_err() {
             let _ = child.kill();
             let _ = child.wait();
             panic!("aiosmtpd did not start on 127.0.0.1:{port}: {}", errors.lock().unwrap());
@@ -151,11 +150,11 @@ impl SmtpServer {
         self.port
     }
 
-    /// Waits until `n` messages have arrived (or `timeout`), and returns them all.
-    pub fn wait_mails(&self, n: usize, timeout: Duration) -> Vec<ReceivedMail> {
+    /// Waits until `n` messages have arrived (at most [`WAIT`](super::WAIT)), and returns them all.
+    pub fn wait_mails(&self, n: usize) -> Vec<ReceivedMail> {
         let (l, cv) = &*self.mails;
         let g = l.lock().unwrap();
-        let (g, _) = cv.wait_timeout_while(g, timeout, |m| m.len() < n).unwrap();
+        let (g, _) = cv.wait_timeout_while(g, super::WAIT, |m| m.len() < n).unwrap();
         g.clone()
     }
 }

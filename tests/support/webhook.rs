@@ -133,16 +133,16 @@ impl WebhookServer {
         self.shared.requests.lock().unwrap().clone()
     }
 
-    /// Waits until `n` requests have arrived (or `timeout`), and returns them all.
-    pub fn wait_requests(&self, n: usize, timeout: Duration) -> Vec<HookRequest> {
+    /// Waits until `n` requests have arrived (at most [`WAIT`](super::WAIT)), and returns them all.
+    pub fn wait_requests(&self, n: usize) -> Vec<HookRequest> {
         let g = self.shared.requests.lock().unwrap();
-        let (g, _) = self.shared.arrived.wait_timeout_while(g, timeout, |r| r.len() < n).unwrap();
+        let (g, _) = self.shared.arrived.wait_timeout_while(g, super::WAIT, |r| r.len() < n).unwrap();
         g.clone()
     }
 
-    /// Waits for a request whose JSON body satisfies `pred`.
-    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&HookRequest) -> bool) -> Option<HookRequest> {
-        let end = Instant::now() + timeout;
+    /// Waits for a request that satisfies `pred` (at most [`WAIT`](super::WAIT)).
+    pub fn wait_for(&self, pred: impl Fn(&HookRequest) -> bool) -> Option<HookRequest> {
+        let end = Instant::now() + super::WAIT;
         let mut g = self.shared.requests.lock().unwrap();
         loop {
             if let Some(r) = g.iter().find(|r| pred(r)) {
