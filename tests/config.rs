@@ -136,3 +136,88 @@ fn an_invalid_endpoint_fails_init_with_a_clear_error() {
     let err = telemark::init(Config::default().otlp("not a url", Protocol::Grpc)).unwrap_err();
     assert!(err.to_string().contains("not a url"), "{err}");
 }
+
+// ---- one grammar for every duration ----
+
+#[test]
+fn every_duration_takes_fractions_and_compound_terms() {
+    let yaml = "\
+exporters:
+  otlp:
+    timeout: 2.5s
+export:
+  shutdown_timeout: 1.5s
+  delay: 1h30m
+metrics:
+  export_interval: 1m30s
+exceptions:
+  rate_window: 0.5m
+alerts:
+  group_wait: 1.5s
+  repeat_interval: 1h30m
+  evaluation_interval: 250ms
+  channels:
+    hook: { kind: webhook, url: \"http://x\", timeout: 1s500ms }
+  rules:
+    - { function: shop::pay, condition: errors > 1, window: 1m30.25s, for: 1.5s }
+";
+    let c = Config::from_yaml(yaml, "durations.yaml").unwrap();
+    let ms = Duration::from_millis;
+    assert_eq!(c.exporters.otlp.timeout, ms(2500));
+    assert_eq!(c.export.shutdown_timeout, ms(1500));
+    assert_eq!(c.export.delay, Duration::from_secs(5400));
+    assert_eq!(c.metrics.export_interval, Duration::from_secs(90));
+    assert_eq!(c.exceptions.rate_window, Duration::from_secs(30));
+    assert_eq!(c.alerts.group_wait, ms(1500));
+    assert_eq!(c.alerts.repeat_interval, Duration::from_secs(5400));
+    assert_eq!(c.alerts.evaluation_interval, ms(250));
+    assert_eq!(c.alerts.channels["hook"].timeout, Some(ms(1500)));
+    assert_eq!(c.alerts.rules[0].window, Some(ms(90_250)));
+    assert_eq!(c.alerts.rules[0].for_, Some(ms(1500)));
+}
+
+#[test]
+fn a_malformed_duration_reads_the_same_under_every_key() {
+    let mut messages = Vec::new();
+    for (section, key) in [
+        ("export", "delay"),
+        ("exceptions", "rate_window"),
+        ("metrics", "export_interval"),
+        ("alerts", "group_wait"),
+        ("alerts", "evaluation_interval"),
+    ] {
+        for (value, expect) in [
+            ("5 minutes", "did you mean `5m`?"),
+            ("10", "`10` needs a unit, like `10s`"),
+            ("-1s", "cannot be negative"),
+            ("1.5us", "finer than a microsecond"),
+        ] {
+            let yaml = format!("{section}:\n  {key}: {value}\n");
+            let e = Config::from_yaml(&yaml, "d.yaml").unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(format!("{section}.{key}").as_str()), "{e}");
+            assert_eq!(e.line, Some(2), "{e}");
+            assert!(e.message.contains(expect), "{section}.{key}: {value}: `{expect}` not in: {e}");
+            messages.push((value, e.message));
+        }
+    }
+    for (value, m) in &messages {
+        let first = &messages.iter().find(|(v, _)| v == value).unwrap().1;
+        assert_eq!(m, first, "`{value}` reads differently under another key");
+    }
+}
+
+#[test]
+fn duration_environment_variables_stay_milliseconds() {
+    let env: HashMap<&str, &str> =
+        [("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"), ("OTEL_METRIC_EXPORT_INTERVAL", "90000")]
+            .into_iter()
+            .collect();
+    let mut c = Config::default();
+    c.apply_env(&|k| env.get(k).map(|v| v.to_string())).unwrap();
+    assert_eq!(c.exporters.otlp.timeout, Duration::from_millis(1500));
+    assert_eq!(c.metrics.export_interval, Duration::from_secs(90));
+    for var in ["OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_METRIC_EXPORT_INTERVAL"] {
+        let e = Config::default().apply_env(&|k| (k == var).then(|| "1.5s".to_string())).unwrap_err();
+        assert!(e.message.contains("milliseconds"), "{var}: {e}");
+    }
+}

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
+use telemark_grammar::grammar::parse_duration;
 
 /// A configuration error: where it is and what would be right.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -652,27 +653,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `250ms`, `10s`, `5m`, `1h`, `1500us`.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 =
-        num.parse().map_err(|_| format!("invalid duration `{s}`, expected e.g. `500ms`, `10s`, `5m`"))?;
-    let secs = match unit.trim() {
-        "us" | "µs" => n / 1e6,
-        "ms" => n / 1e3,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "" => return Err(format!("duration `{s}` needs a unit: `ms`, `s`, `m` or `h`")),
-        u => {
-            return Err(format!("unknown unit `{u}` in duration `{s}`, expected `us`, `ms`, `s`, `m` or `h`"))
-        }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration `{s}`"))
-}
-
 fn de_with<'de, D: Deserializer<'de>, T>(
     d: D,
     f: impl FnOnce(&str) -> Result<T, String>,
@@ -733,7 +713,10 @@ fn de_ratio<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
     de_with(d, parse_protocol)
 }
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// A duration in telemark's one duration grammar (`500ms`, `1.5s`, `1h30m`; see
+/// [`telemark_grammar::grammar::parse_duration`]), for every duration key of the config. A YAML
+/// number (`30`) gets the grammar's "needs a unit" message.
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     de_with(d, parse_duration)
 }
 fn de_switch<'de, D: Deserializer<'de>>(d: D) -> Result<Switch, D::Error> {
@@ -849,15 +832,6 @@ fn key_path_at(text: &str, line: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
-        assert!(parse_duration("10 parsecs").is_err());
-    }
 
     #[test]
     fn pairs_are_percent_decoded() {
