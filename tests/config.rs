@@ -221,3 +221,87 @@ fn duration_environment_variables_stay_milliseconds() {
         assert!(e.message.contains("milliseconds"), "{var}: {e}");
     }
 }
+
+// ---- key paths from the deserializer ----
+
+#[test]
+fn flow_style_errors_name_their_key() {
+    let yaml = "exporters:\n  otlp: {endpoint: \"http://x:4317\", protocl: grpc}\n";
+    let e = Config::from_yaml(yaml, "flow.yaml").unwrap_err();
+    assert_eq!(e.source, "flow.yaml");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.column.is_some(), "{e}");
+    assert_eq!(e.key.as_deref(), Some("exporters.otlp.protocl"), "{e}");
+    assert!(e.message.contains("did you mean `protocol`?"), "{e}");
+
+    let e = Config::from_yaml("exporters: {otlp: {protocol: htp}}\n", "flow.yaml").unwrap_err();
+    assert_eq!(e.line, Some(1), "{e}");
+    assert_eq!(e.key.as_deref(), Some("exporters.otlp.protocol"), "{e}");
+    assert!(e.message.contains("expected `grpc` or `http/protobuf`"), "{e}");
+
+    let e = Config::from_yaml("{service: {name: x}, bogus: 1}\n", "flow.yaml").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("bogus"), "{e}");
+}
+
+#[test]
+fn block_style_errors_name_file_line_column_and_key() {
+    let yaml = "service:\n  name: shop\nexporters:\n  otlp:\n    # a comment\n    protocl: grpc\n";
+    let e = Config::from_yaml(yaml, "block.yaml").unwrap_err();
+    assert_eq!((e.line, e.column), (Some(6), Some(5)), "{e}");
+    assert_eq!(e.key.as_deref(), Some("exporters.otlp.protocl"), "{e}");
+    assert!(e.to_string().starts_with("block.yaml:6:5: key `exporters.otlp.protocl`: "), "{e}");
+    assert!(e.message.contains("did you mean `protocol`?"), "{e}");
+}
+
+#[test]
+fn nested_alerts_keys_are_named_in_full() {
+    let yaml = "alerts:\n  channels:\n    ops:\n      kind: webhook\n      ulr: http://x\n";
+    let e = Config::from_yaml(yaml, "a.yaml").unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+    assert_eq!(e.key.as_deref(), Some("alerts.channels.ops.ulr"), "{e}");
+    assert!(e.message.contains("did you mean `url`?"), "{e}");
+
+    let yaml =
+        "alerts:\n  channels:\n    ops:\n      kind: webhook\n      url: http://x\n      timeout: soon\n";
+    let e = Config::from_yaml(yaml, "a.yaml").unwrap_err();
+    assert_eq!(e.line, Some(6), "{e}");
+    assert_eq!(e.key.as_deref(), Some("alerts.channels.ops.timeout"), "{e}");
+    assert!(e.message.contains("malformed duration `soon`"), "{e}");
+}
+
+#[test]
+fn a_bad_value_in_a_sequence_names_its_index() {
+    let yaml = "\
+alerts:
+  rules:
+    - function: shop::pay
+      condition: errors > 1
+    - function: shop::refund
+      condition: errors > 1
+      window: 5 minutes
+";
+    let e = Config::from_yaml(yaml, "seq.yaml").unwrap_err();
+    assert_eq!(e.line, Some(7), "{e}");
+    assert_eq!(e.key.as_deref(), Some("alerts.rules[1].window"), "{e}");
+    assert!(e.message.contains("did you mean `5m`?"), "{e}");
+
+    // The same in flow style.
+    let yaml = "alerts:\n  rules: [{function: a::f, condition: errors > 1}, {function: a::g, condition: erors > 1}]\n";
+    let e = Config::from_yaml(yaml, "seq.yaml").unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+    assert_eq!(e.key.as_deref(), Some("alerts.rules[1].condition"), "{e}");
+    assert!(e.message.contains("did you mean `errors`?"), "{e}");
+
+    // A sequence of strings: the entry, not the list.
+    let e = Config::from_yaml("exceptions:\n  ignore:\n    - NotFound\n    - \"io::\"\n", "seq.yaml")
+        .unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+    assert_eq!(e.key.as_deref(), Some("exceptions.ignore[1]"), "{e}");
+
+    // An unknown key inside an entry.
+    let yaml = "alerts:\n  overrides:\n    - name: x\n      treshold: 2\n";
+    let e = Config::from_yaml(yaml, "seq.yaml").unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+    assert_eq!(e.key.as_deref(), Some("alerts.overrides[0].treshold"), "{e}");
+    assert!(e.message.contains("did you mean `threshold`?"), "{e}");
+}

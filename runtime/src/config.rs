@@ -436,7 +436,7 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let mut c = serde_saphyr::from_str::<Config>(text).map_err(|e| yaml_error(&e, text, source))?;
+        let mut c: Config = from_yaml_text(text, source)?;
         c.source = Some(source.to_string());
         Ok(c)
     }
@@ -692,14 +692,22 @@ impl<'de> Deserialize<'de> for StrOrNum {
     }
 }
 
-fn de_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let patterns = Vec::<String>::deserialize(d)?;
-    for p in &patterns {
-        if let Some(why) = crate::exception::pattern_error(p) {
-            return Err(de::Error::custom(format!("invalid ignore pattern `{p}`: {why}")));
+/// One exception ignore pattern, checked as it is read, so a mistake names its entry
+/// (`exceptions.ignore[1]`) and line.
+struct Pattern(String);
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = String::deserialize(d)?;
+        match crate::exception::pattern_error(&p) {
+            Some(why) => Err(de::Error::custom(format!("invalid ignore pattern `{p}`: {why}"))),
+            None => Ok(Pattern(p)),
         }
     }
-    Ok(patterns)
+}
+
+fn de_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<Pattern>::deserialize(d)?.into_iter().map(|p| p.0).collect())
 }
 fn de_directives<'de, D: Deserializer<'de>>(d: D) -> Result<Directives, D::Error> {
     de_with(d, |s| s.parse())
@@ -742,9 +750,67 @@ fn de_output<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleOutput, D::Error>
     })
 }
 
-/// Turns a YAML error into one that names the line and the dotted key, with a suggestion for a
-/// misspelt key.
-fn yaml_error(e: &serde_saphyr::Error, text: &str, source: &str) -> ConfigError {
+/// Deserializes YAML `text` (`source` names it in errors) into a `T`, or a [`ConfigError`] with the
+/// file, line, column and dotted key of the mistake. The key comes from the deserializer itself
+/// (`serde_path_to_error` around serde-saphyr's), so it is right in block and flow style alike:
+/// map keys joined by dots, sequence entries by their 0-based index in brackets
+/// (`alerts.rules[1].window`).
+pub(crate) fn from_yaml_text<T: serde::de::DeserializeOwned>(
+    text: &str,
+    source: &str,
+) -> Result<T, ConfigError> {
+    let mut path = None;
+    serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = Some(e.path().clone());
+            e.into_inner()
+        })
+    })
+    .map_err(|e| yaml_error(&e, path.as_ref(), source))
+}
+
+/// The dotted key of a path: `exporters.otlp.protocol`, `alerts.rules[1].window`; `None` for the
+/// document itself.
+fn dotted_key(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let mut key = String::new();
+    for (i, segment) in segments.iter().enumerate() {
+        match segment {
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Map { key: k } | Segment::Enum { variant: k } => {
+                // `alerts.rules` and `alerts.overrides` entries are read as `Spanned<_>` (to keep
+                // their line), which serde-saphyr presents as a map with the entry under `value`.
+                let spanned = k == "value"
+                    && i >= 2
+                    && matches!(segments[i - 1], Segment::Seq { .. })
+                    && matches!(segments[i - 2], Segment::Map { key } if key == "rules" || key == "overrides");
+                if spanned {
+                    continue;
+                }
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            Segment::Unknown => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push('?');
+            }
+        }
+    }
+    (!key.is_empty()).then_some(key)
+}
+
+/// Turns a YAML error into one that names the line, the column and the dotted key (from `path`,
+/// where the deserializer was), with a suggestion for a misspelt key.
+fn yaml_error(
+    e: &serde_saphyr::Error,
+    path: Option<&serde_path_to_error::Path>,
+    source: &str,
+) -> ConfigError {
     let loc = e.location();
     let line = loc.as_ref().map(|l| l.line()).filter(|l| *l > 0);
     let column = loc.as_ref().map(|l| l.column()).filter(|c| *c > 0);
@@ -757,7 +823,7 @@ fn yaml_error(e: &serde_saphyr::Error, text: &str, source: &str) -> ConfigError 
             first = &first[i + 2..];
         }
     }
-    let key = line.and_then(|l| key_path_at(text, l as usize));
+    let key = path.and_then(dotted_key);
     let mut message = first.to_string();
     if let Some(unknown) = between(first, "unknown field `", "`") {
         if let Some((_, list)) = first.split_once("expected one of ") {
@@ -798,37 +864,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The dotted key path of the mapping key on 1-based `line`, from indentation.
-fn key_path_at(text: &str, line: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let key_of = |l: &str| -> Option<(usize, String)> {
-        let trimmed = l.trim_start();
-        if trimmed.starts_with('#') || trimmed.is_empty() {
-            return None;
-        }
-        let indent = l.len() - trimmed.len();
-        let body = trimmed.trim_start_matches("- ");
-        let (k, _) = body.split_once(':')?;
-        let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
-        (!k.is_empty() && !k.contains(' ')).then(|| (indent, k.to_string()))
-    };
-    let (mut indent, key) = key_of(lines.get(line.checked_sub(1)?)?)?;
-    let mut path = vec![key];
-    for l in lines[..line - 1].iter().rev() {
-        if let Some((i, k)) = key_of(l) {
-            if i < indent {
-                path.push(k);
-                indent = i;
-                if i == 0 {
-                    break;
-                }
-            }
-        }
-    }
-    path.reverse();
-    Some(path.join("."))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -846,9 +881,19 @@ mod tests {
     }
 
     #[test]
-    fn key_paths() {
-        let y = "service:\n  name: x\nexporters:\n  otlp:\n    # comment\n    protocol: htp\n";
-        assert_eq!(key_path_at(y, 6).as_deref(), Some("exporters.otlp.protocol"));
-        assert_eq!(key_path_at(y, 2).as_deref(), Some("service.name"));
+    fn entries_read_with_their_line_are_named_like_any_other() {
+        // `alerts.rules` and `alerts.overrides` entries keep their line (`Spanned`), which the key
+        // does not show.
+        let yaml = "alerts:\n  rules:\n    - {function: a::f, condition: errors > 1, value: 1}\n";
+        let e = Config::from_yaml(yaml, "t.yaml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("alerts.rules[0].value"), "{e}");
+        let yaml = "alerts:\n  overrides:\n    - name: x\n    - {name: y, severity: loud}\n";
+        let e = Config::from_yaml(yaml, "t.yaml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("alerts.overrides[1].severity"), "{e}");
+        let c = Config::from_yaml("alerts:\n  overrides:\n    - name: x\n    - name: y\n", "t.yaml").unwrap();
+        assert_eq!(c.alerts.overrides[1].line, Some(4));
+        // Other maps with a `value` key keep it.
+        let e = Config::from_yaml("service:\n  attributes:\n    value: [1]\n", "t.yaml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("service.attributes.value"), "{e}");
     }
 }

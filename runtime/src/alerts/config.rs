@@ -327,7 +327,7 @@ impl AlertsConfig {
         if text.trim().is_empty() {
             return Ok(AlertsConfig::default());
         }
-        serde_saphyr::from_str::<AlertsConfig>(text).map_err(|e| format!("{source}: {e}"))
+        crate::config::from_yaml_text(text, source).map_err(|e| e.to_string())
     }
 
     /// Checks the intervals and every channel.
