@@ -305,3 +305,48 @@ alerts:
     assert_eq!(e.key.as_deref(), Some("alerts.overrides[0].treshold"), "{e}");
     assert!(e.message.contains("did you mean `threshold`?"), "{e}");
 }
+
+// ---- what `fn main() -> Result<(), Box<dyn Error>>` prints ----
+
+/// What a user's `main` does: read the config, start telemark, `?` on both. A `main` returning
+/// `Err` prints `Error: {:?}` of it (std's `Termination` for `Result`).
+fn users_main(yaml: &str) -> Result<telemark::Guard, Box<dyn std::error::Error>> {
+    let config = Config::from_yaml(yaml, "app.yaml")?;
+    Ok(telemark::init(config)?)
+}
+
+#[test]
+fn errors_print_from_main_as_they_display() {
+    let e = users_main("exporters:\n  otlp:\n    protocl: grpc\n").unwrap_err();
+    let printed = format!("{e:?}");
+    assert_eq!(printed, e.to_string());
+    assert!(
+        printed.starts_with("app.yaml:3:5: key `exporters.otlp.protocl`: unknown field `protocl`"),
+        "{printed}"
+    );
+    assert!(printed.ends_with("did you mean `protocol`?"), "{printed}");
+
+    // `telemark::Error` (what `init` returns) prints as it displays, for each kind.
+    let config_error = Config::from_yaml("export:\n  delay: soon\n", "app.yaml").unwrap_err();
+    let e = telemark::Error::from(config_error);
+    assert_eq!(format!("{e:?}"), e.to_string());
+    assert!(format!("{e:?}").starts_with("telemark configuration: app.yaml:2:"), "{e:?}");
+
+    let e =
+        users_main("alerts:\n  overrides:\n    - name: checkout_slow\n      threshold: 1s\n").unwrap_err();
+    let printed = format!("{e:?}");
+    assert_eq!(printed, e.to_string());
+    assert!(
+        printed
+            .starts_with("telemark alerts: app.yaml:3: alerts.overrides[0]: no rule named `checkout_slow`"),
+        "{printed}"
+    );
+
+    let e = users_main("exporters:\n  otlp:\n    endpoint: not a url\n").unwrap_err();
+    let printed = format!("{e:?}");
+    assert_eq!(printed, e.to_string());
+    assert!(
+        printed.starts_with("telemark exporter: OTLP endpoint `not a url` (exporters.otlp.endpoint"),
+        "{printed}"
+    );
+}

@@ -17,7 +17,10 @@ use std::time::Duration;
 use telemark_grammar::grammar::parse_duration;
 
 /// A configuration error: where it is and what would be right.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` prints what `Display` does (`app.yaml:3:5: key `exporters.otlp.protocl`: ...`), so the
+/// error reads the same when `main` returns it through `?` (which prints `Error: {:?}`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file, or the environment variable, the bad value came from.
     pub source: String,
@@ -44,6 +47,14 @@ impl fmt::Display for ConfigError {
             write!(f, ": key `{k}`")?;
         }
         write!(f, ": {}", self.message)
+    }
+}
+
+/// As [`Display`](fmt::Display): what a `main` returning the error prints should read as a message,
+/// not as a struct (the fields are public for code that wants them).
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
