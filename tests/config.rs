@@ -174,6 +174,14 @@ alerts:
     assert_eq!(c.alerts.channels["hook"].timeout, Some(ms(1500)));
     assert_eq!(c.alerts.rules[0].window, Some(ms(90_250)));
     assert_eq!(c.alerts.rules[0].for_, Some(ms(1500)));
+
+    // Each form under each kind of key.
+    for (text, expect) in [("1.5s", ms(1500)), ("1h30m", Duration::from_secs(5400))] {
+        let c = Config::from_yaml(&format!("export:\n  shutdown_timeout: {text}\n"), "d.yaml").unwrap();
+        assert_eq!(c.export.shutdown_timeout, expect, "export.shutdown_timeout: {text}");
+        let c = Config::from_yaml(&format!("alerts:\n  group_wait: {text}\n"), "d.yaml").unwrap();
+        assert_eq!(c.alerts.group_wait, expect, "alerts.group_wait: {text}");
+    }
 }
 
 #[test]
