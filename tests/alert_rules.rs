@@ -299,7 +299,7 @@ fn config_rules_get_the_checks_of_the_macro() {
             "did you mean `warning`?",
         ),
         ("rules:\n  - function: a::f\n    condition: errors > 1\n    windw: 5m\n", "windw"),
-        ("group_wait: 30\n", "a number needs a unit"),
+        ("group_wait: 30\n", "`30` needs a unit, like `30s`"),
         ("channels:\n  x:\n    kind: pager\n", "pager"),
     ] {
         let e = AlertsConfig::from_yaml(yaml, "alerts.yaml").unwrap_err();
@@ -434,6 +434,7 @@ rules:
   - { function: shop::checkout, condition: p95_latency >= 100ms }
   - { function: shop::checkout, condition: p99_latency > 1.5s, window: 10m, for: 1h30m }
   - { function: shop::checkout, condition: max_latency > 10s, window: 1500ms }
+  - { function: shop::checkout, condition: calls > 1000, window: 1.5s, for: 10.25s, name: checkout_burst }
   - { function: shop::checkout, condition: p99_latency <= 1ms, name: checkout_too_fast }
   - { function: shop::checkout, condition: exceptions > 0 }
   - function: shop::type
@@ -449,16 +450,19 @@ rules:
 fn promtool_checks_the_rule_file() {
     let cfg = AlertsConfig::from_yaml(EVERY_KIND, "every_kind.yaml").unwrap();
     let rules = merge(telemark::alerts::rules(), &cfg, None).unwrap();
-    assert_eq!(rules.len(), 13 + 3);
+    assert_eq!(rules.len(), 14 + 3);
     let file = prometheus_rules(&rules);
     let dir = TempDir::new("promtool-check");
     dir.write("rules.yml", &file);
     let out = promtool(&dir.0, &["check", "rules", "rules.yml"], &file);
-    assert!(out.contains("SUCCESS: 16 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 17 rules found"), "{out}");
     // The escapes come back as written.
     assert!(file.contains(r#""team": "pay\"ments\\""#), "{file}");
     assert!(file.contains(r#""note": "line\nbreak""#), "{file}");
     assert!(file.contains(r#""yes": "no""#), "{file}");
+    // Sub-second windows as Prometheus writes durations (no fractions).
+    assert!(file.contains("[1s500ms]"), "{file}");
+    assert!(file.contains(r#"for: "10s250ms""#), "{file}");
     assert!(
         file.contains(
             r#""summary": "shop::type {{ \"{\" }}literal{{ \"}\" }} braces: {{ $value | humanize }} vs 3""#

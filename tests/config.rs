@@ -136,3 +136,225 @@ fn an_invalid_endpoint_fails_init_with_a_clear_error() {
     let err = telemark::init(Config::default().otlp("not a url", Protocol::Grpc)).unwrap_err();
     assert!(err.to_string().contains("not a url"), "{err}");
 }
+
+// ---- one grammar for every duration ----
+
+#[test]
+fn every_duration_takes_fractions_and_compound_terms() {
+    let yaml = "\
+exporters:
+  otlp:
+    timeout: 2.5s
+export:
+  shutdown_timeout: 1.5s
+  delay: 1h30m
+metrics:
+  export_interval: 1m30s
+exceptions:
+  rate_window: 0.5m
+alerts:
+  group_wait: 1.5s
+  repeat_interval: 1h30m
+  evaluation_interval: 250ms
+  channels:
+    hook: { kind: webhook, url: \"http://x\", timeout: 1s500ms }
+  rules:
+    - { function: shop::pay, condition: errors > 1, window: 1m30.25s, for: 1.5s }
+";
+    let c = Config::from_yaml(yaml, "durations.yaml").unwrap();
+    let ms = Duration::from_millis;
+    assert_eq!(c.exporters.otlp.timeout, ms(2500));
+    assert_eq!(c.export.shutdown_timeout, ms(1500));
+    assert_eq!(c.export.delay, Duration::from_secs(5400));
+    assert_eq!(c.metrics.export_interval, Duration::from_secs(90));
+    assert_eq!(c.exceptions.rate_window, Duration::from_secs(30));
+    assert_eq!(c.alerts.group_wait, ms(1500));
+    assert_eq!(c.alerts.repeat_interval, Duration::from_secs(5400));
+    assert_eq!(c.alerts.evaluation_interval, ms(250));
+    assert_eq!(c.alerts.channels["hook"].timeout, Some(ms(1500)));
+    assert_eq!(c.alerts.rules[0].window, Some(ms(90_250)));
+    assert_eq!(c.alerts.rules[0].for_, Some(ms(1500)));
+
+    // Each form under each kind of key.
+    for (text, expect) in [("1.5s", ms(1500)), ("1h30m", Duration::from_secs(5400))] {
+        let c = Config::from_yaml(&format!("export:\n  shutdown_timeout: {text}\n"), "d.yaml").unwrap();
+        assert_eq!(c.export.shutdown_timeout, expect, "export.shutdown_timeout: {text}");
+        let c = Config::from_yaml(&format!("alerts:\n  group_wait: {text}\n"), "d.yaml").unwrap();
+        assert_eq!(c.alerts.group_wait, expect, "alerts.group_wait: {text}");
+    }
+}
+
+#[test]
+fn a_malformed_duration_reads_the_same_under_every_key() {
+    let mut messages = Vec::new();
+    for (section, key) in [
+        ("export", "delay"),
+        ("exceptions", "rate_window"),
+        ("metrics", "export_interval"),
+        ("alerts", "group_wait"),
+        ("alerts", "evaluation_interval"),
+    ] {
+        for (value, expect) in [
+            ("5 minutes", "did you mean `5m`?"),
+            ("10", "`10` needs a unit, like `10s`"),
+            ("-1s", "cannot be negative"),
+            ("1.5us", "finer than a microsecond"),
+        ] {
+            let yaml = format!("{section}:\n  {key}: {value}\n");
+            let e = Config::from_yaml(&yaml, "d.yaml").unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(format!("{section}.{key}").as_str()), "{e}");
+            assert_eq!(e.line, Some(2), "{e}");
+            assert!(e.message.contains(expect), "{section}.{key}: {value}: `{expect}` not in: {e}");
+            messages.push((value, e.message));
+        }
+    }
+    for (value, m) in &messages {
+        let first = &messages.iter().find(|(v, _)| v == value).unwrap().1;
+        assert_eq!(m, first, "`{value}` reads differently under another key");
+    }
+}
+
+#[test]
+fn duration_environment_variables_stay_milliseconds() {
+    let env: HashMap<&str, &str> =
+        [("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"), ("OTEL_METRIC_EXPORT_INTERVAL", "90000")]
+            .into_iter()
+            .collect();
+    let mut c = Config::default();
+    c.apply_env(&|k| env.get(k).map(|v| v.to_string())).unwrap();
+    assert_eq!(c.exporters.otlp.timeout, Duration::from_millis(1500));
+    assert_eq!(c.metrics.export_interval, Duration::from_secs(90));
+    for var in ["OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_METRIC_EXPORT_INTERVAL"] {
+        let e = Config::default().apply_env(&|k| (k == var).then(|| "1.5s".to_string())).unwrap_err();
+        assert!(e.message.contains("milliseconds"), "{var}: {e}");
+    }
+}
+
+// ---- key paths from the deserializer ----
+
+#[test]
+fn flow_style_errors_name_their_key() {
+    let yaml = "exporters:\n  otlp: {endpoint: \"http://x:4317\", protocl: grpc}\n";
+    let e = Config::from_yaml(yaml, "flow.yaml").unwrap_err();
+    assert_eq!(e.source, "flow.yaml");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.column.is_some(), "{e}");
+    assert_eq!(e.key.as_deref(), Some("exporters.otlp.protocl"), "{e}");
+    assert!(e.message.contains("did you mean `protocol`?"), "{e}");
+
+    let e = Config::from_yaml("exporters: {otlp: {protocol: htp}}\n", "flow.yaml").unwrap_err();
+    assert_eq!(e.line, Some(1), "{e}");
+    assert_eq!(e.key.as_deref(), Some("exporters.otlp.protocol"), "{e}");
+    assert!(e.message.contains("expected `grpc` or `http/protobuf`"), "{e}");
+
+    let e = Config::from_yaml("{service: {name: x}, bogus: 1}\n", "flow.yaml").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("bogus"), "{e}");
+}
+
+#[test]
+fn block_style_errors_name_file_line_column_and_key() {
+    let yaml = "service:\n  name: shop\nexporters:\n  otlp:\n    # a comment\n    protocl: grpc\n";
+    let e = Config::from_yaml(yaml, "block.yaml").unwrap_err();
+    assert_eq!((e.line, e.column), (Some(6), Some(5)), "{e}");
+    assert_eq!(e.key.as_deref(), Some("exporters.otlp.protocl"), "{e}");
+    assert!(e.to_string().starts_with("block.yaml:6:5: key `exporters.otlp.protocl`: "), "{e}");
+    assert!(e.message.contains("did you mean `protocol`?"), "{e}");
+}
+
+#[test]
+fn nested_alerts_keys_are_named_in_full() {
+    let yaml = "alerts:\n  channels:\n    ops:\n      kind: webhook\n      ulr: http://x\n";
+    let e = Config::from_yaml(yaml, "a.yaml").unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+    assert_eq!(e.key.as_deref(), Some("alerts.channels.ops.ulr"), "{e}");
+    assert!(e.message.contains("did you mean `url`?"), "{e}");
+
+    let yaml =
+        "alerts:\n  channels:\n    ops:\n      kind: webhook\n      url: http://x\n      timeout: soon\n";
+    let e = Config::from_yaml(yaml, "a.yaml").unwrap_err();
+    assert_eq!(e.line, Some(6), "{e}");
+    assert_eq!(e.key.as_deref(), Some("alerts.channels.ops.timeout"), "{e}");
+    assert!(e.message.contains("malformed duration `soon`"), "{e}");
+}
+
+#[test]
+fn a_bad_value_in_a_sequence_names_its_index() {
+    let yaml = "\
+alerts:
+  rules:
+    - function: shop::pay
+      condition: errors > 1
+    - function: shop::refund
+      condition: errors > 1
+      window: 5 minutes
+";
+    let e = Config::from_yaml(yaml, "seq.yaml").unwrap_err();
+    assert_eq!(e.line, Some(7), "{e}");
+    assert_eq!(e.key.as_deref(), Some("alerts.rules[1].window"), "{e}");
+    assert!(e.message.contains("did you mean `5m`?"), "{e}");
+
+    // The same in flow style.
+    let yaml = "alerts:\n  rules: [{function: a::f, condition: errors > 1}, {function: a::g, condition: erors > 1}]\n";
+    let e = Config::from_yaml(yaml, "seq.yaml").unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+    assert_eq!(e.key.as_deref(), Some("alerts.rules[1].condition"), "{e}");
+    assert!(e.message.contains("did you mean `errors`?"), "{e}");
+
+    // A sequence of strings: the entry, not the list.
+    let e = Config::from_yaml("exceptions:\n  ignore:\n    - NotFound\n    - \"io::\"\n", "seq.yaml")
+        .unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+    assert_eq!(e.key.as_deref(), Some("exceptions.ignore[1]"), "{e}");
+
+    // An unknown key inside an entry.
+    let yaml = "alerts:\n  overrides:\n    - name: x\n      treshold: 2\n";
+    let e = Config::from_yaml(yaml, "seq.yaml").unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+    assert_eq!(e.key.as_deref(), Some("alerts.overrides[0].treshold"), "{e}");
+    assert!(e.message.contains("did you mean `threshold`?"), "{e}");
+}
+
+// ---- what `fn main() -> Result<(), Box<dyn Error>>` prints ----
+
+/// What a user's `main` does: read the config, start telemark, `?` on both. A `main` returning
+/// `Err` prints `Error: {:?}` of it (std's `Termination` for `Result`).
+fn users_main(yaml: &str) -> Result<telemark::Guard, Box<dyn std::error::Error>> {
+    let config = Config::from_yaml(yaml, "app.yaml")?;
+    Ok(telemark::init(config)?)
+}
+
+#[test]
+fn errors_print_from_main_as_they_display() {
+    let e = users_main("exporters:\n  otlp:\n    protocl: grpc\n").unwrap_err();
+    let printed = format!("{e:?}");
+    assert_eq!(printed, e.to_string());
+    assert!(
+        printed.starts_with("app.yaml:3:5: key `exporters.otlp.protocl`: unknown field `protocl`"),
+        "{printed}"
+    );
+    assert!(printed.ends_with("did you mean `protocol`?"), "{printed}");
+
+    // `telemark::Error` (what `init` returns) prints as it displays, for each kind.
+    let config_error = Config::from_yaml("export:\n  delay: soon\n", "app.yaml").unwrap_err();
+    let e = telemark::Error::from(config_error);
+    assert_eq!(format!("{e:?}"), e.to_string());
+    assert!(format!("{e:?}").starts_with("telemark configuration: app.yaml:2:"), "{e:?}");
+
+    let e =
+        users_main("alerts:\n  overrides:\n    - name: checkout_slow\n      threshold: 1s\n").unwrap_err();
+    let printed = format!("{e:?}");
+    assert_eq!(printed, e.to_string());
+    assert!(
+        printed
+            .starts_with("telemark alerts: app.yaml:3: alerts.overrides[0]: no rule named `checkout_slow`"),
+        "{printed}"
+    );
+
+    let e = users_main("exporters:\n  otlp:\n    endpoint: not a url\n").unwrap_err();
+    let printed = format!("{e:?}");
+    assert_eq!(printed, e.to_string());
+    assert!(
+        printed.starts_with("telemark exporter: OTLP endpoint `not a url` (exporters.otlp.endpoint"),
+        "{printed}"
+    );
+}

@@ -24,9 +24,9 @@ use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{AttrStyle, Attribute, Ident, ItemFn, LitStr, Token};
 use telemark_grammar::grammar::{
-    bad_op, check_channel_name, check_condition, check_label_name, check_rule_name, check_template,
-    check_window, closest, missing_threshold, parse_duration, parse_op, threshold_value, unknown_metric,
-    unknown_severity,
+    bad_op, check_channel_name, check_condition, check_label_name, check_rule_duration, check_rule_name,
+    check_template, check_window, closest, missing_threshold, parse_duration, parse_op, threshold_value,
+    unknown_metric, unknown_severity,
 };
 use telemark_grammar::{Metric, Op, Quantile};
 
@@ -475,7 +475,9 @@ fn parse_options(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors)
                 let example = if k == "window" { "5m" } else { "1m" };
                 expect_eq(input, &key, &format!("`{k} = \"{example}\"`"))?;
                 if let Some(l) = string_value(input, &k, example, errors)? {
-                    match parse_duration(&l.value()) {
+                    // A duration Prometheus cannot hold is reported here, on its own literal, and
+                    // left out of the cross-checks (which would report it again).
+                    match parse_duration(&l.value()).and_then(|d| check_rule_duration(&k, d).map(|()| d)) {
                         Ok(d) if k == "window" => a.window = Some((d, l.span())),
                         Ok(d) => a.for_ = Some((d, l.span())),
                         Err(m) => errors.push(syn::Error::new(l.span(), m)),

@@ -14,9 +14,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
+use telemark_grammar::grammar::parse_duration;
 
 /// A configuration error: where it is and what would be right.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` prints what `Display` does (`app.yaml:3:5: key `exporters.otlp.protocl`: ...`), so the
+/// error reads the same when `main` returns it through `?` (which prints `Error: {:?}`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file, or the environment variable, the bad value came from.
     pub source: String,
@@ -43,6 +47,14 @@ impl fmt::Display for ConfigError {
             write!(f, ": key `{k}`")?;
         }
         write!(f, ": {}", self.message)
+    }
+}
+
+/// As [`Display`](fmt::Display): what a `main` returning the error prints should read as a message,
+/// not as a struct (the fields are public for code that wants them).
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -435,7 +447,7 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let mut c = serde_saphyr::from_str::<Config>(text).map_err(|e| yaml_error(&e, text, source))?;
+        let mut c: Config = from_yaml_text(text, source)?;
         c.source = Some(source.to_string());
         Ok(c)
     }
@@ -652,27 +664,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `250ms`, `10s`, `5m`, `1h`, `1500us`.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 =
-        num.parse().map_err(|_| format!("invalid duration `{s}`, expected e.g. `500ms`, `10s`, `5m`"))?;
-    let secs = match unit.trim() {
-        "us" | "µs" => n / 1e6,
-        "ms" => n / 1e3,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "" => return Err(format!("duration `{s}` needs a unit: `ms`, `s`, `m` or `h`")),
-        u => {
-            return Err(format!("unknown unit `{u}` in duration `{s}`, expected `us`, `ms`, `s`, `m` or `h`"))
-        }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration `{s}`"))
-}
-
 fn de_with<'de, D: Deserializer<'de>, T>(
     d: D,
     f: impl FnOnce(&str) -> Result<T, String>,
@@ -712,14 +703,22 @@ impl<'de> Deserialize<'de> for StrOrNum {
     }
 }
 
-fn de_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let patterns = Vec::<String>::deserialize(d)?;
-    for p in &patterns {
-        if let Some(why) = crate::exception::pattern_error(p) {
-            return Err(de::Error::custom(format!("invalid ignore pattern `{p}`: {why}")));
+/// One exception ignore pattern, checked as it is read, so a mistake names its entry
+/// (`exceptions.ignore[1]`) and line.
+struct Pattern(String);
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = String::deserialize(d)?;
+        match crate::exception::pattern_error(&p) {
+            Some(why) => Err(de::Error::custom(format!("invalid ignore pattern `{p}`: {why}"))),
+            None => Ok(Pattern(p)),
         }
     }
-    Ok(patterns)
+}
+
+fn de_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<Pattern>::deserialize(d)?.into_iter().map(|p| p.0).collect())
 }
 fn de_directives<'de, D: Deserializer<'de>>(d: D) -> Result<Directives, D::Error> {
     de_with(d, |s| s.parse())
@@ -733,7 +732,10 @@ fn de_ratio<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
     de_with(d, parse_protocol)
 }
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// A duration in telemark's one duration grammar (`500ms`, `1.5s`, `1h30m`; see
+/// [`telemark_grammar::grammar::parse_duration`]), for every duration key of the config. A YAML
+/// number (`30`) gets the grammar's "needs a unit" message.
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     de_with(d, parse_duration)
 }
 fn de_switch<'de, D: Deserializer<'de>>(d: D) -> Result<Switch, D::Error> {
@@ -759,9 +761,67 @@ fn de_output<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleOutput, D::Error>
     })
 }
 
-/// Turns a YAML error into one that names the line and the dotted key, with a suggestion for a
-/// misspelt key.
-fn yaml_error(e: &serde_saphyr::Error, text: &str, source: &str) -> ConfigError {
+/// Deserializes YAML `text` (`source` names it in errors) into a `T`, or a [`ConfigError`] with the
+/// file, line, column and dotted key of the mistake. The key comes from the deserializer itself
+/// (`serde_path_to_error` around serde-saphyr's), so it is right in block and flow style alike:
+/// map keys joined by dots, sequence entries by their 0-based index in brackets
+/// (`alerts.rules[1].window`).
+pub(crate) fn from_yaml_text<T: serde::de::DeserializeOwned>(
+    text: &str,
+    source: &str,
+) -> Result<T, ConfigError> {
+    let mut path = None;
+    serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = Some(e.path().clone());
+            e.into_inner()
+        })
+    })
+    .map_err(|e| yaml_error(&e, path.as_ref(), source))
+}
+
+/// The dotted key of a path: `exporters.otlp.protocol`, `alerts.rules[1].window`; `None` for the
+/// document itself.
+fn dotted_key(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let mut key = String::new();
+    for (i, segment) in segments.iter().enumerate() {
+        match segment {
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Map { key: k } | Segment::Enum { variant: k } => {
+                // `alerts.rules` and `alerts.overrides` entries are read as `Spanned<_>` (to keep
+                // their line), which serde-saphyr presents as a map with the entry under `value`.
+                let spanned = k == "value"
+                    && i >= 2
+                    && matches!(segments[i - 1], Segment::Seq { .. })
+                    && matches!(segments[i - 2], Segment::Map { key } if key == "rules" || key == "overrides");
+                if spanned {
+                    continue;
+                }
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            Segment::Unknown => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push('?');
+            }
+        }
+    }
+    (!key.is_empty()).then_some(key)
+}
+
+/// Turns a YAML error into one that names the line, the column and the dotted key (from `path`,
+/// where the deserializer was), with a suggestion for a misspelt key.
+fn yaml_error(
+    e: &serde_saphyr::Error,
+    path: Option<&serde_path_to_error::Path>,
+    source: &str,
+) -> ConfigError {
     let loc = e.location();
     let line = loc.as_ref().map(|l| l.line()).filter(|l| *l > 0);
     let column = loc.as_ref().map(|l| l.column()).filter(|c| *c > 0);
@@ -774,7 +834,7 @@ fn yaml_error(e: &serde_saphyr::Error, text: &str, source: &str) -> ConfigError 
             first = &first[i + 2..];
         }
     }
-    let key = line.and_then(|l| key_path_at(text, l as usize));
+    let key = path.and_then(dotted_key);
     let mut message = first.to_string();
     if let Some(unknown) = between(first, "unknown field `", "`") {
         if let Some((_, list)) = first.split_once("expected one of ") {
@@ -815,49 +875,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The dotted key path of the mapping key on 1-based `line`, from indentation.
-fn key_path_at(text: &str, line: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let key_of = |l: &str| -> Option<(usize, String)> {
-        let trimmed = l.trim_start();
-        if trimmed.starts_with('#') || trimmed.is_empty() {
-            return None;
-        }
-        let indent = l.len() - trimmed.len();
-        let body = trimmed.trim_start_matches("- ");
-        let (k, _) = body.split_once(':')?;
-        let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
-        (!k.is_empty() && !k.contains(' ')).then(|| (indent, k.to_string()))
-    };
-    let (mut indent, key) = key_of(lines.get(line.checked_sub(1)?)?)?;
-    let mut path = vec![key];
-    for l in lines[..line - 1].iter().rev() {
-        if let Some((i, k)) = key_of(l) {
-            if i < indent {
-                path.push(k);
-                indent = i;
-                if i == 0 {
-                    break;
-                }
-            }
-        }
-    }
-    path.reverse();
-    Some(path.join("."))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
-        assert!(parse_duration("10 parsecs").is_err());
-    }
 
     #[test]
     fn pairs_are_percent_decoded() {
@@ -872,9 +892,19 @@ mod tests {
     }
 
     #[test]
-    fn key_paths() {
-        let y = "service:\n  name: x\nexporters:\n  otlp:\n    # comment\n    protocol: htp\n";
-        assert_eq!(key_path_at(y, 6).as_deref(), Some("exporters.otlp.protocol"));
-        assert_eq!(key_path_at(y, 2).as_deref(), Some("service.name"));
+    fn entries_read_with_their_line_are_named_like_any_other() {
+        // `alerts.rules` and `alerts.overrides` entries keep their line (`Spanned`), which the key
+        // does not show.
+        let yaml = "alerts:\n  rules:\n    - {function: a::f, condition: errors > 1, value: 1}\n";
+        let e = Config::from_yaml(yaml, "t.yaml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("alerts.rules[0].value"), "{e}");
+        let yaml = "alerts:\n  overrides:\n    - name: x\n    - {name: y, severity: loud}\n";
+        let e = Config::from_yaml(yaml, "t.yaml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("alerts.overrides[1].severity"), "{e}");
+        let c = Config::from_yaml("alerts:\n  overrides:\n    - name: x\n    - name: y\n", "t.yaml").unwrap();
+        assert_eq!(c.alerts.overrides[1].line, Some(4));
+        // Other maps with a `value` key keep it.
+        let e = Config::from_yaml("service:\n  attributes:\n    value: [1]\n", "t.yaml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("service.attributes.value"), "{e}");
     }
 }

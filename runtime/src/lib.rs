@@ -58,7 +58,9 @@ use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 /// Why `init` failed.
-#[derive(Debug)]
+///
+/// `Debug` prints what `Display` does (`telemark configuration: app.yaml:3:5: key ...`), so the
+/// error reads as a message when `main` returns it through `?` (which prints `Error: {:?}`).
 #[non_exhaustive]
 pub enum Error {
     /// A configuration error (file, line, key).
@@ -80,6 +82,13 @@ impl fmt::Display for Error {
             Error::Thread(e) => write!(f, "telemark could not start its thread: {e}"),
             Error::Alerts(e) => write!(f, "telemark alerts: {e}"),
         }
+    }
+}
+
+/// As [`Display`](fmt::Display), like `anyhow::Error`: a `main` returning it prints a message.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -3,9 +3,9 @@
 //! to, and how notifications are grouped — and [`merge`], which turns the declared rules and this
 //! section into the rules in force.
 //!
-//! Durations (`5m`, `30s`, `1h30m`) and thresholds (`300ms`, `2%`, `10`) are written as strings,
-//! in the grammar of `#[alert_on]`; a mistake is reported with its line and key like any other
-//! config error.
+//! Durations (`5m`, `1.5s`, `1h30m`) are written in telemark's one duration grammar, as everywhere
+//! in the config and in `#[alert_on]`; thresholds (`300ms`, `2%`, `10`) are strings in the grammar
+//! of `#[alert_on]`. A mistake is reported with its line and key like any other config error.
 //!
 //! ```yaml
 //! alerts:
@@ -30,9 +30,10 @@
 
 use super::parse::{
     check_channel_name, check_condition, check_label_name, check_rule_name, check_template, check_window,
-    parse_condition, parse_duration, parse_severity, parse_threshold, split_threshold,
+    parse_condition, parse_severity, parse_threshold, split_threshold,
 };
 use super::rule::{Origin, Rule, Severity, DEFAULT_WINDOW};
+use crate::config::de_duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -326,7 +327,7 @@ impl AlertsConfig {
         if text.trim().is_empty() {
             return Ok(AlertsConfig::default());
         }
-        serde_saphyr::from_str::<AlertsConfig>(text).map_err(|e| format!("{source}: {e}"))
+        crate::config::from_yaml_text(text, source).map_err(|e| e.to_string())
     }
 
     /// Checks the intervals and every channel.
@@ -590,36 +591,8 @@ fn no_such_rule(rules: &[Rule], o: &OverrideConfig) -> String {
     format!("no rule named `{}`{on}{hint} ({list})", o.name)
 }
 
-// Deserialization: durations and thresholds are strings in the grammar; rules and overrides keep
-// their line.
-
-fn de_str<'de, D: Deserializer<'de>>(d: D, what: &'static str) -> Result<String, D::Error> {
-    struct V(&'static str);
-    impl de::Visitor<'_> for V {
-        type Value = String;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.0)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Err(E::custom(format!("expected {}, got the number {v} (a number needs a unit)", self.0)))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Err(E::custom(format!("expected {}, got the number {v} (a number needs a unit)", self.0)))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            Err(E::custom(format!("expected {}, got the number {v} (a number needs a unit)", self.0)))
-        }
-    }
-    d.deserialize_any(V(what))
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = de_str(d, "a duration such as `30s`, `5m` or `1h`")?;
-    parse_duration(&s).map_err(de::Error::custom)
-}
+// Deserialization: durations (in the one grammar of every duration, `crate::config::de_duration`)
+// and thresholds are strings in the grammar; rules and overrides keep their line.
 
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     de_duration(d).map(Some)

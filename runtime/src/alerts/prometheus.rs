@@ -41,6 +41,7 @@ use super::config::origin_text;
 use super::parse::{template_pieces, Piece};
 use super::rule::{format_duration, Metric, Op, Rule};
 use std::fmt::Write;
+use std::time::Duration;
 
 const CALLS: &str = "telemark_function_calls_total";
 const DURATION_BUCKET: &str = "telemark_function_duration_seconds_bucket";
@@ -70,7 +71,7 @@ pub fn prometheus_rules(rules: &[Rule]) -> String {
         let _ = writeln!(out, "      - alert: {}", yaml_str(&r.name));
         let _ = writeln!(out, "        expr: {}", yaml_str(&expression(r)));
         if !r.for_.is_zero() {
-            let _ = writeln!(out, "        for: {}", yaml_str(&format_duration(r.for_)));
+            let _ = writeln!(out, "        for: {}", yaml_str(&prometheus_duration(r.for_)));
         }
         out.push_str("        labels:\n");
         let _ = writeln!(out, "          \"severity\": {}", yaml_str(r.severity.as_str()));
@@ -90,7 +91,7 @@ pub fn prometheus_rules(rules: &[Rule]) -> String {
 /// The PromQL expression of a rule (see the module documentation).
 pub fn expression(rule: &Rule) -> String {
     let f = promql_str(&rule.function);
-    let w = format_duration(rule.window);
+    let w = prometheus_duration(rule.window);
     let failed = format!("{CALLS}{{function={f},outcome=~\"error|panic\"}}");
     let all = format!("{CALLS}{{function={f}}}");
     let value = match rule.metric {
@@ -110,6 +111,14 @@ pub fn expression(rule: &Rule) -> String {
     let value =
         if counts && matches!(rule.op, Op::Lt | Op::Le) { format!("({value} or vector(0))") } else { value };
     format!("{value} {} {}", rule.op.as_str(), rule.threshold)
+}
+
+/// A rule's window or `for` as a Prometheus duration (`1h30m`, `1s500ms`: no fractions, no `us`).
+/// A rule from the grammar is in whole milliseconds (`check_window`); a finer one built in code is
+/// rounded up to the next millisecond.
+fn prometheus_duration(d: Duration) -> String {
+    let ms = u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+    format_duration(Duration::from_millis(ms))
 }
 
 /// A summary or description as a Prometheus annotation template.
@@ -185,7 +194,6 @@ mod tests {
     use super::*;
     use crate::alerts::rule::{Origin, Quantile, Severity};
     use std::borrow::Cow;
-    use std::time::Duration;
 
     fn rule(metric: Metric, op: Op, threshold: f64) -> Rule {
         Rule {
@@ -222,6 +230,20 @@ mod tests {
             "(sum(rate(telemark_function_calls_total{function=\"shop::checkout\",outcome=~\"error|panic\"}[5m])) \
              or vector(0)) / sum(rate(telemark_function_calls_total{function=\"shop::checkout\"}[5m])) > 0.05"
         );
+    }
+
+    #[test]
+    fn sub_second_windows_are_prometheus_durations() {
+        let mut r = rule(Metric::Calls, Op::Gt, 1.0);
+        r.window = Duration::from_millis(1500);
+        r.for_ = Duration::from_millis(10_250);
+        assert!(expression(&r).contains("[1s500ms]"), "{}", expression(&r));
+        assert!(prometheus_rules(&[r.clone()]).contains("for: \"10s250ms\""));
+        // Finer than Prometheus measures (a rule built in code, not from the grammar): rounded up.
+        r.window = Duration::from_micros(1500);
+        assert!(expression(&r).contains("[2ms]"), "{}", expression(&r));
+        r.window = Duration::from_nanos(1);
+        assert!(expression(&r).contains("[1ms]"), "{}", expression(&r));
     }
 
     #[test]

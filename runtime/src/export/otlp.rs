@@ -132,7 +132,9 @@ pub(crate) fn signal_url(base: &str, path: &str) -> String {
 type Exporters = (opentelemetry_otlp::SpanExporter, opentelemetry_otlp::LogExporter);
 
 fn build(s: &OtlpSettings) -> Result<Exporters, String> {
-    let err = |e: opentelemetry_otlp::ExporterBuildError| format!("OTLP exporter for {}: {e}", s.endpoint);
+    let err = |e: opentelemetry_otlp::ExporterBuildError| {
+        format!("OTLP endpoint `{}` (exporters.otlp.endpoint, OTEL_EXPORTER_OTLP_ENDPOINT): {e}", s.endpoint)
+    };
     let (mut spans, mut logs) = match s.protocol {
         Protocol::Grpc => {
             let mut md = tonic::metadata::MetadataMap::new();

@@ -3,7 +3,7 @@ use telemark::alert_on;
 #[alert_on(errors > 5, window = "5 minutes")]
 fn checkout() {}
 
-#[alert_on(errors > 5, for = "1.5m")]
+#[alert_on(errors > 5, for = "1h 30m")]
 fn refund() {}
 
 #[alert_on(errors > 5, window = "300")]

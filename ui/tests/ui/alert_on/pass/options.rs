@@ -18,11 +18,13 @@ use telemark::{alert_on, traced};
     labels(team = "payments", tier = "1", r#type = "web"),
 )]
 #[alert_on(errors > 0, severity = info)]
+#[alert_on(calls > 1000, name = "checkout_burst", window = "1.5s", for = "10.25s")]
+#[alert_on(calls < 1, name = "checkout_idle", window = "1d", for = "1h30m")]
 fn checkout() {}
 
 fn main() {
     let rules = telemark::alerts::rules();
-    assert_eq!(rules.len(), 2);
+    assert_eq!(rules.len(), 4);
     let slow = rules.iter().find(|r| r.name == "checkout_slow").expect("checkout_slow");
     assert_eq!(slow.function, concat!(module_path!(), "::checkout"));
     assert_eq!(slow.window, Duration::from_secs(600));
@@ -50,5 +52,13 @@ fn main() {
     assert_eq!(defaults.notify, ["console"]);
     assert_eq!(defaults.summary, None);
     assert!(defaults.labels.is_empty());
+
+    // Durations in the one grammar: fractions and compound terms.
+    let burst = rules.iter().find(|r| r.name == "checkout_burst").expect("checkout_burst");
+    assert_eq!(burst.window, Duration::from_millis(1500));
+    assert_eq!(burst.for_, Duration::from_millis(10_250));
+    let idle = rules.iter().find(|r| r.name == "checkout_idle").expect("checkout_idle");
+    assert_eq!(idle.window, Duration::from_secs(86_400));
+    assert_eq!(idle.for_, Duration::from_secs(5400));
     checkout();
 }
