@@ -6,7 +6,7 @@
 use telemark_tests as support;
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::Receiver;
 use telemark::{traced, Config, Protocol};
 
@@ -17,16 +17,16 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-const WAIT: Duration = Duration::from_secs(15);
-/// Shutdown must finish within its timeout plus this much (thread wake-ups, a slow CI machine).
-const SLACK: Duration = Duration::from_secs(3);
-
+/// A pipeline to `rx` whose guard, when dropped, waits until everything was delivered (a bound
+/// reached only when telemark is stuck): what the receiver has then is final, on any machine.
 fn config(rx: &Receiver, protocol: Protocol) -> Config {
     let endpoint = match protocol {
         Protocol::Grpc => rx.grpc_endpoint(),
         Protocol::HttpProtobuf => rx.http_endpoint(),
     };
-    Config::default().service_name("lifecycle").otlp(endpoint, protocol)
+    let mut cfg = Config::default().service_name("lifecycle").otlp(endpoint, protocol);
+    cfg.export.shutdown_timeout = telemark::QUERY_WAIT;
+    cfg
 }
 
 #[traced]
@@ -34,13 +34,14 @@ fn unit_of_work(tag: &str) {
     tracing::info!(tag, "working");
 }
 
+/// After the guard was dropped: the span and log of `unit_of_work(tag)` arrived, correlated.
 fn assert_delivered(rx: &Receiver, tag: &str) {
-    let spans = rx.wait_spans(|s| s.iter().any(|s| s.attr_str("tag") == Some(tag)), WAIT);
+    let spans = rx.spans();
     let span = spans
         .iter()
         .find(|s| s.attr_str("tag") == Some(tag))
         .unwrap_or_else(|| panic!("span `{tag}` not delivered"));
-    let logs = rx.wait_logs(|l| l.iter().any(|l| l.attr_str("tag") == Some(tag)), WAIT);
+    let logs = rx.logs();
     let log = logs
         .iter()
         .find(|l| l.attr_str("tag") == Some(tag))
@@ -57,9 +58,7 @@ fn no_runtime_http_protobuf() {
     let guard =
         telemark::init(config(&rx, Protocol::HttpProtobuf).otlp_header("x-api-key", "k-123")).unwrap();
     unit_of_work("http-no-runtime");
-    let started = Instant::now();
     drop(guard);
-    assert!(started.elapsed() < Duration::from_secs(5) + SLACK);
     assert_delivered(&rx, "http-no-runtime");
     assert!(rx.requests().iter().all(|r| r.transport == "http"));
     assert!(rx.headers().iter().any(|h| h.get("x-api-key").map(String::as_str) == Some("k-123")));
@@ -83,14 +82,11 @@ fn guard_dropped_on_a_current_thread_runtime() {
     let _t = turn();
     let rx = Receiver::start();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let started = rt.block_on(async {
+    rt.block_on(async {
         let guard = telemark::init(config(&rx, Protocol::Grpc)).unwrap();
         unit_of_work("current-thread");
-        let started = Instant::now();
         drop(guard); // on the runtime's only thread
-        started
     });
-    assert!(started.elapsed() < Duration::from_secs(5) + SLACK);
     assert_delivered(&rx, "current-thread");
 }
 
@@ -100,18 +96,15 @@ fn guard_dropped_on_a_one_worker_runtime_inside_spawn() {
     let rx = Receiver::start();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let cfg = config(&rx, Protocol::HttpProtobuf);
-    let elapsed = rt.block_on(async move {
+    rt.block_on(async move {
         tokio::spawn(async move {
             let guard = telemark::init(cfg).unwrap();
             unit_of_work("one-worker-spawn");
-            let started = Instant::now();
-            drop(guard);
-            started.elapsed()
+            drop(guard); // on the runtime's only worker
         })
         .await
         .unwrap()
     });
-    assert!(elapsed < Duration::from_secs(5) + SLACK);
     assert_delivered(&rx, "one-worker-spawn");
 }
 
@@ -126,10 +119,7 @@ fn a_dead_backend_never_blocks_the_caller_and_failures_are_counted() {
     for _ in 0..1000 {
         unit_of_work("dead");
     }
-    telemark::flush(Duration::from_secs(10));
-    let started = Instant::now();
-    drop(guard);
-    assert!(started.elapsed() < Duration::from_secs(2) + SLACK, "shutdown took {:?}", started.elapsed());
+    assert!(!guard.shutdown_within(telemark::QUERY_WAIT), "nothing was delivered");
     let after = telemark::stats();
     assert!(after.export_failures > before.export_failures, "{before:?} -> {after:?}");
     assert!(after.spans_dropped >= before.spans_dropped + 1000, "{before:?} -> {after:?}");
@@ -139,14 +129,14 @@ fn a_dead_backend_never_blocks_the_caller_and_failures_are_counted() {
 fn a_slow_backend_bounds_shutdown() {
     let _t = turn();
     let rx = Receiver::start();
-    rx.set_delay(Duration::from_secs(20));
+    // The backend answers after an hour: shutdown returning at all shows it did not wait for it.
+    rx.set_delay(Duration::from_secs(3600));
     let mut cfg = config(&rx, Protocol::HttpProtobuf);
     cfg.export.shutdown_timeout = Duration::from_secs(1);
     let guard = telemark::init(cfg).unwrap();
     unit_of_work("slow");
-    let started = Instant::now();
-    drop(guard);
-    assert!(started.elapsed() < Duration::from_secs(1) + SLACK, "shutdown took {:?}", started.elapsed());
+    assert!(!guard.shutdown_within(Duration::from_secs(1)), "the backend never answered");
+    assert!(rx.spans().is_empty());
     let _ = rx.take_errors();
 }
 
@@ -189,7 +179,7 @@ fn the_sampler_from_the_environment_is_applied() {
     unit_of_work("never-sampled");
     drop(guard);
     // The log record still arrives (logs are not sampled); the span does not.
-    let logs = rx.wait_logs(|l| l.iter().any(|l| l.attr_str("tag") == Some("never-sampled")), WAIT);
+    let logs = rx.logs();
     let log = logs.iter().find(|l| l.attr_str("tag") == Some("never-sampled")).expect("log");
     assert!(rx.spans().is_empty(), "always_off exported a span");
     assert_ne!(log.trace_id, "", "an unsampled span still gives its log a trace id to correlate");
@@ -207,7 +197,7 @@ fn the_sampler_from_the_environment_is_applied() {
         unit_of_work("half");
     }
     drop(guard);
-    let n = rx.wait_spans(|s| s.len() >= 100, WAIT).len();
+    let n = rx.spans().len();
     assert!((100..=300).contains(&n), "ratio 0.5 kept {n} of 400");
 }
 
@@ -219,7 +209,7 @@ fn disabled_by_environment_style_config() {
     let capture_before = telemark::stats();
     let guard = telemark::init(cfg).unwrap();
     unit_of_work("disabled");
-    assert!(!telemark::flush(Duration::from_millis(200)), "nothing runs when disabled");
+    assert!(!telemark::flush(telemark::QUERY_WAIT), "nothing runs when disabled: returns at once");
     drop(guard);
     assert_eq!(telemark::stats().spans_recorded, capture_before.spans_recorded);
 }
