@@ -15,7 +15,7 @@ mod service;
 mod smtp;
 
 pub use config::{merge, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig};
-pub use eval::{ActiveAlert, State};
+pub use eval::{ActiveAlert, State, Transition};
 pub use notify::DeliveryStats;
 pub use notify::{Alert, AlertHandler, AlertState, Notification};
 pub use parse::{parse_condition, parse_duration};

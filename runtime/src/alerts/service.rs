@@ -41,6 +41,18 @@ fn render(template: &str, rule: &Rule, value: f64) -> String {
     super::parse::render_template(template, &rule.function, &rule.value_text(value), &rule.threshold_text())
 }
 
+impl Transition {
+    /// The alert the dispatcher gets for this transition: firing (started or still) or resolved,
+    /// with its labels, its rendered `summary` and `description`, and the channels to notify.
+    /// The alerts thread hands exactly these to [`Dispatcher::update`](super::notify::Dispatcher::update).
+    pub fn to_alert(&self) -> Alert {
+        match self {
+            Transition::Fired(a) | Transition::StillFiring(a) => to_alert(a, AlertState::Firing, None),
+            Transition::Resolved { alert, at } => to_alert(alert, AlertState::Resolved, Some(*at)),
+        }
+    }
+}
+
 /// The alert a notification carries for `a`.
 fn to_alert(a: &ActiveAlert, state: AlertState, ends_at: Option<SystemTime>) -> Alert {
     let r = &a.rule;
@@ -181,15 +193,7 @@ fn run(
                 &crate::metrics::snapshot(),
                 &crate::metrics::exception_counts(),
             );
-            let alerts: Vec<Alert> = transitions
-                .iter()
-                .map(|t| match t {
-                    Transition::Fired(a) | Transition::StillFiring(a) => {
-                        to_alert(a, AlertState::Firing, None)
-                    }
-                    Transition::Resolved { alert, at } => to_alert(alert, AlertState::Resolved, Some(*at)),
-                })
-                .collect();
+            let alerts: Vec<Alert> = transitions.iter().map(Transition::to_alert).collect();
             if let Ok(mut a) = ACTIVE.lock() {
                 *a = evaluator.active();
             }
