@@ -16,7 +16,7 @@ use support::smtp::{SmtpServer, SMTP_PASSWORD, SMTP_USER};
 use support::webhook::{Reply, WebhookServer};
 use telemark_runtime::alerts::channels::{AlertmanagerChannel, EmailChannel, SmtpSettings, WebhookChannel};
 use telemark_runtime::alerts::notify::{Alert, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
-use telemark_runtime::alerts::Severity;
+use telemark_runtime::alerts::{Metric, Quantile, Severity};
 
 const SETTINGS: DispatchSettings = DispatchSettings {
     group_wait: Duration::from_secs(30),
@@ -40,6 +40,7 @@ fn alert(name: &str, function: &str, channel: &str) -> Alert {
             ("description".into(), "over the last 5m\n.a line that starts with a dot".into()),
         ]),
         state: AlertState::Firing,
+        metric: Metric::Latency(Quantile::P99),
         value: 0.312,
         starts_at: SystemTime::now() - Duration::from_secs(60),
         ends_at: None,
@@ -341,7 +342,7 @@ fn email_over_a_real_smtp_server() {
     assert!(date.ends_with(" +0000") && date.len() == 31, "{date}");
     let body = m.body();
     assert!(body.starts_with("[FIRING:1] checkout_p99_latency (critical)\r\n"), "{body}");
-    assert!(body.contains("- firing checkout_p99_latency on shop::checkout  value=0.312"), "{body}");
+    assert!(body.contains("- firing checkout_p99_latency on shop::checkout  value=312ms"), "{body}");
     assert!(body.contains("summary: shop::checkout: p99 latency 312ms > 200ms"), "{body}");
     assert!(
         body.contains("\r\n.a line that starts with a dot\r\n"),

@@ -136,8 +136,13 @@ impl Op {
 }
 
 /// A value of `metric` as written in the grammar: `5%` for an error rate (a fraction), `200ms` for
-/// a latency (seconds), the number otherwise.
+/// a latency (seconds), the number otherwise, to three decimals. The one format of a metric's
+/// thresholds and values wherever a person reads them; `n/a` for no value (NaN: a ratio or a
+/// quantile over no call).
 pub fn format_threshold(metric: Metric, v: f64) -> String {
+    if v.is_nan() {
+        return "n/a".to_string();
+    }
     match metric {
         Metric::ErrorRate => format!("{}%", trim(v * 100.0)),
         Metric::Latency(_) => {

@@ -47,14 +47,18 @@ impl Transition {
     /// The alerts thread hands exactly these to [`Dispatcher::update`](super::notify::Dispatcher::update).
     pub fn to_alert(&self) -> Alert {
         match self {
-            Transition::Fired(a) | Transition::StillFiring(a) => to_alert(a, AlertState::Firing, None),
-            Transition::Resolved { alert, at } => to_alert(alert, AlertState::Resolved, Some(*at)),
+            Transition::Fired(a) | Transition::StillFiring(a) => {
+                to_alert(a, a.value, AlertState::Firing, None)
+            }
+            Transition::Resolved { alert, at } => {
+                to_alert(alert, alert.value, AlertState::Resolved, Some(*at))
+            }
         }
     }
 }
 
-/// The alert a notification carries for `a`.
-fn to_alert(a: &ActiveAlert, state: AlertState, ends_at: Option<SystemTime>) -> Alert {
+/// The alert a notification carries for `a`, with `value` as the metric's value.
+fn to_alert(a: &ActiveAlert, value: f64, state: AlertState, ends_at: Option<SystemTime>) -> Alert {
     let r = &a.rule;
     let mut labels = BTreeMap::new();
     labels.insert("alertname".to_string(), r.name.to_string());
@@ -65,10 +69,10 @@ fn to_alert(a: &ActiveAlert, state: AlertState, ends_at: Option<SystemTime>) -> 
     }
     let mut annotations = BTreeMap::new();
     // The same default summary as the exported Prometheus rule.
-    let summary = render(&r.summary_template(), r, a.value);
+    let summary = render(&r.summary_template(), r, value);
     annotations.insert("summary".to_string(), summary);
     if let Some(d) = &r.description {
-        annotations.insert("description".to_string(), render(d, r, a.value));
+        annotations.insert("description".to_string(), render(d, r, value));
     }
     let channels: Vec<String> = if r.notify.is_empty() {
         vec![CONSOLE.to_string()]
@@ -82,7 +86,8 @@ fn to_alert(a: &ActiveAlert, state: AlertState, ends_at: Option<SystemTime>) -> 
         labels,
         annotations,
         state,
-        value: a.value,
+        metric: r.metric,
+        value,
         starts_at: a.firing_since.unwrap_or(a.active_since),
         ends_at,
         channels,
@@ -218,6 +223,115 @@ fn run(
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::channels::{
+        AlertmanagerChannel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel,
+    };
+    use crate::alerts::config::RuleConfig;
+    use crate::alerts::notify::Notification;
+    use crate::metrics::{bucket, FunctionMetrics, BUCKETS};
+    use std::time::UNIX_EPOCH;
+
+    fn rule(condition: &str, summary: Option<&str>) -> Rule {
+        let rc = RuleConfig {
+            function: "shop::pay".into(),
+            condition: condition.into(),
+            window: Some(Duration::from_secs(60)),
+            summary: summary.map(str::to_string),
+            description: Some("{function}: {value} against {threshold}".into()),
+            notify: Some(vec!["ops".into()]),
+            ..Default::default()
+        };
+        match rc.to_rule(None) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// `shop::pay` after `step` evaluations 15 s apart: 10 calls a step of 300 ms, `failing(step)`
+    /// of them failed.
+    fn pay(step: u64, failed_so_far: u64) -> FunctionMetrics {
+        let mut buckets = [0; BUCKETS];
+        buckets[bucket(300_000_000)] = 10 * step;
+        FunctionMetrics {
+            function: "shop::pay",
+            module: "shop",
+            calls: [10 * step - failed_so_far, failed_so_far, 0],
+            buckets,
+            sum: Duration::ZERO,
+            exceptions: 0,
+        }
+    }
+
+    /// Evaluations of `rule` every 15 s on a controlled clock; `failed(step)` is the cumulative
+    /// count of failed calls. The alerts the dispatcher would get, with their step.
+    fn alerts(rule: Rule, steps: u64, failed: impl Fn(u64) -> u64) -> Vec<(u64, Alert)> {
+        let mut e = Evaluator::new(vec![rule]);
+        let t0 = Instant::now();
+        let w0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut out = Vec::new();
+        for step in 0..steps {
+            let at = Duration::from_secs(15 * step);
+            for t in e.evaluate(t0 + at, w0 + at, &[pay(step, failed(step))], &[]) {
+                out.push((step, t.to_alert()));
+            }
+        }
+        out
+    }
+
+    /// What each channel makes of a notification of `a`: the console block, the webhook body, the
+    /// mail and the Alertmanager body.
+    fn rendered(a: &Alert) -> [String; 4] {
+        let n = Notification::new("ops", &a.name, vec![a.clone()]);
+        let webhook = WebhookChannel::new("http://127.0.0.1:1/", None, Duration::from_secs(1), 0);
+        let email = EmailChannel::new(SmtpSettings {
+            from: "a@example.com".into(),
+            to: vec!["b@example.com".into()],
+            ..Default::default()
+        });
+        let am = AlertmanagerChannel::new("http://127.0.0.1:1", Duration::from_secs(1));
+        match (webhook, email, am) {
+            (Ok(w), Ok(m), Ok(am)) => [
+                ConsoleChannel::format(&n),
+                w.body(&n),
+                m.message(&n, UNIX_EPOCH),
+                am.body(&n, UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            ],
+            _ => panic!("channels"),
+        }
+    }
+
+    /// The value in the header line of a rendered notification (`value=…`).
+    fn header_value(text: &str) -> &str {
+        let start = text.find("value=").map_or(0, |i| i + "value=".len());
+        let rest = &text[start..];
+        &rest[..rest.find("  ").unwrap_or(rest.len())]
+    }
+
+    #[test]
+    fn one_number_format_per_metric_in_every_text() {
+        // The default summary (`{function}: <metric> is {value} (…)`) and the header line of the
+        // console block and the mail show the same text for the value: the metric's format.
+        for (condition, want) in [
+            ("error_rate > 20%", "32.5%"),
+            ("p99_latency > 200ms", "497ms"),
+            ("rate > 0.1", "0.667"),
+            ("errors > 1", "13"),
+        ] {
+            // 10 calls a step of 300 ms, 13 failed over the 60 s window at step 4.
+            let got = alerts(rule(condition, None), 5, |step| if step == 0 { 0 } else { 10 * step / 3 });
+            let (_, a) = got.iter().find(|(s, _)| *s == 4).unwrap_or_else(|| panic!("{condition}: {got:?}"));
+            let summary = &a.annotations["summary"];
+            assert!(summary.contains(&format!(" is {want} (")), "{condition}: {summary}");
+            let [console, _, mail, _] = rendered(a);
+            assert_eq!(header_value(&console), want, "{condition}: {console}");
+            assert_eq!(header_value(&mail), want, "{condition}: {mail}");
         }
     }
 }
