@@ -57,8 +57,13 @@ pub enum Transition {
     StillFiring(ActiveAlert),
     /// Stopped firing.
     Resolved {
-        /// The alert as it was while firing.
+        /// The alert as it was at its last evaluation while firing (its `value` is the last one
+        /// for which the condition held).
         alert: ActiveAlert,
+        /// The metric's value at the evaluation that resolved it, for which the condition no
+        /// longer holds (canonical units); NaN when the metric had no value then (a ratio or a
+        /// quantile over a window with no call).
+        value: f64,
         /// When it resolved.
         at: SystemTime,
     },
@@ -153,7 +158,7 @@ impl Evaluator {
                 (false, Some(_)) => {
                     if let Some(t) = self.tracked.remove(&i) {
                         if t.state == State::Firing {
-                            out.push(Transition::Resolved { alert: active(rule, &t), at: wall });
+                            out.push(Transition::Resolved { alert: active(rule, &t), value, at: wall });
                         }
                     }
                 }

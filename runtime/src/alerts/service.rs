@@ -45,13 +45,17 @@ impl Transition {
     /// The alert the dispatcher gets for this transition: firing (started or still) or resolved,
     /// with its labels, its rendered `summary` and `description`, and the channels to notify.
     /// The alerts thread hands exactly these to [`Dispatcher::update`](super::notify::Dispatcher::update).
+    ///
+    /// A firing alert carries the value of the latest evaluation; a resolved one the value measured
+    /// at the evaluation that resolved it (for which the condition no longer holds), in its
+    /// `value` and in its texts.
     pub fn to_alert(&self) -> Alert {
         match self {
             Transition::Fired(a) | Transition::StillFiring(a) => {
                 to_alert(a, a.value, AlertState::Firing, None)
             }
-            Transition::Resolved { alert, at } => {
-                to_alert(alert, alert.value, AlertState::Resolved, Some(*at))
+            Transition::Resolved { alert, value, at } => {
+                to_alert(alert, *value, AlertState::Resolved, Some(*at))
             }
         }
     }
@@ -305,6 +309,52 @@ mod tests {
             ],
             _ => panic!("channels"),
         }
+    }
+
+    #[test]
+    fn a_resolved_alert_carries_the_value_that_resolved_it() {
+        // 3 of 10 calls fail from step 1 to 4, then none: over the 60 s window the error rate is
+        // 30% (fires), 22.5% at step 5 (still firing) and 15% at step 6 (resolved).
+        let r =
+            rule("error_rate > 20%", Some("{function} fails {value} of payments (threshold {threshold})"));
+        let got = alerts(r, 8, |step| 3 * step.min(4));
+        let states: Vec<(u64, AlertState)> = got.iter().map(|(s, a)| (*s, a.state)).collect();
+        use AlertState::{Firing, Resolved};
+        assert_eq!(states, [(1, Firing), (2, Firing), (3, Firing), (4, Firing), (5, Firing), (6, Resolved)]);
+        assert_eq!(got[4].1.annotations["summary"], "shop::pay fails 22.5% of payments (threshold 20%)");
+        let resolved = &got[5].1;
+        assert!((resolved.value - 0.15).abs() < 1e-9, "{}", resolved.value);
+        assert_eq!(resolved.annotations["summary"], "shop::pay fails 15% of payments (threshold 20%)");
+        assert_eq!(resolved.annotations["description"], "shop::pay: 15% against 20%");
+        for text in rendered(resolved) {
+            assert!(text.contains("shop::pay fails 15% of payments (threshold 20%)"), "{text}");
+            assert!(text.contains("shop::pay: 15% against 20%"), "{text}");
+            assert!(!text.contains("22.5"), "the value while it fired: {text}");
+        }
+        let [console, _, mail, _] = rendered(resolved);
+        assert!(console.contains("- resolved pay_error_rate on shop::pay  value=15%  since "), "{console}");
+        assert!(mail.contains("- resolved pay_error_rate on shop::pay  value=15%  since "), "{mail}");
+    }
+
+    #[test]
+    fn a_resolved_alert_with_no_value_says_so() {
+        // Calls stop: over the window there is no call, so no error rate (0/0); it resolves with
+        // no value rather than with the last one.
+        let r = rule("error_rate > 20%", None);
+        let mut e = Evaluator::new(vec![r]);
+        let t0 = Instant::now();
+        let w0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = |s: u64| (t0 + Duration::from_secs(15 * s), w0 + Duration::from_secs(15 * s));
+        let fired = e.evaluate(at(1).0, at(1).1, &[pay(1, 5)], &[]);
+        assert!(matches!(fired.as_slice(), [Transition::Fired(_)]), "{fired:?}");
+        let resolved = e.evaluate(at(6).0, at(6).1, &[pay(1, 5)], &[]);
+        let [t] = resolved.as_slice() else { panic!("{resolved:?}") };
+        let a = t.to_alert();
+        assert_eq!(a.state, AlertState::Resolved);
+        assert!(a.value.is_nan());
+        assert_eq!(a.annotations["summary"], "shop::pay: error_rate is n/a (> 20% over 1m)");
+        let [console, ..] = rendered(&a);
+        assert!(console.contains("value=n/a"), "{console}");
     }
 
     /// The value in the header line of a rendered notification (`value=…`).
