@@ -13,7 +13,7 @@ use telemark::{alert_on, traced};
 #[traced]
 #[alert_on(p99_latency > 300ms, window = "10m", for = "2m", severity = "critical",
     summary = "{function} is slow: p99 {value} > {threshold}", labels(team = "payments"))]
-#[alert_on(error_rate > 5%, severity = "critical", labels(team = "payments"),
+#[alert_on(error_rate > 5%, min_calls = 20, severity = "critical", labels(team = "payments"),
     description = "More than {threshold} of the calls to {function} failed over the last 5 minutes ({value}).")]
 fn checkout(items: u32) -> Result<u32, String> {
     if items == 0 {

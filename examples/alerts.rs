@@ -7,7 +7,9 @@
 //! ```
 //!
 //! The timings are shortened so the whole story takes a few seconds: rules are evaluated every
-//! 200 ms over a 2 s window, and notifications are not held back (`group_wait: 0s`).
+//! 200 ms over a 2 s window, and notifications are not held back (`group_wait: 0s`). The
+//! error-rate rule waits for 10 calls in its window (the default `min_calls`); the service makes
+//! hundreds a second.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

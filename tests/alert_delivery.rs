@@ -16,7 +16,7 @@ use support::smtp::{SmtpServer, SMTP_PASSWORD, SMTP_USER};
 use support::webhook::{Reply, WebhookServer};
 use telemark_runtime::alerts::channels::{AlertmanagerChannel, EmailChannel, SmtpSettings, WebhookChannel};
 use telemark_runtime::alerts::notify::{Alert, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
-use telemark_runtime::alerts::Severity;
+use telemark_runtime::alerts::{Metric, Quantile, Severity};
 
 const SETTINGS: DispatchSettings = DispatchSettings {
     group_wait: Duration::from_secs(30),
@@ -40,6 +40,7 @@ fn alert(name: &str, function: &str, channel: &str) -> Alert {
             ("description".into(), "over the last 5m\n.a line that starts with a dot".into()),
         ]),
         state: AlertState::Firing,
+        metric: Metric::Latency(Quantile::P99),
         value: 0.312,
         starts_at: SystemTime::now() - Duration::from_secs(60),
         ends_at: None,
@@ -341,7 +342,7 @@ fn email_over_a_real_smtp_server() {
     assert!(date.ends_with(" +0000") && date.len() == 31, "{date}");
     let body = m.body();
     assert!(body.starts_with("[FIRING:1] checkout_p99_latency (critical)\r\n"), "{body}");
-    assert!(body.contains("- firing checkout_p99_latency on shop::checkout  value=0.312"), "{body}");
+    assert!(body.contains("- firing checkout_p99_latency on shop::checkout  value=312ms"), "{body}");
     assert!(body.contains("summary: shop::checkout: p99 latency 312ms > 200ms"), "{body}");
     assert!(
         body.contains("\r\n.a line that starts with a dot\r\n"),
@@ -462,4 +463,111 @@ fn a_real_alertmanager_receives_groups_notifies_and_resolves() {
     let resolved = hook.wait_for(Duration::from_secs(10), |r| r.json()["status"] == "resolved");
     assert!(resolved.is_some(), "no resolved notification from Alertmanager\n{}", am.log());
     d.shutdown(Instant::now() + Duration::from_secs(2));
+}
+
+/// `shop::pay` after `step` evaluations: 10 calls a step, `failed` of them failed in all.
+fn pay(step: u64, failed: u64) -> telemark::metrics::FunctionMetrics {
+    telemark::metrics::FunctionMetrics {
+        function: "shop::pay",
+        module: "shop",
+        calls: [10 * step - failed, failed, 0],
+        buckets: [0; telemark::metrics::BUCKETS],
+        sum: Duration::ZERO,
+        exceptions: 0,
+    }
+}
+
+#[test]
+fn resolved_notifications_carry_the_value_that_resolved_the_alert_to_every_receiver() {
+    use telemark_runtime::alerts::eval::Evaluator;
+    use telemark_runtime::alerts::RuleConfig;
+    // The evaluator on a controlled clock (every 15 s) → Transition::to_alert → the dispatcher →
+    // a webhook listener, aiosmtpd and Alertmanager (whose own webhook reports the resolution).
+    let hook = WebhookServer::start();
+    let smtp = SmtpServer::start();
+    let am_hook = WebhookServer::start();
+    let am = Alertmanager::start(&am_hook.url("/from-alertmanager"), "100ms", "200ms");
+    let rule = RuleConfig {
+        function: "shop::pay".into(),
+        condition: "error_rate > 20%".into(),
+        window: Some(Duration::from_secs(60)),
+        summary: Some("{function} fails {value} of payments (threshold {threshold})".into()),
+        notify: Some(vec!["hook".into(), "mail".into(), "am".into()]),
+        ..Default::default()
+    }
+    .to_rule(None)
+    .unwrap();
+    let mut d = Dispatcher::new(DispatchSettings {
+        group_wait: Duration::ZERO,
+        group_interval: Duration::ZERO,
+        repeat_interval: Duration::from_secs(4 * 3600),
+    });
+    d.add_channel(
+        "hook",
+        Box::new(WebhookChannel::new(&hook.url("/"), None, Duration::from_secs(2), 0).unwrap()),
+    );
+    d.add_channel(
+        "mail",
+        Box::new(
+            EmailChannel::new(SmtpSettings {
+                host: "127.0.0.1".into(),
+                port: smtp.port(),
+                from: "alerts@example.com".into(),
+                to: vec!["oncall@example.com".into()],
+                timeout: Duration::from_secs(5),
+                ..SmtpSettings::default()
+            })
+            .unwrap(),
+        ),
+    );
+    d.add_channel("am", Box::new(AlertmanagerChannel::new(&am.url(), Duration::from_secs(5)).unwrap()));
+    let mut e = Evaluator::new(vec![rule]);
+    let t0 = Instant::now();
+    let w0 = SystemTime::now() - Duration::from_secs(200);
+    let mut step = |s: u64| {
+        let at = Duration::from_secs(15 * s);
+        // 3 of 10 calls fail from step 1 to 4, then none: over the 60 s window 30% (fires), 22.5%
+        // at step 5 (still firing), 15% at step 6 (resolved).
+        let alerts: Vec<Alert> =
+            e.evaluate(t0 + at, w0 + at, &[pay(s, 3 * s.min(4))], &[]).iter().map(|t| t.to_alert()).collect();
+        d.update(&alerts, t0 + at);
+        d.tick(t0 + at);
+        alerts.len()
+    };
+    for s in 0..=5 {
+        step(s);
+    }
+    let firing = "shop::pay fails 30% of payments (threshold 20%)";
+    let got =
+        hook.wait_for(Duration::from_secs(10), |r| r.json()["status"] == "firing").expect("firing webhook");
+    assert_eq!(got.json()["alerts"][0]["annotations"]["summary"], firing);
+    assert!(smtp.wait_mails(1, Duration::from_secs(10))[0].body().contains(firing));
+    let from_am = am_hook
+        .wait_for(Duration::from_secs(10), |r| r.json()["status"] == "firing")
+        .unwrap_or_else(|| panic!("no firing notification from Alertmanager\n{}", am.log()));
+    assert_eq!(from_am.json()["alerts"][0]["annotations"]["summary"], firing);
+
+    assert_eq!(step(6), 1, "resolved at step 6");
+    let resolved = "shop::pay fails 15% of payments (threshold 20%)";
+    let got = hook
+        .wait_for(Duration::from_secs(10), |r| r.json()["status"] == "resolved")
+        .expect("resolved webhook");
+    let v = got.json();
+    assert_eq!(v["alerts"][0]["status"], "resolved");
+    assert_eq!(v["alerts"][0]["annotations"]["summary"], resolved);
+    assert_eq!(v["commonAnnotations"]["summary"], resolved);
+    let mails = smtp.wait_mails(2, Duration::from_secs(10));
+    assert_eq!(mails.len(), 2);
+    let body = mails[1].body();
+    assert_eq!(mails[1].header("Subject").as_deref(), Some("[RESOLVED] pay_error_rate (warning)"));
+    assert!(body.contains("- resolved pay_error_rate on shop::pay  value=15%  since "), "{body}");
+    assert!(body.contains(&format!("summary: {resolved}")), "{body}");
+    assert!(!body.contains("22.5") && !body.contains("30%"), "a value for which it fired: {body}");
+    let from_am = am_hook
+        .wait_for(Duration::from_secs(10), |r| r.json()["status"] == "resolved")
+        .unwrap_or_else(|| panic!("no resolved notification from Alertmanager\n{}", am.log()));
+    assert_eq!(from_am.json()["alerts"][0]["annotations"]["summary"], resolved, "Alertmanager keeps ours");
+    let s = d.shutdown(Instant::now() + Duration::from_secs(5));
+    let sent = |c: &str| s.channel(c).map(|c| c.sent);
+    assert_eq!((sent("hook"), sent("mail"), s.undelivered()), (Some(2), Some(2), 0), "{s:?}");
 }

@@ -368,6 +368,18 @@ fn the_macro_and_the_config_share_the_grammar_and_its_messages() {
         let first = stderr.lines().next().unwrap();
         assert_eq!(first, format!("error: {}", parse_condition(condition).unwrap_err()), "{case}");
     }
+    // `min_calls` too: what the compiler says is what a config rule, override or alerts.min_calls gets.
+    use telemark::alerts::parse::{check_min_calls_metric, parse_min_calls};
+    for (case, message) in [
+        ("min_calls_zero", parse_min_calls("0").unwrap_err()),
+        ("min_calls_negative", parse_min_calls("-10").unwrap_err()),
+        ("min_calls_not_whole", parse_min_calls("2.5").unwrap_err()),
+        ("min_calls_on_count", check_min_calls_metric(Metric::Errors).unwrap_err()),
+    ] {
+        let path = support::repo_root().join(format!("ui/tests/ui/alert_on/fail/{case}.stderr"));
+        let stderr = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(stderr.lines().next().unwrap(), format!("error: {message}"), "{case}");
+    }
     let stderr = std::fs::read_to_string(
         support::repo_root().join("ui/tests/ui/alert_on/fail/malformed_duration.stderr"),
     )
@@ -560,6 +572,10 @@ rules:
   - { function: shop::nightly, condition: calls < 1, summary: "idle" }
   - { function: shop::ghost, condition: rate < 0.1, summary: "never called" }
   - { function: shop::ghost, condition: p99_latency < 1ms, summary: "no latency without calls" }
+  - { function: shop::quiet, condition: error_rate > 5%, summary: "too few calls (the default min_calls)" }
+  - { function: shop::quiet, condition: error_rate > 5%, min_calls: 3, name: quiet_enough, summary: "{value} of {function}" }
+  - { function: shop::rare, condition: p99_latency > 500ms, summary: "too few calls for a p99" }
+  - { function: shop::rare, condition: max_latency > 500ms, summary: "max {value}" }
 "#;
     let cfg = AlertsConfig::from_yaml(config, "promtool.yaml").unwrap();
     let rules = merge(Vec::new(), &cfg, None).unwrap();
@@ -584,6 +600,15 @@ rules:
         // calls < 1: one call a minute, then none.
         (calls("shop::nightly", "ok"), two_phases(1, 0)),
         // shop::ghost: no series at all.
+        // The latencies' calls (the min_calls of their quantiles counts them).
+        (calls("shop::render", "ok"), two_phases(60, 60)),
+        (calls("shop::report", "ok"), two_phases(60, 60)),
+        // min_calls: no call, then one a minute that fails (5 in a window, an error rate of 100%):
+        // too few for the default of 10, enough for 3.
+        (calls("shop::quiet", "ok"), two_phases(0, 0)),
+        (calls("shop::quiet", "error"), two_phases(0, 1)),
+        // No call, then one a minute of 700 ms: a p99 over 5 calls is no p99; the max is a max.
+        (calls("shop::rare", "ok"), two_phases(0, 1)),
     ];
     // p99: 60 calls a minute under 50ms; then 50 under 50ms, 9 under 100ms and 1 of 700ms: the 99th
     // percentile (rank 59.4) lands in (0.5s, 1s] and interpolates to 0.7s.
@@ -591,6 +616,7 @@ rules:
     // max: everything under 50ms (max = the bucket's bound, 50ms), then one call a minute of 1.5s
     // (max = 2s, the upper bound of its bucket).
     series.extend(histogram("shop::report", &[(0.03, 60)], &[(0.03, 59), (1.5, 1)]));
+    series.extend(histogram("shop::rare", &[], &[(0.7, 1)]));
 
     // (alert, labels beyond severity and function, summary) of the alerts firing at 35m.
     let firing: &[Firing] = &[
@@ -603,7 +629,12 @@ rules:
         ("import_exceptions", "shop::import", &[], "shop::import: exceptions is 10 (> 5 over 5m)"),
         ("nightly_calls", "shop::nightly", &[], "idle"),
         ("ghost_rate", "shop::ghost", &[], "never called"),
+        ("quiet_enough", "shop::quiet", &[], "100% of shop::quiet"),
+        ("rare_max_latency", "shop::rare", &[], "max 1s"),
     ];
+    // Rules that do not fire at 35m: a latency without calls, and the ratio and quantile over
+    // fewer calls than their min_calls.
+    let silent = ["ghost_p99_latency", "quiet_error_rate", "rare_p99_latency"];
     // The in-process evaluator on the same rules and the same traffic, on a controlled clock: the
     // same alerts fire at 10m and 35m as the ones promtool is told to expect below.
     let expected_35m: Vec<&str> = firing.iter().map(|f| f.0).collect();
@@ -617,10 +648,10 @@ rules:
     for r in &rules {
         let name = r.name.as_ref();
         // At 10m only the rule on a function never called fires; at 35m every rule but the
-        // latency of that function (no calls, no latency).
+        // latency of that function (no calls, no latency) and those held back by min_calls.
         let at_10m = name == "ghost_rate";
         let at_35m = firing.iter().find(|f| f.0 == name);
-        assert_eq!(at_35m.is_some(), name != "ghost_p99_latency", "{name}");
+        assert_eq!(at_35m.is_some(), !silent.contains(&name), "{name}");
         for (time, fires) in [("10m", at_10m), ("35m", at_35m.is_some())] {
             tests.push_str(&format!("      - eval_time: {time}\n        alertname: {}\n", q(name)));
             let Some((_, function, labels, summary)) = at_35m.filter(|_| fires) else {
@@ -692,6 +723,8 @@ fn metrics_at(minute: u64) -> (Vec<telemark::metrics::FunctionMetrics>, Vec<(Str
             &[(0.03, 50), (0.07, 9), (0.7, 1)],
         ),
         with_latency(f("shop::report", (60, 60), (0, 0), (0, 0)), &[(0.03, 60)], &[(0.03, 59), (1.5, 1)]),
+        f("shop::quiet", (0, 0), (0, 1), (0, 0)),
+        with_latency(f("shop::rare", (0, 1), (0, 0), (0, 0)), &[], &[(0.7, 1)]),
     ];
     (metrics, vec![("shop::import".to_string(), cum(0, 2))])
 }
@@ -714,4 +747,143 @@ fn evaluator_firing(rules: &[Rule], minute: u64) -> Vec<&'static str> {
         .collect();
     names.sort_unstable();
     names
+}
+
+// ---- min_calls: an error rate over too few calls is no reason to fire ----
+
+/// `shop::pay` with `ok` and `failed` calls so far (cumulative), all of 300 ms.
+fn pay(ok: u64, failed: u64) -> telemark::metrics::FunctionMetrics {
+    use telemark::metrics::{bucket, FunctionMetrics, BUCKETS};
+    let mut buckets = [0; BUCKETS];
+    buckets[bucket(300_000_000)] = ok + failed;
+    FunctionMetrics {
+        function: "shop::pay",
+        module: "shop",
+        calls: [ok, failed, 0],
+        buckets,
+        sum: Duration::ZERO,
+        exceptions: 0,
+    }
+}
+
+/// For each cumulative (ok, failed) in `traffic`, one evaluation 15 s after the previous (all
+/// within the 5m window): the names of the rules firing after it.
+fn firing_after_each(yaml: &str, traffic: &[(u64, u64)]) -> Vec<Vec<String>> {
+    let cfg = AlertsConfig::from_yaml(yaml, "min_calls.yaml").unwrap();
+    let rules = merge(Vec::new(), &cfg, Some("min_calls.yaml")).unwrap();
+    let mut e = telemark::alerts::eval::Evaluator::new(rules);
+    let t0 = std::time::Instant::now();
+    let w0 = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    traffic
+        .iter()
+        .enumerate()
+        .map(|(i, (ok, failed))| {
+            let at = Duration::from_secs(15 * i as u64);
+            e.evaluate(t0 + at, w0 + at, &[pay(*ok, *failed)], &[]);
+            let mut names: Vec<String> = e
+                .active()
+                .into_iter()
+                .filter(|a| a.state == telemark::alerts::State::Firing)
+                .map(|a| a.rule.name.to_string())
+                .collect();
+            names.sort();
+            names
+        })
+        .collect()
+}
+
+#[test]
+fn an_error_rate_rule_does_not_fire_on_the_first_failed_call() {
+    // One failed call is an error rate of 100%, and so are nine: too few calls to tell a failing
+    // function from an unlucky call. The tenth failed call in the window fires it (the default
+    // min_calls).
+    let got = firing_after_each(
+        "rules:\n  - { function: shop::pay, condition: error_rate > 5% }\n",
+        &[(0, 0), (0, 1), (0, 9), (0, 10), (90, 10)],
+    );
+    let none: Vec<String> = Vec::new();
+    let fires = vec!["pay_error_rate".to_string()];
+    assert_eq!(got, [none.clone(), none.clone(), none, fires.clone(), fires]);
+}
+
+#[test]
+fn min_calls_is_set_per_rule_by_override_and_globally() {
+    let none: Vec<String> = Vec::new();
+    let fires = vec!["pay_error_rate".to_string()];
+    // Per rule: three calls are enough.
+    let got = firing_after_each(
+        "rules:\n  - { function: shop::pay, condition: error_rate > 5%, min_calls: 3 }\n",
+        &[(0, 2), (0, 3)],
+    );
+    assert_eq!(got, [none.clone(), fires.clone()]);
+    // Globally (alerts.min_calls), for the rules without their own.
+    let global = "min_calls: 25\nrules:\n  - { function: shop::pay, condition: error_rate > 5% }\n";
+    assert_eq!(firing_after_each(global, &[(0, 24), (0, 25)]), [none.clone(), fires.clone()]);
+    // An override wins over the rule's own and the global one.
+    let overridden =
+        "min_calls: 25\nrules:\n  - { function: shop::pay, condition: error_rate > 5%, min_calls: 3 }\n\
+                      overrides:\n  - { name: pay_error_rate, min_calls: 1 }\n";
+    assert_eq!(firing_after_each(overridden, &[(0, 0), (0, 1)]), [none, fires]);
+
+    // What each rule ends up with: the macro's rules too.
+    let rules = merged(
+        "min_calls: 20\nrules:\n  - { function: shop::pay, condition: p99_latency > 200ms, min_calls: 3 }\n  \
+         - { function: shop::pay, condition: max_latency > 1s }\noverrides:\n  - name: checkout_failing\n    \
+         min_calls: 50\n",
+    )
+    .unwrap();
+    let by = |n: &str| rules.iter().find(|r| r.name == n).unwrap();
+    assert_eq!(by("checkout_failing").min_calls, Some(50), "#[alert_on], overridden");
+    assert_eq!(by("checkout_p99_latency").min_calls, Some(20), "#[alert_on], alerts.min_calls");
+    assert_eq!(by("pay_p99_latency").min_calls, Some(3));
+    assert_eq!(by("pay_max_latency").min_calls_in_force(), None, "max_latency takes none");
+    assert_eq!(by("refund_errors").min_calls_in_force(), None, "nor do counts");
+    assert_eq!(
+        by("checkout_failing").to_string(),
+        "checkout_failing on alert_rules::checkout: error_rate > 5% over 5m, min_calls 50"
+    );
+    // Without the config: the default.
+    let default = merge(telemark::alerts::rules(), &AlertsConfig::default(), None).unwrap();
+    let failing = default.iter().find(|r| r.name == "checkout_failing").unwrap();
+    assert_eq!(failing.min_calls, Some(telemark::alerts::DEFAULT_MIN_CALLS));
+    assert_eq!(telemark::alerts::DEFAULT_MIN_CALLS, 10);
+}
+
+#[test]
+fn min_calls_mistakes_are_config_errors_with_their_line() {
+    assert_err(
+        merged("rules:\n  - function: a::f\n    condition: errors > 1\n    min_calls: 5\n"),
+        &["alerts.yaml:2: alerts.rules[0]: min_calls: `min_calls` applies to `error_rate` and the latency \
+             quantiles `p50_latency` to `p99_latency`, not to `errors`"],
+    );
+    assert_err(
+        merged("overrides:\n  - name: checkout_p99_latency\n    min_calls: 5\n  - name: refund_errors\n    min_calls: 5\n"),
+        &["alerts.yaml:4: alerts.overrides[1]: min_calls for `refund_errors` (errors > 3): `min_calls` applies to"],
+    );
+    for (yaml, line, part) in [
+        ("min_calls: 0\n", 1, "`min_calls` is at least 1"),
+        (
+            "rules:\n  - function: a::f\n    condition: error_rate > 1%\n    min_calls: 2.5\n",
+            4,
+            "not `2.5`: write `2` or `3`",
+        ),
+        (
+            "rules:\n  - function: a::f\n    condition: error_rate > 1%\n    min_calls: -3\n",
+            4,
+            "cannot be negative, got `-3`",
+        ),
+        (
+            "overrides:\n  - name: x\n    min_calls: lots\n",
+            3,
+            "write a whole number of at least 1, like `20`",
+        ),
+    ] {
+        let e = AlertsConfig::from_yaml(yaml, "alerts.yaml").unwrap_err();
+        assert!(e.contains(part), "`{part}` not in: {e}");
+        assert!(e.starts_with("alerts.yaml"), "{e}");
+        assert!(e.contains(&format!("line {line}")), "line {line}: {e}");
+    }
+    // A config built in code is checked too.
+    let cfg = AlertsConfig { min_calls: 0, ..AlertsConfig::default() };
+    assert_err(merge(Vec::new(), &cfg, None), &["alerts.min_calls: `min_calls` is at least 1"]);
 }

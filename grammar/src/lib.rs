@@ -89,6 +89,20 @@ impl Metric {
         })
     }
 
+    /// Whether a rule on this metric waits for [`grammar::DEFAULT_MIN_CALLS`] (or its own
+    /// `min_calls`) calls in the window before it can fire: `error_rate` and the latency quantiles
+    /// `p50_latency` to `p99_latency`, which are statistics of the calls and say little over a few
+    /// of them. Not the counts (`errors`, `calls`, `rate`, `exceptions`: they are the evidence
+    /// themselves, and `calls < 1` must fire with no call at all), nor `max_latency` (one slow
+    /// call is what it is there to catch).
+    pub fn takes_min_calls(self) -> bool {
+        match self {
+            Metric::ErrorRate => true,
+            Metric::Latency(q) => q != Quantile::Max,
+            Metric::Errors | Metric::Calls | Metric::Rate | Metric::Exceptions => false,
+        }
+    }
+
     /// The canonical name.
     pub fn name(self) -> &'static str {
         match self {
@@ -142,8 +156,13 @@ impl Op {
 }
 
 /// A value of `metric` as written in the grammar: `5%` for an error rate (a fraction), `200ms` for
-/// a latency (seconds), the number otherwise.
+/// a latency (seconds), the number otherwise, to three decimals. The one format of a metric's
+/// thresholds and values wherever a person reads them; `n/a` for no value (NaN: a ratio or a
+/// quantile over no call).
 pub fn format_threshold(metric: Metric, v: f64) -> String {
+    if v.is_nan() {
+        return "n/a".to_string();
+    }
     match metric {
         Metric::ErrorRate => format!("{}%", trim(v * 100.0)),
         Metric::Latency(_) => {
@@ -178,6 +197,19 @@ pub mod grammar {
     /// ten completely different windows in a row, which is almost always a mistake for a longer
     /// `window` (and makes an alert that takes hours to fire).
     pub const MAX_FOR_WINDOWS: u32 = 10;
+
+    /// How many calls the window must hold before a rule on a metric that
+    /// [takes it](super::Metric::takes_min_calls) (`error_rate`, `p50_latency` to `p99_latency`)
+    /// can fire, unless the rule (`min_calls`) or the config (`alerts.min_calls`) says otherwise.
+    ///
+    /// Why 10: below 10 calls a single failed call is already an error rate of more than 10%,
+    /// above almost any error-rate threshold, and a single slow call is the p90 to p99 — so one
+    /// unlucky call in a quiet window would page someone. Ten calls is still few enough that a
+    /// function called twice a minute is watched within the default 5-minute window, so an outage
+    /// of a low-traffic function is not silenced. Raise it where one call in ten is not a
+    /// signal yet: 20 for a 5% threshold to mean more than one failure, about 100 for `p99_latency`
+    /// to be a 99th percentile rather than the slowest call; `min_calls = 1` turns the wait off.
+    pub const DEFAULT_MIN_CALLS: u64 = 10;
 
     /// The placeholders of `summary` and `description`.
     pub const PLACEHOLDERS: &[&str] = &["function", "value", "threshold"];
@@ -292,6 +324,66 @@ pub mod grammar {
             }
         }
         Ok(())
+    }
+
+    /// Parses a `min_calls` value as written (`20`, `1_000`): a whole number of calls, at least 1.
+    /// A negative, fractional or zero value is an error saying what would be right.
+    pub fn parse_min_calls(text: &str) -> Result<u64, String> {
+        let s = text.trim();
+        let like = format!("a whole number of at least 1, like `20` (the default is {DEFAULT_MIN_CALLS})");
+        let (negative, body) = match s.strip_prefix('-') {
+            Some(b) => (true, b.trim_start()),
+            None => (false, s),
+        };
+        let digits: String = body.chars().filter(|c| *c != '_').collect();
+        let number: Option<f64> = digits.parse().ok().filter(|n: &f64| n.is_finite() && !digits.is_empty());
+        let Some(n) = number else {
+            return Err(format!("`min_calls` is a number of calls: write {like}, not `{s}`"));
+        };
+        if negative && n != 0.0 {
+            return Err(format!(
+                "`min_calls` is a number of calls and cannot be negative, got `{s}`: write {like}"
+            ));
+        }
+        if !digits.chars().all(|c| c.is_ascii_digit()) {
+            let whole = if n.fract() == 0.0 {
+                format!("write `{n}`")
+            } else {
+                let low = n.floor().max(1.0);
+                let high = n.ceil().max(1.0);
+                if low == high {
+                    format!("write `{low}`")
+                } else {
+                    format!("write `{low}` or `{high}`")
+                }
+            };
+            return Err(format!("`min_calls` is a whole number of calls, not `{s}`: {whole}"));
+        }
+        match digits.parse::<u64>() {
+            Ok(0) => Err(format!(
+                "`min_calls` is at least 1: it is how many calls the window must hold before the rule can \
+                 fire; write `1` to let any call count (the default is {DEFAULT_MIN_CALLS})"
+            )),
+            Ok(n) => Ok(n),
+            Err(_) => Err(format!("`min_calls` `{s}` is too large: write {like}")),
+        }
+    }
+
+    /// Checks that `min_calls` suits the metric (see [`Metric::takes_min_calls`]).
+    pub fn check_min_calls_metric(metric: Metric) -> Result<(), String> {
+        if metric.takes_min_calls() {
+            return Ok(());
+        }
+        let name = metric.name();
+        let why = match metric {
+            Metric::Latency(_) => "which is about single calls (one slow call is what it catches)",
+            Metric::Rate => "which counts calls itself (the least rate that matters is its threshold)",
+            _ => "which is a count itself (the least count that matters is its threshold)",
+        };
+        Err(format!(
+            "`min_calls` applies to `error_rate` and the latency quantiles `p50_latency` to `p99_latency`, \
+             not to `{name}`, {why}"
+        ))
     }
 
     /// `>`, `>=`, `<` or `<=`.

@@ -24,13 +24,14 @@ use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{AttrStyle, Attribute, Ident, ItemFn, LitStr, Token};
 use telemark_grammar::grammar::{
-    bad_op, check_channel_name, check_condition, check_label_name, check_rule_duration, check_rule_name,
-    check_template, check_window, closest, missing_threshold, parse_duration, parse_op, threshold_value,
-    unknown_metric, unknown_severity,
+    bad_op, check_channel_name, check_condition, check_label_name, check_min_calls_metric, check_rule_duration,
+    check_rule_name, check_template, check_window, closest, missing_threshold, parse_duration, parse_min_calls,
+    parse_op, threshold_value, unknown_metric, unknown_severity,
 };
 use telemark_grammar::{Metric, Op, Quantile};
 
-const OPTIONS: &[&str] = &["name", "window", "for", "severity", "notify", "summary", "description", "labels"];
+const OPTIONS: &[&str] =
+    &["name", "window", "for", "min_calls", "severity", "notify", "summary", "description", "labels"];
 
 const NEEDS_CONDITION: &str =
     "`#[alert_on]` needs a condition: a metric, a comparison and a threshold, like \
@@ -86,6 +87,8 @@ struct AlertArgs {
     notify: Option<Vec<String>>,
     summary: Option<String>,
     description: Option<String>,
+    /// `min_calls`: the value, and the span of the key (to report a metric that takes none).
+    min_calls: Option<(u64, Span)>,
     labels: Vec<(String, String)>,
 }
 
@@ -202,6 +205,13 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
     };
     let summary = opt(&a.summary);
     let description = opt(&a.description);
+    let min_calls = match a.min_calls {
+        Some((n, _)) => {
+            let n = Literal::u64_suffixed(n);
+            quote!(::core::option::Option::Some(#n))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let label_keys = a.labels.iter().map(|l| &l.0);
     let label_values = a.labels.iter().map(|l| &l.1);
     let file = quote_spanned!(metric_span=> ::core::file!());
@@ -221,6 +231,7 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
                     notify: &[#(#notify),*],
                     summary: #summary,
                     description: #description,
+                    min_calls: #min_calls,
                     labels: &[#((#label_keys, #label_values)),*],
                     file: #file,
                     line: #line,
@@ -435,6 +446,9 @@ fn unknown_option(k: &str) -> String {
         "message" | "title" | "text" => Some("did you mean `summary = \"...\"`?"),
         "label" | "tags" => Some("did you mean `labels(team = \"...\")`?"),
         "alert" | "alertname" | "id" => Some("did you mean `name = \"...\"`?"),
+        "min_count" | "minimum_calls" | "min_requests" | "min_samples" | "calls_at_least" => {
+            Some("did you mean `min_calls = 20`?")
+        }
         "threshold" | "condition" | "metric" => {
             Some("the condition comes first: `#[alert_on(p99_latency > 200ms, ...)]`")
         }
@@ -484,6 +498,10 @@ fn parse_options(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors)
                     }
                 }
             }
+            "min_calls" => {
+                expect_eq(input, &key, "`min_calls = 20`")?;
+                parse_min_calls_value(input, &key, a, errors)?;
+            }
             "severity" => {
                 expect_eq(input, &key, "`severity = \"critical\"`")?;
                 let (value, span) = if input.peek(Ident) {
@@ -525,6 +543,67 @@ fn parse_options(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors)
             }
         }
         continue_after(input)?;
+    }
+    Ok(())
+}
+
+/// `min_calls = 20`: a whole number of calls, at least 1, written as an integer literal. Its
+/// checks and messages are the grammar's ([`parse_min_calls`]), the config's too.
+fn parse_min_calls_value(
+    input: ParseStream<'_>,
+    key: &Ident,
+    a: &mut AlertArgs,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let mut toks = TokenStream::new();
+    let mut text = String::new();
+    if input.peek(Token![-]) {
+        let minus: Token![-] = input.parse()?;
+        minus.to_tokens(&mut toks);
+        text.push('-');
+    }
+    if input.is_empty() || input.peek(Token![,]) {
+        errors.push(syn::Error::new(key.span(), "`min_calls` needs a value: `min_calls = 20`"));
+        return Ok(());
+    }
+    let t: TokenTree = input.parse()?;
+    t.to_tokens(&mut toks);
+    let lit = match &t {
+        TokenTree::Literal(l) => Some(syn::Lit::new(l.clone())),
+        _ => None,
+    };
+    let digits = match &lit {
+        Some(syn::Lit::Int(i)) if i.suffix().is_empty() => i.base10_digits().to_string(),
+        Some(syn::Lit::Float(f)) if f.suffix().is_empty() => f.base10_digits().to_string(),
+        Some(syn::Lit::Int(i)) => {
+            let msg = format!(
+                "`min_calls` takes a plain number, without a type suffix: `min_calls = {}`",
+                i.base10_digits()
+            );
+            errors.push(syn::Error::new_spanned(&toks, msg));
+            return skip_option(input);
+        }
+        Some(syn::Lit::Str(s)) => {
+            let msg = format!(
+                "`min_calls` is a number, written without quotes: `min_calls = {}`",
+                s.value().trim()
+            );
+            errors.push(syn::Error::new_spanned(&toks, msg));
+            return skip_option(input);
+        }
+        _ => {
+            let msg = format!(
+                "`min_calls` is a whole number of calls written as a literal, like `min_calls = 20`, not `{t}`: \
+                 the rule is checked at compile time"
+            );
+            errors.push(syn::Error::new_spanned(&toks, msg));
+            return skip_option(input);
+        }
+    };
+    text.push_str(&digits);
+    match parse_min_calls(&text) {
+        Ok(n) => a.min_calls = Some((n, key.span())),
+        Err(m) => errors.push(syn::Error::new_spanned(&toks, m)),
     }
     Ok(())
 }
@@ -667,6 +746,11 @@ fn parse_labels(
 
 /// Rules between options.
 fn cross_checks(a: &AlertArgs, errors: &mut Errors) {
+    if let (Some((metric, _)), Some((_, key))) = (a.metric, a.min_calls) {
+        if let Err(m) = check_min_calls_metric(metric) {
+            errors.push(syn::Error::new(key, m));
+        }
+    }
     let window = a.window.map(|w| w.0).unwrap_or(Duration::from_secs(300));
     let for_ = a.for_.map(|f| f.0).unwrap_or(Duration::ZERO);
     if let Err(m) = check_window(window, for_) {

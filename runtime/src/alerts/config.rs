@@ -19,9 +19,11 @@
 //!       notify: [console, oncall]
 //!       summary: "{function} is slow: p99 {value} > {threshold}"
 //!       labels: { team: payments }
+//!   min_calls: 10                 # calls in the window before an error rate or a quantile fires
 //!   overrides:
 //!     - name: checkout_error_rate
 //!       threshold: 2%
+//!       min_calls: 50
 //!   channels:
 //!     oncall:
 //!       kind: webhook
@@ -29,10 +31,13 @@
 //! ```
 
 use super::parse::{
-    check_channel_name, check_condition, check_label_name, check_rule_name, check_template, check_window,
-    parse_condition, parse_severity, parse_threshold, split_threshold,
+    check_channel_name, check_condition, check_label_name, check_min_calls_metric, check_rule_name,
+    check_template, check_window, parse_condition, parse_min_calls, parse_severity, parse_threshold,
+    split_threshold,
 };
-use super::rule::{Origin, Rule, Severity, DEFAULT_WINDOW};
+#[cfg(doc)]
+use super::rule::Metric;
+use super::rule::{Origin, Rule, Severity, DEFAULT_MIN_CALLS, DEFAULT_WINDOW};
 use crate::config::de_duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
@@ -70,6 +75,11 @@ pub struct AlertsConfig {
     /// How long to wait before notifying again about an alert that is still firing (`4h`).
     #[serde(deserialize_with = "de_duration")]
     pub repeat_interval: Duration,
+    /// How many calls the window must hold before a rule on `error_rate` or a latency quantile
+    /// (`p50_latency` to `p99_latency`) can fire, for rules that set no `min_calls` of their own
+    /// (default [`DEFAULT_MIN_CALLS`]; at least 1). See [`Metric::takes_min_calls`].
+    #[serde(deserialize_with = "de_min_calls")]
+    pub min_calls: u64,
 }
 
 impl Default for AlertsConfig {
@@ -82,6 +92,7 @@ impl Default for AlertsConfig {
             group_wait: Duration::from_secs(30),
             group_interval: Duration::from_secs(300),
             repeat_interval: Duration::from_secs(4 * 3600),
+            min_calls: DEFAULT_MIN_CALLS,
         }
     }
 }
@@ -118,6 +129,10 @@ pub struct RuleConfig {
     /// A longer description, with the same placeholders.
     #[serde(default)]
     pub description: Option<String>,
+    /// How many calls the window must hold before the rule can fire (`error_rate` and the latency
+    /// quantiles only; default `alerts.min_calls`).
+    #[serde(default, deserialize_with = "de_opt_min_calls")]
+    pub min_calls: Option<u64>,
     /// Extra labels on the alert (`team: payments`).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -145,6 +160,9 @@ pub struct OverrideConfig {
     /// New channels, replacing the rule's.
     #[serde(default)]
     pub notify: Option<Vec<String>>,
+    /// A new `min_calls` (for a rule on `error_rate` or a latency quantile).
+    #[serde(default, deserialize_with = "de_opt_min_calls")]
+    pub min_calls: Option<u64>,
     /// Turns the rule off: never evaluated, left out of the Prometheus rule file.
     #[serde(default)]
     pub disabled: bool,
@@ -341,6 +359,7 @@ impl AlertsConfig {
                 return Err(format!("alerts.{key}: cannot be zero"));
             }
         }
+        parse_min_calls(&self.min_calls.to_string()).map_err(|e| format!("alerts.min_calls: {e}"))?;
         for (name, c) in &self.channels {
             check_channel_name(name).map_err(|e| format!("alerts.channels.{name}: {e}"))?;
             if name == CONSOLE && c.kind != ChannelKind::Console {
@@ -382,6 +401,11 @@ impl RuleConfig {
                 check_template(t).map_err(|e| format!("{key}: {e}"))?;
             }
         }
+        if let Some(n) = self.min_calls {
+            // (Read from YAML it is already checked; built in code it may be 0.)
+            parse_min_calls(&n.to_string()).map_err(|e| format!("min_calls: {e}"))?;
+            check_min_calls_metric(metric).map_err(|e| format!("min_calls: {e}"))?;
+        }
         let mut labels = Vec::new();
         for (k, v) in &self.labels {
             check_label_name(k).map_err(|e| format!("labels: {e}"))?;
@@ -402,6 +426,7 @@ impl RuleConfig {
             notify,
             summary: self.summary.clone().map(Cow::Owned),
             description: self.description.clone().map(Cow::Owned),
+            min_calls: self.min_calls,
             labels,
             origin: Origin::Config { file: file.map(str::to_string), line: self.line },
             disabled: false,
@@ -470,7 +495,11 @@ fn at(file: Option<&str>, line: Option<usize>, key: &str, message: &str) -> Stri
 /// Errors: a channel with wrong settings, a config rule that `#[alert_on]` would reject, two
 /// rules with one name on one function, an override that names no rule (or rules on several
 /// functions without saying which), an override's threshold that does not suit the rule's metric,
-/// two overrides of one rule, and a rule that notifies a channel not in `alerts.channels`.
+/// a `min_calls` of 0 or on a metric that takes none, two overrides of one rule, and a rule that
+/// notifies a channel not in `alerts.channels`.
+///
+/// A rule on `error_rate` or a latency quantile without a `min_calls` of its own (or from an
+/// override) gets `alerts.min_calls`.
 pub fn merge(declared: Vec<Rule>, cfg: &AlertsConfig, file: Option<&str>) -> Result<Vec<Rule>, String> {
     cfg.check().map_err(|e| match file {
         Some(f) => format!("{f}: {e}"),
@@ -538,6 +567,12 @@ pub fn merge(declared: Vec<Rule>, cfg: &AlertsConfig, file: Option<&str>) -> Res
         if let Some(n) = &o.notify {
             rule.notify = check_notify(n).map_err(|e| err(format!("notify: {e}")))?;
         }
+        if let Some(n) = o.min_calls {
+            parse_min_calls(&n.to_string()).map_err(|e| err(format!("min_calls: {e}")))?;
+            check_min_calls_metric(rule.metric)
+                .map_err(|e| err(format!("min_calls for `{}` ({}): {e}", rule.name, rule.condition())))?;
+            rule.min_calls = Some(n);
+        }
         if o.disabled {
             rule.disabled = true;
         }
@@ -563,6 +598,10 @@ pub fn merge(declared: Vec<Rule>, cfg: &AlertsConfig, file: Option<&str>) -> Res
                 });
             }
         }
+    }
+    // `alerts.min_calls` for the rules that did not set their own.
+    for r in rules.iter_mut().filter(|r| r.metric.takes_min_calls() && r.min_calls.is_none()) {
+        r.min_calls = Some(cfg.min_calls);
     }
     rules.sort_by(|a, b| (&a.function, &a.name).cmp(&(&b.function, &b.name)));
     Ok(rules)
@@ -602,6 +641,37 @@ fn de_condition<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
     parse_condition(&s).map_err(de::Error::custom)?;
     Ok(s)
+}
+
+/// `min_calls`: a YAML whole number of at least 1 (`20`); anything else is an error saying what
+/// would be right, in the words `#[alert_on]` uses.
+fn de_min_calls<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct V;
+    impl de::Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number of calls, like `20`")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            // `20.0` stays a decimal, to be told apart from `20` as the macro does.
+            Ok(format!("{v:?}"))
+        }
+    }
+    let s = d.deserialize_any(V)?;
+    parse_min_calls(&s).map_err(de::Error::custom)
+}
+
+fn de_opt_min_calls<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    de_min_calls(d).map(Some)
 }
 
 /// Thresholds may be written as YAML numbers (`10`, `0.05`) or strings (`300ms`, `2%`).
@@ -663,6 +733,25 @@ mod tests {
         assert_eq!(c.group_interval, Duration::from_secs(300));
         assert_eq!(c.repeat_interval, Duration::from_secs(14_400));
         assert_eq!(AlertsConfig::from_yaml("", "x").unwrap(), c);
+    }
+
+    #[test]
+    fn min_calls_values() {
+        assert_eq!(AlertsConfig::default().min_calls, DEFAULT_MIN_CALLS);
+        assert_eq!(parse_min_calls("20"), Ok(20));
+        assert_eq!(parse_min_calls("1_000"), Ok(1000));
+        assert!(parse_min_calls("1e3").unwrap_err().contains("write `1000`"));
+        assert!(parse_min_calls("0.5").unwrap_err().contains("write `1`"));
+        assert!(parse_min_calls("-0").unwrap_err().contains("at least 1"));
+        assert!(parse_min_calls("99999999999999999999999").unwrap_err().contains("too large"));
+        let c = AlertsConfig::from_yaml(
+            "min_calls: 20\nrules:\n  - { function: a::f, condition: p90 > 1s, min_calls: 5 }\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!((c.min_calls, c.rules[0].min_calls), (20, Some(5)));
+        let e = AlertsConfig::from_yaml("min_calls: 20.0\n", "t").unwrap_err();
+        assert!(e.contains("not `20.0`: write `20`"), "{e}");
     }
 
     #[test]

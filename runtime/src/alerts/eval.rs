@@ -8,6 +8,11 @@
 //! algorithm on the same buckets the Prometheus endpoint exports, so a rule exported with
 //! `prometheus_rules()` and the evaluator here agree.
 //!
+//! A rule on a metric that [takes `min_calls`](Metric::takes_min_calls) (`error_rate`, the
+//! latency quantiles) holds only when the window also has at least that many calls
+//! ([`Rule::min_calls_in_force`]): an error rate of 100% over one call is no reason to fire. The
+//! exported Prometheus rule has the same condition (`… and sum(increase(calls[W])) >= N`).
+//!
 //! States follow Prometheus: inactive → pending (while the condition has held for less than
 //! `for`) → firing → resolved (when it stops holding, then inactive again).
 
@@ -57,8 +62,13 @@ pub enum Transition {
     StillFiring(ActiveAlert),
     /// Stopped firing.
     Resolved {
-        /// The alert as it was while firing.
+        /// The alert as it was at its last evaluation while firing (its `value` is the last one
+        /// for which the condition held).
         alert: ActiveAlert,
+        /// The metric's value at the evaluation that resolved it, for which the condition no
+        /// longer holds (canonical units); NaN when the metric had no value then (a ratio or a
+        /// quantile over a window with no call).
+        value: f64,
         /// When it resolved.
         at: SystemTime,
     },
@@ -121,7 +131,8 @@ impl Evaluator {
             let now_c = current.get(rule.function.as_ref()).cloned().unwrap_or_default();
             let base = self.baseline(now, rule.window, &rule.function);
             let value = measure(rule.metric, rule.window, &now_c, &base);
-            let holds = !value.is_nan() && rule.op.holds(value, rule.threshold);
+            let enough_calls = rule.min_calls_in_force().is_none_or(|n| calls(&now_c, &base) >= n as f64);
+            let holds = enough_calls && !value.is_nan() && rule.op.holds(value, rule.threshold);
             match (holds, self.tracked.get_mut(&i)) {
                 (true, Some(t)) => {
                     t.value = value;
@@ -153,7 +164,7 @@ impl Evaluator {
                 (false, Some(_)) => {
                     if let Some(t) = self.tracked.remove(&i) {
                         if t.state == State::Firing {
-                            out.push(Transition::Resolved { alert: active(rule, &t), at: wall });
+                            out.push(Transition::Resolved { alert: active(rule, &t), value, at: wall });
                         }
                     }
                 }
@@ -200,10 +211,15 @@ fn active(rule: &Rule, t: &Tracked) -> ActiveAlert {
     }
 }
 
+/// The calls over the window (every outcome).
+fn calls(now: &Counters, base: &Counters) -> f64 {
+    (0..3).map(|k| now.calls[k].saturating_sub(base.calls[k]) as f64).sum()
+}
+
 /// A rule's metric over its window; NaN when undefined (a ratio or quantile with no calls).
 fn measure(metric: Metric, window: Duration, now: &Counters, base: &Counters) -> f64 {
     let d = |a: u64, b: u64| a.saturating_sub(b) as f64;
-    let calls: f64 = (0..3).map(|k| d(now.calls[k], base.calls[k])).sum();
+    let calls = calls(now, base);
     let failed = d(now.calls[1], base.calls[1]) + d(now.calls[2], base.calls[2]);
     match metric {
         Metric::Calls => calls,
@@ -271,6 +287,7 @@ mod tests {
             notify: vec![],
             summary: None,
             description: None,
+            min_calls: None,
             labels: vec![],
             origin: Origin::Config { file: None, line: None },
             disabled: false,
@@ -330,10 +347,32 @@ mod tests {
 
     #[test]
     fn for_zero_fires_at_once_and_no_calls_is_no_ratio() {
-        let r = rule(Metric::ErrorRate, Op::Gt, 0.0, 30, 0);
+        let mut r = rule(Metric::ErrorRate, Op::Gt, 0.0, 30, 0);
+        r.min_calls = Some(1);
         assert_eq!(run(r, 3, |i| m(0, i as u64, 1_000)), ["-", "fired", "firing"], "no calls yet at step 0");
         let idle = rule(Metric::ErrorRate, Op::Ge, 0.0, 30, 0);
         assert_eq!(run(idle, 2, |_| m(0, 0, 1_000)), ["-", "-"], "0/0 is not a value");
+    }
+
+    #[test]
+    fn min_calls_holds_back_ratios_and_quantiles_not_counts() {
+        // Every call fails and takes 300 ms, one call per 15 s step, window 60 s: 1, 2, 3, 4, 4…
+        // calls in the window.
+        let series = |i: usize| m(0, i as u64, 300_000_000);
+        let mut r = rule(Metric::ErrorRate, Op::Gt, 0.05, 60, 0);
+        assert_eq!(r.min_calls_in_force(), Some(crate::alerts::DEFAULT_MIN_CALLS));
+        assert_eq!(run(r.clone(), 6, series), ["-"; 6], "never 10 calls in the window");
+        r.min_calls = Some(3);
+        assert_eq!(run(r, 6, series), ["-", "-", "-", "fired", "firing", "firing"]);
+        let mut p99 = rule(Metric::Latency(Quantile::P99), Op::Gt, 0.2, 60, 0);
+        p99.min_calls = Some(4);
+        assert_eq!(run(p99, 6, series), ["-", "-", "-", "-", "fired", "firing"]);
+        // Not the counts, nor the largest latency: one call is enough.
+        for metric in [Metric::Errors, Metric::Latency(Quantile::Max)] {
+            let r = rule(metric, Op::Gt, 0.0, 60, 0);
+            assert_eq!(r.min_calls_in_force(), None);
+            assert_eq!(run(r, 3, series), ["-", "fired", "firing"], "{metric:?}");
+        }
     }
 
     #[test]

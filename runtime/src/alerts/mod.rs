@@ -15,12 +15,12 @@ mod service;
 mod smtp;
 
 pub use config::{merge, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig};
-pub use eval::{ActiveAlert, State};
+pub use eval::{ActiveAlert, State, Transition};
 pub use notify::DeliveryStats;
 pub use notify::{Alert, AlertHandler, AlertState, Notification};
 pub use parse::{parse_condition, parse_duration};
 pub use prometheus::prometheus_rules;
-pub use rule::{Metric, Op, Origin, Quantile, Rule, Severity, METRIC_NAMES};
+pub use rule::{Metric, Op, Origin, Quantile, Rule, Severity, DEFAULT_MIN_CALLS, METRIC_NAMES};
 pub use service::{active, delivery};
 pub(crate) use service::{start as start_service, Handlers, Service};
 
@@ -57,6 +57,8 @@ pub struct StaticRule {
     pub summary: Option<&'static str>,
     /// The description template.
     pub description: Option<&'static str>,
+    /// `min_calls`, when the attribute sets it.
+    pub min_calls: Option<u64>,
     /// Extra labels.
     pub labels: &'static [(&'static str, &'static str)],
     /// The source file of the attribute.
@@ -82,6 +84,7 @@ impl StaticRule {
             notify: self.notify.iter().map(|n| Cow::Borrowed(*n)).collect(),
             summary: self.summary.map(Cow::Borrowed),
             description: self.description.map(Cow::Borrowed),
+            min_calls: self.min_calls,
             labels: self.labels.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))).collect(),
             origin: Origin::Macro { file: self.file, line: self.line },
             disabled: false,

@@ -34,7 +34,7 @@
 //! channel uses zero waits and a short repeat, since Alertmanager groups by itself and expects
 //! firing alerts to be re-sent.
 
-use crate::alerts::rule::Severity;
+use crate::alerts::rule::{format_threshold, Metric, Severity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -79,7 +79,12 @@ pub struct Alert {
     pub annotations: BTreeMap<String, String>,
     /// Firing or resolved.
     pub state: AlertState,
-    /// The metric's value at the last evaluation.
+    /// What the rule measures: it says how [`value`](Self::value) reads ([`Alert::value_text`]).
+    pub metric: Metric,
+    /// The metric's value in canonical units (a fraction for `error_rate`, seconds for latencies),
+    /// for programs: at the latest evaluation while the alert fires, at the evaluation that
+    /// resolved it once resolved; NaN when the metric had no value (no call in the window). People
+    /// read it as [`Alert::value_text`]; no channel sends this number as is.
     pub value: f64,
     /// When it started firing.
     pub starts_at: SystemTime,
@@ -93,6 +98,12 @@ impl Alert {
     /// Whether it fires.
     pub fn is_firing(&self) -> bool {
         self.state == AlertState::Firing
+    }
+
+    /// The value as a person reads it, in the metric's format — the one of the thresholds and of
+    /// `{value}` in the annotations: `7.5%`, `312ms`, `0.667`; `n/a` when there is none.
+    pub fn value_text(&self) -> String {
+        format_threshold(self.metric, self.value)
     }
 
     /// The fingerprint of its label set, as Alertmanager computes it (FNV-1a 64 over the sorted
@@ -185,14 +196,15 @@ impl Notification {
         s
     }
 
-    /// A readable multi-line rendering: the title, then each alert with its function, value,
-    /// start (and end), annotations and other labels.
+    /// A readable multi-line rendering: the title, then each alert with its function, value (in
+    /// the metric's format, as in the annotations: [`Alert::value_text`]), start (and end),
+    /// annotations and other labels.
     pub fn render(&self) -> String {
         let mut s = self.title();
         s.push('\n');
         for a in &self.alerts {
             let _ = write!(s, "- {} {} on {}", a.state.as_str(), a.name, a.function);
-            let _ = write!(s, "  value={}  since {}", trim_value(a.value), rfc3339(a.starts_at));
+            let _ = write!(s, "  value={}  since {}", a.value_text(), rfc3339(a.starts_at));
             if let (AlertState::Resolved, Some(end)) = (a.state, a.ends_at) {
                 let _ = write!(s, "  until {}", rfc3339(end));
             }
@@ -211,16 +223,6 @@ impl Notification {
             }
         }
         s
-    }
-}
-
-fn trim_value(v: f64) -> String {
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() || s == "-" {
-        "0".to_string()
-    } else {
-        s.to_string()
     }
 }
 
@@ -722,6 +724,7 @@ mod tests {
             labels,
             annotations: BTreeMap::from([("summary".to_string(), format!("{function} is slow"))]),
             state,
+            metric: Metric::Latency(crate::alerts::Quantile::P99),
             value: 0.31,
             starts_at: UNIX_EPOCH + Duration::from_secs(1_790_000_000),
             ends_at: (state == AlertState::Resolved).then(|| UNIX_EPOCH + Duration::from_secs(1_790_000_600)),
@@ -968,8 +971,8 @@ mod tests {
         let n = Notification::new("rec", "slow", vec![resolved("a::f"), firing("a::g")]);
         let r = n.render();
         assert!(r.starts_with("[FIRING:1] slow (critical)\n"), "{r}");
-        assert!(r.contains("- resolved slow on a::f  value=0.31  since 2026-09-21T14:13:20.000Z  until 2026-09-21T14:23:20.000Z\n"), "{r}");
-        assert!(r.contains("- firing slow on a::g  value=0.31  since 2026-09-21T14:13:20.000Z\n"), "{r}");
+        assert!(r.contains("- resolved slow on a::f  value=310ms  since 2026-09-21T14:13:20.000Z  until 2026-09-21T14:23:20.000Z\n"), "{r}");
+        assert!(r.contains("- firing slow on a::g  value=310ms  since 2026-09-21T14:13:20.000Z\n"), "{r}");
         assert!(r.contains("    summary: a::g is slow\n"), "{r}");
         assert!(r.contains("    labels: severity=critical team=payments\n"), "{r}");
     }

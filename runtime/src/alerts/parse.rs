@@ -6,9 +6,10 @@
 //! goes through the functions here, so a mistake reads the same in both places.
 
 pub use grammar::{
-    bad_op, check_channel_name, check_condition, check_label_name, check_rule_name, check_template,
-    check_window, missing_threshold, parse_duration, parse_op, template_pieces, threshold_value,
-    unknown_metric, unknown_severity, Piece, MAX_FOR_WINDOWS, PLACEHOLDERS, RESERVED_LABELS,
+    bad_op, check_channel_name, check_condition, check_label_name, check_min_calls_metric, check_rule_name,
+    check_template, check_window, missing_threshold, parse_duration, parse_min_calls, parse_op,
+    template_pieces, threshold_value, unknown_metric, unknown_severity, Piece, MAX_FOR_WINDOWS, PLACEHOLDERS,
+    RESERVED_LABELS,
 };
 
 pub(crate) use grammar::closest;

@@ -20,6 +20,21 @@
 //! | `max_latency` | the same with quantile 1: the upper bound of the highest bucket with a call |
 //! | `exceptions` | `sum(increase(telemark_exceptions_total{function=F}[W])) > T` |
 //!
+//! A rule on `error_rate` or a latency quantile (`p50_latency` to `p99_latency`) with a `min_calls`
+//! `N` above 1 (see [`Rule::min_calls_in_force`]; the default is 10) holds only with `N` calls in
+//! the window, as in process:
+//!
+//! ```text
+//! (sum(rate(calls{function=F,outcome=~"error|panic"}[W])) or vector(0)) / sum(rate(calls{function=F}[W])) > T
+//!   and sum(increase(calls{function=F}[W])) >= N
+//! ```
+//!
+//! Both sides are a `sum` without labels, one sample each, so a plain `and` pairs them (no `on`
+//! needed), and the alert's `$value` is the left side's: the error rate or the latency. `increase`
+//! extrapolates to the window's edges where the evaluator counts exactly, so right at `N` the two
+//! can disagree by a fraction of a call. With `min_calls` 1 there is no such clause: a ratio or
+//! quantile needs a call anyway.
+//!
 //! What happens when there is no data — the semantics the in-process evaluator shares:
 //!
 //! - The counts (`errors`, `calls`, `rate`, `exceptions`) of a function with no series (never
@@ -110,7 +125,11 @@ pub fn expression(rule: &Rule) -> String {
     let counts = matches!(rule.metric, Metric::Errors | Metric::Calls | Metric::Rate | Metric::Exceptions);
     let value =
         if counts && matches!(rule.op, Op::Lt | Op::Le) { format!("({value} or vector(0))") } else { value };
-    format!("{value} {} {}", rule.op.as_str(), rule.threshold)
+    let condition = format!("{value} {} {}", rule.op.as_str(), rule.threshold);
+    match rule.min_calls_in_force() {
+        Some(n) if n > 1 => format!("{condition} and sum(increase({all}[{w}])) >= {n}"),
+        _ => condition,
+    }
 }
 
 /// A rule's window or `for` as a Prometheus duration (`1h30m`, `1s500ms`: no fractions, no `us`).
@@ -208,6 +227,7 @@ mod tests {
             notify: vec![Cow::Borrowed("console")],
             summary: None,
             description: None,
+            min_calls: None,
             labels: Vec::new(),
             origin: Origin::Config { file: None, line: None },
             disabled: false,
@@ -219,8 +239,15 @@ mod tests {
         assert_eq!(
             expression(&rule(Metric::Latency(Quantile::P99), Op::Gt, 0.2)),
             "histogram_quantile(0.99, sum by (le) (rate(telemark_function_duration_seconds_bucket\
-             {function=\"shop::checkout\"}[5m]))) > 0.2"
+             {function=\"shop::checkout\"}[5m]))) > 0.2 \
+             and sum(increase(telemark_function_calls_total{function=\"shop::checkout\"}[5m])) >= 10"
         );
+        let mut max = rule(Metric::Latency(Quantile::Max), Op::Gt, 0.2);
+        max.min_calls = Some(50);
+        assert!(!expression(&max).contains(" and "), "max_latency takes no min_calls");
+        let mut any_call = rule(Metric::ErrorRate, Op::Gt, 0.05);
+        any_call.min_calls = Some(1);
+        assert!(!expression(&any_call).contains(" and "), "{}", expression(&any_call));
         assert_eq!(
             expression(&rule(Metric::Calls, Op::Lt, 1.0)),
             "(sum(increase(telemark_function_calls_total{function=\"shop::checkout\"}[5m])) or vector(0)) < 1"
@@ -228,7 +255,8 @@ mod tests {
         assert_eq!(
             expression(&rule(Metric::ErrorRate, Op::Gt, 0.05)),
             "(sum(rate(telemark_function_calls_total{function=\"shop::checkout\",outcome=~\"error|panic\"}[5m])) \
-             or vector(0)) / sum(rate(telemark_function_calls_total{function=\"shop::checkout\"}[5m])) > 0.05"
+             or vector(0)) / sum(rate(telemark_function_calls_total{function=\"shop::checkout\"}[5m])) > 0.05 \
+             and sum(increase(telemark_function_calls_total{function=\"shop::checkout\"}[5m])) >= 10"
         );
     }
 

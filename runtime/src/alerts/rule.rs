@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+pub use telemark_grammar::grammar::DEFAULT_MIN_CALLS;
 pub use telemark_grammar::{Metric, Op, Quantile, METRIC_NAMES};
 
 /// How urgent an alert is.
@@ -86,6 +87,12 @@ pub struct Rule {
     pub summary: Option<Cow<'static, str>>,
     /// A longer description, with the same placeholders.
     pub description: Option<Cow<'static, str>>,
+    /// How many calls the window must hold before the rule can fire, for the metrics that
+    /// [take it](Metric::takes_min_calls) (`error_rate`, `p50_latency` to `p99_latency`): the
+    /// rule's own (`min_calls`), an override's, or — filled in by [`merge`](super::merge) —
+    /// `alerts.min_calls`. `None` on other metrics, and on a rule nothing set it for yet
+    /// ([`DEFAULT_MIN_CALLS`] then). See [`Rule::min_calls_in_force`].
+    pub min_calls: Option<u64>,
     /// Extra labels (`labels(team = "payments")`).
     pub labels: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     /// Where it was declared.
@@ -112,6 +119,13 @@ impl Rule {
     /// A value of this rule's metric as a person reads it (`7.5%`, `312ms`).
     pub fn value_text(&self, value: f64) -> String {
         format_threshold(self.metric, value)
+    }
+
+    /// The least number of calls in the window for the condition to hold: `None` for a metric that
+    /// takes no `min_calls`, else the rule's [`min_calls`](Rule::min_calls) or
+    /// [`DEFAULT_MIN_CALLS`].
+    pub fn min_calls_in_force(&self) -> Option<u64> {
+        self.metric.takes_min_calls().then(|| self.min_calls.unwrap_or(DEFAULT_MIN_CALLS))
     }
 
     /// The condition as written in the grammar: `p99_latency > 200ms`.
@@ -146,6 +160,9 @@ impl fmt::Display for Rule {
         )?;
         if !self.for_.is_zero() {
             write!(f, " for {}", format_duration(self.for_))?;
+        }
+        if let Some(n) = self.min_calls_in_force() {
+            write!(f, ", min_calls {n}")?;
         }
         Ok(())
     }

@@ -67,8 +67,28 @@ fn render(template: &str, rule: &Rule, value: f64) -> String {
     super::parse::render_template(template, &rule.function, &rule.value_text(value), &rule.threshold_text())
 }
 
-/// The alert a notification carries for `a`.
-fn to_alert(a: &ActiveAlert, state: AlertState, ends_at: Option<SystemTime>) -> Alert {
+impl Transition {
+    /// The alert the dispatcher gets for this transition: firing (started or still) or resolved,
+    /// with its labels, its rendered `summary` and `description`, and the channels to notify.
+    /// The alerts thread hands exactly these to [`Dispatcher::update`](super::notify::Dispatcher::update).
+    ///
+    /// A firing alert carries the value of the latest evaluation; a resolved one the value measured
+    /// at the evaluation that resolved it (for which the condition no longer holds), in its
+    /// `value` and in its texts.
+    pub fn to_alert(&self) -> Alert {
+        match self {
+            Transition::Fired(a) | Transition::StillFiring(a) => {
+                to_alert(a, a.value, AlertState::Firing, None)
+            }
+            Transition::Resolved { alert, value, at } => {
+                to_alert(alert, *value, AlertState::Resolved, Some(*at))
+            }
+        }
+    }
+}
+
+/// The alert a notification carries for `a`, with `value` as the metric's value.
+fn to_alert(a: &ActiveAlert, value: f64, state: AlertState, ends_at: Option<SystemTime>) -> Alert {
     let r = &a.rule;
     let mut labels = BTreeMap::new();
     labels.insert("alertname".to_string(), r.name.to_string());
@@ -79,10 +99,10 @@ fn to_alert(a: &ActiveAlert, state: AlertState, ends_at: Option<SystemTime>) -> 
     }
     let mut annotations = BTreeMap::new();
     // The same default summary as the exported Prometheus rule.
-    let summary = render(&r.summary_template(), r, a.value);
+    let summary = render(&r.summary_template(), r, value);
     annotations.insert("summary".to_string(), summary);
     if let Some(d) = &r.description {
-        annotations.insert("description".to_string(), render(d, r, a.value));
+        annotations.insert("description".to_string(), render(d, r, value));
     }
     let channels: Vec<String> = if r.notify.is_empty() {
         vec![CONSOLE.to_string()]
@@ -96,7 +116,8 @@ fn to_alert(a: &ActiveAlert, state: AlertState, ends_at: Option<SystemTime>) -> 
         labels,
         annotations,
         state,
-        value: a.value,
+        metric: r.metric,
+        value,
         starts_at: a.firing_since.unwrap_or(a.active_since),
         ends_at,
         channels,
@@ -204,13 +225,7 @@ fn evaluate(evaluator: &mut Evaluator, dispatcher: &mut Dispatcher, now: Instant
         &crate::metrics::snapshot(),
         &crate::metrics::exception_counts(),
     );
-    let alerts: Vec<Alert> = transitions
-        .iter()
-        .map(|t| match t {
-            Transition::Fired(a) | Transition::StillFiring(a) => to_alert(a, AlertState::Firing, None),
-            Transition::Resolved { alert, at } => to_alert(alert, AlertState::Resolved, Some(*at)),
-        })
-        .collect();
+    let alerts: Vec<Alert> = transitions.iter().map(Transition::to_alert).collect();
     if let Ok(mut a) = ACTIVE.lock() {
         *a = evaluator.active();
     }
@@ -253,6 +268,161 @@ fn run(
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::channels::{
+        AlertmanagerChannel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel,
+    };
+    use crate::alerts::config::RuleConfig;
+    use crate::alerts::notify::Notification;
+    use crate::metrics::{bucket, FunctionMetrics, BUCKETS};
+    use std::time::UNIX_EPOCH;
+
+    fn rule(condition: &str, summary: Option<&str>) -> Rule {
+        let rc = RuleConfig {
+            function: "shop::pay".into(),
+            condition: condition.into(),
+            window: Some(Duration::from_secs(60)),
+            summary: summary.map(str::to_string),
+            description: Some("{function}: {value} against {threshold}".into()),
+            notify: Some(vec!["ops".into()]),
+            ..Default::default()
+        };
+        match rc.to_rule(None) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// `shop::pay` after `step` evaluations 15 s apart: 10 calls a step of 300 ms, `failing(step)`
+    /// of them failed.
+    fn pay(step: u64, failed_so_far: u64) -> FunctionMetrics {
+        let mut buckets = [0; BUCKETS];
+        buckets[bucket(300_000_000)] = 10 * step;
+        FunctionMetrics {
+            function: "shop::pay",
+            module: "shop",
+            calls: [10 * step - failed_so_far, failed_so_far, 0],
+            buckets,
+            sum: Duration::ZERO,
+            exceptions: 0,
+        }
+    }
+
+    /// Evaluations of `rule` every 15 s on a controlled clock; `failed(step)` is the cumulative
+    /// count of failed calls. The alerts the dispatcher would get, with their step.
+    fn alerts(rule: Rule, steps: u64, failed: impl Fn(u64) -> u64) -> Vec<(u64, Alert)> {
+        let mut e = Evaluator::new(vec![rule]);
+        let t0 = Instant::now();
+        let w0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut out = Vec::new();
+        for step in 0..steps {
+            let at = Duration::from_secs(15 * step);
+            for t in e.evaluate(t0 + at, w0 + at, &[pay(step, failed(step))], &[]) {
+                out.push((step, t.to_alert()));
+            }
+        }
+        out
+    }
+
+    /// What each channel makes of a notification of `a`: the console block, the webhook body, the
+    /// mail and the Alertmanager body.
+    fn rendered(a: &Alert) -> [String; 4] {
+        let n = Notification::new("ops", &a.name, vec![a.clone()]);
+        let webhook = WebhookChannel::new("http://127.0.0.1:1/", None, Duration::from_secs(1), 0);
+        let email = EmailChannel::new(SmtpSettings {
+            from: "a@example.com".into(),
+            to: vec!["b@example.com".into()],
+            ..Default::default()
+        });
+        let am = AlertmanagerChannel::new("http://127.0.0.1:1", Duration::from_secs(1));
+        match (webhook, email, am) {
+            (Ok(w), Ok(m), Ok(am)) => [
+                ConsoleChannel::format(&n),
+                w.body(&n),
+                m.message(&n, UNIX_EPOCH),
+                am.body(&n, UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            ],
+            _ => panic!("channels"),
+        }
+    }
+
+    #[test]
+    fn a_resolved_alert_carries_the_value_that_resolved_it() {
+        // 3 of 10 calls fail from step 1 to 4, then none: over the 60 s window the error rate is
+        // 30% (fires), 22.5% at step 5 (still firing) and 15% at step 6 (resolved).
+        let r =
+            rule("error_rate > 20%", Some("{function} fails {value} of payments (threshold {threshold})"));
+        let got = alerts(r, 8, |step| 3 * step.min(4));
+        let states: Vec<(u64, AlertState)> = got.iter().map(|(s, a)| (*s, a.state)).collect();
+        use AlertState::{Firing, Resolved};
+        assert_eq!(states, [(1, Firing), (2, Firing), (3, Firing), (4, Firing), (5, Firing), (6, Resolved)]);
+        assert_eq!(got[4].1.annotations["summary"], "shop::pay fails 22.5% of payments (threshold 20%)");
+        let resolved = &got[5].1;
+        assert!((resolved.value - 0.15).abs() < 1e-9, "{}", resolved.value);
+        assert_eq!(resolved.annotations["summary"], "shop::pay fails 15% of payments (threshold 20%)");
+        assert_eq!(resolved.annotations["description"], "shop::pay: 15% against 20%");
+        for text in rendered(resolved) {
+            assert!(text.contains("shop::pay fails 15% of payments (threshold 20%)"), "{text}");
+            assert!(text.contains("shop::pay: 15% against 20%"), "{text}");
+            assert!(!text.contains("22.5"), "the value while it fired: {text}");
+        }
+        let [console, _, mail, _] = rendered(resolved);
+        assert!(console.contains("- resolved pay_error_rate on shop::pay  value=15%  since "), "{console}");
+        assert!(mail.contains("- resolved pay_error_rate on shop::pay  value=15%  since "), "{mail}");
+    }
+
+    #[test]
+    fn a_resolved_alert_with_no_value_says_so() {
+        // Calls stop: over the window there is no call, so no error rate (0/0); it resolves with
+        // no value rather than with the last one.
+        let r = rule("error_rate > 20%", None);
+        let mut e = Evaluator::new(vec![r]);
+        let t0 = Instant::now();
+        let w0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = |s: u64| (t0 + Duration::from_secs(15 * s), w0 + Duration::from_secs(15 * s));
+        let fired = e.evaluate(at(1).0, at(1).1, &[pay(1, 5)], &[]);
+        assert!(matches!(fired.as_slice(), [Transition::Fired(_)]), "{fired:?}");
+        let resolved = e.evaluate(at(6).0, at(6).1, &[pay(1, 5)], &[]);
+        let [t] = resolved.as_slice() else { panic!("{resolved:?}") };
+        let a = t.to_alert();
+        assert_eq!(a.state, AlertState::Resolved);
+        assert!(a.value.is_nan());
+        assert_eq!(a.annotations["summary"], "shop::pay: error_rate is n/a (> 20% over 1m)");
+        let [console, ..] = rendered(&a);
+        assert!(console.contains("value=n/a"), "{console}");
+    }
+
+    /// The value in the header line of a rendered notification (`value=…`).
+    fn header_value(text: &str) -> &str {
+        let start = text.find("value=").map_or(0, |i| i + "value=".len());
+        let rest = &text[start..];
+        &rest[..rest.find("  ").unwrap_or(rest.len())]
+    }
+
+    #[test]
+    fn one_number_format_per_metric_in_every_text() {
+        // The default summary (`{function}: <metric> is {value} (…)`) and the header line of the
+        // console block and the mail show the same text for the value: the metric's format.
+        for (condition, want) in [
+            ("error_rate > 20%", "32.5%"),
+            ("p99_latency > 200ms", "497ms"),
+            ("rate > 0.1", "0.667"),
+            ("errors > 1", "13"),
+        ] {
+            // 10 calls a step of 300 ms, 13 failed over the 60 s window at step 4.
+            let got = alerts(rule(condition, None), 5, |step| if step == 0 { 0 } else { 10 * step / 3 });
+            let (_, a) = got.iter().find(|(s, _)| *s == 4).unwrap_or_else(|| panic!("{condition}: {got:?}"));
+            let summary = &a.annotations["summary"];
+            assert!(summary.contains(&format!(" is {want} (")), "{condition}: {summary}");
+            let [console, _, mail, _] = rendered(a);
+            assert_eq!(header_value(&console), want, "{condition}: {console}");
+            assert_eq!(header_value(&mail), want, "{condition}: {mail}");
         }
     }
 }

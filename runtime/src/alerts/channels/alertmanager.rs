@@ -95,6 +95,8 @@ impl AlertmanagerChannel {
                     AlertState::Firing => now + self.resend * 4,
                     AlertState::Resolved => a.ends_at.unwrap_or(now),
                 };
+                // Alertmanager's postable alert has no value field: the value is in the annotations,
+                // in the metric's format (`Alert::value_text`).
                 json!({
                     "labels": a.labels,
                     "annotations": a.annotations,
@@ -155,6 +157,7 @@ mod tests {
             ]),
             annotations: BTreeMap::from([("summary".into(), "slow".into())]),
             state,
+            metric: crate::alerts::Metric::Latency(crate::alerts::Quantile::P99),
             value: 1.0,
             starts_at: UNIX_EPOCH + Duration::from_secs(1_795_535_000),
             ends_at: (state == AlertState::Resolved).then(|| UNIX_EPOCH + Duration::from_secs(1_795_535_100)),

@@ -55,6 +55,7 @@ mod tests {
             ]),
             annotations: BTreeMap::from([("summary".into(), "p99 is 312ms (> 200ms)".into())]),
             state: AlertState::Firing,
+            metric: crate::alerts::Metric::Latency(crate::alerts::Quantile::P99),
             value: 0.312,
             starts_at: UNIX_EPOCH + Duration::from_secs(1_795_535_492),
             ends_at: None,
@@ -65,7 +66,7 @@ mod tests {
         assert_eq!(
             s,
             "telemark alert [FIRING:1] checkout_p99_latency (warning)\n\
-             - firing checkout_p99_latency on shop::checkout  value=0.312  since 2026-11-24T15:51:32.000Z\n    \
+             - firing checkout_p99_latency on shop::checkout  value=312ms  since 2026-11-24T15:51:32.000Z\n    \
              summary: p99 is 312ms (> 200ms)\n    labels: severity=warning\n"
         );
         assert_eq!(ConsoleChannel::new().notify(&n), Ok(()));

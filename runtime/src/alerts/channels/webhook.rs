@@ -131,6 +131,8 @@ pub(crate) fn payload(n: &Notification, external_url: &str) -> Value {
                 AlertState::Firing => ZERO_TIME.to_string(),
                 AlertState::Resolved => rfc3339(a.ends_at.unwrap_or_else(SystemTime::now)),
             };
+            // No number for the value: people read it in the annotations, in the metric's format
+            // (`Alert::value_text`); Alertmanager's shape has no field for it either.
             json!({
                 "status": a.state.as_str(),
                 "labels": a.labels,
@@ -203,6 +205,7 @@ mod tests {
             ]),
             annotations: BTreeMap::from([("summary".into(), "slow".into())]),
             state,
+            metric: crate::alerts::Metric::Latency(crate::alerts::Quantile::P99),
             value: 0.25,
             starts_at: UNIX_EPOCH + Duration::from_millis(1_795_535_492_870),
             ends_at: (state == AlertState::Resolved).then(|| UNIX_EPOCH + Duration::from_secs(1_795_536_000)),

@@ -11,6 +11,7 @@ use telemark::{alert_on, traced};
     name = "checkout_slow",
     window = "10m",
     for = "2m",
+    min_calls = 1_000,
     severity = "critical",
     notify = ["console", "oncall"],
     summary = "{function} is slow: p99 {value} > {threshold}",
@@ -20,6 +21,8 @@ use telemark::{alert_on, traced};
 #[alert_on(errors > 0, severity = info)]
 #[alert_on(calls > 1000, name = "checkout_burst", window = "1.5s", for = "10.25s")]
 #[alert_on(calls < 1, name = "checkout_idle", window = "1d", for = "1h30m")]
+#[alert_on(error_rate > 5%, min_calls = 20, name = "checkout_failing")]
+#[alert_on(error_rate > 10%)]
 fn checkout() {}
 
 fn main() {
@@ -36,6 +39,14 @@ fn main() {
     let labels: Vec<(&str, &str)> = slow.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
     assert_eq!(labels, [("team", "payments"), ("tier", "1"), ("type", "web")]);
     assert!(!slow.disabled);
+    assert_eq!(slow.min_calls, Some(1000));
+    assert_eq!(slow.min_calls_in_force(), Some(1000));
+    let failing = rules.iter().find(|r| r.name == "checkout_failing").expect("checkout_failing");
+    assert_eq!(failing.min_calls, Some(20));
+    // Left out: the default, until the config's `alerts.min_calls` fills it in.
+    let error_rate = rules.iter().find(|r| r.name == "checkout_error_rate").expect("default name");
+    assert_eq!(error_rate.min_calls, None);
+    assert_eq!(error_rate.min_calls_in_force(), Some(telemark::alerts::DEFAULT_MIN_CALLS));
     // The line of the attribute's condition, in this file.
     match &slow.origin {
         Origin::Macro { file, line } => {
@@ -60,5 +71,6 @@ fn main() {
     let idle = rules.iter().find(|r| r.name == "checkout_idle").expect("checkout_idle");
     assert_eq!(idle.window, Duration::from_secs(86_400));
     assert_eq!(idle.for_, Duration::from_secs(5400));
+    assert_eq!(defaults.min_calls_in_force(), None, "a count takes no min_calls");
     checkout();
 }

@@ -1,0 +1,8 @@
+use telemark::alert_on;
+
+#[alert_on(error_rate > 5%, min_calls = -10)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}
