@@ -46,12 +46,16 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         Err(_) => return not_a_function(item, "traced"),
     };
     // `#[capture_exceptions]` below this attribute: rewrite the body first, so that the capture
-    // runs inside the span.
+    // runs inside the span. The attribute goes back where it was, marked as applied, so that rustc
+    // still resolves its path (see `capture::applied`).
     let mut capture_error = None;
     if let Some(i) = f.attrs.iter().position(crate::capture::is_capture_attr) {
         let attr = f.attrs.remove(i);
         match crate::capture::rewrite(crate::capture::attr_args(&attr), f.clone()) {
-            Ok(rewritten) => f = rewritten,
+            Ok(mut rewritten) => {
+                rewritten.attrs.insert(i, crate::capture::applied(&attr));
+                f = rewritten;
+            }
             Err(e) => capture_error = Some(e),
         }
     }
