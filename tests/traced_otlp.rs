@@ -136,6 +136,32 @@ fn skip_and_skip_all() {
     assert!(all.attr("a").is_none() && all.attr("b").is_none());
 }
 
+// An argument whose `#[cfg]` is false does not exist: nothing records it, and the others keep their
+// own keys and values (a secret name too, which is recorded without reading the argument).
+// `all()` is the condition that always holds, which clippy calls non-minimal.
+#[allow(clippy::non_minimal_cfg)]
+#[traced]
+fn cfg_args(
+    #[cfg(any())] x: u32,
+    y: u32,
+    #[cfg(any())] password: &str,
+    #[cfg(all())] z: &str,
+    #[cfg_attr(all(), cfg(any()))] w: u8,
+) -> u32 {
+    y
+}
+
+#[test]
+fn arguments_under_a_false_cfg_are_not_recorded() {
+    receiver();
+    assert_eq!(cfg_args(5, "on"), 5);
+    let s = span("cfg_args");
+    assert_eq!(s.attr_i64("y"), Some(5));
+    assert_eq!(s.attr_str("z"), Some("on"));
+    let args: Vec<&str> = s.attributes.keys().map(String::as_str).filter(|k| !k.contains('.')).collect();
+    assert_eq!(args, ["y", "z"], "no `x`, `password` or `w`: {:?}", s.attributes);
+}
+
 #[traced(fields(http.request.method = "GET", user.id = id * 2, note = format!("n{id}")))]
 fn with_fields(id: u64) {}
 

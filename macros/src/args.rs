@@ -404,14 +404,22 @@ pub(crate) fn check(
             ));
             continue;
         }
-        if !names.iter().any(|(n, _)| *n == name) {
-            let list = names.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        // An argument under a false `#[cfg]` may be skipped: whether it exists depends on the
+        // configuration, and skipping it is right in every one.
+        if !names.iter().any(|arg| arg.name == name) {
+            // Each name once: one can be bound twice, under exclusive `#[cfg]`s.
+            let mut arg_names: Vec<&str> = Vec::new();
+            for arg in &names {
+                if !arg_names.contains(&arg.name.as_str()) {
+                    arg_names.push(&arg.name);
+                }
+            }
+            let list = arg_names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
             let msg = if list.is_empty() {
                 format!(
                     "`skip({name})`: this function has no argument `{name}` (it has no arguments to skip)"
                 )
             } else {
-                let arg_names: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
                 let hint = match closest(&name, &arg_names) {
                     Some(c) => format!("; did you mean `{c}`?"),
                     None => String::new(),
@@ -450,7 +458,9 @@ pub(crate) fn check(
         }
     }
     for field in &args.fields {
-        if names.iter().any(|(n, _)| *n == field.key)
+        // Whatever the argument's `#[cfg]`: a field that would clash in one configuration is an
+        // error in all of them.
+        if names.iter().any(|arg| arg.name == field.key)
             && args.skip_all.is_none()
             && !args.skip.iter().any(|s| unraw(s) == field.key)
         {

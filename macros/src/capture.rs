@@ -155,8 +155,44 @@ fn parse_level(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors)
 }
 
 /// Whether an attribute is `#[capture_exceptions]` (any path ending so).
+///
+/// A macro sees paths, not what they resolve to, so an import under another name
+/// (`use telemark::capture_exceptions as capture;`) is not recognised: below `#[traced]`, such a
+/// `#[capture]` is left in place and expands on its own after `#[traced]`, around the span rather
+/// than inside it (above `#[traced]` it expands first, as always, and runs inside the span).
 pub(crate) fn is_capture_attr(a: &Attribute) -> bool {
     a.path().segments.last().is_some_and(|s| s.ident == "capture_exceptions")
+}
+
+/// The argument of a `#[capture_exceptions]` that `#[traced]` has already applied (`applied`).
+const APPLIED: &str = "__telemark_applied";
+
+/// What `#[traced]` puts back in place of the `#[capture_exceptions]` it took off and applied to
+/// the body itself: the same attribute, by the user's own path, with an argument that makes it
+/// hand the function back untouched (`expand`).
+///
+/// The attribute cannot simply be dropped: rustc would then never resolve its path, and the
+/// user's `use telemark::capture_exceptions;` would be reported unused (an error under
+/// `#![deny(warnings)]`). Left in place, rustc resolves it as it resolves any attribute, however
+/// it is written (an import, a full path, a path through an import of the crate, `$crate::..` in a
+/// macro) and in the scope it was written in. A `use <path> as _;` generated inside the body could
+/// only approximate that scope (a block also sees its own items), and would put an item and an
+/// `#[allow]` in the user's code.
+pub(crate) fn applied(attr: &Attribute) -> Attribute {
+    let path = attr.path().clone();
+    let marker = Ident::new(APPLIED, Span::mixed_site());
+    let meta = syn::Meta::List(syn::MetaList {
+        path,
+        delimiter: syn::MacroDelimiter::Paren(syn::token::Paren(attr.span())),
+        tokens: quote!(#marker),
+    });
+    Attribute { meta, ..attr.clone() }
+}
+
+/// Whether the arguments are those of `applied`.
+fn is_applied(args: &TokenStream) -> bool {
+    let mut tokens = args.clone().into_iter();
+    matches!((tokens.next(), tokens.next()), (Some(proc_macro2::TokenTree::Ident(i)), None) if i == APPLIED)
 }
 
 /// The arguments of an attribute (`#[x]` has none).
@@ -168,6 +204,9 @@ pub(crate) fn attr_args(a: &Attribute) -> TokenStream {
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    if is_applied(&args) {
+        return item;
+    }
     let f: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(_) => {

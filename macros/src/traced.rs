@@ -8,9 +8,13 @@
 use crate::args::{self, unraw, TracedArgs};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
+use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
-use syn::{Block, Expr, FnArg, Ident, ItemFn, Pat, ReturnType, Signature, Stmt, Type};
+use syn::{
+    Attribute, Block, Expr, FnArg, Ident, ItemFn, Meta, MetaList, Pat, ReturnType, Signature, Stmt, Token,
+    Type,
+};
 
 /// Argument names that are recorded as `[REDACTED]`, matched case-insensitively as substrings.
 const SECRET: &[&str] = &[
@@ -46,12 +50,16 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         Err(_) => return not_a_function(item, "traced"),
     };
     // `#[capture_exceptions]` below this attribute: rewrite the body first, so that the capture
-    // runs inside the span.
+    // runs inside the span. The attribute goes back where it was, marked as applied, so that rustc
+    // still resolves its path (see `capture::applied`).
     let mut capture_error = None;
     if let Some(i) = f.attrs.iter().position(crate::capture::is_capture_attr) {
         let attr = f.attrs.remove(i);
         match crate::capture::rewrite(crate::capture::attr_args(&attr), f.clone()) {
-            Ok(rewritten) => f = rewritten,
+            Ok(mut rewritten) => {
+                rewritten.attrs.insert(i, crate::capture::applied(&attr));
+                f = rewritten;
+            }
             Err(e) => capture_error = Some(e),
         }
     }
@@ -243,35 +251,87 @@ impl ReturnInfo {
     }
 }
 
-/// The names a function binds from its arguments (not `self`), with their identifiers.
-pub(crate) fn arg_names(sig: &Signature) -> Vec<(String, Ident)> {
-    fn walk(p: &Pat, out: &mut Vec<(String, Ident)>) {
+/// A name a function binds from its arguments (not `self`).
+pub(crate) struct ArgName {
+    /// The name without `r#`, which is the attribute's key.
+    pub(crate) name: String,
+    pub(crate) ident: Ident,
+    /// What decides whether the argument exists (`cfg_only`): code generated for the name carries
+    /// these, so that it goes away with the argument.
+    pub(crate) cfg: Vec<Attribute>,
+}
+
+/// The names a function binds from its arguments (not `self`), in order. Under `#[cfg]`s a name
+/// may appear twice (`#[cfg(unix)] fd: i32, #[cfg(not(unix))] fd: u64`), at most once per
+/// configuration.
+pub(crate) fn arg_names(sig: &Signature) -> Vec<ArgName> {
+    fn walk(p: &Pat, cfg: &[Attribute], out: &mut Vec<ArgName>) {
         match p {
             Pat::Ident(i) => {
                 if i.ident != "self" {
-                    out.push((unraw(&i.ident), i.ident.clone()));
+                    out.push(ArgName { name: unraw(&i.ident), ident: i.ident.clone(), cfg: cfg.to_vec() });
                 }
                 if let Some((_, sub)) = &i.subpat {
-                    walk(sub, out);
+                    walk(sub, cfg, out);
                 }
             }
-            Pat::Tuple(t) => t.elems.iter().for_each(|e| walk(e, out)),
-            Pat::TupleStruct(t) => t.elems.iter().for_each(|e| walk(e, out)),
-            Pat::Struct(s) => s.fields.iter().for_each(|f| walk(&f.pat, out)),
-            Pat::Reference(r) => walk(&r.pat, out),
-            Pat::Slice(s) => s.elems.iter().for_each(|e| walk(e, out)),
-            Pat::Type(t) => walk(&t.pat, out),
-            Pat::Paren(p) => walk(&p.pat, out),
+            Pat::Tuple(t) => t.elems.iter().for_each(|e| walk(e, cfg, out)),
+            Pat::TupleStruct(t) => t.elems.iter().for_each(|e| walk(e, cfg, out)),
+            Pat::Struct(s) => s.fields.iter().for_each(|f| walk(&f.pat, cfg, out)),
+            Pat::Reference(r) => walk(&r.pat, cfg, out),
+            Pat::Slice(s) => s.elems.iter().for_each(|e| walk(e, cfg, out)),
+            Pat::Type(t) => walk(&t.pat, cfg, out),
+            Pat::Paren(p) => walk(&p.pat, cfg, out),
             _ => {}
         }
     }
     let mut out = Vec::new();
     for input in &sig.inputs {
         if let FnArg::Typed(t) = input {
-            walk(&t.pat, &mut out);
+            walk(&t.pat, &cfg_only(&t.attrs), &mut out);
         }
     }
     out
+}
+
+/// The attributes of an argument that decide whether it exists: its `#[cfg]`s as written, and its
+/// `#[cfg_attr]`s cut down to the `cfg`s they may expand to (dropped if there are none).
+///
+/// An attribute macro sees its function before `cfg`s are evaluated, so it cannot know whether
+/// `#[cfg(feature = "x")] id: u64` exists; copying the conditions onto what it generates for `id`
+/// lets rustc decide both at once, in the same crate and configuration. The argument's other
+/// attributes are not copied: lint levels are about the argument, and an `#[expect(..)]` (even
+/// under `cfg_attr`) on code that does not trip the lint would be an unfulfilled expectation.
+fn cfg_only(attrs: &[Attribute]) -> Vec<Attribute> {
+    attrs
+        .iter()
+        .filter(|a| matches!(a.style, syn::AttrStyle::Outer))
+        .filter_map(|a| Some(Attribute { meta: cfg_meta(&a.meta)?, ..a.clone() }))
+        .collect()
+}
+
+/// `cfg(..)` as is; `cfg_attr(pred, attrs..)` with only the `cfg`s among `attrs` (recursively), or
+/// nothing. A `cfg_attr` that does not parse is left out: rustc reports it on the argument.
+fn cfg_meta(meta: &Meta) -> Option<Meta> {
+    if meta.path().is_ident("cfg") {
+        return Some(meta.clone());
+    }
+    let Meta::List(list) = meta else { return None };
+    if !list.path.is_ident("cfg_attr") {
+        return None;
+    }
+    let items = list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated).ok()?;
+    let mut items = items.into_iter();
+    let predicate = items.next()?;
+    let kept: Vec<Meta> = items.filter_map(|m| cfg_meta(&m)).collect();
+    if kept.is_empty() {
+        return None;
+    }
+    Some(Meta::List(MetaList {
+        path: list.path.clone(),
+        delimiter: list.delimiter.clone(),
+        tokens: quote!(#predicate, #(#kept),*),
+    }))
 }
 
 fn looks_secret(name: &str) -> bool {
@@ -312,12 +372,17 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     );
     let sample = a.sample.map(|s| s.0).unwrap_or(1.0);
     // The arguments that become attributes (everything not skipped).
-    let recorded: Vec<(String, Ident)> = if a.skip_all.is_some() {
+    let recorded: Vec<ArgName> = if a.skip_all.is_some() {
         Vec::new()
     } else {
-        arg_names(&sig).into_iter().filter(|(n, _)| !a.skip.iter().any(|s| unraw(s) == *n)).collect()
+        arg_names(&sig).into_iter().filter(|arg| !a.skip.iter().any(|s| unraw(s) == arg.name)).collect()
     };
-    let keys = recorded.iter().map(|(n, _)| n.clone()).chain(a.fields.iter().map(|f| f.key.clone()));
+    // An argument's key is under the argument's `#[cfg]`s like its recording statement, so the
+    // table lists exactly the keys recorded (the runtime finds a key by name, not by position).
+    let keys = recorded
+        .iter()
+        .map(|ArgName { name, cfg, .. }| quote!(#(#cfg)* #name))
+        .chain(a.fields.iter().map(|f| f.key.to_token_stream()));
     let line = quote_spanned!(sig.ident.span()=> ::core::line!());
     let span_on = !a.metrics_only;
     let callsite = quote! {
@@ -344,13 +409,16 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
 
     // Attributes from arguments and `fields(...)`, recorded only when the span is sampled.
     let mut records = Vec::new();
-    for (n, ident) in &recorded {
+    // Each statement under its argument's `#[cfg]`s: gone with the argument, even a redacted one
+    // that does not read it (else a `[REDACTED]` attribute for an argument that does not exist).
+    for ArgName { name: n, ident, cfg } in &recorded {
         if looks_secret(n) {
-            records.push(quote!(#rec_var.redacted(#n);));
+            records.push(quote!(#(#cfg)* #rec_var.redacted(#n);));
         } else {
-            records.push(
-                quote!((&&&&::telemark::__private::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);),
-            );
+            records.push(quote! {
+                #(#cfg)*
+                (&&&&::telemark::__private::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);
+            });
         }
     }
     for field in &a.fields {
