@@ -6,8 +6,7 @@
 
 use telemark_tests as support;
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex};
 use support::webhook::WebhookServer;
 use telemark::alerts::{AlertState, Notification};
 use telemark::{traced, Config};
@@ -26,11 +25,27 @@ fn checkout(order: u32) -> Result<u32, String> {
     }
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
+/// The notifications a custom channel got, and a way to wait for the next ones.
+#[derive(Clone, Default)]
+struct Seen(Arc<(Mutex<Vec<Notification>>, Condvar)>);
+
+impl Seen {
+    fn push(&self, n: &Notification) {
+        self.0 .0.lock().unwrap().push(n.clone());
+        self.0 .1.notify_all();
+    }
+
+    /// Waits (at most `support::WAIT`) until a notification with `status` arrived; returns it.
+    fn wait(&self, status: AlertState) -> Notification {
+        let (list, cv) = &*self.0;
+        let g = list.lock().unwrap();
+        let (g, _) =
+            cv.wait_timeout_while(g, support::WAIT, |l| !l.iter().any(|n| n.status == status)).unwrap();
+        g.iter().find(|n| n.status == status).cloned().unwrap_or_else(|| panic!("no {status:?} notification"))
+    }
+
+    fn count(&self, status: AlertState) -> usize {
+        self.0 .0.lock().unwrap().iter().filter(|n| n.status == status).count()
     }
 }
 
@@ -38,22 +53,25 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 fn an_error_rate_alert_fires_to_its_channels_and_resolves() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let hook = WebhookServer::start();
+    // Evaluated when `alerts::active()` asks (it evaluates what was recorded before the call), over
+    // a window longer than the test: what fires depends on the calls made, not on the clock. A
+    // group's next notification (the resolution) goes out a `group_interval` after the last.
     let yaml = format!(
         r#"
 exporters:
   console:
     enabled: false
 alerts:
-  evaluation_interval: 50ms
+  evaluation_interval: 1h
   group_wait: 0s
-  group_interval: 100ms
+  group_interval: 1ms
   repeat_interval: 1h
   rules:
     - function: alerts::checkout
       condition: error_rate > 50%
       name: checkout_failing
-      window: 400ms
-      for: 100ms
+      window: 1h
+      min_calls: 20
       severity: critical
       notify: [test, hook]
       summary: "{{function}} fails {{value}} of calls (over {{threshold}})"
@@ -67,12 +85,12 @@ alerts:
 "#,
         url = hook.url("/alerts")
     );
-    let seen: Arc<Mutex<Vec<Notification>>> = Arc::default();
+    let seen = Seen::default();
     let sink = seen.clone();
     let config = Config::from_yaml(&yaml, "alerts-test.yaml").unwrap().alert_handler(
         "test",
         move |n: &Notification| {
-            sink.lock().unwrap().push(n.clone());
+            sink.push(n);
             Ok(())
         },
     );
@@ -85,52 +103,47 @@ alerts:
     for i in 0..20 {
         checkout(i).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(200));
     assert!(telemark::alerts::active().is_empty(), "{:?}", telemark::alerts::active());
 
-    // Errors climb: pending, then firing (after `for`), then delivered.
+    // Errors climb past half of the calls: it fires and is delivered.
     FAILING.store(true, std::sync::atomic::Ordering::Relaxed);
-    let fail_until = Instant::now() + Duration::from_secs(10);
-    let mut n = 0;
-    wait_until("the firing notification", Duration::from_secs(10), || {
-        let _ = checkout(n);
-        n += 1;
-        std::thread::sleep(Duration::from_millis(5));
-        seen.lock().unwrap().iter().any(|n| n.status == AlertState::Firing)
-    });
-    assert!(Instant::now() < fail_until);
-    let firing = seen.lock().unwrap().iter().find(|n| n.status == AlertState::Firing).cloned().unwrap();
+    for i in 0..40 {
+        assert!(checkout(i).is_err());
+    }
+    let active = telemark::alerts::active();
+    let a = active.iter().find(|a| a.rule.name == "checkout_failing").expect("active");
+    assert_eq!(a.state, telemark::alerts::State::Firing);
+    assert!((a.value - 40.0 / 60.0).abs() < 1e-9, "{}", a.value);
+    let firing = seen.wait(AlertState::Firing);
     let alert = &firing.alerts[0];
     assert_eq!(alert.labels.get("alertname").map(String::as_str), Some("checkout_failing"));
     assert_eq!(alert.labels.get("severity").map(String::as_str), Some("critical"));
     assert_eq!(alert.labels.get("team").map(String::as_str), Some("payments"));
-    assert!(alert.value > 0.5, "{}", alert.value);
-    let summary = alert.annotations.get("summary").unwrap();
-    assert!(summary.starts_with("alerts::checkout fails ") && summary.ends_with("(over 50%)"), "{summary}");
-    let active = telemark::alerts::active();
-    assert!(active
-        .iter()
-        .any(|a| a.rule.name == "checkout_failing" && a.state == telemark::alerts::State::Firing));
-
-    let req = hook.wait_for(Duration::from_secs(5), |r| r.json()["status"] == "firing").expect("webhook");
+    assert_eq!(
+        alert.annotations.get("summary").unwrap(),
+        "alerts::checkout fails 66.667% of calls (over 50%)"
+    );
+    let req = hook.wait_for(|r| r.json()["status"] == "firing").expect("webhook");
     assert!(req.header("x-telemark-signature").is_some_and(|s| s.starts_with("sha256=")));
 
-    // Recovery: the error rate drops, the alert resolves, once.
+    // Recovery: the error rate drops to 40 of 160 calls, the alert resolves, once, with that value.
     FAILING.store(false, std::sync::atomic::Ordering::Relaxed);
-    wait_until("the resolved notification", Duration::from_secs(10), || {
-        let _ = checkout(n);
-        n += 1;
-        std::thread::sleep(Duration::from_millis(5));
-        seen.lock().unwrap().iter().any(|n| n.status == AlertState::Resolved)
-    });
+    for i in 0..100 {
+        checkout(i).unwrap();
+    }
     assert!(telemark::alerts::active().iter().all(|a| a.rule.name != "checkout_failing"));
-    let firing_count = seen.lock().unwrap().iter().filter(|n| n.status == AlertState::Firing).count();
-    assert_eq!(firing_count, 1, "one notification per change (repeat_interval is an hour)");
-    hook.wait_for(Duration::from_secs(5), |r| r.json()["status"] == "resolved").expect("resolved webhook");
+    let resolved = seen.wait(AlertState::Resolved);
+    assert_eq!(
+        resolved.alerts[0].annotations.get("summary").unwrap(),
+        "alerts::checkout fails 25% of calls (over 50%)"
+    );
+    hook.wait_for(|r| r.json()["status"] == "resolved").expect("resolved webhook");
     drop(guard);
+    assert_eq!(seen.count(AlertState::Firing), 1, "one notification per change");
+    assert_eq!(seen.count(AlertState::Resolved), 1);
     let d = telemark::alerts::delivery();
     assert_eq!(d.failed + d.dropped + d.handler_panics, 0, "{d:?}");
-    assert!(d.sent >= 4, "firing and resolved, to two channels: {d:?}");
+    assert_eq!(d.sent, 4, "firing and resolved, to two channels: {d:?}");
 }
 
 #[test]

@@ -24,9 +24,9 @@ use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{AttrStyle, Attribute, Ident, ItemFn, LitStr, Token};
 use telemark_grammar::grammar::{
-    bad_op, check_channel_name, check_condition, check_label_name, check_min_calls_metric, check_rule_duration,
-    check_rule_name, check_template, check_window, closest, missing_threshold, parse_duration, parse_min_calls,
-    parse_op, threshold_value, unknown_metric, unknown_severity,
+    bad_op, check_channel_name, check_condition, check_label_name, check_min_calls_metric,
+    check_rule_duration, check_rule_name, check_template, check_window, closest, missing_threshold,
+    parse_duration, parse_min_calls, parse_op, threshold_value, unknown_metric, unknown_severity,
 };
 use telemark_grammar::{Metric, Op, Quantile};
 

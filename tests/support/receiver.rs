@@ -37,10 +37,10 @@ use tonic::body::Body;
 use tonic::codegen::http::{self, header, HeaderMap, HeaderValue, StatusCode};
 use tonic::codegen::{BoxFuture, Bytes, Context, Poll, Service};
 
-use super::WAIT;
 use super::model::{
     flatten_logs, flatten_metrics, flatten_spans, metric_point_count, Log, MetricPoint, Span,
 };
+use super::WAIT;
 
 /// How long `stop`/`Drop` lets in-flight requests finish before the connections are cut. Short:
 /// a client that does not react to GOAWAY (say, a tonic channel on a `current_thread` runtime
@@ -95,6 +95,8 @@ impl Default for Behavior {
 #[derive(Default)]
 struct State {
     generation: u64,
+    /// Requests whose client gave up during the delay.
+    abandoned: usize,
     spans: Vec<Span>,
     logs: Vec<Log>,
     requests: Vec<RequestInfo>,
@@ -132,6 +134,25 @@ impl Shared {
 
     fn behavior(&self) -> Behavior {
         self.lock().behavior.clone()
+    }
+
+    /// Waits out the configured delay before answering; a request whose client gives up meanwhile
+    /// (the handler is dropped) is counted as abandoned.
+    async fn delay(&self, delay: Duration) {
+        struct Abandoned<'a>(Option<&'a Shared>);
+        impl Drop for Abandoned<'_> {
+            fn drop(&mut self) {
+                if let Some(shared) = self.0 {
+                    shared.update(|st| st.abandoned += 1);
+                }
+            }
+        }
+        if delay.is_zero() {
+            return;
+        }
+        let mut guard = Abandoned(Some(self));
+        tokio::time::sleep(delay).await;
+        guard.0 = None;
     }
 
     fn error(&self, msg: String) {
@@ -204,7 +225,11 @@ impl Shared {
     /// Blocks until `pred` holds on a snapshot (at most [`WAIT`], reached only when what is
     /// awaited never comes); returns the last snapshot. `pred` runs without the lock held, so it
     /// may call back into the receiver.
-    fn wait<T: Clone>(&self, select: impl Fn(&State) -> Vec<T>, mut pred: impl FnMut(&[T]) -> bool) -> Vec<T> {
+    fn wait<T: Clone>(
+        &self,
+        select: impl Fn(&State) -> Vec<T>,
+        mut pred: impl FnMut(&[T]) -> bool,
+    ) -> Vec<T> {
         let deadline = Instant::now() + WAIT;
         loop {
             let (snapshot, generation) = {
@@ -517,6 +542,12 @@ impl Receiver {
         self.shared.wait(|st| st.requests.clone(), pred)
     }
 
+    /// Waits until `n` requests were abandoned by their client during the delay (see
+    /// [`Receiver::set_delay`]); returns how many were.
+    pub async fn wait_abandoned(&self, n: usize) -> usize {
+        self.shared.wait_async(|st| vec![(); st.abandoned], |a| a.len() >= n).await.len()
+    }
+
     /// [`Receiver::wait_spans`] that awaits on the caller's Tokio runtime instead of blocking the
     /// thread.
     pub async fn wait_spans_async(&self, pred: impl FnMut(&[Span]) -> bool) -> Vec<Span> {
@@ -676,9 +707,7 @@ impl GrpcSink {
     ) -> Result<tonic::Response<Resp>, tonic::Status> {
         let behavior = self.shared.behavior();
         let headers = header_map(&request.metadata().clone().into_headers());
-        if !behavior.delay.is_zero() {
-            tokio::time::sleep(behavior.delay).await;
-        }
+        self.shared.delay(behavior.delay).await;
         let req = request.into_inner();
         record(&self.shared, "grpc", headers, req, behavior.grpc_error.is_none());
         match behavior.grpc_error {
@@ -830,9 +859,7 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
     };
     let headers = header_map(&parts.headers);
     let behavior = shared.behavior();
-    if !behavior.delay.is_zero() {
-        tokio::time::sleep(behavior.delay).await;
-    }
+    shared.delay(behavior.delay).await;
     let accepted = (200..300).contains(&behavior.http_status);
     /// Decodes the body as `Req`, records it and answers with an encoded `Resp`.
     fn decode<Req: Message + Default, Resp: Message + Default>(
