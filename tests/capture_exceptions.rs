@@ -6,11 +6,8 @@
 
 use telemark_tests as support;
 
-use std::time::Duration;
 use support::{Log, Receiver, Span};
 use telemark::{capture_exceptions, traced, Config, Protocol};
-
-const WAIT: Duration = Duration::from_secs(15);
 
 /// telemark's pipeline is process-wide: these tests take turns.
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -18,7 +15,11 @@ static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn start() -> (std::sync::MutexGuard<'static, ()>, Receiver, telemark::Guard) {
     let turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let rx = Receiver::start();
-    let guard = telemark::init(Config::default().otlp(rx.grpc_endpoint(), Protocol::Grpc)).unwrap();
+    let mut config = Config::default().otlp(rx.grpc_endpoint(), Protocol::Grpc);
+    // Dropping the guard waits until everything was delivered (a bound reached only when stuck):
+    // what the receiver has then is final.
+    config.export.shutdown_timeout = telemark::QUERY_WAIT;
+    let guard = telemark::init(config).unwrap();
     (turn, rx, guard)
 }
 
@@ -40,15 +41,18 @@ fn query(id: u64) -> Result<u64, DbError> {
     }
 }
 
+/// The exception log records the receiver got (at least `n`), once the guard was dropped.
 fn exception_logs(rx: &Receiver, n: usize) -> Vec<Log> {
-    let logs =
-        rx.wait_logs(|l| l.iter().filter(|l| l.attr_str("exception.type").is_some()).count() >= n, WAIT);
-    logs.into_iter().filter(|l| l.attr_str("exception.type").is_some()).collect()
+    let logs: Vec<Log> = rx.logs().into_iter().filter(|l| l.attr_str("exception.type").is_some()).collect();
+    assert!(logs.len() >= n, "{} exception log records, expected at least {n}: {logs:#?}", logs.len());
+    logs
 }
 
+/// The spans named `name` the receiver got (at least `n`), once the guard was dropped.
 fn spans_named(rx: &Receiver, name: &str, n: usize) -> Vec<Span> {
-    let spans = rx.wait_spans(|s| s.iter().filter(|s| s.name == name).count() >= n, WAIT);
-    spans.into_iter().filter(|s| s.name == name).collect()
+    let spans = rx.spans_named(name);
+    assert!(spans.len() >= n, "{} spans `{name}`, expected at least {n}: {spans:#?}", spans.len());
+    spans
 }
 
 #[test]

@@ -5,11 +5,16 @@
 
 use telemark_tests as support;
 
-use std::time::Duration;
 use support::Receiver;
 use telemark::{traced, Config, Protocol};
 
-const WAIT: Duration = Duration::from_secs(15);
+/// A pipeline to `rx` whose guard, when dropped, waits until everything was delivered (a bound
+/// reached only when telemark is stuck): what the receiver has then is final.
+fn config(rx: &Receiver) -> Config {
+    let mut config = Config::default().otlp(rx.grpc_endpoint(), Protocol::Grpc);
+    config.export.shutdown_timeout = telemark::QUERY_WAIT;
+    config
+}
 
 /// telemark's pipeline is process-wide: these tests take turns.
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -30,7 +35,7 @@ fn poll_socket() {
 fn recorded_errors_are_grouped_rate_limited_ignored_and_exported_with_their_trace() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let rx = Receiver::start();
-    let mut config = Config::default().otlp(rx.grpc_endpoint(), Protocol::Grpc);
+    let mut config = config(&rx);
     config.exceptions.ignore = vec!["io::ErrorKind::WouldBlock".into()];
     config.exceptions.rate_limit = 2;
     let guard = telemark::init(config).unwrap();
@@ -51,7 +56,7 @@ fn recorded_errors_are_grouped_rate_limited_ignored_and_exported_with_their_trac
     assert!(groups.iter().all(|g| !g.type_name.ends_with("WouldBlock")), "ignored errors form no group");
     assert_eq!(telemark::exceptions::ignored(), ignored_before + 1);
 
-    let spans = rx.wait_spans(|s| s.iter().filter(|s| s.name == "load_user").count() == 5, WAIT);
+    let spans = rx.spans();
     let loads: Vec<_> = spans.iter().filter(|s| s.name == "load_user").collect();
     assert_eq!(loads.len(), 5);
     for s in &loads {
@@ -61,8 +66,7 @@ fn recorded_errors_are_grouped_rate_limited_ignored_and_exported_with_their_trac
         assert_eq!(e.attr("exception.escaped").and_then(|v| v.as_bool()), Some(false));
     }
 
-    let logs = rx
-        .wait_logs(|l| l.iter().filter(|l| l.attr_str("exception.fingerprint").is_some()).count() >= 2, WAIT);
+    let logs = rx.logs();
     let exported: Vec<_> = logs.iter().filter(|l| l.attr_str("exception.fingerprint").is_some()).collect();
     assert_eq!(exported.len(), 2, "rate limit of 2 per window: {exported:?}");
     assert_eq!(exported[0].severity_text, "ERROR");
@@ -87,7 +91,7 @@ fn crashes(job: u32) {
 fn panics_on_any_thread_are_captured_grouped_and_still_propagate() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let rx = Receiver::start();
-    let guard = telemark::init(Config::default().otlp(rx.grpc_endpoint(), Protocol::Grpc)).unwrap();
+    let guard = telemark::init(config(&rx)).unwrap();
     for job in [1, 2] {
         let joined = std::thread::spawn(move || crashes(job)).join();
         assert!(joined.is_err(), "the panic still propagates");
@@ -103,10 +107,9 @@ fn panics_on_any_thread_are_captured_grouped_and_still_propagate() {
     assert_eq!(crash.type_name, "panic");
     assert_eq!(crash.count, 2, "two jobs, one group: the job number is normalised away");
 
-    let spans = rx.wait_spans(|s| s.iter().filter(|s| s.name == "crashes").count() == 2, WAIT);
+    let spans = rx.spans();
     let crashes: Vec<_> = spans.iter().filter(|s| s.name == "crashes").collect();
-    let logs = rx
-        .wait_logs(|l| l.iter().filter(|l| l.attr_str("exception.type") == Some("panic")).count() >= 3, WAIT);
+    let logs = rx.logs();
     let panics: Vec<_> = logs.iter().filter(|l| l.attr_str("exception.type") == Some("panic")).collect();
     assert_eq!(panics.len(), 3, "{panics:?}");
     for p in panics.iter().filter(|p| p.body.starts_with("job ")) {
