@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use telemark::{traced, Config};
+use telemark::{capture_exceptions, traced, Config};
 
 /// telemark's pipeline is process-wide: these tests take turns.
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -25,9 +25,13 @@ fn lookup(id: u32) -> Result<u32, String> {
     }
 }
 
+/// Works for at least 3 ms of wall time (more on a busy machine).
 #[traced]
 fn slow() {
-    std::thread::sleep(Duration::from_millis(3));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(3) {
+        std::hint::spin_loop();
+    }
 }
 
 #[traced]
@@ -77,7 +81,9 @@ fn every_call_is_counted_by_outcome_sampled_or_not() {
     for id in 1..=20 {
         let _ = lookup(id);
     }
+    let outer = Instant::now();
     slow();
+    let slow_took = outer.elapsed();
     assert!(std::panic::catch_unwind(boom).is_err());
     assert_eq!(counted_only(1), 2);
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
@@ -99,9 +105,21 @@ fn every_call_is_counted_by_outcome_sampled_or_not() {
     assert_eq!([l.calls[0] - p[0], l.calls[1] - p[1], l.calls[2] - p[2]], [18, 6, 0], "24 calls, 6 Err");
     assert_eq!(l.buckets.iter().sum::<u64>(), l.total(), "every call has a latency");
     let s = metrics_of("slow");
-    assert!(s.sum >= Duration::from_millis(3), "{:?}", s.sum);
-    let slow_bucket = telemark::metrics::bucket(3_000_000);
-    assert_eq!(s.buckets[slow_bucket], 1, "3 ms lands in (2 ms, 5 ms]: {:?}", s.buckets);
+    assert!(
+        s.sum >= Duration::from_millis(3) && s.sum <= slow_took,
+        "{:?} (the call took {slow_took:?})",
+        s.sum
+    );
+    // Its one latency is in a bucket between 3 ms and what the call took from outside.
+    let at = s.buckets.iter().position(|n| *n == 1).expect("one latency");
+    assert_eq!(s.buckets.iter().sum::<u64>(), 1, "{:?}", s.buckets);
+    let (lowest, highest) =
+        (telemark::metrics::bucket(3_000_000), telemark::metrics::bucket(slow_took.as_nanos() as u64));
+    assert!(
+        (lowest..=highest).contains(&at),
+        "bucket {at} of {:?}, expected {lowest}..={highest}",
+        s.buckets
+    );
     assert_eq!(metrics_of("boom").calls[2] - prior("boom")[2], 1, "a panic is its own outcome");
     assert_eq!(metrics_of("counted_only").calls[0] - prior("counted_only")[0], 1);
     let f = metrics_of("fetch");
@@ -176,21 +194,13 @@ fn the_prometheus_endpoint_passes_promtool_and_a_real_prometheus_scrapes_it() {
         .expect("prometheus (Debian package `prometheus`; .ci/run installs it)");
     let prom_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let query = "/api/v1/query?query=telemark_function_calls_total%7Bfunction%3D%22metrics%3A%3Alookup%22%2Coutcome%3D%22error%22%7D";
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
-    let value = loop {
-        if let Ok(s) = TcpStream::connect(prom_addr) {
-            drop(s);
-            let (_, body) = get(prom_addr, query);
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            if let Some(x) = v["data"]["result"][0]["value"][1].as_str() {
-                break x.to_string();
-            }
-            last = body;
-        }
-        assert!(Instant::now() < deadline, "Prometheus never scraped the endpoint: {last}");
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    // Prometheus scrapes on its own schedule and can only be asked what it stored.
+    let value = support::eventually("Prometheus stored a scrape of the endpoint", || {
+        TcpStream::connect(prom_addr).ok()?;
+        let (_, body) = get(prom_addr, query);
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["data"]["result"][0]["value"][1].as_str().map(str::to_string)
+    });
     let _ = prom.kill();
     let _ = prom.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -207,9 +217,6 @@ use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, AggregationTemporality, Metric};
 use telemark::Protocol;
 
-/// How long a test waits for a push that is due (the interval is 200 ms).
-const PUSH_WAIT: Duration = Duration::from_secs(15);
-
 /// Called only by `metrics_are_pushed_over_otlp_grpc_and_http`: an `Err` for every third id.
 #[traced]
 fn pushed(id: u32) -> Result<u32, String> {
@@ -220,8 +227,9 @@ fn pushed(id: u32) -> Result<u32, String> {
     }
 }
 
-/// Called only by `metrics_are_pushed_over_otlp_at_shutdown`.
+/// Called only by `metrics_are_pushed_over_otlp_at_shutdown`: its `Err` is captured.
 #[traced]
+#[capture_exceptions(backtrace = false)]
 fn pushed_at_shutdown(fail: bool) -> Result<(), String> {
     if fail {
         Err("down".into())
@@ -268,6 +276,19 @@ fn pushed_calls(req: &ExportMetricsServiceRequest, function: &str) -> Vec<(Strin
     out
 }
 
+/// The `telemark.exceptions` point of `function` in `req`, if there is one.
+fn pushed_exceptions(req: &ExportMetricsServiceRequest, function: &str) -> Option<i64> {
+    let Some(metric::Data::Sum(sum)) = find_metric(req, "telemark.exceptions").and_then(|m| m.data.as_ref())
+    else {
+        return None;
+    };
+    let p = sum.data_points.iter().find(|p| str_attr(&p.attributes, "function") == Some(function))?;
+    match p.value {
+        Some(number_data_point::Value::AsInt(n)) => Some(n),
+        ref other => panic!("exceptions point of {function} is not an int: {other:?}"),
+    }
+}
+
 /// `[ok, error, panic]` as `pushed_calls` shows them.
 fn expected_calls(calls: [u64; 3]) -> Vec<(String, i64)> {
     let [ok, error, panic] = calls.map(|n| n as i64);
@@ -305,7 +326,9 @@ fn check_request(req: &ExportMetricsServiceRequest, function: &str, calls: [u64;
     assert_eq!(rm.scope_metrics.len(), 1);
     assert_eq!(rm.scope_metrics[0].scope.as_ref().map(|s| s.name.as_str()), Some("telemark"));
     let names: Vec<&str> = rm.scope_metrics[0].metrics.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["telemark.function.calls", "telemark.function.duration", "telemark.exceptions"]);
+    // `telemark.exceptions` is left out while no exception was captured (never sent empty).
+    let with_exceptions = ["telemark.function.calls", "telemark.function.duration", "telemark.exceptions"];
+    assert!(names == with_exceptions || names == with_exceptions[..2], "{names:?}");
 
     let calls_metric = find_metric(req, "telemark.function.calls").unwrap();
     let Some(metric::Data::Sum(sum)) = &calls_metric.data else {
@@ -339,12 +362,14 @@ fn check_request(req: &ExportMetricsServiceRequest, function: &str, calls: [u64;
     let s = p.sum.expect("a sum");
     assert!((0.0..10.0).contains(&s), "sum in seconds: {s}");
 
-    let exceptions = find_metric(req, "telemark.exceptions").unwrap();
-    let Some(metric::Data::Sum(e)) = &exceptions.data else {
-        panic!("exceptions is not a Sum: {exceptions:#?}")
-    };
-    assert_eq!(e.aggregation_temporality, cumulative);
-    assert!(e.is_monotonic);
+    if let Some(exceptions) = find_metric(req, "telemark.exceptions") {
+        let Some(metric::Data::Sum(e)) = &exceptions.data else {
+            panic!("exceptions is not a Sum: {exceptions:#?}")
+        };
+        assert_eq!(e.aggregation_temporality, cumulative);
+        assert!(e.is_monotonic);
+        assert!(!e.data_points.is_empty(), "never sent without points");
+    }
 }
 
 #[test]
@@ -361,16 +386,16 @@ fn metrics_are_pushed_over_otlp_grpc_and_http() {
         let expected = [before[0] + 5, before[1] + 2, before[2]];
         assert_eq!(counted("pushed"), expected, "what telemark counted");
 
-        let reqs = rx.wait_metrics(
-            |reqs| reqs.iter().any(|r| pushed_calls(r, "metrics::pushed") == expected_calls(expected)),
-            PUSH_WAIT,
-        );
+        // Pushed on telemark's timer (every 200 ms): waits for the push that counted them.
+        let reqs = rx.wait_metrics(|reqs| {
+            reqs.iter().any(|r| pushed_calls(r, "metrics::pushed") == expected_calls(expected))
+        });
         let req = reqs
             .iter()
             .find(|r| pushed_calls(r, "metrics::pushed") == expected_calls(expected))
             .unwrap_or_else(|| {
                 let last = reqs.last().map(|r| pushed_calls(r, "metrics::pushed"));
-                panic!("{transport}: no push with {expected:?} after {PUSH_WAIT:?}: {} requests, the last: {last:?}", reqs.len())
+                panic!("{transport}: no push with {expected:?}: {} requests, the last: {last:?}", reqs.len())
             });
         check_request(req, "metrics::pushed", expected);
         // Every push is a full cumulative snapshot: the counts never go down.
@@ -399,6 +424,10 @@ fn metrics_are_pushed_over_otlp_at_shutdown() {
         // No periodic push during the test: only the one at shutdown.
         let guard = telemark::init(otlp_config(&rx, protocol, Duration::from_secs(60))).unwrap();
         let before = counted("pushed_at_shutdown");
+        let exceptions_before = telemark::metrics::snapshot()
+            .iter()
+            .find(|m| m.function == "metrics::pushed_at_shutdown")
+            .map_or(0, |m| m.exceptions as i64);
         for fail in [false, true, false] {
             let _ = pushed_at_shutdown(fail);
         }
@@ -406,17 +435,18 @@ fn metrics_are_pushed_over_otlp_at_shutdown() {
         assert!(rx.raw_metrics_requests().is_empty(), "{transport}: pushed before the interval");
         drop(guard);
 
-        // Shutdown waits for the last push: it has arrived once `drop` returns.
+        // Shutdown waits for the last push: it has arrived once `drop` returns, with the final
+        // values — the exception captured just before included, although telemark's thread had
+        // not grouped it yet when `drop` was called.
         let reqs = rx.raw_metrics_requests();
-        if reqs.is_empty() {
-            let late = rx.wait_metrics(|r| !r.is_empty(), PUSH_WAIT);
-            panic!(
-                "{transport}: no metrics push by the time the guard's drop returned ({} arrived later)",
-                late.len()
-            );
-        }
         assert_eq!(reqs.len(), 1, "{transport}: one push, at shutdown");
         check_request(&reqs[0], "metrics::pushed_at_shutdown", expected);
+        assert_eq!(
+            pushed_exceptions(&reqs[0], "metrics::pushed_at_shutdown"),
+            Some(exceptions_before + 1),
+            "{transport}: {:#?}",
+            find_metric(&reqs[0], "telemark.exceptions")
+        );
         assert!(rx
             .requests()
             .iter()
