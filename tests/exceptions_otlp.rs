@@ -120,3 +120,70 @@ fn panics_on_any_thread_are_captured_grouped_and_still_propagate() {
     }
     assert!(panics.iter().any(|p| p.body == "worker 3 crashed" && p.trace_id.is_empty()));
 }
+
+/// An exporter that tells when it is first called, and holds that call until the test opens it:
+/// telemark's thread is busy for as long as the test wants.
+struct Gate {
+    entered: std::sync::mpsc::SyncSender<()>,
+    open: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl telemark::export::Exporter for Gate {
+    fn export(
+        &mut self,
+        _: &[telemark::export::FinishedSpan],
+        _: &[telemark::export::LogEntry],
+    ) -> Result<(), telemark::export::ExportError> {
+        let _ = self.entered.try_send(());
+        let (open, opened) = &*self.open;
+        let _held = opened.wait_while(open.lock().unwrap(), |o| !*o).unwrap();
+        Ok(())
+    }
+}
+
+#[traced]
+fn late_failure() {
+    telemark::exceptions::record(&std::io::Error::other("recorded while telemark was busy"));
+}
+
+/// Runs `query` right after `late_failure()` was called, while telemark's thread is held busy (in
+/// an exporter) for longer than any fixed wait a query might have had — it was a second.
+fn while_busy<T: Send + 'static>(query: impl FnOnce() -> T) -> T {
+    let (entered, is_busy) = std::sync::mpsc::sync_channel(1);
+    let open = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let gate = Gate { entered, open: open.clone() };
+    let guard = telemark::init(Config::default().console(false).exporter(gate)).unwrap();
+    // telemark's thread takes this span and stays in the exporter.
+    drop(telemark::span("keeps telemark busy"));
+    is_busy.recv().unwrap();
+    late_failure();
+    let opener = std::thread::spawn(move || {
+        // Only makes the wait long; nothing below depends on how long.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        *open.0.lock().unwrap() = true;
+        open.1.notify_all();
+    });
+    let answer = query();
+    opener.join().unwrap();
+    drop(guard);
+    answer
+}
+
+#[test]
+fn queries_wait_for_what_was_recorded_before_them_however_busy_telemark_is() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let groups = while_busy(telemark::exceptions::groups);
+    let group = groups.iter().find(|g| g.sample_message == "recorded while telemark was busy");
+    assert_eq!(group.map(|g| g.count), Some(1), "{groups:#?}");
+
+    let before = telemark::metrics::snapshot();
+    let exceptions = |m: &[telemark::metrics::FunctionMetrics]| {
+        m.iter().find(|m| m.function == "exceptions_otlp::late_failure").map_or(0, |m| m.exceptions)
+    };
+    let after = while_busy(telemark::metrics::snapshot);
+    assert_eq!(exceptions(&after), exceptions(&before) + 1, "metrics::snapshot counts it");
+
+    let before = telemark::stats();
+    let after = while_busy(telemark::stats);
+    assert_eq!(after.spans_recorded, before.spans_recorded + 2, "stats counts both spans: {after:?}");
+}
