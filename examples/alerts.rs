@@ -9,13 +9,16 @@
 //! The timings are shortened so the whole story takes a few seconds: rules are evaluated every
 //! 200 ms over a 2 s window, and notifications are not held back (`group_wait: 0s`). The
 //! error-rate rule waits for 10 calls in its window (the default `min_calls`); the service makes
-//! hundreds a second.
+//! hundreds a second. Each phase of the story lasts until what it shows has happened (asked of
+//! `telemark::alerts::active()`, which evaluates the rules on the spot), so it reads the same on a
+//! fast machine and on a busy one.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use telemark::alerts::{ChannelConfig, ChannelKind};
+use telemark::alerts::{ActiveAlert, ChannelConfig, ChannelKind, State};
 use telemark::{alert_on, traced};
 
 /// Percent of payments the card processor declines right now.
@@ -33,8 +36,8 @@ fn charge(order: u32) -> Result<u32, String> {
     }
 }
 
-/// A webhook receiver: prints the status and alert names of every notification.
-fn webhook_listener() -> std::io::Result<String> {
+/// A webhook receiver: prints the status of every notification and passes it on to `seen`.
+fn webhook_listener(seen: mpsc::Sender<String>) -> std::io::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/hook", listener.local_addr()?);
     std::thread::spawn(move || {
@@ -65,6 +68,7 @@ fn webhook_listener() -> std::io::Result<String> {
                             .and_then(|s| s.split('"').next())
                             .unwrap_or("?");
                         println!("[webhook] received a {status} notification ({} bytes)", body.len());
+                        let _ = seen.send(status.to_string());
                         break;
                     }
                 }
@@ -80,9 +84,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.alerts.evaluation_interval = Duration::from_millis(200);
     config.alerts.group_wait = Duration::ZERO;
     config.alerts.group_interval = Duration::from_millis(500);
+    let (seen, webhook) = mpsc::channel();
     config.alerts.channels.insert(
         "webhook".into(),
-        ChannelConfig { kind: ChannelKind::Webhook, url: Some(webhook_listener()?), ..Default::default() },
+        ChannelConfig {
+            kind: ChannelKind::Webhook,
+            url: Some(webhook_listener(seen)?),
+            ..Default::default()
+        },
     );
     let _guard = telemark::init(config)?;
     for r in telemark::alerts::rules() {
@@ -90,22 +99,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let mut order = 0;
-    let mut phase = |name: &str, decline: u32, secs: u64| {
-        println!("-- {name}: {decline}% of payments declined for {secs} s");
+    // Payments at `decline` percent for at least `secs`, then until `done` holds of the active
+    // alerts (at most a minute).
+    let mut phase = |name: &str, decline: u32, secs: u64, done: &dyn Fn(&[ActiveAlert]) -> bool| {
+        println!("-- {name}: {decline}% of payments declined");
         DECLINE_PERCENT.store(decline, Relaxed);
-        let until = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < until {
-            let _ = charge(order);
-            order += 1;
-        }
-        for a in telemark::alerts::active() {
+        let start = Instant::now();
+        let until = start + Duration::from_secs(secs);
+        let active = loop {
+            for _ in 0..50 {
+                let _ = charge(order);
+                order += 1;
+            }
+            let active = telemark::alerts::active();
+            if Instant::now() >= until && done(&active) || start.elapsed() > Duration::from_secs(60) {
+                break active;
+            }
+        };
+        for a in active {
             println!("   active: {} {:?} value {}", a.rule.name, a.state, a.rule.value_text(a.value));
         }
     };
-    phase("healthy", 2, 1);
-    phase("degrading", 10, 1);
-    phase("incident", 45, 2);
-    phase("recovered", 0, 3);
+    let quiet = |a: &[ActiveAlert]| a.is_empty();
+    let firing = |a: &[ActiveAlert]| a.iter().any(|a| a.state == State::Firing);
+    phase("healthy", 2, 1, &quiet);
+    phase("degrading", 10, 1, &quiet);
+    phase("incident", 45, 1, &firing);
+    phase("recovered", 0, 1, &quiet);
+    // The webhook hears of the resolution a `group_interval` after it heard of the incident.
+    while webhook.recv_timeout(Duration::from_secs(60)).is_ok_and(|status| status != "resolved") {}
     println!("done: {order} payments");
     Ok(())
 }
