@@ -27,7 +27,7 @@ fn checkout() {}
 
 fn main() {
     let rules = telemark::alerts::rules();
-    assert_eq!(rules.len(), 4);
+    assert_eq!(rules.len(), 6);
     let slow = rules.iter().find(|r| r.name == "checkout_slow").expect("checkout_slow");
     assert_eq!(slow.function, concat!(module_path!(), "::checkout"));
     assert_eq!(slow.window, Duration::from_secs(600));
