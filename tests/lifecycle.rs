@@ -144,7 +144,8 @@ fn a_slow_backend_bounds_shutdown() {
 fn saturation_drops_are_counted_and_memory_is_bounded() {
     let _t = turn();
     let rx = Receiver::start();
-    rx.set_delay(Duration::from_millis(200));
+    // A backend that never answers: once the export queue is full, the rest must be dropped.
+    rx.set_delay(Duration::from_secs(3600));
     let mut cfg = config(&rx, Protocol::Grpc);
     cfg.export.buffer_per_thread = 64;
     cfg.export.max_queue = 256;
