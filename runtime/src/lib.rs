@@ -185,6 +185,8 @@ fn shutdown(epoch: u64, timeout: Duration) -> bool {
 /// still queued was delivered in time (no export failed on the way).
 fn stop_pipeline(deadline: Instant) -> bool {
     let failures = stats::STATS.export_failures.load(Relaxed);
+    #[cfg(feature = "otlp")]
+    export::otlp::GAVE_UP.store(false, Relaxed);
     state::uninstall();
     // What was recorded is processed first (exceptions grouped and counted), so that the metrics
     // the services push one last time are the final ones.
@@ -196,8 +198,9 @@ fn stop_pipeline(deadline: Instant) -> bool {
     let ok = collector::request(|ack| collector::Command::Shutdown(ack, deadline), deadline);
     collector::detach();
     EPOCH.store(0, Relaxed);
+    #[cfg(feature = "otlp")]
+    let ok = ok && !export::otlp::GAVE_UP.load(Relaxed);
     ok && stats::STATS.export_failures.load(Relaxed) == failures
-        && stats::STATS.queue_depth.load(Relaxed) == 0
 }
 
 /// Starts telemark: the collector thread, the exporters, the `tracing` bridge and the panic hook.

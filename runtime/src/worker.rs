@@ -14,6 +14,7 @@ pub(crate) struct Worker<M = Instant> {
     thread: Option<JoinHandle<()>>,
 }
 
+#[cfg(feature = "otlp")] // the metrics push's; the alerts thread takes other messages too
 impl Worker<Instant> {
     /// Wraps a thread whose only message is the deadline to stop by.
     pub(crate) fn new(tx: SyncSender<Instant>, thread: JoinHandle<()>) -> Worker<Instant> {

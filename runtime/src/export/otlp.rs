@@ -19,7 +19,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLink
 use opentelemetry_sdk::Resource;
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -45,6 +45,10 @@ enum Msg {
     Flush(SyncSender<()>),
     Shutdown(SyncSender<()>),
 }
+
+/// Set when an OTLP exporter's shutdown ran out of time with items still queued: the pipeline
+/// being stopped did not deliver everything (`Guard::shutdown_within` says so).
+pub(crate) static GAVE_UP: AtomicBool = AtomicBool::new(false);
 
 pub(crate) struct Otlp {
     tx: SyncSender<Msg>,
@@ -81,11 +85,11 @@ impl Otlp {
         Ok(Otlp { tx, queued, max_queue: s.max_queue, scope: scope(), logger, _provider: provider })
     }
 
-    fn wait(&self, make: impl FnOnce(SyncSender<()>) -> Msg, deadline: Instant) {
+    /// Sends a command and waits for its acknowledgement until `deadline`; false on timeout.
+    fn wait(&self, make: impl FnOnce(SyncSender<()>) -> Msg, deadline: Instant) -> bool {
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-        if self.tx.send(make(ack_tx)).is_ok() {
-            let _ = ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-        }
+        self.tx.send(make(ack_tx)).is_ok()
+            && ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
     }
 }
 
@@ -118,7 +122,9 @@ impl Exporter for Otlp {
     }
 
     fn shutdown(&mut self, deadline: Instant) {
-        self.wait(Msg::Shutdown, deadline);
+        if !self.wait(Msg::Shutdown, deadline) || self.queued.load(Relaxed) > 0 {
+            GAVE_UP.store(true, Relaxed);
+        }
     }
 }
 
