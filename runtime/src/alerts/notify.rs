@@ -7,7 +7,8 @@
 //! and hand notifications to the channels' queues with a non-blocking send: each channel has its
 //! own delivery thread and a bounded queue, so a slow or dead webhook or SMTP server blocks neither
 //! the evaluator, nor the other channels, nor instrumented code. What cannot be delivered is counted
-//! ([`Dispatcher::stats`]).
+//! ([`Dispatcher::stats`]); [`Dispatcher::settle`] waits until the channels are through what was
+//! queued, for whoever reads the counters.
 //!
 //! # Grouping
 //!
@@ -40,8 +41,8 @@ use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{JoinHandle, ThreadId};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Whether an alert fires.
@@ -366,6 +367,13 @@ struct Counters {
     panics: AtomicU64,
     queued: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Notifications handed to the channel's queue so far (by the dispatcher's owner).
+    accepted: AtomicU64,
+    /// Notifications the channel's thread has finished with so far — delivered, failed, lost to
+    /// a panic, or dropped at the shutdown deadline — signalled on `progress` at each, after the
+    /// counters above: what [`Dispatcher::settle`] waits on.
+    finished: Mutex<u64>,
+    progress: Condvar,
 }
 
 impl Counters {
@@ -386,6 +394,35 @@ impl Counters {
             *l = Some(e);
         }
     }
+
+    /// The channel's thread is done with one notification (already counted as sent, failed,
+    /// panicked or dropped).
+    fn finish_one(&self) {
+        self.queued.fetch_sub(1, Relaxed);
+        if let Ok(mut f) = self.finished.lock() {
+            *f += 1;
+        }
+        self.progress.notify_all();
+    }
+
+    /// Waits until the channel's thread has finished with `n` notifications, at most until
+    /// `deadline`; whether it has.
+    fn wait_finished(&self, n: u64, deadline: Instant) -> bool {
+        let Ok(mut finished) = self.finished.lock() else {
+            return false;
+        };
+        while *finished < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            finished = match self.progress.wait_timeout(finished, left) {
+                Ok((f, _)) => f,
+                Err(_) => return false,
+            };
+        }
+        true
+    }
 }
 
 struct Channel {
@@ -404,8 +441,6 @@ pub struct Dispatcher {
     channels: BTreeMap<String, Channel>,
     counters: BTreeMap<String, Arc<Counters>>,
     deadline: Arc<OnceLock<Instant>>,
-    done_tx: mpsc::Sender<ThreadId>,
-    done_rx: Receiver<ThreadId>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -421,15 +456,12 @@ impl std::fmt::Debug for Dispatcher {
 impl Dispatcher {
     /// A dispatcher with no channel yet.
     pub fn new(settings: DispatchSettings) -> Dispatcher {
-        let (done_tx, done_rx) = mpsc::channel();
         Dispatcher {
             settings,
             groups: Groups::default(),
             channels: BTreeMap::new(),
             counters: BTreeMap::new(),
             deadline: Arc::new(OnceLock::new()),
-            done_tx,
-            done_rx,
         }
     }
 
@@ -447,13 +479,12 @@ impl Dispatcher {
         let counters = self.counters.entry(name.to_string()).or_default().clone();
         let (tx, rx) = mpsc::sync_channel::<Notification>(capacity.max(1));
         let deadline = self.deadline.clone();
-        let done = self.done_tx.clone();
         let thread_name = format!("telemark-alert-{name}");
         let spawned = {
             let counters = counters.clone();
             std::thread::Builder::new()
                 .name(thread_name)
-                .spawn(move || deliver(handler, rx, &counters, &deadline, done))
+                .spawn(move || deliver(handler, rx, &counters, &deadline))
         };
         match spawned {
             Ok(thread) => {
@@ -522,24 +553,37 @@ impl Dispatcher {
         out
     }
 
+    /// Waits until every channel's thread has finished with each notification queued before the
+    /// call — delivered it, failed to (after the handler's retries and timeouts), or lost it to a
+    /// panic — so that [`stats`](Self::stats) counts them all; returns whether they have. A flush
+    /// barrier for programs and tests that read the counters: it sends nothing that is not due
+    /// (that is [`tick`](Self::tick)'s), and answers as soon as the channels are through.
+    ///
+    /// `timeout` is a bound on failure: it is reached only when a channel is stuck in a delivery
+    /// (a handler that does not return, a server that holds a request within the channel's own
+    /// timeout), and then `false` says so. It blocks the caller, unlike `update` and `tick`: the
+    /// thread that evaluates alerts does not call it.
+    pub fn settle(&self, timeout: Duration) -> bool {
+        self.settle_until(Instant::now() + timeout)
+    }
+
+    /// [`settle`](Self::settle) with a deadline.
+    fn settle_until(&self, deadline: Instant) -> bool {
+        // `accepted` only grows on this thread (in `enqueue`): these are the notifications queued
+        // before the call, whichever thread of a channel (a replaced one's too) takes them.
+        self.counters.values().all(|c| c.wait_finished(c.accepted.load(Relaxed), deadline))
+    }
+
     /// Closes the queues and lets the delivery threads send what was queued until `deadline`;
     /// what is still queued then is dropped (counted), and a thread stuck in a delivery is left
-    /// to finish on its own. Returns the counters as they are when it returns.
+    /// to finish on its own. Returns the counters as they are when it returns: at once when
+    /// everything queued is through (as [`settle`](Self::settle) waits), at `deadline` otherwise.
     pub fn shutdown(mut self, deadline: Instant) -> DeliveryStats {
         let _ = self.deadline.set(deadline);
-        let mut running: Vec<ThreadId> = Vec::new();
         for ch in self.channels.values_mut() {
             ch.tx = None;
-            running.extend(ch.thread.as_ref().map(|t| t.thread().id()));
         }
-        // (A channel replaced by `add_channel` has a thread of its own, not waited for.)
-        while !running.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.done_rx.recv_timeout(left) {
-                Ok(id) => running.retain(|r| *r != id),
-                Err(_) => break,
-            }
-        }
+        self.settle_until(deadline);
         for ch in self.channels.values_mut() {
             if let Some(t) = ch.thread.take() {
                 if t.is_finished() {
@@ -563,7 +607,9 @@ impl Dispatcher {
         };
         counters.queued.fetch_add(1, Relaxed);
         match tx.try_send(n) {
-            Ok(()) => {}
+            Ok(()) => {
+                counters.accepted.fetch_add(1, Relaxed);
+            }
             Err(TrySendError::Full(_)) => {
                 counters.queued.fetch_sub(1, Relaxed);
                 counters.dropped.fetch_add(1, Relaxed);
@@ -592,13 +638,12 @@ fn deliver(
     rx: Receiver<Notification>,
     counters: &Counters,
     deadline: &OnceLock<Instant>,
-    done: mpsc::Sender<ThreadId>,
 ) {
     crate::local::mark_internal();
     while let Ok(n) = rx.recv() {
         if deadline.get().is_some_and(|d| Instant::now() >= *d) {
             counters.dropped.fetch_add(1, Relaxed);
-            counters.queued.fetch_sub(1, Relaxed);
+            counters.finish_one();
             continue;
         }
         match catch_unwind(AssertUnwindSafe(|| handler.notify(&n))) {
@@ -619,9 +664,8 @@ fn deliver(
                 counters.set_error(format!("the handler panicked: {msg}"));
             }
         }
-        counters.queued.fetch_sub(1, Relaxed);
+        counters.finish_one();
     }
-    let _ = done.send(std::thread::current().id());
 }
 
 type Labels = BTreeMap<String, String>;
@@ -977,8 +1021,15 @@ mod tests {
         assert!(r.contains("    labels: severity=critical team=payments\n"), "{r}");
     }
 
-    // The dispatcher with threads: a recording handler.
+    // The dispatcher with threads. No test sleeps or reads a clock to know what a channel's thread
+    // did: they wait for it through `Dispatcher::settle` (the channels are through what was
+    // queued) or a handler's own event, and show that nothing waited for a stuck channel by what
+    // returned while the test still held that channel's handler.
 
+    /// The failure bound of every wait below: reached only when what is awaited never comes.
+    const WAIT: Duration = Duration::from_secs(60);
+
+    /// A recording handler.
     #[derive(Clone, Default)]
     struct Recorder(Arc<(Mutex<Vec<Notification>>, Condvar)>);
 
@@ -992,23 +1043,85 @@ mod tests {
                 Ok(())
             })
         }
+        /// What it got so far.
+        fn got(&self) -> Vec<Notification> {
+            self.0 .0.lock().unwrap().clone()
+        }
+        /// Waits until it got `n` notifications (at most [`WAIT`]); all it got.
         fn wait(&self, n: usize) -> Vec<Notification> {
             let (l, cv) = &*self.0;
             let g = l.lock().unwrap();
-            let (g, _) = cv.wait_timeout_while(g, Duration::from_secs(5), |v| v.len() < n).unwrap();
+            let (g, _) = cv.wait_timeout_while(g, WAIT, |v| v.len() < n).unwrap();
             g.clone()
         }
     }
 
-    fn wait_for(d: &Dispatcher, what: impl Fn(&DeliveryStats) -> bool) -> DeliveryStats {
-        let end = Instant::now() + Duration::from_secs(5);
-        loop {
-            let s = d.stats();
-            if what(&s) || Instant::now() > end {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(1));
+    /// Where a handler waits until the test opens it (at most [`WAIT`]), counting who came in and
+    /// who is still inside: while one is inside, its channel is provably in a delivery.
+    #[derive(Clone, Default)]
+    struct Gate(Arc<(Mutex<GateState>, Condvar)>);
+
+    #[derive(Default)]
+    struct GateState {
+        open: bool,
+        entered: u64,
+        inside: u64,
+    }
+
+    impl Gate {
+        /// A handler that waits at the gate, then delivers.
+        fn handler(&self) -> Box<dyn AlertHandler> {
+            let gate = self.clone();
+            Box::new(move |_: &Notification| {
+                gate.pass();
+                Ok(())
+            })
         }
+        fn pass(&self) {
+            let (l, cv) = &*self.0;
+            let mut g = l.lock().unwrap();
+            g.entered += 1;
+            g.inside += 1;
+            cv.notify_all();
+            let (mut g, _) = cv.wait_timeout_while(g, WAIT, |g| !g.open).unwrap();
+            g.inside -= 1;
+            cv.notify_all();
+        }
+        /// Waits until `n` handlers came in (at most [`WAIT`]); how many did.
+        fn wait_entered(&self, n: u64) -> u64 {
+            let (l, cv) = &*self.0;
+            let (g, _) = cv.wait_timeout_while(l.lock().unwrap(), WAIT, |g| g.entered < n).unwrap();
+            g.entered
+        }
+        fn inside(&self) -> u64 {
+            self.0 .0.lock().unwrap().inside
+        }
+        fn open(&self) {
+            let (l, cv) = &*self.0;
+            l.lock().unwrap().open = true;
+            cv.notify_all();
+        }
+    }
+
+    /// Runs `f` on a thread of its own and returns its result; fails the test when `f` has not
+    /// returned within [`WAIT`] — how a caller that waits for a stuck channel shows (a failure,
+    /// not a test that never ends).
+    fn returns<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        match rx.recv_timeout(WAIT) {
+            Ok(v) => v,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: still blocked after {WAIT:?}"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: panicked"),
+        }
+    }
+
+    /// The counters once every channel is through what was queued.
+    fn settled(d: &Dispatcher) -> DeliveryStats {
+        assert!(d.settle(WAIT), "a channel is stuck: {:?}", d.stats());
+        d.stats()
     }
 
     #[test]
@@ -1020,14 +1133,16 @@ mod tests {
         d.update(&[firing("a::f")], t0);
         d.tick(t0);
         assert_eq!(d.next_tick(), Some(t0 + S.group_wait));
+        let s = settled(&d);
+        assert!(rec.got().is_empty() && (s.sent, s.queued) == (0, 0), "nothing before group_wait: {s:?}");
         d.tick(t0 + S.group_wait);
-        let got = rec.wait(1);
+        let s = settled(&d);
+        let got = rec.got();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].channel, "rec");
-        let s = wait_for(&d, |s| s.sent == 1 && s.queued == 0);
         assert_eq!((s.sent, s.failed, s.dropped, s.handler_panics, s.queued), (1, 0, 0, 0, 0));
         assert_eq!(s.channel("rec").map(|c| c.sent), Some(1));
-        d.shutdown(Instant::now() + Duration::from_secs(1));
+        assert_eq!(d.shutdown(Instant::now() + WAIT), s, "nothing left for shutdown");
     }
 
     #[test]
@@ -1047,41 +1162,29 @@ mod tests {
         let t0 = Instant::now();
         d.update(&[firing("a::f")], t0);
         d.tick(t0);
-        let s = wait_for(&d, |s| s.handler_panics == 1 && s.queued == 0);
-        assert_eq!(s.handler_panics, 1);
+        let s = settled(&d);
+        assert_eq!((s.sent, s.failed, s.handler_panics, s.queued), (0, 0, 1, 0));
         assert!(s.channels[0].last_error.as_deref().unwrap_or("").contains("boom in a handler"));
         d.update(&[resolved("a::f")], t0);
         d.tick(t0 + S.group_interval);
-        let s = wait_for(&d, |s| s.failed == 1);
+        let s = settled(&d);
         assert_eq!((s.sent, s.failed, s.handler_panics), (0, 1, 1));
+        assert_eq!(calls.load(Relaxed), 2, "the handler was used again");
         assert_eq!(s.channels[0].last_error.as_deref(), Some("second call fails"));
         assert_eq!(s.undelivered(), 2);
-        d.shutdown(Instant::now() + Duration::from_secs(1));
+        d.shutdown(Instant::now() + WAIT);
     }
 
     #[test]
     fn a_blocked_channel_blocks_nothing_else_and_a_full_queue_drops() {
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
-        let g2 = gate.clone();
-        let entered = Arc::new(AtomicU64::new(0));
-        let e2 = entered.clone();
+        let gate = Gate::default();
         let rec = Recorder::default();
         let mut d = Dispatcher::new(DispatchSettings {
             group_wait: Duration::ZERO,
             group_interval: Duration::ZERO,
             ..S
         });
-        d.add_channel_with_capacity(
-            "stuck",
-            Box::new(move |_: &Notification| {
-                e2.fetch_add(1, Relaxed);
-                let (l, cv) = &*g2;
-                let open = cv.wait_while(l.lock().unwrap(), |open| !*open).unwrap();
-                drop(open);
-                Ok(())
-            }),
-            2,
-        );
+        d.add_channel_with_capacity("stuck", gate.handler(), 2);
         d.add_channel("rec", rec.handler());
         let t0 = Instant::now();
         // Six different alert names for both channels: six groups, six notifications each.
@@ -1095,27 +1198,28 @@ mod tests {
         // The first notification gets stuck in the handler...
         d.update(&alerts[..1], t0);
         d.tick(t0);
-        let end = Instant::now() + Duration::from_secs(5);
-        while entered.load(Relaxed) == 0 && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        // ...and the next five find a queue of two.
-        let start = Instant::now();
-        d.update(&alerts[1..], t0);
-        d.tick(t0);
-        assert!(start.elapsed() < Duration::from_millis(50), "update + tick took {:?}", start.elapsed());
+        assert_eq!(gate.wait_entered(1), 1);
+        // ...and the next five find a queue of two: update and tick return while the handler is
+        // still held at the gate, which only the test opens.
+        let d = returns("update + tick with a stuck channel", move || {
+            d.update(&alerts[1..], t0);
+            d.tick(t0);
+            d
+        });
+        assert_eq!(gate.inside(), 1, "the stuck handler is still inside");
         assert_eq!(rec.wait(6).len(), 6, "the other channel is not held up");
-        let s = wait_for(&d, |s| s.channel("rec").is_some_and(|c| c.sent == 6));
-        let stuck = s.channel("stuck").cloned().unwrap_or_default();
-        // One in the handler, two in the queue, the rest dropped.
-        assert_eq!(stuck.dropped, 3, "{stuck:?}");
-        assert_eq!(stuck.queued, 3, "{stuck:?}");
-        let (l, cv) = &*gate;
-        *l.lock().unwrap() = true;
-        cv.notify_all();
-        let s = d.shutdown(Instant::now() + Duration::from_secs(5));
+        // One in the handler, two in the queue, the rest dropped (the stuck thread takes nothing
+        // more while the gate is shut: these counts cannot move).
+        let stuck = d.stats().channel("stuck").cloned().unwrap_or_default();
+        assert_eq!((stuck.sent, stuck.dropped, stuck.queued), (0, 3, 3), "{stuck:?}");
+        assert!(!d.settle(Duration::ZERO), "settle says a channel is not through");
+        gate.open();
+        let s = settled(&d);
         let stuck = s.channel("stuck").cloned().unwrap_or_default();
         assert_eq!((stuck.sent, stuck.dropped, stuck.queued), (3, 3, 0), "{stuck:?}");
+        assert_eq!(s.channel("rec").map(|c| c.sent), Some(6));
+        assert_eq!(gate.wait_entered(3), 3);
+        assert_eq!(d.shutdown(Instant::now() + WAIT), s);
     }
 
     #[test]
@@ -1125,16 +1229,8 @@ mod tests {
             group_interval: Duration::ZERO,
             ..S
         });
-        let release = Arc::new((Mutex::new(false), Condvar::new()));
-        let r2 = release.clone();
-        d.add_channel(
-            "slow",
-            Box::new(move |_: &Notification| {
-                let (l, cv) = &*r2;
-                let _g = cv.wait_timeout_while(l.lock().unwrap(), Duration::from_secs(10), |r| !*r).unwrap();
-                Ok(())
-            }),
-        );
+        let gate = Gate::default();
+        d.add_channel("slow", gate.handler());
         let t0 = Instant::now();
         let alerts: Vec<Alert> = (0..3)
             .map(|i| {
@@ -1145,16 +1241,16 @@ mod tests {
             .collect();
         d.update(&alerts, t0);
         d.tick(t0);
-        let start = Instant::now();
-        let s = d.shutdown(Instant::now() + Duration::from_millis(100));
-        let took = start.elapsed();
-        assert!(took >= Duration::from_millis(90) && took < Duration::from_secs(2), "{took:?}");
-        assert_eq!(s.sent, 0);
-        assert_eq!(s.queued, 3);
+        assert_eq!(gate.wait_entered(1), 1);
+        // The handler is held until the test opens the gate: shutdown returning shows it did not
+        // wait for it; it still waited for its deadline, as a delivery was running.
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let s = returns("shutdown with a stuck channel", move || d.shutdown(deadline));
+        assert_eq!(gate.inside(), 1, "shutdown returned while the delivery still runs");
+        assert!(Instant::now() >= deadline, "not before its deadline while a delivery runs");
+        assert_eq!((s.sent, s.dropped, s.queued), (0, 0, 3));
         // Let the thread go: it drops what is left, as the deadline has passed.
-        let (l, cv) = &*release;
-        *l.lock().unwrap() = true;
-        cv.notify_all();
+        gate.open();
     }
 
     /// An hour of evaluations every 10 s through a dispatcher with a recording handler, the alert
@@ -1170,9 +1266,10 @@ mod tests {
             d.update(&[a], now);
             d.tick(now);
         }
-        let s = d.shutdown(Instant::now() + Duration::from_secs(5));
-        let got = rec.0 .0.lock().unwrap().clone();
-        assert_eq!(s.sent, got.len() as u64);
+        let s = settled(&d);
+        let got = rec.got();
+        assert_eq!((s.sent, s.undelivered()), (got.len() as u64, 0));
+        assert_eq!(d.shutdown(Instant::now() + WAIT), s);
         got
     }
 
@@ -1204,10 +1301,11 @@ mod tests {
         let t0 = Instant::now();
         d.update(&[firing("a::f")], t0);
         d.tick(t0);
-        assert_eq!(two.wait(1).len(), 1);
-        assert!(one.0 .0.lock().unwrap().is_empty(), "the replaced handler gets nothing");
-        let s = d.shutdown(Instant::now() + Duration::from_secs(1));
+        let s = settled(&d);
+        assert_eq!(two.got().len(), 1);
+        assert!(one.got().is_empty(), "the replaced handler gets nothing");
         assert_eq!(s.sent, 1);
+        assert_eq!(d.shutdown(Instant::now() + WAIT), s);
     }
 
     #[test]
@@ -1224,6 +1322,7 @@ mod tests {
             s.channel("nowhere").and_then(|c| c.last_error.clone()).as_deref(),
             Some("no channel named `nowhere`")
         );
+        assert!(d.settle(Duration::ZERO), "nothing was queued: settled at once");
     }
 
     #[test]
@@ -1251,9 +1350,9 @@ mod tests {
         d.tick(t0 + Duration::from_secs(60));
         d.update(&[resolved("a::f")], t0 + Duration::from_secs(61));
         d.tick(t0 + Duration::from_secs(61));
-        let got = rec.wait(3);
-        let states: Vec<AlertState> = got.iter().map(|n| n.status).collect();
+        settled(&d);
+        let states: Vec<AlertState> = rec.got().iter().map(|n| n.status).collect();
         assert_eq!(states, [AlertState::Firing, AlertState::Firing, AlertState::Resolved]);
-        d.shutdown(Instant::now() + Duration::from_secs(1));
+        d.shutdown(Instant::now() + WAIT);
     }
 }

@@ -411,12 +411,21 @@ mod tests {
         let to = vec!["a@x.org".to_string()];
         let e = send(&mail(port, &to, None, "x")).unwrap_err();
         assert!(e.contains("could not connect"), "{e}");
+        // Connects, never greets: the listener never takes the connection (it waits in the
+        // backlog while `l` lives), so only the exchange's own deadline can end it — it returning,
+        // timed out, shows that it does (on another thread: an exchange that ignored its deadline
+        // fails the test after a minute rather than hanging it).
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut m = mail(l.local_addr().unwrap().port(), &to, None, "x");
-        m.timeout = Duration::from_millis(200);
-        let start = Instant::now();
-        let e = send(&m).unwrap_err();
+        let port = l.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut m = mail(port, &to, None, "x");
+            m.timeout = Duration::from_millis(200);
+            tx.send(send(&m))
+        });
+        let e =
+            rx.recv_timeout(Duration::from_secs(60)).expect("the exchange ends at its deadline").unwrap_err();
         assert!(e.contains("timed out"), "{e}");
-        assert!(start.elapsed() < Duration::from_secs(2));
+        drop(l);
     }
 }

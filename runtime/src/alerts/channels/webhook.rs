@@ -93,6 +93,15 @@ impl WebhookChannel {
         self
     }
 
+    /// Replaces how the channel waits between two attempts (`std::thread::sleep` by default):
+    /// `sleep` gets each pause the retry policy asks for — the backoff, or the server's
+    /// `Retry-After` (up to the longest delay). For tests that record the pauses instead of
+    /// spending them.
+    pub fn with_sleep(mut self, sleep: impl FnMut(Duration) + Send + 'static) -> Self {
+        self.sleep = Box::new(sleep);
+        self
+    }
+
     /// Sets `externalURL` in the body (empty by default): where a person can see the alerts.
     pub fn with_external_url(mut self, url: &str) -> Self {
         self.external_url = url.to_string();
@@ -116,8 +125,7 @@ impl WebhookChannel {
         sleep: impl FnMut(Duration) + Send + 'static,
     ) -> Self {
         self.transport = Box::new(t);
-        self.sleep = Box::new(sleep);
-        self
+        self.with_sleep(sleep)
     }
 }
 
