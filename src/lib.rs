@@ -1,21 +1,44 @@
 #![doc = include_str!("../README.md")]
 
-pub use telemark_macros::{alert_on, capture_exceptions, traced};
+pub use telemark_macros::{capture_exceptions, traced};
 pub use telemark_runtime::{
-    alerts, config, current_span, exceptions, export, flush, in_span, init, metrics, propagation, span,
-    spawn, spawn_blocking, stats, testing, tracing_layer, with_current_context, Config, ConfigError,
-    ConsoleFormat, ContextScope, CurrentSpan, Error, Event, FutureExt, Guard, Level, Protocol, SpanContext,
-    SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value, QUERY_WAIT,
+    config, current_span, exceptions, export, flush, in_span, metrics, propagation, span, spawn,
+    spawn_blocking, stats, testing, tracing_layer, with_current_context, ConfigError, ConsoleFormat,
+    ContextScope, CurrentSpan, Error, Event, FutureExt, Guard, Level, Protocol, SpanContext, SpanGuard,
+    SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value, QUERY_WAIT,
 };
 /// The `tracing` crate, whose macros (`info!`, `warn!`, `info_span!`, …) are telemark's logging API:
 /// events inside a span carry its trace and span ids. Re-exported so that depending on telemark
 /// is enough; a `tracing` dependency of your own (0.1) works the same.
 pub use tracing;
 
+#[cfg(feature = "alerts")]
+pub use telemark_alerts as alerts;
+#[cfg(feature = "alerts")]
+pub use telemark_macros::alert_on;
+
+/// The whole configuration: the runtime's sections and, with the `alerts` feature, `alerts:`.
+#[cfg(feature = "alerts")]
+pub type Config = telemark_runtime::Config<telemark_alerts::Alerts>;
+/// The whole configuration (built without the `alerts` feature: an `alerts:` section is an error).
+#[cfg(not(feature = "alerts"))]
+pub type Config = telemark_runtime::Config;
+
+/// Starts telemark: the runtime (telemark's thread, the exporters, the `tracing` bridge and the
+/// panic hook), then the alerts service when the configuration has rules to evaluate.
+///
+/// Call it once, early in `main`, and keep the guard until the end. Calling it again replaces the
+/// running pipeline. With `disabled: true` (or `OTEL_SDK_DISABLED=true`) it returns a guard that
+/// does nothing, and instrumented code costs one branch.
+pub fn init(config: Config) -> Result<Guard, Error> {
+    telemark_runtime::init(config)
+}
+
 /// What generated code calls. Not a stable API: it changes with the macros.
 #[doc(hidden)]
 pub mod __private {
-    pub use telemark_runtime::alerts::{inventory, Metric, Op, Quantile, Severity, StaticRule};
+    #[cfg(feature = "alerts")]
+    pub use telemark_alerts::{inventory, Metric, Op, Quantile, Severity, StaticRule};
     pub use telemark_runtime::exceptions::{CaptureScope, CaptureSite};
     pub use telemark_runtime::spec;
     pub use telemark_runtime::{

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant, SystemTime};
 use support::alertmanager::Alertmanager;
 use support::smtp::{SmtpServer, SMTP_PASSWORD, SMTP_USER};
 use support::webhook::{Reply, WebhookServer};
-use telemark_runtime::alerts::channels::{AlertmanagerChannel, EmailChannel, SmtpSettings, WebhookChannel};
-use telemark_runtime::alerts::notify::{Alert, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
-use telemark_runtime::alerts::{Metric, Quantile, Severity};
+use telemark::alerts::channels::{AlertmanagerChannel, EmailChannel, SmtpSettings, WebhookChannel};
+use telemark::alerts::notify::{Alert, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
+use telemark::alerts::{Metric, Quantile, Severity};
 
 const SETTINGS: DispatchSettings = DispatchSettings {
     group_wait: Duration::from_secs(30),
@@ -680,7 +680,7 @@ fn a_real_alertmanager_receives_groups_notifies_and_resolves() {
     // Our webhook body has Alertmanager's shape: the same keys at both levels.
     let ours: serde_json::Value = {
         let w = WebhookChannel::new("http://127.0.0.1:1/", None, Duration::from_secs(1), 0).unwrap();
-        let n = telemark_runtime::alerts::notify::Notification::new(
+        let n = telemark::alerts::notify::Notification::new(
             "test",
             "checkout_p99_latency",
             vec![a.clone()],
@@ -719,8 +719,8 @@ fn pay(step: u64, failed: u64) -> telemark::metrics::FunctionMetrics {
 
 #[test]
 fn resolved_notifications_carry_the_value_that_resolved_the_alert_to_every_receiver() {
-    use telemark_runtime::alerts::eval::Evaluator;
-    use telemark_runtime::alerts::RuleConfig;
+    use telemark::alerts::eval::Evaluator;
+    use telemark::alerts::RuleConfig;
     // The evaluator on a controlled clock (every 15 s) → Transition::to_alert → the dispatcher →
     // a webhook listener, aiosmtpd and Alertmanager (whose own webhook reports the resolution).
     let hook = WebhookServer::start();

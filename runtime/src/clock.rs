@@ -47,7 +47,7 @@ pub(crate) fn now_unix_nanos() -> u64 {
 
 /// (year, month, day, hour, minute, second) in UTC of Unix seconds (Howard Hinnant's
 /// civil-from-days).
-pub(crate) fn civil(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
+pub fn civil(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;

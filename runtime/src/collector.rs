@@ -34,7 +34,7 @@ pub const QUERY_WAIT: Duration = Duration::from_secs(30);
 /// in the order they synchronised with it, any other) handed over before the call — at most
 /// [`QUERY_WAIT`]. Returns at once when telemark is not running, and on telemark's own threads
 /// (which must never wait for the collector). False when the bound was reached.
-pub(crate) fn barrier() -> bool {
+pub fn barrier() -> bool {
     if !crate::state::active() || local::is_internal() {
         return true;
     }

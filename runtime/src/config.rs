@@ -374,10 +374,49 @@ pub struct PrometheusConfig {
     pub listen: Option<String>,
 }
 
-/// The whole configuration. `Config::default()` is the console with everything on.
+/// A section of the configuration that a crate built on the runtime reads and runs: `alerts:`,
+/// which telemark-alerts owns (the facade's `telemark::Config` is `Config<its section>`). `init`
+/// starts it once the runtime runs, and stops it, by the same deadline, before the runtime.
+pub trait Extension: fmt::Debug + Default + Send + 'static {
+    /// Starts what the section configures (`source`: the config file, for errors that name it);
+    /// `None` when there is nothing to run.
+    fn start(self, source: Option<&str>) -> Result<Option<Box<dyn Service>>, String>;
+}
+
+/// What an [`Extension`] runs beside telemark's thread.
+pub trait Service: Send {
+    /// Finishes by `deadline` (delivering what is queued until then) and stops.
+    fn stop(self: Box<Self>, deadline: std::time::Instant);
+}
+
+/// An [`Extension`] that takes handlers of type `H` under a name: the alerts section takes alert
+/// channels of your own (see [`Config::alert_handler`]).
+pub trait AcceptsHandler<H> {
+    /// Adds `handler` as `name`.
+    fn add_handler(&mut self, name: String, handler: H);
+}
+
+/// The `alerts:` section of telemark built without its `alerts` feature: absent, or an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoAlerts;
+
+impl<'de> Deserialize<'de> for NoAlerts {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(de::Error::custom("alerts need telemark's `alerts` feature (on by default), which this build turned off"))
+    }
+}
+
+impl Extension for NoAlerts {
+    fn start(self, _: Option<&str>) -> Result<Option<Box<dyn Service>>, String> {
+        Ok(None)
+    }
+}
+
+/// The whole configuration: the runtime's sections and the `alerts:` section `A`.
+/// `Config::default()` is the console with everything on.
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
+#[serde(deny_unknown_fields, default, bound(deserialize = "A: Deserialize<'de> + Default"))]
+pub struct Config<A = NoAlerts> {
     /// Turns telemark off entirely (`OTEL_SDK_DISABLED=true`).
     pub disabled: bool,
     /// `service:`.
@@ -396,18 +435,16 @@ pub struct Config {
     pub exceptions: ExceptionsConfig,
     /// `metrics:`.
     pub metrics: MetricsConfig,
-    /// `alerts:` — evaluation, rules, overrides, channels, grouping.
-    pub alerts: crate::alerts::AlertsConfig,
+    /// `alerts:` — evaluation, rules, overrides, channels, grouping (telemark-alerts).
+    pub alerts: A,
     #[serde(skip)]
     pub(crate) extra: Vec<Box<dyn Exporter>>,
-    #[serde(skip)]
-    pub(crate) alert_handlers: crate::alerts::Handlers,
     /// The file this configuration came from (for errors that name it).
     #[serde(skip)]
     pub(crate) source: Option<String>,
 }
 
-impl fmt::Debug for Config {
+impl<A: fmt::Debug> fmt::Debug for Config<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("disabled", &self.disabled)
@@ -425,9 +462,9 @@ impl fmt::Debug for Config {
     }
 }
 
-impl Config {
+impl<A: serde::de::DeserializeOwned + Default> Config<A> {
     /// Reads a YAML file, then applies the `OTEL_*` environment variables.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let source = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -443,28 +480,31 @@ impl Config {
     }
 
     /// Parses YAML text; `source` names it in errors. Environment variables are not applied.
-    pub fn from_yaml(text: &str, source: &str) -> Result<Config, ConfigError> {
+    pub fn from_yaml(text: &str, source: &str) -> Result<Self, ConfigError> {
         if text.trim().is_empty() {
-            return Ok(Config::default());
+            return Ok(Self::default());
         }
-        let mut c: Config = from_yaml_text(text, source)?;
+        let mut c: Self = from_yaml_text(text, source)?;
         c.source = Some(source.to_string());
         Ok(c)
     }
 
     /// The defaults, then the file named by `TELEMARK_CONFIG` if set, then the `OTEL_*`
     /// environment variables.
-    pub fn from_env() -> Result<Config, ConfigError> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         match std::env::var("TELEMARK_CONFIG") {
-            Ok(path) if !path.is_empty() => Config::from_file(path),
+            Ok(path) if !path.is_empty() => Self::from_file(path),
             _ => {
-                let mut c = Config::default();
+                let mut c = Self::default();
                 c.apply_env(&|k| std::env::var(k).ok())?;
                 Ok(c)
             }
         }
     }
 
+}
+
+impl<A> Config<A> {
     /// Applies the standard environment variables, read through `get`.
     pub fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let env_err = |var: &str, message: String| ConfigError {
@@ -586,14 +626,14 @@ impl Config {
         self.exporters.console.format = format;
         self
     }
-    /// Adds an alert channel of your own under `name`, for rules that `notify` it (a panic inside
-    /// it is caught and counted).
-    pub fn alert_handler(
-        mut self,
-        name: impl Into<String>,
-        handler: impl crate::alerts::AlertHandler,
-    ) -> Self {
-        self.alert_handlers.push((name.into(), Box::new(handler)));
+    /// Adds an alert channel of your own under `name` (a `telemark::alerts::AlertHandler`, or a
+    /// closure taking a `&Notification`), for rules that `notify` it; a panic inside it is caught
+    /// and counted.
+    pub fn alert_handler<H>(mut self, name: impl Into<String>, handler: H) -> Self
+    where
+        A: AcceptsHandler<H>,
+    {
+        self.alerts.add_handler(name.into(), handler);
         self
     }
 
@@ -735,7 +775,7 @@ fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
 /// A duration in telemark's one duration grammar (`500ms`, `1.5s`, `1h30m`; see
 /// [`telemark_grammar::grammar::parse_duration`]), for every duration key of the config. A YAML
 /// number (`30`) gets the grammar's "needs a unit" message.
-pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     de_with(d, parse_duration)
 }
 fn de_switch<'de, D: Deserializer<'de>>(d: D) -> Result<Switch, D::Error> {
@@ -766,7 +806,7 @@ fn de_output<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleOutput, D::Error>
 /// (`serde_path_to_error` around serde-saphyr's), so it is right in block and flow style alike:
 /// map keys joined by dots, sequence entries by their 0-based index in brackets
 /// (`alerts.rules[1].window`).
-pub(crate) fn from_yaml_text<T: serde::de::DeserializeOwned>(
+pub fn from_yaml_text<T: serde::de::DeserializeOwned>(
     text: &str,
     source: &str,
 ) -> Result<T, ConfigError> {
@@ -892,19 +932,10 @@ mod tests {
     }
 
     #[test]
-    fn entries_read_with_their_line_are_named_like_any_other() {
-        // `alerts.rules` and `alerts.overrides` entries keep their line (`Spanned`), which the key
-        // does not show.
-        let yaml = "alerts:\n  rules:\n    - {function: a::f, condition: errors > 1, value: 1}\n";
-        let e = Config::from_yaml(yaml, "t.yaml").unwrap_err();
-        assert_eq!(e.key.as_deref(), Some("alerts.rules[0].value"), "{e}");
-        let yaml = "alerts:\n  overrides:\n    - name: x\n    - {name: y, severity: loud}\n";
-        let e = Config::from_yaml(yaml, "t.yaml").unwrap_err();
-        assert_eq!(e.key.as_deref(), Some("alerts.overrides[1].severity"), "{e}");
-        let c = Config::from_yaml("alerts:\n  overrides:\n    - name: x\n    - name: y\n", "t.yaml").unwrap();
-        assert_eq!(c.alerts.overrides[1].line, Some(4));
-        // Other maps with a `value` key keep it.
-        let e = Config::from_yaml("service:\n  attributes:\n    value: [1]\n", "t.yaml").unwrap_err();
+    fn maps_with_a_value_key_keep_it_in_the_key_path() {
+        // Entries read with their line (`Spanned`, in the alerts section) add a `value` segment that
+        // `key_path` drops; other maps with a `value` key keep it.
+        let e = Config::<NoAlerts>::from_yaml("service:\n  attributes:\n    value: [1]\n", "t.yaml").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("service.attributes.value"), "{e}");
     }
 }

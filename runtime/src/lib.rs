@@ -12,10 +12,11 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod alerts;
 mod bridge;
 mod clock;
 mod collector;
+#[doc(hidden)]
+pub mod host;
 pub mod config;
 mod context;
 pub mod exception;
@@ -120,10 +121,11 @@ pub struct Guard {
     timeout: Duration,
 }
 
-/// What runs beside the collector: the Prometheus endpoint (and, later, the alert evaluator).
+/// What runs beside the collector: the Prometheus endpoint, the OTLP metrics push, and the service
+/// of the config's extension (the alerts).
 struct Services {
     prometheus: Option<metrics::prometheus::Server>,
-    alerts: Option<alerts::Service>,
+    extension: Option<Box<dyn config::Service>>,
     #[cfg(feature = "otlp")]
     otlp_metrics: Option<metrics::otlp::Pusher>,
 }
@@ -135,8 +137,8 @@ impl Services {
         if let Some(p) = self.otlp_metrics {
             p.stop(deadline);
         }
-        if let Some(a) = self.alerts {
-            a.stop(deadline);
+        if let Some(e) = self.extension {
+            e.stop(deadline);
         }
         drop(self.prometheus);
     }
@@ -208,7 +210,7 @@ fn stop_pipeline(deadline: Instant) -> bool {
 /// Call it once, early in `main`, and keep the guard until the end. Calling it again replaces the
 /// running pipeline. With `disabled: true` (or `OTEL_SDK_DISABLED=true`) it returns a guard that
 /// does nothing, and instrumented code costs one branch.
-pub fn init(mut config: Config) -> Result<Guard, Error> {
+pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
     let _l = LIFECYCLE.lock().map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
     if EPOCH.load(Relaxed) != 0 {
         // Replace the running pipeline.
@@ -302,13 +304,11 @@ pub fn init(mut config: Config) -> Result<Guard, Error> {
         })?),
         None => None,
     };
-    let handlers = std::mem::take(&mut config.alert_handlers);
-    let alerts =
-        alerts::start_service(&config.alerts, config.source.as_deref(), handlers).map_err(Error::Alerts)?;
+    let extension = config.alerts.start(config.source.as_deref()).map_err(Error::Alerts)?;
     if let Ok(mut s) = SERVICES.lock() {
         *s = Some(Services {
             prometheus,
-            alerts,
+            extension,
             #[cfg(feature = "otlp")]
             otlp_metrics,
         });
@@ -332,7 +332,7 @@ fn next_epoch() -> u64 {
 }
 
 #[cfg(feature = "otlp")]
-fn resource(config: &Config) -> opentelemetry_sdk::Resource {
+fn resource<A>(config: &Config<A>) -> opentelemetry_sdk::Resource {
     use opentelemetry::KeyValue;
     let s = &config.service;
     let mut attrs = vec![

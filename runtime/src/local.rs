@@ -325,12 +325,12 @@ pub(crate) fn pop(stack: &mut Vec<Frame>, id: SpanId) -> Option<Frame> {
 }
 
 /// Marks the current thread as telemark's own.
-pub(crate) fn mark_internal() {
+pub fn mark_internal() {
     let _ = with(|l| l.internal.set(true));
 }
 
 /// Whether the current thread is one of telemark's own.
-pub(crate) fn is_internal() -> bool {
+pub fn is_internal() -> bool {
     with(|l| l.internal.get()).unwrap_or(true)
 }
 

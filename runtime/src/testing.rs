@@ -26,11 +26,11 @@ pub struct Capture {
 /// pipeline. Tests that share a process share this global pipeline: run them one at a time, or
 /// tell your spans apart by name.
 pub fn capture() -> Capture {
-    capture_with(Config::default().console(false))
+    capture_with(Config::<crate::config::NoAlerts>::default().console(false))
 }
 
 /// Like [`capture`], starting from your own configuration.
-pub fn capture_with(config: Config) -> Capture {
+pub fn capture_with<A: crate::config::Extension>(config: Config<A>) -> Capture {
     let exporter = MemoryExporter::new();
     let mut config = config.exporter(exporter.clone());
     config.disabled = false;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// A running thread and the way to stop it: it ends when it receives the message `stop` makes of a
 /// deadline on the channel `tx` sends to.
-pub(crate) struct Worker<M = Instant> {
+pub struct Worker<M = Instant> {
     tx: Option<SyncSender<M>>,
     stop: fn(Instant) -> M,
     thread: Option<JoinHandle<()>>,
@@ -17,14 +17,14 @@ pub(crate) struct Worker<M = Instant> {
 #[cfg(feature = "otlp")] // the metrics push's; the alerts thread takes other messages too
 impl Worker<Instant> {
     /// Wraps a thread whose only message is the deadline to stop by.
-    pub(crate) fn new(tx: SyncSender<Instant>, thread: JoinHandle<()>) -> Worker<Instant> {
+    pub fn new(tx: SyncSender<Instant>, thread: JoinHandle<()>) -> Worker<Instant> {
         Worker::with_messages(tx, thread, |deadline| deadline)
     }
 }
 
 impl<M> Worker<M> {
     /// Wraps a thread that takes messages `M`, of which `stop(deadline)` tells it to finish.
-    pub(crate) fn with_messages(
+    pub fn with_messages(
         tx: SyncSender<M>,
         thread: JoinHandle<()>,
         stop: fn(Instant) -> M,
@@ -33,7 +33,7 @@ impl<M> Worker<M> {
     }
 
     /// Tells the thread to finish by `deadline` and waits for it, at most until then.
-    pub(crate) fn stop(mut self, deadline: Instant) {
+    pub fn stop(mut self, deadline: Instant) {
         self.stop_by(deadline);
     }
 
@@ -49,6 +49,12 @@ impl<M> Worker<M> {
                 let _ = t.join();
             }
         }
+    }
+}
+
+impl<M: Send> crate::config::Service for Worker<M> {
+    fn stop(self: Box<Self>, deadline: Instant) {
+        (*self).stop(deadline);
     }
 }
 

@@ -483,7 +483,7 @@ fn format_duration(nanos: u64) -> String {
 }
 
 /// RFC 3339 UTC with milliseconds, from Unix nanoseconds.
-pub(crate) fn format_time(unix_nanos: u64) -> String {
+pub fn format_time(unix_nanos: u64) -> String {
     let millis = (unix_nanos / 1_000_000) % 1000;
     let (y, m, d, hh, mm, ss) = crate::clock::civil(unix_nanos / 1_000_000_000);
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{millis:03}Z")

@@ -17,7 +17,7 @@ pub const DURATION: &str = "telemark_function_duration_seconds";
 pub const EXCEPTIONS: &str = "telemark_exceptions_total";
 
 /// A label value with `\`, `"` and newlines escaped (also a PromQL string's content).
-pub(crate) fn escape(v: &str) -> String {
+pub fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

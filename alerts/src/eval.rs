@@ -16,8 +16,8 @@
 //! States follow Prometheus: inactive → pending (while the condition has held for less than
 //! `for`) → firing → resolved (when it stops holding, then inactive again).
 
-use super::rule::{Metric, Quantile, Rule};
-use crate::metrics::{FunctionMetrics, BOUNDS_NS, BUCKETS};
+use crate::rule::{Metric, Quantile, Rule};
+use telemark_runtime::metrics::{FunctionMetrics, BOUNDS_NS, BUCKETS};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -271,7 +271,7 @@ pub fn histogram_quantile(q: Quantile, counts: &[f64; BUCKETS]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::rule::{Op, Origin, Severity};
+    use crate::rule::{Op, Origin, Severity};
     use std::borrow::Cow;
 
     fn rule(metric: Metric, op: Op, threshold: f64, window: u64, for_: u64) -> Rule {
@@ -296,7 +296,7 @@ mod tests {
 
     fn m(ok: u64, err: u64, latency_ns: u64) -> FunctionMetrics {
         let mut buckets = [0; BUCKETS];
-        buckets[crate::metrics::bucket(latency_ns)] = ok + err;
+        buckets[telemark_runtime::metrics::bucket(latency_ns)] = ok + err;
         FunctionMetrics {
             function: "app::f",
             module: "app",
@@ -360,7 +360,7 @@ mod tests {
         // calls in the window.
         let series = |i: usize| m(0, i as u64, 300_000_000);
         let mut r = rule(Metric::ErrorRate, Op::Gt, 0.05, 60, 0);
-        assert_eq!(r.min_calls_in_force(), Some(crate::alerts::DEFAULT_MIN_CALLS));
+        assert_eq!(r.min_calls_in_force(), Some(crate::DEFAULT_MIN_CALLS));
         assert_eq!(run(r.clone(), 6, series), ["-"; 6], "never 10 calls in the window");
         r.min_calls = Some(3);
         assert_eq!(run(r, 6, series), ["-", "-", "-", "fired", "firing", "firing"]);
@@ -387,7 +387,7 @@ mod tests {
     fn quantiles_follow_prometheus() {
         let mut c = [0f64; BUCKETS];
         // 100 calls in (100 ms, 200 ms]: p50 interpolates to 150 ms; max is the bucket's bound.
-        c[crate::metrics::bucket(150_000_000)] = 100.0;
+        c[telemark_runtime::metrics::bucket(150_000_000)] = 100.0;
         assert!((histogram_quantile(Quantile::P50, &c) - 0.15).abs() < 1e-9);
         assert!((histogram_quantile(Quantile::Max, &c) - 0.2).abs() < 1e-9);
         // Past the last bound: the highest finite bound.
@@ -404,8 +404,8 @@ mod tests {
         let got = run(r, 6, |i| {
             let mut f = m(10 * i as u64, 0, 1_000_000);
             if i >= 3 {
-                f.buckets[crate::metrics::bucket(300_000_000)] = 10 * (i as u64 - 2);
-                f.buckets[crate::metrics::bucket(1_000_000)] = 20;
+                f.buckets[telemark_runtime::metrics::bucket(300_000_000)] = 10 * (i as u64 - 2);
+                f.buckets[telemark_runtime::metrics::bucket(1_000_000)] = 20;
             }
             f
         });

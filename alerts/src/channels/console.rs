@@ -1,6 +1,6 @@
 //! The `console` channel: one readable block per notification on stderr.
 
-use crate::alerts::notify::{AlertHandler, Notification};
+use crate::notify::{AlertHandler, Notification};
 use std::io::Write;
 
 /// Prints each notification to stderr as a block (see [`Notification::render`]), prefixed with
@@ -37,8 +37,8 @@ impl AlertHandler for ConsoleChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::notify::{Alert, AlertState};
-    use crate::alerts::Severity;
+    use crate::notify::{Alert, AlertState};
+    use crate::Severity;
     use std::collections::BTreeMap;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -55,7 +55,7 @@ mod tests {
             ]),
             annotations: BTreeMap::from([("summary".into(), "p99 is 312ms (> 200ms)".into())]),
             state: AlertState::Firing,
-            metric: crate::alerts::Metric::Latency(crate::alerts::Quantile::P99),
+            metric: crate::Metric::Latency(crate::Quantile::P99),
             value: 0.312,
             starts_at: UNIX_EPOCH + Duration::from_secs(1_795_535_492),
             ends_at: None,

@@ -52,9 +52,9 @@
 //! error rate, `humanizeDuration` for a latency and `humanize` otherwise. Every string is emitted
 //! double-quoted and escaped.
 
-use super::config::origin_text;
-use super::parse::{template_pieces, Piece};
-use super::rule::{format_duration, Metric, Op, Rule};
+use crate::config::origin_text;
+use crate::parse::{template_pieces, Piece};
+use crate::rule::{format_duration, Metric, Op, Rule};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -177,7 +177,7 @@ fn go_text(s: &str) -> String {
 
 /// A PromQL string literal.
 fn promql_str(s: &str) -> String {
-    format!("\"{}\"", crate::metrics::prometheus::escape(s))
+    format!("\"{}\"", telemark_runtime::host::escape(s))
 }
 
 /// A YAML double-quoted scalar.
@@ -211,7 +211,7 @@ fn comment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::rule::{Origin, Quantile, Severity};
+    use crate::rule::{Origin, Quantile, Severity};
     use std::borrow::Cow;
 
     fn rule(metric: Metric, op: Op, threshold: f64) -> Rule {

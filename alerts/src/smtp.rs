@@ -214,7 +214,7 @@ pub(crate) fn compose(from: &str, to: &[String], subject: &str, body: &str, date
     format!(
         "Date: {}\r\nFrom: {}\r\nTo: {}\r\nSubject: {}\r\nMessage-ID: <{id}.{}@{domain}>\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}",
-        crate::alerts::notify::rfc5322(date),
+        crate::notify::rfc5322(date),
         header_value(from),
         to.join(", "),
         header_value(subject),

@@ -3,11 +3,11 @@
 //! `alerts.evaluation_interval`, and the dispatcher that groups and delivers notifications to the
 //! channels. Nothing here runs on, or waits for, the application's threads.
 
-use super::channels::{AlertmanagerChannel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel};
-use super::config::{merge, AlertsConfig, ChannelKind, CONSOLE};
-use super::eval::{ActiveAlert, Evaluator, Transition};
-use super::notify::{Alert, AlertHandler, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
-use super::rule::Rule;
+use crate::channels::{AlertmanagerChannel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel};
+use crate::config::{merge, AlertsConfig, ChannelKind, CONSOLE};
+use crate::eval::{ActiveAlert, Evaluator, Transition};
+use crate::notify::{Alert, AlertHandler, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
+use crate::rule::Rule;
 use std::collections::BTreeMap;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::Mutex;
@@ -43,19 +43,19 @@ pub(crate) fn effective() -> Option<Vec<Rule>> {
 
 /// Pending and firing alerts, by function and name, from an evaluation that counts every call
 /// and exception recorded before the call: it waits for telemark's thread to take them in and for
-/// the alerts thread to evaluate (at most [`QUERY_WAIT`](crate::QUERY_WAIT) each, bounds reached
+/// the alerts thread to evaluate (at most [`QUERY_WAIT`](telemark_runtime::QUERY_WAIT) each, bounds reached
 /// only when those threads are stuck). Evaluating early changes nothing else: `for` durations
 /// and windows are measured on the clock, not in evaluations.
 pub fn active() -> Vec<ActiveAlert> {
-    if !crate::local::is_internal() {
-        crate::collector::barrier();
+    if !telemark_runtime::host::is_internal() {
+        telemark_runtime::host::barrier();
         let control = CONTROL.lock().ok().and_then(|c| c.clone());
         if let Some(tx) = control {
             let (ack, done) = mpsc::sync_channel(1);
             // A full inbox already holds evaluations that will run before anything recorded now
             // could be missed: the last one of them is as good as a new one.
             if tx.try_send(Control::Evaluate(ack)).is_ok() {
-                let _ = done.recv_timeout(crate::QUERY_WAIT);
+                let _ = done.recv_timeout(telemark_runtime::QUERY_WAIT);
             }
         }
     }
@@ -64,13 +64,13 @@ pub fn active() -> Vec<ActiveAlert> {
 
 /// Fills `{function}`, `{value}` and `{threshold}` in a summary or description of `rule`.
 fn render(template: &str, rule: &Rule, value: f64) -> String {
-    super::parse::render_template(template, &rule.function, &rule.value_text(value), &rule.threshold_text())
+    crate::parse::render_template(template, &rule.function, &rule.value_text(value), &rule.threshold_text())
 }
 
 impl Transition {
     /// The alert the dispatcher gets for this transition: firing (started or still) or resolved,
     /// with its labels, its rendered `summary` and `description`, and the channels to notify.
-    /// The alerts thread hands exactly these to [`Dispatcher::update`](super::notify::Dispatcher::update).
+    /// The alerts thread hands exactly these to [`Dispatcher::update`](crate::notify::Dispatcher::update).
     ///
     /// A firing alert carries the value of the latest evaluation; a resolved one the value measured
     /// at the evaluation that resolved it (for which the condition no longer holds), in its
@@ -125,8 +125,8 @@ fn to_alert(a: &ActiveAlert, value: f64, state: AlertState, ends_at: Option<Syst
 }
 
 /// The running service: stopped (delivering what is queued until the deadline) by
-/// [`Worker::stop`](crate::worker::Worker::stop).
-pub(crate) type Service = crate::worker::Worker<Control>;
+/// [`Worker::stop`](telemark_runtime::host::Worker::stop).
+pub(crate) type Service = telemark_runtime::host::Worker<Control>;
 
 /// Custom channels given in code (`Config::alert_handler`).
 pub(crate) type Handlers = Vec<(String, Box<dyn AlertHandler>)>;
@@ -140,12 +140,12 @@ pub(crate) fn start(
     let mut cfg = cfg.clone();
     // Channels given in code count as defined, for the check that every rule's channel exists.
     for (name, _) in &custom {
-        cfg.channels.entry(name.clone()).or_insert_with(|| super::config::ChannelConfig {
+        cfg.channels.entry(name.clone()).or_insert_with(|| crate::config::ChannelConfig {
             kind: ChannelKind::Console,
             ..Default::default()
         });
     }
-    let rules = merge(super::declared_rules(), &cfg, file)?;
+    let rules = merge(crate::declared_rules(), &cfg, file)?;
     if let Ok(mut e) = EFFECTIVE.lock() {
         *e = Some(rules.clone());
     }
@@ -222,8 +222,8 @@ fn evaluate(evaluator: &mut Evaluator, dispatcher: &mut Dispatcher, now: Instant
     let transitions = evaluator.evaluate(
         now,
         SystemTime::now(),
-        &crate::metrics::snapshot(),
-        &crate::metrics::exception_counts(),
+        &telemark_runtime::metrics::snapshot(),
+        &telemark_runtime::metrics::exception_counts(),
     );
     let alerts: Vec<Alert> = transitions.iter().map(Transition::to_alert).collect();
     if let Ok(mut a) = ACTIVE.lock() {
@@ -238,7 +238,7 @@ fn run(
     interval: Duration,
     rx: &mpsc::Receiver<Control>,
 ) {
-    crate::local::mark_internal();
+    telemark_runtime::host::mark_internal();
     let mut next_eval = Instant::now();
     loop {
         let now = Instant::now();
@@ -275,12 +275,12 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::channels::{
+    use crate::channels::{
         AlertmanagerChannel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel,
     };
-    use crate::alerts::config::RuleConfig;
-    use crate::alerts::notify::Notification;
-    use crate::metrics::{bucket, FunctionMetrics, BUCKETS};
+    use crate::config::RuleConfig;
+    use crate::notify::Notification;
+    use telemark_runtime::metrics::{bucket, FunctionMetrics, BUCKETS};
     use std::time::UNIX_EPOCH;
 
     fn rule(condition: &str, summary: Option<&str>) -> Rule {

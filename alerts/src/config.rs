@@ -30,15 +30,15 @@
 //!       url: https://hooks.example.com/telemark
 //! ```
 
-use super::parse::{
+use crate::parse::{
     check_channel_name, check_condition, check_label_name, check_min_calls_metric, check_rule_name,
     check_template, check_window, parse_condition, parse_min_calls, parse_severity, parse_threshold,
     split_threshold,
 };
 #[cfg(doc)]
-use super::rule::Metric;
-use super::rule::{Origin, Rule, Severity, DEFAULT_MIN_CALLS, DEFAULT_WINDOW};
-use crate::config::de_duration;
+use crate::rule::Metric;
+use crate::rule::{Origin, Rule, Severity, DEFAULT_MIN_CALLS, DEFAULT_WINDOW};
+use telemark_runtime::host::de_duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -80,6 +80,69 @@ pub struct AlertsConfig {
     /// (default [`DEFAULT_MIN_CALLS`]; at least 1). See [`Metric::takes_min_calls`].
     #[serde(deserialize_with = "de_min_calls")]
     pub min_calls: u64,
+}
+
+/// The `alerts:` section as telemark's configuration holds it (`telemark::Config` is
+/// `Config<Alerts>`): the section read from the file — every key of [`AlertsConfig`], reached
+/// through this value (`config.alerts.channels`) — and the channels given in code
+/// (`Config::alert_handler`). `init` starts the alerts service from it.
+#[derive(Default)]
+pub struct Alerts {
+    config: AlertsConfig,
+    handlers: crate::service::Handlers,
+}
+
+impl std::ops::Deref for Alerts {
+    type Target = AlertsConfig;
+    fn deref(&self) -> &AlertsConfig {
+        &self.config
+    }
+}
+
+impl std::ops::DerefMut for Alerts {
+    fn deref_mut(&mut self) -> &mut AlertsConfig {
+        &mut self.config
+    }
+}
+
+impl From<AlertsConfig> for Alerts {
+    fn from(config: AlertsConfig) -> Self {
+        Alerts { config, handlers: Vec::new() }
+    }
+}
+
+impl std::fmt::Debug for Alerts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.handlers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Alerts").field("config", &self.config).field("handlers", &names).finish()
+    }
+}
+
+/// The same section, with channels of the same names given in code.
+impl PartialEq for Alerts {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+            && self.handlers.iter().map(|(n, _)| n).eq(other.handlers.iter().map(|(n, _)| n))
+    }
+}
+
+impl<'de> Deserialize<'de> for Alerts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        AlertsConfig::deserialize(d).map(Alerts::from)
+    }
+}
+
+impl<H: crate::AlertHandler> telemark_runtime::config::AcceptsHandler<H> for Alerts {
+    fn add_handler(&mut self, name: String, handler: H) {
+        self.handlers.push((name, Box::new(handler)));
+    }
+}
+
+impl telemark_runtime::config::Extension for Alerts {
+    fn start(self, source: Option<&str>) -> Result<Option<Box<dyn telemark_runtime::config::Service>>, String> {
+        let service = crate::service::start(&self.config, source, self.handlers)?;
+        Ok(service.map(|s| Box::new(s) as Box<dyn telemark_runtime::config::Service>))
+    }
 }
 
 impl Default for AlertsConfig {
@@ -345,7 +408,7 @@ impl AlertsConfig {
         if text.trim().is_empty() {
             return Ok(AlertsConfig::default());
         }
-        crate::config::from_yaml_text(text, source).map_err(|e| e.to_string())
+        telemark_runtime::host::from_yaml_text(text, source).map_err(|e| e.to_string())
     }
 
     /// Checks the intervals and every channel.
@@ -488,7 +551,7 @@ fn at(file: Option<&str>, line: Option<usize>, key: &str, message: &str) -> Stri
     }
 }
 
-/// The rules in force: the `declared` ones (from [`super::declared_rules`]) plus `alerts.rules`,
+/// The rules in force: the `declared` ones (from [`crate::declared_rules`]) plus `alerts.rules`,
 /// with `alerts.overrides` applied, sorted by function and name. `file` is the config file, for
 /// messages and [`Origin::Config`].
 ///
@@ -615,7 +678,7 @@ fn no_such_rule(rules: &[Rule], o: &OverrideConfig) -> String {
     let hint = if !elsewhere.is_empty() {
         format!("; rules named so are on {}", elsewhere.join(", "))
     } else {
-        match super::parse::closest(&o.name, &names) {
+        match crate::parse::closest(&o.name, &names) {
             Some(c) => format!("; did you mean `{c}`?"),
             None => String::new(),
         }
@@ -630,7 +693,7 @@ fn no_such_rule(rules: &[Rule], o: &OverrideConfig) -> String {
     format!("no rule named `{}`{on}{hint} ({list})", o.name)
 }
 
-// Deserialization: durations (in the one grammar of every duration, `crate::config::de_duration`)
+// Deserialization: durations (in the one grammar of every duration, `telemark_runtime::host::de_duration`)
 // and thresholds are strings in the grammar; rules and overrides keep their line.
 
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -724,6 +787,21 @@ impl<'de> Deserialize<'de> for Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_read_with_their_line_are_named_like_any_other() {
+        // `alerts.rules` and `alerts.overrides` entries keep their line (`Spanned`), which the key
+        // does not show.
+        type Config = telemark_runtime::Config<AlertsConfig>;
+        let yaml = "alerts:\n  rules:\n    - {function: a::f, condition: errors > 1, value: 1}\n";
+        let e = Config::from_yaml(yaml, "t.yaml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("alerts.rules[0].value"), "{e}");
+        let yaml = "alerts:\n  overrides:\n    - name: x\n    - {name: y, severity: loud}\n";
+        let e = Config::from_yaml(yaml, "t.yaml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("alerts.overrides[1].severity"), "{e}");
+        let c = Config::from_yaml("alerts:\n  overrides:\n    - name: x\n    - name: y\n", "t.yaml").unwrap();
+        assert_eq!(c.alerts.overrides[1].line, Some(4));
+    }
 
     #[test]
     fn defaults() {

@@ -1,6 +1,13 @@
-//! Alerts (`telemark::alerts`): rules declared with `#[alert_on(...)]` or in the config, evaluated
-//! in process over the per-function metrics, and delivered through channels — and the same rules
-//! as a Prometheus rule file.
+//! Alerts (`telemark::alerts`, telemark's `alerts` feature): rules declared with `#[alert_on(...)]`
+//! or in the config, evaluated in process over the per-function metrics, and delivered through
+//! channels — and the same rules as a Prometheus rule file.
+//!
+//! Built on the runtime (`telemark-runtime`) through a small interface: its per-function metrics
+//! (`telemark_runtime::metrics::snapshot`) and, in `telemark_runtime::host`, the query barrier,
+//! the marking of telemark's own threads and a few config helpers. The runtime starts the service
+//! through [`Alerts`], the `alerts:` section of its configuration.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
 pub mod eval;
@@ -14,7 +21,7 @@ pub mod rule;
 mod service;
 mod smtp;
 
-pub use config::{merge, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig};
+pub use config::{merge, Alerts, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig};
 pub use eval::{ActiveAlert, State, Transition};
 pub use notify::DeliveryStats;
 pub use notify::{Alert, AlertHandler, AlertState, Notification};
@@ -22,7 +29,6 @@ pub use parse::{parse_condition, parse_duration};
 pub use prometheus::prometheus_rules;
 pub use rule::{Metric, Op, Origin, Quantile, Rule, Severity, DEFAULT_MIN_CALLS, METRIC_NAMES};
 pub use service::{active, delivery};
-pub(crate) use service::{start as start_service, Handlers, Service};
 
 /// `inventory`, for the registration `#[alert_on]` generates (`inventory::submit!` names its own
 /// crate with `$crate`, so it works through this path).

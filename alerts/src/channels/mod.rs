@@ -1,4 +1,4 @@
-//! The built-in alert channels, each an [`AlertHandler`](super::notify::AlertHandler):
+//! The built-in alert channels, each an [`AlertHandler`](crate::notify::AlertHandler):
 //!
 //! - [`console`]: one readable block per notification on stderr;
 //! - [`webhook`]: a JSON POST in the Alertmanager webhook (v4) shape, signed with HMAC-SHA256 when

@@ -9,8 +9,8 @@
 //! if the process stops, its alerts resolve by themselves a few minutes later. A resolved alert
 //! is sent with `endsAt` at its resolution time.
 
-use crate::alerts::http::{RetryPolicy, Tcp, Transport, Url};
-use crate::alerts::notify::{rfc3339, AlertHandler, AlertState, DispatchSettings, Notification};
+use crate::http::{RetryPolicy, Tcp, Transport, Url};
+use crate::notify::{rfc3339, AlertHandler, AlertState, DispatchSettings, Notification};
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime};
 
@@ -140,9 +140,9 @@ impl AlertHandler for AlertmanagerChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::http::{HttpError, Response};
-    use crate::alerts::notify::Alert;
-    use crate::alerts::Severity;
+    use crate::http::{HttpError, Response};
+    use crate::notify::Alert;
+    use crate::Severity;
     use std::collections::BTreeMap;
     use std::time::UNIX_EPOCH;
 
@@ -157,7 +157,7 @@ mod tests {
             ]),
             annotations: BTreeMap::from([("summary".into(), "slow".into())]),
             state,
-            metric: crate::alerts::Metric::Latency(crate::alerts::Quantile::P99),
+            metric: crate::Metric::Latency(crate::Quantile::P99),
             value: 1.0,
             starts_at: UNIX_EPOCH + Duration::from_secs(1_795_535_000),
             ends_at: (state == AlertState::Resolved).then(|| UNIX_EPOCH + Duration::from_secs(1_795_535_100)),

@@ -14,7 +14,7 @@ pub use grammar::{
 
 pub(crate) use grammar::closest;
 
-use super::rule::{Metric, Op, Severity};
+use crate::rule::{Metric, Op, Severity};
 
 /// Parses a condition: `<metric> <op> <threshold>`, like `p99_latency > 200ms`,
 /// `error_rate >= 5%` or `rate < 0.5`. The threshold comes back in canonical units (a fraction for

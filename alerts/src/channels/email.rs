@@ -5,8 +5,8 @@
 //! relay. A failure (refused, timed out, a rejected command) is counted as failed; there is no
 //! retry.
 
-use crate::alerts::notify::{AlertHandler, Notification};
-use crate::alerts::smtp;
+use crate::notify::{AlertHandler, Notification};
+use crate::smtp;
 use std::time::{Duration, SystemTime};
 
 /// Where and how to send mail.

@@ -15,8 +15,8 @@
 //! a 5xx or a 429 is retried with exponential backoff and jitter (a `Retry-After` in seconds is
 //! honoured, up to the longest delay); any other 4xx is not retried.
 
-use crate::alerts::http::{RetryPolicy, Tcp, Transport, Url};
-use crate::alerts::notify::{rfc3339, AlertHandler, AlertState, Notification};
+use crate::http::{RetryPolicy, Tcp, Transport, Url};
+use crate::notify::{rfc3339, AlertHandler, AlertState, Notification};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -185,9 +185,9 @@ impl AlertHandler for WebhookChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::http::{HttpError, Response};
-    use crate::alerts::notify::Alert;
-    use crate::alerts::Severity;
+    use crate::http::{HttpError, Response};
+    use crate::notify::Alert;
+    use crate::Severity;
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
     use std::time::UNIX_EPOCH;
@@ -213,7 +213,7 @@ mod tests {
             ]),
             annotations: BTreeMap::from([("summary".into(), "slow".into())]),
             state,
-            metric: crate::alerts::Metric::Latency(crate::alerts::Quantile::P99),
+            metric: crate::Metric::Latency(crate::Quantile::P99),
             value: 0.25,
             starts_at: UNIX_EPOCH + Duration::from_millis(1_795_535_492_870),
             ends_at: (state == AlertState::Resolved).then(|| UNIX_EPOCH + Duration::from_secs(1_795_536_000)),

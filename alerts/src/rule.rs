@@ -1,6 +1,6 @@
 //! Alert rules: what `#[alert_on(...)]` and `alerts.rules` in the config declare, in one model.
 //!
-//! A rule watches one function's metrics (see [`crate::metrics`]) over a sliding `window`:
+//! A rule watches one function's metrics (see [`telemark_runtime::metrics`]) over a sliding `window`:
 //! `<metric> <op> <threshold>`. Thresholds are kept in canonical units: a fraction for
 //! `error_rate`, seconds for latencies, per second for `rate`, a count otherwise.
 
@@ -89,7 +89,7 @@ pub struct Rule {
     pub description: Option<Cow<'static, str>>,
     /// How many calls the window must hold before the rule can fire, for the metrics that
     /// [take it](Metric::takes_min_calls) (`error_rate`, `p50_latency` to `p99_latency`): the
-    /// rule's own (`min_calls`), an override's, or — filled in by [`merge`](super::merge) —
+    /// rule's own (`min_calls`), an override's, or — filled in by [`merge`](crate::merge) —
     /// `alerts.min_calls`. `None` on other metrics, and on a rule nothing set it for yet
     /// ([`DEFAULT_MIN_CALLS`] then). See [`Rule::min_calls_in_force`].
     pub min_calls: Option<u64>,

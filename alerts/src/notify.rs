@@ -35,7 +35,7 @@
 //! channel uses zero waits and a short repeat, since Alertmanager groups by itself and expects
 //! firing alerts to be re-sent.
 
-use crate::alerts::rule::{format_threshold, Metric, Severity};
+use crate::rule::{format_threshold, Metric, Severity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -246,7 +246,7 @@ fn common<'a>(mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>) -> B
 /// as the epoch.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     let nanos = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-    crate::export::console::format_time(u64::try_from(nanos).unwrap_or(u64::MAX))
+    telemark_runtime::host::format_time(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 /// RFC 5322 date for mail headers (`Tue, 24 Nov 2026 15:51:32 +0000`).
@@ -255,7 +255,7 @@ pub(crate) fn rfc5322(t: SystemTime) -> String {
     const MONTHS: [&str; 12] =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let (y, m, day, hh, mm, ss) = crate::clock::civil(secs);
+    let (y, m, day, hh, mm, ss) = telemark_runtime::host::civil(secs);
     let weekday = DAYS[((secs / 86_400) % 7) as usize];
     let month = MONTHS[(m.clamp(1, 12) - 1) as usize];
     format!("{weekday}, {day:02} {month} {y:04} {hh:02}:{mm:02}:{ss:02} +0000")
@@ -639,7 +639,7 @@ fn deliver(
     counters: &Counters,
     deadline: &OnceLock<Instant>,
 ) {
-    crate::local::mark_internal();
+    telemark_runtime::host::mark_internal();
     while let Ok(n) = rx.recv() {
         if deadline.get().is_some_and(|d| Instant::now() >= *d) {
             counters.dropped.fetch_add(1, Relaxed);
@@ -768,7 +768,7 @@ mod tests {
             labels,
             annotations: BTreeMap::from([("summary".to_string(), format!("{function} is slow"))]),
             state,
-            metric: Metric::Latency(crate::alerts::Quantile::P99),
+            metric: Metric::Latency(crate::Quantile::P99),
             value: 0.31,
             starts_at: UNIX_EPOCH + Duration::from_secs(1_790_000_000),
             ends_at: (state == AlertState::Resolved).then(|| UNIX_EPOCH + Duration::from_secs(1_790_000_600)),
