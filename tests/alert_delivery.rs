@@ -680,11 +680,7 @@ fn a_real_alertmanager_receives_groups_notifies_and_resolves() {
     // Our webhook body has Alertmanager's shape: the same keys at both levels.
     let ours: serde_json::Value = {
         let w = WebhookChannel::new("http://127.0.0.1:1/", None, Duration::from_secs(1), 0).unwrap();
-        let n = telemark::alerts::notify::Notification::new(
-            "test",
-            "checkout_p99_latency",
-            vec![a.clone()],
-        );
+        let n = telemark::alerts::notify::Notification::new("test", "checkout_p99_latency", vec![a.clone()]);
         serde_json::from_str(&w.body(&n)).unwrap()
     };
     assert_eq!(keys(&ours), keys(&v), "top-level keys, ours vs Alertmanager's");

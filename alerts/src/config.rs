@@ -38,13 +38,13 @@ use crate::parse::{
 #[cfg(doc)]
 use crate::rule::Metric;
 use crate::rule::{Origin, Rule, Severity, DEFAULT_MIN_CALLS, DEFAULT_WINDOW};
-use telemark_runtime::host::de_duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
+use telemark_runtime::host::de_duration;
 
 /// The channel every rule notifies unless it says otherwise; built in, always available.
 pub const CONSOLE: &str = "console";
@@ -139,7 +139,10 @@ impl<H: crate::AlertHandler> telemark_runtime::config::AcceptsHandler<H> for Ale
 }
 
 impl telemark_runtime::config::Extension for Alerts {
-    fn start(self, source: Option<&str>) -> Result<Option<Box<dyn telemark_runtime::config::Service>>, String> {
+    fn start(
+        self,
+        source: Option<&str>,
+    ) -> Result<Option<Box<dyn telemark_runtime::config::Service>>, String> {
         let service = crate::service::start(&self.config, source, self.handlers)?;
         Ok(service.map(|s| Box::new(s) as Box<dyn telemark_runtime::config::Service>))
     }

@@ -17,9 +17,9 @@
 //! `for`) → firing → resolved (when it stops holding, then inactive again).
 
 use crate::rule::{Metric, Quantile, Rule};
-use telemark_runtime::metrics::{FunctionMetrics, BOUNDS_NS, BUCKETS};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
+use telemark_runtime::metrics::{FunctionMetrics, BOUNDS_NS, BUCKETS};
 
 /// The counters of one function at one evaluation.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -20,6 +20,7 @@ pub mod notify;
 pub mod rule;
 mod service;
 mod smtp;
+mod worker;
 
 pub use config::{merge, Alerts, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig};
 pub use eval::{ActiveAlert, State, Transition};

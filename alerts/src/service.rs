@@ -125,8 +125,8 @@ fn to_alert(a: &ActiveAlert, value: f64, state: AlertState, ends_at: Option<Syst
 }
 
 /// The running service: stopped (delivering what is queued until the deadline) by
-/// [`Worker::stop`](telemark_runtime::host::Worker::stop).
-pub(crate) type Service = telemark_runtime::host::Worker<Control>;
+/// [`Worker::stop`](crate::worker::Worker::stop).
+pub(crate) type Service = crate::worker::Worker<Control>;
 
 /// Custom channels given in code (`Config::alert_handler`).
 pub(crate) type Handlers = Vec<(String, Box<dyn AlertHandler>)>;
@@ -275,13 +275,11 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channels::{
-        AlertmanagerChannel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel,
-    };
+    use crate::channels::{AlertmanagerChannel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel};
     use crate::config::RuleConfig;
     use crate::notify::Notification;
-    use telemark_runtime::metrics::{bucket, FunctionMetrics, BUCKETS};
     use std::time::UNIX_EPOCH;
+    use telemark_runtime::metrics::{bucket, FunctionMetrics, BUCKETS};
 
     fn rule(condition: &str, summary: Option<&str>) -> Rule {
         let rc = RuleConfig {

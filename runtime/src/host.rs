@@ -1,12 +1,11 @@
 //! What crates built on the runtime use of it — the alerts service (`telemark-alerts`) — beyond
-//! the public API: marking their threads as telemark's own, the query barrier, the stoppable
-//! thread, the config's duration and YAML helpers, and shared formats. Not part of telemark's
+//! the public API: marking their threads as telemark's own, the query barrier, the config's
+//! duration and YAML helpers, and shared formats. Not part of telemark's
 //! API: the facade does not re-export it, and it changes with the crates that use it.
 
-pub use crate::clock::civil;
+pub use crate::caller::clock::civil;
+pub use crate::caller::thread::{is_internal, mark_internal};
 pub use crate::collector::barrier;
 pub use crate::config::{de_duration, from_yaml_text};
 pub use crate::export::console::format_time;
-pub use crate::local::{is_internal, mark_internal};
 pub use crate::metrics::prometheus::escape;
-pub use crate::worker::Worker;

@@ -1,468 +1,62 @@
 //! The runtime of [telemark](https://docs.rs/telemark): everything that runs when instrumented
 //! code runs. Users depend on the `telemark` crate, which re-exports what is public here.
 //!
-//! - `span` (private; its items are re-exported): spans on the caller's thread (sync guards,
-//!   futures, the manual API).
-//! - `local` (private): the per-thread span stack and the rings to telemark's thread.
-//! - `collector` (private): telemark's thread that drains, decodes and exports.
-//! - [`export`]: exporters (console, OTLP, in-memory) and the [`export::Exporter`] trait.
-//! - `bridge` (private; [`TelemarkLayer`] is public): `tracing` spans and events joining telemark's trees and logs.
-//! - [`config`]: YAML and `OTEL_*` configuration.
-//! - [`propagation`]: W3C trace context.
+//! The modules in the order data flows through them:
+//!
+//! - `caller` — on the instrumented program's threads: call sites and the level filter and
+//!   sampler (`callsite`, `sampling`), the span API (`span`), values recorded into a span's
+//!   buffer (`value`, and `dispatch` for generated code), the per-thread span stack and the ring
+//!   to telemark's thread (`thread`), the `tracing` bridge and W3C propagation. Nothing there
+//!   locks (but once per thread), allocates per span, or does I/O.
+//! - `collector` — telemark's thread: drains every ring, decodes records, hands them to the
+//!   exception processor and the exporters; the barrier behind the query APIs.
+//! - [`export`] — what leaves the process: the [`export::Exporter`] trait, console, in-memory and
+//!   OTLP (spans, logs and metrics on one thread).
+//! - [`metrics`] — per-function counts and latencies, written on the caller's thread, read by the
+//!   exporters, the Prometheus endpoint and the alerts.
+//! - [`exception`] — what an error is (`model`), capturing it (`capture`), backtraces,
+//!   fingerprints and the groups (`tracker`).
+//! - [`config`] — the configuration file and `OTEL_*` variables.
+//! - `lifecycle` — [`init`] and the [`Guard`] that shuts it all down; [`stats`] — what telemark
+//!   counted about itself.
+//! - [`host`] (hidden) — what telemark-alerts uses of the runtime.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod bridge;
-mod clock;
+mod caller;
 mod collector;
+pub mod config;
+mod error;
+pub mod exception;
+pub mod export;
 #[doc(hidden)]
 pub mod host;
-pub mod config;
-mod context;
-pub mod exception;
-pub use exception as exceptions;
-pub mod export;
-mod ids;
-mod level;
-mod local;
+mod lifecycle;
 pub mod metrics;
-pub mod propagation;
-mod span;
-#[doc(hidden)]
-pub mod spec;
-mod state;
 mod stats;
 pub mod testing;
-mod value;
-mod worker;
 
-pub use bridge::{tracing_layer, TelemarkLayer};
+pub use exception as exceptions;
+
+pub use caller::bridge::{tracing_layer, TelemarkLayer};
+pub use caller::callsite::{Callsite, SiteMeta, SpanContext, SpanKind, Status};
+#[doc(hidden)]
+pub use caller::dispatch as spec;
+#[doc(hidden)]
+pub use caller::dispatch::{call_once, parent};
+pub use caller::ids::{SpanId, TraceId};
+pub use caller::level::{Directives, Level};
+pub use caller::propagation;
+pub use caller::sampling::{Sampler, SamplerConfig};
+pub use caller::span::{
+    current_span, in_span, span, spawn, spawn_blocking, with_current_context, ContextScope, CurrentSpan,
+    Finish, FutureExt, IntoParent, Outcome, Parent, Pending, SpanGuard, Traced, WithContext,
+};
+pub use caller::value::{Event, Recorder, Value};
 pub use collector::QUERY_WAIT;
 pub use config::{Config, ConfigError};
-pub use context::{Callsite, SiteMeta, SpanContext, SpanKind, Status};
+pub use error::Error;
 pub use export::console::ConsoleFormat;
 pub use export::Protocol;
-pub use ids::{SpanId, TraceId};
-pub use level::{Directives, Level};
-pub use span::{
-    current_span, in_span, span, spawn, spawn_blocking, with_current_context, ContextScope, CurrentSpan,
-    Finish, FutureExt, Outcome, Parent, Pending, SpanGuard, Traced, WithContext,
-};
-pub use state::{Sampler, SamplerConfig};
+pub use lifecycle::{flush, init, Guard};
 pub use stats::{stats, Stats};
-pub use value::{Event, Recorder, Value};
-
-use config::{ConsoleOutput, Switch};
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, Once};
-use std::time::{Duration, Instant};
-
-/// Why `init` failed.
-///
-/// `Debug` prints what `Display` does (`telemark configuration: app.yaml:3:5: key ...`), so the
-/// error reads as a message when `main` returns it through `?` (which prints `Error: {:?}`).
-#[non_exhaustive]
-pub enum Error {
-    /// A configuration error (file, line, key).
-    Config(ConfigError),
-    /// An exporter could not be built (an invalid endpoint, say).
-    Exporter(String),
-    /// telemark's thread could not be started.
-    Thread(std::io::Error),
-    /// The alert rules or channels are wrong (an override naming no rule, a channel no rule can
-    /// reach, …): the message names the config file, line and key, or the rule's source location.
-    Alerts(String),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Config(e) => write!(f, "telemark configuration: {e}"),
-            Error::Exporter(e) => write!(f, "telemark exporter: {e}"),
-            Error::Thread(e) => write!(f, "telemark could not start its thread: {e}"),
-            Error::Alerts(e) => write!(f, "telemark alerts: {e}"),
-        }
-    }
-}
-
-/// As [`Display`](fmt::Display), like `anyhow::Error`: a `main` returning it prints a message.
-impl fmt::Debug for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Config(e) => Some(e),
-            Error::Thread(e) => Some(e),
-            Error::Exporter(_) | Error::Alerts(_) => None,
-        }
-    }
-}
-
-impl From<ConfigError> for Error {
-    fn from(e: ConfigError) -> Self {
-        Error::Config(e)
-    }
-}
-
-static EPOCH: AtomicU64 = AtomicU64::new(0);
-static LIFECYCLE: Mutex<()> = Mutex::new(());
-
-/// Keeps telemark running; dropping it flushes and shuts down within the configured
-/// `export.shutdown_timeout` (5 s by default), whatever runtime the program uses.
-#[must_use = "telemark shuts down when the guard is dropped"]
-#[derive(Debug)]
-pub struct Guard {
-    epoch: u64,
-    timeout: Duration,
-}
-
-/// What runs beside the collector: the Prometheus endpoint, the OTLP metrics push, and the service
-/// of the config's extension (the alerts).
-struct Services {
-    prometheus: Option<metrics::prometheus::Server>,
-    extension: Option<Box<dyn config::Service>>,
-    #[cfg(feature = "otlp")]
-    otlp_metrics: Option<metrics::otlp::Pusher>,
-}
-
-impl Services {
-    /// Stops everything, pushing the metrics one last time, by `deadline`.
-    fn stop(self, deadline: Instant) {
-        #[cfg(feature = "otlp")]
-        if let Some(p) = self.otlp_metrics {
-            p.stop(deadline);
-        }
-        if let Some(e) = self.extension {
-            e.stop(deadline);
-        }
-        drop(self.prometheus);
-    }
-}
-
-static SERVICES: Mutex<Option<Services>> = Mutex::new(None);
-
-impl Guard {
-    /// Where the Prometheus scrape endpoint (`metrics.prometheus.listen`) listens, if it runs:
-    /// useful with port 0.
-    pub fn prometheus_address(&self) -> Option<std::net::SocketAddr> {
-        SERVICES.lock().ok()?.as_ref()?.prometheus.as_ref().map(metrics::prometheus::Server::addr)
-    }
-
-    /// Flushes and shuts down now, waiting at most `timeout`; true if everything still queued was
-    /// delivered in time, false if an export failed (a dead backend) or the time ran out.
-    /// [`stats()`] says what was exported and dropped over the whole run.
-    pub fn shutdown_within(mut self, timeout: Duration) -> bool {
-        self.timeout = timeout;
-        let ok = shutdown(self.epoch, timeout);
-        self.epoch = 0;
-        ok
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if self.epoch != 0 {
-            shutdown(self.epoch, self.timeout);
-        }
-    }
-}
-
-fn shutdown(epoch: u64, timeout: Duration) -> bool {
-    let Ok(_l) = LIFECYCLE.lock() else {
-        return false;
-    };
-    if EPOCH.load(Relaxed) != epoch {
-        return true; // a later init replaced this pipeline
-    }
-    // One deadline for the whole shutdown.
-    stop_pipeline(Instant::now() + timeout)
-}
-
-/// Stops the running pipeline by `deadline` (the caller holds `LIFECYCLE`); true if everything
-/// still queued was delivered in time (no export failed on the way).
-fn stop_pipeline(deadline: Instant) -> bool {
-    let failures = stats::STATS.export_failures.load(Relaxed);
-    #[cfg(feature = "otlp")]
-    export::otlp::GAVE_UP.store(false, Relaxed);
-    state::uninstall();
-    // What was recorded is processed first (exceptions grouped and counted), so that the metrics
-    // the services push one last time are the final ones.
-    collector::request(collector::Command::Barrier, deadline);
-    let services = SERVICES.lock().ok().and_then(|mut s| s.take());
-    if let Some(s) = services {
-        s.stop(deadline);
-    }
-    let ok = collector::request(|ack| collector::Command::Shutdown(ack, deadline), deadline);
-    collector::detach();
-    EPOCH.store(0, Relaxed);
-    #[cfg(feature = "otlp")]
-    let ok = ok && !export::otlp::GAVE_UP.load(Relaxed);
-    ok && stats::STATS.export_failures.load(Relaxed) == failures
-}
-
-/// Starts telemark: the collector thread, the exporters, the `tracing` bridge and the panic hook.
-///
-/// Call it once, early in `main`, and keep the guard until the end. Calling it again replaces the
-/// running pipeline. With `disabled: true` (or `OTEL_SDK_DISABLED=true`) it returns a guard that
-/// does nothing, and instrumented code costs one branch.
-pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
-    let _l = LIFECYCLE.lock().map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
-    if EPOCH.load(Relaxed) != 0 {
-        // Replace the running pipeline.
-        stop_pipeline(Instant::now() + config.export.shutdown_timeout);
-    }
-    let timeout = config.export.shutdown_timeout;
-    if config.disabled {
-        return Ok(Guard { epoch: 0, timeout });
-    }
-    local::RING_CAPACITY.store(config.export.buffer_per_thread.max(16), Relaxed);
-    let mut exporters: Vec<Box<dyn export::Exporter>> = Vec::new();
-    let otlp_on = !config.exporters.otlp.endpoint.trim().is_empty();
-    #[cfg(not(feature = "otlp"))]
-    if otlp_on {
-        return Err(Error::Exporter(
-            "an OTLP endpoint is configured but telemark was built without its `otlp` feature".into(),
-        ));
-    }
-    #[cfg(feature = "otlp")]
-    let mut otlp_metrics = None;
-    #[cfg(feature = "otlp")]
-    if otlp_on {
-        let o = &config.exporters.otlp;
-        let settings = export::otlp::OtlpSettings {
-            endpoint: o.endpoint.trim().to_string(),
-            protocol: o.protocol,
-            headers: o.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            timeout: o.timeout,
-            max_queue: config.export.max_queue,
-            max_batch: config.export.max_batch.max(1),
-            delay: config.export.delay,
-            resource: resource(&config),
-            health: std::sync::Arc::new(export::health::Health::new(format!(
-                "OTLP export to {}",
-                o.endpoint.trim()
-            ))),
-        };
-        let otlp = export::otlp::Otlp::start(settings.clone()).map_err(Error::Exporter)?;
-        exporters.push(Box::new(otlp));
-        if config.metrics.enabled {
-            otlp_metrics = Some(
-                metrics::otlp::Push::start(
-                    settings,
-                    config.metrics.export_interval.max(Duration::from_millis(10)),
-                )
-                .map_err(Error::Thread)?,
-            );
-        }
-    }
-    let c = &config.exporters.console;
-    let console_on = match c.enabled {
-        Switch::On => true,
-        Switch::Off => false,
-        Switch::Auto => !otlp_on && config.extra.is_empty(),
-    };
-    if console_on {
-        use std::io::IsTerminal;
-        let (output, tty) = match c.output {
-            ConsoleOutput::Stdout => (export::console::Output::Stdout, std::io::stdout().is_terminal()),
-            ConsoleOutput::Stderr => (export::console::Output::Stderr, std::io::stderr().is_terminal()),
-        };
-        let color = match c.color {
-            Switch::On => true,
-            Switch::Off => false,
-            Switch::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
-        };
-        exporters.push(Box::new(export::console::Console::new(c.format, output, color)));
-    }
-    let install_subscriber = config.logging.install_subscriber;
-    let x = &config.exceptions;
-    exception::configure(
-        exception::Limits {
-            max_groups: x.max_groups.max(1),
-            per_window: x.rate_limit,
-            window: x.rate_window,
-        },
-        x.ignore.clone(),
-        x.capture_backtrace,
-    );
-    let filters = state::Filters { spans: config.tracing.level.clone(), logs: config.logging.level.clone() };
-    let sampler = config.sampling.sampler();
-    exporters.extend(config.extra);
-    metrics::set_enabled(config.metrics.enabled);
-    // A previous pipeline's endpoint goes first, so the same address can be bound again.
-    if let Ok(mut s) = SERVICES.lock() {
-        *s = None;
-    }
-    let prometheus = match &config.metrics.prometheus.listen {
-        Some(listen) => Some(metrics::prometheus::Server::start(listen).map_err(|e| {
-            Error::Exporter(format!("metrics.prometheus.listen `{listen}`: cannot listen: {e}"))
-        })?),
-        None => None,
-    };
-    let extension = config.alerts.start(config.source.as_deref()).map_err(Error::Alerts)?;
-    if let Ok(mut s) = SERVICES.lock() {
-        *s = Some(Services {
-            prometheus,
-            extension,
-            #[cfg(feature = "otlp")]
-            otlp_metrics,
-        });
-    }
-    clock::reanchor();
-    collector::start(exporters, config.export.drain_interval.max(Duration::from_millis(1)))
-        .map_err(Error::Thread)?;
-    install_panic_hook();
-    if install_subscriber {
-        install_tracing_subscriber();
-    }
-    state::install(filters, sampler);
-    let epoch = EPOCH.fetch_add(0, Relaxed).max(next_epoch());
-    EPOCH.store(epoch, Relaxed);
-    Ok(Guard { epoch, timeout })
-}
-
-fn next_epoch() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Relaxed)
-}
-
-#[cfg(feature = "otlp")]
-fn resource<A>(config: &Config<A>) -> opentelemetry_sdk::Resource {
-    use opentelemetry::KeyValue;
-    let s = &config.service;
-    let mut attrs = vec![
-        KeyValue::new("service.name", s.name.clone()),
-        KeyValue::new("telemetry.sdk.name", "telemark"),
-        KeyValue::new("telemetry.sdk.language", "rust"),
-        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
-    ];
-    if let Some(v) = &s.version {
-        attrs.push(KeyValue::new("service.version", v.clone()));
-    }
-    if let Some(e) = &s.environment {
-        attrs.push(KeyValue::new("deployment.environment.name", e.clone()));
-    }
-    for (k, v) in &s.attributes {
-        if k != "service.name" {
-            attrs.push(KeyValue::new(k.clone(), v.clone()));
-        }
-    }
-    opentelemetry_sdk::Resource::builder_empty().with_attributes(attrs).build()
-}
-
-/// Delivers everything recorded so far to the exporters (and, for OTLP, to the collector), waiting
-/// at most `timeout`. True if it finished in time; false when it timed out or nothing is running.
-pub fn flush(timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    collector::request(|ack| collector::Command::Flush(ack, deadline), deadline)
-}
-
-fn install_panic_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "Box<dyn Any>".to_string());
-            let location = info.location().map(|l| (l.file().to_string(), l.line()));
-            // Captured on every thread, before the panic unwinds; never blocks or panics itself.
-            let note = if local::is_internal() {
-                exception::PanicNote { message: msg, ..Default::default() }
-            } else {
-                exception::record_panic_message(&msg, location.as_ref().map(|(f, l)| (f.as_str(), *l)))
-            };
-            let _ = local::with(|l| {
-                if let Ok(mut m) = l.panic_note.try_borrow_mut() {
-                    *m = Some(note);
-                }
-            });
-            previous(info);
-        }));
-    });
-}
-
-fn install_tracing_subscriber() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        use tracing_subscriber::layer::SubscriberExt;
-        let subscriber = tracing_subscriber::registry().with(TelemarkLayer);
-        // Someone else's global subscriber wins; they can add `tracing_layer()` to theirs.
-        let _ = tracing::subscriber::set_global_default(subscriber);
-    });
-}
-
-/// Turns any `parent = …` expression into a [`Parent`]: a [`SpanContext`], an
-/// `Option<SpanContext>` (what [`propagation::extract`] returns), a [`Parent`], or a reference to
-/// one of these.
-#[diagnostic::on_unimplemented(
-    message = "`parent = ...` needs a span context, not `{Self}`",
-    label = "expected a `telemark::SpanContext` or `Option<telemark::SpanContext>`",
-    note = "use `telemark::propagation::extract(&headers)` for an incoming request, or `span.context()`"
-)]
-pub trait IntoParent {
-    /// The conversion.
-    fn to_parent(&self) -> Parent;
-}
-
-impl IntoParent for SpanContext {
-    fn to_parent(&self) -> Parent {
-        Parent::Explicit(Some(self.clone()))
-    }
-}
-impl IntoParent for Option<SpanContext> {
-    fn to_parent(&self) -> Parent {
-        Parent::Explicit(self.clone())
-    }
-}
-impl IntoParent for Option<&SpanContext> {
-    fn to_parent(&self) -> Parent {
-        Parent::Explicit(self.cloned())
-    }
-}
-impl IntoParent for Parent {
-    fn to_parent(&self) -> Parent {
-        self.clone()
-    }
-}
-impl<T: IntoParent + ?Sized> IntoParent for &T {
-    fn to_parent(&self) -> Parent {
-        (**self).to_parent()
-    }
-}
-#[cfg(feature = "otlp")]
-impl IntoParent for opentelemetry::trace::SpanContext {
-    fn to_parent(&self) -> Parent {
-        if !self.is_valid() {
-            return Parent::Explicit(None);
-        }
-        Parent::Explicit(Some(SpanContext {
-            trace_id: TraceId(u128::from_be_bytes(self.trace_id().to_bytes())),
-            span_id: SpanId(u64::from_be_bytes(self.span_id().to_bytes())),
-            sampled: self.is_sampled(),
-            remote: self.is_remote(),
-            trace_state: Some(self.trace_state().header()).filter(|h| !h.is_empty()).map(Into::into),
-        }))
-    }
-}
-
-/// Runs a sync function body that must yield its value (generated code). The `FnOnce` bound fixes
-/// the closure's kind, so a body may return borrows of what it captured (`&mut self` fields).
-#[inline(always)]
-pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
-
-/// The parent for `parent = expr` (generated code; borrows, so the expression may name an
-/// argument that is also recorded).
-pub fn parent<P: IntoParent + ?Sized>(p: &P) -> Parent {
-    p.to_parent()
-}

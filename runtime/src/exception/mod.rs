@@ -12,21 +12,21 @@
 //! ```
 
 pub mod backtrace;
-pub mod capture;
+mod capture;
 pub mod fingerprint;
-mod record;
+pub mod model;
 pub mod tracker;
 
 #[cfg(feature = "anyhow")]
-pub(crate) use record::Trace;
-pub(crate) use record::{
+pub(crate) use capture::Trace;
+pub(crate) use capture::{
     capture_returned, configure, record_panic_message, PanicNote, Processor, Report, Subject, PENDING_EVENT,
 };
-pub use record::{
+pub use capture::{
     evicted, groups, ignored, pattern_error, pattern_matches, record, record_dyn, record_panic,
     record_with_fingerprint, CaptureScope, CaptureSite, Scoped,
 };
 
-pub use capture::{Exception, MAX_CHAIN};
 pub use fingerprint::normalize;
+pub use model::{Exception, MAX_CHAIN};
 pub use tracker::{Group, Limits, Seen, Tracker};

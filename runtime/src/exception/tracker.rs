@@ -1,8 +1,8 @@
 //! Groups of exceptions keyed by fingerprint: counts, first and last seen, the last trace, a
 //! sample — bounded, with the least recently seen group evicted (and counted) first.
 
-use super::capture::Exception;
-use crate::ids::{SpanId, TraceId};
+use super::model::Exception;
+use crate::caller::ids::{SpanId, TraceId};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 

@@ -2,9 +2,9 @@
 //! human format or as JSON lines. It is the default when no OTLP endpoint is configured.
 
 use super::{ExportError, Exporter, FinishedSpan, LogEntry};
-use crate::context::Status;
-use crate::ids::{SpanId, TraceId};
-use crate::value::Value;
+use crate::caller::callsite::Status;
+use crate::caller::ids::{SpanId, TraceId};
+use crate::caller::value::Value;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -485,7 +485,7 @@ fn format_duration(nanos: u64) -> String {
 /// RFC 3339 UTC with milliseconds, from Unix nanoseconds.
 pub fn format_time(unix_nanos: u64) -> String {
     let millis = (unix_nanos / 1_000_000) % 1000;
-    let (y, m, d, hh, mm, ss) = crate::clock::civil(unix_nanos / 1_000_000_000);
+    let (y, m, d, hh, mm, ss) = crate::caller::clock::civil(unix_nanos / 1_000_000_000);
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{millis:03}Z")
 }
 

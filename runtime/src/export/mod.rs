@@ -2,8 +2,6 @@
 //! [`Exporter`] trait, and the built-in exporters (console, OTLP, in-memory).
 
 pub(crate) mod console;
-#[cfg(feature = "otlp")]
-pub(crate) mod health;
 pub(crate) mod memory;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;
@@ -17,10 +15,10 @@ pub enum Protocol {
     HttpProtobuf,
 }
 
-use crate::context::{SpanKind, Status};
-use crate::ids::{SpanId, TraceId};
-use crate::level::Level;
-use crate::value::{Event, Value};
+use crate::caller::callsite::{SpanKind, Status};
+use crate::caller::ids::{SpanId, TraceId};
+use crate::caller::level::Level;
+use crate::caller::value::{Event, Value};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;

@@ -6,11 +6,9 @@
 //! when they export or evaluate. A thread's table is handed to the next thread when it exits, so
 //! thread churn does not grow memory, and counts are never lost.
 
-#[cfg(feature = "otlp")]
-pub(crate) mod otlp;
 pub mod prometheus;
 
-use crate::context::Callsite;
+use crate::caller::callsite::Callsite;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};

@@ -92,7 +92,7 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::Builder::new().name("telemark-prometheus".into()).spawn(move || {
-            crate::local::mark_internal();
+            crate::caller::thread::mark_internal();
             for conn in listener.incoming() {
                 if s.load(Relaxed) {
                     return;

@@ -108,7 +108,7 @@ pub struct Recorder<'a> {
     pub(crate) dropped: u32,
     /// Where to get a recycled buffer on the first write (so a span without attributes never
     /// touches the recycling ring).
-    recycle: Option<&'a crate::local::Local>,
+    recycle: Option<&'a crate::caller::thread::Local>,
 }
 
 struct Capped<'a> {
@@ -147,7 +147,7 @@ impl<'a> Recorder<'a> {
         Recorder { buf, dropped: 0, recycle: None }
     }
 
-    pub(crate) fn recycling(buf: &'a mut Vec<u8>, local: &'a crate::local::Local) -> Self {
+    pub(crate) fn recycling(buf: &'a mut Vec<u8>, local: &'a crate::caller::thread::Local) -> Self {
         Recorder { buf, dropped: 0, recycle: Some(local) }
     }
 

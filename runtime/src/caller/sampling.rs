@@ -1,10 +1,13 @@
 //! Process-wide settings the hot path reads: whether a pipeline runs, the filters and the sampler.
 
-use crate::context::GENERATION;
-use crate::ids::{next_u64, TraceId};
-use crate::level::{Directives, Level};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use crate::caller::ids::{next_u64, TraceId};
+use crate::caller::level::{Directives, Level};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
+
+/// Bumped whenever the filter or the pipeline changes, so every call site asks again (see
+/// `Callsite::enabled`).
+pub(crate) static GENERATION: AtomicU32 = AtomicU32::new(1);
 
 /// How root spans (and, for non-parent-based samplers, every span) are sampled.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,13 +1,13 @@
 //! telemark's collector thread: drains every thread's ring, decodes records into
 //! [`FinishedSpan`]s and [`LogEntry`]s, and hands them to the exporters.
 
-use crate::clock;
-use crate::context::{Status, STATUS_CAPTURED, STATUS_ERROR, STATUS_OK};
+use crate::caller::callsite::{Status, STATUS_CAPTURED, STATUS_ERROR, STATUS_OK};
+use crate::caller::clock;
+use crate::caller::ids::{SpanId, TraceId};
+use crate::caller::thread::{self, LogRecord, LogSource, Record, Site, SpanRecord, CHANNELS};
+use crate::caller::value;
 use crate::export::{CodeLocation, Exporter, FinishedSpan, LogEntry};
-use crate::ids::{SpanId, TraceId};
-use crate::local::{self, LogRecord, LogSource, Record, Site, SpanRecord, CHANNELS};
 use crate::stats::STATS;
-use crate::value;
 use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -35,23 +35,14 @@ pub const QUERY_WAIT: Duration = Duration::from_secs(30);
 /// [`QUERY_WAIT`]. Returns at once when telemark is not running, and on telemark's own threads
 /// (which must never wait for the collector). False when the bound was reached.
 pub fn barrier() -> bool {
-    if !crate::state::active() || local::is_internal() {
+    if !crate::caller::sampling::active() || thread::is_internal() {
         return true;
     }
     request(Command::Barrier, Instant::now() + QUERY_WAIT)
 }
 
+/// The running collector's inbox.
 static WAKER: Mutex<Option<SyncSender<Command>>> = Mutex::new(None);
-
-/// Asks the collector to drain now (a ring is filling up).
-#[cold]
-pub(crate) fn wake() {
-    if let Ok(w) = WAKER.try_lock() {
-        if let Some(tx) = w.as_ref() {
-            let _ = tx.try_send(Command::Wake);
-        }
-    }
-}
 
 /// Sends a command and waits for its acknowledgement until `deadline`; false on timeout.
 pub(crate) fn request(make: impl FnOnce(SyncSender<()>) -> Command, deadline: Instant) -> bool {
@@ -71,7 +62,7 @@ pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> st
         exceptions: crate::exception::Processor::default(),
     };
     std::thread::Builder::new().name("telemark-collector".into()).spawn(move || {
-        local::mark_internal();
+        thread::mark_internal();
         let mut busy = false;
         loop {
             // While producers keep it busy, drain back to back; sleep only when a pass found
@@ -116,6 +107,11 @@ pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> st
             }
         }
     })?;
+    // A thread whose ring fills up rings this bell: the collector drains now.
+    let bell = tx.clone();
+    thread::hang_bell(Some(Box::new(move || {
+        let _ = bell.try_send(Command::Wake);
+    })));
     if let Ok(mut w) = WAKER.lock() {
         *w = Some(tx);
     }
@@ -124,6 +120,7 @@ pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> st
 
 /// Forgets the running collector (after it acknowledged shutdown or failed to).
 pub(crate) fn detach() {
+    thread::hang_bell(None);
     if let Ok(mut w) = WAKER.lock() {
         *w = None;
     }

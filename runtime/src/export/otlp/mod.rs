@@ -1,23 +1,29 @@
-//! OTLP export over gRPC or HTTP/protobuf, through `opentelemetry-otlp`, on a thread telemark
-//! owns with its own single-threaded tokio runtime.
+//! OTLP export of spans, logs and metrics over gRPC or HTTP/protobuf: one thread telemark owns,
+//! with one single-threaded tokio runtime and one client (`client`: one connection, one set of
+//! headers) for the three signals. Spans and logs are batched from what the collector hands
+//! over; the per-function metrics are encoded from their tables (`metrics`) and pushed every
+//! `metrics.export_interval` and once more at shutdown. `health` says on stderr when export
+//! fails and when it recovers.
 //!
 //! Owning the runtime avoids the traps of the SDK's batch processors (deadlocks on current-thread
 //! and one-worker runtimes, silent loss when the caller's runtime is gone): nothing here depends on
 //! whether, or which, runtime the application runs.
 
-use super::health::{cause, Health, Signal};
+mod client;
+pub(crate) mod health;
+mod metrics;
+
 use super::{ExportError, Exporter, FinishedSpan, LogEntry, Protocol};
-use crate::context::{SpanKind, Status};
+use crate::caller::callsite::{SpanKind, Status};
+use crate::caller::value::Value;
 use crate::stats::STATS;
-use crate::value::Value;
+use health::{cause, Health, Signal};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{self as otel, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::logs::{LogBatch, LogExporter as _, SdkLogRecord, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 use opentelemetry_sdk::Resource;
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
@@ -35,6 +41,8 @@ pub(crate) struct OtlpSettings {
     pub max_batch: usize,
     pub delay: Duration,
     pub resource: Resource,
+    /// How often the per-function metrics are pushed; `None`: they are not (`metrics.enabled`).
+    pub metrics_every: Option<Duration>,
     /// Shared by the span, log and metric senders: one line when the endpoint fails, one when it
     /// recovers.
     pub health: Arc<Health>,
@@ -43,7 +51,7 @@ pub(crate) struct OtlpSettings {
 enum Msg {
     Data(Vec<SpanData>, Vec<SdkLogRecord>),
     Flush(SyncSender<()>),
-    Shutdown(SyncSender<()>),
+    Shutdown(SyncSender<()>, Instant),
 }
 
 /// Set when an OTLP exporter's shutdown ran out of time with items still queued: the pipeline
@@ -122,74 +130,10 @@ impl Exporter for Otlp {
     }
 
     fn shutdown(&mut self, deadline: Instant) {
-        if !self.wait(Msg::Shutdown, deadline) || self.queued.load(Relaxed) > 0 {
+        if !self.wait(|ack| Msg::Shutdown(ack, deadline), deadline) || self.queued.load(Relaxed) > 0 {
             GAVE_UP.store(true, Relaxed);
         }
     }
-}
-
-pub(crate) fn signal_url(base: &str, path: &str) -> String {
-    let base = base.trim_end_matches('/');
-    let base =
-        ["/v1/traces", "/v1/logs", "/v1/metrics"].iter().find_map(|s| base.strip_suffix(s)).unwrap_or(base);
-    format!("{base}{path}")
-}
-
-type Exporters = (opentelemetry_otlp::SpanExporter, opentelemetry_otlp::LogExporter);
-
-fn build(s: &OtlpSettings) -> Result<Exporters, String> {
-    let err = |e: opentelemetry_otlp::ExporterBuildError| {
-        format!("OTLP endpoint `{}` (exporters.otlp.endpoint, OTEL_EXPORTER_OTLP_ENDPOINT): {e}", s.endpoint)
-    };
-    let (mut spans, mut logs) = match s.protocol {
-        Protocol::Grpc => {
-            let mut md = tonic::metadata::MetadataMap::new();
-            for (k, v) in &s.headers {
-                let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
-                    .map_err(|_| format!("invalid OTLP header name `{k}`"))?;
-                let val = v.parse().map_err(|_| format!("invalid value for OTLP header `{k}`"))?;
-                md.insert(key, val);
-            }
-            let spans = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(s.endpoint.clone())
-                .with_timeout(s.timeout)
-                .with_metadata(md.clone())
-                .build()
-                .map_err(err)?;
-            let logs = opentelemetry_otlp::LogExporter::builder()
-                .with_tonic()
-                .with_endpoint(s.endpoint.clone())
-                .with_timeout(s.timeout)
-                .with_metadata(md)
-                .build()
-                .map_err(err)?;
-            (spans, logs)
-        }
-        Protocol::HttpProtobuf => {
-            let headers: HashMap<String, String> = s.headers.iter().cloned().collect();
-            let spans = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(signal_url(&s.endpoint, "/v1/traces"))
-                .with_timeout(s.timeout)
-                .with_headers(headers.clone())
-                .build()
-                .map_err(err)?;
-            let logs = opentelemetry_otlp::LogExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(signal_url(&s.endpoint, "/v1/logs"))
-                .with_timeout(s.timeout)
-                .with_headers(headers)
-                .build()
-                .map_err(err)?;
-            (spans, logs)
-        }
-    };
-    spans.set_resource(&s.resource);
-    logs.set_resource(&s.resource);
-    Ok((spans, logs))
 }
 
 fn sender(
@@ -198,7 +142,7 @@ fn sender(
     ready: SyncSender<Result<(), String>>,
     queued: Arc<AtomicUsize>,
 ) {
-    crate::local::mark_internal();
+    crate::caller::thread::mark_internal();
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -208,9 +152,9 @@ fn sender(
     };
     let built = {
         let _enter = rt.enter();
-        build(&s)
+        client::build(&s)
     };
-    let (span_exp, log_exp) = match built {
+    let client::Client { spans: span_exp, logs: log_exp, metrics: mut metrics_client } = match built {
         Ok(e) => {
             let _ = ready.send(Ok(()));
             e
@@ -221,6 +165,32 @@ fn sender(
         }
     };
     let scope = scope();
+    let resource = metrics::resource(&s.resource);
+    // Counts run from the first `init` of the process (a later `init` does not reset them).
+    let started = crate::metrics::started();
+    let push_metrics = |client: &mut client::MetricsClient, deadline: Option<Instant>| {
+        let req = metrics::request(
+            &crate::metrics::snapshot(),
+            &crate::metrics::exception_counts(),
+            &resource,
+            started,
+            SystemTime::now(),
+        );
+        let timeout =
+            deadline.map_or(s.timeout, |d| d.saturating_duration_since(Instant::now()).min(s.timeout));
+        match rt.block_on(async { tokio::time::timeout(timeout, client.send(req)).await }) {
+            Ok(Ok(())) => s.health.delivered(Signal::Metrics),
+            Ok(Err(cause)) => {
+                STATS.export_failures.fetch_add(1, Relaxed);
+                s.health.failed(Signal::Metrics, &cause, 1);
+            }
+            Err(_) => {
+                STATS.export_failures.fetch_add(1, Relaxed);
+                s.health.failed(Signal::Metrics, &no_answer(timeout), 1);
+            }
+        }
+    };
+    let mut next_push = s.metrics_every.map(|every| Instant::now() + every);
     let mut spans: Vec<SpanData> = Vec::new();
     let mut logs: Vec<SdkLogRecord> = Vec::new();
     let mut first: Option<Instant> = None;
@@ -262,10 +232,12 @@ fn sender(
         }
     };
     loop {
-        let wait = match first {
-            Some(t) => (t + s.delay).saturating_duration_since(Instant::now()),
-            None => Duration::from_secs(3600),
+        let batch_due = first.map(|t| t + s.delay);
+        let wake = match (batch_due, next_push) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
+        let wait = wake.map_or(Duration::from_secs(3600), |t| t.saturating_duration_since(Instant::now()));
         match rx.recv_timeout(wait) {
             Ok(Msg::Data(sd, ld)) => {
                 spans.extend(sd);
@@ -281,16 +253,29 @@ fn sender(
                 first = None;
                 let _ = ack.send(());
             }
-            Ok(Msg::Shutdown(ack)) => {
+            Ok(Msg::Shutdown(ack, deadline)) => {
                 export_all(&mut spans, &mut logs);
+                // The final values: the collector processed everything recorded before this.
+                if s.metrics_every.is_some() {
+                    push_metrics(&mut metrics_client, Some(deadline));
+                }
                 let _ = span_exp.shutdown_with_timeout(Duration::from_secs(1));
                 let _ = log_exp.shutdown_with_timeout(Duration::from_secs(1));
                 let _ = ack.send(());
                 return;
             }
             Err(RecvTimeoutError::Timeout) => {
-                export_all(&mut spans, &mut logs);
-                first = None;
+                let now = Instant::now();
+                if batch_due.is_some_and(|t| t <= now) {
+                    export_all(&mut spans, &mut logs);
+                    first = None;
+                }
+                if let (Some(due), Some(every)) = (next_push, s.metrics_every) {
+                    if due <= now {
+                        push_metrics(&mut metrics_client, None);
+                        next_push = Some(Instant::now() + every);
+                    }
+                }
             }
             Err(RecvTimeoutError::Disconnected) => {
                 export_all(&mut spans, &mut logs);

@@ -5,8 +5,8 @@
 //! Generated code calls `(&&&&Arg(&value)).__telemark_record(key, rec)`: method lookup tries the
 //! most-referenced receiver first, so the first impl whose bounds hold wins.
 
-use crate::span::Outcome;
-use crate::value::Recorder;
+use crate::caller::span::Outcome;
+use crate::caller::value::Recorder;
 use std::fmt::{Debug, Display};
 
 /// Wraps an argument (or `fields` value, or return value) for recording.
@@ -319,10 +319,25 @@ impl<T: ?Sized> CaptureNone for Captured<'_, T> {
     fn __telemark_capture(&self, _site: &'static CaptureSite) {}
 }
 
+use crate::caller::span::{IntoParent, Parent};
+
+/// Runs a sync function body that must yield its value (generated code). The `FnOnce` bound fixes
+/// the closure's kind, so a body may return borrows of what it captured (`&mut self` fields).
+#[inline(always)]
+pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// The parent for `parent = expr` (generated code; borrows, so the expression may name an
+/// argument that is also recorded).
+pub fn parent<P: IntoParent + ?Sized>(p: &P) -> Parent {
+    p.to_parent()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::{decode, Value};
+    use crate::caller::value::{decode, Value};
 
     struct Opaque;
     #[derive(Debug)]
@@ -344,7 +359,7 @@ mod tests {
     fn picks_the_best_representation() {
         let mut buf = Vec::new();
         record_all(&mut Recorder::new(&mut buf));
-        let got = decode(&buf, crate::value::Keys::None, Vec::new()).attributes;
+        let got = decode(&buf, crate::caller::value::Keys::None, Vec::new()).attributes;
         assert_eq!(
             got,
             vec![

@@ -1,7 +1,8 @@
 //! Span contexts, span kinds, status, and the per-call-site static that generated code declares.
 
-use crate::ids::{SpanId, TraceId};
-use crate::level::Level;
+use crate::caller::ids::{SpanId, TraceId};
+use crate::caller::level::Level;
+use crate::caller::sampling::GENERATION;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -118,9 +119,6 @@ pub struct Callsite {
     pub(crate) metrics_id: AtomicU32,
 }
 
-/// Bumped whenever the filter or the pipeline changes, so every call site asks again.
-pub(crate) static GENERATION: AtomicU32 = AtomicU32::new(1);
-
 impl Callsite {
     /// Declares a call site (const, for a `static`).
     pub const fn new(meta: SiteMeta) -> Callsite {
@@ -141,7 +139,7 @@ impl Callsite {
     #[inline(never)]
     fn recompute(&self) -> bool {
         let generation = GENERATION.load(Relaxed);
-        let on = self.meta.span && crate::state::span_enabled(self.meta.target, self.meta.level);
+        let on = self.meta.span && crate::caller::sampling::span_enabled(self.meta.target, self.meta.level);
         self.interest.store((generation << 1) | on as u32, Relaxed);
         on
     }

@@ -8,23 +8,15 @@ use std::time::{Duration, Instant};
 
 /// A running thread and the way to stop it: it ends when it receives the message `stop` makes of a
 /// deadline on the channel `tx` sends to.
-pub struct Worker<M = Instant> {
+pub(crate) struct Worker<M> {
     tx: Option<SyncSender<M>>,
     stop: fn(Instant) -> M,
     thread: Option<JoinHandle<()>>,
 }
 
-#[cfg(feature = "otlp")] // the metrics push's; the alerts thread takes other messages too
-impl Worker<Instant> {
-    /// Wraps a thread whose only message is the deadline to stop by.
-    pub fn new(tx: SyncSender<Instant>, thread: JoinHandle<()>) -> Worker<Instant> {
-        Worker::with_messages(tx, thread, |deadline| deadline)
-    }
-}
-
 impl<M> Worker<M> {
     /// Wraps a thread that takes messages `M`, of which `stop(deadline)` tells it to finish.
-    pub fn with_messages(
+    pub(crate) fn with_messages(
         tx: SyncSender<M>,
         thread: JoinHandle<()>,
         stop: fn(Instant) -> M,
@@ -33,7 +25,7 @@ impl<M> Worker<M> {
     }
 
     /// Tells the thread to finish by `deadline` and waits for it, at most until then.
-    pub fn stop(mut self, deadline: Instant) {
+    pub(crate) fn stop(mut self, deadline: Instant) {
         self.stop_by(deadline);
     }
 
@@ -52,7 +44,7 @@ impl<M> Worker<M> {
     }
 }
 
-impl<M: Send> crate::config::Service for Worker<M> {
+impl<M: Send> telemark_runtime::config::Service for Worker<M> {
     fn stop(self: Box<Self>, deadline: Instant) {
         (*self).stop(deadline);
     }

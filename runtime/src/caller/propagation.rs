@@ -8,9 +8,9 @@
 //! assert!(ctx.sampled && ctx.remote);
 //! ```
 
-use crate::context::SpanContext;
-use crate::ids::{SpanId, TraceId};
-use crate::local;
+use crate::caller::callsite::SpanContext;
+use crate::caller::ids::{SpanId, TraceId};
+use crate::caller::thread;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -72,7 +72,7 @@ impl Extractor for BTreeMap<String, String> {
 
 /// Writes the current span's context into `carrier`; writes nothing when no span is current.
 pub fn inject<C: Injector + ?Sized>(carrier: &mut C) {
-    if let Some(ctx) = local::with(|l| l.current()).flatten() {
+    if let Some(ctx) = thread::with(|l| l.current()).flatten() {
         inject_context(&ctx, carrier);
     }
 }

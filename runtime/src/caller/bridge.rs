@@ -2,13 +2,13 @@
 //! `#[traced]` spans nest in one tree) and its events become log records carrying the current
 //! trace and span ids.
 
-use crate::context::{SpanContext, SpanKind};
-use crate::ids::{SpanId, TraceId};
-use crate::level::Level;
-use crate::local::{self, Frame, LogRecord, Record, Site};
-use crate::span::{self, Parent, Start};
-use crate::state;
-use crate::value::Recorder;
+use crate::caller::callsite::{SpanContext, SpanKind};
+use crate::caller::ids::{SpanId, TraceId};
+use crate::caller::level::Level;
+use crate::caller::sampling;
+use crate::caller::span::{self, Parent, Start};
+use crate::caller::thread::{self, Frame, LogRecord, Record, Site};
+use crate::caller::value::Recorder;
 use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record as Values};
@@ -78,9 +78,9 @@ fn wanted(meta: &Metadata<'_>) -> bool {
         return false;
     }
     if meta.is_span() {
-        state::span_enabled(meta.target(), level)
+        sampling::span_enabled(meta.target(), level)
     } else {
-        state::log_enabled(meta.target(), level)
+        sampling::log_enabled(meta.target(), level)
     }
 }
 
@@ -101,7 +101,7 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if local::is_internal() {
+        if thread::is_internal() {
             return;
         }
         let Some(span_ref) = ctx.span(id) else { return };
@@ -118,7 +118,7 @@ where
         };
         let meta = attrs.metadata();
         let kind = SpanKind::Internal;
-        let frame = local::with(|l| {
+        let frame = thread::with(|l| {
             span::begin(l, Start { site: Site::Tracing(meta), kind, parent, ratio: 1.0 }, |rec| {
                 attrs.record(&mut Visitor(rec));
             })
@@ -160,9 +160,9 @@ where
             },
         };
         drop(ext);
-        local::with(|l| {
+        thread::with(|l| {
             if let Ok(mut s) = l.stack.try_borrow_mut() {
-                local::push(&mut s, frame);
+                thread::push(&mut s, frame);
             }
         });
     }
@@ -177,7 +177,7 @@ where
             }
         };
         let popped =
-            local::with(|l| l.stack.try_borrow_mut().ok().and_then(|mut s| local::pop(&mut s, span_id)))
+            thread::with(|l| l.stack.try_borrow_mut().ok().and_then(|mut s| thread::pop(&mut s, span_id)))
                 .flatten();
         if let Some(frame) = popped.filter(|f| f.recording) {
             if let Some(b) = span_ref.extensions_mut().get_mut::<Bridged>() {
@@ -193,19 +193,19 @@ where
         let frame = span_ref.extensions_mut().get_mut::<Bridged>().and_then(|b| b.frame.take());
         if let Some(frame) = frame.filter(|f| f.recording) {
             let end = minstant::Instant::now();
-            local::with(|l| span::finish(l, frame, end, false));
+            thread::with(|l| span::finish(l, frame, end, false));
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if local::is_internal() {
+        if thread::is_internal() {
             return;
         }
         let (trace_id, span_id) = {
             let explicit = event.parent().and_then(|p| {
                 ctx.span(p).and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()))
             });
-            let current = if event.is_contextual() { local::with(|l| l.current()).flatten() } else { None };
+            let current = if event.is_contextual() { thread::with(|l| l.current()).flatten() } else { None };
             match explicit.or(current) {
                 Some(c) => (c.trace_id, c.span_id),
                 None => (TraceId::INVALID, SpanId::INVALID),
@@ -213,14 +213,14 @@ where
         };
         let meta = event.metadata();
         let time = minstant::Instant::now();
-        local::with(|l| {
+        thread::with(|l| {
             let mut data = l.buffer();
             let mut rec = Recorder::new(&mut data);
             event.record(&mut Visitor(&mut rec));
             l.submit(Record::Log(LogRecord {
                 time,
                 level: Level::from_tracing(meta.level()),
-                source: crate::local::LogSource::Tracing(meta),
+                source: crate::caller::thread::LogSource::Tracing(meta),
                 trace_id,
                 span_id,
                 data,

@@ -3,11 +3,11 @@
 //!
 //! Unknown keys and bad values are errors that name the file, the line and the key.
 
+use crate::caller::level::Directives;
+use crate::caller::sampling::{Sampler, SamplerConfig};
 use crate::export::console::ConsoleFormat;
 use crate::export::Exporter;
 use crate::export::Protocol;
-use crate::level::Directives;
-use crate::state::{Sampler, SamplerConfig};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -402,7 +402,9 @@ pub struct NoAlerts;
 
 impl<'de> Deserialize<'de> for NoAlerts {
     fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-        Err(de::Error::custom("alerts need telemark's `alerts` feature (on by default), which this build turned off"))
+        Err(de::Error::custom(
+            "alerts need telemark's `alerts` feature (on by default), which this build turned off",
+        ))
     }
 }
 
@@ -501,7 +503,6 @@ impl<A: serde::de::DeserializeOwned + Default> Config<A> {
             }
         }
     }
-
 }
 
 impl<A> Config<A> {
@@ -806,10 +807,7 @@ fn de_output<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleOutput, D::Error>
 /// (`serde_path_to_error` around serde-saphyr's), so it is right in block and flow style alike:
 /// map keys joined by dots, sequence entries by their 0-based index in brackets
 /// (`alerts.rules[1].window`).
-pub fn from_yaml_text<T: serde::de::DeserializeOwned>(
-    text: &str,
-    source: &str,
-) -> Result<T, ConfigError> {
+pub fn from_yaml_text<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<T, ConfigError> {
     let mut path = None;
     serde_saphyr::with_deserializer_from_str(text, |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
@@ -935,7 +933,8 @@ mod tests {
     fn maps_with_a_value_key_keep_it_in_the_key_path() {
         // Entries read with their line (`Spanned`, in the alerts section) add a `value` segment that
         // `key_path` drops; other maps with a `value` key keep it.
-        let e = Config::<NoAlerts>::from_yaml("service:\n  attributes:\n    value: [1]\n", "t.yaml").unwrap_err();
+        let e =
+            Config::<NoAlerts>::from_yaml("service:\n  attributes:\n    value: [1]\n", "t.yaml").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("service.attributes.value"), "{e}");
     }
 }

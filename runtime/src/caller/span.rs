@@ -1,14 +1,16 @@
 //! Spans on the caller's thread: starting, entering, ending — for sync code, for futures, for the
 //! manual API — and recording a function's outcome.
 
-use crate::clock;
-use crate::context::{Callsite, SpanContext, SpanKind, Status, STATUS_ERROR, STATUS_OK, STATUS_UNSET};
-use crate::ids::{new_span_id, new_trace_id, SpanId};
-use crate::local::{self, Frame, Local, Record, Site};
+use crate::caller::callsite::{
+    Callsite, SpanContext, SpanKind, Status, STATUS_ERROR, STATUS_OK, STATUS_UNSET,
+};
+use crate::caller::clock;
+use crate::caller::ids::{new_span_id, new_trace_id, SpanId};
+use crate::caller::sampling;
+use crate::caller::thread::{self, Frame, Local, Record, Site};
+use crate::caller::value::{Recorder, Value};
 use crate::metrics::Meter;
-use crate::state;
 use crate::stats::STATS;
-use crate::value::{Recorder, Value};
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -49,7 +51,7 @@ impl Start {
 
 /// Where a new span goes: its trace, its parent and whether it is sampled.
 pub(crate) struct Decision {
-    trace_id: crate::ids::TraceId,
+    trace_id: crate::caller::ids::TraceId,
     parent: SpanId,
     parent_remote: bool,
     sampled: bool,
@@ -67,25 +69,25 @@ fn decide(l: &Local, parent: Parent, ratio: f64) -> Option<Decision> {
                     if !top.sampled || stack.len() >= MAX_DEPTH {
                         return None;
                     }
-                    let sampled = state::sample_child(top.trace_id, true);
+                    let sampled = sampling::sample_child(top.trace_id, true);
                     (top.trace_id, top.span_id, false, sampled, top.trace_state.clone())
                 }
                 None => {
                     let t = new_trace_id();
-                    (t, SpanId::INVALID, false, state::sample_root(t), None)
+                    (t, SpanId::INVALID, false, sampling::sample_root(t), None)
                 }
             }
         }
         Parent::Explicit(Some(ctx)) if ctx.is_valid() => {
-            let sampled = state::sample_child(ctx.trace_id, ctx.sampled);
+            let sampled = sampling::sample_child(ctx.trace_id, ctx.sampled);
             (ctx.trace_id, ctx.span_id, ctx.remote, sampled, ctx.trace_state)
         }
         Parent::Root | Parent::Explicit(_) => {
             let t = new_trace_id();
-            (t, SpanId::INVALID, false, state::sample_root(t), None)
+            (t, SpanId::INVALID, false, sampling::sample_root(t), None)
         }
     };
-    let sampled = sampled && (ratio >= 1.0 || state::sample_ratio(ratio));
+    let sampled = sampled && (ratio >= 1.0 || sampling::sample_ratio(ratio));
     Some(Decision { trace_id, parent, parent_remote, sampled, trace_state })
 }
 
@@ -159,7 +161,7 @@ fn begin_on_stack(
     let span_id = new_span_id();
     let Ok(mut s) = l.stack.try_borrow_mut() else { return (SpanId::INVALID, minstant::Instant::ZERO) };
     s.push(frame(d, span_id, start.kind, start.site, opened));
-    local::sync_top(&s);
+    thread::sync_top(&s);
     (span_id, at)
 }
 
@@ -169,7 +171,7 @@ fn push(l: &Local, frame: Frame) -> SpanId {
     let id = frame.span_id;
     match l.stack.try_borrow_mut() {
         Ok(mut s) => {
-            local::push(&mut s, frame);
+            thread::push(&mut s, frame);
             id
         }
         Err(_) => SpanId::INVALID,
@@ -215,7 +217,7 @@ fn record_panic(l: &Local, f: &mut Frame) {
 /// Runs `f` on the recording frame `id` of this thread's stack, with the frame's data taken out so
 /// that `f` may run user code (a `Display` impl) without holding the stack borrowed.
 pub(crate) fn with_frame_data(id: SpanId, f: impl FnOnce(&mut Recorder<'_>, &mut u8)) {
-    local::with(|l| {
+    thread::with(|l| {
         let taken = {
             let Ok(mut s) = l.stack.try_borrow_mut() else {
                 return;
@@ -250,7 +252,7 @@ pub struct Outcome<'a, 'b> {
 impl<'b> Outcome<'_, 'b> {
     /// Marks the span failed with an `exception` event (`exception.type`, `exception.message`).
     pub fn error(&mut self, type_name: &str, message: &dyn fmt::Display) {
-        if *self.status == crate::context::STATUS_CAPTURED {
+        if *self.status == crate::caller::callsite::STATUS_CAPTURED {
             // `#[capture_exceptions]` recorded it already, with more detail.
             return;
         }
@@ -311,7 +313,7 @@ impl SpanGuard {
     /// The call is measured for the function's metrics whether or not the span is recorded.
     #[inline(always)]
     pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
-        if !cs.enabled() || (matches!(parent, Parent::Current) && local::inside_unsampled()) {
+        if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
             return SpanGuard { meter: Meter::start(cs, None), ..SpanGuard::INERT };
         }
         let (mut g, at) = Self::start_at(Start::callsite(cs, parent), args);
@@ -327,7 +329,7 @@ impl SpanGuard {
 
     #[inline(always)]
     fn start_at(start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> (SpanGuard, minstant::Instant) {
-        let (id, at) = local::with(|l| begin_on_stack(l, start, args))
+        let (id, at) = thread::with(|l| begin_on_stack(l, start, args))
             .unwrap_or((SpanId::INVALID, minstant::Instant::ZERO));
         (SpanGuard { id, meter: Meter::OFF, _not_send: PhantomData }, at)
     }
@@ -349,7 +351,7 @@ impl SpanGuard {
     /// Whether this span is being recorded.
     pub fn is_recording(&self) -> bool {
         self.id != SpanId::INVALID
-            && local::with(|l| {
+            && thread::with(|l| {
                 l.stack
                     .try_borrow()
                     .ok()
@@ -364,7 +366,7 @@ impl SpanGuard {
         if self.id == SpanId::INVALID {
             return None;
         }
-        local::with(|l| {
+        thread::with(|l| {
             l.stack
                 .try_borrow()
                 .ok()
@@ -426,9 +428,9 @@ impl Drop for SpanGuard {
 /// Ends a sync span; returns its end time when it was recorded.
 #[inline(never)]
 fn end_sync(id: SpanId) -> Option<minstant::Instant> {
-    local::with(|l| {
+    thread::with(|l| {
         let frame = match l.stack.try_borrow_mut() {
-            Ok(mut s) => local::pop(&mut s, id),
+            Ok(mut s) => thread::pop(&mut s, id),
             Err(_) => None,
         };
         frame.filter(|f| f.recording).map(|f| {
@@ -445,7 +447,7 @@ fn end_sync(id: SpanId) -> Option<minstant::Instant> {
 /// For async code use [`in_span`] instead: a guard must not be held across `.await`.
 #[track_caller]
 pub fn span(name: impl Into<Cow<'static, str>>) -> SpanGuard {
-    if !state::active() {
+    if !sampling::active() {
         return SpanGuard::INERT;
     }
     let name = name.into();
@@ -473,14 +475,14 @@ pub fn current_span() -> CurrentSpan {
 
 impl CurrentSpan {
     fn top_id(&self) -> SpanId {
-        local::with(|l| l.stack.try_borrow().ok().and_then(|s| s.last().map(|f| f.span_id)))
+        thread::with(|l| l.stack.try_borrow().ok().and_then(|s| s.last().map(|f| f.span_id)))
             .flatten()
             .unwrap_or(SpanId::INVALID)
     }
 
     /// The current span's context.
     pub fn context(&self) -> Option<SpanContext> {
-        local::with(|l| l.current()).flatten()
+        thread::with(|l| l.current()).flatten()
     }
     /// The current trace id.
     pub fn trace_id(&self) -> Option<crate::TraceId> {
@@ -492,7 +494,7 @@ impl CurrentSpan {
     }
     /// Whether the current span is recorded.
     pub fn is_recording(&self) -> bool {
-        local::with(|l| l.stack.try_borrow().ok().and_then(|s| s.last().map(|f| f.recording)))
+        thread::with(|l| l.stack.try_borrow().ok().and_then(|s| s.last().map(|f| f.recording)))
             .flatten()
             .unwrap_or(false)
     }
@@ -544,7 +546,7 @@ pin_project_lite::pin_project! {
                     if !std::thread::panicking() {
                         Recorder::new(&mut frame.data).bool("telemark.cancelled", true);
                     }
-                    local::with(|l| finish(l, frame, end, true));
+                    thread::with(|l| finish(l, frame, end, true));
                 }
             }
         }
@@ -567,10 +569,10 @@ impl Pending {
     /// Starts a span for call site `cs`; `args` records attributes, only when sampled.
     #[inline]
     pub fn start<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: A) -> Pending {
-        if !cs.enabled() || (matches!(parent, Parent::Current) && local::inside_unsampled()) {
+        if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
             return Pending(None, Meter::start(cs, None));
         }
-        let frame = local::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten();
+        let frame = thread::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten();
         let at = frame.as_ref().map(|f| f.start).filter(|s| *s != minstant::Instant::ZERO);
         Pending(frame, Meter::start(cs, at))
     }
@@ -585,7 +587,7 @@ impl Pending {
 
 impl<F: Future> Traced<F> {
     fn with_start(start: Start, args: impl FnOnce(&mut Recorder<'_>), fut: F) -> Self {
-        let frame = local::with(|l| begin(l, start, args)).flatten();
+        let frame = thread::with(|l| begin(l, start, args)).flatten();
         Traced { fut, frame, meter: Meter::OFF }
     }
 }
@@ -599,7 +601,8 @@ impl Drop for Restore<'_> {
     fn drop(&mut self) {
         let id = self.id;
         if let Some(f) =
-            local::with(|l| l.stack.try_borrow_mut().ok().and_then(|mut s| local::pop(&mut s, id))).flatten()
+            thread::with(|l| l.stack.try_borrow_mut().ok().and_then(|mut s| thread::pop(&mut s, id)))
+                .flatten()
         {
             *self.slot = Some(f);
         }
@@ -619,10 +622,10 @@ impl<F: Future> Future for Traced<F> {
         };
         let id = frame.span_id;
         let mut frame = Some(frame);
-        local::with(|l| {
+        thread::with(|l| {
             if let Ok(mut s) = l.stack.try_borrow_mut() {
                 if let Some(f) = frame.take() {
-                    local::push(&mut s, f);
+                    thread::push(&mut s, f);
                 }
             }
         });
@@ -672,7 +675,7 @@ impl Drop for Finish {
         if let Some(frame) = self.0.take() {
             if frame.recording {
                 let at = minstant::Instant::now();
-                local::with(|l| finish(l, frame, at, false));
+                thread::with(|l| finish(l, frame, at, false));
                 end = Some(at);
             }
         }
@@ -683,7 +686,7 @@ impl Drop for Finish {
 /// Runs `fut` inside a new span named `name` (the async form of [`span`]).
 #[track_caller]
 pub fn in_span<F: Future>(name: &'static str, fut: F) -> impl Future<Output = F::Output> {
-    let traced = if state::active() {
+    let traced = if sampling::active() {
         Traced::with_start(
             Start {
                 site: Site::Manual(Location::caller()),
@@ -738,7 +741,7 @@ pub struct ContextScope {
 impl ContextScope {
     /// Makes `ctx` current.
     pub fn enter(ctx: &SpanContext) -> ContextScope {
-        let id = local::with(|l| push(l, Frame::borrowed(ctx))).unwrap_or(SpanId::INVALID);
+        let id = thread::with(|l| push(l, Frame::borrowed(ctx))).unwrap_or(SpanId::INVALID);
         ContextScope { id, _not_send: PhantomData }
     }
 }
@@ -747,10 +750,10 @@ impl Drop for ContextScope {
     fn drop(&mut self) {
         let id = self.id;
         if id != SpanId::INVALID {
-            local::with(|l| {
+            thread::with(|l| {
                 if let Ok(mut s) = l.stack.try_borrow_mut() {
                     if s.iter().rposition(|f| f.span_id == id && !f.recording).is_some() {
-                        local::pop(&mut s, id);
+                        thread::pop(&mut s, id);
                     }
                 }
             });
@@ -763,7 +766,7 @@ pub trait FutureExt: Future + Sized {
     /// Makes the span that is current now the parent of whatever this future does, wherever it is
     /// polled (`tracing`'s `in_current_span`).
     fn in_current_span(self) -> WithContext<Self> {
-        WithContext { fut: self, ctx: local::with(|l| l.current()).flatten() }
+        WithContext { fut: self, ctx: thread::with(|l| l.current()).flatten() }
     }
     /// Makes `ctx` current while this future runs.
     fn with_context(self, ctx: Option<SpanContext>) -> WithContext<Self> {
@@ -799,9 +802,63 @@ where
 /// Wraps `f` so that it runs with the current span as its parent, on whatever thread calls it
 /// (`std::thread::spawn(telemark::with_current_context(|| …))`).
 pub fn with_current_context<F: FnOnce() -> R, R>(f: F) -> impl FnOnce() -> R {
-    let ctx = local::with(|l| l.current()).flatten();
+    let ctx = thread::with(|l| l.current()).flatten();
     move || {
         let _scope = ctx.as_ref().map(ContextScope::enter);
         f()
+    }
+}
+
+/// Turns any `parent = …` expression into a [`Parent`]: a [`SpanContext`], an
+/// `Option<SpanContext>` (what [`propagation::extract`](crate::propagation::extract) returns), a [`Parent`], or a reference to
+/// one of these.
+#[diagnostic::on_unimplemented(
+    message = "`parent = ...` needs a span context, not `{Self}`",
+    label = "expected a `telemark::SpanContext` or `Option<telemark::SpanContext>`",
+    note = "use `telemark::propagation::extract(&headers)` for an incoming request, or `span.context()`"
+)]
+pub trait IntoParent {
+    /// The conversion.
+    fn to_parent(&self) -> Parent;
+}
+
+impl IntoParent for SpanContext {
+    fn to_parent(&self) -> Parent {
+        Parent::Explicit(Some(self.clone()))
+    }
+}
+impl IntoParent for Option<SpanContext> {
+    fn to_parent(&self) -> Parent {
+        Parent::Explicit(self.clone())
+    }
+}
+impl IntoParent for Option<&SpanContext> {
+    fn to_parent(&self) -> Parent {
+        Parent::Explicit(self.cloned())
+    }
+}
+impl IntoParent for Parent {
+    fn to_parent(&self) -> Parent {
+        self.clone()
+    }
+}
+impl<T: IntoParent + ?Sized> IntoParent for &T {
+    fn to_parent(&self) -> Parent {
+        (**self).to_parent()
+    }
+}
+#[cfg(feature = "otlp")]
+impl IntoParent for opentelemetry::trace::SpanContext {
+    fn to_parent(&self) -> Parent {
+        if !self.is_valid() {
+            return Parent::Explicit(None);
+        }
+        Parent::Explicit(Some(SpanContext {
+            trace_id: crate::TraceId(u128::from_be_bytes(self.trace_id().to_bytes())),
+            span_id: crate::SpanId(u64::from_be_bytes(self.span_id().to_bytes())),
+            sampled: self.is_sampled(),
+            remote: self.is_remote(),
+            trace_state: Some(self.trace_state().header()).filter(|h| !h.is_empty()).map(Into::into),
+        }))
     }
 }

@@ -5,9 +5,9 @@
 //! the collector (one mutex, once per thread); after that, handing over a span is one write into a
 //! single-producer ring. A full ring drops the record and counts it.
 
-use crate::context::{Callsite, SpanContext, SpanKind};
-use crate::ids::{SpanId, TraceId};
-use crate::level::Level;
+use crate::caller::callsite::{Callsite, SpanContext, SpanKind};
+use crate::caller::ids::{SpanId, TraceId};
+use crate::caller::level::Level;
 use crate::stats::STATS;
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
@@ -148,6 +148,28 @@ struct ProducerSide {
 /// Recycled buffers taken from the ring at once.
 const SPARE_BATCH: usize = 32;
 
+/// What a thread whose ring fills up calls to have telemark's thread drain now: hung by the
+/// collector when it starts (so that this side does not depend on it).
+type Bell = Box<dyn Fn() + Send>;
+static BELL: Mutex<Option<Bell>> = Mutex::new(None);
+
+/// Hangs the bell (`None`: takes it down).
+pub(crate) fn hang_bell(bell: Option<Bell>) {
+    if let Ok(mut b) = BELL.lock() {
+        *b = bell;
+    }
+}
+
+/// Rings the bell, if one hangs; never waits for the lock.
+#[cold]
+fn ring_bell() {
+    if let Ok(b) = BELL.try_lock() {
+        if let Some(ring) = b.as_ref() {
+            ring();
+        }
+    }
+}
+
 /// Every thread's ring, for the collector to drain.
 pub(crate) static CHANNELS: Mutex<Vec<ThreadChannel>> = Mutex::new(Vec::new());
 /// Ring capacity for threads that register from now on.
@@ -202,7 +224,7 @@ impl Local {
                     && side.records.slots() < side.half
                     && !side.shared.wake_requested.swap(true, Relaxed)
                 {
-                    crate::collector::wake();
+                    ring_bell();
                 }
             }
             Err(rtrb::PushError::Full(r)) => {
@@ -220,7 +242,7 @@ impl Local {
                 if !side.shared.wake_requested.load(Relaxed)
                     && !side.shared.wake_requested.swap(true, Relaxed)
                 {
-                    crate::collector::wake();
+                    ring_bell();
                 }
             }
         }

@@ -1,0 +1,286 @@
+//! Startup and shutdown: [`init`] builds the pipeline — exporters, telemark's thread, the services
+//! beside it (Prometheus endpoint, OTLP metrics push, the config's extension: the alerts), the
+//! panic hook and the `tracing` subscriber — and the [`Guard`] it returns stops it under one
+//! deadline: what was recorded is processed, the services stop (pushing the last metrics), the
+//! exporters deliver.
+
+use crate::caller::{sampling, thread};
+use crate::config::{self, Config, ConsoleOutput, Switch};
+use crate::error::Error;
+use crate::{collector, exception, export, metrics, stats, TelemarkLayer};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+static LIFECYCLE: Mutex<()> = Mutex::new(());
+
+/// Keeps telemark running; dropping it flushes and shuts down within the configured
+/// `export.shutdown_timeout` (5 s by default), whatever runtime the program uses.
+#[must_use = "telemark shuts down when the guard is dropped"]
+#[derive(Debug)]
+pub struct Guard {
+    epoch: u64,
+    timeout: Duration,
+}
+
+/// What runs beside the collector: the Prometheus endpoint and the service of the config's
+/// extension (the alerts). (The OTLP metrics push is the OTLP exporter's.)
+struct Services {
+    prometheus: Option<metrics::prometheus::Server>,
+    extension: Option<Box<dyn config::Service>>,
+}
+
+impl Services {
+    /// Stops everything by `deadline`.
+    fn stop(self, deadline: Instant) {
+        if let Some(e) = self.extension {
+            e.stop(deadline);
+        }
+        drop(self.prometheus);
+    }
+}
+
+static SERVICES: Mutex<Option<Services>> = Mutex::new(None);
+
+impl Guard {
+    /// Where the Prometheus scrape endpoint (`metrics.prometheus.listen`) listens, if it runs:
+    /// useful with port 0.
+    pub fn prometheus_address(&self) -> Option<std::net::SocketAddr> {
+        SERVICES.lock().ok()?.as_ref()?.prometheus.as_ref().map(metrics::prometheus::Server::addr)
+    }
+
+    /// Flushes and shuts down now, waiting at most `timeout`; true if everything still queued was
+    /// delivered in time, false if an export failed (a dead backend) or the time ran out.
+    /// [`stats()`] says what was exported and dropped over the whole run.
+    pub fn shutdown_within(mut self, timeout: Duration) -> bool {
+        self.timeout = timeout;
+        let ok = shutdown(self.epoch, timeout);
+        self.epoch = 0;
+        ok
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.epoch != 0 {
+            shutdown(self.epoch, self.timeout);
+        }
+    }
+}
+
+fn shutdown(epoch: u64, timeout: Duration) -> bool {
+    let Ok(_l) = LIFECYCLE.lock() else {
+        return false;
+    };
+    if EPOCH.load(Relaxed) != epoch {
+        return true; // a later init replaced this pipeline
+    }
+    // One deadline for the whole shutdown.
+    stop_pipeline(Instant::now() + timeout)
+}
+
+/// Stops the running pipeline by `deadline` (the caller holds `LIFECYCLE`); true if everything
+/// still queued was delivered in time (no export failed on the way).
+fn stop_pipeline(deadline: Instant) -> bool {
+    let failures = stats::STATS.export_failures.load(Relaxed);
+    #[cfg(feature = "otlp")]
+    export::otlp::GAVE_UP.store(false, Relaxed);
+    sampling::uninstall();
+    // What was recorded is processed first (exceptions grouped and counted), so that the metrics
+    // the services push one last time are the final ones.
+    collector::request(collector::Command::Barrier, deadline);
+    let services = SERVICES.lock().ok().and_then(|mut s| s.take());
+    if let Some(s) = services {
+        s.stop(deadline);
+    }
+    let ok = collector::request(|ack| collector::Command::Shutdown(ack, deadline), deadline);
+    collector::detach();
+    EPOCH.store(0, Relaxed);
+    #[cfg(feature = "otlp")]
+    let ok = ok && !export::otlp::GAVE_UP.load(Relaxed);
+    ok && stats::STATS.export_failures.load(Relaxed) == failures
+}
+
+/// Starts telemark: the collector thread, the exporters, the `tracing` bridge and the panic hook.
+///
+/// Call it once, early in `main`, and keep the guard until the end. Calling it again replaces the
+/// running pipeline. With `disabled: true` (or `OTEL_SDK_DISABLED=true`) it returns a guard that
+/// does nothing, and instrumented code costs one branch.
+pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
+    let _l = LIFECYCLE.lock().map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
+    if EPOCH.load(Relaxed) != 0 {
+        // Replace the running pipeline.
+        stop_pipeline(Instant::now() + config.export.shutdown_timeout);
+    }
+    let timeout = config.export.shutdown_timeout;
+    if config.disabled {
+        return Ok(Guard { epoch: 0, timeout });
+    }
+    thread::RING_CAPACITY.store(config.export.buffer_per_thread.max(16), Relaxed);
+    let mut exporters: Vec<Box<dyn export::Exporter>> = Vec::new();
+    let otlp_on = !config.exporters.otlp.endpoint.trim().is_empty();
+    #[cfg(not(feature = "otlp"))]
+    if otlp_on {
+        return Err(Error::Exporter(
+            "an OTLP endpoint is configured but telemark was built without its `otlp` feature".into(),
+        ));
+    }
+    #[cfg(feature = "otlp")]
+    if otlp_on {
+        let o = &config.exporters.otlp;
+        let settings = export::otlp::OtlpSettings {
+            endpoint: o.endpoint.trim().to_string(),
+            protocol: o.protocol,
+            headers: o.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            timeout: o.timeout,
+            max_queue: config.export.max_queue,
+            max_batch: config.export.max_batch.max(1),
+            delay: config.export.delay,
+            resource: resource(&config),
+            metrics_every: config
+                .metrics
+                .enabled
+                .then(|| config.metrics.export_interval.max(Duration::from_millis(10))),
+            health: std::sync::Arc::new(export::otlp::health::Health::new(format!(
+                "OTLP export to {}",
+                o.endpoint.trim()
+            ))),
+        };
+        exporters.push(Box::new(export::otlp::Otlp::start(settings).map_err(Error::Exporter)?));
+    }
+    let c = &config.exporters.console;
+    let console_on = match c.enabled {
+        Switch::On => true,
+        Switch::Off => false,
+        Switch::Auto => !otlp_on && config.extra.is_empty(),
+    };
+    if console_on {
+        use std::io::IsTerminal;
+        let (output, tty) = match c.output {
+            ConsoleOutput::Stdout => (export::console::Output::Stdout, std::io::stdout().is_terminal()),
+            ConsoleOutput::Stderr => (export::console::Output::Stderr, std::io::stderr().is_terminal()),
+        };
+        let color = match c.color {
+            Switch::On => true,
+            Switch::Off => false,
+            Switch::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
+        };
+        exporters.push(Box::new(export::console::Console::new(c.format, output, color)));
+    }
+    let install_subscriber = config.logging.install_subscriber;
+    let x = &config.exceptions;
+    exception::configure(
+        exception::Limits {
+            max_groups: x.max_groups.max(1),
+            per_window: x.rate_limit,
+            window: x.rate_window,
+        },
+        x.ignore.clone(),
+        x.capture_backtrace,
+    );
+    let filters =
+        sampling::Filters { spans: config.tracing.level.clone(), logs: config.logging.level.clone() };
+    let sampler = config.sampling.sampler();
+    exporters.extend(config.extra);
+    metrics::set_enabled(config.metrics.enabled);
+    // A previous pipeline's endpoint goes first, so the same address can be bound again.
+    if let Ok(mut s) = SERVICES.lock() {
+        *s = None;
+    }
+    let prometheus = match &config.metrics.prometheus.listen {
+        Some(listen) => Some(metrics::prometheus::Server::start(listen).map_err(|e| {
+            Error::Exporter(format!("metrics.prometheus.listen `{listen}`: cannot listen: {e}"))
+        })?),
+        None => None,
+    };
+    let extension = config.alerts.start(config.source.as_deref()).map_err(Error::Alerts)?;
+    if let Ok(mut s) = SERVICES.lock() {
+        *s = Some(Services { prometheus, extension });
+    }
+    crate::caller::clock::reanchor();
+    collector::start(exporters, config.export.drain_interval.max(Duration::from_millis(1)))
+        .map_err(Error::Thread)?;
+    install_panic_hook();
+    if install_subscriber {
+        install_tracing_subscriber();
+    }
+    sampling::install(filters, sampler);
+    let epoch = EPOCH.fetch_add(0, Relaxed).max(next_epoch());
+    EPOCH.store(epoch, Relaxed);
+    Ok(Guard { epoch, timeout })
+}
+
+fn next_epoch() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Relaxed)
+}
+
+#[cfg(feature = "otlp")]
+fn resource<A>(config: &Config<A>) -> opentelemetry_sdk::Resource {
+    use opentelemetry::KeyValue;
+    let s = &config.service;
+    let mut attrs = vec![
+        KeyValue::new("service.name", s.name.clone()),
+        KeyValue::new("telemetry.sdk.name", "telemark"),
+        KeyValue::new("telemetry.sdk.language", "rust"),
+        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+    ];
+    if let Some(v) = &s.version {
+        attrs.push(KeyValue::new("service.version", v.clone()));
+    }
+    if let Some(e) = &s.environment {
+        attrs.push(KeyValue::new("deployment.environment.name", e.clone()));
+    }
+    for (k, v) in &s.attributes {
+        if k != "service.name" {
+            attrs.push(KeyValue::new(k.clone(), v.clone()));
+        }
+    }
+    opentelemetry_sdk::Resource::builder_empty().with_attributes(attrs).build()
+}
+
+/// Delivers everything recorded so far to the exporters (and, for OTLP, to the collector), waiting
+/// at most `timeout`. True if it finished in time; false when it timed out or nothing is running.
+pub fn flush(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    collector::request(|ack| collector::Command::Flush(ack, deadline), deadline)
+}
+
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "Box<dyn Any>".to_string());
+            let location = info.location().map(|l| (l.file().to_string(), l.line()));
+            // Captured on every thread, before the panic unwinds; never blocks or panics itself.
+            let note = if thread::is_internal() {
+                exception::PanicNote { message: msg, ..Default::default() }
+            } else {
+                exception::record_panic_message(&msg, location.as_ref().map(|(f, l)| (f.as_str(), *l)))
+            };
+            let _ = thread::with(|l| {
+                if let Ok(mut m) = l.panic_note.try_borrow_mut() {
+                    *m = Some(note);
+                }
+            });
+            previous(info);
+        }));
+    });
+}
+
+fn install_tracing_subscriber() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(TelemarkLayer);
+        // Someone else's global subscriber wins; they can add `tracing_layer()` to theirs.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
