@@ -4,8 +4,8 @@ pub use telemark_macros::{capture_exceptions, traced};
 pub use telemark_runtime::{
     config, current_span, exceptions, export, flush, in_span, metrics, propagation, span, spawn,
     spawn_blocking, stats, testing, tracing_layer, with_current_context, ConfigError, ConsoleFormat,
-    ContextScope, CurrentSpan, Error, Event, FutureExt, Guard, Level, Protocol, SpanContext, SpanGuard,
-    SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value, QUERY_WAIT,
+    ContextScope, CurrentSpan, Error, Event, FutureExt, Guard, IntoParent, Level, Protocol, SpanContext,
+    SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value, WithContext, QUERY_WAIT,
 };
 /// The `tracing` crate, whose macros (`info!`, `warn!`, `info_span!`, …) are telemark's logging API:
 /// events inside a span carry its trace and span ids. Re-exported so that depending on telemark
@@ -13,6 +13,7 @@ pub use telemark_runtime::{
 pub use tracing;
 
 #[cfg(feature = "alerts")]
+#[doc(inline)]
 pub use telemark_alerts as alerts;
 #[cfg(feature = "alerts")]
 pub use telemark_macros::alert_on;
@@ -38,7 +39,9 @@ pub fn init(config: Config) -> Result<Guard, Error> {
 #[doc(hidden)]
 pub mod __private {
     #[cfg(feature = "alerts")]
-    pub use telemark_alerts::{inventory, Metric, Op, Quantile, Severity, StaticRule};
+    pub use inventory;
+    #[cfg(feature = "alerts")]
+    pub use telemark_alerts::{Metric, Op, Quantile, Severity, StaticRule};
     pub use telemark_runtime::exceptions::{CaptureScope, CaptureSite};
     pub use telemark_runtime::spec;
     pub use telemark_runtime::{

@@ -12,10 +12,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use telemark::alerts::{
-    merge, parse_condition, parse_duration, prometheus_rules, AlertsConfig, Metric, Op, Origin, Quantile,
-    Rule, Severity,
-};
+use telemark::alerts::config::merge;
+use telemark::alerts::parse::{parse_condition, parse_duration};
+use telemark::alerts::{prometheus_rules, AlertsConfig, Metric, Op, Origin, Quantile, Rule, Severity};
 use telemark::{alert_on, traced};
 use telemark_tests as support;
 

@@ -9,37 +9,39 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod config;
-pub mod eval;
-pub mod parse;
-pub mod prometheus;
-
+// The parts, each tested on its own (the integration tests drive the evaluator and the
+// dispatcher directly on a controlled clock); what a program names is re-exported below.
+#[doc(hidden)]
 pub mod channels;
+#[doc(hidden)]
+pub mod config;
+#[doc(hidden)]
+pub mod eval;
 mod http;
+#[doc(hidden)]
 pub mod notify;
+#[doc(hidden)]
+pub mod parse;
+#[doc(hidden)]
+pub mod prometheus;
+#[doc(hidden)]
 pub mod rule;
 mod service;
 mod smtp;
 mod worker;
 
-pub use config::{merge, Alerts, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig};
-pub use eval::{ActiveAlert, State, Transition};
-pub use notify::DeliveryStats;
-pub use notify::{Alert, AlertHandler, AlertState, Notification};
-pub use parse::{parse_condition, parse_duration};
+pub use config::{Alerts, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig};
+pub use eval::{ActiveAlert, State};
+pub use notify::{Alert, AlertHandler, AlertState, DeliveryStats, Notification};
 pub use prometheus::prometheus_rules;
-pub use rule::{Metric, Op, Origin, Quantile, Rule, Severity, DEFAULT_MIN_CALLS, METRIC_NAMES};
+pub use rule::{Metric, Op, Origin, Quantile, Rule, Severity, DEFAULT_MIN_CALLS};
 pub use service::{active, delivery};
-
-/// `inventory`, for the registration `#[alert_on]` generates (`inventory::submit!` names its own
-/// crate with `$crate`, so it works through this path).
-#[doc(hidden)]
-pub use inventory;
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 /// A rule as `#[alert_on]` registers it at link time (generated code; see [`rules`]).
+#[doc(hidden)]
 #[derive(Debug)]
 pub struct StaticRule {
     /// The alert's name.
@@ -109,7 +111,7 @@ pub fn declared_rules() -> Vec<Rule> {
 
 /// Every alert rule of this binary, with where it was declared — available before any function has
 /// run: the rules declared with `#[alert_on]` ([`declared_rules`]) and, once `init` has applied the
-/// config, its `alerts.rules` and `alerts.overrides` (see [`merge`]).
+/// config, its `alerts.rules` and `alerts.overrides` (see [`config::merge`]).
 pub fn rules() -> Vec<Rule> {
     service::effective().unwrap_or_else(declared_rules)
 }

@@ -89,7 +89,7 @@ pub struct Rule {
     pub description: Option<Cow<'static, str>>,
     /// How many calls the window must hold before the rule can fire, for the metrics that
     /// [take it](Metric::takes_min_calls) (`error_rate`, `p50_latency` to `p99_latency`): the
-    /// rule's own (`min_calls`), an override's, or — filled in by [`merge`](crate::merge) —
+    /// rule's own (`min_calls`), an override's, or — filled in by [`merge`](crate::config::merge) —
     /// `alerts.min_calls`. `None` on other metrics, and on a rule nothing set it for yet
     /// ([`DEFAULT_MIN_CALLS`] then). See [`Rule::min_calls_in_force`].
     pub min_calls: Option<u64>,

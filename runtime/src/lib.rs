@@ -54,9 +54,9 @@ pub use caller::span::{
 };
 pub use caller::value::{Event, Recorder, Value};
 pub use collector::QUERY_WAIT;
+pub use config::Protocol;
 pub use config::{Config, ConfigError};
 pub use error::Error;
 pub use export::console::ConsoleFormat;
-pub use export::Protocol;
 pub use lifecycle::{flush, init, Guard};
 pub use stats::{stats, Stats};

@@ -89,7 +89,7 @@ pub fn inject_context<C: Injector + ?Sized>(ctx: &SpanContext, carrier: &mut C) 
 }
 
 /// The `traceparent` header value for `ctx`.
-pub fn traceparent(ctx: &SpanContext) -> String {
+pub(crate) fn traceparent(ctx: &SpanContext) -> String {
     format!("00-{}-{}-{:02x}", ctx.trace_id, ctx.span_id, ctx.sampled as u8)
 }
 
@@ -105,7 +105,7 @@ pub fn extract<C: Extractor + ?Sized>(carrier: &C) -> Option<SpanContext> {
 }
 
 /// Parses a W3C `traceparent` value.
-pub fn parse_traceparent(value: &str) -> Option<SpanContext> {
+pub(crate) fn parse_traceparent(value: &str) -> Option<SpanContext> {
     let v = value.trim();
     let mut parts = v.split('-');
     let version = parts.next()?;

@@ -309,6 +309,7 @@ impl fmt::Debug for SpanGuard {
 impl SpanGuard {
     const INERT: SpanGuard = SpanGuard { id: SpanId::INVALID, meter: Meter::OFF, _not_send: PhantomData };
 
+    #[doc(hidden)] // generated code
     /// Starts and enters a span for call site `cs`; `args` records attributes, only when sampled.
     /// The call is measured for the function's metrics whether or not the span is recorded.
     #[inline(always)]
@@ -334,12 +335,14 @@ impl SpanGuard {
         (SpanGuard { id, meter: Meter::OFF, _not_send: PhantomData }, at)
     }
 
+    #[doc(hidden)] // generated code
     /// Tells the function's metrics whether the call returned an `Err` (generated code).
     #[inline(always)]
     pub fn failed(&mut self, failed: bool) {
         self.meter.failed = failed;
     }
 
+    #[doc(hidden)] // generated code
     /// Records what the function returned (generated code; see [`Outcome`]).
     pub fn outcome(&mut self, f: impl FnOnce(&mut Outcome<'_, '_>)) {
         if self.id == SpanId::INVALID {
@@ -809,16 +812,16 @@ pub fn with_current_context<F: FnOnce() -> R, R>(f: F) -> impl FnOnce() -> R {
     }
 }
 
-/// Turns any `parent = …` expression into a [`Parent`]: a [`SpanContext`], an
-/// `Option<SpanContext>` (what [`propagation::extract`](crate::propagation::extract) returns), a [`Parent`], or a reference to
-/// one of these.
+/// What `#[traced(parent = …)]` takes: a [`SpanContext`], an `Option<SpanContext>` (what
+/// [`propagation::extract`](crate::propagation::extract) returns, `None` starting a new trace),
+/// an OpenTelemetry `SpanContext`, or a reference to one of these.
 #[diagnostic::on_unimplemented(
     message = "`parent = ...` needs a span context, not `{Self}`",
     label = "expected a `telemark::SpanContext` or `Option<telemark::SpanContext>`",
     note = "use `telemark::propagation::extract(&headers)` for an incoming request, or `span.context()`"
 )]
 pub trait IntoParent {
-    /// The conversion.
+    #[doc(hidden)] // generated code
     fn to_parent(&self) -> Parent;
 }
 

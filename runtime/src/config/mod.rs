@@ -3,11 +3,10 @@
 //!
 //! Unknown keys and bad values are errors that name the file, the line and the key.
 
-use crate::caller::level::Directives;
+pub use crate::caller::level::Directives;
 use crate::caller::sampling::{Sampler, SamplerConfig};
 use crate::export::console::ConsoleFormat;
 use crate::export::Exporter;
-use crate::export::Protocol;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -243,6 +242,15 @@ pub enum Switch {
 pub enum ConsoleOutput {
     Stdout,
     Stderr,
+}
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/gRPC (port 4317 by convention).
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (port 4318 by convention).
+    HttpProtobuf,
 }
 
 /// `exporters.otlp:`.
@@ -776,6 +784,7 @@ fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
 /// A duration in telemark's one duration grammar (`500ms`, `1.5s`, `1h30m`; see
 /// [`telemark_grammar::grammar::parse_duration`]), for every duration key of the config. A YAML
 /// number (`30`) gets the grammar's "needs a unit" message.
+#[doc(hidden)] // for telemark-alerts (`telemark_runtime::host`)
 pub fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     de_with(d, parse_duration)
 }
@@ -807,6 +816,7 @@ fn de_output<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleOutput, D::Error>
 /// (`serde_path_to_error` around serde-saphyr's), so it is right in block and flow style alike:
 /// map keys joined by dots, sequence entries by their 0-based index in brackets
 /// (`alerts.rules[1].window`).
+#[doc(hidden)] // for telemark-alerts (`telemark_runtime::host`)
 pub fn from_yaml_text<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<T, ConfigError> {
     let mut path = None;
     serde_saphyr::with_deserializer_from_str(text, |de| {

@@ -52,7 +52,7 @@ pub(crate) fn configure(limits: Limits, ignore: Vec<String>, capture_backtrace: 
 
 /// Whether `pattern` matches an exception: a type path (`io::ErrorKind::WouldBlock`, `DbError::NotFound`)
 /// matches the end of its type; anything else is looked for in its type and its message.
-pub fn pattern_matches(pattern: &str, e: &Exception) -> bool {
+pub(crate) fn pattern_matches(pattern: &str, e: &Exception) -> bool {
     if pattern.contains("::") {
         let last = pattern.rsplit("::").next().unwrap_or(pattern);
         e.type_name.ends_with(pattern) || e.type_name.ends_with(&format!("::{last}"))
@@ -63,10 +63,11 @@ pub fn pattern_matches(pattern: &str, e: &Exception) -> bool {
 
 /// Why an ignore pattern is not valid, if it is not: it must not be empty, and a type path
 /// (`io::ErrorKind::WouldBlock`) must be identifiers joined by `::`.
-pub fn pattern_error(pattern: &str) -> Option<&'static str> {
+pub(crate) fn pattern_error(pattern: &str) -> Option<&'static str> {
     telemark_grammar::ignore_pattern_error(pattern)
 }
 
+#[doc(hidden)] // for telemark's own tests and generated code, not a program's API
 /// What `#[capture_exceptions]` says about one function (generated code builds it as a static).
 #[derive(Debug)]
 pub struct CaptureSite {
@@ -95,6 +96,7 @@ fn scope() -> Option<&'static CaptureSite> {
     SCOPE.try_with(Cell::get).ok().flatten()
 }
 
+#[doc(hidden)] // for telemark's own tests and generated code, not a program's API
 /// Makes a `#[capture_exceptions]` function the current capture scope until dropped, so a panic
 /// inside it is captured with its options (generated code).
 #[derive(Debug)]
@@ -127,6 +129,7 @@ impl Drop for CaptureScope {
 }
 
 pin_project_lite::pin_project! {
+    #[doc(hidden)] // generated code
     /// A future polled inside a capture scope (see [`CaptureScope::future`]).
     #[derive(Debug)]
     pub struct Scoped<F> {

@@ -11,22 +11,20 @@
 //! # drop(capture);
 //! ```
 
-pub mod backtrace;
+pub(crate) mod backtrace;
 mod capture;
-pub mod fingerprint;
-pub mod model;
-pub mod tracker;
+pub(crate) mod fingerprint;
+pub(crate) mod model;
+pub(crate) mod tracker;
 
+pub(crate) use capture::pattern_error;
 #[cfg(feature = "anyhow")]
 pub(crate) use capture::Trace;
 pub(crate) use capture::{
     capture_returned, configure, record_panic_message, PanicNote, Processor, Report, Subject, PENDING_EVENT,
 };
-pub use capture::{
-    evicted, groups, ignored, pattern_error, pattern_matches, record, record_dyn, record_panic,
-    record_with_fingerprint, CaptureScope, CaptureSite, Scoped,
-};
-
-pub use fingerprint::normalize;
-pub use model::{Exception, MAX_CHAIN};
-pub use tracker::{Group, Limits, Seen, Tracker};
+pub use capture::{evicted, groups, ignored, record, record_dyn, record_panic, record_with_fingerprint};
+#[doc(hidden)]
+pub use capture::{CaptureScope, CaptureSite, Scoped};
+pub use tracker::Group;
+pub(crate) use tracker::Limits;

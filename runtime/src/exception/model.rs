@@ -54,6 +54,7 @@ fn short_name(type_name: &str) -> &str {
 impl Exception {
     /// Captures `error`; `type_name` is `std::any::type_name::<E>()`, `debug` its `Debug` text when
     /// it has one (for the variant), `site` where it happened, `user_fingerprint` the caller's own key.
+    #[cfg(test)]
     pub fn capture(
         error: &dyn Error,
         type_name: &str,
@@ -73,7 +74,7 @@ impl Exception {
         self
     }
 
-    /// [`capture`](Exception::capture) without the fingerprint (left empty): normalising the
+    /// `capture` (its test form) without the fingerprint (left empty): normalising the
     /// message is left to telemark's thread.
     pub(crate) fn unkeyed(error: &dyn Error, type_name: &str, debug: Option<&str>, site: &str) -> Exception {
         let io_kind = if type_name == "std::io::error::Error" || type_name == "std::io::Error" {
@@ -108,6 +109,7 @@ impl Exception {
         }
     }
 
+    #[cfg(test)]
     /// Captures a boxed or wrapped `dyn Error` (`Box<dyn Error>`, `anyhow::Error`), whose type is
     /// not known statically: an `io::Error` is recognised, else the type is the leading identifier
     /// of its `Debug` output (`ParseIntError { .. }` → `ParseIntError`), else `container`.
@@ -121,7 +123,7 @@ impl Exception {
         Exception::dyn_unkeyed(error, container, debug, site).keyed(user_fingerprint)
     }
 
-    /// [`capture_dyn`](Exception::capture_dyn) without the fingerprint.
+    /// `capture_dyn` (its test form) without the fingerprint.
     pub(crate) fn dyn_unkeyed(
         error: &(dyn Error + 'static),
         container: &str,
@@ -137,18 +139,7 @@ impl Exception {
         Exception::unkeyed(error, type_name, None, site)
     }
 
-    /// Captures a value that is only `Display` (not an `Error`).
-    pub fn capture_display(
-        value: &dyn fmt::Display,
-        type_name: &str,
-        debug: Option<&str>,
-        site: &str,
-        user_fingerprint: Option<&str>,
-    ) -> Exception {
-        Exception::display_unkeyed(value, type_name, debug, site).keyed(user_fingerprint)
-    }
-
-    /// [`capture_display`](Exception::capture_display) without the fingerprint.
+    /// Captures a value that is only `Display` (not an `Error`), without the fingerprint.
     pub(crate) fn display_unkeyed(
         value: &dyn fmt::Display,
         type_name: &str,

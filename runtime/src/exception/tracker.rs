@@ -83,7 +83,8 @@ impl Tracker {
         self.limits = limits;
     }
 
-    /// Counts one occurrence at `now`.
+    /// Counts one occurrence at `now` (without frames).
+    #[cfg(test)]
     pub fn observe(&mut self, e: &Exception, now: SystemTime, trace: Option<(TraceId, SpanId)>) -> Seen {
         self.observe_with_frames(e, now, trace, Vec::new())
     }

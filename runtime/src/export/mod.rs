@@ -6,15 +6,6 @@ pub(crate) mod memory;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;
 
-/// The OTLP transport.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// OTLP/gRPC (port 4317 by convention).
-    Grpc,
-    /// OTLP/HTTP with protobuf bodies (port 4318 by convention).
-    HttpProtobuf,
-}
-
 use crate::caller::callsite::{SpanKind, Status};
 use crate::caller::ids::{SpanId, TraceId};
 use crate::caller::level::Level;

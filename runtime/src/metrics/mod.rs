@@ -6,7 +6,7 @@
 //! when they export or evaluate. A thread's table is handed to the next thread when it exits, so
 //! thread churn does not grow memory, and counts are never lost.
 
-pub mod prometheus;
+pub(crate) mod prometheus;
 
 use crate::caller::callsite::Callsite;
 use std::cell::Cell;
@@ -333,6 +333,7 @@ pub fn snapshot() -> Vec<FunctionMetrics> {
 
 /// Exceptions captured per function (`module::function`, or the file when the exception was
 /// recorded outside an instrumented function), sorted by function; waits as [`snapshot`] does.
+#[doc(hidden)] // the alerts read it; `snapshot` has the same counts per function
 pub fn exception_counts() -> Vec<(String, u64)> {
     crate::collector::barrier();
     let mut v = EXCEPTIONS.lock().map(|e| e.clone()).unwrap_or_default();

@@ -3,8 +3,8 @@
 
 use super::metrics::ExportMetricsServiceRequest;
 use super::OtlpSettings;
+use crate::config::Protocol;
 use crate::export::otlp::health::cause;
-use crate::export::Protocol;
 use opentelemetry_http::HttpClient as _;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;

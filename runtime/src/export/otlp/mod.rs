@@ -13,9 +13,10 @@ mod client;
 pub(crate) mod health;
 mod metrics;
 
-use super::{ExportError, Exporter, FinishedSpan, LogEntry, Protocol};
+use super::{ExportError, Exporter, FinishedSpan, LogEntry};
 use crate::caller::callsite::{SpanKind, Status};
 use crate::caller::value::Value;
+use crate::config::Protocol;
 use crate::stats::STATS;
 use health::{cause, Health, Signal};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
