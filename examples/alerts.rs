@@ -18,7 +18,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use telemark::alerts::{ActiveAlert, ChannelConfig, ChannelKind, State};
+use telemark::alerts::{ActiveAlert, ChannelConfig, State};
 use telemark::{alert_on, traced};
 
 /// Percent of payments the card processor declines right now.
@@ -85,14 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.alerts.group_wait = Duration::ZERO;
     config.alerts.group_interval = Duration::from_millis(500);
     let (seen, webhook) = mpsc::channel();
-    config.alerts.channels.insert(
-        "webhook".into(),
-        ChannelConfig {
-            kind: ChannelKind::Webhook,
-            url: Some(webhook_listener(seen)?),
-            ..Default::default()
-        },
-    );
+    config.alerts.channels.insert("webhook".into(), ChannelConfig::webhook(webhook_listener(seen)?));
     let _guard = telemark::init(config)?;
     for r in telemark::alerts::rules() {
         println!("watching: {r}");

@@ -35,7 +35,8 @@ pub fn init(config: Config) -> Result<Guard, Error> {
     telemark_runtime::init(config)
 }
 
-/// What generated code calls. Not a stable API: it changes with the macros.
+/// What generated code calls — its only door into telemark. Not a stable API: it changes with the
+/// macros, which is why the facade pins its macro and runtime crates to its own exact version.
 #[doc(hidden)]
 pub mod __private {
     #[cfg(feature = "alerts")]

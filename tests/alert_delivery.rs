@@ -723,16 +723,11 @@ fn resolved_notifications_carry_the_value_that_resolved_the_alert_to_every_recei
     let smtp = SmtpServer::start();
     let am_hook = WebhookServer::start();
     let am = Alertmanager::start(&am_hook.url("/from-alertmanager"), "100ms", "200ms");
-    let rule = RuleConfig {
-        function: "shop::pay".into(),
-        condition: "error_rate > 20%".into(),
-        window: Some(Duration::from_secs(60)),
-        summary: Some("{function} fails {value} of payments (threshold {threshold})".into()),
-        notify: Some(vec!["hook".into(), "mail".into(), "am".into()]),
-        ..Default::default()
-    }
-    .to_rule(None)
-    .unwrap();
+    let mut rule = RuleConfig::new("shop::pay", "error_rate > 20%");
+    rule.window = Some(Duration::from_secs(60));
+    rule.summary = Some("{function} fails {value} of payments (threshold {threshold})".into());
+    rule.notify = Some(vec!["hook".into(), "mail".into(), "am".into()]);
+    let rule = rule.to_rule(None).unwrap();
     let mut d = Dispatcher::new(DispatchSettings {
         group_wait: Duration::ZERO,
         group_interval: Duration::ZERO,

@@ -882,6 +882,7 @@ fn min_calls_mistakes_are_config_errors_with_their_line() {
         assert!(e.starts_with(&format!("alerts.yaml:{line}:")), "line {line}: {e}");
     }
     // A config built in code is checked too.
-    let cfg = AlertsConfig { min_calls: 0, ..AlertsConfig::default() };
+    let mut cfg = AlertsConfig::default();
+    cfg.min_calls = 0;
     assert_err(merge(Vec::new(), &cfg, None), &["alerts.min_calls: `min_calls` is at least 1"]);
 }

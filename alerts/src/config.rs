@@ -52,6 +52,7 @@ pub const CONSOLE: &str = "console";
 /// `alerts:` — evaluation, rules, overrides, channels and grouping of notifications.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct AlertsConfig {
     /// How often every rule is evaluated (`15s`).
     #[serde(deserialize_with = "de_duration")]
@@ -148,6 +149,47 @@ impl telemark_runtime::config::Extension for Alerts {
     }
 }
 
+impl RuleConfig {
+    /// A rule on `function` (`module::function`) with `condition` in the alert grammar
+    /// (`error_rate > 5%`); set the other fields as needed.
+    pub fn new(function: impl Into<String>, condition: impl Into<String>) -> RuleConfig {
+        RuleConfig { function: function.into(), condition: condition.into(), ..RuleConfig::default() }
+    }
+}
+
+impl OverrideConfig {
+    /// An override of the rule named `name`; set what it changes.
+    pub fn new(name: impl Into<String>) -> OverrideConfig {
+        OverrideConfig { name: name.into(), ..OverrideConfig::default() }
+    }
+}
+
+impl ChannelConfig {
+    /// The console (stderr).
+    pub fn console() -> ChannelConfig {
+        ChannelConfig { kind: ChannelKind::Console, ..ChannelConfig::default() }
+    }
+    /// A webhook (Alertmanager's webhook v4 JSON) to `url`; set `secret` to sign it.
+    pub fn webhook(url: impl Into<String>) -> ChannelConfig {
+        ChannelConfig { kind: ChannelKind::Webhook, url: Some(url.into()), ..ChannelConfig::default() }
+    }
+    /// A Prometheus Alertmanager at `url`.
+    pub fn alertmanager(url: impl Into<String>) -> ChannelConfig {
+        ChannelConfig { kind: ChannelKind::Alertmanager, url: Some(url.into()), ..ChannelConfig::default() }
+    }
+    /// Email through the SMTP server `host`, from `from` to `to`; set `port`, `username` and
+    /// `password` as needed.
+    pub fn email(host: impl Into<String>, from: impl Into<String>, to: Vec<String>) -> ChannelConfig {
+        ChannelConfig {
+            kind: ChannelKind::Email,
+            host: Some(host.into()),
+            from: Some(from.into()),
+            to,
+            ..ChannelConfig::default()
+        }
+    }
+}
+
 impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
@@ -166,6 +208,7 @@ impl Default for AlertsConfig {
 /// One entry of `alerts.rules`: a rule on a function, as `#[alert_on]` would declare it.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RuleConfig {
     /// The watched function, as telemark records it in `code.function.name`:
     /// `<module path>::<function>` (`shop::orders::checkout`).
@@ -210,6 +253,7 @@ pub struct RuleConfig {
 /// One entry of `alerts.overrides`: changes to a rule declared in code or in `alerts.rules`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct OverrideConfig {
     /// The rule's name. An override that names no rule is an error.
     pub name: String,
@@ -274,6 +318,7 @@ impl ChannelKind {
 /// One entry of `alerts.channels`: `kind` and the settings of that kind.
 #[derive(Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ChannelConfig {
     /// `console`, `webhook`, `email` or `alertmanager`.
     pub kind: ChannelKind,

@@ -62,6 +62,7 @@ impl std::error::Error for ConfigError {}
 /// `service:` — who is reporting (the OpenTelemetry resource).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ServiceConfig {
     /// `service.name`; `OTEL_SERVICE_NAME` overrides it.
     pub name: String,
@@ -95,6 +96,7 @@ fn default_service_name() -> String {
 /// `tracing:` — which spans are recorded.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct TracingConfig {
     /// Level directives for spans, `RUST_LOG` syntax (`info,my_app::db=debug`).
     #[serde(deserialize_with = "de_directives")]
@@ -104,6 +106,7 @@ pub struct TracingConfig {
 /// `sampling:` — which traces are kept.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct SamplingConfig {
     /// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`
     /// or `parentbased_traceidratio` (the default); `OTEL_TRACES_SAMPLER` overrides it.
@@ -173,6 +176,7 @@ impl SamplingConfig {
 /// `logging:` — which `tracing` events become log records.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct LoggingConfig {
     /// Level directives for log records, `RUST_LOG` syntax.
     #[serde(deserialize_with = "de_directives")]
@@ -191,6 +195,7 @@ impl Default for LoggingConfig {
 /// `exporters:` — where spans and logs go.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ExportersConfig {
     /// The console exporter.
     pub console: ConsoleConfig,
@@ -201,6 +206,7 @@ pub struct ExportersConfig {
 /// `exporters.console:`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ConsoleConfig {
     /// `auto` (on when no OTLP endpoint is set, the default), `true` or `false`.
     #[serde(deserialize_with = "de_switch")]
@@ -256,6 +262,7 @@ pub enum Protocol {
 /// `exporters.otlp:`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct OtlpConfig {
     /// Collector endpoint (`http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP);
     /// empty means no OTLP export. `OTEL_EXPORTER_OTLP_ENDPOINT` overrides it.
@@ -284,6 +291,7 @@ impl Default for OtlpConfig {
 /// `export:` — the pipeline's buffers and timing.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ExportConfig {
     /// Records each thread can hand over before telemark's thread drains them; past it they are
     /// dropped and counted.
@@ -319,6 +327,7 @@ impl Default for ExportConfig {
 /// `exceptions:` — grouping of recorded errors.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ExceptionsConfig {
     /// Capture a backtrace with each exception (unresolved on the caller's thread, symbolised on
     /// telemark's own); `#[capture_exceptions(backtrace = ..)]` overrides it per function.
@@ -351,6 +360,7 @@ impl Default for ExceptionsConfig {
 /// `metrics:` — per-function call counts and latency histograms.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct MetricsConfig {
     /// Count every call of a `#[traced]` function by outcome and time it (on by default). Off,
     /// a call whose span is not recorded costs no clock read.
@@ -376,6 +386,7 @@ impl Default for MetricsConfig {
 /// `metrics.prometheus:` — a Prometheus scrape endpoint served by telemark's own thread.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct PrometheusConfig {
     /// The address to listen on (`127.0.0.1:9464`; port 0 picks a free one, see
     /// `Guard::prometheus_address`). Unset: no endpoint.
