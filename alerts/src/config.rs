@@ -44,7 +44,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
-use telemark_runtime::host::de_duration;
+use telemark_runtime::host::{de_duration, scalar_text};
 
 /// The channel every rule notifies unless it says otherwise; built in, always available.
 pub const CONSOLE: &str = "console";
@@ -757,28 +757,7 @@ fn de_condition<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 /// `min_calls`: a YAML whole number of at least 1 (`20`); anything else is an error saying what
 /// would be right, in the words `#[alert_on]` uses.
 fn de_min_calls<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    struct V;
-    impl de::Visitor<'_> for V {
-        type Value = String;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a whole number of calls, like `20`")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            // `20.0` stays a decimal, to be told apart from `20` as the macro does.
-            Ok(format!("{v:?}"))
-        }
-    }
-    let s = d.deserialize_any(V)?;
-    parse_min_calls(&s).map_err(de::Error::custom)
+    parse_min_calls(&scalar_text(d)?).map_err(de::Error::custom)
 }
 
 fn de_opt_min_calls<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -787,26 +766,7 @@ fn de_opt_min_calls<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::E
 
 /// Thresholds may be written as YAML numbers (`10`, `0.05`) or strings (`300ms`, `2%`).
 fn de_opt_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    struct V;
-    impl de::Visitor<'_> for V {
-        type Value = String;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a threshold such as `300ms`, `2%` or `10`")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-    }
-    let s = d.deserialize_any(V)?;
+    let s = scalar_text(d)?;
     split_threshold(&s).map_err(de::Error::custom)?;
     Ok(Some(s))
 }

@@ -655,11 +655,7 @@ fn deliver(
                 counters.set_error(e);
             }
             Err(payload) => {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "Box<dyn Any>".to_string());
+                let msg = telemark_runtime::host::panic_message(payload.as_ref());
                 counters.panics.fetch_add(1, Relaxed);
                 counters.set_error(format!("the handler panicked: {msg}"));
             }

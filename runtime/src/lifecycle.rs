@@ -253,11 +253,7 @@ fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "Box<dyn Any>".to_string());
+            let msg = exception::panic_message(payload);
             let location = info.location().map(|l| (l.file().to_string(), l.line()));
             // Captured on every thread, before the panic unwinds; never blocks or panics itself.
             let note = if thread::is_internal() {

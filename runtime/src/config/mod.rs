@@ -728,39 +728,37 @@ fn de_with<'de, D: Deserializer<'de>, T>(
     d: D,
     f: impl FnOnce(&str) -> Result<T, String>,
 ) -> Result<T, D::Error> {
-    let s = StrOrNum::deserialize(d)?;
-    f(&s.0).map_err(de::Error::custom)
+    f(&scalar_text(d)?).map_err(de::Error::custom)
 }
 
-/// Accepts a string, a number or a boolean and hands over its text.
-struct StrOrNum(String);
-
-impl<'de> Deserialize<'de> for StrOrNum {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl de::Visitor<'_> for V {
-            type Value = StrOrNum;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<StrOrNum, E> {
-                Ok(StrOrNum(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<StrOrNum, E> {
-                Ok(StrOrNum(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StrOrNum, E> {
-                Ok(StrOrNum(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StrOrNum, E> {
-                Ok(StrOrNum(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<StrOrNum, E> {
-                Ok(StrOrNum(v.to_string()))
-            }
+/// The text of a YAML scalar — a string, a number or a boolean — for values with a grammar of
+/// their own (durations, thresholds, level directives): `10s` and `10` reach the grammar alike,
+/// and a decimal stays one (`20.0`, not `20`).
+#[doc(hidden)] // for telemark-alerts (`telemark_runtime::host`)
+pub fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct V;
+    impl de::Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string, a number or a boolean")
         }
-        d.deserialize_any(V)
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(format!("{v:?}"))
+        }
     }
+    d.deserialize_any(V)
 }
 
 /// One exception ignore pattern, checked as it is read, so a mistake names its entry

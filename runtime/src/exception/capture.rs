@@ -472,15 +472,20 @@ pub(crate) fn record_panic_message(message: &str, location: Option<(&str, u32)>)
     }
 }
 
+/// A panic's message: its `&str` or `String` payload, else `Box<dyn Any>`.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_string())
+}
+
 /// Records a panic payload caught with `std::panic::catch_unwind` (when telemark's hook did not see
 /// it, e.g. a panic hook of your own replaced it).
 #[track_caller]
 pub fn record_panic(payload: &(dyn std::any::Any + Send)) {
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "Box<dyn Any>".to_string());
+    let message = panic_message(payload);
     let at = Location::caller();
     let subject = Subject::Display { value: &message, type_name: "panic", debug: None };
     let mut opts = located(at, true);

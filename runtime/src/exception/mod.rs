@@ -12,18 +12,18 @@
 //! ```
 
 pub(crate) mod backtrace;
-mod capture;
+pub(crate) mod capture;
 pub(crate) mod fingerprint;
 pub(crate) mod model;
 pub(crate) mod tracker;
 
-pub(crate) use capture::pattern_error;
 #[cfg(feature = "anyhow")]
 pub(crate) use capture::Trace;
 pub(crate) use capture::{
     capture_returned, configure, record_panic_message, PanicNote, Processor, Report, Subject, PENDING_EVENT,
 };
 pub use capture::{evicted, groups, ignored, record, record_dyn, record_panic, record_with_fingerprint};
+pub(crate) use capture::{panic_message, pattern_error};
 #[doc(hidden)]
 pub use capture::{CaptureScope, CaptureSite, Scoped};
 pub use tracker::Group;

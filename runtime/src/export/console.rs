@@ -5,6 +5,7 @@ use super::{ExportError, Exporter, FinishedSpan, LogEntry};
 use crate::caller::callsite::Status;
 use crate::caller::ids::{SpanId, TraceId};
 use crate::caller::value::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -489,89 +490,105 @@ pub fn format_time(unix_nanos: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{millis:03}Z")
 }
 
-pub(crate) fn json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+/// A log record as one JSON object (serialised by `serde_json`).
+#[derive(serde::Serialize)]
+struct JsonLog<'a> {
+    time: String,
+    level: &'static str,
+    target: &'a str,
+    message: &'a str,
+    fields: JsonFields<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    span_id: Option<String>,
+}
+
+/// A span as one JSON object.
+#[derive(serde::Serialize)]
+struct JsonSpan<'a> {
+    span: &'a str,
+    trace_id: String,
+    span_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_span_id: Option<String>,
+    start: String,
+    duration_ns: u64,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_message: Option<&'a str>,
+    attributes: JsonFields<'a>,
+}
+
+/// Attributes as a JSON object, in their order; numbers and booleans stay JSON numbers and
+/// booleans (a float that is not finite becomes its text).
+struct JsonFields<'a>(&'a [(Cow<'static, str>, Value)]);
+
+impl serde::Serialize for JsonFields<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            match v {
+                Value::Str(text) => map.serialize_entry(k.as_ref(), text.as_ref())?,
+                Value::I64(i) => map.serialize_entry(k.as_ref(), i)?,
+                Value::F64(f) if f.is_finite() => map.serialize_entry(k.as_ref(), f)?,
+                Value::F64(f) => map.serialize_entry(k.as_ref(), &f.to_string())?,
+                Value::Bool(b) => map.serialize_entry(k.as_ref(), b)?,
             }
-            c => out.push(c),
         }
-    }
-    out.push('"');
-}
-
-fn json_value(v: &Value, out: &mut String) {
-    match v {
-        Value::Str(s) => json_str(s, out),
-        Value::I64(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::F64(f) if f.is_finite() => {
-            let _ = write!(out, "{f}");
-        }
-        Value::F64(f) => json_str(&f.to_string(), out),
-        Value::Bool(b) => {
-            let _ = write!(out, "{b}");
-        }
+        map.end()
     }
 }
 
-fn json_fields<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>, out: &mut String) {
-    out.push('{');
-    for (i, (k, v)) in fields.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json_str(k, out);
-        out.push(':');
-        json_value(v, out);
+/// Appends `value` as one line of JSON.
+fn json_line(value: &impl serde::Serialize, out: &mut String) {
+    // Serialising strings, numbers and maps with string keys cannot fail.
+    if let Ok(line) = serde_json::to_string(value) {
+        out.push_str(&line);
+        out.push('\n');
     }
-    out.push('}');
 }
 
 fn json_log(l: &LogEntry, out: &mut String) {
-    out.push_str("{\"time\":");
-    json_str(&format_time(l.time_unix_nanos), out);
-    let _ = write!(out, ",\"level\":\"{}\",\"target\":", l.level.severity_text());
-    json_str(l.target, out);
-    out.push_str(",\"message\":");
-    json_str(&l.message, out);
-    out.push_str(",\"fields\":");
-    json_fields(l.attributes.iter().map(|(k, v)| (k.as_ref(), v)), out);
-    if let (Some(t), Some(s)) = (l.trace_id, l.span_id) {
-        let _ = write!(out, ",\"trace_id\":\"{t}\",\"span_id\":\"{s}\"");
-    }
-    out.push_str("}\n");
+    let ids = l.trace_id.zip(l.span_id);
+    json_line(
+        &JsonLog {
+            time: format_time(l.time_unix_nanos),
+            level: l.level.severity_text(),
+            target: l.target,
+            message: &l.message,
+            fields: JsonFields(&l.attributes),
+            trace_id: ids.map(|(t, _)| t.to_string()),
+            span_id: ids.map(|(_, s)| s.to_string()),
+        },
+        out,
+    );
 }
 
 fn json_span(s: &FinishedSpan, out: &mut String) {
-    let _ = write!(out, "{{\"span\":");
-    json_str(&s.name, out);
-    let _ = write!(out, ",\"trace_id\":\"{}\",\"span_id\":\"{}\"", s.trace_id, s.span_id);
-    if let Some(p) = s.parent_span_id {
-        let _ = write!(out, ",\"parent_span_id\":\"{p}\"");
-    }
-    out.push_str(",\"start\":");
-    json_str(&format_time(s.start_unix_nanos), out);
-    let _ = write!(out, ",\"duration_ns\":{},\"kind\":\"{}\"", s.duration_nanos(), s.kind.as_str());
-    match &s.status {
-        Status::Error(m) => {
-            out.push_str(",\"status\":\"error\",\"status_message\":");
-            json_str(m, out);
-        }
-        Status::Ok => out.push_str(",\"status\":\"ok\""),
-        Status::Unset => {}
-    }
-    out.push_str(",\"attributes\":");
-    json_fields(s.attributes.iter().map(|(k, v)| (k.as_ref(), v)), out);
-    out.push_str("}\n");
+    let (status, status_message) = match &s.status {
+        Status::Error(m) => (Some("error"), Some(m.as_str())),
+        Status::Ok => (Some("ok"), None),
+        Status::Unset => (None, None),
+    };
+    json_line(
+        &JsonSpan {
+            span: &s.name,
+            trace_id: s.trace_id.to_string(),
+            span_id: s.span_id.to_string(),
+            parent_span_id: s.parent_span_id.map(|p| p.to_string()),
+            start: format_time(s.start_unix_nanos),
+            duration_ns: s.duration_nanos(),
+            kind: s.kind.as_str(),
+            status,
+            status_message,
+            attributes: JsonFields(&s.attributes),
+        },
+        out,
+    );
 }
 
 /// How telemark's rendered stacktraces mark a frame outside the application.
@@ -646,7 +663,6 @@ fn frame_crate(frame: &str) -> Option<&str> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use std::borrow::Cow;
 
     /// An exception record as `telemark::exceptions::record` exports it, at 2026-11-24T19:40:01.123Z.
     fn exception(attributes: Vec<(&'static str, Value)>) -> LogEntry {
@@ -695,10 +711,18 @@ mod tests {
     }
 
     #[test]
-    fn json_escapes() {
-        let mut s = String::new();
-        json_str("a\"b\\c\n\u{1}", &mut s);
-        assert_eq!(s, r#""a\"b\\c\n\u0001""#);
+    fn json_lines_are_json_whatever_the_text() {
+        let mut l = exception(Vec::new());
+        l.target = "app";
+        l.message = "a\"b\\c\n\u{1}".to_string();
+        l.attributes = vec![("ratio".into(), Value::F64(f64::NAN)), ("n".into(), Value::I64(3))];
+        let mut out = String::new();
+        json_log(&l, &mut out);
+        assert!(out.ends_with('\n') && out.matches('\n').count() == 1, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["message"], "a\"b\\c\n\u{1}");
+        assert_eq!(v["fields"]["ratio"], "NaN");
+        assert_eq!(v["fields"]["n"], 3);
     }
 
     #[test]
