@@ -1,13 +1,14 @@
 //! telemark's collector thread: drains every thread's ring, decodes records into
 //! [`FinishedSpan`]s and [`LogEntry`]s, and hands them to the exporters.
 
-use crate::caller::callsite::{Status, STATUS_CAPTURED, STATUS_ERROR, STATUS_OK};
+mod decode;
+
 use crate::caller::clock;
-use crate::caller::ids::{SpanId, TraceId};
-use crate::caller::thread::{self, LogRecord, LogSource, Record, Site, SpanRecord, CHANNELS};
+use crate::caller::thread::{self, Record, CHANNELS};
 use crate::caller::value;
-use crate::export::{CodeLocation, Exporter, FinishedSpan, LogEntry};
+use crate::export::{Exporter, FinishedSpan, LogEntry};
 use crate::stats::STATS;
+use decode::{decode_log, decode_span};
 use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -238,81 +239,4 @@ impl Collector {
         }
         self.logs.clear();
     }
-}
-
-fn code_location(site: &Site) -> CodeLocation {
-    match site {
-        Site::Callsite(c) => CodeLocation {
-            function: Some(Cow::Borrowed(c.meta.function)),
-            file: Some(c.meta.file),
-            line: Some(c.meta.line),
-        },
-        Site::Tracing(m) => CodeLocation { function: None, file: m.file(), line: m.line() },
-        Site::Manual(loc) => CodeLocation { function: None, file: Some(loc.file()), line: Some(loc.line()) },
-    }
-}
-
-fn decode_span(r: SpanRecord, anchor: &minstant::Anchor, attributes: Attributes) -> (FinishedSpan, Vec<u8>) {
-    let keys = match r.site {
-        Site::Callsite(c) => value::Keys::Static(c.meta.keys),
-        Site::Tracing(m) => value::Keys::Fields(m.fields()),
-        Site::Manual(..) => value::Keys::None,
-    };
-    let d = value::decode(&r.data, keys, attributes);
-    let attributes = d.attributes;
-    let status = match r.status {
-        STATUS_ERROR | STATUS_CAPTURED => Status::Error(d.status_message.unwrap_or_default()),
-        STATUS_OK => Status::Ok,
-        _ => Status::Unset,
-    };
-    let name = match d.name {
-        Some(n) => Cow::Owned(n),
-        None => Cow::Borrowed(r.site.name()),
-    };
-    let span = FinishedSpan {
-        trace_id: r.trace_id,
-        span_id: r.span_id,
-        parent_span_id: (r.parent != SpanId::INVALID).then_some(r.parent),
-        parent_is_remote: r.parent_remote,
-        name,
-        kind: r.kind,
-        start_unix_nanos: r.start.as_unix_nanos(anchor),
-        end_unix_nanos: r.end.as_unix_nanos(anchor),
-        code: code_location(&r.site),
-        attributes,
-        dropped_attributes: r.dropped,
-        events: d.events,
-        status,
-        trace_state: r.trace_state,
-    };
-    let _ = r.cancelled;
-    (span, r.data)
-}
-
-fn decode_log(r: LogRecord, anchor: &minstant::Anchor) -> (LogEntry, Vec<u8>) {
-    let (keys, target, file, line) = match r.source {
-        LogSource::Tracing(m) => (value::Keys::Fields(m.fields()), m.target(), m.file(), m.line()),
-    };
-    let d = value::decode(&r.data, keys, Vec::new());
-    let mut message = String::new();
-    let mut attributes = Vec::with_capacity(d.attributes.len());
-    for (k, v) in d.attributes {
-        if k == "message" && message.is_empty() {
-            message = v.to_string();
-        } else {
-            attributes.push((k, v));
-        }
-    }
-    let entry = LogEntry {
-        time_unix_nanos: r.time.as_unix_nanos(anchor),
-        level: r.level,
-        target,
-        message,
-        attributes,
-        trace_id: (r.trace_id != TraceId::INVALID).then_some(r.trace_id),
-        span_id: (r.span_id != SpanId::INVALID).then_some(r.span_id),
-        file,
-        line,
-    };
-    (entry, r.data)
 }

@@ -1,0 +1,91 @@
+//! Records as the caller's side wrote them → spans and log records as exporters see them: the
+//! values decoded from the span's buffer, the call site's `code.*`, timestamps on the wall clock.
+
+use super::Attributes;
+use crate::caller::callsite::{Status, STATUS_CAPTURED, STATUS_ERROR, STATUS_OK};
+use crate::caller::ids::{SpanId, TraceId};
+use crate::caller::thread::{LogRecord, LogSource, Site, SpanRecord};
+use crate::caller::value;
+use crate::export::{CodeLocation, FinishedSpan, LogEntry};
+use std::borrow::Cow;
+
+fn code_location(site: &Site) -> CodeLocation {
+    match site {
+        Site::Callsite(c) => CodeLocation {
+            function: Some(Cow::Borrowed(c.meta.function)),
+            file: Some(c.meta.file),
+            line: Some(c.meta.line),
+        },
+        Site::Tracing(m) => CodeLocation { function: None, file: m.file(), line: m.line() },
+        Site::Manual(loc) => CodeLocation { function: None, file: Some(loc.file()), line: Some(loc.line()) },
+    }
+}
+
+pub(super) fn decode_span(
+    r: SpanRecord,
+    anchor: &minstant::Anchor,
+    attributes: Attributes,
+) -> (FinishedSpan, Vec<u8>) {
+    let keys = match r.site {
+        Site::Callsite(c) => value::Keys::Static(c.meta.keys),
+        Site::Tracing(m) => value::Keys::Fields(m.fields()),
+        Site::Manual(..) => value::Keys::None,
+    };
+    let d = value::decode(&r.data, keys, attributes);
+    let attributes = d.attributes;
+    let status = match r.status {
+        STATUS_ERROR | STATUS_CAPTURED => Status::Error(d.status_message.unwrap_or_default()),
+        STATUS_OK => Status::Ok,
+        _ => Status::Unset,
+    };
+    let name = match d.name {
+        Some(n) => Cow::Owned(n),
+        None => Cow::Borrowed(r.site.name()),
+    };
+    let span = FinishedSpan {
+        trace_id: r.trace_id,
+        span_id: r.span_id,
+        parent_span_id: (r.parent != SpanId::INVALID).then_some(r.parent),
+        parent_is_remote: r.parent_remote,
+        name,
+        kind: r.kind,
+        start_unix_nanos: r.start.as_unix_nanos(anchor),
+        end_unix_nanos: r.end.as_unix_nanos(anchor),
+        code: code_location(&r.site),
+        attributes,
+        dropped_attributes: r.dropped,
+        events: d.events,
+        status,
+        trace_state: r.trace_state,
+    };
+    let _ = r.cancelled;
+    (span, r.data)
+}
+
+pub(super) fn decode_log(r: LogRecord, anchor: &minstant::Anchor) -> (LogEntry, Vec<u8>) {
+    let (keys, target, file, line) = match r.source {
+        LogSource::Tracing(m) => (value::Keys::Fields(m.fields()), m.target(), m.file(), m.line()),
+    };
+    let d = value::decode(&r.data, keys, Vec::new());
+    let mut message = String::new();
+    let mut attributes = Vec::with_capacity(d.attributes.len());
+    for (k, v) in d.attributes {
+        if k == "message" && message.is_empty() {
+            message = v.to_string();
+        } else {
+            attributes.push((k, v));
+        }
+    }
+    let entry = LogEntry {
+        time_unix_nanos: r.time.as_unix_nanos(anchor),
+        level: r.level,
+        target,
+        message,
+        attributes,
+        trace_id: (r.trace_id != TraceId::INVALID).then_some(r.trace_id),
+        span_id: (r.span_id != SpanId::INVALID).then_some(r.span_id),
+        file,
+        line,
+    };
+    (entry, r.data)
+}

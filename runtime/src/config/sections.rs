@@ -1,0 +1,347 @@
+//! The sections of the configuration file other than `alerts:` (telemark-alerts owns that one),
+//! with their defaults; values with a grammar of their own are read by `read`.
+
+use super::read::{
+    de_directives, de_duration, de_format, de_output, de_patterns, de_protocol, de_ratio, de_sampler_name,
+    de_switch, list,
+};
+pub use crate::caller::level::Directives;
+use crate::caller::sampling::{Sampler, SamplerConfig};
+use crate::export::console::ConsoleFormat;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// `service:` — who is reporting (the OpenTelemetry resource).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ServiceConfig {
+    /// `service.name`; `OTEL_SERVICE_NAME` overrides it.
+    pub name: String,
+    /// `service.version`.
+    pub version: Option<String>,
+    /// `deployment.environment.name`.
+    pub environment: Option<String>,
+    /// More resource attributes; `OTEL_RESOURCE_ATTRIBUTES` adds to them.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            name: default_service_name(),
+            version: None,
+            environment: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_service_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|n| n.split('-').next().unwrap_or(&n).to_string())
+        .unwrap_or_else(|| "unknown_service".into())
+}
+
+/// `tracing:` — which spans are recorded.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct TracingConfig {
+    /// Level directives for spans, `RUST_LOG` syntax (`info,my_app::db=debug`).
+    #[serde(deserialize_with = "de_directives")]
+    pub level: Directives,
+}
+
+/// `sampling:` — which traces are kept.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct SamplingConfig {
+    /// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`
+    /// or `parentbased_traceidratio` (the default); `OTEL_TRACES_SAMPLER` overrides it.
+    #[serde(deserialize_with = "de_sampler_name")]
+    pub sampler: SamplerName,
+    /// The ratio for the `*traceidratio` samplers, 0.0–1.0; `OTEL_TRACES_SAMPLER_ARG` overrides it.
+    #[serde(deserialize_with = "de_ratio")]
+    pub ratio: f64,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig { sampler: SamplerName::ParentBasedTraceIdRatio, ratio: 1.0 }
+    }
+}
+
+/// The samplers OpenTelemetry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum SamplerName {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio,
+    ParentBasedAlwaysOn,
+    ParentBasedAlwaysOff,
+    ParentBasedTraceIdRatio,
+}
+
+const SAMPLERS: &[&str] = &[
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+];
+
+impl std::str::FromStr for SamplerName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.trim() {
+            "always_on" => SamplerName::AlwaysOn,
+            "always_off" => SamplerName::AlwaysOff,
+            "traceidratio" => SamplerName::TraceIdRatio,
+            "parentbased_always_on" => SamplerName::ParentBasedAlwaysOn,
+            "parentbased_always_off" => SamplerName::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => SamplerName::ParentBasedTraceIdRatio,
+            other => return Err(format!("unknown sampler `{other}`, expected one of {}", list(SAMPLERS))),
+        })
+    }
+}
+
+impl SamplingConfig {
+    pub(crate) fn sampler(&self) -> SamplerConfig {
+        let (root, parent_based) = match self.sampler {
+            SamplerName::AlwaysOn => (Sampler::AlwaysOn, false),
+            SamplerName::AlwaysOff => (Sampler::AlwaysOff, false),
+            SamplerName::TraceIdRatio => (Sampler::TraceIdRatio(self.ratio), false),
+            SamplerName::ParentBasedAlwaysOn => (Sampler::AlwaysOn, true),
+            SamplerName::ParentBasedAlwaysOff => (Sampler::AlwaysOff, true),
+            SamplerName::ParentBasedTraceIdRatio => (Sampler::TraceIdRatio(self.ratio), true),
+        };
+        SamplerConfig { root, parent_based }
+    }
+}
+
+/// `logging:` — which `tracing` events become log records.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct LoggingConfig {
+    /// Level directives for log records, `RUST_LOG` syntax.
+    #[serde(deserialize_with = "de_directives")]
+    pub level: Directives,
+    /// Install telemark as the global `tracing` subscriber (default true). Set false to compose
+    /// `telemark::tracing_layer()` with your own subscriber.
+    pub install_subscriber: bool,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig { level: Directives::default(), install_subscriber: true }
+    }
+}
+
+/// `exporters:` — where spans and logs go.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ExportersConfig {
+    /// The console exporter.
+    pub console: ConsoleConfig,
+    /// The OTLP exporter.
+    pub otlp: OtlpConfig,
+}
+
+/// `exporters.console:`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ConsoleConfig {
+    /// `auto` (on when no OTLP endpoint is set, the default), `true` or `false`.
+    #[serde(deserialize_with = "de_switch")]
+    pub enabled: Switch,
+    /// `human` (span trees and readable lines) or `json` (one object per line).
+    #[serde(deserialize_with = "de_format")]
+    pub format: ConsoleFormat,
+    /// `stdout` (default) or `stderr`.
+    #[serde(deserialize_with = "de_output")]
+    pub output: ConsoleOutput,
+    /// Colors: `auto` (when the output is a terminal), `true` or `false`.
+    #[serde(deserialize_with = "de_switch")]
+    pub color: Switch,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: Switch::Auto,
+            format: ConsoleFormat::Human,
+            output: ConsoleOutput::Stdout,
+            color: Switch::Auto,
+        }
+    }
+}
+
+/// `auto`, `true` or `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Switch {
+    Auto,
+    On,
+    Off,
+}
+
+/// Where the console writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum ConsoleOutput {
+    Stdout,
+    Stderr,
+}
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/gRPC (port 4317 by convention).
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (port 4318 by convention).
+    HttpProtobuf,
+}
+
+/// `exporters.otlp:`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct OtlpConfig {
+    /// Collector endpoint (`http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP);
+    /// empty means no OTLP export. `OTEL_EXPORTER_OTLP_ENDPOINT` overrides it.
+    pub endpoint: String,
+    /// `grpc` or `http/protobuf`; `OTEL_EXPORTER_OTLP_PROTOCOL` overrides it.
+    #[serde(deserialize_with = "de_protocol")]
+    pub protocol: Protocol,
+    /// Extra headers (API keys); `OTEL_EXPORTER_OTLP_HEADERS` adds to them.
+    pub headers: BTreeMap<String, String>,
+    /// Per-export timeout (`10s`); `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds) overrides it.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: String::new(),
+            protocol: Protocol::Grpc,
+            headers: BTreeMap::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `export:` — the pipeline's buffers and timing.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ExportConfig {
+    /// Records each thread can hand over before telemark's thread drains them; past it they are
+    /// dropped and counted.
+    pub buffer_per_thread: usize,
+    /// Spans and logs waiting for the OTLP exporter at most; past it they are dropped and counted.
+    pub max_queue: usize,
+    /// Most spans (or logs) per OTLP request.
+    pub max_batch: usize,
+    /// Longest wait before a partial batch is sent (`1s`).
+    #[serde(deserialize_with = "de_duration")]
+    pub delay: Duration,
+    /// How often telemark's thread drains the per-thread buffers when nothing wakes it (`100ms`).
+    #[serde(deserialize_with = "de_duration")]
+    pub drain_interval: Duration,
+    /// Longest time dropping the guard waits for the last export (`5s`).
+    #[serde(deserialize_with = "de_duration")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            buffer_per_thread: 4096,
+            max_queue: 65_536,
+            max_batch: 512,
+            delay: Duration::from_secs(1),
+            drain_interval: Duration::from_millis(100),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `exceptions:` — grouping of recorded errors.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ExceptionsConfig {
+    /// Capture a backtrace with each exception (unresolved on the caller's thread, symbolised on
+    /// telemark's own); `#[capture_exceptions(backtrace = ..)]` overrides it per function.
+    pub capture_backtrace: bool,
+    /// Patterns of errors to count but never export: a type path (`io::ErrorKind::WouldBlock`)
+    /// matches the end of the type, anything else is looked for in the type and the message.
+    #[serde(deserialize_with = "de_patterns")]
+    pub ignore: Vec<String>,
+    /// Most groups kept; the least recently seen is evicted (and counted) first.
+    pub max_groups: usize,
+    /// Occurrences of one group exported per `rate_window`; the rest are only counted.
+    pub rate_limit: u32,
+    /// The rate-limit window (`1m`).
+    #[serde(deserialize_with = "de_duration")]
+    pub rate_window: Duration,
+}
+
+impl Default for ExceptionsConfig {
+    fn default() -> Self {
+        ExceptionsConfig {
+            capture_backtrace: true,
+            ignore: Vec::new(),
+            max_groups: 1000,
+            rate_limit: 10,
+            rate_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `metrics:` — per-function call counts and latency histograms.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MetricsConfig {
+    /// Count every call of a `#[traced]` function by outcome and time it (on by default). Off,
+    /// a call whose span is not recorded costs no clock read.
+    pub enabled: bool,
+    /// How often the metrics are pushed over OTLP (when an OTLP endpoint is configured);
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) overrides it.
+    #[serde(deserialize_with = "de_duration")]
+    pub export_interval: Duration,
+    /// `prometheus:` — a scrape endpoint.
+    pub prometheus: PrometheusConfig,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            export_interval: Duration::from_secs(10),
+            prometheus: PrometheusConfig::default(),
+        }
+    }
+}
+
+/// `metrics.prometheus:` — a Prometheus scrape endpoint served by telemark's own thread.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct PrometheusConfig {
+    /// The address to listen on (`127.0.0.1:9464`; port 0 picks a free one, see
+    /// `Guard::prometheus_address`). Unset: no endpoint.
+    pub listen: Option<String>,
+}
