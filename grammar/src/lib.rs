@@ -155,6 +155,42 @@ impl Op {
     }
 }
 
+/// How urgent an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// For information.
+    Info,
+    /// Someone should look.
+    Warning,
+    /// Someone must act now.
+    Critical,
+}
+
+/// Every severity name the grammar accepts, least urgent first.
+pub const SEVERITY_NAMES: &[&str] = &["info", "warning", "critical"];
+
+impl Severity {
+    /// Parses `info`, `warning` or `critical` (see [`grammar::unknown_severity`] for the message
+    /// when it is none of them).
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+
+    /// `info`, `warning` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// A value of `metric` as written in the grammar: `5%` for an error rate (a fraction), `200ms` for
 /// a latency (seconds), the number otherwise, to three decimals. The one format of a metric's
 /// thresholds and values wherever a person reads them; `n/a` for no value (NaN: a ratio or a
@@ -185,7 +221,9 @@ fn trim(v: f64) -> String {
 
 /// The checks and their messages.
 pub mod grammar {
-    use super::{format_duration, format_threshold, Metric, Op, Quantile, METRIC_NAMES};
+    use super::{
+        format_duration, format_threshold, Metric, Op, Quantile, Severity, METRIC_NAMES, SEVERITY_NAMES,
+    };
     use std::time::Duration;
 
     pub use crate::duration::{check_rule_duration, parse_duration};
@@ -210,6 +248,19 @@ pub mod grammar {
     /// signal yet: 20 for a 5% threshold to mean more than one failure, about 100 for `p99_latency`
     /// to be a 99th percentile rather than the slowest call; `min_calls = 1` turns the wait off.
     pub const DEFAULT_MIN_CALLS: u64 = 10;
+
+    /// The window a rule's metric is measured over, unless the rule says otherwise (`window`):
+    /// five minutes, long enough for a function called twice a minute to reach
+    /// [`DEFAULT_MIN_CALLS`] calls, short enough to notice an outage within minutes.
+    ///
+    /// The one default of `#[alert_on]` and of `alerts.rules` in the config.
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+
+    /// A rule's severity, unless it says otherwise (`severity`): someone should look.
+    pub const DEFAULT_SEVERITY: Severity = Severity::Warning;
+
+    /// The channel a rule notifies, unless it names its own (`notify`): the built-in `console`.
+    pub const DEFAULT_CHANNEL: &str = "console";
 
     /// The placeholders of `summary` and `description`.
     pub const PLACEHOLDERS: &[&str] = &["function", "value", "threshold"];
@@ -473,9 +524,10 @@ pub mod grammar {
     /// milliseconds ([`check_rule_duration`]) and `for` is at most [`MAX_FOR_WINDOWS`] windows.
     pub fn check_window(window: Duration, for_: Duration) -> Result<(), String> {
         if window.is_zero() {
-            return Err(
-                "the window cannot be zero: the metric is measured over it; the default is `5m`".into()
-            );
+            return Err(format!(
+                "the window cannot be zero: the metric is measured over it; the default is `{}`",
+                format_duration(DEFAULT_WINDOW)
+            ));
         }
         check_rule_duration("window", window)?;
         check_rule_duration("for", for_)?;
@@ -637,12 +689,11 @@ pub mod grammar {
 
     /// The message for an unknown severity.
     pub fn unknown_severity(text: &str) -> String {
-        const SEVERITIES: &[&str] = &["info", "warning", "critical"];
         let hint = match text.to_ascii_lowercase().as_str() {
             "warn" => Some("warning"),
             "error" | "fatal" | "page" | "high" | "crit" => Some("critical"),
             "debug" | "notice" | "low" | "information" => Some("info"),
-            l => SEVERITIES.iter().copied().find(|s| *s == l).or_else(|| closest(l, SEVERITIES)),
+            l => SEVERITY_NAMES.iter().copied().find(|s| *s == l).or_else(|| closest(l, SEVERITY_NAMES)),
         };
         let hint = hint.map(|h| format!("; did you mean `{h}`?")).unwrap_or_default();
         format!("unknown severity `{text}`, expected `info`, `warning` or `critical`{hint}")
@@ -712,7 +763,9 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::grammar::*;
-    use super::{format_threshold, ignore_pattern_error, Metric, Op, Quantile, METRIC_NAMES};
+    use super::{
+        format_threshold, ignore_pattern_error, Metric, Op, Quantile, Severity, METRIC_NAMES, SEVERITY_NAMES,
+    };
 
     /// Asserts that `result` is an error containing every one of `parts`.
     #[track_caller]
@@ -966,6 +1019,27 @@ mod tests {
         }
         assert_err(check_channel_name(""), &["invalid channel name ``"]);
         assert_err(check_channel_name("on call"), &["invalid channel name `on call`", "`alerts.channels`"]);
+    }
+
+    #[test]
+    fn severities() {
+        for name in SEVERITY_NAMES {
+            assert_eq!(Severity::parse(name).unwrap().as_str(), *name);
+        }
+        assert_eq!(Severity::parse("warn"), None);
+        assert!(Severity::Info < Severity::Warning && Severity::Warning < Severity::Critical);
+    }
+
+    #[test]
+    fn the_defaults() {
+        assert_eq!(crate::format_duration(DEFAULT_WINDOW), "5m");
+        assert_eq!(DEFAULT_SEVERITY, Severity::Warning);
+        assert_eq!(DEFAULT_CHANNEL, "console");
+        assert_eq!(check_window(DEFAULT_WINDOW, std::time::Duration::ZERO), Ok(()));
+        assert_err(
+            check_window(std::time::Duration::ZERO, std::time::Duration::ZERO),
+            &["the default is `5m`"],
+        );
     }
 
     #[test]

@@ -27,8 +27,9 @@ use telemark_grammar::grammar::{
     bad_op, check_channel_name, check_condition, check_label_name, check_min_calls_metric,
     check_rule_duration, check_rule_name, check_template, check_window, closest, missing_threshold,
     parse_duration, parse_min_calls, parse_op, threshold_value, unknown_metric, unknown_severity,
+    DEFAULT_CHANNEL, DEFAULT_SEVERITY, DEFAULT_WINDOW,
 };
-use telemark_grammar::{Metric, Op, Quantile};
+use telemark_grammar::{Metric, Op, Quantile, Severity};
 
 const OPTIONS: &[&str] =
     &["name", "window", "for", "min_calls", "severity", "notify", "summary", "description", "labels"];
@@ -74,6 +75,19 @@ fn op_tokens(o: Op) -> TokenStream {
     quote!(::telemark::__private::Op::#v)
 }
 
+/// The runtime's value of a severity, for generated code.
+fn severity_tokens(s: Severity) -> TokenStream {
+    let v = Ident::new(
+        match s {
+            Severity::Info => "Info",
+            Severity::Warning => "Warning",
+            Severity::Critical => "Critical",
+        },
+        Span::call_site(),
+    );
+    quote!(::telemark::__private::Severity::#v)
+}
+
 /// The checked model of one `#[alert_on(...)]`.
 #[derive(Default)]
 struct AlertArgs {
@@ -83,7 +97,7 @@ struct AlertArgs {
     name: Option<(String, Span)>,
     window: Option<(Duration, Span)>,
     for_: Option<(Duration, Span)>,
-    severity: Option<String>,
+    severity: Option<Severity>,
     notify: Option<Vec<String>>,
     summary: Option<String>,
     description: Option<String>,
@@ -188,17 +202,10 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
             u64::try_from(d.map(|d| d.0).unwrap_or(default).as_millis()).unwrap_or(u64::MAX),
         )
     };
-    let window_ms = millis(a.window, Duration::from_secs(300));
+    let window_ms = millis(a.window, DEFAULT_WINDOW);
     let for_ms = millis(a.for_, Duration::ZERO);
-    let severity = Ident::new(
-        match a.severity.as_deref() {
-            Some("info") => "Info",
-            Some("critical") => "Critical",
-            _ => "Warning",
-        },
-        Span::call_site(),
-    );
-    let notify: Vec<String> = a.notify.clone().unwrap_or_else(|| vec!["console".to_string()]);
+    let severity = severity_tokens(a.severity.unwrap_or(DEFAULT_SEVERITY));
+    let notify: Vec<String> = a.notify.clone().unwrap_or_else(|| vec![DEFAULT_CHANNEL.to_string()]);
     let opt = |s: &Option<String>| match s {
         Some(s) => quote!(::core::option::Option::Some(#s)),
         None => quote!(::core::option::Option::None),
@@ -227,7 +234,7 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
                     threshold: #threshold,
                     window_ms: #window_ms,
                     for_ms: #for_ms,
-                    severity: ::telemark::__private::Severity::#severity,
+                    severity: #severity,
                     notify: &[#(#notify),*],
                     summary: #summary,
                     description: #description,
@@ -513,10 +520,9 @@ fn parse_options(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors)
                     continue_after(input)?;
                     continue;
                 };
-                if ["info", "warning", "critical"].contains(&value.as_str()) {
-                    a.severity = Some(value);
-                } else {
-                    errors.push(syn::Error::new(span, unknown_severity(&value)));
+                match Severity::parse(&value) {
+                    Some(s) => a.severity = Some(s),
+                    None => errors.push(syn::Error::new(span, unknown_severity(&value))),
                 }
             }
             "notify" => {
@@ -751,7 +757,7 @@ fn cross_checks(a: &AlertArgs, errors: &mut Errors) {
             errors.push(syn::Error::new(key, m));
         }
     }
-    let window = a.window.map(|w| w.0).unwrap_or(Duration::from_secs(300));
+    let window = a.window.map(|w| w.0).unwrap_or(DEFAULT_WINDOW);
     let for_ = a.for_.map(|f| f.0).unwrap_or(Duration::ZERO);
     if let Err(m) = check_window(window, for_) {
         let span = match (a.window, a.for_) {
