@@ -11,18 +11,18 @@
 //!   the ones below it in `f.attrs`. Each checks its rule's name against those below it and
 //!   reports a clash on the first lower duplicate, so every duplicate gets exactly one error.
 //! - Metrics are recorded by `#[traced]`. The last `#[alert_on]` to expand (no other one left in
-//!   `f.attrs`) adds `#[::telemark::traced(__metrics_only)]` unless the function has `#[traced]`
-//!   below it (an attribute whose path ends in `traced`) or above it (already expanded: its body
-//!   holds the `__TELEMARK_CALLSITE` static `#[traced]` generates).
+//!   `f.attrs`) adds a metrics-only `#[traced]` unless the function has one, below it or already
+//!   expanded above it (see `protocol`).
 
 use crate::args::{expect_eq, join, option_key, parse_str_list, skip_option, unraw, Errors};
+use crate::protocol::{self, attr_args, Macro};
 use crate::traced::not_a_function;
 use proc_macro2::{Literal, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use std::time::Duration;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{AttrStyle, Attribute, Ident, ItemFn, LitStr, Token};
+use syn::{AttrStyle, Ident, ItemFn, LitStr, Token};
 use telemark_grammar::grammar::{
     bad_op, check_channel_name, check_condition, check_label_name, check_min_calls_metric,
     check_rule_duration, check_rule_name, check_template, check_window, closest, missing_threshold,
@@ -116,31 +116,6 @@ impl AlertArgs {
     }
 }
 
-/// Whether an attribute is `#[alert_on]` (any path ending so).
-fn is_alert_attr(a: &Attribute) -> bool {
-    a.path().segments.last().is_some_and(|s| s.ident == "alert_on")
-}
-
-fn is_traced_attr(a: &Attribute) -> bool {
-    a.path().segments.last().is_some_and(|s| s.ident == "traced")
-}
-
-/// Whether `#[traced]` has already expanded on this function (it was above `#[alert_on]`).
-fn body_is_traced(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|t| match t {
-        TokenTree::Ident(i) => i == "__TELEMARK_CALLSITE",
-        TokenTree::Group(g) => body_is_traced(g.stream()),
-        _ => false,
-    })
-}
-
-fn attr_args(a: &Attribute) -> TokenStream {
-    match &a.meta {
-        syn::Meta::List(l) => l.tokens.clone(),
-        _ => TokenStream::new(),
-    }
-}
-
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let f: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
@@ -165,7 +140,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let fn_name = unraw(&f.sig.ident);
     if let Some((own, _, own_default)) = a.rule_name(&fn_name) {
-        let below = f.attrs.iter().filter(|x| is_alert_attr(x)).map(|x| parse(attr_args(x)).0);
+        let below = f.attrs.iter().filter(|x| Macro::AlertOn.is(x)).map(|x| parse(attr_args(x)).0);
         if let Some((_, span, default)) =
             below.filter_map(|b| b.rule_name(&fn_name)).find(|(name, _, _)| *name == own)
         {
@@ -247,13 +222,14 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
         };
     };
 
-    let needs_traced = !f.attrs.iter().any(is_alert_attr)
-        && !f.attrs.iter().any(is_traced_attr)
-        && !body_is_traced(f.block.to_token_stream());
+    // The last `#[alert_on]` to expand makes sure the metrics are recorded (see `protocol`).
+    let needs_traced = !f.attrs.iter().any(|a| Macro::AlertOn.is(a))
+        && !f.attrs.iter().any(|a| Macro::Traced.is(a))
+        && !protocol::traced_expanded(&f.block);
     let ItemFn { attrs, vis, sig, block } = f;
     let mut out = TokenStream::new();
     if needs_traced {
-        out.extend(quote!(#[::telemark::traced(__metrics_only)]));
+        out.extend(protocol::metrics_only_traced());
     }
     for attr in attrs.iter().filter(|a| matches!(a.style, AttrStyle::Outer)) {
         attr.to_tokens(&mut out);

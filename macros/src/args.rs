@@ -35,6 +35,7 @@ pub(crate) struct TracedArgs {
     pub parent: Option<(Expr, Span)>,
     pub root: Option<Span>,
     pub sample: Option<(f64, Span)>,
+    /// Set by `protocol::Marker::MetricsOnly`, not by an option.
     pub metrics_only: bool,
 }
 
@@ -315,11 +316,6 @@ fn parse_options(input: ParseStream<'_>, a: &mut TracedArgs, errors: &mut Errors
             }
             "root" => {
                 a.root = Some(key.span());
-                reject_value(input, &k, errors)?;
-            }
-            // Hidden: what `#[alert_on]` adds to a function without `#[traced]` (metrics, no span).
-            "__metrics_only" => {
-                a.metrics_only = true;
                 reject_value(input, &k, errors)?;
             }
             "sample" => {

@@ -5,15 +5,16 @@
 //! With `#[traced]` on the same function, in either order, the capture runs inside the span: when
 //! `#[capture_exceptions]` expands first it leaves `#[traced]` to wrap the rewritten body; when
 //! `#[traced]` expands first it takes the `#[capture_exceptions]` attribute off and rewrites the
-//! body itself before wrapping it.
+//! body itself before wrapping it (see `protocol`).
 
 use crate::args::{closest, expect_eq, join, option_key, parse_str_list, skip_option, unraw, Errors};
+use crate::protocol::{take_marker, Macro, Marker};
 use crate::traced::{async_trait_parts, fake_return, not_a_function, ReturnInfo};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{Attribute, Block, Expr, Ident, ItemFn, LitBool, LitStr, Token};
+use syn::{Block, Expr, Ident, ItemFn, LitBool, LitStr, Token};
 
 const OPTIONS: &[&str] = &["ignore", "backtrace", "level", "fingerprint"];
 const LEVELS: &[&str] = &["error", "warn"];
@@ -154,57 +155,9 @@ fn parse_level(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors)
     Ok(())
 }
 
-/// Whether an attribute is `#[capture_exceptions]` (any path ending so).
-///
-/// A macro sees paths, not what they resolve to, so an import under another name
-/// (`use telemark::capture_exceptions as capture;`) is not recognised: below `#[traced]`, such a
-/// `#[capture]` is left in place and expands on its own after `#[traced]`, around the span rather
-/// than inside it (above `#[traced]` it expands first, as always, and runs inside the span).
-pub(crate) fn is_capture_attr(a: &Attribute) -> bool {
-    a.path().segments.last().is_some_and(|s| s.ident == "capture_exceptions")
-}
-
-/// The argument of a `#[capture_exceptions]` that `#[traced]` has already applied (`applied`).
-const APPLIED: &str = "__telemark_applied";
-
-/// What `#[traced]` puts back in place of the `#[capture_exceptions]` it took off and applied to
-/// the body itself: the same attribute, by the user's own path, with an argument that makes it
-/// hand the function back untouched (`expand`).
-///
-/// The attribute cannot simply be dropped: rustc would then never resolve its path, and the
-/// user's `use telemark::capture_exceptions;` would be reported unused (an error under
-/// `#![deny(warnings)]`). Left in place, rustc resolves it as it resolves any attribute, however
-/// it is written (an import, a full path, a path through an import of the crate, `$crate::..` in a
-/// macro) and in the scope it was written in. A `use <path> as _;` generated inside the body could
-/// only approximate that scope (a block also sees its own items), and would put an item and an
-/// `#[allow]` in the user's code.
-pub(crate) fn applied(attr: &Attribute) -> Attribute {
-    let path = attr.path().clone();
-    let marker = Ident::new(APPLIED, Span::mixed_site());
-    let meta = syn::Meta::List(syn::MetaList {
-        path,
-        delimiter: syn::MacroDelimiter::Paren(syn::token::Paren(attr.span())),
-        tokens: quote!(#marker),
-    });
-    Attribute { meta, ..attr.clone() }
-}
-
-/// Whether the arguments are those of `applied`.
-fn is_applied(args: &TokenStream) -> bool {
-    let mut tokens = args.clone().into_iter();
-    matches!((tokens.next(), tokens.next()), (Some(proc_macro2::TokenTree::Ident(i)), None) if i == APPLIED)
-}
-
-/// The arguments of an attribute (`#[x]` has none).
-pub(crate) fn attr_args(a: &Attribute) -> TokenStream {
-    match &a.meta {
-        syn::Meta::List(l) => l.tokens.clone(),
-        _ => TokenStream::new(),
-    }
-}
-
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    if is_applied(&args) {
+    let (args, applied) = take_marker(args, Marker::Applied);
+    if applied {
         return item;
     }
     let f: ItemFn = match syn::parse2(item.clone()) {
@@ -235,7 +188,7 @@ pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
     let (a, parse_errors) = parse(args);
     let mut errors = Errors(parse_errors);
     let ret = ReturnInfo::of(&f);
-    if let Some(twice) = f.attrs.iter().find(|x| is_capture_attr(x)) {
+    if let Some(twice) = f.attrs.iter().find(|x| Macro::CaptureExceptions.is(x)) {
         errors.push(syn::Error::new_spanned(
             twice,
             "`#[capture_exceptions]` is applied twice to this function; remove one",

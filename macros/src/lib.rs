@@ -9,6 +9,7 @@ use proc_macro::TokenStream;
 mod alert;
 mod args;
 mod capture;
+mod protocol;
 mod traced;
 
 /// See `telemark::traced`.

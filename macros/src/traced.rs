@@ -6,6 +6,7 @@
 //! their body's future. Everything else happens in `::telemark::__private`.
 
 use crate::args::{self, unraw, TracedArgs};
+use crate::protocol::{self, take_marker, Macro, Marker};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::punctuated::Punctuated;
@@ -51,20 +52,22 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     };
     // `#[capture_exceptions]` below this attribute: rewrite the body first, so that the capture
     // runs inside the span. The attribute goes back where it was, marked as applied, so that rustc
-    // still resolves its path (see `capture::applied`).
+    // still resolves its path (see `protocol`).
     let mut capture_error = None;
-    if let Some(i) = f.attrs.iter().position(crate::capture::is_capture_attr) {
+    if let Some(i) = f.attrs.iter().position(|a| Macro::CaptureExceptions.is(a)) {
         let attr = f.attrs.remove(i);
-        match crate::capture::rewrite(crate::capture::attr_args(&attr), f.clone()) {
+        match crate::capture::rewrite(protocol::attr_args(&attr), f.clone()) {
             Ok(mut rewritten) => {
-                rewritten.attrs.insert(i, crate::capture::applied(&attr));
+                rewritten.attrs.insert(i, protocol::applied(&attr));
                 f = rewritten;
             }
             Err(e) => capture_error = Some(e),
         }
     }
     // Option errors and the checks against the function are reported together.
-    let (args, mut parse_errors) = args::parse(args);
+    let (args, metrics_only) = take_marker(args, Marker::MetricsOnly);
+    let (mut args, mut parse_errors) = args::parse(args);
+    args.metrics_only = metrics_only;
     if let Some(e) = capture_error {
         match &mut parse_errors {
             Some(all) => all.combine(e),
@@ -385,8 +388,10 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         .chain(a.fields.iter().map(|f| f.key.to_token_stream()));
     let line = quote_spanned!(sig.ident.span()=> ::core::line!());
     let span_on = !a.metrics_only;
+    // Its name is also the mark that `#[traced]` has expanded here (see `protocol`).
+    let callsite_static = Ident::new(protocol::TRACED_MARK, Span::call_site());
     let callsite = quote! {
-        static __TELEMARK_CALLSITE: ::telemark::__private::Callsite =
+        static #callsite_static: ::telemark::__private::Callsite =
             ::telemark::__private::Callsite::new(::telemark::__private::SiteMeta {
                 name: #name,
                 function: ::core::concat!(::core::module_path!(), "::", #fn_name),
@@ -497,7 +502,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let #span_var = {
                 #callsite
-                ::telemark::__private::Pending::start(&__TELEMARK_CALLSITE, #parent, #args_closure)
+                ::telemark::__private::Pending::start(&#callsite_static, #parent, #args_closure)
             };
             #finish
         }
@@ -510,7 +515,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let #span_var = {
                 #callsite
-                ::telemark::__private::Pending::start(&__TELEMARK_CALLSITE, #parent, #args_closure)
+                ::telemark::__private::Pending::start(&#callsite_static, #parent, #args_closure)
             };
             #(#before)*
             #func(async #capture {
@@ -521,7 +526,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let #span_var = {
                 #callsite
-                ::telemark::__private::SpanGuard::enter(&__TELEMARK_CALLSITE, #parent, #args_closure)
+                ::telemark::__private::SpanGuard::enter(&#callsite_static, #parent, #args_closure)
             };
             #(#stmts)*
         }
@@ -529,7 +534,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let mut #span_var = {
                 #callsite
-                ::telemark::__private::SpanGuard::enter(&__TELEMARK_CALLSITE, #parent, #args_closure)
+                ::telemark::__private::SpanGuard::enter(&#callsite_static, #parent, #args_closure)
             };
             let #out_var = ::telemark::__private::call_once(move || { #fake_return #(#stmts)* });
             #failed
