@@ -704,7 +704,8 @@ pub mod grammar {
         format!("{v}")
     }
 
-    fn join(items: &[&str]) -> String {
+    /// `` `a`, `b`, `c` ``: names for a message.
+    pub fn join(items: &[&str]) -> String {
         items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
     }
 

@@ -7,16 +7,54 @@
 //! `#[traced]` expands first it takes the `#[capture_exceptions]` attribute off and rewrites the
 //! body itself before wrapping it (see `protocol`).
 
-use crate::args::{closest, expect_eq, join, option_key, parse_str_list, skip_option, unraw, Errors};
+use crate::errors::Errors;
+use crate::options::{parse_options, parse_str_list, skip_option, unraw, Keyword, Level, Options, Takes};
 use crate::protocol::{take_marker, Macro, Marker};
-use crate::traced::{async_trait_parts, fake_return, not_a_function, ReturnInfo};
+use crate::traced::{async_trait_parts, fake_return, level_tokens, not_a_function, ReturnInfo};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{Block, Expr, Ident, ItemFn, LitBool, LitStr, Token};
+use syn::{Block, Expr, Ident, ItemFn, LitBool, LitStr};
+use telemark_grammar::grammar::closest;
 
-const OPTIONS: &[&str] = &["ignore", "backtrace", "level", "fingerprint"];
+/// The options of `#[capture_exceptions]`.
+#[derive(Clone, Copy)]
+enum Opt {
+    Ignore,
+    Backtrace,
+    Level,
+    Fingerprint,
+}
+
+const OPTIONS: Options<Opt> = Options {
+    keywords: &[
+        Keyword {
+            key: Opt::Ignore,
+            name: "ignore",
+            takes: Takes::Value("`ignore = [\"NotFound\", \"io::ErrorKind::WouldBlock\"]`"),
+        },
+        Keyword {
+            key: Opt::Backtrace,
+            name: "backtrace",
+            takes: Takes::Value("`backtrace = true` or `backtrace = false`"),
+        },
+        Keyword { key: Opt::Level, name: "level", takes: Takes::Value("`level = \"warn\"`") },
+        Keyword {
+            key: Opt::Fingerprint,
+            name: "fingerprint",
+            takes: Takes::Value("`fingerprint = \"db-timeouts\"`"),
+        },
+    ],
+    hints: &[
+        (&["ignored", "skip", "except", "exclude"], "did you mean `ignore = [..]`?"),
+        (&["stacktrace", "stack_trace", "backtraces"], "did you mean `backtrace = true`?"),
+        (&["severity"], "did you mean `level = \"warn\"`?"),
+        (&["group", "group_by", "key"], "did you mean `fingerprint = ..`?"),
+    ],
+};
+
+/// The levels an exception's log record may have.
 const LEVELS: &[&str] = &["error", "warn"];
 
 /// The checked model of `#[capture_exceptions(...)]`.
@@ -24,88 +62,47 @@ const LEVELS: &[&str] = &["error", "warn"];
 pub(crate) struct CaptureArgs {
     ignore: Vec<LitStr>,
     backtrace: Option<bool>,
-    level: Option<String>,
+    level: Option<Level>,
     fingerprint: Option<Expr>,
 }
 
-fn options_list() -> String {
-    join(OPTIONS)
-}
-
-/// Parses the options and collects every error.
-pub(crate) fn parse(args: TokenStream) -> (CaptureArgs, Option<syn::Error>) {
+/// Parses the options, and every mistake into `errors`.
+fn parse(args: TokenStream, errors: &mut Errors) -> CaptureArgs {
     let mut a = CaptureArgs::default();
-    let mut errors = Errors(None);
-    let parser = |input: ParseStream<'_>| parse_options(input, &mut a, &mut errors);
-    if let Err(e) = parser.parse2(args) {
-        errors.push(e);
-    }
-    (a, errors.0)
+    let parser = |input: ParseStream<'_>| {
+        parse_options(input, &OPTIONS, errors, |opt, _, input, errors| option(opt, input, &mut a, errors))
+    };
+    let result = parser.parse2(args);
+    errors.add(result);
+    a
 }
 
-fn parse_options(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors) -> syn::Result<()> {
-    let mut seen: Vec<String> = Vec::new();
-    while !input.is_empty() {
-        let (key, k) = option_key(input, &mut seen, &options_list(), errors)?;
-        match k.as_str() {
-            "ignore" => {
-                expect_eq(input, &key, "`ignore = [\"NotFound\", \"io::ErrorKind::WouldBlock\"]`")?;
-                parse_ignore(input, a, errors)?;
-            }
-            "backtrace" => {
-                expect_eq(input, &key, "`backtrace = true` or `backtrace = false`")?;
-                if input.peek(LitBool) {
-                    a.backtrace = Some(input.parse::<LitBool>()?.value);
-                } else {
-                    errors.push(syn::Error::new(
-                        input.span(),
-                        "`backtrace` takes `true` or `false` (without quotes)",
-                    ));
-                    skip_option(input)?;
-                }
-            }
-            "level" => {
-                expect_eq(input, &key, "`level = \"warn\"`")?;
-                parse_level(input, a, errors)?;
-            }
-            "fingerprint" => {
-                expect_eq(input, &key, "`fingerprint = \"db-timeouts\"`")?;
-                let e: Expr = input.parse()?;
-                if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &e {
-                    if s.value().trim().is_empty() {
-                        errors.push(syn::Error::new(
-                            s.span(),
-                            "a fingerprint cannot be empty: give the key that groups these errors, \
-                             like `fingerprint = \"db-timeouts\"`",
-                        ));
-                    }
-                }
-                a.fingerprint = Some(e);
-            }
-            _ => {
-                let hint = match k.as_str() {
-                    "ignored" | "skip" | "except" | "exclude" => {
-                        Some("did you mean `ignore = [..]`?".to_string())
-                    }
-                    "stacktrace" | "stack_trace" | "backtraces" => {
-                        Some("did you mean `backtrace = true`?".to_string())
-                    }
-                    "severity" => Some("did you mean `level = \"warn\"`?".to_string()),
-                    "group" | "group_by" | "key" => Some("did you mean `fingerprint = ..`?".to_string()),
-                    _ => closest(&k, OPTIONS).map(|c| format!("did you mean `{c}`?")),
-                };
-                let msg = match hint {
-                    Some(h) => format!("unknown option `{k}`: {h} (the options are {})", options_list()),
-                    None => format!("unknown option `{k}`, expected one of {}", options_list()),
-                };
-                errors.push(syn::Error::new(key.span(), msg));
+/// Reads one option's value into the model (after its `=`).
+fn option(opt: Opt, input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors) -> syn::Result<()> {
+    match opt {
+        Opt::Ignore => parse_ignore(input, a, errors)?,
+        Opt::Backtrace => {
+            if input.peek(LitBool) {
+                a.backtrace = Some(input.parse::<LitBool>()?.value);
+            } else {
+                errors.error(input.span(), "`backtrace` takes `true` or `false` (without quotes)");
                 skip_option(input)?;
             }
         }
-        if input.is_empty() {
-            break;
+        Opt::Level => parse_level(input, a, errors)?,
+        Opt::Fingerprint => {
+            let e: Expr = input.parse()?;
+            if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &e {
+                if s.value().trim().is_empty() {
+                    errors.error(
+                        s.span(),
+                        "a fingerprint cannot be empty: give the key that groups these errors, \
+                         like `fingerprint = \"db-timeouts\"`",
+                    );
+                }
+            }
+            a.fingerprint = Some(e);
         }
-        input.parse::<Token![,]>()?;
     }
     Ok(())
 }
@@ -114,7 +111,7 @@ fn parse_ignore(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors
     let example = "[\"NotFound\", \"io::ErrorKind::WouldBlock\"]";
     parse_str_list(input, "ignore", "ignore pattern", example, errors, |l, errors| {
         if let Some(why) = pattern_error(&l.value()) {
-            errors.push(syn::Error::new(l.span(), format!("invalid ignore pattern: {why}")));
+            errors.error(l.span(), format!("invalid ignore pattern: {why}"));
         }
         a.ignore.push(l);
     })?;
@@ -132,25 +129,24 @@ fn parse_level(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors)
         input.parse::<Ident>()?;
         (unraw(&i), i.span())
     } else {
-        errors.push(syn::Error::new(input.span(), "`level` takes `\"error\"` or `\"warn\"`"));
+        errors.error(input.span(), "`level` takes `\"error\"` or `\"warn\"`");
         return skip_option(input);
     };
     let v = value.to_ascii_lowercase();
     let v = if v == "warning" { "warn".to_string() } else { v };
-    if LEVELS.contains(&v.as_str()) {
-        a.level = Some(v);
-    } else {
-        let hint = match closest(&v, LEVELS) {
-            Some(c) => format!("; did you mean `\"{c}\"`?"),
-            None if ["trace", "debug", "info"].contains(&v.as_str()) => {
-                "; an exception is an error, or a warning for errors you expect".to_string()
-            }
-            None => String::new(),
-        };
-        errors.push(syn::Error::new(
-            span,
-            format!("unknown level `{value}`, expected `\"error\"` or `\"warn\"`{hint}"),
-        ));
+    match v.as_str() {
+        "error" => a.level = Some(Level::Error),
+        "warn" => a.level = Some(Level::Warn),
+        _ => {
+            let hint = match closest(&v, LEVELS) {
+                Some(c) => format!("; did you mean `\"{c}\"`?"),
+                None if ["trace", "debug", "info"].contains(&v.as_str()) => {
+                    "; an exception is an error, or a warning for errors you expect".to_string()
+                }
+                None => String::new(),
+            };
+            errors.error(span, format!("unknown level `{value}`, expected `\"error\"` or `\"warn\"`{hint}"));
+        }
     }
     Ok(())
 }
@@ -185,8 +181,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Checks the options against the function and rewrites its body.
 pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
-    let (a, parse_errors) = parse(args);
-    let mut errors = Errors(parse_errors);
+    let mut errors = Errors::new();
+    let a = parse(args, &mut errors);
     let ret = ReturnInfo::of(&f);
     if let Some(twice) = f.attrs.iter().find(|x| Macro::CaptureExceptions.is(x)) {
         errors.push(syn::Error::new_spanned(
@@ -212,9 +208,7 @@ pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
             ));
         }
     }
-    if let Some(e) = errors.0 {
-        return Err(e);
-    }
+    errors.check()?;
     let body = generate(&a, &f, &ret);
     let brace = f.block.brace_token;
     let mut block: Block = syn::parse2(quote!({ #body }))?;
@@ -235,8 +229,7 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
         Some(b) => quote!(::core::option::Option::Some(#b)),
         None => quote!(::core::option::Option::None),
     };
-    let level =
-        Ident::new(if a.level.as_deref() == Some("warn") { "Warn" } else { "Error" }, Span::call_site());
+    let level = level_tokens(a.level.unwrap_or(Level::Error));
     // The site is built in an inline `const` (not a `static`), so `fingerprint` may use `Self`
     // and the function's generic parameters.
     let fingerprint = match &a.fingerprint {
@@ -254,7 +247,7 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
                 line: #line,
                 ignore: &[#(#ignore),*],
                 backtrace: #backtrace,
-                level: ::telemark::__private::Level::#level,
+                level: #level,
                 fingerprint: #fingerprint,
             }
         };

@@ -9,6 +9,8 @@ use proc_macro::TokenStream;
 mod alert;
 mod args;
 mod capture;
+mod errors;
+mod options;
 mod protocol;
 mod traced;
 

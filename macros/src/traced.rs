@@ -5,7 +5,9 @@
 //! `return` and `?` still yields the value. Async functions (and `#[async_trait]` methods) wrap
 //! their body's future. Everything else happens in `::telemark::__private`.
 
-use crate::args::{self, unraw, TracedArgs};
+use crate::args::{self, Kind, TracedArgs};
+use crate::errors::Errors;
+use crate::options::{unraw, Level};
 use crate::protocol::{self, take_marker, Macro, Marker};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -64,47 +66,41 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             Err(e) => capture_error = Some(e),
         }
     }
-    // Option errors and the checks against the function are reported together.
+    // Option errors, the capture's and the checks against the function are reported together.
+    let mut errors = Errors::new();
     let (args, metrics_only) = take_marker(args, Marker::MetricsOnly);
-    let (mut args, mut parse_errors) = args::parse(args);
+    let mut args = args::parse(args, &mut errors);
     args.metrics_only = metrics_only;
-    if let Some(e) = capture_error {
-        match &mut parse_errors {
-            Some(all) => all.combine(e),
-            None => parse_errors = Some(e),
-        }
-    }
+    errors.add(capture_error.map_or(Ok(()), Err));
     let ret = ReturnInfo::of(&f);
-    let checked =
-        args::check(&args, &f, ret.unit, ret.has_impl).and_then(|()| check_track_caller(&args, &f, &ret));
-    match (parse_errors, checked) {
-        (None, Ok(())) => Ok(generate(&args, f, &ret)),
-        (Some(mut e), Err(e2)) => {
-            e.combine(e2);
-            Err(e)
-        }
-        (Some(e), Ok(())) | (None, Err(e)) => Err(e),
+    let before = errors.len();
+    args::check(&args, &f, ret.unit, ret.has_impl, &mut errors);
+    // Whether the body runs in a closure depends on options that fit the function.
+    if errors.len() == before {
+        check_track_caller(&args, &f, &ret, &mut errors);
     }
+    errors.check()?;
+    Ok(generate(&args, f, &ret))
 }
 
 /// The return value is captured by running a sync body in a closure, and closures cannot carry
 /// `#[track_caller]`: say so rather than silently report the wrong caller.
-fn check_track_caller(args: &TracedArgs, f: &ItemFn, ret: &ReturnInfo) -> syn::Result<()> {
-    let Some(attr) = f.attrs.iter().find(|a| a.path().is_ident("track_caller")) else { return Ok(()) };
+fn check_track_caller(args: &TracedArgs, f: &ItemFn, ret: &ReturnInfo, errors: &mut Errors) {
+    let Some(attr) = f.attrs.iter().find(|a| a.path().is_ident("track_caller")) else { return };
     let want_err = args.err.map(|e| e.0).unwrap_or(ret.is_result) && !ret.unit;
     let closure_path = f.sig.asyncness.is_none()
         && ret.async_trait_block.is_none()
         && !ret.has_impl
         && (want_err || args.ret.is_some());
     if !closure_path {
-        return Ok(());
+        return;
     }
-    Err(syn::Error::new(
+    errors.error(
         attr.span(),
         "`#[track_caller]` would report this function instead of its caller: to record the return \
          value `#[traced]` runs the body in a closure, and closures cannot track the caller; add \
          `err = false` (and drop `ret`) to `#[traced]`, or remove `#[track_caller]`",
-    ))
+    );
 }
 
 pub(crate) fn not_a_function(item: TokenStream, name: &str) -> syn::Result<TokenStream> {
@@ -353,26 +349,8 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     let ItemFn { attrs, vis, sig, block } = f;
     let fn_name = unraw(&sig.ident);
     let name = a.name.as_ref().map(|n| n.value()).unwrap_or_else(|| fn_name.clone());
-    let level = Ident::new(
-        match a.level.as_ref().map(|l| l.0.as_str()) {
-            Some("trace") => "Trace",
-            Some("debug") => "Debug",
-            Some("warn") => "Warn",
-            Some("error") => "Error",
-            _ => "Info",
-        },
-        Span::call_site(),
-    );
-    let kind = Ident::new(
-        match a.kind.as_ref().map(|k| k.0.as_str()) {
-            Some("server") => "Server",
-            Some("client") => "Client",
-            Some("producer") => "Producer",
-            Some("consumer") => "Consumer",
-            _ => "Internal",
-        },
-        Span::call_site(),
-    );
+    let level = level_tokens(a.level.unwrap_or(Level::Info));
+    let kind = kind_tokens(a.kind.unwrap_or(Kind::Internal));
     let sample = a.sample.map(|s| s.0).unwrap_or(1.0);
     // The arguments that become attributes (everything not skipped).
     let recorded: Vec<ArgName> = if a.skip_all.is_some() {
@@ -398,8 +376,8 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
                 target: ::core::module_path!(),
                 file: ::core::file!(),
                 line: #line,
-                level: ::telemark::__private::Level::#level,
-                kind: ::telemark::__private::SpanKind::#kind,
+                level: #level,
+                kind: #kind,
                 sample: #sample,
                 keys: &[#(#keys),*],
                 span: #span_on,
@@ -559,6 +537,32 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         t.extend(body)
     });
     out
+}
+
+/// The runtime's value of a level, for generated code.
+pub(crate) fn level_tokens(level: Level) -> TokenStream {
+    let variant = match level {
+        Level::Trace => "Trace",
+        Level::Debug => "Debug",
+        Level::Info => "Info",
+        Level::Warn => "Warn",
+        Level::Error => "Error",
+    };
+    let variant = Ident::new(variant, Span::call_site());
+    quote!(::telemark::__private::Level::#variant)
+}
+
+/// The runtime's value of a span kind, for generated code.
+fn kind_tokens(kind: Kind) -> TokenStream {
+    let variant = match kind {
+        Kind::Internal => "Internal",
+        Kind::Server => "Server",
+        Kind::Client => "Client",
+        Kind::Producer => "Producer",
+        Kind::Consumer => "Consumer",
+    };
+    let variant = Ident::new(variant, Span::call_site());
+    quote!(::telemark::__private::SpanKind::#variant)
 }
 
 /// Gives a closure or async block the function's return type, so `?` and `return` infer.
