@@ -16,7 +16,8 @@
 
 use crate::errors::Errors;
 use crate::options::{
-    parse_options, parse_str_list, skip_option, string_value, unraw, Keyword, Options, Takes,
+    crate_keyword, crate_path, parse_options, parse_str_list, private, skip_option, string_value, unraw,
+    Keyword, Options, Takes,
 };
 use crate::protocol::{self, attr_args, Macro};
 use crate::traced::not_a_function;
@@ -46,6 +47,7 @@ enum Opt {
     Summary,
     Description,
     Labels,
+    Crate,
 }
 
 const OPTIONS: Options<Opt> = Options {
@@ -75,6 +77,7 @@ const OPTIONS: Options<Opt> = Options {
             name: "labels",
             takes: Takes::List { holds: "`key = \"value\"` pairs", example: "labels(team = \"payments\")" },
         },
+        crate_keyword(Opt::Crate),
     ],
     hints: &[
         (&["duration", "over", "period", "interval", "range"], "did you mean `window = \"5m\"`?"),
@@ -100,7 +103,7 @@ const NEEDS_CONDITION: &str =
                                `#[alert_on(p99_latency > 200ms)]` or `#[alert_on(error_rate > 5%)]`";
 
 /// The runtime's value of a metric, for generated code.
-fn metric_tokens(m: Metric) -> TokenStream {
+fn metric_tokens(m: Metric, p: &TokenStream) -> TokenStream {
     let v = |name: &str| Ident::new(name, Span::call_site());
     let variant = match m {
         Metric::ErrorRate => v("ErrorRate"),
@@ -116,14 +119,14 @@ fn metric_tokens(m: Metric) -> TokenStream {
                 Quantile::P99 => "P99",
                 Quantile::Max => "Max",
             });
-            return quote!(::telemark::__private::Metric::Latency(::telemark::__private::Quantile::#q));
+            return quote!(#p::Metric::Latency(#p::Quantile::#q));
         }
     };
-    quote!(::telemark::__private::Metric::#variant)
+    quote!(#p::Metric::#variant)
 }
 
 /// The runtime's value of a comparison, for generated code.
-fn op_tokens(o: Op) -> TokenStream {
+fn op_tokens(o: Op, p: &TokenStream) -> TokenStream {
     let v = Ident::new(
         match o {
             Op::Gt => "Gt",
@@ -133,11 +136,11 @@ fn op_tokens(o: Op) -> TokenStream {
         },
         Span::call_site(),
     );
-    quote!(::telemark::__private::Op::#v)
+    quote!(#p::Op::#v)
 }
 
 /// The runtime's value of a severity, for generated code.
-fn severity_tokens(s: Severity) -> TokenStream {
+fn severity_tokens(s: Severity, p: &TokenStream) -> TokenStream {
     let v = Ident::new(
         match s {
             Severity::Info => "Info",
@@ -146,7 +149,7 @@ fn severity_tokens(s: Severity) -> TokenStream {
         },
         Span::call_site(),
     );
-    quote!(::telemark::__private::Severity::#v)
+    quote!(#p::Severity::#v)
 }
 
 /// The checked model of one `#[alert_on(...)]`.
@@ -165,6 +168,8 @@ struct AlertArgs {
     /// `min_calls`: the value, and the span of the key (to report a metric that takes none).
     min_calls: Option<(u64, Span)>,
     labels: Vec<(String, String)>,
+    /// `crate = path`: where generated code finds telemark.
+    krate: Option<syn::Path>,
 }
 
 impl AlertArgs {
@@ -234,11 +239,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
+    let p = &private(a.krate.as_ref());
     let fn_name = unraw(&f.sig.ident);
     let (metric, metric_span) = a.metric.unwrap_or((Metric::Calls, Span::call_site()));
     let name = a.name.as_ref().map(|n| n.0.clone()).unwrap_or_else(|| format!("{fn_name}_{}", metric.name()));
-    let metric_tokens = metric_tokens(metric);
-    let op = op_tokens(a.op.unwrap_or(Op::Gt));
+    let metric_tokens = metric_tokens(metric, p);
+    let op = op_tokens(a.op.unwrap_or(Op::Gt), p);
     let threshold = Literal::f64_suffixed(a.threshold.unwrap_or(0.0));
     let millis = |d: Option<(Duration, Span)>, default: Duration| {
         Literal::u64_suffixed(
@@ -247,7 +253,7 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
     };
     let window_ms = millis(a.window, DEFAULT_WINDOW);
     let for_ms = millis(a.for_, Duration::ZERO);
-    let severity = severity_tokens(a.severity.unwrap_or(DEFAULT_SEVERITY));
+    let severity = severity_tokens(a.severity.unwrap_or(DEFAULT_SEVERITY), p);
     let notify: Vec<String> = a.notify.clone().unwrap_or_else(|| vec![DEFAULT_CHANNEL.to_string()]);
     let opt = |s: &Option<String>| match s {
         Some(s) => quote!(::core::option::Option::Some(#s)),
@@ -268,8 +274,8 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
     let line = quote_spanned!(metric_span=> ::core::line!());
     let registration = quote! {
         const _: () = {
-            ::telemark::__private::inventory::submit! {
-                ::telemark::__private::StaticRule {
+            #p::inventory::submit! {
+                #p::StaticRule {
                     name: #name,
                     function: ::core::concat!(::core::module_path!(), "::", #fn_name),
                     metric: #metric_tokens,
@@ -297,7 +303,7 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
     let ItemFn { attrs, vis, sig, block } = f;
     let mut out = TokenStream::new();
     if needs_traced {
-        out.extend(protocol::metrics_only_traced());
+        out.extend(protocol::metrics_only_traced(a.krate.as_ref()));
     }
     for attr in attrs.iter().filter(|a| matches!(a.style, AttrStyle::Outer)) {
         attr.to_tokens(&mut out);
@@ -555,6 +561,7 @@ fn option(
             }
         }
         Opt::Labels => parse_labels(input, a, errors)?,
+        Opt::Crate => a.krate = crate_path(input, errors)?,
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Parsing and checking `#[traced(...)]` arguments.
 
 use crate::errors::Errors;
-use crate::options::{parse_options, skip_option, unraw, Keyword, Level, Options, Takes};
+use crate::options::{
+    crate_keyword, crate_path, parse_options, skip_option, unraw, Keyword, Level, Options, Takes,
+};
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
@@ -23,6 +25,7 @@ enum Opt {
     Parent,
     Root,
     Sample,
+    Crate,
 }
 
 const OPTIONS: Options<Opt> = Options {
@@ -57,6 +60,7 @@ const OPTIONS: Options<Opt> = Options {
         },
         Keyword { key: Opt::Root, name: "root", takes: Takes::Flag(None) },
         Keyword { key: Opt::Sample, name: "sample", takes: Takes::Value("`sample = 0.1`") },
+        crate_keyword(Opt::Crate),
     ],
     hints: &[
         (&["target"], "the target is always the module path; remove `target`"),
@@ -119,6 +123,8 @@ pub(crate) struct TracedArgs {
     pub parent: Option<(Expr, Span)>,
     pub root: Option<Span>,
     pub sample: Option<(f64, Span)>,
+    /// `crate = path`: where generated code finds telemark.
+    pub krate: Option<syn::Path>,
     /// Set by `protocol::Marker::MetricsOnly`, not by an option.
     pub metrics_only: bool,
 }
@@ -260,6 +266,7 @@ fn option(
             a.parent = Some((e, key.span()));
         }
         Opt::Root => a.root = Some(key.span()),
+        Opt::Crate => a.krate = crate_path(input, errors)?,
         Opt::Sample => {
             let lit: syn::Lit = input.parse().map_err(|e| {
                 syn::Error::new(

@@ -8,7 +8,10 @@
 //! body itself before wrapping it (see `protocol`).
 
 use crate::errors::Errors;
-use crate::options::{parse_options, parse_str_list, skip_option, unraw, Keyword, Level, Options, Takes};
+use crate::options::{
+    crate_keyword, crate_path, parse_options, parse_str_list, private, skip_option, unraw, Keyword, Level,
+    Options, Takes,
+};
 use crate::protocol::{take_marker, Macro, Marker};
 use crate::traced::{async_trait_parts, fake_return, level_tokens, not_a_function, ReturnInfo};
 use proc_macro2::{Span, TokenStream};
@@ -25,6 +28,7 @@ enum Opt {
     Backtrace,
     Level,
     Fingerprint,
+    Crate,
 }
 
 const OPTIONS: Options<Opt> = Options {
@@ -45,6 +49,7 @@ const OPTIONS: Options<Opt> = Options {
             name: "fingerprint",
             takes: Takes::Value("`fingerprint = \"db-timeouts\"`"),
         },
+        crate_keyword(Opt::Crate),
     ],
     hints: &[
         (&["ignored", "skip", "except", "exclude"], "did you mean `ignore = [..]`?"),
@@ -64,6 +69,8 @@ pub(crate) struct CaptureArgs {
     backtrace: Option<bool>,
     level: Option<Level>,
     fingerprint: Option<Expr>,
+    /// `crate = path`: where generated code finds telemark.
+    krate: Option<syn::Path>,
 }
 
 /// Parses the options, and every mistake into `errors`.
@@ -103,6 +110,7 @@ fn option(opt: Opt, input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Er
             }
             a.fingerprint = Some(e);
         }
+        Opt::Crate => a.krate = crate_path(input, errors)?,
     }
     Ok(())
 }
@@ -218,6 +226,7 @@ pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
 }
 
 fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
+    let p = &private(a.krate.as_ref());
     let m = Span::mixed_site();
     let site_var = Ident::new("__telemark_site", m);
     let scope_var = Ident::new("__telemark_scope", m);
@@ -229,7 +238,7 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
         Some(b) => quote!(::core::option::Option::Some(#b)),
         None => quote!(::core::option::Option::None),
     };
-    let level = level_tokens(a.level.unwrap_or(Level::Error));
+    let level = level_tokens(a.level.unwrap_or(Level::Error), p);
     // The site is built in an inline `const` (not a `static`), so `fingerprint` may use `Self`
     // and the function's generic parameters.
     let fingerprint = match &a.fingerprint {
@@ -240,8 +249,8 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let site = quote! {
-        let #site_var: &'static ::telemark::__private::CaptureSite = const {
-            &::telemark::__private::CaptureSite {
+        let #site_var: &'static #p::CaptureSite = const {
+            &#p::CaptureSite {
                 function: ::core::concat!(::core::module_path!(), "::", #fn_name),
                 file: ::core::file!(),
                 line: #line,
@@ -255,11 +264,11 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
     let capture = quote! {
         {
             #[allow(unused_imports)]
-            use ::telemark::__private::spec::{
+            use #p::spec::{
                 CaptureAnyhow as _, CaptureError as _, CaptureDynSend as _, CaptureDyn as _,
                 CaptureDisplay as _, CaptureDebug as _, CaptureOpaque as _, CaptureNone as _,
             };
-            (&&&&&&&::telemark::__private::spec::Captured(&#out_var)).__telemark_capture(#site_var);
+            (&&&&&&&#p::spec::Captured(&#out_var)).__telemark_capture(#site_var);
         }
     };
     let fake = fake_return(ret);
@@ -269,14 +278,14 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
         if wants_value {
             quote! {
                 #site
-                let #out_var = ::telemark::__private::CaptureScope::future(#site_var, async move { #inner }).await;
+                let #out_var = #p::CaptureScope::future(#site_var, async move { #inner }).await;
                 #capture
                 #out_var
             }
         } else {
             quote! {
                 #site
-                ::telemark::__private::CaptureScope::future(#site_var, async move { #inner }).await
+                #p::CaptureScope::future(#site_var, async move { #inner }).await
             }
         }
     };
@@ -297,8 +306,8 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
     if wants_value {
         quote! {
             #site
-            let #scope_var = ::telemark::__private::CaptureScope::enter(#site_var);
-            let #out_var = ::telemark::__private::call_once(move || { #fake #(#stmts)* });
+            let #scope_var = #p::CaptureScope::enter(#site_var);
+            let #out_var = #p::call_once(move || { #fake #(#stmts)* });
             #capture
             ::core::mem::drop(#scope_var);
             #out_var
@@ -306,7 +315,7 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
     } else {
         quote! {
             #site
-            let #scope_var = ::telemark::__private::CaptureScope::enter(#site_var);
+            let #scope_var = #p::CaptureScope::enter(#site_var);
             #(#stmts)*
         }
     }

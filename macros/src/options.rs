@@ -13,7 +13,7 @@
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
-use syn::parse::ParseStream;
+use syn::parse::{discouraged::Speculative, ParseStream};
 use syn::{Ident, LitStr, Token};
 use telemark_grammar::grammar::{closest, join};
 
@@ -252,6 +252,88 @@ pub(crate) fn parse_str_list(
 fn article(what: &str) -> String {
     let vowel = what.starts_with(['a', 'e', 'i', 'o', 'u']);
     format!("{} {what}", if vowel { "an" } else { "a" })
+}
+
+/// What `crate = path` says: how generated code names telemark, `::telemark` by default.
+const CRATE_EXAMPLE: &str =
+    "`crate = my_telemark` (the path telemark is reachable at, when it is renamed or \
+     re-exported)";
+
+/// The entry of `crate` in a macro's keyword table.
+pub(crate) const fn crate_keyword<K>(key: K) -> Keyword<K> {
+    Keyword { key, name: "crate", takes: Takes::Value(CRATE_EXAMPLE) }
+}
+
+/// `crate = path`: the path of a crate that re-exports telemark (`my_telemark`, `::my_app::tm`,
+/// `crate::telemark`), without quotes or generic arguments. Anything else is reported, and
+/// skipped.
+pub(crate) fn crate_path(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<syn::Path>> {
+    if input.peek(LitStr) {
+        let l: LitStr = input.parse()?;
+        errors.error(
+            l.span(),
+            format!("`crate` takes a path, written without quotes: `crate = {}`", l.value()),
+        );
+        return Ok(None);
+    }
+    let fork = input.fork();
+    if let Ok(path) = fork.call(syn::Path::parse_mod_style) {
+        if fork.is_empty() || fork.peek(Token![,]) {
+            input.advance_to(&fork);
+            return Ok(Some(path));
+        }
+    }
+    let mut tokens = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        tokens.extend([input.parse::<TokenTree>()?]);
+    }
+    if tokens.is_empty() {
+        errors.error(input.span(), "`crate` needs a path after `=`: `crate = my_telemark`");
+    } else {
+        let shown: String = tokens.to_string().split_whitespace().collect();
+        errors.spanned(
+            &tokens,
+            format!("`crate` takes a path like `my_telemark` or `::my_app::telemark`, not `{shown}`"),
+        );
+    }
+    Ok(None)
+}
+
+/// Where generated code finds telemark's `__private` module: `<crate = path>::__private`, else
+/// `::telemark::__private`. Generated code names nothing else but `::core` and `::std`.
+pub(crate) fn private(krate: Option<&syn::Path>) -> TokenStream {
+    match krate {
+        Some(path) => quote::quote!(#path::__private),
+        None => quote::quote!(::telemark::__private),
+    }
+}
+
+/// [`private`], for a call rustc should report at `span` (the user's expression it takes): the
+/// default path is spanned there, a `crate = path` is only shown there (it resolves where the
+/// user wrote it).
+pub(crate) fn private_at(krate: Option<&syn::Path>, span: Span) -> TokenStream {
+    match krate {
+        Some(path) => located_at(quote::quote!(#path::__private), span),
+        None => quote::quote_spanned!(span=> ::telemark::__private),
+    }
+}
+
+/// `tokens`, shown at `span` but resolved as they were.
+fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|t| match t {
+            TokenTree::Group(g) => {
+                let mut group = proc_macro2::Group::new(g.delimiter(), located_at(g.stream(), span));
+                group.set_span(g.span().located_at(span));
+                TokenTree::Group(group)
+            }
+            mut t => {
+                t.set_span(t.span().located_at(span));
+                t
+            }
+        })
+        .collect()
 }
 
 /// The severity of a span or of a log record (`level = ".."` of `#[traced]` and

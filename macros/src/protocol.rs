@@ -91,8 +91,9 @@ pub(crate) enum Marker {
     /// could only approximate that scope (a block also sees its own items), and would put an item
     /// and an `#[allow]` in the user's code.
     Applied,
-    /// `#[<crate>::traced(crate = <crate>, __metrics_only)]`: what `#[alert_on]` adds to
-    /// a function without `#[traced]`. It records the function's metrics, and no span.
+    /// `#[::telemark::traced(__metrics_only)]` (with `crate = path`:
+    /// `#[path::traced(crate = path, __metrics_only)]`): what `#[alert_on]` adds to a
+    /// function without `#[traced]`. It records the function's metrics, and no span.
     MetricsOnly,
 }
 
@@ -136,9 +137,13 @@ pub(crate) fn applied(attr: &Attribute) -> Attribute {
 }
 
 /// The `#[traced]` that `#[alert_on]` adds to a function without one: see [`Marker::MetricsOnly`].
-pub(crate) fn metrics_only_traced() -> TokenStream {
+/// It names telemark as `#[alert_on]` was told to (`crate = path`).
+pub(crate) fn metrics_only_traced(krate: Option<&syn::Path>) -> TokenStream {
     let marker = Marker::MetricsOnly.ident();
-    quote!(#[::telemark::traced(#marker)])
+    match krate {
+        Some(path) => quote!(#[#path::traced(crate = #path, #marker)]),
+        None => quote!(#[::telemark::traced(#marker)]),
+    }
 }
 
 /// The arguments of an attribute (`#[x]` has none).

@@ -3,11 +3,12 @@
 //! Sync functions become a guard plus the original statements; when the return value is needed
 //! (`err` on a `Result`, or `ret`) the statements run in an immediately called closure so every
 //! `return` and `?` still yields the value. Async functions (and `#[async_trait]` methods) wrap
-//! their body's future. Everything else happens in `::telemark::__private`.
+//! their body's future. Everything else happens in `<crate>::__private` (`::telemark::__private` unless
+//! `crate = path` says otherwise).
 
 use crate::args::{self, Kind, TracedArgs};
 use crate::errors::Errors;
-use crate::options::{unraw, Level};
+use crate::options::{private, private_at, unraw, Level};
 use crate::protocol::{self, take_marker, Macro, Marker};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -339,6 +340,7 @@ fn looks_secret(name: &str) -> bool {
 }
 
 fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
+    let p = &private(a.krate.as_ref());
     let m = Span::mixed_site();
     let span_var = Ident::new("__telemark_span", m);
     let out_var = Ident::new("__telemark_out", m);
@@ -349,8 +351,8 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     let ItemFn { attrs, vis, sig, block } = f;
     let fn_name = unraw(&sig.ident);
     let name = a.name.as_ref().map(|n| n.value()).unwrap_or_else(|| fn_name.clone());
-    let level = level_tokens(a.level.unwrap_or(Level::Info));
-    let kind = kind_tokens(a.kind.unwrap_or(Kind::Internal));
+    let level = level_tokens(a.level.unwrap_or(Level::Info), p);
+    let kind = kind_tokens(a.kind.unwrap_or(Kind::Internal), p);
     let sample = a.sample.map(|s| s.0).unwrap_or(1.0);
     // The arguments that become attributes (everything not skipped).
     let recorded: Vec<ArgName> = if a.skip_all.is_some() {
@@ -369,8 +371,8 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     // Its name is also the mark that `#[traced]` has expanded here (see `protocol`).
     let callsite_static = Ident::new(protocol::TRACED_MARK, Span::call_site());
     let callsite = quote! {
-        static #callsite_static: ::telemark::__private::Callsite =
-            ::telemark::__private::Callsite::new(::telemark::__private::SiteMeta {
+        static #callsite_static: #p::Callsite =
+            #p::Callsite::new(#p::SiteMeta {
                 name: #name,
                 function: ::core::concat!(::core::module_path!(), "::", #fn_name),
                 target: ::core::module_path!(),
@@ -384,10 +386,13 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
             });
     };
     let parent = match (&a.root, &a.parent) {
-        (Some(_), _) => quote!(::telemark::__private::Parent::Root),
+        (Some(_), _) => quote!(#p::Parent::Root),
         // Spanned on the expression, so a wrong type is reported on the user's tokens.
-        (None, Some((e, _))) => quote_spanned!(e.span()=> ::telemark::__private::parent(&(#e))),
-        (None, None) => quote!(::telemark::__private::Parent::Current),
+        (None, Some((e, _))) => {
+            let p = private_at(a.krate.as_ref(), e.span());
+            quote_spanned!(e.span()=> #p::parent(&(#e)))
+        }
+        (None, None) => quote!(#p::Parent::Current),
     };
 
     // Attributes from arguments and `fields(...)`, recorded only when the span is sampled.
@@ -400,7 +405,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         } else {
             records.push(quote! {
                 #(#cfg)*
-                (&&&&::telemark::__private::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);
+                (&&&&#p::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);
             });
         }
     }
@@ -410,18 +415,16 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         if looks_secret(key) {
             records.push(quote!(#rec_var.redacted(#key);));
         } else {
-            records.push(
-                quote!((&&&&::telemark::__private::spec::Arg(&(#value))).__telemark_record(#key, #rec_var);),
-            );
+            records.push(quote!((&&&&#p::spec::Arg(&(#value))).__telemark_record(#key, #rec_var);));
         }
     }
     let args_closure = if records.is_empty() {
-        quote!(|_: &mut ::telemark::__private::Recorder<'_>| {})
+        quote!(|_: &mut #p::Recorder<'_>| {})
     } else {
         quote! {
-            |#rec_var: &mut ::telemark::__private::Recorder<'_>| {
+            |#rec_var: &mut #p::Recorder<'_>| {
                 #[allow(unused_imports)]
-                use ::telemark::__private::spec::{RecordPrimitive as _, RecordDisplay as _, RecordDebug as _, RecordNothing as _};
+                use #p::spec::{RecordPrimitive as _, RecordDisplay as _, RecordDebug as _, RecordNothing as _};
                 #(#records)*
             }
         }
@@ -434,15 +437,17 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     } && !ret.unit;
     let mut outcome = Vec::new();
     if want_err {
-        outcome.push(quote!((&&&&::telemark::__private::spec::Ret(&#out_var)).__telemark_err(#o_var);));
+        outcome.push(quote!((&&&&#p::spec::Ret(&#out_var)).__telemark_err(#o_var);));
     }
     if a.ret.is_some() {
-        outcome.push(quote!((&&&&::telemark::__private::spec::Arg(&#out_var)).__telemark_record("return.value", #o_var.recorder());));
+        outcome.push(
+            quote!((&&&&#p::spec::Arg(&#out_var)).__telemark_record("return.value", #o_var.recorder());),
+        );
     }
     let outcome_closure = quote! {
-        |#o_var: &mut ::telemark::__private::Outcome<'_, '_>| {
+        |#o_var: &mut #p::Outcome<'_, '_>| {
             #[allow(unused_imports)]
-            use ::telemark::__private::spec::{
+            use #p::spec::{
                 ErrDisplay as _, ErrDebug as _, ErrOpaque as _, ErrNone as _,
                 RecordPrimitive as _, RecordDisplay as _, RecordDebug as _, RecordNothing as _,
             };
@@ -454,8 +459,8 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     let is_err = quote! {
         {
             #[allow(unused_imports)]
-            use ::telemark::__private::spec::{IsErrResult as _, IsErrNone as _};
-            (&&::telemark::__private::spec::Ret(&#out_var)).__telemark_is_err()
+            use #p::spec::{IsErrResult as _, IsErrNone as _};
+            (&&#p::spec::Ret(&#out_var)).__telemark_is_err()
         }
     };
     let failed = quote!(#span_var.failed(#is_err););
@@ -480,7 +485,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let #span_var = {
                 #callsite
-                ::telemark::__private::Pending::start(&#callsite_static, #parent, #args_closure)
+                #p::Pending::start(&#callsite_static, #parent, #args_closure)
             };
             #finish
         }
@@ -493,7 +498,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let #span_var = {
                 #callsite
-                ::telemark::__private::Pending::start(&#callsite_static, #parent, #args_closure)
+                #p::Pending::start(&#callsite_static, #parent, #args_closure)
             };
             #(#before)*
             #func(async #capture {
@@ -504,7 +509,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let #span_var = {
                 #callsite
-                ::telemark::__private::SpanGuard::enter(&#callsite_static, #parent, #args_closure)
+                #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure)
             };
             #(#stmts)*
         }
@@ -512,9 +517,9 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let mut #span_var = {
                 #callsite
-                ::telemark::__private::SpanGuard::enter(&#callsite_static, #parent, #args_closure)
+                #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure)
             };
-            let #out_var = ::telemark::__private::call_once(move || { #fake_return #(#stmts)* });
+            let #out_var = #p::call_once(move || { #fake_return #(#stmts)* });
             #failed
             #span_var.outcome(#outcome_closure);
             #out_var
@@ -540,7 +545,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
 }
 
 /// The runtime's value of a level, for generated code.
-pub(crate) fn level_tokens(level: Level) -> TokenStream {
+pub(crate) fn level_tokens(level: Level, p: &TokenStream) -> TokenStream {
     let variant = match level {
         Level::Trace => "Trace",
         Level::Debug => "Debug",
@@ -549,11 +554,11 @@ pub(crate) fn level_tokens(level: Level) -> TokenStream {
         Level::Error => "Error",
     };
     let variant = Ident::new(variant, Span::call_site());
-    quote!(::telemark::__private::Level::#variant)
+    quote!(#p::Level::#variant)
 }
 
 /// The runtime's value of a span kind, for generated code.
-fn kind_tokens(kind: Kind) -> TokenStream {
+fn kind_tokens(kind: Kind, p: &TokenStream) -> TokenStream {
     let variant = match kind {
         Kind::Internal => "Internal",
         Kind::Server => "Server",
@@ -562,7 +567,7 @@ fn kind_tokens(kind: Kind) -> TokenStream {
         Kind::Consumer => "Consumer",
     };
     let variant = Ident::new(variant, Span::call_site());
-    quote!(::telemark::__private::SpanKind::#variant)
+    quote!(#p::SpanKind::#variant)
 }
 
 /// Gives a closure or async block the function's return type, so `?` and `return` infer.
