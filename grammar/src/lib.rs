@@ -709,7 +709,10 @@ pub mod grammar {
         items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
     }
 
-    fn distance(a: &str, b: &str) -> usize {
+    /// The Levenshtein distance between `a` and `b`, in characters: how many insertions, deletions
+    /// and substitutions turn one into the other. The one edit distance of telemark's messages
+    /// (see [`closest`]).
+    pub fn distance(a: &str, b: &str) -> usize {
         let b: Vec<char> = b.chars().collect();
         let mut row: Vec<usize> = (0..=b.len()).collect();
         for (i, ca) in a.chars().enumerate() {
@@ -1057,6 +1060,16 @@ mod tests {
             unknown_severity("zzzzzz"),
             "unknown severity `zzzzzz`, expected `info`, `warning` or `critical`"
         );
+    }
+
+    #[test]
+    fn distance_counts_edits_in_characters() {
+        assert_eq!(distance("", ""), 0);
+        assert_eq!(distance("name", "name"), 0);
+        assert_eq!(distance("nme", "name"), 1);
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("µs", "us"), 1);
     }
 
     #[test]

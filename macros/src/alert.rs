@@ -15,12 +15,12 @@
 //!   expanded above it (see `protocol`).
 
 use crate::errors::Errors;
+use crate::function::{parse_function, with_error};
 use crate::options::{
     crate_keyword, crate_path, parse_options, parse_str_list, private, skip_option, string_value, unraw,
     Keyword, Options, Takes,
 };
 use crate::protocol::{self, attr_args, Macro};
-use crate::traced::not_a_function;
 use proc_macro2::{Literal, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use std::time::Duration;
@@ -183,18 +183,9 @@ impl AlertArgs {
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let f: ItemFn = match syn::parse2(item.clone()) {
+    let f = match parse_function(item.clone(), Macro::AlertOn) {
         Ok(f) => f,
-        Err(_) => {
-            return match not_a_function(item.clone(), "alert_on") {
-                Ok(out) => out,
-                Err(e) => {
-                    let mut out = item;
-                    out.extend(e.into_compile_error());
-                    out
-                }
-            }
-        }
+        Err(out) => return out,
     };
     let mut errors = Errors::new();
     let a = parse(args, &mut errors);
@@ -230,12 +221,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             ));
         }
     }
-    if let Err(e) = errors.check() {
-        let mut out = item;
-        out.extend(e.into_compile_error());
-        return out;
+    match errors.check() {
+        Ok(()) => generate(&a, f),
+        Err(e) => with_error(item, e),
     }
-    generate(&a, f)
 }
 
 fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
@@ -708,9 +697,7 @@ fn parse_labels(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors) 
                     t.to_string().trim_matches('"')
                 ),
             ));
-            while !content.is_empty() && !content.peek(Token![,]) {
-                content.parse::<TokenTree>()?;
-            }
+            skip_option(&content)?;
         }
         if content.is_empty() {
             break;

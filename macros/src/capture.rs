@@ -8,12 +8,13 @@
 //! body itself before wrapping it (see `protocol`).
 
 use crate::errors::Errors;
+use crate::function::{async_trait_parts, fake_return, parse_function, with_error, ReturnInfo};
 use crate::options::{
     crate_keyword, crate_path, parse_options, parse_str_list, private, skip_option, unraw, Keyword, Level,
     Options, Takes,
 };
 use crate::protocol::{take_marker, Macro, Marker};
-use crate::traced::{async_trait_parts, fake_return, level_tokens, not_a_function, ReturnInfo};
+use crate::traced::level_tokens;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::{ParseStream, Parser};
@@ -164,26 +165,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     if applied {
         return item;
     }
-    let f: ItemFn = match syn::parse2(item.clone()) {
+    let f = match parse_function(item, Macro::CaptureExceptions) {
         Ok(f) => f,
-        Err(_) => {
-            return match not_a_function(item.clone(), "capture_exceptions") {
-                Ok(out) => out,
-                Err(e) => {
-                    let mut out = item;
-                    out.extend(e.into_compile_error());
-                    out
-                }
-            }
-        }
+        Err(out) => return out,
     };
     match rewrite(args, f.clone()) {
         Ok(f) => f.into_token_stream(),
-        Err(e) => {
-            let mut out = f.into_token_stream();
-            out.extend(e.into_compile_error());
-            out
-        }
+        Err(e) => with_error(f.into_token_stream(), e),
     }
 }
 

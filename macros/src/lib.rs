@@ -8,6 +8,8 @@
 //! - `traced`, `capture`, `alert`: one module per macro (`args` holds `#[traced]`'s model and checks);
 //! - `options`: the one option parser (keyword tables, unknown and duplicate options, `crate = path`);
 //! - `errors`: the error collector every mistake goes to;
+//! - `function`: what the macros read from the function (its return type, `#[async_trait]` bodies),
+//!   and what they emit on an item that is not a function;
 //! - `protocol`: how the macros find each other on one function;
 //! - the grammar of alert rules, durations and their messages is the `telemark-grammar` crate's.
 //!
@@ -20,6 +22,7 @@ mod alert;
 mod args;
 mod capture;
 mod errors;
+mod function;
 mod options;
 mod protocol;
 mod traced;
