@@ -10,11 +10,10 @@
 use crate::errors::Errors;
 use crate::function::{async_trait_parts, fake_return, parse_function, with_error, ReturnInfo};
 use crate::options::{
-    crate_keyword, crate_path, parse_options, parse_str_list, private, skip_option, unraw, Keyword, Level,
-    Options, Takes,
+    crate_keyword, crate_path, level_tokens, parse_options, parse_str_list, private, skip_option, unraw,
+    Keyword, Level, Options, Takes,
 };
 use crate::protocol::{take_marker, Macro, Marker};
-use crate::traced::level_tokens;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::{ParseStream, Parser};

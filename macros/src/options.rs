@@ -364,6 +364,19 @@ impl Level {
     }
 }
 
+/// The runtime's value of a level, for generated code.
+pub(crate) fn level_tokens(level: Level, p: &TokenStream) -> TokenStream {
+    let variant = match level {
+        Level::Trace => "Trace",
+        Level::Debug => "Debug",
+        Level::Info => "Info",
+        Level::Warn => "Warn",
+        Level::Error => "Error",
+    };
+    let variant = Ident::new(variant, Span::call_site());
+    quote::quote!(#p::Level::#variant)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@
 use crate::args::{self, Kind, TracedArgs};
 use crate::errors::Errors;
 use crate::function::{async_trait_parts, fake_return, parse_function, with_error, ReturnInfo};
-use crate::options::{private, private_at, unraw, Level};
+use crate::options::{level_tokens, private, private_at, unraw, Level};
 use crate::protocol::{self, take_marker, Macro, Marker};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -384,19 +384,6 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         t.extend(body)
     });
     out
-}
-
-/// The runtime's value of a level, for generated code.
-pub(crate) fn level_tokens(level: Level, p: &TokenStream) -> TokenStream {
-    let variant = match level {
-        Level::Trace => "Trace",
-        Level::Debug => "Debug",
-        Level::Info => "Info",
-        Level::Warn => "Warn",
-        Level::Error => "Error",
-    };
-    let variant = Ident::new(variant, Span::call_site());
-    quote!(#p::Level::#variant)
 }
 
 /// The runtime's value of a span kind, for generated code.
