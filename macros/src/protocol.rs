@@ -31,11 +31,13 @@
 //!    inside it; below `#[alert_on]`, a renamed `#[traced]` is not seen and the function is traced
 //!    twice (once for metrics only).
 //! 2. **Marker arguments.** An attribute one macro writes for another carries a [`Marker`] as its
-//!    last argument: a name starting with `__telemark_`, which no user writes. The macro takes it
-//!    off ([`take_marker`]) before it parses its options, so options never see it.
+//!    last argument: a name starting with `__` that users do not write (telemark's own tests write
+//!    `#[traced(__metrics_only)]` to test that mode). The macro takes it off ([`take_marker`])
+//!    before it parses its options, so options never see it.
 //! 3. **An expanded `#[traced]` above** is recognised by its mark ([`traced_expanded`]): every
 //!    expansion of `#[traced]` declares its call site as a `static` named [`TRACED_MARK`] in the
-//!    body, and nothing else uses that name.
+//!    body. Users do not write that name either (a body that declared it would be taken for
+//!    traced).
 
 use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 use quote::quote;
