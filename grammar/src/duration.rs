@@ -252,3 +252,245 @@ pub fn check_rule_duration(option: &str, d: Duration) -> Result<(), String> {
         format_duration(d)
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::{check_rule_duration, format_duration, parse_duration};
+    use crate::grammar::check_window;
+    use std::time::Duration;
+
+    fn ok(text: &str) -> Duration {
+        parse_duration(text).unwrap_or_else(|e| panic!("`{text}` should parse: {e}"))
+    }
+
+    fn err(text: &str) -> String {
+        match parse_duration(text) {
+            Ok(d) => panic!("`{text}` should be an error, parsed as {d:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn assert_err(text: &str, parts: &[&str]) {
+        let e = err(text);
+        for p in parts {
+            assert!(e.contains(p), "`{text}`: `{p}` not in: {e}");
+        }
+    }
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn every_unit() {
+        assert_eq!(ok("250us"), Duration::from_micros(250));
+        assert_eq!(ok("250µs"), Duration::from_micros(250));
+        assert_eq!(ok("250ms"), MS(250));
+        assert_eq!(ok("10s"), Duration::from_secs(10));
+        assert_eq!(ok("5m"), Duration::from_secs(300));
+        assert_eq!(ok("2h"), Duration::from_secs(7200));
+        assert_eq!(ok("1d"), Duration::from_secs(86_400));
+        assert_eq!(ok("0s"), Duration::ZERO);
+        assert_eq!(ok("0ms"), Duration::ZERO);
+    }
+
+    #[test]
+    fn fractions_are_exact() {
+        assert_eq!(ok("1.5s"), MS(1500));
+        assert_eq!(ok("0.5m"), Duration::from_secs(30));
+        assert_eq!(ok("1.25h"), Duration::from_secs(4500));
+        assert_eq!(ok("0.001s"), MS(1));
+        assert_eq!(ok("1.5ms"), Duration::from_micros(1500));
+        // Decimal, not binary floating point: 1.1 s is 1100 ms exactly.
+        assert_eq!(ok("1.1s"), MS(1100));
+        assert_eq!(ok("0.3s"), MS(300));
+        assert_eq!(ok("2.000s"), MS(2000));
+        assert_eq!(ok("0.000001s"), Duration::from_micros(1));
+        assert_eq!(ok("1.000000000000000000000000000000000000000000s"), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn compound_terms_add_up() {
+        assert_eq!(ok("1h30m"), Duration::from_secs(5400));
+        assert_eq!(ok("1s500ms"), MS(1500));
+        assert_eq!(ok("1d12h"), Duration::from_secs(129_600));
+        assert_eq!(ok("1m30.5s"), MS(90_500));
+        assert_eq!(ok("1.5h30m"), Duration::from_secs(7200));
+        assert_eq!(ok("1ms500us"), Duration::from_micros(1500));
+    }
+
+    #[test]
+    fn whitespace_around_is_allowed() {
+        assert_eq!(ok(" 5m\t"), Duration::from_secs(300));
+        assert_eq!(ok("\n1h30m "), Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn mistakes_say_what_would_be_right() {
+        assert_err("", &["cannot be empty", "like `30s`"]);
+        assert_err("   ", &["cannot be empty"]);
+        assert_err("300", &["malformed duration `300`", "`300` needs a unit, like `300s` or `300m`"]);
+        assert_err("1.5", &["`1.5` needs a unit, like `1.5s`"]);
+        assert_err("1h30", &["`30` needs a unit"]);
+        assert_err("5 minutes", &["write the unit right after the number", "did you mean `5m`?"]);
+        assert_err("10 parsecs", &["write the unit right after the number"]);
+        assert_err("10parsecs", &["unknown unit `parsecs`", "`us`, `ms`, `s`, `m`, `h` or `d`"]);
+        assert_err("5sec", &["unknown unit `sec`", "did you mean `5s`?"]);
+        assert_err("2micros", &["did you mean `2us`?"]);
+        assert_err("3w", &["write weeks as days, like `21d`"]);
+        assert_err("5ns", &["unknown unit `ns`", "the smallest unit is `us`"]);
+        assert_err("-5s", &["cannot be negative"]);
+        assert_err(".5s", &["like `0.5s`"]);
+        assert_err("5.s", &["digits after the point"]);
+        assert_err("1h 30m", &["without spaces", "`1h30m`"]);
+        assert_err("s", &["malformed duration `s`"]);
+        assert_err("5m!", &["malformed duration `5m!`"]);
+        assert_err("+5s", &["malformed duration `+5s`"]);
+        assert_err("1,5s", &["malformed duration `1,5s`"]);
+    }
+
+    #[test]
+    fn finer_than_a_microsecond_is_rejected() {
+        assert_err("1.5us", &["finer than a microsecond"]);
+        assert_err("0.0000001s", &["finer than a microsecond"]);
+    }
+
+    #[test]
+    fn the_longest_duration_is_that_of_prometheus() {
+        assert_eq!(ok("106751d"), Duration::from_secs(106_751 * 86_400));
+        assert_err("106752d", &["too long", "`106751d`"]);
+        assert_err("106751d1s", &["too long"]);
+        assert_err("18446744073709551616s", &["too long"]);
+        assert_err(&format!("{}h", "9".repeat(100)), &["too long"]);
+    }
+
+    #[test]
+    fn never_panics() {
+        let long_fraction = format!("0.{}1s", "0".repeat(200));
+        let long_number = format!("{}.{}s", "9".repeat(60), "9".repeat(60));
+        for text in [
+            "1.",
+            "..",
+            "1..5s",
+            "µ",
+            "5µ",
+            "5µx",
+            "é5s",
+            "5sé",
+            "ms",
+            "0.",
+            "-",
+            "--5s",
+            "1e3s",
+            "NaNs",
+            "infs",
+            "5\u{0}s",
+            long_fraction.as_str(),
+            long_number.as_str(),
+        ] {
+            let _ = parse_duration(text);
+        }
+    }
+
+    #[test]
+    fn format_renders_what_parses_back() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_micros(1),
+            Duration::from_micros(999),
+            MS(1),
+            Duration::from_micros(1500),
+            MS(250),
+            MS(1000),
+            MS(1500),
+            MS(90_000),
+            MS(90_500),
+            Duration::from_secs(300),
+            Duration::from_secs(5400),
+            Duration::from_millis(3_600_500),
+            Duration::from_secs(86_400),
+            Duration::from_secs(172_800) + Duration::from_micros(1),
+            Duration::from_secs(106_751 * 86_400),
+        ] {
+            let text = format_duration(d);
+            assert_eq!(parse_duration(&text), Ok(d), "{d:?} rendered as `{text}`");
+        }
+        for text in ["1.5s", "1h30m", "0.25ms", "90s", "1d", "1m30.25s", "7.5us"] {
+            if let Ok(d) = parse_duration(text) {
+                assert_eq!(parse_duration(&format_duration(d)), Ok(d), "`{text}`");
+            }
+        }
+    }
+
+    /// Prometheus' durations: whole numbers of `d`, `h`, `m`, `s`, `ms`, largest first, each at most
+    /// once (no fractions).
+    fn is_prometheus_duration(text: &str) -> bool {
+        let mut rest = text;
+        let mut last = usize::MAX;
+        let units = ["y", "w", "d", "h", "m", "s", "ms"];
+        if rest.is_empty() {
+            return false;
+        }
+        while !rest.is_empty() {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            if digits == 0 {
+                return false;
+            }
+            let tail = &rest[digits..];
+            let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+            let Some(i) = units.iter().position(|u| *u == &tail[..unit_len]) else {
+                return false;
+            };
+            if last != usize::MAX && i <= last {
+                return false;
+            }
+            last = i;
+            rest = &tail[unit_len..];
+        }
+        true
+    }
+
+    #[test]
+    fn whole_milliseconds_render_as_prometheus_durations() {
+        for (d, text) in [
+            (Duration::ZERO, "0s"),
+            (MS(250), "250ms"),
+            (MS(1500), "1s500ms"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_secs(5400), "1h30m"),
+            (Duration::from_secs(14_400), "4h"),
+            (MS(3_600_500), "1h500ms"),
+        ] {
+            assert_eq!(format_duration(d), text);
+            assert!(is_prometheus_duration(text), "{text}");
+        }
+        for ms in [1, 999, 1000, 1001, 59_999, 60_000, 3_599_999, 86_400_000, 123_456_789] {
+            let text = format_duration(MS(ms));
+            assert!(is_prometheus_duration(&text), "{ms} ms rendered as `{text}`");
+        }
+        assert_eq!(format_duration(Duration::from_micros(1500)), "1ms500us");
+    }
+
+    #[test]
+    fn rule_durations_are_whole_milliseconds() {
+        assert_eq!(check_rule_duration("window", MS(1500)), Ok(()));
+        assert_eq!(check_rule_duration("for", Duration::ZERO), Ok(()));
+        let e = check_rule_duration("window", Duration::from_micros(1500)).unwrap_err();
+        assert!(e.starts_with("the window (1ms500us) is not a whole number of milliseconds"), "{e}");
+        assert!(e.ends_with("write `1ms` or `2ms`"), "{e}");
+        let e = check_rule_duration("for", Duration::from_micros(500)).unwrap_err();
+        assert!(e.starts_with("`for` (500us)"), "{e}");
+        assert!(e.ends_with("write `1ms`"), "{e}");
+    }
+
+    #[test]
+    fn alert_windows_are_checked_on_top_of_the_grammar() {
+        assert!(check_window(Duration::ZERO, Duration::ZERO).unwrap_err().contains("cannot be zero"));
+        assert!(check_window(MS(1500), Duration::from_secs(15)).is_ok());
+        assert!(check_window(MS(1500), MS(15_001)).unwrap_err().contains("longer than 10 × the window"));
+        let e = check_window(Duration::from_micros(1500), Duration::ZERO).unwrap_err();
+        assert!(e.contains("whole number of milliseconds"), "{e}");
+        let e = check_window(Duration::from_secs(60), Duration::from_micros(2500)).unwrap_err();
+        assert!(e.contains("`for`") && e.contains("whole number of milliseconds"), "{e}");
+    }
+}

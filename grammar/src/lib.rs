@@ -155,6 +155,42 @@ impl Op {
     }
 }
 
+/// How urgent an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// For information.
+    Info,
+    /// Someone should look.
+    Warning,
+    /// Someone must act now.
+    Critical,
+}
+
+/// Every severity name the grammar accepts, least urgent first.
+pub const SEVERITY_NAMES: &[&str] = &["info", "warning", "critical"];
+
+impl Severity {
+    /// Parses `info`, `warning` or `critical` (see [`grammar::unknown_severity`] for the message
+    /// when it is none of them).
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+
+    /// `info`, `warning` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// A value of `metric` as written in the grammar: `5%` for an error rate (a fraction), `200ms` for
 /// a latency (seconds), the number otherwise, to three decimals. The one format of a metric's
 /// thresholds and values wherever a person reads them; `n/a` for no value (NaN: a ratio or a
@@ -185,7 +221,9 @@ fn trim(v: f64) -> String {
 
 /// The checks and their messages.
 pub mod grammar {
-    use super::{format_duration, format_threshold, Metric, Op, Quantile, METRIC_NAMES};
+    use super::{
+        format_duration, format_threshold, Metric, Op, Quantile, Severity, METRIC_NAMES, SEVERITY_NAMES,
+    };
     use std::time::Duration;
 
     pub use crate::duration::{check_rule_duration, parse_duration};
@@ -210,6 +248,19 @@ pub mod grammar {
     /// signal yet: 20 for a 5% threshold to mean more than one failure, about 100 for `p99_latency`
     /// to be a 99th percentile rather than the slowest call; `min_calls = 1` turns the wait off.
     pub const DEFAULT_MIN_CALLS: u64 = 10;
+
+    /// The window a rule's metric is measured over, unless the rule says otherwise (`window`):
+    /// five minutes, long enough for a function called twice a minute to reach
+    /// [`DEFAULT_MIN_CALLS`] calls, short enough to notice an outage within minutes.
+    ///
+    /// The one default of `#[alert_on]` and of `alerts.rules` in the config.
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+
+    /// A rule's severity, unless it says otherwise (`severity`): someone should look.
+    pub const DEFAULT_SEVERITY: Severity = Severity::Warning;
+
+    /// The channel a rule notifies, unless it names its own (`notify`): the built-in `console`.
+    pub const DEFAULT_CHANNEL: &str = "console";
 
     /// The placeholders of `summary` and `description`.
     pub const PLACEHOLDERS: &[&str] = &["function", "value", "threshold"];
@@ -473,9 +524,10 @@ pub mod grammar {
     /// milliseconds ([`check_rule_duration`]) and `for` is at most [`MAX_FOR_WINDOWS`] windows.
     pub fn check_window(window: Duration, for_: Duration) -> Result<(), String> {
         if window.is_zero() {
-            return Err(
-                "the window cannot be zero: the metric is measured over it; the default is `5m`".into()
-            );
+            return Err(format!(
+                "the window cannot be zero: the metric is measured over it; the default is `{}`",
+                format_duration(DEFAULT_WINDOW)
+            ));
         }
         check_rule_duration("window", window)?;
         check_rule_duration("for", for_)?;
@@ -637,12 +689,11 @@ pub mod grammar {
 
     /// The message for an unknown severity.
     pub fn unknown_severity(text: &str) -> String {
-        const SEVERITIES: &[&str] = &["info", "warning", "critical"];
         let hint = match text.to_ascii_lowercase().as_str() {
             "warn" => Some("warning"),
             "error" | "fatal" | "page" | "high" | "crit" => Some("critical"),
             "debug" | "notice" | "low" | "information" => Some("info"),
-            l => SEVERITIES.iter().copied().find(|s| *s == l).or_else(|| closest(l, SEVERITIES)),
+            l => SEVERITY_NAMES.iter().copied().find(|s| *s == l).or_else(|| closest(l, SEVERITY_NAMES)),
         };
         let hint = hint.map(|h| format!("; did you mean `{h}`?")).unwrap_or_default();
         format!("unknown severity `{text}`, expected `info`, `warning` or `critical`{hint}")
@@ -653,11 +704,15 @@ pub mod grammar {
         format!("{v}")
     }
 
-    fn join(items: &[&str]) -> String {
+    /// `` `a`, `b`, `c` ``: names for a message.
+    pub fn join(items: &[&str]) -> String {
         items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
     }
 
-    fn distance(a: &str, b: &str) -> usize {
+    /// The Levenshtein distance between `a` and `b`, in characters: how many insertions, deletions
+    /// and substitutions turn one into the other. The one edit distance of telemark's messages
+    /// (see [`closest`]).
+    pub fn distance(a: &str, b: &str) -> usize {
         let b: Vec<char> = b.chars().collect();
         let mut row: Vec<usize> = (0..=b.len()).collect();
         for (i, ca) in a.chars().enumerate() {
@@ -711,228 +766,338 @@ pub fn ignore_pattern_error(pattern: &str) -> Option<&'static str> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use super::format_duration;
-    use super::grammar::{check_window, parse_duration};
-    use std::time::Duration;
+    use super::grammar::*;
+    use super::{
+        format_threshold, ignore_pattern_error, Metric, Op, Quantile, Severity, METRIC_NAMES, SEVERITY_NAMES,
+    };
 
-    fn ok(text: &str) -> Duration {
-        parse_duration(text).unwrap_or_else(|e| panic!("`{text}` should parse: {e}"))
-    }
-
-    fn err(text: &str) -> String {
-        match parse_duration(text) {
-            Ok(d) => panic!("`{text}` should be an error, parsed as {d:?}"),
-            Err(e) => e,
-        }
-    }
-
-    fn assert_err(text: &str, parts: &[&str]) {
-        let e = err(text);
+    /// Asserts that `result` is an error containing every one of `parts`.
+    #[track_caller]
+    fn assert_err<T: std::fmt::Debug>(result: Result<T, String>, parts: &[&str]) {
+        let e = result.expect_err("should be an error");
         for p in parts {
-            assert!(e.contains(p), "`{text}`: `{p}` not in: {e}");
-        }
-    }
-
-    const MS: fn(u64) -> Duration = Duration::from_millis;
-
-    #[test]
-    fn every_unit() {
-        assert_eq!(ok("250us"), Duration::from_micros(250));
-        assert_eq!(ok("250µs"), Duration::from_micros(250));
-        assert_eq!(ok("250ms"), MS(250));
-        assert_eq!(ok("10s"), Duration::from_secs(10));
-        assert_eq!(ok("5m"), Duration::from_secs(300));
-        assert_eq!(ok("2h"), Duration::from_secs(7200));
-        assert_eq!(ok("1d"), Duration::from_secs(86_400));
-        assert_eq!(ok("0s"), Duration::ZERO);
-        assert_eq!(ok("0ms"), Duration::ZERO);
-    }
-
-    #[test]
-    fn fractions_are_exact() {
-        assert_eq!(ok("1.5s"), MS(1500));
-        assert_eq!(ok("0.5m"), Duration::from_secs(30));
-        assert_eq!(ok("1.25h"), Duration::from_secs(4500));
-        assert_eq!(ok("0.001s"), MS(1));
-        assert_eq!(ok("1.5ms"), Duration::from_micros(1500));
-        // Decimal, not binary floating point: 1.1 s is 1100 ms exactly.
-        assert_eq!(ok("1.1s"), MS(1100));
-        assert_eq!(ok("0.3s"), MS(300));
-        assert_eq!(ok("2.000s"), MS(2000));
-        assert_eq!(ok("0.000001s"), Duration::from_micros(1));
-        assert_eq!(ok("1.000000000000000000000000000000000000000000s"), Duration::from_secs(1));
-    }
-
-    #[test]
-    fn compound_terms_add_up() {
-        assert_eq!(ok("1h30m"), Duration::from_secs(5400));
-        assert_eq!(ok("1s500ms"), MS(1500));
-        assert_eq!(ok("1d12h"), Duration::from_secs(129_600));
-        assert_eq!(ok("1m30.5s"), MS(90_500));
-        assert_eq!(ok("1.5h30m"), Duration::from_secs(7200));
-        assert_eq!(ok("1ms500us"), Duration::from_micros(1500));
-    }
-
-    #[test]
-    fn whitespace_around_is_allowed() {
-        assert_eq!(ok(" 5m\t"), Duration::from_secs(300));
-        assert_eq!(ok("\n1h30m "), Duration::from_secs(5400));
-    }
-
-    #[test]
-    fn mistakes_say_what_would_be_right() {
-        assert_err("", &["cannot be empty", "like `30s`"]);
-        assert_err("   ", &["cannot be empty"]);
-        assert_err("300", &["malformed duration `300`", "`300` needs a unit, like `300s` or `300m`"]);
-        assert_err("1.5", &["`1.5` needs a unit, like `1.5s`"]);
-        assert_err("1h30", &["`30` needs a unit"]);
-        assert_err("5 minutes", &["write the unit right after the number", "did you mean `5m`?"]);
-        assert_err("10 parsecs", &["write the unit right after the number"]);
-        assert_err("10parsecs", &["unknown unit `parsecs`", "`us`, `ms`, `s`, `m`, `h` or `d`"]);
-        assert_err("5sec", &["unknown unit `sec`", "did you mean `5s`?"]);
-        assert_err("2micros", &["did you mean `2us`?"]);
-        assert_err("3w", &["write weeks as days, like `21d`"]);
-        assert_err("5ns", &["unknown unit `ns`", "the smallest unit is `us`"]);
-        assert_err("-5s", &["cannot be negative"]);
-        assert_err(".5s", &["like `0.5s`"]);
-        assert_err("5.s", &["digits after the point"]);
-        assert_err("1h 30m", &["without spaces", "`1h30m`"]);
-        assert_err("s", &["malformed duration `s`"]);
-        assert_err("5m!", &["malformed duration `5m!`"]);
-        assert_err("+5s", &["malformed duration `+5s`"]);
-        assert_err("1,5s", &["malformed duration `1,5s`"]);
-    }
-
-    #[test]
-    fn finer_than_a_microsecond_is_rejected() {
-        assert_err("1.5us", &["finer than a microsecond"]);
-        assert_err("0.0000001s", &["finer than a microsecond"]);
-    }
-
-    #[test]
-    fn the_longest_duration_is_that_of_prometheus() {
-        assert_eq!(ok("106751d"), Duration::from_secs(106_751 * 86_400));
-        assert_err("106752d", &["too long", "`106751d`"]);
-        assert_err("106751d1s", &["too long"]);
-        assert_err("18446744073709551616s", &["too long"]);
-        assert_err(&format!("{}h", "9".repeat(100)), &["too long"]);
-    }
-
-    #[test]
-    fn never_panics() {
-        let long_fraction = format!("0.{}1s", "0".repeat(200));
-        let long_number = format!("{}.{}s", "9".repeat(60), "9".repeat(60));
-        for text in [
-            "1.",
-            "..",
-            "1..5s",
-            "µ",
-            "5µ",
-            "5µx",
-            "é5s",
-            "5sé",
-            "ms",
-            "0.",
-            "-",
-            "--5s",
-            "1e3s",
-            "NaNs",
-            "infs",
-            "5\u{0}s",
-            long_fraction.as_str(),
-            long_number.as_str(),
-        ] {
-            let _ = parse_duration(text);
+            assert!(e.contains(p), "`{p}` not in: {e}");
         }
     }
 
     #[test]
-    fn format_renders_what_parses_back() {
-        for d in [
-            Duration::ZERO,
-            Duration::from_micros(1),
-            Duration::from_micros(999),
-            MS(1),
-            Duration::from_micros(1500),
-            MS(250),
-            MS(1000),
-            MS(1500),
-            MS(90_000),
-            MS(90_500),
-            Duration::from_secs(300),
-            Duration::from_secs(5400),
-            Duration::from_millis(3_600_500),
-            Duration::from_secs(86_400),
-            Duration::from_secs(172_800) + Duration::from_micros(1),
-            Duration::from_secs(106_751 * 86_400),
-        ] {
-            let text = format_duration(d);
-            assert_eq!(parse_duration(&text), Ok(d), "{d:?} rendered as `{text}`");
+    fn every_metric_name_parses_to_the_metric_of_that_name() {
+        for name in METRIC_NAMES {
+            let m = Metric::parse(name).unwrap();
+            assert_eq!(m.name(), *name);
         }
-        for text in ["1.5s", "1h30m", "0.25ms", "90s", "1d", "1m30.25s", "7.5us"] {
-            if let Ok(d) = parse_duration(text) {
-                assert_eq!(parse_duration(&format_duration(d)), Ok(d), "`{text}`");
-            }
-        }
+        assert_eq!(Metric::parse("p99"), Some(Metric::Latency(Quantile::P99)));
+        assert_eq!(Metric::parse("max"), Some(Metric::Latency(Quantile::Max)));
+        assert_eq!(Metric::parse("latency"), None);
+        assert_eq!(Metric::parse("P99_latency"), None);
     }
 
-    /// Prometheus' durations: whole numbers of `d`, `h`, `m`, `s`, `ms`, largest first, each at most
-    /// once (no fractions).
-    fn is_prometheus_duration(text: &str) -> bool {
-        let mut rest = text;
-        let mut last = usize::MAX;
-        let units = ["y", "w", "d", "h", "m", "s", "ms"];
-        if rest.is_empty() {
-            return false;
+    #[test]
+    fn quantiles_as_numbers() {
+        let q = [Quantile::P50, Quantile::P90, Quantile::P95, Quantile::P99, Quantile::Max];
+        assert_eq!(q.map(Quantile::value), [0.5, 0.9, 0.95, 0.99, 1.0]);
+    }
+
+    #[test]
+    fn only_statistics_of_calls_wait_for_min_calls() {
+        let takes: Vec<&str> =
+            METRIC_NAMES.iter().copied().filter(|n| Metric::parse(n).unwrap().takes_min_calls()).collect();
+        assert_eq!(takes, ["error_rate", "p50_latency", "p90_latency", "p95_latency", "p99_latency"]);
+        assert_eq!(check_min_calls_metric(Metric::ErrorRate), Ok(()));
+        assert_err(check_min_calls_metric(Metric::Errors), &["not to `errors`", "a count itself"]);
+        assert_err(check_min_calls_metric(Metric::Rate), &["not to `rate`", "counts calls itself"]);
+        assert_err(
+            check_min_calls_metric(Metric::Latency(Quantile::Max)),
+            &["not to `max_latency`", "about single calls"],
+        );
+    }
+
+    #[test]
+    fn comparisons() {
+        for (text, op) in [(">", Op::Gt), (">=", Op::Ge), ("<", Op::Lt), ("<=", Op::Le)] {
+            assert_eq!(parse_op(text), Ok(op));
+            assert_eq!(op.as_str(), text);
         }
-        while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-            if digits == 0 {
-                return false;
-            }
-            let tail = &rest[digits..];
-            let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
-            let Some(i) = units.iter().position(|u| *u == &tail[..unit_len]) else {
-                return false;
+        assert!(Op::Gt.holds(2.0, 1.0) && !Op::Gt.holds(1.0, 1.0));
+        assert!(Op::Ge.holds(1.0, 1.0) && !Op::Ge.holds(0.5, 1.0));
+        assert!(Op::Lt.holds(0.5, 1.0) && !Op::Lt.holds(1.0, 1.0));
+        assert!(Op::Le.holds(1.0, 1.0) && !Op::Le.holds(2.0, 1.0));
+        // A ratio over no call (NaN) holds no comparison.
+        assert!(![Op::Gt, Op::Ge, Op::Lt, Op::Le].iter().any(|op| op.holds(f64::NAN, 0.0)));
+    }
+
+    #[test]
+    fn a_wrong_comparison_says_what_was_meant() {
+        assert_err(parse_op(""), &["expected a comparison after the metric"]);
+        assert_eq!(
+            parse_op("=>"),
+            Err("unknown comparison `=>`, expected `>`, `>=`, `<` or `<=`; did you mean `>=`?".to_string())
+        );
+        assert!(bad_op("=<").ends_with("did you mean `<=`?"));
+        for eq in ["=", "==", "!="] {
+            assert!(bad_op(eq).ends_with("equality is not supported"), "{eq}");
+        }
+        assert_eq!(bad_op("<>"), "unknown comparison `<>`, expected `>`, `>=`, `<` or `<=`");
+    }
+
+    #[test]
+    fn thresholds_in_canonical_units() {
+        let p99 = Metric::Latency(Quantile::P99);
+        assert_eq!(threshold_value(p99, 200.0, Some("ms"), false, false), Ok(0.2));
+        assert_eq!(threshold_value(p99, 1.5, Some("s"), false, false), Ok(1.5));
+        assert_eq!(threshold_value(p99, 250.0, Some("us"), false, false), Ok(250e-6));
+        assert_eq!(threshold_value(p99, 250.0, Some("µs"), false, false), Ok(250e-6));
+        assert_eq!(threshold_value(Metric::ErrorRate, 5.0, None, true, false), Ok(0.05));
+        assert_eq!(threshold_value(Metric::ErrorRate, 0.05, None, false, false), Ok(0.05));
+        assert_eq!(threshold_value(Metric::ErrorRate, 100.0, None, true, false), Ok(1.0));
+        assert_eq!(threshold_value(Metric::Errors, 10.0, None, false, false), Ok(10.0));
+        assert_eq!(threshold_value(Metric::Rate, 0.5, None, false, false), Ok(0.5));
+    }
+
+    #[test]
+    fn a_threshold_that_does_not_suit_its_metric_says_what_would() {
+        let p99 = Metric::Latency(Quantile::P99);
+        assert_err(threshold_value(Metric::Errors, 1.0, None, false, true), &["cannot be negative"]);
+        assert_err(threshold_value(Metric::Errors, f64::INFINITY, None, false, false), &["not a finite"]);
+        assert_err(threshold_value(p99, 200.0, None, false, false), &["needs a unit", "`200ms` or `200s`"]);
+        assert_err(threshold_value(p99, 5.0, None, true, false), &["not a percentage", "`5ms`"]);
+        assert_err(threshold_value(p99, 2.0, Some("sec"), false, false), &["unknown unit `sec`", "`2s`?"]);
+        assert_err(threshold_value(p99, 2.0, Some("millis"), false, false), &["`2ms`?"]);
+        assert_err(threshold_value(p99, 2.0, Some("micros"), false, false), &["`2us`?"]);
+        assert_err(threshold_value(p99, 2.0, Some("m"), false, false), &["written in seconds"]);
+        assert_err(threshold_value(p99, 2.0, Some("ns"), false, false), &["resolution of 1us"]);
+        assert_err(threshold_value(p99, 2.0, Some("parsec"), false, false), &["expected `us`, `ms` or `s`"]);
+        assert_err(
+            threshold_value(Metric::ErrorRate, 5.0, Some("ms"), false, false),
+            &["not a unit like `ms`"],
+        );
+        assert_err(threshold_value(Metric::ErrorRate, 150.0, None, true, false), &["at most 100%, got 150%"]);
+        assert_err(threshold_value(Metric::ErrorRate, 5.0, None, false, false), &["did you mean `5%`?"]);
+        assert_err(threshold_value(Metric::Calls, 5.0, None, true, false), &["only `error_rate`", "`5`"]);
+        assert_err(
+            threshold_value(Metric::Rate, 5.0, Some("s"), false, false),
+            &["`rate` is calls per second", "`5` instead of `5s`"],
+        );
+    }
+
+    #[test]
+    fn conditions_that_always_or_never_hold() {
+        let e = check_condition(Metric::Errors, Op::Lt, 0.0).unwrap_err();
+        assert_eq!(
+            e,
+            "`errors < 0` can never hold (`errors` is never below 0), so this alert would never fire"
+        );
+        assert_err(check_condition(Metric::Calls, Op::Ge, 0.0), &["always holds", "`calls > 0`?"]);
+        assert_err(check_condition(Metric::ErrorRate, Op::Gt, 1.0), &["`error_rate > 100%` can never hold"]);
+        assert_err(check_condition(Metric::ErrorRate, Op::Le, 1.0), &["`error_rate <= 100%` always holds"]);
+        assert_eq!(check_condition(Metric::Errors, Op::Gt, 0.0), Ok(()));
+        assert_eq!(check_condition(Metric::ErrorRate, Op::Ge, 1.0), Ok(()));
+        assert_eq!(check_condition(Metric::ErrorRate, Op::Lt, 1.0), Ok(()));
+    }
+
+    #[test]
+    fn thresholds_are_written_as_the_grammar_reads_them() {
+        let p99 = Metric::Latency(Quantile::P99);
+        assert_eq!(format_threshold(Metric::ErrorRate, 0.05), "5%");
+        assert_eq!(format_threshold(Metric::ErrorRate, 0.30357), "30.357%");
+        assert_eq!(format_threshold(p99, 0.2), "200ms");
+        assert_eq!(format_threshold(p99, 1.5), "1.5s");
+        assert_eq!(format_threshold(p99, 0.00025), "250us");
+        assert_eq!(format_threshold(Metric::Rate, 0.5), "0.5");
+        assert_eq!(format_threshold(Metric::Errors, 10.0), "10");
+        assert_eq!(format_threshold(Metric::Errors, f64::NAN), "n/a");
+        // What it writes reads back as the same threshold.
+        for (metric, v) in [(Metric::ErrorRate, 0.05), (p99, 0.2), (p99, 1.5), (Metric::Calls, 3.0)] {
+            let text = format_threshold(metric, v);
+            let (number, suffix) =
+                text.split_at(text.find(|c: char| c.is_alphabetic() || c == '%').unwrap_or(text.len()));
+            let (unit, percent) = match suffix {
+                "%" => (None, true),
+                "" => (None, false),
+                u => (Some(u), false),
             };
-            if last != usize::MAX && i <= last {
-                return false;
-            }
-            last = i;
-            rest = &tail[unit_len..];
+            let back = threshold_value(metric, number.parse().unwrap(), unit, percent, false).unwrap();
+            assert!((back - v).abs() < 1e-12, "{text}");
         }
-        true
     }
 
     #[test]
-    fn whole_milliseconds_render_as_prometheus_durations() {
-        for (d, text) in [
-            (Duration::ZERO, "0s"),
-            (MS(250), "250ms"),
-            (MS(1500), "1s500ms"),
-            (Duration::from_secs(90), "1m30s"),
-            (Duration::from_secs(5400), "1h30m"),
-            (Duration::from_secs(14_400), "4h"),
-            (MS(3_600_500), "1h500ms"),
-        ] {
-            assert_eq!(format_duration(d), text);
-            assert!(is_prometheus_duration(text), "{text}");
-        }
-        for ms in [1, 999, 1000, 1001, 59_999, 60_000, 3_599_999, 86_400_000, 123_456_789] {
-            let text = format_duration(MS(ms));
-            assert!(is_prometheus_duration(&text), "{ms} ms rendered as `{text}`");
-        }
-        assert_eq!(format_duration(Duration::from_micros(1500)), "1ms500us");
+    fn min_calls_is_a_whole_number_of_at_least_one() {
+        assert_eq!(parse_min_calls("20"), Ok(20));
+        assert_eq!(parse_min_calls(" 1_000 "), Ok(1000));
+        assert_eq!(parse_min_calls("1"), Ok(1));
+        assert_err(parse_min_calls("0"), &["at least 1", &format!("the default is {DEFAULT_MIN_CALLS}")]);
+        assert_err(parse_min_calls("-0"), &["at least 1"]);
+        assert_err(parse_min_calls("-10"), &["cannot be negative, got `-10`"]);
+        assert_err(parse_min_calls("2.5"), &["whole number of calls, not `2.5`: write `2` or `3`"]);
+        assert_err(parse_min_calls("0.5"), &["write `1`"]);
+        assert_err(parse_min_calls("20.0"), &["write `20`"]);
+        assert_err(parse_min_calls("many"), &["is a number of calls", "not `many`"]);
+        assert_err(parse_min_calls(""), &["is a number of calls"]);
+        assert_err(parse_min_calls("99999999999999999999999"), &["too large"]);
     }
 
     #[test]
-    fn alert_windows_are_checked_on_top_of_the_grammar() {
-        assert!(check_window(Duration::ZERO, Duration::ZERO).unwrap_err().contains("cannot be zero"));
-        assert!(check_window(MS(1500), Duration::from_secs(15)).is_ok());
-        assert!(check_window(MS(1500), MS(15_001)).unwrap_err().contains("longer than 10 × the window"));
-        let e = check_window(Duration::from_micros(1500), Duration::ZERO).unwrap_err();
-        assert!(e.contains("whole number of milliseconds"), "{e}");
-        let e = check_window(Duration::from_secs(60), Duration::from_micros(2500)).unwrap_err();
-        assert!(e.contains("`for`") && e.contains("whole number of milliseconds"), "{e}");
+    fn unknown_metrics_list_the_metrics_and_guess_the_one_meant() {
+        let e = unknown_metric("p99_latncy");
+        assert!(
+            e.starts_with(
+                "unknown metric `p99_latncy`: did you mean `p99_latency`? (the metrics are `error_rate`,"
+            ),
+            "{e}"
+        );
+        assert!(unknown_metric("throughput").contains("did you mean `rate` (calls per second)?"));
+        assert!(unknown_metric("latency").contains("the latencies are `p50_latency`"));
+        assert!(unknown_metric("requests").contains("did you mean `calls`?"));
+        assert!(unknown_metric("failures").contains("did you mean `errors`?"));
+        assert!(unknown_metric("panics").contains("did you mean `exceptions`?"));
+        let e = unknown_metric("zzzzzzzz");
+        assert!(e.starts_with("unknown metric `zzzzzzzz`, expected one of `error_rate`, `errors`"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_threshold_gets_an_example_for_its_metric() {
+        assert_eq!(
+            missing_threshold(Metric::ErrorRate, ">"),
+            "`error_rate >` needs a threshold: `error_rate > 5%`"
+        );
+        assert!(missing_threshold(Metric::Latency(Quantile::P90), ">=").ends_with("`p90_latency > 200ms`"));
+        assert!(missing_threshold(Metric::Latency(Quantile::Max), ">").ends_with("`max_latency > 1s`"));
+        assert!(missing_threshold(Metric::Rate, "<").ends_with("`rate > 100`"));
+        assert!(missing_threshold(Metric::Errors, ">").ends_with("`errors > 10`"));
+    }
+
+    #[test]
+    fn templates_split_into_text_and_placeholders() {
+        assert_eq!(
+            template_pieces("{function} is slow: {value} > {threshold}"),
+            Ok(vec![
+                Piece::Function,
+                Piece::Text(" is slow: ".into()),
+                Piece::Value,
+                Piece::Text(" > ".into()),
+                Piece::Threshold,
+            ])
+        );
+        assert_eq!(template_pieces("{{literal}} é"), Ok(vec![Piece::Text("{literal} é".into())]));
+        assert_eq!(template_pieces(""), Ok(vec![]));
+        assert_eq!(check_template("no placeholders"), Ok(()));
+        assert_err(
+            check_template("{fn} failed"),
+            &["unknown placeholder `{fn}`", "did you mean `{function}`?"],
+        );
+        assert_err(check_template("{valeu}"), &["did you mean `{value}`?"]);
+        assert_err(check_template("{limit}"), &["did you mean `{threshold}`?"]);
+        assert_err(check_template("{xyzzy}"), &["expected `{function}`, `{value}` or `{threshold}` (write"]);
+        assert_err(check_template("open {value"), &["unclosed `{`"]);
+        assert_err(check_template("close }"), &["unmatched `}`"]);
+    }
+
+    #[test]
+    fn label_names() {
+        assert_eq!(check_label_name("team"), Ok(()));
+        assert_eq!(check_label_name("_team_2"), Ok(()));
+        assert_err(check_label_name("team-name"), &["not a valid Prometheus label name", "`team_name`?"]);
+        assert_err(check_label_name("2fa"), &["did you mean `_2fa`?"]);
+        assert_err(check_label_name(""), &["not a valid Prometheus label name"]);
+        assert_err(check_label_name("__name"), &["reserved by Prometheus"]);
+        for reserved in RESERVED_LABELS {
+            assert_err(check_label_name(reserved), &[&format!("label `{reserved}` is reserved")]);
+        }
+    }
+
+    #[test]
+    fn rule_names() {
+        for ok in ["checkout_slow", "_x", "a-b.c:d", "A1"] {
+            assert_eq!(check_rule_name(ok), Ok(()), "{ok}");
+        }
+        assert_err(check_rule_name(" "), &["cannot be empty", "`<function>_<metric>`"]);
+        assert_err(check_rule_name("1st"), &["invalid rule name `1st`", "starting with a letter"]);
+        assert_err(check_rule_name("a b"), &["invalid rule name `a b`"]);
+    }
+
+    #[test]
+    fn channel_names() {
+        for ok in ["console", "on-call.team_1"] {
+            assert_eq!(check_channel_name(ok), Ok(()), "{ok}");
+        }
+        assert_err(check_channel_name(""), &["invalid channel name ``"]);
+        assert_err(check_channel_name("on call"), &["invalid channel name `on call`", "`alerts.channels`"]);
+    }
+
+    #[test]
+    fn severities() {
+        for name in SEVERITY_NAMES {
+            assert_eq!(Severity::parse(name).unwrap().as_str(), *name);
+        }
+        assert_eq!(Severity::parse("warn"), None);
+        assert!(Severity::Info < Severity::Warning && Severity::Warning < Severity::Critical);
+    }
+
+    #[test]
+    fn the_defaults() {
+        assert_eq!(crate::format_duration(DEFAULT_WINDOW), "5m");
+        assert_eq!(DEFAULT_SEVERITY, Severity::Warning);
+        assert_eq!(DEFAULT_CHANNEL, "console");
+        assert_eq!(check_window(DEFAULT_WINDOW, std::time::Duration::ZERO), Ok(()));
+        assert_err(
+            check_window(std::time::Duration::ZERO, std::time::Duration::ZERO),
+            &["the default is `5m`"],
+        );
+    }
+
+    #[test]
+    fn unknown_severities_guess_the_one_meant() {
+        let hint =
+            |text: &str| unknown_severity(text).rsplit_once("; did you mean ").map(|(_, h)| h.to_string());
+        assert_eq!(hint("warn").as_deref(), Some("`warning`?"));
+        assert_eq!(hint("error").as_deref(), Some("`critical`?"));
+        assert_eq!(hint("debug").as_deref(), Some("`info`?"));
+        assert_eq!(hint("Critical").as_deref(), Some("`critical`?"));
+        assert_eq!(hint("critcal").as_deref(), Some("`critical`?"));
+        assert_eq!(hint("zzzzzz"), None);
+        assert_eq!(
+            unknown_severity("zzzzzz"),
+            "unknown severity `zzzzzz`, expected `info`, `warning` or `critical`"
+        );
+    }
+
+    #[test]
+    fn distance_counts_edits_in_characters() {
+        assert_eq!(distance("", ""), 0);
+        assert_eq!(distance("name", "name"), 0);
+        assert_eq!(distance("nme", "name"), 1);
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("µs", "us"), 1);
+    }
+
+    #[test]
+    fn closest_finds_typos_only() {
+        let options = ["name", "level", "kind"];
+        assert_eq!(closest("nme", &options), Some("name"));
+        assert_eq!(closest("levle", &options), Some("level"));
+        assert_eq!(closest("kinds", &options), Some("kind"));
+        assert_eq!(closest("zzzzzz", &options), None);
+        // A distance as long as the candidate is no typo of it.
+        assert_eq!(closest("ab", &["xy"]), None);
+        assert_eq!(closest("x", &[]), None);
+        // The nearest wins; on a tie, the first.
+        assert_eq!(closest("cat", &["cart", "cat"]), Some("cat"));
+        assert_eq!(closest("ab", &["abc", "abd"]), Some("abc"));
+    }
+
+    #[test]
+    fn ignore_patterns() {
+        for ok in ["NotFound", "io::ErrorKind::WouldBlock", "cache miss", "_a::b2"] {
+            assert_eq!(ignore_pattern_error(ok), None, "{ok}");
+        }
+        assert_eq!(ignore_pattern_error(" "), Some("a pattern cannot be empty"));
+        for bad in ["io::", "::io", "io:: ErrorKind", "io::1a"] {
+            assert!(
+                ignore_pattern_error(bad).unwrap().starts_with("a type pattern must be identifiers"),
+                "{bad}"
+            );
+        }
     }
 }

@@ -11,34 +11,99 @@
 //!   the ones below it in `f.attrs`. Each checks its rule's name against those below it and
 //!   reports a clash on the first lower duplicate, so every duplicate gets exactly one error.
 //! - Metrics are recorded by `#[traced]`. The last `#[alert_on]` to expand (no other one left in
-//!   `f.attrs`) adds `#[::telemark::traced(__metrics_only)]` unless the function has `#[traced]`
-//!   below it (an attribute whose path ends in `traced`) or above it (already expanded: its body
-//!   holds the `__TELEMARK_CALLSITE` static `#[traced]` generates).
+//!   `f.attrs`) adds a metrics-only `#[traced]` unless the function has one, below it or already
+//!   expanded above it (see `protocol`).
 
-use crate::args::{expect_eq, join, option_key, parse_str_list, skip_option, unraw, Errors};
-use crate::traced::not_a_function;
+use crate::errors::Errors;
+use crate::function::{parse_function, with_error};
+use crate::options::{
+    crate_keyword, crate_path, parse_options, parse_str_list, private, skip_option, string_value, unraw,
+    Keyword, Options, Takes,
+};
+use crate::protocol::{self, attr_args, Macro};
 use proc_macro2::{Literal, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use std::time::Duration;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{AttrStyle, Attribute, Ident, ItemFn, LitStr, Token};
+use syn::{AttrStyle, Ident, ItemFn, LitStr, Token};
 use telemark_grammar::grammar::{
     bad_op, check_channel_name, check_condition, check_label_name, check_min_calls_metric,
-    check_rule_duration, check_rule_name, check_template, check_window, closest, missing_threshold,
-    parse_duration, parse_min_calls, parse_op, threshold_value, unknown_metric, unknown_severity,
+    check_rule_duration, check_rule_name, check_template, check_window, missing_threshold, parse_duration,
+    parse_min_calls, parse_op, threshold_value, unknown_metric, unknown_severity, DEFAULT_CHANNEL,
+    DEFAULT_SEVERITY, DEFAULT_WINDOW,
 };
-use telemark_grammar::{Metric, Op, Quantile};
+use telemark_grammar::{Metric, Op, Quantile, Severity};
 
-const OPTIONS: &[&str] =
-    &["name", "window", "for", "min_calls", "severity", "notify", "summary", "description", "labels"];
+/// The options of `#[alert_on]`, after the condition.
+#[derive(Clone, Copy)]
+enum Opt {
+    Name,
+    Window,
+    For,
+    MinCalls,
+    Severity,
+    Notify,
+    Summary,
+    Description,
+    Labels,
+    Crate,
+}
+
+const OPTIONS: Options<Opt> = Options {
+    keywords: &[
+        Keyword { key: Opt::Name, name: "name", takes: Takes::Value("`name = \"checkout_slow\"`") },
+        Keyword { key: Opt::Window, name: "window", takes: Takes::Value("`window = \"5m\"`") },
+        Keyword { key: Opt::For, name: "for", takes: Takes::Value("`for = \"1m\"`") },
+        Keyword { key: Opt::MinCalls, name: "min_calls", takes: Takes::Value("`min_calls = 20`") },
+        Keyword { key: Opt::Severity, name: "severity", takes: Takes::Value("`severity = \"critical\"`") },
+        Keyword {
+            key: Opt::Notify,
+            name: "notify",
+            takes: Takes::Value("`notify = [\"console\", \"oncall\"]`"),
+        },
+        Keyword {
+            key: Opt::Summary,
+            name: "summary",
+            takes: Takes::Value("`summary = \"{function} is slow: {value}\"`"),
+        },
+        Keyword {
+            key: Opt::Description,
+            name: "description",
+            takes: Takes::Value("`description = \"{function} is slow: {value}\"`"),
+        },
+        Keyword {
+            key: Opt::Labels,
+            name: "labels",
+            takes: Takes::List { holds: "`key = \"value\"` pairs", example: "labels(team = \"payments\")" },
+        },
+        crate_keyword(Opt::Crate),
+    ],
+    hints: &[
+        (&["duration", "over", "period", "interval", "range"], "did you mean `window = \"5m\"`?"),
+        (&["pending", "for_", "after", "hold"], "did you mean `for = \"1m\"`?"),
+        (&["level", "priority", "urgency"], "did you mean `severity = \"critical\"`?"),
+        (&["channels", "channel", "to", "notify_to", "receivers"], "did you mean `notify = [\"console\"]`?"),
+        (&["message", "title", "text"], "did you mean `summary = \"...\"`?"),
+        (&["label", "tags"], "did you mean `labels(team = \"...\")`?"),
+        (&["alert", "alertname", "id"], "did you mean `name = \"...\"`?"),
+        (
+            &["min_count", "minimum_calls", "min_requests", "min_samples", "calls_at_least"],
+            "did you mean `min_calls = 20`?",
+        ),
+        (
+            &["threshold", "condition", "metric"],
+            "the condition comes first: `#[alert_on(p99_latency > 200ms, ...)]`",
+        ),
+    ],
+};
 
 const NEEDS_CONDITION: &str =
     "`#[alert_on]` needs a condition: a metric, a comparison and a threshold, like \
                                `#[alert_on(p99_latency > 200ms)]` or `#[alert_on(error_rate > 5%)]`";
 
 /// The runtime's value of a metric, for generated code.
-fn metric_tokens(m: Metric) -> TokenStream {
+fn metric_tokens(m: Metric, p: &TokenStream) -> TokenStream {
     let v = |name: &str| Ident::new(name, Span::call_site());
     let variant = match m {
         Metric::ErrorRate => v("ErrorRate"),
@@ -54,14 +119,14 @@ fn metric_tokens(m: Metric) -> TokenStream {
                 Quantile::P99 => "P99",
                 Quantile::Max => "Max",
             });
-            return quote!(::telemark::__private::Metric::Latency(::telemark::__private::Quantile::#q));
+            return quote!(#p::Metric::Latency(#p::Quantile::#q));
         }
     };
-    quote!(::telemark::__private::Metric::#variant)
+    quote!(#p::Metric::#variant)
 }
 
 /// The runtime's value of a comparison, for generated code.
-fn op_tokens(o: Op) -> TokenStream {
+fn op_tokens(o: Op, p: &TokenStream) -> TokenStream {
     let v = Ident::new(
         match o {
             Op::Gt => "Gt",
@@ -71,7 +136,20 @@ fn op_tokens(o: Op) -> TokenStream {
         },
         Span::call_site(),
     );
-    quote!(::telemark::__private::Op::#v)
+    quote!(#p::Op::#v)
+}
+
+/// The runtime's value of a severity, for generated code.
+fn severity_tokens(s: Severity, p: &TokenStream) -> TokenStream {
+    let v = Ident::new(
+        match s {
+            Severity::Info => "Info",
+            Severity::Warning => "Warning",
+            Severity::Critical => "Critical",
+        },
+        Span::call_site(),
+    );
+    quote!(#p::Severity::#v)
 }
 
 /// The checked model of one `#[alert_on(...)]`.
@@ -83,13 +161,15 @@ struct AlertArgs {
     name: Option<(String, Span)>,
     window: Option<(Duration, Span)>,
     for_: Option<(Duration, Span)>,
-    severity: Option<String>,
+    severity: Option<Severity>,
     notify: Option<Vec<String>>,
     summary: Option<String>,
     description: Option<String>,
     /// `min_calls`: the value, and the span of the key (to report a metric that takes none).
     min_calls: Option<(u64, Span)>,
     labels: Vec<(String, String)>,
+    /// `crate = path`: where generated code finds telemark.
+    krate: Option<syn::Path>,
 }
 
 impl AlertArgs {
@@ -102,47 +182,13 @@ impl AlertArgs {
     }
 }
 
-/// Whether an attribute is `#[alert_on]` (any path ending so).
-fn is_alert_attr(a: &Attribute) -> bool {
-    a.path().segments.last().is_some_and(|s| s.ident == "alert_on")
-}
-
-fn is_traced_attr(a: &Attribute) -> bool {
-    a.path().segments.last().is_some_and(|s| s.ident == "traced")
-}
-
-/// Whether `#[traced]` has already expanded on this function (it was above `#[alert_on]`).
-fn body_is_traced(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|t| match t {
-        TokenTree::Ident(i) => i == "__TELEMARK_CALLSITE",
-        TokenTree::Group(g) => body_is_traced(g.stream()),
-        _ => false,
-    })
-}
-
-fn attr_args(a: &Attribute) -> TokenStream {
-    match &a.meta {
-        syn::Meta::List(l) => l.tokens.clone(),
-        _ => TokenStream::new(),
-    }
-}
-
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let f: ItemFn = match syn::parse2(item.clone()) {
+    let f = match parse_function(item.clone(), Macro::AlertOn) {
         Ok(f) => f,
-        Err(_) => {
-            return match not_a_function(item.clone(), "alert_on") {
-                Ok(out) => out,
-                Err(e) => {
-                    let mut out = item;
-                    out.extend(e.into_compile_error());
-                    out
-                }
-            }
-        }
+        Err(out) => return out,
     };
-    let (a, parse_errors) = parse(args);
-    let mut errors = Errors(parse_errors);
+    let mut errors = Errors::new();
+    let a = parse(args, &mut errors);
     if let Some(c) = &f.sig.constness {
         errors.push(syn::Error::new(
             c.span,
@@ -151,7 +197,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let fn_name = unraw(&f.sig.ident);
     if let Some((own, _, own_default)) = a.rule_name(&fn_name) {
-        let below = f.attrs.iter().filter(|x| is_alert_attr(x)).map(|x| parse(attr_args(x)).0);
+        // The rules of the `#[alert_on]` below, for their names only: their mistakes are theirs to
+        // report when they expand.
+        let below = f.attrs.iter().filter(|x| Macro::AlertOn.is(x)).map(|x| {
+            let mut theirs = Errors::new();
+            let rule = parse(attr_args(x), &mut theirs);
+            theirs.discard();
+            rule
+        });
         if let Some((_, span, default)) =
             below.filter_map(|b| b.rule_name(&fn_name)).find(|(name, _, _)| *name == own)
         {
@@ -168,37 +221,29 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             ));
         }
     }
-    if let Some(e) = errors.0 {
-        let mut out = item;
-        out.extend(e.into_compile_error());
-        return out;
+    match errors.check() {
+        Ok(()) => generate(&a, f),
+        Err(e) => with_error(item, e),
     }
-    generate(&a, f)
 }
 
 fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
+    let p = &private(a.krate.as_ref());
     let fn_name = unraw(&f.sig.ident);
     let (metric, metric_span) = a.metric.unwrap_or((Metric::Calls, Span::call_site()));
     let name = a.name.as_ref().map(|n| n.0.clone()).unwrap_or_else(|| format!("{fn_name}_{}", metric.name()));
-    let metric_tokens = metric_tokens(metric);
-    let op = op_tokens(a.op.unwrap_or(Op::Gt));
+    let metric_tokens = metric_tokens(metric, p);
+    let op = op_tokens(a.op.unwrap_or(Op::Gt), p);
     let threshold = Literal::f64_suffixed(a.threshold.unwrap_or(0.0));
     let millis = |d: Option<(Duration, Span)>, default: Duration| {
         Literal::u64_suffixed(
             u64::try_from(d.map(|d| d.0).unwrap_or(default).as_millis()).unwrap_or(u64::MAX),
         )
     };
-    let window_ms = millis(a.window, Duration::from_secs(300));
+    let window_ms = millis(a.window, DEFAULT_WINDOW);
     let for_ms = millis(a.for_, Duration::ZERO);
-    let severity = Ident::new(
-        match a.severity.as_deref() {
-            Some("info") => "Info",
-            Some("critical") => "Critical",
-            _ => "Warning",
-        },
-        Span::call_site(),
-    );
-    let notify: Vec<String> = a.notify.clone().unwrap_or_else(|| vec!["console".to_string()]);
+    let severity = severity_tokens(a.severity.unwrap_or(DEFAULT_SEVERITY), p);
+    let notify: Vec<String> = a.notify.clone().unwrap_or_else(|| vec![DEFAULT_CHANNEL.to_string()]);
     let opt = |s: &Option<String>| match s {
         Some(s) => quote!(::core::option::Option::Some(#s)),
         None => quote!(::core::option::Option::None),
@@ -218,8 +263,8 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
     let line = quote_spanned!(metric_span=> ::core::line!());
     let registration = quote! {
         const _: () = {
-            ::telemark::__private::inventory::submit! {
-                ::telemark::__private::StaticRule {
+            #p::inventory::submit! {
+                #p::StaticRule {
                     name: #name,
                     function: ::core::concat!(::core::module_path!(), "::", #fn_name),
                     metric: #metric_tokens,
@@ -227,7 +272,7 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
                     threshold: #threshold,
                     window_ms: #window_ms,
                     for_ms: #for_ms,
-                    severity: ::telemark::__private::Severity::#severity,
+                    severity: #severity,
                     notify: &[#(#notify),*],
                     summary: #summary,
                     description: #description,
@@ -240,13 +285,14 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
         };
     };
 
-    let needs_traced = !f.attrs.iter().any(is_alert_attr)
-        && !f.attrs.iter().any(is_traced_attr)
-        && !body_is_traced(f.block.to_token_stream());
+    // The last `#[alert_on]` to expand makes sure the metrics are recorded (see `protocol`).
+    let needs_traced = !f.attrs.iter().any(|a| Macro::AlertOn.is(a))
+        && !f.attrs.iter().any(|a| Macro::Traced.is(a))
+        && !protocol::traced_expanded(&f.block);
     let ItemFn { attrs, vis, sig, block } = f;
     let mut out = TokenStream::new();
     if needs_traced {
-        out.extend(quote!(#[::telemark::traced(__metrics_only)]));
+        out.extend(protocol::metrics_only_traced(a.krate.as_ref()));
     }
     for attr in attrs.iter().filter(|a| matches!(a.style, AttrStyle::Outer)) {
         attr.to_tokens(&mut out);
@@ -265,20 +311,30 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
     out
 }
 
-/// Parses one `#[alert_on(...)]` and collects every error. A syntax error stops the parse but
-/// keeps what was parsed before it.
-fn parse(args: TokenStream) -> (AlertArgs, Option<syn::Error>) {
+/// Parses one `#[alert_on(...)]` into the model, and every mistake into `errors`. A syntax error
+/// stops the parse but keeps what was parsed before it.
+fn parse(args: TokenStream, errors: &mut Errors) -> AlertArgs {
     let mut a = AlertArgs::default();
-    let mut errors = Errors(None);
     let parser = |input: ParseStream<'_>| {
-        parse_condition(input, &mut a, &mut errors)?;
-        parse_options(input, &mut a, &mut errors)
+        parse_condition(input, &mut a, errors)?;
+        if input.is_empty() {
+            return Ok(());
+        }
+        if !input.peek(Token![,]) {
+            return Err(syn::Error::new(
+                input.span(),
+                "expected `,`: the condition and the options are separated by commas",
+            ));
+        }
+        input.parse::<Token![,]>()?;
+        parse_options(input, &OPTIONS, errors, |opt, key, input, errors| {
+            option(opt, key, input, &mut a, errors)
+        })
     };
-    if let Err(e) = parser.parse2(args) {
-        errors.push(e);
-    }
-    cross_checks(&a, &mut errors);
-    (a, errors.0)
+    let result = parser.parse2(args);
+    errors.add(result);
+    cross_checks(&a, errors);
+    a
 }
 
 fn parse_condition(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors) -> syn::Result<()> {
@@ -294,7 +350,7 @@ fn parse_condition(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Error
     }
     let metric_ident = Ident::parse_any(input).map_err(|e| syn::Error::new(e.span(), NEEDS_CONDITION))?;
     let metric_name = unraw(&metric_ident);
-    if OPTIONS.contains(&metric_name.as_str())
+    if OPTIONS.find(&metric_name).is_some()
         && ((input.peek(Token![=]) && !input.peek(Token![==]) && !input.peek(Token![=>]))
             || input.peek(syn::token::Paren))
     {
@@ -435,114 +491,66 @@ fn parse_condition(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Error
     Ok(())
 }
 
-fn unknown_option(k: &str) -> String {
-    let hint = match k {
-        "duration" | "over" | "period" | "interval" | "range" => Some("did you mean `window = \"5m\"`?"),
-        "pending" | "for_" | "after" | "hold" => Some("did you mean `for = \"1m\"`?"),
-        "level" | "priority" | "urgency" => Some("did you mean `severity = \"critical\"`?"),
-        "channels" | "channel" | "to" | "notify_to" | "receivers" => {
-            Some("did you mean `notify = [\"console\"]`?")
+/// Reads one option's value into the model (its form is checked by `parse_options`).
+fn option(
+    opt: Opt,
+    key: &Ident,
+    input: ParseStream<'_>,
+    a: &mut AlertArgs,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    match opt {
+        Opt::Name => {
+            if let Some(l) = string_value(input, "name", "checkout_slow", errors)? {
+                if let Err(m) = check_rule_name(&l.value()) {
+                    errors.error(l.span(), m);
+                }
+                a.name = Some((l.value(), l.span()));
+            }
         }
-        "message" | "title" | "text" => Some("did you mean `summary = \"...\"`?"),
-        "label" | "tags" => Some("did you mean `labels(team = \"...\")`?"),
-        "alert" | "alertname" | "id" => Some("did you mean `name = \"...\"`?"),
-        "min_count" | "minimum_calls" | "min_requests" | "min_samples" | "calls_at_least" => {
-            Some("did you mean `min_calls = 20`?")
-        }
-        "threshold" | "condition" | "metric" => {
-            Some("the condition comes first: `#[alert_on(p99_latency > 200ms, ...)]`")
-        }
-        _ => None,
-    };
-    let list = join(OPTIONS);
-    match hint.map(str::to_string).or_else(|| closest(k, OPTIONS).map(|c| format!("did you mean `{c}`?"))) {
-        Some(h) => format!("unknown option `{k}`: {h} (the options are {list})"),
-        None => format!("unknown option `{k}`, expected one of {list}"),
-    }
-}
-
-fn parse_options(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors) -> syn::Result<()> {
-    let mut seen: Vec<String> = Vec::new();
-    while !input.is_empty() {
-        if !input.peek(Token![,]) {
-            return Err(syn::Error::new(
-                input.span(),
-                "expected `,`: the condition and the options are separated by commas",
-            ));
-        }
-        input.parse::<Token![,]>()?;
-        if input.is_empty() {
-            break;
-        }
-        let (key, k) = option_key(input, &mut seen, &join(OPTIONS), errors)?;
-        match k.as_str() {
-            "name" => {
-                expect_eq(input, &key, "`name = \"checkout_slow\"`")?;
-                if let Some(l) = string_value(input, &k, "checkout_slow", errors)? {
-                    if let Err(m) = check_rule_name(&l.value()) {
-                        errors.push(syn::Error::new(l.span(), m));
-                    }
-                    a.name = Some((l.value(), l.span()));
+        Opt::Window | Opt::For => {
+            let (k, example) = if matches!(opt, Opt::Window) { ("window", "5m") } else { ("for", "1m") };
+            if let Some(l) = string_value(input, k, example, errors)? {
+                // A duration Prometheus cannot hold is reported here, on its own literal, and
+                // left out of the cross-checks (which would report it again).
+                match parse_duration(&l.value()).and_then(|d| check_rule_duration(k, d).map(|()| d)) {
+                    Ok(d) if matches!(opt, Opt::Window) => a.window = Some((d, l.span())),
+                    Ok(d) => a.for_ = Some((d, l.span())),
+                    Err(m) => errors.error(l.span(), m),
                 }
             }
-            "window" | "for" => {
-                let example = if k == "window" { "5m" } else { "1m" };
-                expect_eq(input, &key, &format!("`{k} = \"{example}\"`"))?;
-                if let Some(l) = string_value(input, &k, example, errors)? {
-                    // A duration Prometheus cannot hold is reported here, on its own literal, and
-                    // left out of the cross-checks (which would report it again).
-                    match parse_duration(&l.value()).and_then(|d| check_rule_duration(&k, d).map(|()| d)) {
-                        Ok(d) if k == "window" => a.window = Some((d, l.span())),
-                        Ok(d) => a.for_ = Some((d, l.span())),
-                        Err(m) => errors.push(syn::Error::new(l.span(), m)),
-                    }
+        }
+        Opt::MinCalls => parse_min_calls_value(input, key, a, errors)?,
+        Opt::Severity => {
+            let (value, span) = if input.peek(Ident) {
+                let i: Ident = input.parse()?;
+                (i.to_string(), i.span())
+            } else if let Some(l) = string_value(input, "severity", "critical", errors)? {
+                (l.value(), l.span())
+            } else {
+                return Ok(());
+            };
+            match Severity::parse(&value) {
+                Some(s) => a.severity = Some(s),
+                None => errors.error(span, unknown_severity(&value)),
+            }
+        }
+        Opt::Notify => parse_notify(input, a, errors)?,
+        Opt::Summary | Opt::Description => {
+            let k = if matches!(opt, Opt::Summary) { "summary" } else { "description" };
+            if let Some(l) = string_value(input, k, "{function} is slow: {value}", errors)? {
+                if let Err(m) = check_template(&l.value()) {
+                    errors.error(l.span(), format!("in `{k}`: {m}"));
                 }
-            }
-            "min_calls" => {
-                expect_eq(input, &key, "`min_calls = 20`")?;
-                parse_min_calls_value(input, &key, a, errors)?;
-            }
-            "severity" => {
-                expect_eq(input, &key, "`severity = \"critical\"`")?;
-                let (value, span) = if input.peek(Ident) {
-                    let i: Ident = input.parse()?;
-                    (i.to_string(), i.span())
-                } else if let Some(l) = string_value(input, &k, "critical", errors)? {
-                    (l.value(), l.span())
+                if matches!(opt, Opt::Summary) {
+                    a.summary = Some(l.value());
                 } else {
-                    continue_after(input)?;
-                    continue;
-                };
-                if ["info", "warning", "critical"].contains(&value.as_str()) {
-                    a.severity = Some(value);
-                } else {
-                    errors.push(syn::Error::new(span, unknown_severity(&value)));
+                    a.description = Some(l.value());
                 }
-            }
-            "notify" => {
-                expect_eq(input, &key, "`notify = [\"console\", \"oncall\"]`")?;
-                parse_notify(input, a, errors)?;
-            }
-            "summary" | "description" => {
-                expect_eq(input, &key, &format!("`{k} = \"{{function}} is slow: {{value}}\"`"))?;
-                if let Some(l) = string_value(input, &k, "{function} is slow: {value}", errors)? {
-                    if let Err(m) = check_template(&l.value()) {
-                        errors.push(syn::Error::new(l.span(), format!("in `{k}`: {m}")));
-                    }
-                    if k == "summary" {
-                        a.summary = Some(l.value());
-                    } else {
-                        a.description = Some(l.value());
-                    }
-                }
-            }
-            "labels" => parse_labels(input, &key, a, errors)?,
-            _ => {
-                errors.push(syn::Error::new(key.span(), unknown_option(&k)));
-                skip_option(input)?;
             }
         }
-        continue_after(input)?;
+        Opt::Labels => parse_labels(input, a, errors)?,
+        Opt::Crate => a.krate = crate_path(input, errors)?,
     }
     Ok(())
 }
@@ -608,39 +616,6 @@ fn parse_min_calls_value(
     Ok(())
 }
 
-/// After an option's value: the end, or a `,` (left for the loop).
-fn continue_after(input: ParseStream<'_>) -> syn::Result<()> {
-    if input.is_empty() || input.peek(Token![,]) {
-        return Ok(());
-    }
-    Err(syn::Error::new(input.span(), "expected `,`: options are separated by commas"))
-}
-
-/// A string literal value, or an error on what is there instead (and the rest of the option is
-/// skipped).
-fn string_value(
-    input: ParseStream<'_>,
-    key: &str,
-    example: &str,
-    errors: &mut Errors,
-) -> syn::Result<Option<LitStr>> {
-    if input.peek(LitStr) {
-        return Ok(Some(input.parse()?));
-    }
-    let shown = if input.is_empty() || input.peek(Token![,]) {
-        String::new()
-    } else {
-        let t: TokenTree = input.fork().parse()?;
-        format!(", not `{t}`")
-    };
-    errors.push(syn::Error::new(
-        input.span(),
-        format!("`{key}` takes a string{shown}: `{key} = \"{example}\"`"),
-    ));
-    skip_option(input)?;
-    Ok(None)
-}
-
 fn parse_notify(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors) -> syn::Result<()> {
     let mut names: Vec<String> = Vec::new();
     let example = "[\"console\", \"oncall\"]";
@@ -664,18 +639,8 @@ fn parse_notify(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors) 
     Ok(())
 }
 
-fn parse_labels(
-    input: ParseStream<'_>,
-    key: &Ident,
-    a: &mut AlertArgs,
-    errors: &mut Errors,
-) -> syn::Result<()> {
-    if !input.peek(syn::token::Paren) {
-        return Err(syn::Error::new(
-            key.span(),
-            "`labels` takes `key = \"value\"` pairs in parentheses: `labels(team = \"payments\")`",
-        ));
-    }
+/// `labels(team = "payments", ..)`, at its `(`.
+fn parse_labels(input: ParseStream<'_>, a: &mut AlertArgs, errors: &mut Errors) -> syn::Result<()> {
     let content;
     syn::parenthesized!(content in input);
     while !content.is_empty() {
@@ -732,9 +697,7 @@ fn parse_labels(
                     t.to_string().trim_matches('"')
                 ),
             ));
-            while !content.is_empty() && !content.peek(Token![,]) {
-                content.parse::<TokenTree>()?;
-            }
+            skip_option(&content)?;
         }
         if content.is_empty() {
             break;
@@ -751,7 +714,7 @@ fn cross_checks(a: &AlertArgs, errors: &mut Errors) {
             errors.push(syn::Error::new(key, m));
         }
     }
-    let window = a.window.map(|w| w.0).unwrap_or(Duration::from_secs(300));
+    let window = a.window.map(|w| w.0).unwrap_or(DEFAULT_WINDOW);
     let for_ = a.for_.map(|f| f.0).unwrap_or(Duration::ZERO);
     if let Err(m) = check_window(window, for_) {
         let span = match (a.window, a.for_) {

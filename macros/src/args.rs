@@ -1,17 +1,105 @@
 //! Parsing and checking `#[traced(...)]` arguments.
 
+use crate::errors::Errors;
+use crate::options::{
+    crate_keyword, crate_path, parse_options, skip_option, unraw, Keyword, Level, Options, Takes,
+};
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitStr, Token};
+use telemark_grammar::grammar::{closest, join};
 
-/// The options `#[traced]` accepts, for error messages.
-pub(crate) const OPTIONS: &str =
-    "`name`, `level`, `kind`, `skip`, `skip_all`, `fields`, `ret`, `err`, `parent`, `root`, `sample`";
+/// The options of `#[traced]`.
+#[derive(Clone, Copy)]
+enum Opt {
+    Name,
+    Level,
+    Kind,
+    Skip,
+    SkipAll,
+    Fields,
+    Ret,
+    Err,
+    Parent,
+    Root,
+    Sample,
+    Crate,
+}
 
-const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
-const KINDS: &[&str] = &["internal", "server", "client", "producer", "consumer"];
+const OPTIONS: Options<Opt> = Options {
+    keywords: &[
+        Keyword { key: Opt::Name, name: "name", takes: Takes::Value("`name = \"load_user\"`") },
+        Keyword { key: Opt::Level, name: "level", takes: Takes::Value("`level = \"debug\"`") },
+        Keyword { key: Opt::Kind, name: "kind", takes: Takes::Value("`kind = \"server\"`") },
+        Keyword {
+            key: Opt::Skip,
+            name: "skip",
+            takes: Takes::List { holds: "the names of arguments", example: "skip(password, body)" },
+        },
+        Keyword { key: Opt::SkipAll, name: "skip_all", takes: Takes::Flag(None) },
+        Keyword {
+            key: Opt::Fields,
+            name: "fields",
+            takes: Takes::List { holds: "`key = value` pairs", example: "fields(user.id = id)" },
+        },
+        Keyword {
+            key: Opt::Ret,
+            name: "ret",
+            takes: Takes::Flag(Some("the return value is recorded by `Display`, else `Debug`; write `ret`")),
+        },
+        Keyword { key: Opt::Err, name: "err", takes: Takes::FlagOrValue },
+        Keyword {
+            key: Opt::Parent,
+            name: "parent",
+            takes: Takes::Value(
+                "`parent = ctx` with a `telemark::SpanContext` or an `Option<SpanContext>` \
+                 (`root` starts a new trace instead)",
+            ),
+        },
+        Keyword { key: Opt::Root, name: "root", takes: Takes::Flag(None) },
+        Keyword { key: Opt::Sample, name: "sample", takes: Takes::Value("`sample = 0.1`") },
+        crate_keyword(Opt::Crate),
+    ],
+    hints: &[
+        (&["target"], "the target is always the module path; remove `target`"),
+        (&["follows_from"], "links are not supported"),
+        (&["skip_args"], "did you mean `skip_all`?"),
+        (&["parent_span"], "did you mean `parent = ...`?"),
+        (&["span_name"], "did you mean `name = \"...\"`?"),
+        (&["sampling", "sample_rate", "sampler", "ratio", "rate"], "did you mean `sample = 0.1`?"),
+    ],
+};
+
+/// What `err` says when it is given arguments.
+const ERR_NOTE: &str =
+    "an `Err` is recorded by `Display`, else `Debug`; write `err` (or `err = false` to leave errors out)";
+
+/// The OpenTelemetry span kind (`kind = ".."`); the runtime's `SpanKind`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+impl Kind {
+    const NAMES: &'static [&'static str] = &["internal", "server", "client", "producer", "consumer"];
+
+    fn parse(name: &str) -> Option<Kind> {
+        Some(match name {
+            "internal" => Kind::Internal,
+            "server" => Kind::Server,
+            "client" => Kind::Client,
+            "producer" => Kind::Producer,
+            "consumer" => Kind::Consumer,
+            _ => return None,
+        })
+    }
+}
 
 /// One `key = expr` of `fields(...)`.
 pub(crate) struct Field {
@@ -24,8 +112,8 @@ pub(crate) struct Field {
 #[derive(Default)]
 pub(crate) struct TracedArgs {
     pub name: Option<LitStr>,
-    pub level: Option<(String, Span)>,
-    pub kind: Option<(String, Span)>,
+    pub level: Option<Level>,
+    pub kind: Option<Kind>,
     pub skip: Vec<Ident>,
     pub skip_span: Option<Span>,
     pub skip_all: Option<Span>,
@@ -35,26 +123,15 @@ pub(crate) struct TracedArgs {
     pub parent: Option<(Expr, Span)>,
     pub root: Option<Span>,
     pub sample: Option<(f64, Span)>,
+    /// `crate = path`: where generated code finds telemark.
+    pub krate: Option<syn::Path>,
+    /// Set by `protocol::Marker::MetricsOnly`, not by an option.
     pub metrics_only: bool,
-}
-
-pub(crate) struct Errors(pub(crate) Option<syn::Error>);
-
-impl Errors {
-    pub(crate) fn push(&mut self, e: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
-        }
-    }
-}
-
-pub(crate) fn join(items: &[&str]) -> String {
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// A dotted key: `a`, `a.b.c`, or a string literal.
 fn parse_key(input: ParseStream<'_>) -> syn::Result<(String, Span)> {
+    use syn::ext::IdentExt;
     if input.peek(LitStr) {
         let l: LitStr = input.parse()?;
         if l.value().is_empty() {
@@ -62,12 +139,12 @@ fn parse_key(input: ParseStream<'_>) -> syn::Result<(String, Span)> {
         }
         return Ok((l.value(), l.span()));
     }
-    let first = Ident::parse_any_ident(input)?;
+    let first = Ident::parse_any(input)?;
     let mut key = unraw(&first);
     let mut span = first.span();
     while input.peek(Token![.]) {
         input.parse::<Token![.]>()?;
-        let next = Ident::parse_any_ident(input)?;
+        let next = Ident::parse_any(input)?;
         key.push('.');
         key.push_str(&unraw(&next));
         span = span.join(next.span()).unwrap_or(span);
@@ -75,293 +152,176 @@ fn parse_key(input: ParseStream<'_>) -> syn::Result<(String, Span)> {
     Ok((key, span))
 }
 
-trait ParseAnyIdent {
-    fn parse_any_ident(input: ParseStream<'_>) -> syn::Result<Ident>;
-}
-impl ParseAnyIdent for Ident {
-    fn parse_any_ident(input: ParseStream<'_>) -> syn::Result<Ident> {
-        use syn::ext::IdentExt;
-        Ident::parse_any(input)
-    }
-}
-
-pub(crate) fn unraw(i: &Ident) -> String {
-    let s = i.to_string();
-    s.strip_prefix("r#").map(str::to_string).unwrap_or(s)
-}
-
-/// Parses `#[traced(...)]` into the model and collects every error. A syntax error stops the
-/// parse but keeps what was parsed before it, so `check` still runs and the user sees every
-/// mistake at once.
-pub(crate) fn parse(args: TokenStream) -> (TracedArgs, Option<syn::Error>) {
+/// Parses `#[traced(...)]` into the model, and every mistake into `errors`. A syntax error stops
+/// the parse but keeps what was parsed before it, so the cross-checks still run and the user sees
+/// every mistake at once.
+pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> TracedArgs {
     let mut a = TracedArgs::default();
-    let mut errors = Errors(None);
-    let parser = |input: ParseStream<'_>| parse_options(input, &mut a, &mut errors);
-    if let Err(e) = parser.parse2(args) {
-        errors.push(e);
-    }
-    cross_checks(&a, &mut errors);
-    (a, errors.0)
-}
-
-/// The `=` after an option that needs a value, or an error on the option that shows the form.
-pub(crate) fn expect_eq(input: ParseStream<'_>, key: &Ident, example: &str) -> syn::Result<()> {
-    if input.peek(Token![=]) {
-        input.parse::<Token![=]>()?;
-        return Ok(());
-    }
-    Err(syn::Error::new(key.span(), format!("`{key}` needs a value: {example}")))
-}
-
-/// A flag (`ret`, `root`, `skip_all`, `err`) given a value (`= ...` or `(...)`): one error on
-/// the value, then skip to the next option. Anything else is left to the "expected `,`" check.
-fn reject_value(input: ParseStream<'_>, k: &str, errors: &mut Errors) -> syn::Result<()> {
-    if !input.peek(Token![=]) && !input.peek(syn::token::Paren) {
-        return Ok(());
-    }
-    let msg = match k {
-        "ret" => {
-            "`ret` takes no arguments: the return value is recorded by `Display`, else `Debug`; write `ret`"
-                .to_string()
-        }
-        "err" => "`err` takes no arguments: an `Err` is recorded by `Display`, else `Debug`; write `err` \
-                  (or `err = false` to leave errors out)"
-            .to_string(),
-        _ => format!("`{k}` is a flag and takes no value; write `{k}`"),
+    let parser = |input: ParseStream<'_>| {
+        parse_options(input, &OPTIONS, errors, |opt, key, input, errors| {
+            option(opt, key, input, &mut a, errors)
+        })
     };
-    errors.push(syn::Error::new(input.span(), msg));
-    skip_option(input)
+    let result = parser.parse2(args);
+    errors.add(result);
+    cross_checks(&a, errors);
+    a
 }
 
-/// Skips the rest of an option (up to the next `,`), so one mistake gives one error.
-pub(crate) fn skip_option(input: ParseStream<'_>) -> syn::Result<()> {
-    while !input.is_empty() && !input.peek(Token![,]) {
-        input.parse::<proc_macro2::TokenTree>()?;
-    }
-    Ok(())
-}
-
-pub(crate) use telemark_grammar::grammar::closest;
-
-const OPTION_NAMES: &[&str] =
-    &["name", "level", "kind", "skip", "skip_all", "fields", "ret", "err", "parent", "root", "sample"];
-
-fn unknown_option(k: &str) -> String {
-    let hint = match k {
-        "target" => Some("the target is always the module path; remove `target`".to_string()),
-        "follows_from" => Some("links are not supported".to_string()),
-        "skip_args" => Some("did you mean `skip_all`?".to_string()),
-        "parent_span" => Some("did you mean `parent = ...`?".to_string()),
-        "span_name" => Some("did you mean `name = \"...\"`?".to_string()),
-        "sampling" | "sample_rate" | "sampler" | "ratio" | "rate" => {
-            Some("did you mean `sample = 0.1`?".to_string())
-        }
-        _ => closest(k, OPTION_NAMES).map(|c| format!("did you mean `{c}`?")),
-    };
-    match hint {
-        Some(h) => format!("unknown option `{k}`: {h} (the options are {OPTIONS})"),
-        None => format!("unknown option `{k}`, expected one of {OPTIONS}"),
-    }
-}
-
-fn parse_options(input: ParseStream<'_>, a: &mut TracedArgs, errors: &mut Errors) -> syn::Result<()> {
+/// Reads one option's value into the model (its form is checked by `parse_options`).
+fn option(
+    opt: Opt,
+    key: &Ident,
+    input: ParseStream<'_>,
+    a: &mut TracedArgs,
+    errors: &mut Errors,
+) -> syn::Result<()> {
     use syn::ext::IdentExt;
-    let mut seen: Vec<String> = Vec::new();
-    while !input.is_empty() {
-        let (key, k) = option_key(input, &mut seen, OPTIONS, errors)?;
-        match k.as_str() {
-            "name" => {
-                expect_eq(input, &key, "`name = \"load_user\"`")?;
-                if input.peek(LitStr) {
-                    let lit: LitStr = input.parse()?;
-                    if lit.value().trim().is_empty() {
-                        errors.push(syn::Error::new(
-                            lit.span(),
-                            "the span name cannot be empty; leave `name` out to use the function's name",
-                        ));
-                    }
-                    a.name = Some(lit);
-                } else if input.peek(Ident::peek_any) {
-                    let i = Ident::parse_any(input)?;
-                    errors.push(syn::Error::new(
-                        i.span(),
-                        format!("expected a string literal: `name = \"{}\"`", unraw(&i)),
-                    ));
-                } else {
-                    return Err(syn::Error::new(
-                        input.span(),
-                        "expected a string literal: `name = \"load_user\"`",
-                    ));
-                }
-            }
-            "level" | "kind" => {
-                let valid = if k == "level" { LEVELS } else { KINDS };
-                let example = if k == "level" { "level = \"debug\"" } else { "kind = \"server\"" };
-                expect_eq(input, &key, &format!("`{example}`"))?;
-                let (value, span) = if input.peek(LitStr) {
-                    let l: LitStr = input.parse()?;
-                    (l.value(), l.span())
-                } else {
-                    let i = Ident::parse_any(input).map_err(|e| {
-                        syn::Error::new(
-                            e.span(),
-                            format!("expected one of {} as a string: `{example}`", join(valid)),
-                        )
-                    })?;
-                    (i.to_string(), i.span())
-                };
-                let v = value.to_ascii_lowercase();
-                if !valid.contains(&v.as_str()) {
-                    let hint = match closest(&v, valid) {
-                        Some(c) => format!("; did you mean `{c}`?"),
-                        None => String::new(),
-                    };
-                    errors.push(syn::Error::new(
-                        span,
-                        format!("unknown {k} `{value}`, expected one of {}{hint}", join(valid)),
-                    ));
-                }
-                if k == "level" {
-                    a.level = Some((v, span));
-                } else {
-                    a.kind = Some((v, span));
-                }
-            }
-            "skip" => {
-                if !input.peek(syn::token::Paren) {
-                    return Err(syn::Error::new(
-                        key.span(),
-                        "`skip` takes the names of arguments in parentheses: `skip(password, body)`",
-                    ));
-                }
-                let content;
-                syn::parenthesized!(content in input);
-                let names: Punctuated<Ident, Token![,]> =
-                    content.parse_terminated(Ident::parse_any, Token![,])?;
-                a.skip_span = Some(key.span());
-                a.skip.extend(names);
-            }
-            "skip_all" => {
-                a.skip_all = Some(key.span());
-                reject_value(input, &k, errors)?;
-            }
-            "fields" => {
-                if !input.peek(syn::token::Paren) {
-                    return Err(syn::Error::new(
-                        key.span(),
-                        "`fields` takes `key = value` pairs in parentheses: `fields(user.id = id)`",
-                    ));
-                }
-                let content;
-                syn::parenthesized!(content in input);
-                while !content.is_empty() {
-                    let (key, key_span) = parse_key(&content)?;
-                    if !content.peek(Token![=]) {
-                        return Err(syn::Error::new(
-                            key_span,
-                            format!(
-                                "field `{key}` needs a value: `fields({key} = ...)` (fields are recorded when the span starts)"
-                            ),
-                        ));
-                    }
-                    content.parse::<Token![=]>()?;
-                    let value: Expr = content.parse()?;
-                    if a.fields.iter().any(|f| f.key == key) {
-                        errors.push(syn::Error::new(
-                            key_span,
-                            format!("duplicate field `{key}`: each field key may be given once"),
-                        ));
-                    }
-                    a.fields.push(Field { key, key_span, value });
-                    if content.is_empty() {
-                        break;
-                    }
-                    content.parse::<Token![,]>()?;
-                }
-            }
-            "ret" => {
-                a.ret = Some(key.span());
-                reject_value(input, &k, errors)?;
-            }
-            "err" => {
-                let value = if input.peek(Token![=]) {
-                    input.parse::<Token![=]>()?;
-                    match input.parse::<syn::LitBool>() {
-                        Ok(b) => b.value,
-                        Err(e) => {
-                            errors.push(syn::Error::new(
-                                e.span(),
-                                "expected `true` or `false`: `err = false` leaves errors out",
-                            ));
-                            skip_option(input)?;
-                            true
-                        }
-                    }
-                } else {
-                    reject_value(input, &k, errors)?;
-                    true
-                };
-                a.err = Some((value, key.span()));
-            }
-            "parent" => {
-                expect_eq(
-                    input,
-                    &key,
-                    "`parent = ctx` with a `telemark::SpanContext` or an `Option<SpanContext>` \
-                     (`root` starts a new trace instead)",
-                )?;
-                let e: Expr = input.parse()?;
-                a.parent = Some((e, key.span()));
-            }
-            "root" => {
-                a.root = Some(key.span());
-                reject_value(input, &k, errors)?;
-            }
-            // Hidden: what `#[alert_on]` adds to a function without `#[traced]` (metrics, no span).
-            "__metrics_only" => {
-                a.metrics_only = true;
-                reject_value(input, &k, errors)?;
-            }
-            "sample" => {
-                expect_eq(input, &key, "`sample = 0.1`")?;
-                let lit: syn::Lit = input.parse().map_err(|e| {
-                    syn::Error::new(
-                        e.span(),
-                        "expected a number between 0 and 1: `sample = 0.1`; the ratio is checked at \
-                         compile time, so it must be a literal",
-                    )
-                })?;
-                let v = match &lit {
-                    syn::Lit::Float(f) => f.base10_parse::<f64>().ok(),
-                    syn::Lit::Int(i) => i.base10_parse::<i64>().ok().map(|v| v as f64),
-                    _ => None,
-                };
-                match v {
-                    Some(v) if (0.0..=1.0).contains(&v) => a.sample = Some((v, lit.span())),
-                    Some(v) => errors.push(syn::Error::new(
+    match opt {
+        Opt::Name => {
+            if input.peek(LitStr) {
+                let lit: LitStr = input.parse()?;
+                if lit.value().trim().is_empty() {
+                    errors.error(
                         lit.span(),
-                        format!("`sample` is a ratio between 0 and 1 (`sample = 0.1` keeps 10%), got {v}"),
-                    )),
-                    None => errors.push(syn::Error::new(
-                        lit.span(),
-                        "expected a number between 0 and 1: `sample = 0.1`",
-                    )),
+                        "the span name cannot be empty; leave `name` out to use the function's name",
+                    );
                 }
+                a.name = Some(lit);
+            } else if input.peek(Ident::peek_any) {
+                let i = Ident::parse_any(input)?;
+                errors.error(i.span(), format!("expected a string literal: `name = \"{}\"`", unraw(&i)));
+            } else {
+                return Err(syn::Error::new(
+                    input.span(),
+                    "expected a string literal: `name = \"load_user\"`",
+                ));
             }
-            _ => {
-                errors.push(syn::Error::new(key.span(), unknown_option(&k)));
-                skip_option(input)?;
+        }
+        Opt::Level => {
+            let v = choice(input, "level", Level::NAMES, "level = \"debug\"", errors)?;
+            a.level = v.as_deref().and_then(Level::parse);
+        }
+        Opt::Kind => {
+            let v = choice(input, "kind", Kind::NAMES, "kind = \"server\"", errors)?;
+            a.kind = v.as_deref().and_then(Kind::parse);
+        }
+        Opt::Skip => {
+            let content;
+            syn::parenthesized!(content in input);
+            let names: Punctuated<Ident, Token![,]> =
+                content.parse_terminated(Ident::parse_any, Token![,])?;
+            a.skip_span = Some(key.span());
+            a.skip.extend(names);
+        }
+        Opt::SkipAll => a.skip_all = Some(key.span()),
+        Opt::Fields => {
+            let content;
+            syn::parenthesized!(content in input);
+            while !content.is_empty() {
+                let (key, key_span) = parse_key(&content)?;
+                if !content.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        key_span,
+                        format!(
+                            "field `{key}` needs a value: `fields({key} = ...)` (fields are recorded when the span starts)"
+                        ),
+                    ));
+                }
+                content.parse::<Token![=]>()?;
+                let value: Expr = content.parse()?;
+                if a.fields.iter().any(|f| f.key == key) {
+                    errors.error(
+                        key_span,
+                        format!("duplicate field `{key}`: each field key may be given once"),
+                    );
+                }
+                a.fields.push(Field { key, key_span, value });
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<Token![,]>()?;
             }
         }
-        if input.is_empty() {
-            break;
+        Opt::Ret => a.ret = Some(key.span()),
+        Opt::Err => {
+            let value = if input.peek(Token![=]) {
+                input.parse::<Token![=]>()?;
+                match input.parse::<syn::LitBool>() {
+                    Ok(b) => b.value,
+                    Err(e) => {
+                        errors.error(e.span(), "expected `true` or `false`: `err = false` leaves errors out");
+                        skip_option(input)?;
+                        true
+                    }
+                }
+            } else {
+                crate::options::flag_value(input, "err", Some(ERR_NOTE), errors)?;
+                true
+            };
+            a.err = Some((value, key.span()));
         }
-        if !input.peek(Token![,]) {
-            return Err(syn::Error::new(input.span(), "expected `,`: options are separated by commas"));
+        Opt::Parent => {
+            let e: Expr = input.parse()?;
+            a.parent = Some((e, key.span()));
         }
-        input.parse::<Token![,]>()?;
+        Opt::Root => a.root = Some(key.span()),
+        Opt::Crate => a.krate = crate_path(input, errors)?,
+        Opt::Sample => {
+            let lit: syn::Lit = input.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected a number between 0 and 1: `sample = 0.1`; the ratio is checked at \
+                     compile time, so it must be a literal",
+                )
+            })?;
+            let v = match &lit {
+                syn::Lit::Float(f) => f.base10_parse::<f64>().ok(),
+                syn::Lit::Int(i) => i.base10_parse::<i64>().ok().map(|v| v as f64),
+                _ => None,
+            };
+            match v {
+                Some(v) if (0.0..=1.0).contains(&v) => a.sample = Some((v, lit.span())),
+                Some(v) => errors.error(
+                    lit.span(),
+                    format!("`sample` is a ratio between 0 and 1 (`sample = 0.1` keeps 10%), got {v}"),
+                ),
+                None => errors.error(lit.span(), "expected a number between 0 and 1: `sample = 0.1`"),
+            }
+        }
     }
     Ok(())
+}
+
+/// One of `valid`, as a string (or a bare word), compared without case: the value in lower case,
+/// or `None` after reporting it.
+fn choice(
+    input: ParseStream<'_>,
+    what: &str,
+    valid: &[&str],
+    example: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<String>> {
+    use syn::ext::IdentExt;
+    let (value, span) = if input.peek(LitStr) {
+        let l: LitStr = input.parse()?;
+        (l.value(), l.span())
+    } else {
+        let i = Ident::parse_any(input).map_err(|e| {
+            syn::Error::new(e.span(), format!("expected one of {} as a string: `{example}`", join(valid)))
+        })?;
+        (i.to_string(), i.span())
+    };
+    let v = value.to_ascii_lowercase();
+    if valid.contains(&v.as_str()) {
+        return Ok(Some(v));
+    }
+    let hint = match closest(&v, valid) {
+        Some(c) => format!("; did you mean `{c}`?"),
+        None => String::new(),
+    };
+    errors.error(span, format!("unknown {what} `{value}`, expected one of {}{hint}", join(valid)));
+    Ok(None)
 }
 
 /// Rules between options.
@@ -380,14 +340,14 @@ fn cross_checks(a: &TracedArgs, errors: &mut Errors) {
     }
 }
 
-/// Checks that need the function too; all errors together.
+/// Checks that need the function too.
 pub(crate) fn check(
     args: &TracedArgs,
     f: &syn::ItemFn,
     ret_is_unit: bool,
     ret_is_impl: bool,
-) -> syn::Result<()> {
-    let mut errors = Errors(None);
+    errors: &mut Errors,
+) {
     if let Some(c) = &f.sig.constness {
         errors.push(syn::Error::new(
             c.span(),
@@ -470,89 +430,4 @@ pub(crate) fn check(
             ));
         }
     }
-    match errors.0 {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-/// `[\"a\", \"b\"]` after `key =`: every string literal goes to `each`; a single string, or an item
-/// that is not a string (quoted back as the whole item, up to its comma), is one error each, and
-/// the rest of the list is still read. `what` names an item (`channel name`), `example` a list.
-/// Returns the brackets' span, when there was a list.
-pub(crate) fn parse_str_list(
-    input: ParseStream<'_>,
-    key: &str,
-    what: &str,
-    example: &str,
-    errors: &mut Errors,
-    mut each: impl FnMut(LitStr, &mut Errors),
-) -> syn::Result<Option<Span>> {
-    use quote::ToTokens;
-    if input.peek(LitStr) {
-        let l: LitStr = input.parse()?;
-        errors.push(syn::Error::new(
-            l.span(),
-            format!("`{key}` takes a list of {what}s: write `{key} = [{}]`", l.to_token_stream()),
-        ));
-        return Ok(None);
-    }
-    if !input.peek(syn::token::Bracket) {
-        errors.push(syn::Error::new(
-            input.span(),
-            format!("`{key}` takes a list of {what}s, like `{key} = {example}`"),
-        ));
-        skip_option(input)?;
-        return Ok(None);
-    }
-    let content;
-    let brackets = syn::bracketed!(content in input);
-    while !content.is_empty() {
-        if content.peek(LitStr) {
-            each(content.parse()?, errors);
-        } else {
-            let mut tokens = TokenStream::new();
-            while !content.is_empty() && !content.peek(Token![,]) {
-                tokens.extend([content.parse::<proc_macro2::TokenTree>()?]);
-            }
-            let text: String = tokens.to_string().split_whitespace().collect();
-            errors.push(syn::Error::new_spanned(
-                &tokens,
-                format!("{} is a string: write `\"{text}\"`", article(what)),
-            ));
-        }
-        if content.is_empty() {
-            break;
-        }
-        content.parse::<Token![,]>()?;
-    }
-    Ok(Some(brackets.span.join()))
-}
-
-/// `a channel name`, `an ignore pattern`.
-fn article(what: &str) -> String {
-    let vowel = what.starts_with(['a', 'e', 'i', 'o', 'u']);
-    format!("{} {what}", if vowel { "an" } else { "a" })
-}
-
-/// The next option's key, after reporting it if it was already given (`options` lists them all,
-/// for the error when there is no key).
-pub(crate) fn option_key(
-    input: ParseStream<'_>,
-    seen: &mut Vec<String>,
-    options: &str,
-    errors: &mut Errors,
-) -> syn::Result<(Ident, String)> {
-    use syn::ext::IdentExt;
-    let key = Ident::parse_any(input)
-        .map_err(|e| syn::Error::new(e.span(), format!("expected an option, one of {options}")))?;
-    let k = unraw(&key);
-    if seen.contains(&k) {
-        errors.push(syn::Error::new(
-            key.span(),
-            format!("duplicate option `{k}`: each option may be given once"),
-        ));
-    }
-    seen.push(k.clone());
-    Ok((key, k))
 }

@@ -5,17 +5,61 @@
 //! With `#[traced]` on the same function, in either order, the capture runs inside the span: when
 //! `#[capture_exceptions]` expands first it leaves `#[traced]` to wrap the rewritten body; when
 //! `#[traced]` expands first it takes the `#[capture_exceptions]` attribute off and rewrites the
-//! body itself before wrapping it.
+//! body itself before wrapping it (see `protocol`).
 
-use crate::args::{closest, expect_eq, join, option_key, parse_str_list, skip_option, unraw, Errors};
-use crate::traced::{async_trait_parts, fake_return, not_a_function, ReturnInfo};
+use crate::errors::Errors;
+use crate::function::{async_trait_parts, fake_return, parse_function, with_error, ReturnInfo};
+use crate::options::{
+    crate_keyword, crate_path, level_tokens, parse_options, parse_str_list, private, skip_option, unraw,
+    Keyword, Level, Options, Takes,
+};
+use crate::protocol::{take_marker, Macro, Marker};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{Attribute, Block, Expr, Ident, ItemFn, LitBool, LitStr, Token};
+use syn::{Block, Expr, Ident, ItemFn, LitBool, LitStr};
+use telemark_grammar::grammar::closest;
 
-const OPTIONS: &[&str] = &["ignore", "backtrace", "level", "fingerprint"];
+/// The options of `#[capture_exceptions]`.
+#[derive(Clone, Copy)]
+enum Opt {
+    Ignore,
+    Backtrace,
+    Level,
+    Fingerprint,
+    Crate,
+}
+
+const OPTIONS: Options<Opt> = Options {
+    keywords: &[
+        Keyword {
+            key: Opt::Ignore,
+            name: "ignore",
+            takes: Takes::Value("`ignore = [\"NotFound\", \"io::ErrorKind::WouldBlock\"]`"),
+        },
+        Keyword {
+            key: Opt::Backtrace,
+            name: "backtrace",
+            takes: Takes::Value("`backtrace = true` or `backtrace = false`"),
+        },
+        Keyword { key: Opt::Level, name: "level", takes: Takes::Value("`level = \"warn\"`") },
+        Keyword {
+            key: Opt::Fingerprint,
+            name: "fingerprint",
+            takes: Takes::Value("`fingerprint = \"db-timeouts\"`"),
+        },
+        crate_keyword(Opt::Crate),
+    ],
+    hints: &[
+        (&["ignored", "skip", "except", "exclude"], "did you mean `ignore = [..]`?"),
+        (&["stacktrace", "stack_trace", "backtraces"], "did you mean `backtrace = true`?"),
+        (&["severity"], "did you mean `level = \"warn\"`?"),
+        (&["group", "group_by", "key"], "did you mean `fingerprint = ..`?"),
+    ],
+};
+
+/// The levels an exception's log record may have.
 const LEVELS: &[&str] = &["error", "warn"];
 
 /// The checked model of `#[capture_exceptions(...)]`.
@@ -23,88 +67,50 @@ const LEVELS: &[&str] = &["error", "warn"];
 pub(crate) struct CaptureArgs {
     ignore: Vec<LitStr>,
     backtrace: Option<bool>,
-    level: Option<String>,
+    level: Option<Level>,
     fingerprint: Option<Expr>,
+    /// `crate = path`: where generated code finds telemark.
+    krate: Option<syn::Path>,
 }
 
-fn options_list() -> String {
-    join(OPTIONS)
-}
-
-/// Parses the options and collects every error.
-pub(crate) fn parse(args: TokenStream) -> (CaptureArgs, Option<syn::Error>) {
+/// Parses the options, and every mistake into `errors`.
+fn parse(args: TokenStream, errors: &mut Errors) -> CaptureArgs {
     let mut a = CaptureArgs::default();
-    let mut errors = Errors(None);
-    let parser = |input: ParseStream<'_>| parse_options(input, &mut a, &mut errors);
-    if let Err(e) = parser.parse2(args) {
-        errors.push(e);
-    }
-    (a, errors.0)
+    let parser = |input: ParseStream<'_>| {
+        parse_options(input, &OPTIONS, errors, |opt, _, input, errors| option(opt, input, &mut a, errors))
+    };
+    let result = parser.parse2(args);
+    errors.add(result);
+    a
 }
 
-fn parse_options(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors) -> syn::Result<()> {
-    let mut seen: Vec<String> = Vec::new();
-    while !input.is_empty() {
-        let (key, k) = option_key(input, &mut seen, &options_list(), errors)?;
-        match k.as_str() {
-            "ignore" => {
-                expect_eq(input, &key, "`ignore = [\"NotFound\", \"io::ErrorKind::WouldBlock\"]`")?;
-                parse_ignore(input, a, errors)?;
-            }
-            "backtrace" => {
-                expect_eq(input, &key, "`backtrace = true` or `backtrace = false`")?;
-                if input.peek(LitBool) {
-                    a.backtrace = Some(input.parse::<LitBool>()?.value);
-                } else {
-                    errors.push(syn::Error::new(
-                        input.span(),
-                        "`backtrace` takes `true` or `false` (without quotes)",
-                    ));
-                    skip_option(input)?;
-                }
-            }
-            "level" => {
-                expect_eq(input, &key, "`level = \"warn\"`")?;
-                parse_level(input, a, errors)?;
-            }
-            "fingerprint" => {
-                expect_eq(input, &key, "`fingerprint = \"db-timeouts\"`")?;
-                let e: Expr = input.parse()?;
-                if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &e {
-                    if s.value().trim().is_empty() {
-                        errors.push(syn::Error::new(
-                            s.span(),
-                            "a fingerprint cannot be empty: give the key that groups these errors, \
-                             like `fingerprint = \"db-timeouts\"`",
-                        ));
-                    }
-                }
-                a.fingerprint = Some(e);
-            }
-            _ => {
-                let hint = match k.as_str() {
-                    "ignored" | "skip" | "except" | "exclude" => {
-                        Some("did you mean `ignore = [..]`?".to_string())
-                    }
-                    "stacktrace" | "stack_trace" | "backtraces" => {
-                        Some("did you mean `backtrace = true`?".to_string())
-                    }
-                    "severity" => Some("did you mean `level = \"warn\"`?".to_string()),
-                    "group" | "group_by" | "key" => Some("did you mean `fingerprint = ..`?".to_string()),
-                    _ => closest(&k, OPTIONS).map(|c| format!("did you mean `{c}`?")),
-                };
-                let msg = match hint {
-                    Some(h) => format!("unknown option `{k}`: {h} (the options are {})", options_list()),
-                    None => format!("unknown option `{k}`, expected one of {}", options_list()),
-                };
-                errors.push(syn::Error::new(key.span(), msg));
+/// Reads one option's value into the model (after its `=`).
+fn option(opt: Opt, input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors) -> syn::Result<()> {
+    match opt {
+        Opt::Ignore => parse_ignore(input, a, errors)?,
+        Opt::Backtrace => {
+            if input.peek(LitBool) {
+                a.backtrace = Some(input.parse::<LitBool>()?.value);
+            } else {
+                errors.error(input.span(), "`backtrace` takes `true` or `false` (without quotes)");
                 skip_option(input)?;
             }
         }
-        if input.is_empty() {
-            break;
+        Opt::Level => parse_level(input, a, errors)?,
+        Opt::Fingerprint => {
+            let e: Expr = input.parse()?;
+            if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &e {
+                if s.value().trim().is_empty() {
+                    errors.error(
+                        s.span(),
+                        "a fingerprint cannot be empty: give the key that groups these errors, \
+                         like `fingerprint = \"db-timeouts\"`",
+                    );
+                }
+            }
+            a.fingerprint = Some(e);
         }
-        input.parse::<Token![,]>()?;
+        Opt::Crate => a.krate = crate_path(input, errors)?,
     }
     Ok(())
 }
@@ -113,7 +119,7 @@ fn parse_ignore(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors
     let example = "[\"NotFound\", \"io::ErrorKind::WouldBlock\"]";
     parse_str_list(input, "ignore", "ignore pattern", example, errors, |l, errors| {
         if let Some(why) = pattern_error(&l.value()) {
-            errors.push(syn::Error::new(l.span(), format!("invalid ignore pattern: {why}")));
+            errors.error(l.span(), format!("invalid ignore pattern: {why}"));
         }
         a.ignore.push(l);
     })?;
@@ -131,111 +137,49 @@ fn parse_level(input: ParseStream<'_>, a: &mut CaptureArgs, errors: &mut Errors)
         input.parse::<Ident>()?;
         (unraw(&i), i.span())
     } else {
-        errors.push(syn::Error::new(input.span(), "`level` takes `\"error\"` or `\"warn\"`"));
+        errors.error(input.span(), "`level` takes `\"error\"` or `\"warn\"`");
         return skip_option(input);
     };
     let v = value.to_ascii_lowercase();
     let v = if v == "warning" { "warn".to_string() } else { v };
-    if LEVELS.contains(&v.as_str()) {
-        a.level = Some(v);
-    } else {
-        let hint = match closest(&v, LEVELS) {
-            Some(c) => format!("; did you mean `\"{c}\"`?"),
-            None if ["trace", "debug", "info"].contains(&v.as_str()) => {
-                "; an exception is an error, or a warning for errors you expect".to_string()
-            }
-            None => String::new(),
-        };
-        errors.push(syn::Error::new(
-            span,
-            format!("unknown level `{value}`, expected `\"error\"` or `\"warn\"`{hint}"),
-        ));
+    match v.as_str() {
+        "error" => a.level = Some(Level::Error),
+        "warn" => a.level = Some(Level::Warn),
+        _ => {
+            let hint = match closest(&v, LEVELS) {
+                Some(c) => format!("; did you mean `\"{c}\"`?"),
+                None if ["trace", "debug", "info"].contains(&v.as_str()) => {
+                    "; an exception is an error, or a warning for errors you expect".to_string()
+                }
+                None => String::new(),
+            };
+            errors.error(span, format!("unknown level `{value}`, expected `\"error\"` or `\"warn\"`{hint}"));
+        }
     }
     Ok(())
 }
 
-/// Whether an attribute is `#[capture_exceptions]` (any path ending so).
-///
-/// A macro sees paths, not what they resolve to, so an import under another name
-/// (`use telemark::capture_exceptions as capture;`) is not recognised: below `#[traced]`, such a
-/// `#[capture]` is left in place and expands on its own after `#[traced]`, around the span rather
-/// than inside it (above `#[traced]` it expands first, as always, and runs inside the span).
-pub(crate) fn is_capture_attr(a: &Attribute) -> bool {
-    a.path().segments.last().is_some_and(|s| s.ident == "capture_exceptions")
-}
-
-/// The argument of a `#[capture_exceptions]` that `#[traced]` has already applied (`applied`).
-const APPLIED: &str = "__telemark_applied";
-
-/// What `#[traced]` puts back in place of the `#[capture_exceptions]` it took off and applied to
-/// the body itself: the same attribute, by the user's own path, with an argument that makes it
-/// hand the function back untouched (`expand`).
-///
-/// The attribute cannot simply be dropped: rustc would then never resolve its path, and the
-/// user's `use telemark::capture_exceptions;` would be reported unused (an error under
-/// `#![deny(warnings)]`). Left in place, rustc resolves it as it resolves any attribute, however
-/// it is written (an import, a full path, a path through an import of the crate, `$crate::..` in a
-/// macro) and in the scope it was written in. A `use <path> as _;` generated inside the body could
-/// only approximate that scope (a block also sees its own items), and would put an item and an
-/// `#[allow]` in the user's code.
-pub(crate) fn applied(attr: &Attribute) -> Attribute {
-    let path = attr.path().clone();
-    let marker = Ident::new(APPLIED, Span::mixed_site());
-    let meta = syn::Meta::List(syn::MetaList {
-        path,
-        delimiter: syn::MacroDelimiter::Paren(syn::token::Paren(attr.span())),
-        tokens: quote!(#marker),
-    });
-    Attribute { meta, ..attr.clone() }
-}
-
-/// Whether the arguments are those of `applied`.
-fn is_applied(args: &TokenStream) -> bool {
-    let mut tokens = args.clone().into_iter();
-    matches!((tokens.next(), tokens.next()), (Some(proc_macro2::TokenTree::Ident(i)), None) if i == APPLIED)
-}
-
-/// The arguments of an attribute (`#[x]` has none).
-pub(crate) fn attr_args(a: &Attribute) -> TokenStream {
-    match &a.meta {
-        syn::Meta::List(l) => l.tokens.clone(),
-        _ => TokenStream::new(),
-    }
-}
-
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    if is_applied(&args) {
+    let (args, applied) = take_marker(args, Marker::Applied);
+    if applied {
         return item;
     }
-    let f: ItemFn = match syn::parse2(item.clone()) {
+    let f = match parse_function(item, Macro::CaptureExceptions) {
         Ok(f) => f,
-        Err(_) => {
-            return match not_a_function(item.clone(), "capture_exceptions") {
-                Ok(out) => out,
-                Err(e) => {
-                    let mut out = item;
-                    out.extend(e.into_compile_error());
-                    out
-                }
-            }
-        }
+        Err(out) => return out,
     };
     match rewrite(args, f.clone()) {
         Ok(f) => f.into_token_stream(),
-        Err(e) => {
-            let mut out = f.into_token_stream();
-            out.extend(e.into_compile_error());
-            out
-        }
+        Err(e) => with_error(f.into_token_stream(), e),
     }
 }
 
 /// Checks the options against the function and rewrites its body.
 pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
-    let (a, parse_errors) = parse(args);
-    let mut errors = Errors(parse_errors);
+    let mut errors = Errors::new();
+    let a = parse(args, &mut errors);
     let ret = ReturnInfo::of(&f);
-    if let Some(twice) = f.attrs.iter().find(|x| is_capture_attr(x)) {
+    if let Some(twice) = f.attrs.iter().find(|x| Macro::CaptureExceptions.is(x)) {
         errors.push(syn::Error::new_spanned(
             twice,
             "`#[capture_exceptions]` is applied twice to this function; remove one",
@@ -259,9 +203,7 @@ pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
             ));
         }
     }
-    if let Some(e) = errors.0 {
-        return Err(e);
-    }
+    errors.check()?;
     let body = generate(&a, &f, &ret);
     let brace = f.block.brace_token;
     let mut block: Block = syn::parse2(quote!({ #body }))?;
@@ -271,6 +213,7 @@ pub(crate) fn rewrite(args: TokenStream, mut f: ItemFn) -> syn::Result<ItemFn> {
 }
 
 fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
+    let p = &private(a.krate.as_ref());
     let m = Span::mixed_site();
     let site_var = Ident::new("__telemark_site", m);
     let scope_var = Ident::new("__telemark_scope", m);
@@ -282,8 +225,7 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
         Some(b) => quote!(::core::option::Option::Some(#b)),
         None => quote!(::core::option::Option::None),
     };
-    let level =
-        Ident::new(if a.level.as_deref() == Some("warn") { "Warn" } else { "Error" }, Span::call_site());
+    let level = level_tokens(a.level.unwrap_or(Level::Error), p);
     // The site is built in an inline `const` (not a `static`), so `fingerprint` may use `Self`
     // and the function's generic parameters.
     let fingerprint = match &a.fingerprint {
@@ -294,14 +236,14 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let site = quote! {
-        let #site_var: &'static ::telemark::__private::CaptureSite = const {
-            &::telemark::__private::CaptureSite {
+        let #site_var: &'static #p::CaptureSite = const {
+            &#p::CaptureSite {
                 function: ::core::concat!(::core::module_path!(), "::", #fn_name),
                 file: ::core::file!(),
                 line: #line,
                 ignore: &[#(#ignore),*],
                 backtrace: #backtrace,
-                level: ::telemark::__private::Level::#level,
+                level: #level,
                 fingerprint: #fingerprint,
             }
         };
@@ -309,11 +251,11 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
     let capture = quote! {
         {
             #[allow(unused_imports)]
-            use ::telemark::__private::spec::{
+            use #p::spec::{
                 CaptureAnyhow as _, CaptureError as _, CaptureDynSend as _, CaptureDyn as _,
                 CaptureDisplay as _, CaptureDebug as _, CaptureOpaque as _, CaptureNone as _,
             };
-            (&&&&&&&::telemark::__private::spec::Captured(&#out_var)).__telemark_capture(#site_var);
+            (&&&&&&&#p::spec::Captured(&#out_var)).__telemark_capture(#site_var);
         }
     };
     let fake = fake_return(ret);
@@ -323,14 +265,14 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
         if wants_value {
             quote! {
                 #site
-                let #out_var = ::telemark::__private::CaptureScope::future(#site_var, async move { #inner }).await;
+                let #out_var = #p::CaptureScope::future(#site_var, async move { #inner }).await;
                 #capture
                 #out_var
             }
         } else {
             quote! {
                 #site
-                ::telemark::__private::CaptureScope::future(#site_var, async move { #inner }).await
+                #p::CaptureScope::future(#site_var, async move { #inner }).await
             }
         }
     };
@@ -351,8 +293,8 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
     if wants_value {
         quote! {
             #site
-            let #scope_var = ::telemark::__private::CaptureScope::enter(#site_var);
-            let #out_var = ::telemark::__private::call_once(move || { #fake #(#stmts)* });
+            let #scope_var = #p::CaptureScope::enter(#site_var);
+            let #out_var = #p::call_once(move || { #fake #(#stmts)* });
             #capture
             ::core::mem::drop(#scope_var);
             #out_var
@@ -360,7 +302,7 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
     } else {
         quote! {
             #site
-            let #scope_var = ::telemark::__private::CaptureScope::enter(#site_var);
+            let #scope_var = #p::CaptureScope::enter(#site_var);
             #(#stmts)*
         }
     }

@@ -3,18 +3,19 @@
 //! Sync functions become a guard plus the original statements; when the return value is needed
 //! (`err` on a `Result`, or `ret`) the statements run in an immediately called closure so every
 //! `return` and `?` still yields the value. Async functions (and `#[async_trait]` methods) wrap
-//! their body's future. Everything else happens in `::telemark::__private`.
+//! their body's future. Everything else happens in `<crate>::__private` (`::telemark::__private` unless
+//! `crate = path` says otherwise).
 
-use crate::args::{self, unraw, TracedArgs};
+use crate::args::{self, Kind, TracedArgs};
+use crate::errors::Errors;
+use crate::function::{async_trait_parts, fake_return, parse_function, with_error, ReturnInfo};
+use crate::options::{level_tokens, private, private_at, unraw, Level};
+use crate::protocol::{self, take_marker, Macro, Marker};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::visit::Visit;
-use syn::{
-    Attribute, Block, Expr, FnArg, Ident, ItemFn, Meta, MetaList, Pat, ReturnType, Signature, Stmt, Token,
-    Type,
-};
+use syn::{Attribute, FnArg, Ident, ItemFn, Meta, MetaList, Pat, Signature, Token};
 
 /// Argument names that are recorded as `[REDACTED]`, matched case-insensitively as substrings.
 const SECRET: &[&str] = &[
@@ -33,222 +34,63 @@ const SECRET: &[&str] = &[
 ];
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    match try_expand(args, item.clone()) {
-        Ok(out) => out,
-        Err(e) => {
-            // Keep the item so one mistake does not cascade into "cannot find function" errors.
-            let mut out = item;
-            out.extend(e.into_compile_error());
-            out
-        }
-    }
+    let f = match parse_function(item.clone(), Macro::Traced) {
+        Ok(f) => f,
+        Err(out) => return out,
+    };
+    try_expand(args, f).unwrap_or_else(|e| with_error(item, e))
 }
 
-fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let mut f: ItemFn = match syn::parse2(item.clone()) {
-        Ok(f) => f,
-        Err(_) => return not_a_function(item, "traced"),
-    };
+fn try_expand(args: TokenStream, mut f: ItemFn) -> syn::Result<TokenStream> {
     // `#[capture_exceptions]` below this attribute: rewrite the body first, so that the capture
     // runs inside the span. The attribute goes back where it was, marked as applied, so that rustc
-    // still resolves its path (see `capture::applied`).
+    // still resolves its path (see `protocol`).
     let mut capture_error = None;
-    if let Some(i) = f.attrs.iter().position(crate::capture::is_capture_attr) {
+    if let Some(i) = f.attrs.iter().position(|a| Macro::CaptureExceptions.is(a)) {
         let attr = f.attrs.remove(i);
-        match crate::capture::rewrite(crate::capture::attr_args(&attr), f.clone()) {
+        match crate::capture::rewrite(protocol::attr_args(&attr), f.clone()) {
             Ok(mut rewritten) => {
-                rewritten.attrs.insert(i, crate::capture::applied(&attr));
+                rewritten.attrs.insert(i, protocol::applied(&attr));
                 f = rewritten;
             }
             Err(e) => capture_error = Some(e),
         }
     }
-    // Option errors and the checks against the function are reported together.
-    let (args, mut parse_errors) = args::parse(args);
-    if let Some(e) = capture_error {
-        match &mut parse_errors {
-            Some(all) => all.combine(e),
-            None => parse_errors = Some(e),
-        }
-    }
+    // Option errors, the capture's and the checks against the function are reported together.
+    let mut errors = Errors::new();
+    let (args, metrics_only) = take_marker(args, Marker::MetricsOnly);
+    let mut args = args::parse(args, &mut errors);
+    args.metrics_only = metrics_only;
+    errors.add(capture_error.map_or(Ok(()), Err));
     let ret = ReturnInfo::of(&f);
-    let checked =
-        args::check(&args, &f, ret.unit, ret.has_impl).and_then(|()| check_track_caller(&args, &f, &ret));
-    match (parse_errors, checked) {
-        (None, Ok(())) => Ok(generate(&args, f, &ret)),
-        (Some(mut e), Err(e2)) => {
-            e.combine(e2);
-            Err(e)
-        }
-        (Some(e), Ok(())) | (None, Err(e)) => Err(e),
+    let before = errors.len();
+    args::check(&args, &f, ret.unit, ret.has_impl, &mut errors);
+    // Whether the body runs in a closure depends on options that fit the function.
+    if errors.len() == before {
+        check_track_caller(&args, &f, &ret, &mut errors);
     }
+    errors.check()?;
+    Ok(generate(&args, f, &ret))
 }
 
 /// The return value is captured by running a sync body in a closure, and closures cannot carry
 /// `#[track_caller]`: say so rather than silently report the wrong caller.
-fn check_track_caller(args: &TracedArgs, f: &ItemFn, ret: &ReturnInfo) -> syn::Result<()> {
-    let Some(attr) = f.attrs.iter().find(|a| a.path().is_ident("track_caller")) else { return Ok(()) };
+fn check_track_caller(args: &TracedArgs, f: &ItemFn, ret: &ReturnInfo, errors: &mut Errors) {
+    let Some(attr) = f.attrs.iter().find(|a| a.path().is_ident("track_caller")) else { return };
     let want_err = args.err.map(|e| e.0).unwrap_or(ret.is_result) && !ret.unit;
     let closure_path = f.sig.asyncness.is_none()
         && ret.async_trait_block.is_none()
         && !ret.has_impl
         && (want_err || args.ret.is_some());
     if !closure_path {
-        return Ok(());
+        return;
     }
-    Err(syn::Error::new(
+    errors.error(
         attr.span(),
         "`#[track_caller]` would report this function instead of its caller: to record the return \
          value `#[traced]` runs the body in a closure, and closures cannot track the caller; add \
          `err = false` (and drop `ret`) to `#[traced]`, or remove `#[track_caller]`",
-    ))
-}
-
-pub(crate) fn not_a_function(item: TokenStream, name: &str) -> syn::Result<TokenStream> {
-    if let Ok(t) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
-        return Err(syn::Error::new(
-            t.sig.ident.span(),
-            format!("`#[{name}]` needs a function body; put it on the implementations of this trait method"),
-        ));
-    }
-    match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(other) => {
-            let (span, what) = match &other {
-                syn::Item::Struct(s) => (s.struct_token.span, "a struct"),
-                syn::Item::Enum(e) => (e.enum_token.span, "an enum"),
-                syn::Item::Impl(i) => (i.impl_token.span, "an `impl` block; put it on each method"),
-                syn::Item::Mod(m) => (m.mod_token.span, "a module"),
-                syn::Item::Trait(t) => {
-                    (t.trait_token.span, "a trait; put it on the methods of the trait's implementations")
-                }
-                syn::Item::Const(c) => (c.const_token.span, "a constant"),
-                syn::Item::Static(s) => (s.static_token.span, "a static"),
-                syn::Item::Type(t) => (t.type_token.span, "a type alias"),
-                syn::Item::Use(u) => (u.use_token.span, "a `use` declaration"),
-                _ => (other.span(), "this item"),
-            };
-            Err(syn::Error::new(
-                span,
-                format!("`#[{name}]` can only be applied to functions and methods, not to {what}"),
-            ))
-        }
-        // Not even an item (a syntax error in a function body): hand it back untouched so that
-        // rustc reports the real mistake.
-        Err(_) => Ok(item),
-    }
-}
-
-/// What the return type says.
-pub(crate) struct ReturnInfo {
-    pub(crate) unit: bool,
-    pub(crate) has_impl: bool,
-    pub(crate) is_result: bool,
-    /// The type a value-producing closure or async block should yield, when nameable.
-    pub(crate) value_ty: Option<Type>,
-    /// The `Box::pin(async move { .. })` of an `#[async_trait]` method, by statement index.
-    pub(crate) async_trait_block: Option<usize>,
-}
-
-struct FindImpl(bool);
-impl<'ast> Visit<'ast> for FindImpl {
-    fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
-        self.0 = true;
-    }
-}
-
-fn has_impl(t: &Type) -> bool {
-    let mut v = FindImpl(false);
-    v.visit_type(t);
-    v.0
-}
-
-fn is_result(t: &Type) -> bool {
-    match t {
-        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
-        Type::Group(g) => is_result(&g.elem),
-        Type::Paren(p) => is_result(&p.elem),
-        _ => false,
-    }
-}
-
-/// `Pin<Box<dyn Future<Output = T> + ..>>` → `T`.
-fn future_output(t: &Type) -> Option<Type> {
-    fn generic_arg(t: &Type, name: &str) -> Option<Type> {
-        let Type::Path(p) = t else { return None };
-        let last = p.path.segments.last()?;
-        if last.ident != name {
-            return None;
-        }
-        let syn::PathArguments::AngleBracketed(a) = &last.arguments else {
-            return None;
-        };
-        a.args.iter().find_map(|a| match a {
-            syn::GenericArgument::Type(t) => Some(t.clone()),
-            _ => None,
-        })
-    }
-    let boxed = generic_arg(t, "Pin")?;
-    let dynamic = generic_arg(&boxed, "Box")?;
-    let Type::TraitObject(obj) = dynamic else {
-        return None;
-    };
-    obj.bounds.iter().find_map(|b| {
-        let syn::TypeParamBound::Trait(tb) = b else {
-            return None;
-        };
-        let seg = tb.path.segments.last()?;
-        if seg.ident != "Future" {
-            return None;
-        }
-        let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
-            return None;
-        };
-        a.args.iter().find_map(|a| match a {
-            syn::GenericArgument::AssocType(at) if at.ident == "Output" => Some(at.ty.clone()),
-            _ => None,
-        })
-    })
-}
-
-/// The index of a trailing `Box::pin(async move { .. })` (what `#[async_trait]` generates).
-fn async_trait_block(block: &Block) -> Option<usize> {
-    let i = block.stmts.len().checked_sub(1)?;
-    let last = &block.stmts[i];
-    let Stmt::Expr(Expr::Call(call), None) = last else {
-        return None;
-    };
-    let Expr::Path(p) = &*call.func else {
-        return None;
-    };
-    let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
-    if segs.len() < 2 || segs[segs.len() - 2] != "Box" || segs[segs.len() - 1] != "pin" {
-        return None;
-    }
-    (call.args.len() == 1 && matches!(call.args.first(), Some(Expr::Async(_)))).then_some(i)
-}
-
-impl ReturnInfo {
-    pub(crate) fn of(f: &ItemFn) -> ReturnInfo {
-        let ty = match &f.sig.output {
-            ReturnType::Default => None,
-            ReturnType::Type(_, t) => Some((**t).clone()),
-        };
-        let async_trait = if f.sig.asyncness.is_none() { async_trait_block(&f.block) } else { None };
-        let value_ty = match (&ty, async_trait) {
-            (Some(t), Some(_)) => future_output(t),
-            (t, None) => t.clone(),
-            (None, Some(_)) => None,
-        };
-        let async_trait = async_trait.filter(|_| value_ty.is_some());
-        let unit = match &value_ty {
-            None => true,
-            Some(Type::Tuple(t)) => t.elems.is_empty(),
-            Some(_) => false,
-        };
-        let has_impl = value_ty.as_ref().is_some_and(has_impl);
-        let is_result = value_ty.as_ref().is_some_and(is_result);
-        ReturnInfo { unit, has_impl, is_result, value_ty, async_trait_block: async_trait }
-    }
+    );
 }
 
 /// A name a function binds from its arguments (not `self`).
@@ -340,6 +182,7 @@ fn looks_secret(name: &str) -> bool {
 }
 
 fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
+    let p = &private(a.krate.as_ref());
     let m = Span::mixed_site();
     let span_var = Ident::new("__telemark_span", m);
     let out_var = Ident::new("__telemark_out", m);
@@ -350,26 +193,8 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     let ItemFn { attrs, vis, sig, block } = f;
     let fn_name = unraw(&sig.ident);
     let name = a.name.as_ref().map(|n| n.value()).unwrap_or_else(|| fn_name.clone());
-    let level = Ident::new(
-        match a.level.as_ref().map(|l| l.0.as_str()) {
-            Some("trace") => "Trace",
-            Some("debug") => "Debug",
-            Some("warn") => "Warn",
-            Some("error") => "Error",
-            _ => "Info",
-        },
-        Span::call_site(),
-    );
-    let kind = Ident::new(
-        match a.kind.as_ref().map(|k| k.0.as_str()) {
-            Some("server") => "Server",
-            Some("client") => "Client",
-            Some("producer") => "Producer",
-            Some("consumer") => "Consumer",
-            _ => "Internal",
-        },
-        Span::call_site(),
-    );
+    let level = level_tokens(a.level.unwrap_or(Level::Info), p);
+    let kind = kind_tokens(a.kind.unwrap_or(Kind::Internal), p);
     let sample = a.sample.map(|s| s.0).unwrap_or(1.0);
     // The arguments that become attributes (everything not skipped).
     let recorded: Vec<ArgName> = if a.skip_all.is_some() {
@@ -385,26 +210,31 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         .chain(a.fields.iter().map(|f| f.key.to_token_stream()));
     let line = quote_spanned!(sig.ident.span()=> ::core::line!());
     let span_on = !a.metrics_only;
+    // Its name is also the mark that `#[traced]` has expanded here (see `protocol`).
+    let callsite_static = Ident::new(protocol::TRACED_MARK, Span::call_site());
     let callsite = quote! {
-        static __TELEMARK_CALLSITE: ::telemark::__private::Callsite =
-            ::telemark::__private::Callsite::new(::telemark::__private::SiteMeta {
+        static #callsite_static: #p::Callsite =
+            #p::Callsite::new(#p::SiteMeta {
                 name: #name,
                 function: ::core::concat!(::core::module_path!(), "::", #fn_name),
                 target: ::core::module_path!(),
                 file: ::core::file!(),
                 line: #line,
-                level: ::telemark::__private::Level::#level,
-                kind: ::telemark::__private::SpanKind::#kind,
+                level: #level,
+                kind: #kind,
                 sample: #sample,
                 keys: &[#(#keys),*],
                 span: #span_on,
             });
     };
     let parent = match (&a.root, &a.parent) {
-        (Some(_), _) => quote!(::telemark::__private::Parent::Root),
+        (Some(_), _) => quote!(#p::Parent::Root),
         // Spanned on the expression, so a wrong type is reported on the user's tokens.
-        (None, Some((e, _))) => quote_spanned!(e.span()=> ::telemark::__private::parent(&(#e))),
-        (None, None) => quote!(::telemark::__private::Parent::Current),
+        (None, Some((e, _))) => {
+            let p = private_at(a.krate.as_ref(), e.span());
+            quote_spanned!(e.span()=> #p::parent(&(#e)))
+        }
+        (None, None) => quote!(#p::Parent::Current),
     };
 
     // Attributes from arguments and `fields(...)`, recorded only when the span is sampled.
@@ -417,7 +247,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         } else {
             records.push(quote! {
                 #(#cfg)*
-                (&&&&::telemark::__private::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);
+                (&&&&#p::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);
             });
         }
     }
@@ -427,18 +257,16 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         if looks_secret(key) {
             records.push(quote!(#rec_var.redacted(#key);));
         } else {
-            records.push(
-                quote!((&&&&::telemark::__private::spec::Arg(&(#value))).__telemark_record(#key, #rec_var);),
-            );
+            records.push(quote!((&&&&#p::spec::Arg(&(#value))).__telemark_record(#key, #rec_var);));
         }
     }
     let args_closure = if records.is_empty() {
-        quote!(|_: &mut ::telemark::__private::Recorder<'_>| {})
+        quote!(|_: &mut #p::Recorder<'_>| {})
     } else {
         quote! {
-            |#rec_var: &mut ::telemark::__private::Recorder<'_>| {
+            |#rec_var: &mut #p::Recorder<'_>| {
                 #[allow(unused_imports)]
-                use ::telemark::__private::spec::{RecordPrimitive as _, RecordDisplay as _, RecordDebug as _, RecordNothing as _};
+                use #p::spec::{RecordPrimitive as _, RecordDisplay as _, RecordDebug as _, RecordNothing as _};
                 #(#records)*
             }
         }
@@ -451,15 +279,17 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     } && !ret.unit;
     let mut outcome = Vec::new();
     if want_err {
-        outcome.push(quote!((&&&&::telemark::__private::spec::Ret(&#out_var)).__telemark_err(#o_var);));
+        outcome.push(quote!((&&&&#p::spec::Ret(&#out_var)).__telemark_err(#o_var);));
     }
     if a.ret.is_some() {
-        outcome.push(quote!((&&&&::telemark::__private::spec::Arg(&#out_var)).__telemark_record("return.value", #o_var.recorder());));
+        outcome.push(
+            quote!((&&&&#p::spec::Arg(&#out_var)).__telemark_record("return.value", #o_var.recorder());),
+        );
     }
     let outcome_closure = quote! {
-        |#o_var: &mut ::telemark::__private::Outcome<'_, '_>| {
+        |#o_var: &mut #p::Outcome<'_, '_>| {
             #[allow(unused_imports)]
-            use ::telemark::__private::spec::{
+            use #p::spec::{
                 ErrDisplay as _, ErrDebug as _, ErrOpaque as _, ErrNone as _,
                 RecordPrimitive as _, RecordDisplay as _, RecordDebug as _, RecordNothing as _,
             };
@@ -471,8 +301,8 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     let is_err = quote! {
         {
             #[allow(unused_imports)]
-            use ::telemark::__private::spec::{IsErrResult as _, IsErrNone as _};
-            (&&::telemark::__private::spec::Ret(&#out_var)).__telemark_is_err()
+            use #p::spec::{IsErrResult as _, IsErrNone as _};
+            (&&#p::spec::Ret(&#out_var)).__telemark_is_err()
         }
     };
     let failed = quote!(#span_var.failed(#is_err););
@@ -497,7 +327,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let #span_var = {
                 #callsite
-                ::telemark::__private::Pending::start(&__TELEMARK_CALLSITE, #parent, #args_closure)
+                #p::Pending::start(&#callsite_static, #parent, #args_closure)
             };
             #finish
         }
@@ -510,7 +340,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let #span_var = {
                 #callsite
-                ::telemark::__private::Pending::start(&__TELEMARK_CALLSITE, #parent, #args_closure)
+                #p::Pending::start(&#callsite_static, #parent, #args_closure)
             };
             #(#before)*
             #func(async #capture {
@@ -521,7 +351,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let #span_var = {
                 #callsite
-                ::telemark::__private::SpanGuard::enter(&__TELEMARK_CALLSITE, #parent, #args_closure)
+                #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure)
             };
             #(#stmts)*
         }
@@ -529,9 +359,9 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         quote! {
             let mut #span_var = {
                 #callsite
-                ::telemark::__private::SpanGuard::enter(&__TELEMARK_CALLSITE, #parent, #args_closure)
+                #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure)
             };
-            let #out_var = ::telemark::__private::call_once(move || { #fake_return #(#stmts)* });
+            let #out_var = #p::call_once(move || { #fake_return #(#stmts)* });
             #failed
             #span_var.outcome(#outcome_closure);
             #out_var
@@ -556,30 +386,15 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     out
 }
 
-/// Gives a closure or async block the function's return type, so `?` and `return` infer.
-pub(crate) fn fake_return(ret: &ReturnInfo) -> TokenStream {
-    match &ret.value_ty {
-        Some(t) if !ret.has_impl => {
-            // Spanned on the return type, so "return type inferred to be `T` here" points at `T`.
-            let fake = quote_spanned!(t.span()=> return __telemark_fake;);
-            quote! {
-                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
-                if false {
-                    let __telemark_fake: #t = loop {};
-                    #fake
-                }
-            }
-        }
-        _ => quote!(),
-    }
-}
-
-/// The call and the async block of an `#[async_trait]` body (found by `async_trait_block`).
-pub(crate) fn async_trait_parts(
-    stmts: &[Stmt],
-    i: usize,
-) -> Option<(usize, &syn::ExprCall, &syn::ExprAsync)> {
-    let Some(Stmt::Expr(Expr::Call(call), _)) = stmts.get(i) else { return None };
-    let Some(Expr::Async(inner)) = call.args.first() else { return None };
-    Some((i, call, inner))
+/// The runtime's value of a span kind, for generated code.
+fn kind_tokens(kind: Kind, p: &TokenStream) -> TokenStream {
+    let variant = match kind {
+        Kind::Internal => "Internal",
+        Kind::Server => "Server",
+        Kind::Client => "Client",
+        Kind::Producer => "Producer",
+        Kind::Consumer => "Consumer",
+    };
+    let variant = Ident::new(variant, Span::call_site());
+    quote!(#p::SpanKind::#variant)
 }
