@@ -37,7 +37,7 @@ use crate::parse::{
 };
 #[cfg(doc)]
 use crate::rule::Metric;
-use crate::rule::{Origin, Rule, Severity, DEFAULT_MIN_CALLS, DEFAULT_WINDOW};
+use crate::rule::{Origin, Rule, Severity, DEFAULT_MIN_CALLS, DEFAULT_SEVERITY, DEFAULT_WINDOW};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -47,7 +47,7 @@ use std::time::Duration;
 use telemark_runtime::host::{de_duration, scalar_text};
 
 /// The channel every rule notifies unless it says otherwise; built in, always available.
-pub const CONSOLE: &str = "console";
+pub const CONSOLE: &str = telemark_grammar::grammar::DEFAULT_CHANNEL;
 
 /// `alerts:` — evaluation, rules, overrides, channels and grouping of notifications.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -227,7 +227,7 @@ pub struct RuleConfig {
     #[serde(default, rename = "for", deserialize_with = "de_opt_duration")]
     pub for_: Option<Duration>,
     /// `info`, `warning` (the default) or `critical`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_opt_severity")]
     pub severity: Option<Severity>,
     /// Channel names (default `[console]`).
     #[serde(default)]
@@ -265,7 +265,7 @@ pub struct OverrideConfig {
     #[serde(default, deserialize_with = "de_opt_threshold")]
     pub threshold: Option<String>,
     /// A new severity: `info`, `warning` or `critical`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_opt_severity")]
     pub severity: Option<Severity>,
     /// New channels, replacing the rule's.
     #[serde(default)]
@@ -533,7 +533,7 @@ impl RuleConfig {
             threshold,
             window,
             for_,
-            severity: self.severity.unwrap_or(Severity::Warning),
+            severity: self.severity.unwrap_or(DEFAULT_SEVERITY),
             notify,
             summary: self.summary.clone().map(Cow::Owned),
             description: self.description.clone().map(Cow::Owned),
@@ -785,11 +785,9 @@ fn line(l: &serde_saphyr::Location) -> Option<usize> {
     usize::try_from(l.line()).ok().filter(|l| *l > 0)
 }
 
-impl<'de> Deserialize<'de> for Severity {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_severity(s.trim()).map_err(de::Error::custom)
-    }
+fn de_opt_severity<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Severity>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_severity(s.trim()).map(Some).map_err(de::Error::custom)
 }
 
 #[cfg(test)]

@@ -8,40 +8,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-pub use telemark_grammar::grammar::DEFAULT_MIN_CALLS;
-pub use telemark_grammar::{Metric, Op, Quantile, METRIC_NAMES};
-
-/// How urgent an alert is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Severity {
-    /// For information.
-    Info,
-    /// Someone should look.
-    Warning,
-    /// Someone must act now.
-    Critical,
-}
-
-impl Severity {
-    /// Parses `info`, `warning` or `critical`.
-    pub fn parse(s: &str) -> Option<Severity> {
-        match s {
-            "info" => Some(Severity::Info),
-            "warning" => Some(Severity::Warning),
-            "critical" => Some(Severity::Critical),
-            _ => None,
-        }
-    }
-
-    /// `info`, `warning` or `critical`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
+pub use telemark_grammar::grammar::{DEFAULT_MIN_CALLS, DEFAULT_SEVERITY, DEFAULT_WINDOW};
+pub use telemark_grammar::{Metric, Op, Quantile, Severity, METRIC_NAMES};
 
 /// Where a rule was declared.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,9 +68,6 @@ pub struct Rule {
     /// Turned off by a config override.
     pub disabled: bool,
 }
-
-/// The default window.
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 
 impl Rule {
     /// The default name: `<function name>_<metric>` (`checkout_p99_latency`).
