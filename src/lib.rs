@@ -1,6 +1,25 @@
 #![doc = include_str!("../README.md")]
 
-pub use telemark_macros::{capture_exceptions, traced};
+/// ```
+/// #[telemark::traced(kind = "server", skip(token))]
+/// fn handle(order: u64, token: &str) -> Result<u64, String> {
+///     if order == 0 { Err("no order".into()) } else { Ok(order) }   // an `Err` fails the span
+/// }
+/// # fn main() { let _ = handle(1, "t"); }
+/// ```
+///
+/// The README's tour has every option with its default.
+pub use telemark_macros::traced;
+
+/// ```
+/// #[telemark::traced]
+/// #[telemark::capture_exceptions(ignore = ["cache miss"], level = "warn")]
+/// fn load(id: u64) -> Result<String, std::io::Error> {
+///     Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("user {id}")))
+/// }
+/// # fn main() { let _ = load(7); }
+/// ```
+pub use telemark_macros::capture_exceptions;
 pub use telemark_runtime::{
     config, current_span, exceptions, export, flush, in_span, metrics, propagation, span, spawn,
     spawn_blocking, stats, testing, tracing_layer, with_current_context, ConfigError, ConsoleFormat,
@@ -15,6 +34,15 @@ pub use tracing;
 #[cfg(feature = "alerts")]
 #[doc(inline)]
 pub use telemark_alerts as alerts;
+/// ```
+/// #[telemark::traced]
+/// #[telemark::alert_on(p99_latency > 200ms, window = "10m", severity = "critical")]
+/// #[telemark::alert_on(error_rate > 5%, min_calls = 20, notify = ["oncall"])]
+/// fn checkout(cart: u32) -> Result<u32, String> { Ok(cart) }
+/// # fn main() {
+/// assert!(telemark::alerts::rules().iter().any(|r| r.name == "checkout_p99_latency"));
+/// # }
+/// ```
 #[cfg(feature = "alerts")]
 pub use telemark_macros::alert_on;
 
