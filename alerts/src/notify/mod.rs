@@ -35,254 +35,19 @@
 //! channel uses zero waits and a short repeat, since Alertmanager groups by itself and expects
 //! firing alerts to be re-sent.
 
-use crate::rule::{format_threshold, Metric, Severity};
+mod alert;
+mod channel;
+
+pub(crate) use alert::{rfc3339, rfc5322};
+pub use alert::{Alert, AlertState, Notification};
+use channel::{deliver, Channel, Counters};
+pub use channel::{AlertHandler, ChannelStats, DeliveryStats, DEFAULT_QUEUE_CAPACITY};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Whether an alert fires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AlertState {
-    /// The condition holds (and has held for the rule's `for`).
-    Firing,
-    /// The condition stopped holding.
-    Resolved,
-}
-
-impl AlertState {
-    /// `firing` or `resolved`, as Alertmanager writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-        }
-    }
-}
-
-/// One alert, as the evaluator hands it to the [`Dispatcher`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct Alert {
-    /// `alertname`: the rule's name.
-    pub name: String,
-    /// The watched function, `module::function`.
-    pub function: String,
-    /// How urgent.
-    pub severity: Severity,
-    /// The complete label set — `alertname`, `function`, `severity` and the rule's labels. It is
-    /// the alert's identity.
-    pub labels: BTreeMap<String, String>,
-    /// `summary` and `description`, already rendered.
-    pub annotations: BTreeMap<String, String>,
-    /// Firing or resolved.
-    pub state: AlertState,
-    /// What the rule measures: it says how [`value`](Self::value) reads ([`Alert::value_text`]).
-    pub metric: Metric,
-    /// The metric's value in canonical units (a fraction for `error_rate`, seconds for latencies),
-    /// for programs: at the latest evaluation while the alert fires, at the evaluation that
-    /// resolved it once resolved; NaN when the metric had no value (no call in the window). People
-    /// read it as [`Alert::value_text`]; no channel sends this number as is.
-    pub value: f64,
-    /// When it started firing.
-    pub starts_at: SystemTime,
-    /// When it resolved (`None` while it fires).
-    pub ends_at: Option<SystemTime>,
-    /// The names of the channels to notify.
-    pub channels: Vec<String>,
-}
-
-impl Alert {
-    /// Whether it fires.
-    pub fn is_firing(&self) -> bool {
-        self.state == AlertState::Firing
-    }
-
-    /// The value as a person reads it, in the metric's format — the one of the thresholds and of
-    /// `{value}` in the annotations: `7.5%`, `312ms`, `0.667`; `n/a` when there is none.
-    pub fn value_text(&self) -> String {
-        format_threshold(self.metric, self.value)
-    }
-
-    /// The fingerprint of its label set, as Alertmanager computes it (FNV-1a 64 over the sorted
-    /// names and values, 16 hex digits).
-    pub fn fingerprint(&self) -> String {
-        fingerprint(&self.labels)
-    }
-}
-
-/// Alertmanager's label-set fingerprint (`model.LabelSet.Fingerprint`).
-pub(crate) fn fingerprint(labels: &BTreeMap<String, String>) -> String {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    let mut add = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(PRIME);
-        }
-    };
-    for (k, v) in labels {
-        add(k.as_bytes());
-        add(&[0xff]);
-        add(v.as_bytes());
-        add(&[0xff]);
-    }
-    format!("{h:016x}")
-}
-
-/// What one channel is asked to deliver: one group's alerts.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Notification {
-    /// The channel's name (Alertmanager's `receiver`).
-    pub channel: String,
-    /// Identifies the group: `<channel>:{alertname="<name>"}`.
-    pub group_key: String,
-    /// `Firing` if any alert fires, else `Resolved`.
-    pub status: AlertState,
-    /// The firing alerts and those resolved since the last notification, sorted by labels.
-    pub alerts: Vec<Alert>,
-    /// The labels the group is made by: `alertname`.
-    pub group_labels: BTreeMap<String, String>,
-    /// The labels every alert has, with the same value.
-    pub common_labels: BTreeMap<String, String>,
-    /// The annotations every alert has, with the same value.
-    pub common_annotations: BTreeMap<String, String>,
-}
-
-impl Notification {
-    /// Builds a notification of these alerts (the status and the common labels follow from them).
-    pub fn new(channel: &str, alertname: &str, alerts: Vec<Alert>) -> Notification {
-        let status =
-            if alerts.iter().any(Alert::is_firing) { AlertState::Firing } else { AlertState::Resolved };
-        Notification {
-            channel: channel.to_string(),
-            group_key: group_key(channel, alertname),
-            status,
-            group_labels: BTreeMap::from([("alertname".to_string(), alertname.to_string())]),
-            common_labels: common(alerts.iter().map(|a| &a.labels)),
-            common_annotations: common(alerts.iter().map(|a| &a.annotations)),
-            alerts,
-        }
-    }
-
-    /// The group's alert name.
-    pub fn alertname(&self) -> &str {
-        self.group_labels.get("alertname").map_or("", String::as_str)
-    }
-
-    /// How many alerts fire.
-    pub fn firing_count(&self) -> usize {
-        self.alerts.iter().filter(|a| a.is_firing()).count()
-    }
-
-    /// How many alerts are resolved.
-    pub fn resolved_count(&self) -> usize {
-        self.alerts.len() - self.firing_count()
-    }
-
-    /// A one-line title, as Alertmanager's default templates write it:
-    /// `[FIRING:2] checkout_p99_latency (critical)`.
-    pub fn title(&self) -> String {
-        let mut s = match self.status {
-            AlertState::Firing => format!("[FIRING:{}] {}", self.firing_count(), self.alertname()),
-            AlertState::Resolved => format!("[RESOLVED] {}", self.alertname()),
-        };
-        if let Some(sev) = self.common_labels.get("severity") {
-            let _ = write!(s, " ({sev})");
-        }
-        s
-    }
-
-    /// A readable multi-line rendering: the title, then each alert with its function, value (in
-    /// the metric's format, as in the annotations: [`Alert::value_text`]), start (and end),
-    /// annotations and other labels.
-    pub fn render(&self) -> String {
-        let mut s = self.title();
-        s.push('\n');
-        for a in &self.alerts {
-            let _ = write!(s, "- {} {} on {}", a.state.as_str(), a.name, a.function);
-            let _ = write!(s, "  value={}  since {}", a.value_text(), rfc3339(a.starts_at));
-            if let (AlertState::Resolved, Some(end)) = (a.state, a.ends_at) {
-                let _ = write!(s, "  until {}", rfc3339(end));
-            }
-            s.push('\n');
-            for (k, v) in &a.annotations {
-                let _ = writeln!(s, "    {k}: {v}");
-            }
-            let extra: Vec<String> = a
-                .labels
-                .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "alertname" | "function"))
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            if !extra.is_empty() {
-                let _ = writeln!(s, "    labels: {}", extra.join(" "));
-            }
-        }
-        s
-    }
-}
-
-fn group_key(channel: &str, alertname: &str) -> String {
-    format!("{channel}:{{alertname={alertname:?}}}")
-}
-
-fn common<'a>(mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>) -> BTreeMap<String, String> {
-    let Some(first) = maps.next() else {
-        return BTreeMap::new();
-    };
-    let mut out = first.clone();
-    for m in maps {
-        out.retain(|k, v| m.get(k) == Some(v));
-    }
-    out
-}
-
-/// RFC 3339 in UTC with milliseconds (`2026-11-24T15:51:32.870Z`); times before 1970 are written
-/// as the epoch.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let nanos = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-    telemark_runtime::host::format_time(u64::try_from(nanos).unwrap_or(u64::MAX))
-}
-
-/// RFC 5322 date for mail headers (`Tue, 24 Nov 2026 15:51:32 +0000`).
-pub(crate) fn rfc5322(t: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let (y, m, day, hh, mm, ss) = telemark_runtime::host::civil(secs);
-    let weekday = DAYS[((secs / 86_400) % 7) as usize];
-    let month = MONTHS[(m.clamp(1, 12) - 1) as usize];
-    format!("{weekday}, {day:02} {month} {y:04} {hh:02}:{mm:02}:{ss:02} +0000")
-}
-
-/// A channel: delivers notifications somewhere (console, webhook, email, Alertmanager, or your
-/// own). It runs on the channel's own thread, so it may block (within its timeouts); a panic in
-/// it is caught and counted in [`DeliveryStats::handler_panics`], and the handler is used again
-/// for the next notification.
-pub trait AlertHandler: Send + 'static {
-    /// Delivers one notification; an `Err` (after the handler's own retries) is counted as failed.
-    fn notify(&mut self, n: &Notification) -> Result<(), String>;
-
-    /// Grouping timings for this channel instead of the dispatcher's (`None`, the default).
-    fn settings(&self) -> Option<DispatchSettings> {
-        None
-    }
-}
-
-impl<F> AlertHandler for F
-where
-    F: FnMut(&Notification) -> Result<(), String> + Send + 'static,
-{
-    fn notify(&mut self, n: &Notification) -> Result<(), String> {
-        self(n)
-    }
-}
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{self, TrySendError};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// How notifications are grouped and repeated (Alertmanager's route timings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,132 +68,6 @@ impl Default for DispatchSettings {
             repeat_interval: Duration::from_secs(4 * 3600),
         }
     }
-}
-
-/// One channel's delivery counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ChannelStats {
-    /// The channel's name.
-    pub name: String,
-    /// Notifications the handler delivered.
-    pub sent: u64,
-    /// Notifications the handler failed to deliver (after its retries).
-    pub failed: u64,
-    /// Notifications dropped without trying: the queue was full, no channel has this name, or
-    /// the shutdown deadline passed before their turn.
-    pub dropped: u64,
-    /// Notifications whose handler panicked.
-    pub handler_panics: u64,
-    /// Notifications in the queue or being delivered right now.
-    pub queued: u64,
-    /// The last failure's message (or panic message).
-    pub last_error: Option<String>,
-}
-
-/// Delivery counters since the dispatcher started, in total and per channel.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeliveryStats {
-    /// Notifications delivered.
-    pub sent: u64,
-    /// Notifications that failed after retries.
-    pub failed: u64,
-    /// Notifications dropped (full queue, unknown channel, shutdown deadline).
-    pub dropped: u64,
-    /// Notifications whose handler panicked.
-    pub handler_panics: u64,
-    /// Notifications queued or in delivery right now.
-    pub queued: u64,
-    /// Per channel, by name.
-    pub channels: Vec<ChannelStats>,
-}
-
-impl DeliveryStats {
-    /// One channel's counters.
-    pub fn channel(&self, name: &str) -> Option<&ChannelStats> {
-        self.channels.iter().find(|c| c.name == name)
-    }
-
-    /// Notifications that did not reach their channel: failed, dropped or lost to a panic.
-    pub fn undelivered(&self) -> u64 {
-        self.failed + self.dropped + self.handler_panics
-    }
-}
-
-/// How many notifications a channel's queue holds before new ones are dropped.
-pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
-
-#[derive(Default)]
-struct Counters {
-    sent: AtomicU64,
-    failed: AtomicU64,
-    dropped: AtomicU64,
-    panics: AtomicU64,
-    queued: AtomicU64,
-    last_error: Mutex<Option<String>>,
-    /// Notifications handed to the channel's queue so far (by the dispatcher's owner).
-    accepted: AtomicU64,
-    /// Notifications the channel's thread has finished with so far — delivered, failed, lost to
-    /// a panic, or dropped at the shutdown deadline — signalled on `progress` at each, after the
-    /// counters above: what [`Dispatcher::settle`] waits on.
-    finished: Mutex<u64>,
-    progress: Condvar,
-}
-
-impl Counters {
-    fn snapshot(&self, name: &str) -> ChannelStats {
-        ChannelStats {
-            name: name.to_string(),
-            sent: self.sent.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            dropped: self.dropped.load(Relaxed),
-            handler_panics: self.panics.load(Relaxed),
-            queued: self.queued.load(Relaxed),
-            last_error: self.last_error.lock().map(|e| e.clone()).unwrap_or(None),
-        }
-    }
-
-    fn set_error(&self, e: String) {
-        if let Ok(mut l) = self.last_error.lock() {
-            *l = Some(e);
-        }
-    }
-
-    /// The channel's thread is done with one notification (already counted as sent, failed,
-    /// panicked or dropped).
-    fn finish_one(&self) {
-        self.queued.fetch_sub(1, Relaxed);
-        if let Ok(mut f) = self.finished.lock() {
-            *f += 1;
-        }
-        self.progress.notify_all();
-    }
-
-    /// Waits until the channel's thread has finished with `n` notifications, at most until
-    /// `deadline`; whether it has.
-    fn wait_finished(&self, n: u64, deadline: Instant) -> bool {
-        let Ok(mut finished) = self.finished.lock() else {
-            return false;
-        };
-        while *finished < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            finished = match self.progress.wait_timeout(finished, left) {
-                Ok((f, _)) => f,
-                Err(_) => return false,
-            };
-        }
-        true
-    }
-}
-
-struct Channel {
-    tx: Option<SyncSender<Notification>>,
-    thread: Option<JoinHandle<()>>,
-    settings: Option<DispatchSettings>,
 }
 
 /// Groups alerts into notifications and hands them to the channels' delivery threads.
@@ -632,38 +271,6 @@ impl Drop for Dispatcher {
     }
 }
 
-/// A channel's delivery thread.
-fn deliver(
-    mut handler: Box<dyn AlertHandler>,
-    rx: Receiver<Notification>,
-    counters: &Counters,
-    deadline: &OnceLock<Instant>,
-) {
-    telemark_runtime::host::mark_internal();
-    while let Ok(n) = rx.recv() {
-        if deadline.get().is_some_and(|d| Instant::now() >= *d) {
-            counters.dropped.fetch_add(1, Relaxed);
-            counters.finish_one();
-            continue;
-        }
-        match catch_unwind(AssertUnwindSafe(|| handler.notify(&n))) {
-            Ok(Ok(())) => {
-                counters.sent.fetch_add(1, Relaxed);
-            }
-            Ok(Err(e)) => {
-                counters.failed.fetch_add(1, Relaxed);
-                counters.set_error(e);
-            }
-            Err(payload) => {
-                let msg = telemark_runtime::host::panic_message(payload.as_ref());
-                counters.panics.fetch_add(1, Relaxed);
-                counters.set_error(format!("the handler panicked: {msg}"));
-            }
-        }
-        counters.finish_one();
-    }
-}
-
 type Labels = BTreeMap<String, String>;
 
 /// The grouping state machine, with no thread and no clock of its own.
@@ -741,8 +348,12 @@ impl Groups {
 
 #[cfg(test)]
 mod tests {
+    use super::alert::fingerprint;
     use super::*;
-    use std::sync::Condvar;
+    use crate::rule::{Metric, Severity};
+    use std::sync::atomic::AtomicU64;
+    use std::sync::{Condvar, Mutex};
+    use std::time::UNIX_EPOCH;
 
     const S: DispatchSettings = DispatchSettings {
         group_wait: Duration::from_secs(30),
