@@ -135,6 +135,7 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
             headers: o.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             timeout: o.timeout,
             max_queue: config.export.max_queue,
+            max_queue_bytes: config.export.max_queue_bytes,
             max_batch: config.export.max_batch.max(1),
             delay: config.export.delay,
             resource: resource(&config),
@@ -216,28 +217,31 @@ fn next_epoch() -> u64 {
     NEXT.fetch_add(1, Relaxed)
 }
 
+/// The resource's attributes, in order; a key given twice keeps its place and its last value.
 #[cfg(feature = "otlp")]
-fn resource<A>(config: &Config<A>) -> opentelemetry_sdk::Resource {
-    use opentelemetry::KeyValue;
+fn resource<A>(config: &Config<A>) -> Vec<(String, String)> {
     let s = &config.service;
-    let mut attrs = vec![
-        KeyValue::new("service.name", s.name.clone()),
-        KeyValue::new("telemetry.sdk.name", "telemark"),
-        KeyValue::new("telemetry.sdk.language", "rust"),
-        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
-    ];
+    let mut attrs: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: &str| match attrs.iter_mut().find(|(key, _)| key == k) {
+        Some(kv) => kv.1 = v.to_string(),
+        None => attrs.push((k.to_string(), v.to_string())),
+    };
+    put("service.name", &s.name);
+    put("telemetry.sdk.name", "telemark");
+    put("telemetry.sdk.language", "rust");
+    put("telemetry.sdk.version", env!("CARGO_PKG_VERSION"));
     if let Some(v) = &s.version {
-        attrs.push(KeyValue::new("service.version", v.clone()));
+        put("service.version", v);
     }
     if let Some(e) = &s.environment {
-        attrs.push(KeyValue::new("deployment.environment.name", e.clone()));
+        put("deployment.environment.name", e);
     }
     for (k, v) in &s.attributes {
         if k != "service.name" {
-            attrs.push(KeyValue::new(k.clone(), v.clone()));
+            put(k, v);
         }
     }
-    opentelemetry_sdk::Resource::builder_empty().with_attributes(attrs).build()
+    attrs
 }
 
 /// Delivers everything recorded so far to the exporters (and, for OTLP, to the collector), waiting

@@ -850,7 +850,7 @@ impl<T: IntoParent + ?Sized> IntoParent for &T {
         (**self).to_parent()
     }
 }
-#[cfg(feature = "otlp")]
+#[cfg(feature = "opentelemetry")]
 impl IntoParent for opentelemetry::trace::SpanContext {
     fn to_parent(&self) -> Parent {
         if !self.is_valid() {

@@ -84,20 +84,27 @@ pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> st
             };
             busy = c.drain(pass) >= BUSY;
             match cmd {
-                Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => c.dispatch(),
+                Ok(Command::Wake) => {
+                    let _ = c.dispatch();
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if !c.dispatch() {
+                        c.idle();
+                    }
+                }
                 Ok(Command::Barrier(ack)) => {
-                    c.dispatch();
+                    let _ = c.dispatch();
                     let _ = ack.send(());
                 }
                 Ok(Command::Flush(ack, deadline)) => {
-                    c.dispatch();
+                    let _ = c.dispatch();
                     for e in &mut c.exporters {
                         e.flush(deadline);
                     }
                     let _ = ack.send(());
                 }
                 Ok(Command::Shutdown(ack, deadline)) => {
-                    c.dispatch();
+                    let _ = c.dispatch();
                     for e in &mut c.exporters {
                         e.shutdown(deadline);
                     }
@@ -216,9 +223,17 @@ impl Collector {
         taken
     }
 
-    fn dispatch(&mut self) {
+    /// Lets the exporters send what they hold back.
+    fn idle(&mut self) {
+        for e in &mut self.exporters {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.idle()));
+        }
+    }
+
+    /// Hands what was drained to the exporters; false if there was nothing.
+    fn dispatch(&mut self) -> bool {
         if self.spans.is_empty() && self.logs.is_empty() {
-            return;
+            return false;
         }
         STATS.spans_recorded.fetch_add(self.spans.len() as u64, Relaxed);
         STATS.logs_recorded.fetch_add(self.logs.len() as u64, Relaxed);
@@ -238,5 +253,6 @@ impl Collector {
             }
         }
         self.logs.clear();
+        true
     }
 }

@@ -6,6 +6,7 @@
 mod read;
 mod sections;
 
+pub(crate) use read::percent_decode;
 #[doc(hidden)] // for telemark-alerts (`telemark_runtime::host`)
 pub use read::{de_duration, from_yaml_text, scalar_text};
 pub use sections::*;

@@ -47,7 +47,7 @@ pub(super) fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
-pub(super) fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -132,6 +132,35 @@ pub(super) fn de_ratio<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error>
 }
 pub(super) fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
     de_with(d, parse_protocol)
+}
+/// A size in bytes: a whole number (`1048576`) or one with a unit — `B`, `KiB`, `MiB`, `GiB`
+/// (powers of 1024) or `KB`, `MB`, `GB` (powers of 1000): `8MiB`, `512 KiB`.
+pub(super) fn parse_size(text: &str) -> Result<usize, String> {
+    let s = text.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 =
+        digits.parse().map_err(|_| format!("expected a size like `8MiB` or a number of bytes, got `{s}`"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{s}`, expected one of B, KiB, MiB, GiB, KB, MB, GB"
+            ))
+        }
+    };
+    n.checked_mul(scale)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("size `{s}` is too large"))
+}
+pub(super) fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    de_with(d, parse_size)
 }
 /// A duration in telemark's one duration grammar (`500ms`, `1.5s`, `1h30m`; see
 /// [`telemark_grammar::grammar::parse_duration`]), for every duration key of the config. A YAML
@@ -267,6 +296,17 @@ fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 mod tests {
     use super::*;
     use crate::config::{Config, NoAlerts};
+
+    #[test]
+    fn sizes_in_bytes_with_or_without_a_unit() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size(" 512 KiB "), Ok(512 << 10));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert!(parse_size("8 mb").unwrap_err().contains("unknown size unit `mb`"));
+        assert!(parse_size("lots").unwrap_err().contains("expected a size like `8MiB`"));
+        assert!(parse_size("99999999999999999999GiB").is_err(), "no overflow, no panic");
+    }
 
     #[test]
     fn pairs_are_percent_decoded() {

@@ -2,8 +2,8 @@
 //! with their defaults; values with a grammar of their own are read by `read`.
 
 use super::read::{
-    de_directives, de_duration, de_format, de_output, de_patterns, de_protocol, de_ratio, de_sampler_name,
-    de_switch, list,
+    de_bytes, de_directives, de_duration, de_format, de_output, de_patterns, de_protocol, de_ratio,
+    de_sampler_name, de_switch, list,
 };
 pub use crate::caller::level::Directives;
 use crate::caller::sampling::{Sampler, SamplerConfig};
@@ -251,6 +251,11 @@ pub struct ExportConfig {
     pub buffer_per_thread: usize,
     /// Spans and logs waiting for the OTLP exporter at most; past it they are dropped and counted.
     pub max_queue: usize,
+    /// Bytes of encoded spans and logs waiting for the OTLP exporter (or being sent) at most
+    /// (`8MiB`); past it they are dropped and counted. With `max_queue`, it bounds the
+    /// exporter's memory when the backend is slow or down.
+    #[serde(deserialize_with = "de_bytes")]
+    pub max_queue_bytes: usize,
     /// Most spans (or logs) per OTLP request.
     pub max_batch: usize,
     /// Longest wait before a partial batch is sent (`1s`).
@@ -269,6 +274,7 @@ impl Default for ExportConfig {
         ExportConfig {
             buffer_per_thread: 4096,
             max_queue: 65_536,
+            max_queue_bytes: 8 << 20,
             max_batch: 512,
             delay: Duration::from_secs(1),
             drain_interval: Duration::from_millis(100),

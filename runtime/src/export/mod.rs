@@ -123,6 +123,10 @@ impl std::error::Error for ExportError {}
 pub trait Exporter: Send + 'static {
     /// Receives what finished since the last call (either slice may be empty).
     fn export(&mut self, spans: &[FinishedSpan], logs: &[LogEntry]) -> Result<(), ExportError>;
+    /// Called when telemark's thread found nothing new for `export.drain_interval`: the moment
+    /// for an exporter that batches to send a partial batch that has waited long enough. The
+    /// default does nothing.
+    fn idle(&mut self) {}
     /// Delivers anything buffered, waiting at most until `deadline`.
     fn flush(&mut self, _deadline: std::time::Instant) {}
     /// Flushes and releases resources, waiting at most until `deadline`.

@@ -1,141 +1,107 @@
-//! The per-function metrics as an OTLP request, encoded from telemark's own tables (the SDK's
-//! metric types cannot be built from outside it): cumulative sums and histograms,
-//! `telemark.function.calls` (attributes `function`, `module`, `outcome`),
-//! `telemark.function.duration` (seconds; `function`, `module`) and `telemark.exceptions`
-//! (`function`, `module`) — the same series the Prometheus endpoint shows.
+//! The per-function metrics as OTLP `Metric` messages, written from telemark's own tables:
+//! cumulative sums and histograms, `telemark.function.calls` (attributes `function`, `module`,
+//! `outcome`), `telemark.function.duration` (seconds; `function`, `module`) and
+//! `telemark.exceptions` (`function`, `module`) — the same series the Prometheus endpoint shows.
+//! A metric without points (no exception captured yet) is left out rather than sent empty.
 
+use super::encode::key_value_str;
+use super::wire::{self, always};
 use crate::metrics::{FunctionMetrics, BOUNDS_NS};
-pub(super) use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
-};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The resource's attributes as the proto's key-values.
-pub(super) fn resource(r: &opentelemetry_sdk::Resource) -> Vec<KeyValue> {
-    r.iter().map(|(k, v)| kv(k.as_str(), &v.to_string())).collect()
-}
+/// `AGGREGATION_TEMPORALITY_CUMULATIVE`.
+const CUMULATIVE: u64 = 2;
 
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_string())) }),
-        ..Default::default()
+/// Appends the metrics of one snapshot to a batch (`Metric`s, field 2 of `ScopeMetrics`);
+/// `start` and `now` in nanoseconds since the Unix epoch (`start`: when counting began).
+pub(crate) fn encode(
+    buf: &mut Vec<u8>,
+    metrics: &[FunctionMetrics],
+    exceptions: &[(String, u64)],
+    start: u64,
+    now: u64,
+) {
+    let int_point = |b: &mut Vec<u8>, attributes: &[(&str, &str)], n: u64| {
+        wire::message(b, 1, |b| {
+            for (k, v) in attributes {
+                key_value_str(b, 7, k, v);
+            }
+            wire::fixed64(b, 2, start);
+            wire::fixed64(b, 3, now);
+            always::sfixed64(b, 6, i64::try_from(n).unwrap_or(i64::MAX));
+        });
+    };
+    if !metrics.is_empty() {
+        metric(
+            buf,
+            "telemark.function.calls",
+            "Calls of instrumented functions, by how they ended.",
+            "{call}",
+            7,
+            |b| {
+                for m in metrics {
+                    for (k, outcome) in ["ok", "error", "panic"].iter().enumerate() {
+                        int_point(
+                            b,
+                            &[("function", m.function), ("module", m.module), ("outcome", outcome)],
+                            m.calls[k],
+                        );
+                    }
+                }
+                wire::uint(b, 2, CUMULATIVE);
+                wire::boolean(b, 3, true);
+            },
+        );
+        metric(buf, "telemark.function.duration", "Latency of instrumented functions.", "s", 9, |b| {
+            for m in metrics {
+                wire::message(b, 1, |b| {
+                    key_value_str(b, 9, "function", m.function);
+                    key_value_str(b, 9, "module", m.module);
+                    wire::fixed64(b, 2, start);
+                    wire::fixed64(b, 3, now);
+                    wire::fixed64(b, 4, m.buckets.iter().sum());
+                    always::double(b, 5, m.sum.as_secs_f64());
+                    wire::packed_fixed64(b, 6, m.buckets.iter().copied());
+                    wire::packed_double(b, 7, BOUNDS_NS.iter().map(|ns| *ns as f64 / 1e9));
+                });
+            }
+            wire::uint(b, 2, CUMULATIVE);
+        });
+    }
+    if !exceptions.is_empty() {
+        metric(
+            buf,
+            "telemark.exceptions",
+            "Exceptions captured, by the function they happened in.",
+            "{exception}",
+            7,
+            |b| {
+                for (function, n) in exceptions {
+                    int_point(b, &[("function", function), ("module", module_of(function))], *n);
+                }
+                wire::uint(b, 2, CUMULATIVE);
+                wire::boolean(b, 3, true);
+            },
+        );
     }
 }
 
-fn unix_nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-fn sum(name: &str, description: &str, unit: &str, points: Vec<NumberDataPoint>) -> Metric {
-    Metric {
-        name: name.into(),
-        description: description.into(),
-        unit: unit.into(),
-        data: Some(metric::Data::Sum(Sum {
-            data_points: points,
-            aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            is_monotonic: true,
-        })),
-        ..Default::default()
-    }
+/// A `Metric` whose data (a `Sum`, field 7, or a `Histogram`, field 9) `data` writes.
+fn metric(
+    buf: &mut Vec<u8>,
+    name: &str,
+    description: &str,
+    unit: &str,
+    kind: u32,
+    data: impl FnOnce(&mut Vec<u8>),
+) {
+    wire::message(buf, 2, |b| {
+        wire::string(b, 1, name);
+        wire::string(b, 2, description);
+        wire::string(b, 3, unit);
+        wire::message(b, kind, data);
+    });
 }
 
 fn module_of(function: &str) -> &str {
     function.rsplit_once("::").map_or(function, |(m, _)| m)
-}
-
-/// The export request for one snapshot (`start`: when counting began).
-pub(super) fn request(
-    metrics: &[FunctionMetrics],
-    exceptions: &[(String, u64)],
-    resource: &[KeyValue],
-    start: SystemTime,
-    now: SystemTime,
-) -> ExportMetricsServiceRequest {
-    let (start, now) = (unix_nanos(start), unix_nanos(now));
-    let point = |attributes: Vec<KeyValue>, n: u64| NumberDataPoint {
-        attributes,
-        start_time_unix_nano: start,
-        time_unix_nano: now,
-        value: Some(number_data_point::Value::AsInt(i64::try_from(n).unwrap_or(i64::MAX))),
-        ..Default::default()
-    };
-    let mut calls = Vec::new();
-    let mut durations = Vec::new();
-    for m in metrics {
-        for (k, outcome) in ["ok", "error", "panic"].iter().enumerate() {
-            calls.push(point(
-                vec![kv("function", m.function), kv("module", m.module), kv("outcome", outcome)],
-                m.calls[k],
-            ));
-        }
-        durations.push(HistogramDataPoint {
-            attributes: vec![kv("function", m.function), kv("module", m.module)],
-            start_time_unix_nano: start,
-            time_unix_nano: now,
-            count: m.buckets.iter().sum(),
-            sum: Some(m.sum.as_secs_f64()),
-            bucket_counts: m.buckets.to_vec(),
-            explicit_bounds: BOUNDS_NS.iter().map(|b| *b as f64 / 1e9).collect(),
-            ..Default::default()
-        });
-    }
-    let exceptions = exceptions
-        .iter()
-        .map(|(f, n)| point(vec![kv("function", f), kv("module", module_of(f))], *n))
-        .collect();
-    let metrics = vec![
-        sum(
-            "telemark.function.calls",
-            "Calls of instrumented functions, by how they ended.",
-            "{call}",
-            calls,
-        ),
-        Metric {
-            name: "telemark.function.duration".into(),
-            description: "Latency of instrumented functions.".into(),
-            unit: "s".into(),
-            data: Some(metric::Data::Histogram(Histogram {
-                data_points: durations,
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            })),
-            ..Default::default()
-        },
-        sum(
-            "telemark.exceptions",
-            "Exceptions captured, by the function they happened in.",
-            "{exception}",
-            exceptions,
-        ),
-    ];
-    // A metric without points (no exception captured yet) is left out rather than sent empty.
-    let metrics = metrics.into_iter().filter(has_points).collect();
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(Resource { attributes: resource.to_vec(), ..Default::default() }),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(InstrumentationScope {
-                    name: "telemark".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    ..Default::default()
-                }),
-                metrics,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
-
-fn has_points(m: &Metric) -> bool {
-    match &m.data {
-        Some(metric::Data::Sum(s)) => !s.data_points.is_empty(),
-        Some(metric::Data::Histogram(h)) => !h.data_points.is_empty(),
-        _ => false,
-    }
 }

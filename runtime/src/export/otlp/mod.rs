@@ -1,35 +1,45 @@
-//! OTLP export of spans, logs and metrics over gRPC or HTTP/protobuf: one thread telemark owns,
-//! with one single-threaded tokio runtime and one client (`client`: one connection, one set of
-//! headers) for the three signals. Spans and logs are batched from what the collector hands
-//! over; the per-function metrics are encoded from their tables (`metrics`) and pushed every
+//! OTLP export of spans, logs and metrics over gRPC or HTTP/protobuf.
+//!
+//! On telemark's collector thread, [`Otlp::export`] writes each span and log record as protobuf
+//! bytes straight into its batch's reusable buffer (`encode`, `wire`); a full batch (or one
+//! older than `export.delay`) becomes one finished request body. Bodies go to one thread telemark
+//! owns, with one single-threaded tokio runtime and one client (`transport`), which sends up to
+//! [`IN_FLIGHT`] requests at once when the backend is slower than the producers. The
+//! per-function metrics are encoded from their tables (`metrics`) on that thread and pushed every
 //! `metrics.export_interval` and once more at shutdown. `health` says on stderr when export
 //! fails and when it recovers.
 //!
+//! Memory is bounded twice, by items (`export.max_queue`) and by bytes
+//! (`export.max_queue_bytes`), over everything encoded and not yet delivered; past either bound
+//! spans and logs are dropped on the collector thread and counted — the caller never waits.
 //! Owning the runtime avoids the traps of the SDK's batch processors (deadlocks on current-thread
-//! and one-worker runtimes, silent loss when the caller's runtime is gone): nothing here depends on
-//! whether, or which, runtime the application runs.
+//! and one-worker runtimes, silent loss when the caller's runtime is gone).
 
-mod client;
+mod encode;
 pub(crate) mod health;
 mod metrics;
+mod transport;
+mod wire;
 
 use super::{ExportError, Exporter, FinishedSpan, LogEntry};
-use crate::caller::callsite::{SpanKind, Status};
-use crate::caller::value::Value;
 use crate::config::Protocol;
 use crate::stats::STATS;
-use health::{cause, Health, Signal};
-use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
-use opentelemetry::trace::{self as otel, TraceFlags, TraceState};
-use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::logs::{LogBatch, LogExporter as _, SdkLogRecord, SdkLoggerProvider};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
-use opentelemetry_sdk::Resource;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use bytes::Bytes;
+use encode::{Envelope, Scoped};
+use health::{Health, Signal};
+use std::future::{poll_fn, Future as _};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::mpsc::{self as std_mpsc, SyncSender};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use transport::{Accepted, Transport};
+
+/// Requests sent at once at most, when the backend is slower than telemark.
+pub(crate) const IN_FLIGHT: usize = 4;
 
 /// Everything the OTLP exporter needs.
 #[derive(Clone, Debug)]
@@ -38,65 +48,193 @@ pub(crate) struct OtlpSettings {
     pub protocol: Protocol,
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
+    /// Spans and logs encoded and not yet delivered, at most.
     pub max_queue: usize,
+    /// Bytes of them, at most.
+    pub max_queue_bytes: usize,
     pub max_batch: usize,
     pub delay: Duration,
-    pub resource: Resource,
+    /// The resource's attributes, in order.
+    pub resource: Vec<(String, String)>,
     /// How often the per-function metrics are pushed; `None`: they are not (`metrics.enabled`).
     pub metrics_every: Option<Duration>,
-    /// Shared by the span, log and metric senders: one line when the endpoint fails, one when it
-    /// recovers.
+    /// Shared by the three signals: one line when the endpoint fails, one when it recovers.
     pub health: Arc<Health>,
-}
-
-enum Msg {
-    Data(Vec<SpanData>, Vec<SdkLogRecord>),
-    Flush(SyncSender<()>),
-    Shutdown(SyncSender<()>, Instant),
 }
 
 /// Set when an OTLP exporter's shutdown ran out of time with items still queued: the pipeline
 /// being stopped did not deliver everything (`Guard::shutdown_within` says so).
 pub(crate) static GAVE_UP: AtomicBool = AtomicBool::new(false);
 
-pub(crate) struct Otlp {
-    tx: SyncSender<Msg>,
-    queued: Arc<AtomicUsize>,
-    max_queue: usize,
-    scope: InstrumentationScope,
-    logger: opentelemetry_sdk::logs::SdkLogger,
-    _provider: SdkLoggerProvider,
+/// A finished request body.
+struct Batch {
+    signal: Signal,
+    body: Bytes,
+    items: usize,
 }
 
-fn scope() -> InstrumentationScope {
-    InstrumentationScope::builder("telemark").with_version(env!("CARGO_PKG_VERSION")).build()
+enum Msg {
+    Batch(Batch),
+    Flush(SyncSender<()>),
+    Shutdown(SyncSender<()>, Instant),
+}
+
+/// What is encoded and not yet delivered (shared by both threads).
+#[derive(Default)]
+struct Queued {
+    items: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl Queued {
+    fn add(&self, items: usize, bytes: usize) {
+        self.items.fetch_add(items, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+        STATS.queue_depth.fetch_add(items as u64, Relaxed);
+    }
+
+    fn settle(&self, items: usize, bytes: usize) {
+        self.items.fetch_sub(items, Relaxed);
+        self.bytes.fetch_sub(bytes, Relaxed);
+        STATS.queue_depth.fetch_sub(items as u64, Relaxed);
+    }
+}
+
+/// A batch being filled: encoded items (framed for their scope) and how many.
+#[derive(Default)]
+struct Open {
+    buf: Vec<u8>,
+    items: usize,
+    since: Option<Instant>,
+}
+
+/// The log batch being filled: log records are scoped by their target.
+#[derive(Default)]
+struct OpenLogs {
+    /// Per target: its scope's body and its records' buffer (kept for reuse).
+    scopes: Vec<(&'static str, Vec<u8>, Vec<u8>)>,
+    items: usize,
+    bytes: usize,
+    since: Option<Instant>,
+}
+
+/// The OTLP exporter, on telemark's collector thread.
+pub(crate) struct Otlp {
+    tx: mpsc::UnboundedSender<Msg>,
+    queued: Arc<Queued>,
+    max_queue: usize,
+    max_queue_bytes: usize,
+    max_batch: usize,
+    delay: Duration,
+    grpc: bool,
+    envelope: Envelope,
+    spans: Open,
+    logs: OpenLogs,
 }
 
 impl Otlp {
-    /// Starts the export thread; fails if the exporters cannot be built (bad endpoint).
+    /// Starts the export thread; fails on a bad endpoint or header.
     pub(crate) fn start(s: OtlpSettings) -> Result<Otlp, String> {
-        let (tx, rx) = mpsc::sync_channel::<Msg>(1024);
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), String>>(1);
-        let queued = Arc::new(AtomicUsize::new(0));
-        let q = queued.clone();
-        let settings = s.clone();
+        let transport = Transport::new(&s)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(Queued::default());
+        let envelope = Envelope::new(&s.resource);
+        let sender = Sender {
+            s: s.clone(),
+            transport,
+            envelope: envelope.clone(),
+            queued: queued.clone(),
+            in_flight: Default::default(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the OTLP runtime: {e}"))?;
         std::thread::Builder::new()
             .name("telemark-otlp".into())
-            .spawn(move || sender(settings, rx, ready_tx, q))
+            .spawn(move || {
+                crate::caller::thread::mark_internal();
+                runtime.block_on(sender.run(rx));
+            })
             .map_err(|e| format!("cannot start the OTLP export thread: {e}"))?;
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err("the OTLP export thread did not start".into()),
+        Ok(Otlp {
+            tx,
+            queued,
+            max_queue: s.max_queue.max(1),
+            max_queue_bytes: s.max_queue_bytes.max(1),
+            max_batch: s.max_batch.max(1),
+            delay: s.delay,
+            grpc: s.protocol == Protocol::Grpc,
+            envelope,
+            spans: Open::default(),
+            logs: OpenLogs::default(),
+        })
+    }
+
+    /// Whether one more item fits in the queue.
+    fn has_room(&self) -> bool {
+        let items = self.queued.items.load(Relaxed) + self.spans.items + self.logs.items;
+        let bytes = self.queued.bytes.load(Relaxed) + self.spans.buf.len() + self.logs.bytes;
+        items < self.max_queue && bytes < self.max_queue_bytes
+    }
+
+    fn seal_spans(&mut self) {
+        if self.spans.items == 0 {
+            return;
         }
-        let provider = SdkLoggerProvider::builder().build();
-        let logger = provider.logger("telemark");
-        Ok(Otlp { tx, queued, max_queue: s.max_queue, scope: scope(), logger, _provider: provider })
+        let mut body = Vec::new();
+        let scoped = [Scoped { scope: self.envelope.scope(), items: &self.spans.buf }];
+        encode::request(&mut body, &self.envelope, &scoped, self.grpc);
+        let items = std::mem::take(&mut self.spans.items);
+        self.spans.buf.clear();
+        self.spans.since = None;
+        self.send(Batch { signal: Signal::Spans, body: body.into(), items });
+    }
+
+    fn seal_logs(&mut self) {
+        if self.logs.items == 0 {
+            return;
+        }
+        let mut body = Vec::new();
+        let scoped: Vec<Scoped<'_>> = self
+            .logs
+            .scopes
+            .iter()
+            .filter(|(_, _, records)| !records.is_empty())
+            .map(|(_, scope, records)| Scoped { scope, items: records })
+            .collect();
+        encode::request(&mut body, &self.envelope, &scoped, self.grpc);
+        for (_, _, records) in &mut self.logs.scopes {
+            records.clear();
+        }
+        let items = std::mem::take(&mut self.logs.items);
+        self.logs.bytes = 0;
+        self.logs.since = None;
+        self.send(Batch { signal: Signal::Logs, body: body.into(), items });
+    }
+
+    fn send(&mut self, batch: Batch) {
+        let (items, bytes, signal) = (batch.items, batch.body.len(), batch.signal);
+        self.queued.add(items, bytes);
+        if self.tx.send(Msg::Batch(batch)).is_err() {
+            self.queued.settle(items, bytes);
+            dropped(signal).fetch_add(items as u64, Relaxed);
+        }
+    }
+
+    /// Seals the batches that waited `export.delay`.
+    fn seal_due(&mut self, now: Instant) {
+        if self.spans.since.is_some_and(|t| now.saturating_duration_since(t) >= self.delay) {
+            self.seal_spans();
+        }
+        if self.logs.since.is_some_and(|t| now.saturating_duration_since(t) >= self.delay) {
+            self.seal_logs();
+        }
     }
 
     /// Sends a command and waits for its acknowledgement until `deadline`; false on timeout.
     fn wait(&self, make: impl FnOnce(SyncSender<()>) -> Msg, deadline: Instant) -> bool {
-        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        let (ack_tx, ack_rx) = std_mpsc::sync_channel(1);
         self.tx.send(make(ack_tx)).is_ok()
             && ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
     }
@@ -104,193 +242,257 @@ impl Otlp {
 
 impl Exporter for Otlp {
     fn export(&mut self, spans: &[FinishedSpan], logs: &[LogEntry]) -> Result<(), ExportError> {
-        let n = spans.len() + logs.len();
-        if self.queued.load(Relaxed) + n > self.max_queue {
-            STATS.spans_dropped.fetch_add(spans.len() as u64, Relaxed);
-            STATS.logs_dropped.fetch_add(logs.len() as u64, Relaxed);
-            return Err(ExportError("OTLP export queue full".into()));
-        }
-        let span_data: Vec<SpanData> = spans.iter().map(|s| to_span_data(s, &self.scope)).collect();
-        let log_data: Vec<SdkLogRecord> = logs.iter().map(|l| to_log_record(l, &self.logger)).collect();
-        self.queued.fetch_add(n, Relaxed);
-        STATS.queue_depth.fetch_add(n as u64, Relaxed);
-        match self.tx.try_send(Msg::Data(span_data, log_data)) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.queued.fetch_sub(n, Relaxed);
-                STATS.queue_depth.fetch_sub(n as u64, Relaxed);
-                STATS.spans_dropped.fetch_add(spans.len() as u64, Relaxed);
-                STATS.logs_dropped.fetch_add(logs.len() as u64, Relaxed);
-                Err(ExportError("OTLP export thread is not keeping up".into()))
+        let now = Instant::now();
+        let (mut lost_spans, mut lost_logs) = (0u64, 0u64);
+        for span in spans {
+            if !self.has_room() {
+                lost_spans += 1;
+                continue;
+            }
+            encode::span(&mut self.spans.buf, span);
+            self.spans.items += 1;
+            self.spans.since.get_or_insert(now);
+            if self.spans.items >= self.max_batch {
+                self.seal_spans();
             }
         }
+        let observed = unix_nanos(SystemTime::now());
+        for log in logs {
+            if !self.has_room() {
+                lost_logs += 1;
+                continue;
+            }
+            let i = match self.logs.scopes.iter().position(|(t, ..)| *t == log.target) {
+                Some(i) => i,
+                None => {
+                    self.logs.scopes.push((log.target, encode::scope(log.target), Vec::new()));
+                    self.logs.scopes.len() - 1
+                }
+            };
+            let records = &mut self.logs.scopes[i].2;
+            let before = records.len();
+            encode::log(records, log, observed);
+            self.logs.bytes += records.len() - before;
+            self.logs.items += 1;
+            self.logs.since.get_or_insert(now);
+            if self.logs.items >= self.max_batch {
+                self.seal_logs();
+            }
+        }
+        self.seal_due(now);
+        STATS.spans_dropped.fetch_add(lost_spans, Relaxed);
+        STATS.logs_dropped.fetch_add(lost_logs, Relaxed);
+        if lost_spans + lost_logs > 0 {
+            return Err(ExportError("OTLP export queue full".into()));
+        }
+        Ok(())
+    }
+
+    fn idle(&mut self) {
+        self.seal_due(Instant::now());
     }
 
     fn flush(&mut self, deadline: Instant) {
+        self.seal_spans();
+        self.seal_logs();
         self.wait(Msg::Flush, deadline);
     }
 
     fn shutdown(&mut self, deadline: Instant) {
-        if !self.wait(|ack| Msg::Shutdown(ack, deadline), deadline) || self.queued.load(Relaxed) > 0 {
+        self.seal_spans();
+        self.seal_logs();
+        if !self.wait(|ack| Msg::Shutdown(ack, deadline), deadline) || self.queued.items.load(Relaxed) > 0 {
             GAVE_UP.store(true, Relaxed);
         }
     }
 }
 
-fn sender(
-    s: OtlpSettings,
-    rx: mpsc::Receiver<Msg>,
-    ready: SyncSender<Result<(), String>>,
-    queued: Arc<AtomicUsize>,
-) {
-    crate::caller::thread::mark_internal();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(format!("cannot start the OTLP runtime: {e}")));
-            return;
-        }
-    };
-    let built = {
-        let _enter = rt.enter();
-        client::build(&s)
-    };
-    let client::Client { spans: span_exp, logs: log_exp, metrics: mut metrics_client } = match built {
-        Ok(e) => {
-            let _ = ready.send(Ok(()));
-            e
-        }
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let scope = scope();
-    let resource = metrics::resource(&s.resource);
-    // Counts run from the first `init` of the process (a later `init` does not reset them).
-    let started = crate::metrics::started();
-    let push_metrics = |client: &mut client::MetricsClient, deadline: Option<Instant>| {
-        let req = metrics::request(
-            &crate::metrics::snapshot(),
-            &crate::metrics::exception_counts(),
-            &resource,
-            started,
-            SystemTime::now(),
-        );
-        let timeout =
-            deadline.map_or(s.timeout, |d| d.saturating_duration_since(Instant::now()).min(s.timeout));
-        match rt.block_on(async { tokio::time::timeout(timeout, client.send(req)).await }) {
-            Ok(Ok(())) => s.health.delivered(Signal::Metrics),
-            Ok(Err(cause)) => {
-                STATS.export_failures.fetch_add(1, Relaxed);
-                s.health.failed(Signal::Metrics, &cause, 1);
-            }
-            Err(_) => {
-                STATS.export_failures.fetch_add(1, Relaxed);
-                s.health.failed(Signal::Metrics, &no_answer(timeout), 1);
-            }
-        }
-    };
-    let mut next_push = s.metrics_every.map(|every| Instant::now() + every);
-    let mut spans: Vec<SpanData> = Vec::new();
-    let mut logs: Vec<SdkLogRecord> = Vec::new();
-    let mut first: Option<Instant> = None;
-    let export_all = |spans: &mut Vec<SpanData>, logs: &mut Vec<SdkLogRecord>| {
-        while !spans.is_empty() {
-            let chunk: Vec<SpanData> = spans.drain(..spans.len().min(s.max_batch)).collect();
-            let n = chunk.len();
-            let r = rt.block_on(async {
-                tokio::time::timeout(s.timeout + Duration::from_secs(1), span_exp.export(chunk)).await
-            });
-            settle(&queued, n);
-            match r {
-                Ok(Ok(())) => {
-                    STATS.spans_exported.fetch_add(n as u64, Relaxed);
-                    s.health.delivered(Signal::Spans);
-                }
-                Ok(Err(e)) => failed(&s.health, Signal::Spans, &cause(&e), n, &STATS.spans_dropped),
-                Err(_) => failed(&s.health, Signal::Spans, &no_answer(s.timeout), n, &STATS.spans_dropped),
-            };
-        }
-        while !logs.is_empty() {
-            let chunk: Vec<SdkLogRecord> = logs.drain(..logs.len().min(s.max_batch)).collect();
-            let n = chunk.len();
-            let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
-                chunk.iter().map(|r| (r, &scope)).collect();
-            let r = rt.block_on(async {
-                tokio::time::timeout(s.timeout + Duration::from_secs(1), log_exp.export(LogBatch::new(&refs)))
-                    .await
-            });
-            settle(&queued, n);
-            match r {
-                Ok(Ok(())) => {
-                    STATS.logs_exported.fetch_add(n as u64, Relaxed);
-                    s.health.delivered(Signal::Logs);
-                }
-                Ok(Err(e)) => failed(&s.health, Signal::Logs, &cause(&e), n, &STATS.logs_dropped),
-                Err(_) => failed(&s.health, Signal::Logs, &no_answer(s.timeout), n, &STATS.logs_dropped),
-            };
-        }
-    };
-    loop {
-        let batch_due = first.map(|t| t + s.delay);
-        let wake = match (batch_due, next_push) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let wait = wake.map_or(Duration::from_secs(3600), |t| t.saturating_duration_since(Instant::now()));
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Data(sd, ld)) => {
-                spans.extend(sd);
-                logs.extend(ld);
-                first.get_or_insert_with(Instant::now);
-                if spans.len() >= s.max_batch || logs.len() >= s.max_batch {
-                    export_all(&mut spans, &mut logs);
-                    first = None;
-                }
-            }
-            Ok(Msg::Flush(ack)) => {
-                export_all(&mut spans, &mut logs);
-                first = None;
-                let _ = ack.send(());
-            }
-            Ok(Msg::Shutdown(ack, deadline)) => {
-                export_all(&mut spans, &mut logs);
-                // The final values: the collector processed everything recorded before this.
-                if s.metrics_every.is_some() {
-                    push_metrics(&mut metrics_client, Some(deadline));
-                }
-                let _ = span_exp.shutdown_with_timeout(Duration::from_secs(1));
-                let _ = log_exp.shutdown_with_timeout(Duration::from_secs(1));
-                let _ = ack.send(());
-                return;
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                let now = Instant::now();
-                if batch_due.is_some_and(|t| t <= now) {
-                    export_all(&mut spans, &mut logs);
-                    first = None;
-                }
-                if let (Some(due), Some(every)) = (next_push, s.metrics_every) {
-                    if due <= now {
-                        push_metrics(&mut metrics_client, None);
-                        next_push = Some(Instant::now() + every);
-                    }
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                export_all(&mut spans, &mut logs);
-                return;
-            }
-        }
+/// The counter of `signal`'s dropped items.
+fn dropped(signal: Signal) -> &'static AtomicU64 {
+    match signal {
+        Signal::Spans => &STATS.spans_dropped,
+        Signal::Logs => &STATS.logs_dropped,
+        Signal::Metrics => &STATS.export_failures,
     }
 }
 
-/// Counts a batch of `n` items that could not be sent, and tells `health`.
-fn failed(health: &Health, signal: Signal, cause: &str, n: usize, dropped: &std::sync::atomic::AtomicU64) {
-    STATS.export_failures.fetch_add(1, Relaxed);
-    dropped.fetch_add(n as u64, Relaxed);
-    health.failed(signal, cause, n as u64);
+/// The OTLP thread: sends what the collector hands over, and pushes the metrics.
+struct Sender {
+    s: OtlpSettings,
+    transport: Transport,
+    envelope: Envelope,
+    queued: Arc<Queued>,
+    /// Spans and log records in requests being sent (counted as lost if shutdown gives up).
+    in_flight: std::cell::Cell<[usize; 2]>,
+}
+
+/// A request that finished, delivered or not.
+struct Done {
+    signal: Signal,
+    items: usize,
+    bytes: usize,
+    result: Result<Accepted, String>,
+}
+
+enum Event {
+    Msg(Option<Msg>),
+    Done(Done),
+    PushMetrics,
+}
+
+impl Sender {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        let mut in_flight: JoinSet<Done> = JoinSet::new();
+        let mut timer: Option<Pin<Box<tokio::time::Sleep>>> =
+            self.s.metrics_every.map(|every| Box::pin(tokio::time::sleep(every)));
+        loop {
+            let event = poll_fn(|cx| {
+                // A task that panicked settles nothing: shutdown then counts its items as lost.
+                while let Poll::Ready(Some(done)) = in_flight.poll_join_next(cx) {
+                    if let Ok(done) = done {
+                        return Poll::Ready(Event::Done(done));
+                    }
+                }
+                if let Some(t) = timer.as_mut() {
+                    if t.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Event::PushMetrics);
+                    }
+                }
+                if in_flight.len() < IN_FLIGHT {
+                    if let Poll::Ready(msg) = rx.poll_recv(cx) {
+                        return Poll::Ready(Event::Msg(msg));
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            match event {
+                Event::Done(done) => self.settle(done),
+                Event::PushMetrics => {
+                    self.push_metrics(&mut in_flight, None);
+                    if let (Some(t), Some(every)) = (timer.as_mut(), self.s.metrics_every) {
+                        t.as_mut().reset(tokio::time::Instant::now() + every);
+                    }
+                }
+                Event::Msg(Some(Msg::Batch(b))) => self.spawn(&mut in_flight, b, None),
+                Event::Msg(Some(Msg::Flush(ack))) => {
+                    while let Some(done) = in_flight.join_next().await {
+                        if let Ok(done) = done {
+                            self.settle(done);
+                        }
+                    }
+                    let _ = ack.send(());
+                }
+                Event::Msg(Some(Msg::Shutdown(ack, deadline))) => {
+                    // The final values: the collector processed everything recorded before this.
+                    if self.s.metrics_every.is_some() {
+                        self.push_metrics(&mut in_flight, Some(deadline));
+                    }
+                    let finished = tokio::time::timeout_at(deadline.into(), async {
+                        while let Some(done) = in_flight.join_next().await {
+                            if let Ok(done) = done {
+                                self.settle(done);
+                            }
+                        }
+                    })
+                    .await;
+                    if finished.is_err() {
+                        self.give_up(&mut rx);
+                    }
+                    let _ = ack.send(());
+                    return;
+                }
+                Event::Msg(None) => return,
+            }
+        }
+    }
+
+    /// Counts what shutdown could not deliver in time as dropped: the requests being sent and
+    /// those still waiting.
+    fn give_up(&self, rx: &mut mpsc::UnboundedReceiver<Msg>) {
+        GAVE_UP.store(true, Relaxed);
+        let [spans, logs] = self.in_flight.take();
+        STATS.spans_dropped.fetch_add(spans as u64, Relaxed);
+        STATS.logs_dropped.fetch_add(logs as u64, Relaxed);
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Batch(b) = msg {
+                self.queued.settle(b.items, b.body.len());
+                dropped(b.signal).fetch_add(b.items as u64, Relaxed);
+            }
+        }
+    }
+
+    /// Spans and logs of `signal` being sent changed by `d`.
+    fn count_in_flight(&self, signal: Signal, d: isize) {
+        if signal != Signal::Metrics {
+            let mut n = self.in_flight.get();
+            n[signal as usize] = n[signal as usize].saturating_add_signed(d);
+            self.in_flight.set(n);
+        }
+    }
+
+    fn spawn(&self, in_flight: &mut JoinSet<Done>, b: Batch, deadline: Option<Instant>) {
+        self.count_in_flight(b.signal, b.items as isize);
+        let transport = self.transport.clone();
+        in_flight.spawn(async move {
+            let bytes = if b.signal == Signal::Metrics { 0 } else { b.body.len() };
+            let result = transport.send(b.signal, b.body, deadline).await;
+            Done { signal: b.signal, items: b.items, bytes, result }
+        });
+    }
+
+    fn push_metrics(&self, in_flight: &mut JoinSet<Done>, deadline: Option<Instant>) {
+        let mut items = Vec::new();
+        // Counts run from the first `init` of the process (a later `init` does not reset them).
+        metrics::encode(
+            &mut items,
+            &crate::metrics::snapshot(),
+            &crate::metrics::exception_counts(),
+            unix_nanos(crate::metrics::started()),
+            unix_nanos(SystemTime::now()),
+        );
+        let mut body = Vec::new();
+        let grpc = self.s.protocol == Protocol::Grpc;
+        encode::request(
+            &mut body,
+            &self.envelope,
+            &[Scoped { scope: self.envelope.scope(), items: &items }],
+            grpc,
+        );
+        self.spawn(in_flight, Batch { signal: Signal::Metrics, body: body.into(), items: 0 }, deadline);
+    }
+
+    fn settle(&self, done: Done) {
+        self.count_in_flight(done.signal, -(done.items as isize));
+        if done.signal != Signal::Metrics {
+            self.queued.settle(done.items, done.bytes);
+        }
+        let health = &self.s.health;
+        match done.result {
+            Ok(accepted) => {
+                let rejected = (accepted.rejected as usize).min(done.items);
+                match done.signal {
+                    Signal::Spans => STATS.spans_exported.fetch_add((done.items - rejected) as u64, Relaxed),
+                    Signal::Logs => STATS.logs_exported.fetch_add((done.items - rejected) as u64, Relaxed),
+                    Signal::Metrics => 0,
+                };
+                if rejected > 0 {
+                    dropped(done.signal).fetch_add(rejected as u64, Relaxed);
+                }
+                health.delivered(done.signal);
+            }
+            Err(cause) => {
+                STATS.export_failures.fetch_add(1, Relaxed);
+                // A failed metrics push loses one push (its counts are cumulative: the next
+                // push carries them).
+                let lost = if done.signal == Signal::Metrics { 1 } else { done.items };
+                if done.signal != Signal::Metrics {
+                    dropped(done.signal).fetch_add(lost as u64, Relaxed);
+                }
+                health.failed(done.signal, &cause, lost as u64);
+            }
+        }
+    }
 }
 
 /// The cause of an export that did not finish in time.
@@ -298,124 +500,6 @@ pub(crate) fn no_answer(timeout: Duration) -> String {
     format!("no answer within {}", telemark_grammar::format_duration(timeout))
 }
 
-fn settle(queued: &AtomicUsize, n: usize) {
-    queued.fetch_sub(n.min(queued.load(Relaxed)), Relaxed);
-    let depth = STATS.queue_depth.load(Relaxed);
-    STATS.queue_depth.fetch_sub((n as u64).min(depth), Relaxed);
-}
-
-fn time(unix_nanos: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_nanos(unix_nanos)
-}
-
-fn key_value(k: &str, v: &Value) -> KeyValue {
-    let key = opentelemetry::Key::from(k.to_string());
-    match v {
-        Value::Str(s) => KeyValue::new(key, s.to_string()),
-        Value::I64(i) => KeyValue::new(key, *i),
-        Value::F64(f) => KeyValue::new(key, *f),
-        Value::Bool(b) => KeyValue::new(key, *b),
-    }
-}
-
-fn any_value(v: &Value) -> AnyValue {
-    match v {
-        Value::Str(s) => AnyValue::String(s.to_string().into()),
-        Value::I64(i) => AnyValue::Int(*i),
-        Value::F64(f) => AnyValue::Double(*f),
-        Value::Bool(b) => AnyValue::Boolean(*b),
-    }
-}
-
-pub(crate) fn to_span_data(s: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
-    let trace_state = s.trace_state.as_deref().and_then(|t| TraceState::from_str(t).ok()).unwrap_or_default();
-    SpanData {
-        span_context: otel::SpanContext::new(
-            otel::TraceId::from_bytes(s.trace_id.to_bytes()),
-            otel::SpanId::from_bytes(s.span_id.to_bytes()),
-            TraceFlags::SAMPLED,
-            false,
-            trace_state,
-        ),
-        parent_span_id: s
-            .parent_span_id
-            .map(|p| otel::SpanId::from_bytes(p.to_bytes()))
-            .unwrap_or(otel::SpanId::INVALID),
-        parent_span_is_remote: s.parent_is_remote,
-        span_kind: match s.kind {
-            SpanKind::Internal => otel::SpanKind::Internal,
-            SpanKind::Server => otel::SpanKind::Server,
-            SpanKind::Client => otel::SpanKind::Client,
-            SpanKind::Producer => otel::SpanKind::Producer,
-            SpanKind::Consumer => otel::SpanKind::Consumer,
-        },
-        name: s.name.clone(),
-        start_time: time(s.start_unix_nanos),
-        end_time: time(s.end_unix_nanos),
-        attributes: s
-            .code
-            .attributes()
-            .map(|(k, v)| key_value(k, &v))
-            .chain(s.attributes.iter().map(|(k, v)| key_value(k, v)))
-            .collect(),
-        dropped_attributes_count: s.dropped_attributes,
-        events: span_events(s),
-        links: SpanLinks::default(),
-        status: match &s.status {
-            Status::Unset => otel::Status::Unset,
-            Status::Ok => otel::Status::Ok,
-            Status::Error(m) => otel::Status::error(m.clone()),
-        },
-        instrumentation_scope: scope.clone(),
-    }
-}
-
-fn span_events(s: &FinishedSpan) -> SpanEvents {
-    let mut events = SpanEvents::default();
-    events.events = s
-        .events
-        .iter()
-        .map(|e| {
-            otel::Event::new(
-                e.name.clone(),
-                time(e.time_unix_nanos),
-                e.attributes.iter().map(|(k, v)| key_value(k, v)).collect(),
-                0,
-            )
-        })
-        .collect();
-    events
-}
-
-fn to_log_record(l: &LogEntry, logger: &opentelemetry_sdk::logs::SdkLogger) -> SdkLogRecord {
-    let mut r = logger.create_log_record();
-    r.set_timestamp(time(l.time_unix_nanos));
-    r.set_observed_timestamp(SystemTime::now());
-    r.set_severity_number(match l.level {
-        crate::Level::Trace => Severity::Trace,
-        crate::Level::Debug => Severity::Debug,
-        crate::Level::Info => Severity::Info,
-        crate::Level::Warn => Severity::Warn,
-        crate::Level::Error => Severity::Error,
-    });
-    r.set_severity_text(l.level.severity_text());
-    r.set_target(l.target);
-    r.set_body(AnyValue::String(l.message.clone().into()));
-    for (k, v) in &l.attributes {
-        r.add_attribute(opentelemetry::Key::from(k.to_string()), any_value(v));
-    }
-    if let Some(f) = l.file {
-        r.add_attribute("code.file.path", f);
-    }
-    if let Some(line) = l.line {
-        r.add_attribute("code.line.number", line as i64);
-    }
-    if let (Some(t), Some(sp)) = (l.trace_id, l.span_id) {
-        r.set_trace_context(
-            otel::TraceId::from_bytes(t.to_bytes()),
-            otel::SpanId::from_bytes(sp.to_bytes()),
-            Some(TraceFlags::SAMPLED),
-        );
-    }
-    r
+fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
