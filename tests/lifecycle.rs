@@ -249,3 +249,87 @@ fn export_failure_and_recovery_are_each_said_once() {
     assert!(lines[1].contains(" recovered after "), "{}", lines[1]);
     assert!(lines[1].ends_with("lost while it failed: 1 span, 1 log record"), "{}", lines[1]);
 }
+
+/// A pipeline to `rx` that sends spans only (no logs, no metrics), so each request is one batch.
+fn spans_only(rx: &Receiver, protocol: Protocol) -> Config {
+    let mut cfg = config(rx, protocol);
+    cfg.metrics.enabled = false;
+    cfg.logging.level = "off".parse().unwrap();
+    cfg
+}
+
+#[traced]
+fn quiet_work(tag: &str) {
+    let _ = tag;
+}
+
+#[test]
+fn transient_failures_are_retried_until_delivered() {
+    let _t = turn();
+    for (protocol, retry_after) in
+        [(Protocol::HttpProtobuf, None), (Protocol::HttpProtobuf, Some("0")), (Protocol::Grpc, None)]
+    {
+        let rx = Receiver::start();
+        let before = telemark::stats();
+        let guard = telemark::init(spans_only(&rx, protocol)).unwrap();
+        // 503 and UNAVAILABLE are transient: the first attempt and two retries fail, the third
+        // retry is taken.
+        rx.fail_next(3, 503, retry_after, tonic::Code::Unavailable);
+        quiet_work("retried");
+        assert!(guard.shutdown_within(telemark::QUERY_WAIT), "{protocol:?}: delivered in the end");
+        let attempts: Vec<bool> = rx.requests().iter().map(|r| r.accepted).collect();
+        assert_eq!(attempts, [false, false, false, true], "{protocol:?} {retry_after:?}");
+        assert_eq!(rx.spans().len(), 1);
+        let after = telemark::stats();
+        assert_eq!(after.spans_dropped, before.spans_dropped, "{protocol:?}: nothing lost");
+        let _ = rx.take_errors();
+    }
+}
+
+#[test]
+fn permanent_failures_are_not_retried_and_are_counted() {
+    let _t = turn();
+    for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+        let rx = Receiver::start();
+        let before = telemark::stats();
+        let guard = telemark::init(spans_only(&rx, protocol)).unwrap();
+        // 400 and INVALID_ARGUMENT say the request itself is wrong: sending it again cannot help.
+        rx.fail_next(1, 400, None, tonic::Code::InvalidArgument);
+        quiet_work("refused");
+        assert!(telemark::flush(telemark::QUERY_WAIT));
+        quiet_work("accepted");
+        assert!(guard.shutdown_within(telemark::QUERY_WAIT));
+        let attempts: Vec<bool> = rx.requests().iter().map(|r| r.accepted).collect();
+        assert_eq!(attempts, [false, true], "{protocol:?}: one attempt each");
+        let after = telemark::stats();
+        assert_eq!(
+            after.spans_dropped,
+            before.spans_dropped + 1,
+            "{protocol:?}: the refused span is counted"
+        );
+        let _ = rx.take_errors();
+    }
+}
+
+#[test]
+fn a_slow_backend_gets_a_few_requests_at_once_not_all() {
+    let _t = turn();
+    let rx = Receiver::start();
+    rx.set_delay(Duration::from_secs(3600));
+    let mut cfg = spans_only(&rx, Protocol::Grpc);
+    cfg.export.max_batch = 1;
+    cfg.export.shutdown_timeout = Duration::from_secs(1);
+    let guard = telemark::init(cfg).unwrap();
+    for _ in 0..20 {
+        quiet_work("slow");
+    }
+    // Twenty one-span requests, a backend that never answers: four are sent at once, and the
+    // rest wait their turn (until shutdown gives up on them and counts them).
+    assert_eq!(rx.wait_waiting(4), 4);
+    let before = telemark::stats();
+    assert!(!guard.shutdown_within(Duration::from_secs(1)));
+    assert_eq!(rx.most_waiting(), 4, "never more than four at once");
+    let after = telemark::stats();
+    assert_eq!(after.spans_dropped - before.spans_dropped, 20, "{before:?} -> {after:?}");
+    let _ = rx.take_errors();
+}

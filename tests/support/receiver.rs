@@ -84,11 +84,23 @@ struct Behavior {
     http_status: u16,
     grpc_error: Option<tonic::Code>,
     delay: Duration,
+    /// The next this many requests fail with `once` (then the above applies again).
+    fail_next: usize,
+    once: (u16, tonic::Code),
+    /// `Retry-After` of a failing HTTP answer.
+    retry_after: Option<&'static str>,
 }
 
 impl Default for Behavior {
     fn default() -> Self {
-        Behavior { http_status: 200, grpc_error: None, delay: Duration::ZERO }
+        Behavior {
+            http_status: 200,
+            grpc_error: None,
+            delay: Duration::ZERO,
+            fail_next: 0,
+            once: (200, tonic::Code::Ok),
+            retry_after: None,
+        }
     }
 }
 
@@ -97,6 +109,9 @@ struct State {
     generation: u64,
     /// Requests whose client gave up during the delay.
     abandoned: usize,
+    /// Requests waiting out the delay now, and the most there ever were at once.
+    waiting: usize,
+    most_waiting: usize,
     spans: Vec<Span>,
     logs: Vec<Log>,
     requests: Vec<RequestInfo>,
@@ -132,27 +147,43 @@ impl Shared {
         self.changed_async.notify_waiters();
     }
 
+    /// What to answer the request being handled (a one-off failure is used up by it).
     fn behavior(&self) -> Behavior {
-        self.lock().behavior.clone()
+        let mut st = self.lock();
+        let mut b = st.behavior.clone();
+        if st.behavior.fail_next > 0 {
+            st.behavior.fail_next -= 1;
+            (b.http_status, b.grpc_error) = (b.once.0, Some(b.once.1));
+        }
+        b
     }
 
     /// Waits out the configured delay before answering; a request whose client gives up meanwhile
     /// (the handler is dropped) is counted as abandoned.
     async fn delay(&self, delay: Duration) {
-        struct Abandoned<'a>(Option<&'a Shared>);
-        impl Drop for Abandoned<'_> {
+        struct Waiting<'a> {
+            shared: &'a Shared,
+            abandoned: bool,
+        }
+        impl Drop for Waiting<'_> {
             fn drop(&mut self) {
-                if let Some(shared) = self.0 {
-                    shared.update(|st| st.abandoned += 1);
-                }
+                let abandoned = self.abandoned;
+                self.shared.update(|st| {
+                    st.waiting -= 1;
+                    st.abandoned += usize::from(abandoned);
+                });
             }
         }
         if delay.is_zero() {
             return;
         }
-        let mut guard = Abandoned(Some(self));
+        self.update(|st| {
+            st.waiting += 1;
+            st.most_waiting = st.most_waiting.max(st.waiting);
+        });
+        let mut waiting = Waiting { shared: self, abandoned: true };
         tokio::time::sleep(delay).await;
-        guard.0 = None;
+        waiting.abandoned = false;
     }
 
     fn error(&self, msg: String) {
@@ -479,6 +510,35 @@ impl Receiver {
     /// empty body. 429, 502, 503 and 504 are retried by the OTLP exporter; other codes are not.
     pub fn set_http_status(&self, status: u16) {
         self.shared.update(|st| st.behavior.http_status = status);
+    }
+
+    /// The next `n` exports fail — HTTP ones with `http_status` (and `Retry-After:
+    /// retry_after`, if given), gRPC ones with `grpc` — and the ones after them are answered as
+    /// before: a backend that recovers.
+    pub fn fail_next(
+        &self,
+        n: usize,
+        http_status: u16,
+        retry_after: Option<&'static str>,
+        grpc: tonic::Code,
+    ) {
+        self.shared.update(|st| {
+            st.behavior.fail_next = n;
+            st.behavior.once = (http_status, grpc);
+            st.behavior.retry_after = retry_after;
+        });
+    }
+
+    /// Waits until `n` requests are waiting out the delay at once (at most [`WAIT`]); returns
+    /// the most that ever were.
+    pub fn wait_waiting(&self, n: usize) -> usize {
+        self.shared.wait(|st| vec![st.waiting], |w| w.first().is_some_and(|w| *w >= n));
+        self.shared.lock().most_waiting
+    }
+
+    /// The most requests that ever waited out the delay at once.
+    pub fn most_waiting(&self) -> usize {
+        self.shared.lock().most_waiting
     }
 
     /// gRPC status for every following gRPC export (`None` = normal).
@@ -895,6 +955,10 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
     if accepted {
         http_response(behavior.http_status, ok_body)
     } else {
-        http_response(behavior.http_status, Vec::new())
+        let mut resp = http_response(behavior.http_status, Vec::new());
+        if let Some(after) = behavior.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(after));
+        }
+        resp
     }
 }

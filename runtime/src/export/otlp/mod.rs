@@ -73,11 +73,19 @@ struct Batch {
     items: usize,
 }
 
-enum Msg {
-    Batch(Batch),
+/// What the collector asks of the OTLP thread, besides sending batches. It goes on a channel of
+/// its own, so it is heard even while the requests in flight are at their bound.
+enum Control {
+    /// Send every batch handed over before this; then answer.
     Flush(SyncSender<()>),
+    /// The same, then the final metrics, by the deadline; then answer and stop.
     Shutdown(SyncSender<()>, Instant),
 }
+
+/// How long past its deadline the collector waits for the OTLP thread to say it gave up: a
+/// bound reached only if that thread is stuck, so that what shutdown counts as lost is counted
+/// before `shutdown` returns.
+const GIVE_UP_GRACE: Duration = Duration::from_secs(1);
 
 /// What is encoded and not yet delivered (shared by both threads).
 #[derive(Default)]
@@ -120,7 +128,8 @@ struct OpenLogs {
 
 /// The OTLP exporter, on telemark's collector thread.
 pub(crate) struct Otlp {
-    tx: mpsc::UnboundedSender<Msg>,
+    batches: mpsc::UnboundedSender<Batch>,
+    control: mpsc::UnboundedSender<Control>,
     queued: Arc<Queued>,
     max_queue: usize,
     max_queue_bytes: usize,
@@ -136,7 +145,8 @@ impl Otlp {
     /// Starts the export thread; fails on a bad endpoint or header.
     pub(crate) fn start(s: OtlpSettings) -> Result<Otlp, String> {
         let transport = Transport::new(&s)?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (batches, batches_rx) = mpsc::unbounded_channel();
+        let (control, control_rx) = mpsc::unbounded_channel();
         let queued = Arc::new(Queued::default());
         let envelope = Envelope::new(&s.resource);
         let sender = Sender {
@@ -154,11 +164,12 @@ impl Otlp {
             .name("telemark-otlp".into())
             .spawn(move || {
                 crate::caller::thread::mark_internal();
-                runtime.block_on(sender.run(rx));
+                runtime.block_on(sender.run(batches_rx, control_rx));
             })
             .map_err(|e| format!("cannot start the OTLP export thread: {e}"))?;
         Ok(Otlp {
-            tx,
+            batches,
+            control,
             queued,
             max_queue: s.max_queue.max(1),
             max_queue_bytes: s.max_queue_bytes.max(1),
@@ -216,7 +227,7 @@ impl Otlp {
     fn send(&mut self, batch: Batch) {
         let (items, bytes, signal) = (batch.items, batch.body.len(), batch.signal);
         self.queued.add(items, bytes);
-        if self.tx.send(Msg::Batch(batch)).is_err() {
+        if self.batches.send(batch).is_err() {
             self.queued.settle(items, bytes);
             dropped(signal).fetch_add(items as u64, Relaxed);
         }
@@ -233,9 +244,9 @@ impl Otlp {
     }
 
     /// Sends a command and waits for its acknowledgement until `deadline`; false on timeout.
-    fn wait(&self, make: impl FnOnce(SyncSender<()>) -> Msg, deadline: Instant) -> bool {
+    fn wait(&self, make: impl FnOnce(SyncSender<()>) -> Control, deadline: Instant) -> bool {
         let (ack_tx, ack_rx) = std_mpsc::sync_channel(1);
-        self.tx.send(make(ack_tx)).is_ok()
+        self.control.send(make(ack_tx)).is_ok()
             && ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
     }
 }
@@ -295,13 +306,15 @@ impl Exporter for Otlp {
     fn flush(&mut self, deadline: Instant) {
         self.seal_spans();
         self.seal_logs();
-        self.wait(Msg::Flush, deadline);
+        self.wait(Control::Flush, deadline);
     }
 
     fn shutdown(&mut self, deadline: Instant) {
         self.seal_spans();
         self.seal_logs();
-        if !self.wait(|ack| Msg::Shutdown(ack, deadline), deadline) || self.queued.items.load(Relaxed) > 0 {
+        // The OTLP thread answers by `deadline`, having counted what it could not deliver.
+        let answered = self.wait(|ack| Control::Shutdown(ack, deadline), deadline + GIVE_UP_GRACE);
+        if !answered || self.queued.items.load(Relaxed) > 0 {
             GAVE_UP.store(true, Relaxed);
         }
     }
@@ -335,13 +348,18 @@ struct Done {
 }
 
 enum Event {
-    Msg(Option<Msg>),
+    Control(Option<Control>),
+    Batch(Option<Batch>),
     Done(Done),
     PushMetrics,
 }
 
 impl Sender {
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    async fn run(
+        self,
+        mut batches: mpsc::UnboundedReceiver<Batch>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
         let mut in_flight: JoinSet<Done> = JoinSet::new();
         let mut timer: Option<Pin<Box<tokio::time::Sleep>>> =
             self.s.metrics_every.map(|every| Box::pin(tokio::time::sleep(every)));
@@ -353,14 +371,17 @@ impl Sender {
                         return Poll::Ready(Event::Done(done));
                     }
                 }
+                if let Poll::Ready(c) = control.poll_recv(cx) {
+                    return Poll::Ready(Event::Control(c));
+                }
                 if let Some(t) = timer.as_mut() {
                     if t.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(Event::PushMetrics);
                     }
                 }
                 if in_flight.len() < IN_FLIGHT {
-                    if let Poll::Ready(msg) = rx.poll_recv(cx) {
-                        return Poll::Ready(Event::Msg(msg));
+                    if let Poll::Ready(b) = batches.poll_recv(cx) {
+                        return Poll::Ready(Event::Batch(b));
                     }
                 }
                 Poll::Pending
@@ -374,51 +395,57 @@ impl Sender {
                         t.as_mut().reset(tokio::time::Instant::now() + every);
                     }
                 }
-                Event::Msg(Some(Msg::Batch(b))) => self.spawn(&mut in_flight, b, None),
-                Event::Msg(Some(Msg::Flush(ack))) => {
-                    while let Some(done) = in_flight.join_next().await {
-                        if let Ok(done) = done {
-                            self.settle(done);
-                        }
-                    }
+                Event::Batch(Some(b)) => self.spawn(&mut in_flight, b, None),
+                Event::Control(Some(Control::Flush(ack))) => {
+                    self.send_all(&mut in_flight, &mut batches).await;
                     let _ = ack.send(());
                 }
-                Event::Msg(Some(Msg::Shutdown(ack, deadline))) => {
+                Event::Control(Some(Control::Shutdown(ack, deadline))) => {
                     // The final values: the collector processed everything recorded before this.
                     if self.s.metrics_every.is_some() {
                         self.push_metrics(&mut in_flight, Some(deadline));
                     }
-                    let finished = tokio::time::timeout_at(deadline.into(), async {
-                        while let Some(done) = in_flight.join_next().await {
-                            if let Ok(done) = done {
-                                self.settle(done);
-                            }
-                        }
-                    })
-                    .await;
-                    if finished.is_err() {
-                        self.give_up(&mut rx);
+                    let sent =
+                        tokio::time::timeout_at(deadline.into(), self.send_all(&mut in_flight, &mut batches));
+                    if sent.await.is_err() {
+                        self.give_up(&mut batches);
                     }
                     let _ = ack.send(());
                     return;
                 }
-                Event::Msg(None) => return,
+                Event::Batch(None) | Event::Control(None) => return,
+            }
+        }
+    }
+
+    /// Sends every batch handed over so far (at most [`IN_FLIGHT`] at once) and waits for all
+    /// the answers.
+    async fn send_all(&self, in_flight: &mut JoinSet<Done>, batches: &mut mpsc::UnboundedReceiver<Batch>) {
+        loop {
+            while in_flight.len() < IN_FLIGHT {
+                match batches.try_recv() {
+                    Ok(b) => self.spawn(in_flight, b, None),
+                    Err(_) => break,
+                }
+            }
+            match in_flight.join_next().await {
+                Some(Ok(done)) => self.settle(done),
+                Some(Err(_)) => {}
+                None => return,
             }
         }
     }
 
     /// Counts what shutdown could not deliver in time as dropped: the requests being sent and
     /// those still waiting.
-    fn give_up(&self, rx: &mut mpsc::UnboundedReceiver<Msg>) {
+    fn give_up(&self, batches: &mut mpsc::UnboundedReceiver<Batch>) {
         GAVE_UP.store(true, Relaxed);
         let [spans, logs] = self.in_flight.take();
         STATS.spans_dropped.fetch_add(spans as u64, Relaxed);
         STATS.logs_dropped.fetch_add(logs as u64, Relaxed);
-        while let Ok(msg) = rx.try_recv() {
-            if let Msg::Batch(b) = msg {
-                self.queued.settle(b.items, b.body.len());
-                dropped(b.signal).fetch_add(b.items as u64, Relaxed);
-            }
+        while let Ok(b) = batches.try_recv() {
+            self.queued.settle(b.items, b.body.len());
+            dropped(b.signal).fetch_add(b.items as u64, Relaxed);
         }
     }
 
