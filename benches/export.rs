@@ -987,7 +987,13 @@ fn mega(v: f64) -> String {
     }
 }
 
-fn report(results: &[(Lib, Proto, Mode, Outcome)], s: &Settings, full: bool) -> String {
+/// The first three fields of /proc/loadavg (1, 5, 15 minutes).
+fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn report(results: &[(Lib, Proto, Mode, Outcome)], s: &Settings, full: bool, load: &str) -> String {
     let mut w = String::new();
     let _ = writeln!(w, "## OTLP export: telemark, the OpenTelemetry SDK and fastrace\n");
     let _ = writeln!(
@@ -1009,6 +1015,7 @@ fn report(results: &[(Lib, Proto, Mode, Outcome)], s: &Settings, full: bool) -> 
         })
         .map(|(k, v)| format!("`{k}={v}`"))
         .collect();
+    let _ = writeln!(w, "Load average (1, 5, 15 min) before the run: {load}; after: {}.", loadavg());
     let _ = writeln!(
         w,
         "Environment knobs set: {}.\n",
@@ -1169,6 +1176,7 @@ fn parent_main(args: &[String]) -> Res<bool> {
         }
         return Ok(true);
     }
+    let load = loadavg();
     let mut results = Vec::new();
     for (lib, proto, mode, id) in cases {
         eprintln!("export: {id} ({} s)", s.secs);
@@ -1181,7 +1189,7 @@ fn parent_main(args: &[String]) -> Res<bool> {
         );
         results.push((lib, proto, mode, o));
     }
-    let text = report(&results, &s, full);
+    let text = report(&results, &s, full, &load);
     println!("\n{text}");
     if full {
         let dir = telemark_benches::target_dir().join("telemark-bench");
