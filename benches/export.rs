@@ -19,7 +19,8 @@
 //! After producing, the child flushes and shuts the library down (bounded: 30 s), then reports.
 //! Measured: spans produced (counted by the producers), spans delivered (counted by the receiver),
 //! lost %, exporter CPU per delivered span (the child's CPU from just before producing to the end
-//! of the flush, minus the producer threads' own CPU and the RSS watchdog's), delivered spans per
+//! of the flush, minus the producer threads' own CPU — their whole lives, thread exit included,
+//! read with CLOCK_THREAD_CPUTIME_ID inside them — and the RSS watchdog's), delivered spans per
 //! second of exporter CPU, request body bytes per span, the child's peak RSS (VmHWM) and the
 //! receiver's CPU (the parent's CPU over the case: if it nears 100 % of its one worker, the
 //! receiver was the limit).
@@ -763,9 +764,28 @@ impl Pipeline {
     }
 }
 
+/// Sends the thread's CPU time when the thread's locals are destroyed. Set first thing in a
+/// producer thread, its destructor runs after those of the libraries' thread-locals (glibc runs
+/// them in reverse order of registration), so the producer's CPU includes what its exit costs
+/// (fastrace frees the backlog its thread kept there).
+struct CpuAtExit(Option<std::sync::mpsc::Sender<f64>>);
+
+impl Drop for CpuAtExit {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(thread_cpu_s());
+        }
+    }
+}
+
+thread_local! {
+    static CPU_AT_EXIT: std::cell::RefCell<CpuAtExit> = const { std::cell::RefCell::new(CpuAtExit(None)) };
+}
+
 /// Runs `threads` producers calling `f` until `secs` have passed (flat out) or at `rate` spans/s
-/// in total (paced, one thread). Returns spans produced and the producers' own CPU seconds.
-fn produce<F>(f: F, mode: Mode, s: &Settings, stop: &Arc<AtomicBool>) -> Res<(u64, f64)>
+/// in total (paced, one thread). Returns spans produced, the producers' own CPU seconds (their
+/// whole lives, exit included) and the part of it spent after their loops.
+fn produce<F>(f: F, mode: Mode, s: &Settings, stop: &Arc<AtomicBool>) -> Res<(u64, f64, f64)>
 where
     F: Fn(u64) -> u64 + Send + Clone + 'static,
 {
@@ -775,12 +795,14 @@ where
     };
     let d = Duration::from_secs_f64(s.secs);
     let rate = s.rate;
+    let (exit_tx, exit_rx) = std::sync::mpsc::channel();
     let mut handles = Vec::new();
     for t in 0..threads {
         let f = f.clone();
         let stop = stop.clone();
+        let exit_tx = exit_tx.clone();
         let h = std::thread::Builder::new().name(format!("producer-{t}")).spawn(move || {
-            let cpu0 = thread_cpu_s();
+            CPU_AT_EXIT.with(|c| c.borrow_mut().0 = Some(exit_tx));
             let start = Instant::now();
             let mut n = 0u64;
             match mode {
@@ -808,18 +830,23 @@ where
                     }
                 },
             }
-            (n, thread_cpu_s() - cpu0)
+            // The thread's CPU clock starts with the thread: this is all of its life so far.
+            (n, thread_cpu_s())
         })?;
         handles.push(h);
     }
+    drop(exit_tx);
     let mut produced = 0;
-    let mut cpu = 0.0;
+    let mut in_loop = 0.0;
     for h in handles {
         let (n, c) = h.join().map_err(|_| "a producer thread panicked")?;
         produced += n;
-        cpu += c;
+        in_loop += c;
     }
-    Ok((produced, cpu))
+    // Joined threads have run their thread-local destructors.
+    let at_exit: Vec<f64> = exit_rx.try_iter().collect();
+    let total = if at_exit.len() == threads { at_exit.iter().sum::<f64>().max(in_loop) } else { in_loop };
+    Ok((produced, total, total - in_loop))
 }
 
 fn child(lib: Lib, proto: Proto, mode: Mode, port: u16, s: &Settings) -> Res<()> {
@@ -847,7 +874,7 @@ fn child(lib: Lib, proto: Proto, mode: Mode, port: u16, s: &Settings) -> Res<()>
             (thread_cpu_s() - cpu0, capped_at)
         })?
     };
-    let (produced, producer_cpu) = match &pipeline {
+    let (produced, producer_cpu, producer_exit_cpu) = match &pipeline {
         Pipeline::Telemark(_) => produce(work, mode, s, &stop)?,
         Pipeline::Sdk { tracer, .. } => {
             let tracer = tracer.clone();
@@ -864,6 +891,11 @@ fn child(lib: Lib, proto: Proto, mode: Mode, port: u16, s: &Settings) -> Res<()>
     let note = match capped_at {
         Some(t) => format!("RSS cap {} MB reached at {t:.2} s, producers stopped; {note}", s.rss_cap_mb),
         None => note,
+    };
+    let note = if producer_exit_cpu >= 0.005 {
+        format!("{note}; producer threads' exit: {producer_exit_cpu:.3} s CPU (counted as theirs)")
+    } else {
+        note
     };
     println!(
         "RESULT produced={produced} produce_s={produce_s} total_s={total_s} cpu_s={cpu} \
