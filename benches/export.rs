@@ -44,7 +44,8 @@
 //!   `EXPORT_BENCH_PRODUCERS` (flat-out threads, 2), `EXPORT_BENCH_FLUSH_SECS` (bound on the flush
 //!   and shutdown, 30), `EXPORT_BENCH_RSS_CAP_MB` (a child whose RSS passes this stops producing
 //!   early and says so, 3072: fastrace's backlog is unbounded), `EXPORT_BENCH_FASTRACE_REPORT_MS`
-//!   (fastrace's report interval; default fastrace's own).
+//!   (fastrace's report interval; default fastrace's own), `EXPORT_BENCH_REPEAT` (run the list of
+//!   cases N times, one after the other, and show medians; 1).
 //!
 //! Fixed settings: telemark's metrics are off and its `tracing` subscriber is not installed (this
 //! measures spans); its endpoint and protocol are set in code on top of `Config::from_env()`. The
@@ -211,6 +212,8 @@ struct Settings {
     producers: usize,
     flush_secs: f64,
     rss_cap_mb: u64,
+    /// How many times the parent runs the whole list of cases (the tables show medians).
+    repeat: usize,
 }
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -225,6 +228,7 @@ impl Settings {
             producers: env_num("EXPORT_BENCH_PRODUCERS", 2usize).max(1),
             flush_secs: env_num("EXPORT_BENCH_FLUSH_SECS", 30.0),
             rss_cap_mb: env_num("EXPORT_BENCH_RSS_CAP_MB", 3072u64),
+            repeat: env_num("EXPORT_BENCH_REPEAT", 1usize).max(1),
         }
     }
 }
@@ -1012,10 +1016,45 @@ fn run_case(lib: Lib, proto: Proto, mode: Mode, port: u16, s: &Settings, c: &Cou
 }
 
 fn mega(v: f64) -> String {
-    if v >= 1e6 {
+    if v.is_nan() {
+        "–".into()
+    } else if v >= 1e6 {
         format!("{:.2} M", v / 1e6)
     } else {
         format!("{:.0} k", v / 1e3)
+    }
+}
+
+/// A case's row: produced/s, delivered/s, lost %, exporter CPU µs per span, delivered per second of
+/// exporter CPU, wire bytes per span, peak RSS MB, receiver CPU %, flush s (NaN where unknown).
+fn columns(o: &Outcome) -> [f64; 9] {
+    let produced = o.produced() as f64;
+    let produce_s = o.get("produce_s").unwrap_or(f64::NAN);
+    let total_s = o.get("total_s").unwrap_or(f64::NAN);
+    let d = o.delivered as f64;
+    let cpu = o.exporter_cpu_s().unwrap_or(f64::NAN);
+    let if_delivered = |v: f64| if o.delivered > 0 { v } else { f64::NAN };
+    [
+        produced / produce_s,
+        d / total_s,
+        if produced > 0.0 { 100.0 * (1.0 - d / produced) } else { f64::NAN },
+        if_delivered(cpu / d * 1e6),
+        if cpu > 0.0 { d / cpu } else { f64::NAN },
+        if_delivered(o.bytes as f64 / d),
+        o.get("hwm_kb").unwrap_or(f64::NAN) / 1024.0,
+        100.0 * o.receiver_cpu_s / o.wall_s,
+        total_s - produce_s,
+    ]
+}
+
+/// The median of the values that are not NaN (NaN if none).
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.filter(|x| !x.is_nan()).collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
@@ -1032,14 +1071,24 @@ fn report(results: &[(Lib, Proto, Mode, Outcome)], s: &Settings, full: bool, loa
         w,
         "{} run: D = {} s per case; flat out = {} producer thread(s) (the machine has {} cores), paced = 1 \
          thread at {} spans/s; flush/shutdown bounded at {} s; RSS cap {} MB. Each case in a fresh child \
-         process; the receiver (hyper, 1 tokio worker) in the parent.",
+         process; the receiver (hyper, 1 tokio worker) in the parent. {}",
         if full { "Full" } else { "Smoke" },
         s.secs,
         s.producers,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         s.rate,
         s.flush_secs,
-        s.rss_cap_mb
+        s.rss_cap_mb,
+        if s.repeat > 1 {
+            format!(
+                "The list of cases ran {} times, one after the other; the tables show each column's median, \
+                 the details every run.",
+                s.repeat
+            )
+        } else {
+            "One run of each case (EXPORT_BENCH_REPEAT=3 gives medians: flat out varies from run to run)."
+                .into()
+        }
     );
     let knobs: Vec<String> = std::env::vars()
         .filter(|(k, _)| {
@@ -1079,27 +1128,28 @@ fn report(results: &[(Lib, Proto, Mode, Outcome)], s: &Settings, full: bool, loa
                  wire B/span | peak RSS MB | receiver CPU % | flush s |"
             );
             let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-            for (lib, _, _, o) in &rows {
-                let produced = o.produced();
-                let produce_s = o.get("produce_s").unwrap_or(f64::NAN);
-                let total_s = o.get("total_s").unwrap_or(f64::NAN);
-                let d = o.delivered as f64;
-                let cpu = o.exporter_cpu_s();
-                let lost = if produced > 0 { 100.0 * (1.0 - d / produced as f64) } else { f64::NAN };
-                let per_span =
-                    cpu.filter(|_| o.delivered > 0).map_or("–".into(), |c| format!("{:.3}", c / d * 1e6));
-                let per_core = cpu.filter(|c| *c > 0.0).map_or("–".into(), |c| mega(d / c));
-                let wire = if o.delivered > 0 { format!("{:.1}", o.bytes as f64 / d) } else { "–".into() };
+            for lib in Lib::ALL {
+                let runs: Vec<[f64; 9]> =
+                    rows.iter().filter(|(l, ..)| *l == lib).map(|(.., o)| columns(o)).collect();
+                if runs.is_empty() {
+                    continue;
+                }
+                let m = |i: usize| median(runs.iter().map(|r| r[i]));
+                let fixed =
+                    |v: f64, digits: usize| if v.is_nan() { "–".into() } else { format!("{v:.digits$}") };
                 let _ = writeln!(
                     w,
-                    "| {} | {} | {} | {:.1} | {per_span} | {per_core} | {wire} | {:.0} | {:.1} | {:.2} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     lib.label(),
-                    mega(produced as f64 / produce_s),
-                    mega(d / total_s),
-                    lost,
-                    o.get("hwm_kb").unwrap_or(0.0) / 1024.0,
-                    100.0 * o.receiver_cpu_s / o.wall_s,
-                    total_s - produce_s,
+                    mega(m(0)),
+                    mega(m(1)),
+                    fixed(m(2), 1),
+                    fixed(m(3), 3),
+                    mega(m(4)),
+                    fixed(m(5), 1),
+                    fixed(m(6), 0),
+                    fixed(m(7), 1),
+                    fixed(m(8), 2),
                 );
             }
             let _ = writeln!(w);
@@ -1169,6 +1219,7 @@ fn child_main(args: &[String]) -> Res<()> {
         producers: num("--producers")? as usize,
         flush_secs: num("--flush-secs")?,
         rss_cap_mb: num("--rss-cap-mb")? as u64,
+        repeat: 1,
     };
     child(lib, proto, mode, port, &s)
 }
@@ -1210,7 +1261,7 @@ fn parent_main(args: &[String]) -> Res<bool> {
     }
     let load = loadavg();
     let mut results = Vec::new();
-    for (lib, proto, mode, id) in cases {
+    for (lib, proto, mode, id) in (0..s.repeat).flat_map(|_| cases.iter().cloned()) {
         eprintln!("export: {id} ({} s)", s.secs);
         let o = run_case(lib, proto, mode, port, &s, &counters)?;
         eprintln!(
