@@ -94,7 +94,13 @@ fn stop_pipeline(deadline: Instant) -> bool {
     if let Some(s) = services {
         s.stop(deadline);
     }
-    let ok = collector::request(|ack| collector::Command::Shutdown(ack, deadline), deadline);
+    // The exporters stop by the deadline and then say what they gave up on (the collector waits
+    // for them up to `ANSWER_GRACE` past it): the counts are final when this returns.
+    let answered = collector::request(
+        |ack| collector::Command::Shutdown(ack, deadline),
+        deadline + 2 * export::ANSWER_GRACE,
+    );
+    let ok = answered && Instant::now() <= deadline;
     collector::detach();
     EPOCH.store(0, Relaxed);
     #[cfg(feature = "otlp")]

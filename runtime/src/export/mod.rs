@@ -14,6 +14,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+/// How long past a shutdown's deadline its caller waits for the answer of a thread that gave up
+/// at the deadline: a bound reached only when that thread is stuck, so that what shutdown counts
+/// as lost is counted before it returns.
+pub(crate) const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A span that has ended, as exporters receive it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FinishedSpan {

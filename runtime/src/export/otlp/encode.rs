@@ -11,7 +11,8 @@
 use super::wire::{self, always};
 use crate::caller::callsite::{SpanKind, Status};
 use crate::caller::value::Value;
-use crate::export::{FinishedSpan, LogEntry};
+use crate::export::{CodeLocation, FinishedSpan, LogEntry};
+use std::borrow::Cow;
 
 /// The instrumentation scope of spans and metrics; log records are scoped by their target.
 pub(crate) const SCOPE: &str = "telemark";
@@ -67,30 +68,64 @@ pub(crate) struct Scoped<'a> {
 /// Writes a whole export request (any signal) into `out`: the resource, then each scope with
 /// its items. With `grpc`, it is framed as a gRPC message (uncompressed, 4-byte length).
 pub(crate) fn request(out: &mut Vec<u8>, envelope: &Envelope, scopes: &[Scoped<'_>], grpc: bool) {
-    let scope_len = |s: &Scoped<'_>| wire::message_head_len(s.scope.len()) + s.scope.len() + s.items.len();
-    let resource_len = wire::message_head_len(envelope.resource.len())
-        + envelope.resource.len()
-        + scopes.iter().map(|s| wire::message_head_len(scope_len(s)) + scope_len(s)).sum::<usize>();
-    let total = wire::message_head_len(resource_len) + resource_len;
-    out.reserve(total + 5);
-    if grpc {
-        out.push(0);
-        out.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_be_bytes());
-    }
-    wire::message_head(out, 1, resource_len);
-    wire::message_head(out, 1, envelope.resource.len());
-    out.extend_from_slice(&envelope.resource);
+    let resource_len = envelope.resource_len(scopes.iter().map(|s| scope_len(s.scope.len(), s.items.len())));
+    envelope.start(out, resource_len, grpc);
     for s in scopes {
-        wire::message_head(out, 2, scope_len(s));
-        wire::message_head(out, 1, s.scope.len());
-        out.extend_from_slice(s.scope);
+        scope_head(out, s.scope, s.items.len());
         out.extend_from_slice(s.items);
     }
 }
 
+/// Writes what goes before the items of a one-scope request whose `items_len` bytes of items
+/// follow (so that a batch's buffer can become the request without being copied).
+pub(crate) fn head(out: &mut Vec<u8>, envelope: &Envelope, scope: &[u8], items_len: usize, grpc: bool) {
+    let resource_len = envelope.resource_len(std::iter::once(scope_len(scope.len(), items_len)));
+    envelope.start(out, resource_len, grpc);
+    scope_head(out, scope, items_len);
+}
+
+impl Envelope {
+    /// The most bytes [`head`] can write for `scope`: keep this much room before the items.
+    pub(crate) fn head_room(&self, scope: &[u8]) -> usize {
+        // gRPC's frame; then three keys with lengths of at most 5 bytes each, and the bodies.
+        5 + 3 * 6 + self.resource.len() + 6 + scope.len()
+    }
+
+    fn resource_len(&self, scope_lens: impl Iterator<Item = usize>) -> usize {
+        wire::message_head_len(self.resource.len())
+            + self.resource.len()
+            + scope_lens.map(|l| wire::message_head_len(l) + l).sum::<usize>()
+    }
+
+    /// The gRPC frame (if `grpc`), the `Resource*` message's key and length, and the resource.
+    fn start(&self, out: &mut Vec<u8>, resource_len: usize, grpc: bool) {
+        if grpc {
+            let total = wire::message_head_len(resource_len) + resource_len;
+            out.push(0);
+            out.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_be_bytes());
+        }
+        wire::message_head(out, 1, resource_len);
+        wire::message_head(out, 1, self.resource.len());
+        out.extend_from_slice(&self.resource);
+    }
+}
+
+/// Bytes of a `Scope*` message with a scope of `scope` bytes and `items` bytes of items.
+fn scope_len(scope: usize, items: usize) -> usize {
+    wire::message_head_len(scope) + scope + items
+}
+
+/// A `Scope*` message's key and length, and its scope.
+fn scope_head(out: &mut Vec<u8>, scope: &[u8], items_len: usize) {
+    wire::message_head(out, 2, scope_len(scope.len(), items_len));
+    wire::message_head(out, 1, scope.len());
+    out.extend_from_slice(scope);
+}
+
 /// Appends `span` to a batch (a `Span`, field 2 of `ScopeSpans`).
-pub(crate) fn span(buf: &mut Vec<u8>, s: &FinishedSpan) {
-    wire::message(buf, 2, |b| {
+pub(crate) fn span(buf: &mut Vec<u8>, s: &FinishedSpan, code: &mut CodeCache) {
+    // A span with telemark's `code.*` attributes takes over 127 bytes: two bytes of length.
+    wire::message_with_room(buf, 2, 2, |b| {
         wire::bytes(b, 1, &s.trace_id.to_bytes());
         wire::bytes(b, 2, &s.span_id.to_bytes());
         if let Some(state) = &s.trace_state {
@@ -105,15 +140,7 @@ pub(crate) fn span(buf: &mut Vec<u8>, s: &FinishedSpan) {
         wire::uint(b, 6, kind(s.kind));
         wire::fixed64(b, 7, s.start_unix_nanos);
         wire::fixed64(b, 8, s.end_unix_nanos);
-        if let Some(function) = &s.code.function {
-            key_value_str(b, 9, "code.function.name", function);
-        }
-        if let Some(file) = s.code.file {
-            key_value_str(b, 9, "code.file.path", file);
-        }
-        if let Some(line) = s.code.line {
-            key_value(b, 9, "code.line.number", &Value::I64(i64::from(line)));
-        }
+        code.write(b, &s.code);
         for (k, v) in &s.attributes {
             key_value(b, 9, k, v);
         }
@@ -139,6 +166,64 @@ pub(crate) fn span(buf: &mut Vec<u8>, s: &FinishedSpan) {
     });
 }
 
+/// The `code.*` attributes of recently seen callsites, encoded: a span of a `#[traced]` function
+/// copies its three attributes as one block instead of writing six strings and six messages.
+/// Direct-mapped by the address of the function's name (`&'static` for every macro callsite); a
+/// name that is not static is written each time.
+pub(crate) struct CodeCache {
+    slots: Vec<Option<CodeSlot>>,
+}
+
+/// A callsite by the addresses of its strings (compared, never followed), and its attributes.
+struct CodeSlot {
+    function: usize,
+    file: Option<usize>,
+    line: Option<u32>,
+    encoded: Vec<u8>,
+}
+
+const CODE_SLOTS: usize = 256;
+
+impl Default for CodeCache {
+    fn default() -> Self {
+        CodeCache { slots: (0..CODE_SLOTS).map(|_| None).collect() }
+    }
+}
+
+impl CodeCache {
+    /// Writes `code` as attributes (field 9 of `Span`).
+    fn write(&mut self, b: &mut Vec<u8>, code: &CodeLocation) {
+        let Some(Cow::Borrowed(function)) = &code.function else {
+            return encode_code(b, code);
+        };
+        let (function, file) = (function.as_ptr() as usize, code.file.map(|f| f.as_ptr() as usize));
+        let slot = &mut self.slots[(function >> 3) % CODE_SLOTS];
+        match slot {
+            Some(s) if s.function == function && s.file == file && s.line == code.line => {}
+            _ => {
+                let mut encoded = Vec::new();
+                encode_code(&mut encoded, code);
+                *slot = Some(CodeSlot { function, file, line: code.line, encoded });
+            }
+        }
+        if let Some(s) = slot {
+            b.extend_from_slice(&s.encoded);
+        }
+    }
+}
+
+fn encode_code(b: &mut Vec<u8>, code: &CodeLocation) {
+    if let Some(function) = &code.function {
+        key_value_str(b, 9, "code.function.name", function);
+    }
+    if let Some(file) = code.file {
+        key_value_str(b, 9, "code.file.path", file);
+    }
+    if let Some(line) = code.line {
+        key_value(b, 9, "code.line.number", &Value::I64(i64::from(line)));
+    }
+}
+
 fn kind(k: SpanKind) -> u64 {
     match k {
         SpanKind::Internal => 1,
@@ -152,7 +237,7 @@ fn kind(k: SpanKind) -> u64 {
 /// Appends `l` to a batch (a `LogRecord`, field 2 of `ScopeLogs`); `observed`: when telemark
 /// exported it, in nanoseconds since the Unix epoch.
 pub(crate) fn log(buf: &mut Vec<u8>, l: &LogEntry, observed: u64) {
-    wire::message(buf, 2, |b| {
+    wire::message_with_room(buf, 2, 2, |b| {
         wire::fixed64(b, 1, l.time_unix_nanos);
         wire::fixed64(b, 11, observed);
         wire::uint(b, 2, u64::from(l.level.severity_number().unsigned_abs()));

@@ -41,6 +41,10 @@ use transport::{Accepted, Transport};
 /// Requests sent at once at most, when the backend is slower than telemark.
 pub(crate) const IN_FLIGHT: usize = 4;
 
+/// A batch is sealed at this many bytes even when `export.max_batch` is not reached: half of the
+/// 4 MiB that gRPC servers (the OpenTelemetry Collector's included) accept by default.
+pub(crate) const MAX_REQUEST_BYTES: usize = 2 << 20;
+
 /// Everything the OTLP exporter needs.
 #[derive(Clone, Debug)]
 pub(crate) struct OtlpSettings {
@@ -82,11 +86,6 @@ enum Control {
     Shutdown(SyncSender<()>, Instant),
 }
 
-/// How long past its deadline the collector waits for the OTLP thread to say it gave up: a
-/// bound reached only if that thread is stuck, so that what shutdown counts as lost is counted
-/// before `shutdown` returns.
-const GIVE_UP_GRACE: Duration = Duration::from_secs(1);
-
 /// What is encoded and not yet delivered (shared by both threads).
 #[derive(Default)]
 struct Queued {
@@ -108,12 +107,30 @@ impl Queued {
     }
 }
 
-/// A batch being filled: encoded items (framed for their scope) and how many.
-#[derive(Default)]
+/// The span batch being filled: room for the request's head, then the encoded spans (framed for
+/// their scope). Sealed, the buffer becomes the request's body with its head written into the
+/// room in front: the spans are never copied.
 struct Open {
     buf: Vec<u8>,
+    /// Bytes kept in front for the head ([`Envelope::head_room`]).
+    room: usize,
     items: usize,
     since: Option<Instant>,
+    /// Scratch for the head.
+    head: Vec<u8>,
+}
+
+impl Open {
+    fn new(room: usize, capacity: usize) -> Open {
+        let mut buf = Vec::with_capacity(capacity.max(room));
+        buf.resize(room, 0);
+        Open { buf, room, items: 0, since: None, head: Vec::with_capacity(room) }
+    }
+
+    /// Bytes of encoded spans.
+    fn bytes(&self) -> usize {
+        self.buf.len() - self.room
+    }
 }
 
 /// The log batch being filled: log records are scoped by their target.
@@ -139,6 +156,7 @@ pub(crate) struct Otlp {
     envelope: Envelope,
     spans: Open,
     logs: OpenLogs,
+    code: encode::CodeCache,
 }
 
 impl Otlp {
@@ -176,16 +194,17 @@ impl Otlp {
             max_batch: s.max_batch.max(1),
             delay: s.delay,
             grpc: s.protocol == Protocol::Grpc,
-            envelope,
-            spans: Open::default(),
+            spans: Open::new(envelope.head_room(envelope.scope()), 0),
             logs: OpenLogs::default(),
+            code: encode::CodeCache::default(),
+            envelope,
         })
     }
 
     /// Whether one more item fits in the queue.
     fn has_room(&self) -> bool {
         let items = self.queued.items.load(Relaxed) + self.spans.items + self.logs.items;
-        let bytes = self.queued.bytes.load(Relaxed) + self.spans.buf.len() + self.logs.bytes;
+        let bytes = self.queued.bytes.load(Relaxed) + self.spans.bytes() + self.logs.bytes;
         items < self.max_queue && bytes < self.max_queue_bytes
     }
 
@@ -193,13 +212,20 @@ impl Otlp {
         if self.spans.items == 0 {
             return;
         }
-        let mut body = Vec::new();
-        let scoped = [Scoped { scope: self.envelope.scope(), items: &self.spans.buf }];
-        encode::request(&mut body, &self.envelope, &scoped, self.grpc);
-        let items = std::mem::take(&mut self.spans.items);
-        self.spans.buf.clear();
-        self.spans.since = None;
-        self.send(Batch { signal: Signal::Spans, body: body.into(), items });
+        let open = &mut self.spans;
+        open.head.clear();
+        let items_len = open.bytes();
+        encode::head(&mut open.head, &self.envelope, self.envelope.scope(), items_len, self.grpc);
+        let start = open.room - open.head.len();
+        open.buf[start..open.room].copy_from_slice(&open.head);
+        // The next batch starts with what this one needed, so its buffer does not grow in steps.
+        let capacity = open.buf.len();
+        let body = std::mem::replace(&mut open.buf, Vec::with_capacity(capacity));
+        open.buf.resize(open.room, 0);
+        let body = Bytes::from(body).slice(start..);
+        let items = std::mem::take(&mut open.items);
+        open.since = None;
+        self.send(Batch { signal: Signal::Spans, body, items });
     }
 
     fn seal_logs(&mut self) {
@@ -260,10 +286,10 @@ impl Exporter for Otlp {
                 lost_spans += 1;
                 continue;
             }
-            encode::span(&mut self.spans.buf, span);
+            encode::span(&mut self.spans.buf, span, &mut self.code);
             self.spans.items += 1;
             self.spans.since.get_or_insert(now);
-            if self.spans.items >= self.max_batch {
+            if self.spans.items >= self.max_batch || self.spans.bytes() >= MAX_REQUEST_BYTES {
                 self.seal_spans();
             }
         }
@@ -286,7 +312,7 @@ impl Exporter for Otlp {
             self.logs.bytes += records.len() - before;
             self.logs.items += 1;
             self.logs.since.get_or_insert(now);
-            if self.logs.items >= self.max_batch {
+            if self.logs.items >= self.max_batch || self.logs.bytes >= MAX_REQUEST_BYTES {
                 self.seal_logs();
             }
         }
@@ -313,7 +339,7 @@ impl Exporter for Otlp {
         self.seal_spans();
         self.seal_logs();
         // The OTLP thread answers by `deadline`, having counted what it could not deliver.
-        let answered = self.wait(|ack| Control::Shutdown(ack, deadline), deadline + GIVE_UP_GRACE);
+        let answered = self.wait(|ack| Control::Shutdown(ack, deadline), deadline + super::ANSWER_GRACE);
         if !answered || self.queued.items.load(Relaxed) > 0 {
             GAVE_UP.store(true, Relaxed);
         }

@@ -154,19 +154,32 @@ pub(crate) fn packed_double(buf: &mut Vec<u8>, field: u32, vs: impl ExactSizeIte
 /// longer length needs (a copy of the body, cheaper than measuring every field twice).
 #[inline]
 pub(crate) fn message(buf: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
+    message_with_room(buf, field, 1, body);
+}
+
+/// [`message`] keeping `room` bytes for the length: for messages that are usually longer than
+/// 127 bytes (a span), 2 saves moving the body; a body whose length needs fewer or more bytes
+/// moves left or right.
+#[inline]
+pub(crate) fn message_with_room(buf: &mut Vec<u8>, field: u32, room: usize, body: impl FnOnce(&mut Vec<u8>)) {
     key(buf, field, LEN);
     let at = buf.len();
-    buf.push(0);
+    buf.resize(at + room, 0);
     body(buf);
-    let len = buf.len() - at - 1;
-    if len < 0x80 {
+    let end = buf.len();
+    let len = end - at - room;
+    if room == 1 && len < 0x80 {
         buf[at] = len as u8;
         return;
     }
     let (head, n) = varint_bytes(len as u64);
-    let end = buf.len();
-    buf.resize(end + n - 1, 0);
-    buf.copy_within(at + 1..end, at + n);
+    if n > room {
+        buf.resize(end + n - room, 0);
+        buf.copy_within(at + room..end, at + n);
+    } else if n < room {
+        buf.copy_within(at + room..end, at + n);
+        buf.truncate(end - (room - n));
+    }
     buf[at..at + n].copy_from_slice(&head[..n]);
 }
 
@@ -262,6 +275,20 @@ mod tests {
             varint(&mut want, n as u64);
             want.extend(std::iter::repeat_n(7u8, n));
             assert_eq!(buf, want, "{n}");
+        }
+    }
+
+    #[test]
+    fn room_for_a_longer_length_is_used_or_given_back() {
+        for room in [1, 2, 3] {
+            for n in [0usize, 5, 127, 128, 300, 16_383, 16_384, 70_000] {
+                let mut buf = vec![0xaa];
+                message_with_room(&mut buf, 2, room, |b| b.extend(std::iter::repeat_n(7u8, n)));
+                let mut want = vec![0xaa, 0x12];
+                varint(&mut want, n as u64);
+                want.extend(std::iter::repeat_n(7u8, n));
+                assert_eq!(buf, want, "room {room}, body {n}");
+            }
         }
     }
 
