@@ -1,58 +1,85 @@
 //! OTLP export, side by side: what it costs telemark, the OpenTelemetry SDK (its batch span
 //! processor and opentelemetry-otlp) and fastrace (with fastrace-opentelemetry) to deliver spans
-//! over OTLP/gRPC and OTLP/HTTP (protobuf) to a receiver on 127.0.0.1, and how many they deliver.
+//! over OTLP/gRPC and OTLP/HTTP (protobuf) to a receiver on 127.0.0.1, and how many they deliver;
+//! and the same for log records, telemark against the SDK (fastrace has no OTLP log exporter).
 //!
-//! Every library records the same span: a root span named `work` around a trivial function, with
-//! the three attributes telemark's `#[traced]` records by default (`code.function.name`,
+//! Spans: every library records the same span: a root span named `work` around a trivial function,
+//! with the three attributes telemark's `#[traced]` records by default (`code.function.name`,
 //! `code.file.path`, `code.line.number`, same values). fastrace makes a root span per call, not
 //! children in a shared root: a call of a top-level function is a trace of its own in telemark and
 //! in the SDK, so the spans on the wire are then the same shape (no parent span id, one trace id
 //! each). fastrace properties are strings, so its `code.line.number` is a string, not an int.
 //!
-//! Each case (library × protocol × mode) runs in a fresh child process (this binary re-executed
-//! with `--case <library> <protocol> <mode>`), so peak RSS and CPU are that library's alone; the
-//! receiver runs in the parent, so its CPU is not counted against the exporter. Modes:
-//! - `flat`: 2 producer threads (the machine has 2 cores) make spans as fast as they can for D s;
-//! - `paced`: 1 producer thread makes 200,000 spans/s for D s (a spin/yield loop on the monotonic
-//!   clock; sleeping is too coarse at 5 µs per span).
+//! Logs: the producer calls `tracing::info!(n = x, "work")` outside any span (so no trace context).
+//! telemark: its own `tracing` subscriber (installed by `telemark::init`) makes a log record with
+//! the attributes `n`, `code.file.path`, `code.line.number`, body `work`, scope = the target.
+//! The SDK: opentelemetry-appender-tracing's `OpenTelemetryTracingBridge` as the one layer of a
+//! `tracing_subscriber` registry (level INFO, the HTTP/gRPC crates' own events off so the exporter
+//! does not log itself), over an `SdkLoggerProvider` with the batch log processor (its defaults,
+//! OTEL_BLRP_* from the environment) and opentelemetry-otlp's `LogExporter`. The bridge records
+//! the code location only with its `experimental_metadata_attributes` feature, and then under the
+//! old names (`code.filepath`, `code.lineno`, plus `code.namespace` and `code.filename`); so, as
+//! the SDK's tracer is given telemark's span attributes by hand, the SDK's call is
+//! `tracing::info!(n = x, code.file.path = file!(), code.line.number = line!(), "work")` and the
+//! records carry the same attributes. The SDK adds what its bridge always sets: the event name
+//! (`event <file>:<line>`, the `tracing` callsite's name); the first record of each library is
+//! shown decoded.
+//!
+//! Each case (signal × library × protocol × mode) runs in a fresh child process (this binary
+//! re-executed with `--case <signal> <library> <protocol> <mode>`), so peak RSS and CPU are that
+//! library's alone; the receiver runs in the parent, so its CPU is not counted against the
+//! exporter. Modes:
+//! - `flat`: 2 producer threads (the machine has 2 cores) make spans (or log records) as fast as
+//!   they can for D s;
+//! - `paced`: 1 producer thread makes 200,000 spans (or log records)/s for D s (a spin/yield loop
+//!   on the monotonic clock; sleeping is too coarse at 5 µs per record).
 //!
 //! After producing, the child flushes and shuts the library down (bounded: 30 s), then reports.
-//! Measured: spans produced (counted by the producers), spans delivered (counted by the receiver),
-//! lost %, exporter CPU per delivered span (the child's CPU from just before producing to the end
-//! of the flush, minus the producer threads' own CPU — their whole lives, thread exit included,
-//! read with CLOCK_THREAD_CPUTIME_ID inside them — and the RSS watchdog's), delivered spans per
-//! second of exporter CPU, request body bytes per span, the child's peak RSS (VmHWM) and the
-//! receiver's CPU (the parent's CPU over the case: if it nears 100 % of its one worker, the
-//! receiver was the limit).
+//! Measured: records produced (counted by the producers), records delivered (counted by the
+//! receiver), lost %, exporter CPU per delivered record (the child's CPU from just before producing
+//! to the end of the flush, minus the producer threads' own CPU — their whole lives, thread exit
+//! included, read with CLOCK_THREAD_CPUTIME_ID inside them — and the RSS watchdog's), delivered
+//! records per second of exporter CPU, request body bytes per record, the child's peak RSS (VmHWM)
+//! and the receiver's CPU (the parent's CPU over the case: if it nears 100 % of its one worker, the
+//! receiver was the limit). The producers' CPU (not charged to the exporter) includes making the
+//! record on the caller's thread: for logs, the `tracing` dispatch, the subscriber's `on_event` and
+//! the hand-over (the SDK's bridge builds its `SdkLogRecord` there and sends it to the batch
+//! processor's channel; telemark records the fields into its per-thread buffer).
 //!
 //! The receiver is raw hyper 1 (HTTP/1.1 and HTTP/2, one tokio worker): it reads each body, strips
-//! the gRPC frames, and counts spans by walking the protobuf wire format (ExportTraceServiceRequest
-//! → resource_spans → scope_spans → spans), skipping everything else; the walker is checked at
-//! startup against requests encoded with opentelemetry-proto's types. The first span of each case
-//! is decoded in full and shown, so the per-span content can be compared.
+//! the gRPC frames, and counts records by walking the protobuf wire format
+//! (ExportTraceServiceRequest → resource_spans → scope_spans → spans; ExportLogsServiceRequest →
+//! resource_logs → scope_logs → log_records: the same field numbers), skipping everything else; the
+//! walker is checked at startup against requests encoded with opentelemetry-proto's types. A case
+//! counts only its own signal's requests (`/v1/traces` and `TraceService/Export`, or `/v1/logs`
+//! and `LogsService/Export`); other requests are answered and counted as "other". The answer is an
+//! empty Export*ServiceResponse (an empty message: the same bytes for both signals). The first
+//! record of each case is decoded in full with its scope and shown, so the per-record content can
+//! be compared.
 //!
-//! `cargo bench -p telemark-benches --bench export` runs every case for 5 s (about 2 minutes) and
-//! writes the report to `target/telemark-bench/export.md` too; words after `--` filter the cases
-//! (`-- grpc`, `-- fastrace/http`). Without `--bench` (`cargo test --release -p telemark-benches
-//! --bench export`) it is a smoke run: 0.2 s, paced, once per library and protocol, failing only
-//! when a library delivered nothing.
+//! `cargo bench -p telemark-benches --bench export` runs every case for 5 s (about 3 minutes) and
+//! writes the report to `target/telemark-bench/export.md` too; words after `--` filter the cases by
+//! their id `<signal>/<library>/<protocol>/<mode>` (`-- logs`, `-- grpc`, `-- spans/fastrace/http`).
+//! Without `--bench` (`cargo test --release -p telemark-benches --bench export`) it is a smoke run:
+//! 0.2 s, paced, once per signal, library and protocol, failing only when a library delivered
+//! nothing of a signal.
 //!
-//! Knobs (environment; the children inherit the whole environment unchanged, so OTEL_BSP_* for
-//! the SDK, OTEL_EXPORTER_OTLP_* for all three, and TELEMARK_CONFIG (a YAML file with `export:`
-//! settings) or any other variable telemark reads through `Config::from_env` apply):
-//! - `EXPORT_BENCH_SECS` (D; default 5, smoke 0.2), `EXPORT_BENCH_RATE` (paced spans/s, 200000),
+//! Knobs (environment; the children inherit the whole environment unchanged, so OTEL_BSP_* and
+//! OTEL_BLRP_* for the SDK, OTEL_EXPORTER_OTLP_* for all three, and TELEMARK_CONFIG (a YAML file
+//! with `export:` settings) or any other variable telemark reads through `Config::from_env` apply):
+//! - `EXPORT_BENCH_SECS` (D; default 5, smoke 0.2), `EXPORT_BENCH_RATE` (paced records/s, 200000),
 //!   `EXPORT_BENCH_PRODUCERS` (flat-out threads, 2), `EXPORT_BENCH_FLUSH_SECS` (bound on the flush
 //!   and shutdown, 30), `EXPORT_BENCH_RSS_CAP_MB` (a child whose RSS passes this stops producing
 //!   early and says so, 3072: fastrace's backlog is unbounded), `EXPORT_BENCH_FASTRACE_REPORT_MS`
 //!   (fastrace's report interval; default fastrace's own), `EXPORT_BENCH_REPEAT` (run the list of
 //!   cases N times, one after the other, and show medians; 1).
 //!
-//! Fixed settings: telemark's metrics are off and its `tracing` subscriber is not installed (this
-//! measures spans); its endpoint and protocol are set in code on top of `Config::from_env()`. The
-//! SDK's HTTP exporter uses opentelemetry-http's hyper client driven on a 1-worker tokio runtime
-//! (the batch processor's own thread has no runtime, and the hyper client needs one); gRPC uses
-//! tonic on the same kind of runtime. fastrace's reporter drives the same exporters with
-//! `Handle::block_on`.
+//! Fixed settings: telemark's metrics are off; for spans its `tracing` subscriber is not installed
+//! (this measures spans), for logs it is (it is what turns `tracing` events into log records); its
+//! endpoint and protocol are set in code on top of `Config::from_env()`. The SDK's HTTP exporters
+//! use opentelemetry-http's hyper client driven on a 1-worker tokio runtime (the batch processors'
+//! own threads have no runtime, and the hyper client needs one); gRPC uses tonic on the same kind
+//! of runtime. fastrace's reporter drives the same exporters with `Handle::block_on`.
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -130,6 +157,25 @@ fn fr_work(x: u64) -> u64 {
 }
 
 // ------------------------------------------------------------------------------------------------
+// The log record: `tracing::info!` outside any span, so without trace context.
+
+/// telemark's producer: an event that telemark's subscriber makes a log record of, with `n` and
+/// the code location (`code.file.path`, `code.line.number`) it adds from the callsite.
+#[inline(never)]
+fn log_work(x: u64) -> u64 {
+    tracing::info!(n = x, "work");
+    black_box(x).wrapping_mul(3)
+}
+
+/// The SDK's producer: the same event, with the code location the bridge does not add given as
+/// fields (`line!()` in a macro's input is the line of the outermost macro, `tracing::info!`).
+#[inline(never)]
+fn sdk_log_work(x: u64) -> u64 {
+    tracing::info!(n = x, code.file.path = file!(), code.line.number = line!(), "work");
+    black_box(x).wrapping_mul(3)
+}
+
+// ------------------------------------------------------------------------------------------------
 // Cases.
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -155,8 +201,61 @@ impl Lib {
             Lib::Fastrace => "fastrace 0.7.19 + fastrace-opentelemetry 0.19",
         }
     }
+    fn label_logs(self) -> &'static str {
+        match self {
+            Lib::Telemark => "telemark (its `tracing` subscriber)",
+            Lib::Sdk => "OTel SDK 0.33.1 appender-tracing + batch + otlp",
+            Lib::Fastrace => "fastrace (no OTLP log exporter)",
+        }
+    }
     fn parse(s: &str) -> Option<Lib> {
         Lib::ALL.into_iter().find(|l| l.id() == s)
+    }
+}
+
+/// What is exported: spans (`#[traced]` and its peers) or log records (`tracing::info!`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Signal {
+    Spans,
+    Logs,
+}
+
+impl Signal {
+    const ALL: [Signal; 2] = [Signal::Spans, Signal::Logs];
+    fn id(self) -> &'static str {
+        match self {
+            Signal::Spans => "spans",
+            Signal::Logs => "logs",
+        }
+    }
+    /// The libraries compared: fastrace has no OTLP log exporter.
+    fn libs(self) -> &'static [Lib] {
+        match self {
+            Signal::Spans => &Lib::ALL,
+            Signal::Logs => &[Lib::Telemark, Lib::Sdk],
+        }
+    }
+    fn label(self, lib: Lib) -> &'static str {
+        match self {
+            Signal::Spans => lib.label(),
+            Signal::Logs => lib.label_logs(),
+        }
+    }
+    fn title(self) -> &'static str {
+        match self {
+            Signal::Spans => "Spans",
+            Signal::Logs => "Logs",
+        }
+    }
+    /// A record's name in the tables' headers.
+    fn unit(self) -> &'static str {
+        match self {
+            Signal::Spans => "span",
+            Signal::Logs => "record",
+        }
+    }
+    fn parse(s: &str) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|g| g.id() == s)
     }
 }
 
@@ -321,15 +420,25 @@ mod wire {
         (at == msg.len()).then_some(())
     }
 
-    /// Spans in an ExportTraceServiceRequest (field 1 resource_spans → ResourceSpans field 2
-    /// scope_spans → ScopeSpans field 2 spans); `first` gets the first span's bytes.
-    pub fn count_spans<'a>(req: &'a [u8], first: &mut Option<&'a [u8]>) -> Option<u64> {
+    /// Records in an export request: spans in an ExportTraceServiceRequest (field 1 resource_spans
+    /// → ResourceSpans field 2 scope_spans → ScopeSpans field 2 spans) or log records in an
+    /// ExportLogsServiceRequest (field 1 resource_logs → ResourceLogs field 2 scope_logs →
+    /// ScopeLogs field 2 log_records): the same shape. `first` gets the first record's scope (field
+    /// 1 of its ScopeSpans / ScopeLogs, empty if none) and the record's bytes.
+    pub fn count_records<'a>(req: &'a [u8], first: &mut Option<(&'a [u8], &'a [u8])>) -> Option<u64> {
         let mut n = 0;
-        each(req, 1, &mut |resource_spans| {
-            each(resource_spans, 2, &mut |scope_spans| {
-                each(scope_spans, 2, &mut |span| {
+        each(req, 1, &mut |resource| {
+            each(resource, 2, &mut |scope_records| {
+                each(scope_records, 2, &mut |record| {
                     n += 1;
-                    first.get_or_insert(span);
+                    if first.is_none() {
+                        let mut scope: &[u8] = &[];
+                        each(scope_records, 1, &mut |s| {
+                            scope = s;
+                            Some(())
+                        })?;
+                        *first = Some((scope, record));
+                    }
                     Some(())
                 })
             })
@@ -409,14 +518,17 @@ fn self_check() -> Res<()> {
     };
     let bytes = req.encode_to_vec();
     let mut first = None;
-    let n = wire::count_spans(&bytes, &mut first);
+    let n = wire::count_records(&bytes, &mut first);
     if n != Some(3) {
         return Err(format!("walker self check: counted {n:?} spans, expected 3").into());
     }
-    let first = first.ok_or("walker self check: no first span")?;
+    let (first_scope, first) = first.ok_or("walker self check: no first span")?;
     let decoded = Span::decode(first)?;
     if decoded.name != "a" {
         return Err(format!("walker self check: first span is {:?}, expected \"a\"", decoded.name).into());
+    }
+    if InstrumentationScope::decode(first_scope)?.name != "s" {
+        return Err("walker self check: the first span's scope is not \"s\"".into());
     }
     let mut framed = Vec::new();
     for _ in 0..2 {
@@ -425,17 +537,85 @@ fn self_check() -> Res<()> {
         framed.extend_from_slice(&bytes);
     }
     let msgs = wire::grpc_messages(&framed).ok_or("walker self check: gRPC frames not parsed")?;
-    let total: Option<u64> = msgs.iter().map(|m| wire::count_spans(m, &mut None)).sum();
+    let total: Option<u64> = msgs.iter().map(|m| wire::count_records(m, &mut None)).sum();
     if total != Some(6) {
         return Err(format!("walker self check: {total:?} spans in two gRPC frames, expected 6").into());
     }
-    if wire::count_spans(&bytes[..bytes.len() - 3], &mut None).is_some()
+    if wire::count_records(&bytes[..bytes.len() - 3], &mut None).is_some()
         || wire::grpc_messages(&framed[..framed.len() - 1]).is_some()
     {
         return Err("walker self check: a truncated request was not rejected".into());
     }
-    if wire::count_spans(&ExportTraceServiceRequest::default().encode_to_vec(), &mut None) != Some(0) {
+    if wire::count_records(&ExportTraceServiceRequest::default().encode_to_vec(), &mut None) != Some(0) {
         return Err("walker self check: an empty request is not 0 spans".into());
+    }
+    self_check_logs()
+}
+
+/// Checks the walker on an ExportLogsServiceRequest encoded with the official prost types.
+fn self_check_logs() -> Res<()> {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use prost::Message as _;
+
+    let kv = |k: &str, v: any_value::Value| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    };
+    let record = |body: &str| LogRecord {
+        time_unix_nano: 1_700_000_000_000_000_000,
+        observed_time_unix_nano: 1_700_000_000_000_000_001,
+        severity_number: 9,
+        severity_text: "INFO".into(),
+        body: Some(AnyValue { value: Some(any_value::Value::StringValue(body.into())) }),
+        attributes: vec![
+            kv("n", any_value::Value::IntValue(7)),
+            kv("code.file.path", any_value::Value::StringValue("benches/export.rs".into())),
+        ],
+        event_name: "event".into(),
+        ..Default::default()
+    };
+    let scope = |name: &str, log_records: Vec<LogRecord>| ScopeLogs {
+        scope: Some(InstrumentationScope { name: name.into(), ..Default::default() }),
+        log_records,
+        schema_url: String::new(),
+    };
+    let req = ExportLogsServiceRequest {
+        resource_logs: vec![
+            ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", any_value::Value::StringValue("x".into()))],
+                    ..Default::default()
+                }),
+                scope_logs: vec![scope("export", vec![record("a"), record("b")]), scope("t", vec![])],
+                schema_url: String::new(),
+            },
+            ResourceLogs {
+                resource: None,
+                scope_logs: vec![scope("u", vec![record("c")])],
+                schema_url: "u".into(),
+            },
+        ],
+    };
+    let bytes = req.encode_to_vec();
+    let mut first = None;
+    let n = wire::count_records(&bytes, &mut first);
+    if n != Some(3) {
+        return Err(format!("walker self check: counted {n:?} log records, expected 3").into());
+    }
+    let (scope_bytes, first) = first.ok_or("walker self check: no first log record")?;
+    let body = LogRecord::decode(first)?.body.and_then(|b| b.value);
+    if body != Some(any_value::Value::StringValue("a".into())) {
+        return Err(format!("walker self check: first log record's body is {body:?}, expected \"a\"").into());
+    }
+    if InstrumentationScope::decode(scope_bytes)?.name != "export" {
+        return Err("walker self check: the first log record's scope is not \"export\"".into());
+    }
+    if wire::count_records(&bytes[..bytes.len() - 2], &mut None).is_some() {
+        return Err("walker self check: a truncated logs request was not rejected".into());
     }
     Ok(())
 }
@@ -445,56 +625,82 @@ fn self_check() -> Res<()> {
 
 const GRPC_TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const HTTP_TRACES: &str = "/v1/traces";
+const GRPC_LOGS: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+const HTTP_LOGS: &str = "/v1/logs";
+
+/// The signal an export request's path is for, if spans or logs.
+fn signal_of_path(path: &str) -> Option<Signal> {
+    match path {
+        GRPC_TRACES | HTTP_TRACES => Some(Signal::Spans),
+        GRPC_LOGS | HTTP_LOGS => Some(Signal::Logs),
+        _ => None,
+    }
+}
 
 #[derive(Default)]
 struct Counters {
-    spans: AtomicU64,
-    /// Request body bytes of trace export requests (gRPC: with the 5-byte frame headers).
+    /// The case's signal: false spans, true logs. Only its requests are counted.
+    logs: AtomicBool,
+    /// Spans or log records delivered.
+    records: AtomicU64,
+    /// Request body bytes of the counted export requests (gRPC: with the 5-byte frame headers).
     bytes: AtomicU64,
     requests: AtomicU64,
-    /// Trace requests that could not be walked (or whose body could not be read).
+    /// Counted requests that could not be walked (or whose body could not be read).
     bad: AtomicU64,
-    /// Requests to other paths (logs, metrics): answered, not counted.
+    /// Requests to other paths (the other signal, metrics): answered, not counted.
     other: AtomicU64,
     in_flight: AtomicU64,
     have_sample: AtomicBool,
-    /// The first span of the case, decoded.
+    /// The first record of the case, decoded.
     sample: Mutex<Option<String>>,
 }
 
 impl Counters {
-    fn reset(&self) {
-        for c in [&self.spans, &self.bytes, &self.requests, &self.bad, &self.other] {
+    fn reset(&self, signal: Signal) {
+        for c in [&self.records, &self.bytes, &self.requests, &self.bad, &self.other] {
             c.store(0, Relaxed);
         }
         if let Ok(mut s) = self.sample.lock() {
             *s = None;
         }
         self.have_sample.store(false, Relaxed);
+        self.logs.store(signal == Signal::Logs, Relaxed);
     }
 
-    fn count(&self, body: &[u8], grpc: bool) {
+    fn signal(&self) -> Signal {
+        if self.logs.load(Relaxed) {
+            Signal::Logs
+        } else {
+            Signal::Spans
+        }
+    }
+
+    fn count(&self, body: &[u8], grpc: bool, signal: Signal) {
         self.requests.fetch_add(1, Relaxed);
         self.bytes.fetch_add(body.len() as u64, Relaxed);
         let mut first = None;
         let n = if grpc {
             wire::grpc_messages(body)
-                .and_then(|msgs| msgs.into_iter().map(|m| wire::count_spans(m, &mut first)).sum())
+                .and_then(|msgs| msgs.into_iter().map(|m| wire::count_records(m, &mut first)).sum())
         } else {
-            wire::count_spans(body, &mut first)
+            wire::count_records(body, &mut first)
         };
         match n {
             Some(n) => {
-                self.spans.fetch_add(n, Relaxed);
+                self.records.fetch_add(n, Relaxed);
             }
             None => {
                 self.bad.fetch_add(1, Relaxed);
             }
         }
-        if let Some(span) = first.filter(|_| !self.have_sample.load(Relaxed)) {
+        if let Some((scope, record)) = first.filter(|_| !self.have_sample.load(Relaxed)) {
             if let Ok(mut s) = self.sample.lock() {
                 if s.is_none() {
-                    *s = Some(describe_span(span));
+                    *s = Some(match signal {
+                        Signal::Spans => describe_span(scope, record),
+                        Signal::Logs => describe_log(scope, record),
+                    });
                     self.have_sample.store(true, Relaxed);
                 }
             }
@@ -502,23 +708,38 @@ impl Counters {
     }
 }
 
-/// One span decoded in full with the official types, as a line of text.
-fn describe_span(bytes: &[u8]) -> String {
+/// An attribute's value, as text.
+fn show_value(v: Option<&opentelemetry_proto::tonic::common::v1::any_value::Value>) -> String {
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    match v {
+        Some(Value::StringValue(v)) => format!("{v:?}"),
+        Some(Value::IntValue(v)) => format!("{v} (int)"),
+        Some(other) => format!("{other:?}"),
+        None => "(none)".into(),
+    }
+}
+
+/// A scope (field 1 of ScopeSpans / ScopeLogs) decoded, as text.
+fn show_scope(bytes: &[u8]) -> String {
+    use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+    use prost::Message as _;
+    match InstrumentationScope::decode(bytes) {
+        Ok(s) if s.version.is_empty() => format!("scope `{}`", s.name),
+        Ok(s) => format!("scope `{}` {}", s.name, s.version),
+        Err(_) => "scope (not decoded)".into(),
+    }
+}
+
+/// One span decoded in full with the official types, as a line of text.
+fn describe_span(scope: &[u8], bytes: &[u8]) -> String {
     use opentelemetry_proto::tonic::trace::v1::Span;
     use prost::Message as _;
     let Ok(s) = Span::decode(bytes) else {
         return format!("({} bytes, not a Span)", bytes.len());
     };
-    let mut out = format!("{} B: name `{}`, kind {}, ", bytes.len(), s.name, s.kind);
+    let mut out = format!("{} B: {}, name `{}`, kind {}, ", bytes.len(), show_scope(scope), s.name, s.kind);
     for a in &s.attributes {
-        let v = match a.value.as_ref().and_then(|v| v.value.as_ref()) {
-            Some(Value::StringValue(v)) => format!("{v:?}"),
-            Some(Value::IntValue(v)) => format!("{v} (int)"),
-            Some(other) => format!("{other:?}"),
-            None => "(none)".into(),
-        };
-        let _ = write!(out, "{}={v}, ", a.key);
+        let _ = write!(out, "{}={}, ", a.key, show_value(a.value.as_ref().and_then(|v| v.value.as_ref())));
     }
     let _ = write!(
         out,
@@ -536,13 +757,46 @@ fn describe_span(bytes: &[u8]) -> String {
     out
 }
 
+/// One log record decoded in full with the official types, as a line of text.
+fn describe_log(scope: &[u8], bytes: &[u8]) -> String {
+    use opentelemetry_proto::tonic::logs::v1::LogRecord;
+    use prost::Message as _;
+    let Ok(l) = LogRecord::decode(bytes) else {
+        return format!("({} bytes, not a LogRecord)", bytes.len());
+    };
+    let time = |t: u64| if t == 0 { "0" } else { "set" };
+    let mut out = format!(
+        "{} B: {}, body {}, severity {} `{}`, ",
+        bytes.len(),
+        show_scope(scope),
+        show_value(l.body.as_ref().and_then(|v| v.value.as_ref())),
+        l.severity_number,
+        l.severity_text
+    );
+    for a in &l.attributes {
+        let _ = write!(out, "{}={}, ", a.key, show_value(a.value.as_ref().and_then(|v| v.value.as_ref())));
+    }
+    let _ = write!(
+        out,
+        "event name {:?}, time {}, observed time {}, trace id {} B, span id {} B, flags {:#x}",
+        l.event_name,
+        time(l.time_unix_nano),
+        time(l.observed_time_unix_nano),
+        l.trace_id.len(),
+        l.span_id.len(),
+        l.flags
+    );
+    out
+}
+
 type RespBody = BoxBody<Bytes, Infallible>;
 
 fn response(grpc: bool) -> Response<RespBody> {
     let (body, ctype) = if grpc {
         let mut trailers = HeaderMap::new();
         trailers.insert("grpc-status", HeaderValue::from_static("0"));
-        // An empty ExportTraceServiceResponse: one uncompressed frame of length 0.
+        // An empty ExportTraceServiceResponse or ExportLogsServiceResponse (no fields set is an
+        // empty message, the same for both): one uncompressed frame of length 0.
         let body = Full::new(Bytes::from_static(&[0; 5]))
             .with_trailers(std::future::ready(Some(Ok(trailers))))
             .boxed();
@@ -557,10 +811,11 @@ fn response(grpc: bool) -> Response<RespBody> {
 
 async fn handle(req: Request<Incoming>, c: Arc<Counters>) -> Result<Response<RespBody>, Infallible> {
     let grpc = req.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-    let traces = matches!(req.uri().path(), GRPC_TRACES | HTTP_TRACES);
+    let signal = c.signal();
+    let counted = signal_of_path(req.uri().path()) == Some(signal);
     c.in_flight.fetch_add(1, Relaxed);
     match req.into_body().collect().await {
-        Ok(body) if traces => c.count(&body.to_bytes(), grpc),
+        Ok(body) if counted => c.count(&body.to_bytes(), grpc, signal),
         Ok(_) => {
             c.other.fetch_add(1, Relaxed);
         }
@@ -653,15 +908,49 @@ fn otlp_exporter(
     Ok(exporter)
 }
 
+/// opentelemetry-otlp's log exporter, built like [`otlp_exporter`]'s (the HTTP client on `rt`).
+fn otlp_log_exporter(
+    proto: Proto,
+    port: u16,
+    rt: &tokio::runtime::Runtime,
+) -> Res<opentelemetry_otlp::LogExporter> {
+    use opentelemetry_otlp::{LogExporter, Protocol, WithExportConfig as _, WithHttpConfig as _};
+    let _enter = rt.enter();
+    let timeout = Duration::from_secs(10);
+    let exporter = match proto {
+        Proto::Grpc => LogExporter::builder()
+            .with_tonic()
+            .with_endpoint(format!("http://127.0.0.1:{port}"))
+            .with_timeout(timeout)
+            .build()?,
+        Proto::Http => LogExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(format!("http://127.0.0.1:{port}{HTTP_LOGS}"))
+            .with_timeout(timeout)
+            .with_http_client(HyperOnRuntime {
+                client: opentelemetry_http::hyper::HyperClient::with_default_connector(timeout, None),
+                handle: rt.handle().clone(),
+            })
+            .build()?,
+    };
+    Ok(exporter)
+}
+
 fn resource() -> opentelemetry_sdk::Resource {
     opentelemetry_sdk::Resource::builder().with_service_name("export-bench").build()
 }
 
 enum Pipeline {
-    Telemark(telemark::Guard),
+    Telemark(telemark::Guard, Signal),
     Sdk {
         provider: opentelemetry_sdk::trace::SdkTracerProvider,
         tracer: opentelemetry_sdk::trace::SdkTracer,
+        rt: tokio::runtime::Runtime,
+    },
+    /// The SDK's logger provider, reached through the global `tracing` subscriber (the bridge).
+    SdkLogs {
+        provider: opentelemetry_sdk::logs::SdkLoggerProvider,
         rt: tokio::runtime::Runtime,
     },
     Fastrace {
@@ -670,9 +959,34 @@ enum Pipeline {
 }
 
 impl Pipeline {
-    fn start(lib: Lib, proto: Proto, port: u16) -> Res<Pipeline> {
-        match lib {
-            Lib::Telemark => {
+    fn start(signal: Signal, lib: Lib, proto: Proto, port: u16) -> Res<Pipeline> {
+        match (signal, lib) {
+            (Signal::Logs, Lib::Sdk) => {
+                use tracing_subscriber::filter::{LevelFilter, Targets};
+                use tracing_subscriber::layer::SubscriberExt as _;
+                use tracing_subscriber::Layer as _;
+                let rt = client_runtime()?;
+                let exporter = otlp_log_exporter(proto, port, &rt)?;
+                // The batch log processor with its defaults (OTEL_BLRP_* from the environment).
+                let provider = opentelemetry_sdk::logs::SdkLoggerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(resource())
+                    .build();
+                // INFO, as telemark's default; the exporter's own crates off (opentelemetry-otlp's
+                // advice: their events would be exported too). telemark leaves them out below WARN.
+                let filter = ["hyper", "h2", "tonic", "tower", "opentelemetry"]
+                    .into_iter()
+                    .fold(Targets::new().with_default(LevelFilter::INFO), |f, t| {
+                        f.with_target(t, LevelFilter::OFF)
+                    });
+                let bridge =
+                    opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&provider)
+                        .with_filter(filter);
+                tracing::subscriber::set_global_default(tracing_subscriber::registry().with(bridge))?;
+                Ok(Pipeline::SdkLogs { provider, rt })
+            }
+            (Signal::Logs, Lib::Fastrace) => Err("fastrace has no OTLP log exporter".into()),
+            (_, Lib::Telemark) => {
                 let protocol = match proto {
                     Proto::Grpc => telemark::Protocol::Grpc,
                     Proto::Http => telemark::Protocol::HttpProtobuf,
@@ -681,11 +995,12 @@ impl Pipeline {
                     .service_name("export-bench")
                     .otlp(format!("http://127.0.0.1:{port}"), protocol)
                     .console(false)
-                    .install_subscriber(false);
+                    // Logs are `tracing` events: telemark's subscriber makes them log records.
+                    .install_subscriber(signal == Signal::Logs);
                 c.metrics.enabled = false;
-                Ok(Pipeline::Telemark(telemark::init(c)?))
+                Ok(Pipeline::Telemark(telemark::init(c)?, signal))
             }
-            Lib::Sdk => {
+            (Signal::Spans, Lib::Sdk) => {
                 use opentelemetry::trace::TracerProvider as _;
                 let rt = client_runtime()?;
                 let exporter = otlp_exporter(proto, port, &rt, true)?;
@@ -697,7 +1012,7 @@ impl Pipeline {
                 let tracer = provider.tracer("export-bench");
                 Ok(Pipeline::Sdk { provider, tracer, rt })
             }
-            Lib::Fastrace => {
+            (Signal::Spans, Lib::Fastrace) => {
                 let rt = client_runtime()?;
                 let exporter = otlp_exporter(proto, port, &rt, false)?;
                 let handle = rt.handle().clone();
@@ -731,18 +1046,31 @@ impl Pipeline {
             }
         }
         match self {
-            Pipeline::Telemark(guard) => {
+            Pipeline::Telemark(guard, signal) => {
                 let flushed = telemark::flush(timeout);
                 let s = telemark::stats();
                 drop(guard);
+                let (recorded, exported, dropped) = match signal {
+                    Signal::Spans => (s.spans_recorded, s.spans_exported, s.spans_dropped),
+                    Signal::Logs => (s.logs_recorded, s.logs_exported, s.logs_dropped),
+                };
                 format!(
-                    "flush {}; telemark stats: recorded {}, exported {}, dropped {}, export failures {}",
+                    "flush {}; telemark stats ({}): recorded {recorded}, exported {exported}, dropped {dropped}, \
+                     export failures {}",
                     if flushed { "ok" } else { "TIMED OUT" },
-                    s.spans_recorded,
-                    s.spans_exported,
-                    s.spans_dropped,
+                    signal.id(),
                     s.export_failures
                 )
+            }
+            Pipeline::SdkLogs { provider, rt } => {
+                let r = bounded(timeout + Duration::from_secs(1), move || {
+                    match provider.shutdown_with_timeout(timeout) {
+                        Ok(()) => "shutdown ok".into(),
+                        Err(e) => format!("shutdown: {e}"),
+                    }
+                });
+                std::mem::forget(rt);
+                r
             }
             Pipeline::Sdk { provider, tracer, rt } => {
                 drop(tracer);
@@ -853,8 +1181,8 @@ where
     Ok((produced, total, total - in_loop))
 }
 
-fn child(lib: Lib, proto: Proto, mode: Mode, port: u16, s: &Settings) -> Res<()> {
-    let pipeline = Pipeline::start(lib, proto, port)?;
+fn child(signal: Signal, lib: Lib, proto: Proto, mode: Mode, port: u16, s: &Settings) -> Res<()> {
+    let pipeline = Pipeline::start(signal, lib, proto, port)?;
     let rss_start_kb = rss_kb();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
@@ -879,7 +1207,9 @@ fn child(lib: Lib, proto: Proto, mode: Mode, port: u16, s: &Settings) -> Res<()>
         })?
     };
     let (produced, producer_cpu, producer_exit_cpu) = match &pipeline {
-        Pipeline::Telemark(_) => produce(work, mode, s, &stop)?,
+        Pipeline::Telemark(_, Signal::Spans) => produce(work, mode, s, &stop)?,
+        Pipeline::Telemark(_, Signal::Logs) => produce(log_work, mode, s, &stop)?,
+        Pipeline::SdkLogs { .. } => produce(sdk_log_work, mode, s, &stop)?,
         Pipeline::Sdk { tracer, .. } => {
             let tracer = tracer.clone();
             produce(move |x| sdk::work(&tracer, x), mode, s, &stop)?
@@ -912,6 +1242,22 @@ fn child(lib: Lib, proto: Proto, mode: Mode, port: u16, s: &Settings) -> Res<()>
 
 // ------------------------------------------------------------------------------------------------
 // The parent: runs the cases and reports.
+
+/// One case: what is exported, by which library, over which protocol, how fast.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Case {
+    signal: Signal,
+    lib: Lib,
+    proto: Proto,
+    mode: Mode,
+}
+
+impl Case {
+    /// `<signal>/<library>/<protocol>/<mode>`, what the filters match.
+    fn id(self) -> String {
+        format!("{}/{}/{}/{}", self.signal.id(), self.lib.id(), self.proto.id(), self.mode.id())
+    }
+}
 
 #[derive(Debug, Default)]
 struct Outcome {
@@ -959,12 +1305,13 @@ fn parse_result(line: &str) -> Vec<(String, String)> {
     out
 }
 
-fn run_case(lib: Lib, proto: Proto, mode: Mode, port: u16, s: &Settings, c: &Counters) -> Res<Outcome> {
-    c.reset();
+fn run_case(case: Case, port: u16, s: &Settings, c: &Counters) -> Res<Outcome> {
+    let Case { signal, lib, proto, mode } = case;
+    c.reset(signal);
     let cpu0 = process_cpu_s();
     let t0 = Instant::now();
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["--case", lib.id(), proto.id(), mode.id()])
+        .args(["--case", signal.id(), lib.id(), proto.id(), mode.id()])
         .args(["--port", &port.to_string()])
         .args(["--secs", &s.secs.to_string(), "--rate", &s.rate.to_string()])
         .args(["--producers", &s.producers.to_string(), "--flush-secs", &s.flush_secs.to_string()])
@@ -1006,7 +1353,7 @@ fn run_case(lib: Lib, proto: Proto, mode: Mode, port: u16, s: &Settings, c: &Cou
     }
     outcome.wall_s = t0.elapsed().as_secs_f64();
     outcome.receiver_cpu_s = process_cpu_s() - cpu0;
-    outcome.delivered = c.spans.load(Relaxed);
+    outcome.delivered = c.records.load(Relaxed);
     outcome.bytes = c.bytes.load(Relaxed);
     outcome.requests = c.requests.load(Relaxed);
     outcome.bad = c.bad.load(Relaxed);
@@ -1064,14 +1411,14 @@ fn loadavg() -> String {
     text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
-fn report(results: &[(Lib, Proto, Mode, Outcome)], s: &Settings, full: bool, load: &str) -> String {
+fn report(results: &[(Case, Outcome)], s: &Settings, full: bool, load: &str) -> String {
     let mut w = String::new();
     let _ = writeln!(w, "## OTLP export: telemark, the OpenTelemetry SDK and fastrace\n");
     let _ = writeln!(
         w,
         "{} run: D = {} s per case; flat out = {} producer thread(s) (the machine has {} cores), paced = 1 \
-         thread at {} spans/s; flush/shutdown bounded at {} s; RSS cap {} MB. Each case in a fresh child \
-         process; the receiver (hyper, 1 tokio worker) in the parent. {}",
+         thread at {} spans (or log records)/s; flush/shutdown bounded at {} s; RSS cap {} MB. Each case in a \
+         fresh child process; the receiver (hyper, 1 tokio worker) in the parent. {}",
         if full { "Full" } else { "Smoke" },
         s.secs,
         s.producers,
@@ -1104,71 +1451,102 @@ fn report(results: &[(Lib, Proto, Mode, Outcome)], s: &Settings, full: bool, loa
     );
     let _ = writeln!(
         w,
-        "Columns: produced/s over the producing time; delivered/s = spans the receiver counted / (producing + \
-         flush time); lost = 1 − delivered/produced; exporter CPU = the child's CPU minus its producer threads' \
-         (and the RSS watchdog's), per delivered span; per core = delivered spans per second of that CPU; \
-         wire = request body bytes per delivered span; RSS = the child's VmHWM; receiver CPU = the parent's CPU \
-         / the case's wall time (one worker: 100 % would be the limit); flush = time from the end of producing \
-         to the end of the flush/shutdown.\n"
+        "Columns: produced/s over the producing time; delivered/s = spans (log records) the receiver counted / \
+         (producing + flush time); lost = 1 − delivered/produced; exporter CPU = the child's CPU minus its \
+         producer threads' (and the RSS watchdog's), per delivered span (record); per core = delivered spans \
+         (records) per second of that CPU; wire = request body bytes per delivered span (record); RSS = the \
+         child's VmHWM; receiver CPU = the parent's CPU / the case's wall time (one worker: 100 % would be the \
+         limit); flush = time from the end of producing to the end of the flush/shutdown.\n"
     );
-    for proto in Proto::ALL {
-        for mode in Mode::ALL {
-            let rows: Vec<_> = results.iter().filter(|(_, p, m, _)| *p == proto && *m == mode).collect();
-            if rows.is_empty() {
-                continue;
-            }
-            let what = match mode {
-                Mode::Flat => format!("flat out, {} producers", s.producers),
-                Mode::Paced => format!("paced, {} spans/s", s.rate),
-            };
-            let _ = writeln!(w, "### {}, {what}\n", proto.label());
-            let _ = writeln!(
-                w,
-                "| library | produced/s | delivered/s | lost % | exporter CPU µs/span | delivered/s per core | \
-                 wire B/span | peak RSS MB | receiver CPU % | flush s |"
-            );
-            let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-            for lib in Lib::ALL {
-                let runs: Vec<[f64; 9]> =
-                    rows.iter().filter(|(l, ..)| *l == lib).map(|(.., o)| columns(o)).collect();
-                if runs.is_empty() {
-                    continue;
-                }
-                let m = |i: usize| median(runs.iter().map(|r| r[i]));
-                let fixed =
-                    |v: f64, digits: usize| if v.is_nan() { "–".into() } else { format!("{v:.digits$}") };
+    for signal in Signal::ALL {
+        if !results.iter().any(|(c, _)| c.signal == signal) {
+            continue;
+        }
+        match signal {
+            Signal::Spans => {
+                let _ = writeln!(w, "### OTLP spans\n");
                 let _ = writeln!(
                     w,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    lib.label(),
-                    mega(m(0)),
-                    mega(m(1)),
-                    fixed(m(2), 1),
-                    fixed(m(3), 3),
-                    mega(m(4)),
-                    fixed(m(5), 1),
-                    fixed(m(6), 0),
-                    fixed(m(7), 1),
-                    fixed(m(8), 2),
+                    "A root span `work` with `code.function.name`, `code.file.path`, `code.line.number` \
+                     (telemark `#[traced]`, the SDK's tracer, a fastrace root span).\n"
                 );
             }
-            let _ = writeln!(w);
+            Signal::Logs => {
+                let _ = writeln!(w, "### OTLP logs\n");
+                let _ = writeln!(
+                    w,
+                    "`tracing::info!(n = x, \"work\")` outside any span: telemark's `tracing` subscriber, the \
+                     SDK's appender-tracing bridge (its call also names `code.file.path` and `code.line.number`, \
+                     which telemark adds by itself). fastrace is not compared: it has no OTLP log exporter.\n"
+                );
+            }
+        }
+        let unit = signal.unit();
+        for proto in Proto::ALL {
+            for mode in Mode::ALL {
+                let rows: Vec<_> = results
+                    .iter()
+                    .filter(|(c, _)| c.signal == signal && c.proto == proto && c.mode == mode)
+                    .collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let what = match mode {
+                    Mode::Flat => format!("flat out, {} producers", s.producers),
+                    Mode::Paced => format!("paced, {} {unit}s/s", s.rate),
+                };
+                let _ = writeln!(w, "#### {}, {}, {what}\n", signal.title(), proto.label());
+                let _ = writeln!(
+                    w,
+                    "| library | produced/s | delivered/s | lost % | exporter CPU µs/{unit} | delivered/s per core | \
+                     wire B/{unit} | peak RSS MB | receiver CPU % | flush s |"
+                );
+                let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+                for &lib in signal.libs() {
+                    let runs: Vec<[f64; 9]> =
+                        rows.iter().filter(|(c, _)| c.lib == lib).map(|(_, o)| columns(o)).collect();
+                    if runs.is_empty() {
+                        continue;
+                    }
+                    let m = |i: usize| median(runs.iter().map(|r| r[i]));
+                    let fixed = |v: f64, digits: usize| {
+                        if v.is_nan() {
+                            "–".into()
+                        } else {
+                            format!("{v:.digits$}")
+                        }
+                    };
+                    let _ = writeln!(
+                        w,
+                        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                        signal.label(lib),
+                        mega(m(0)),
+                        mega(m(1)),
+                        fixed(m(2), 1),
+                        fixed(m(3), 3),
+                        mega(m(4)),
+                        fixed(m(5), 1),
+                        fixed(m(6), 0),
+                        fixed(m(7), 1),
+                        fixed(m(8), 2),
+                    );
+                }
+                let _ = writeln!(w);
+            }
         }
     }
     let _ = writeln!(w, "### Details\n");
     let _ = writeln!(
         w,
-        "| case | produced | delivered | child CPU s | producers' CPU s | requests | spans/request | bad requests | \
+        "| case | produced | delivered | child CPU s | producers' CPU s | requests | records/request | bad requests | \
          other requests | RSS after init MB | note |"
     );
     let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-    for (lib, proto, mode, o) in results {
+    for (case, o) in results {
         let _ = writeln!(
             w,
-            "| {}/{}/{} | {} | {} | {:.3} | {:.3} | {} | {:.0} | {} | {} | {:.0} | {} |",
-            lib.id(),
-            proto.id(),
-            mode.id(),
+            "| {} | {} | {} | {:.3} | {:.3} | {} | {:.0} | {} | {} | {:.0} | {} |",
+            case.id(),
             o.produced(),
             o.delivered,
             o.get("cpu_s").unwrap_or(f64::NAN),
@@ -1181,19 +1559,22 @@ fn report(results: &[(Lib, Proto, Mode, Outcome)], s: &Settings, full: bool, loa
             o.note().replace('|', "/")
         );
     }
-    let _ = writeln!(w, "\n### The first span each library delivered, decoded\n");
-    for lib in Lib::ALL {
-        for proto in Proto::ALL {
-            if let Some((.., o)) =
-                results.iter().find(|(l, p, _, o)| *l == lib && *p == proto && o.sample.is_some())
-            {
-                let _ = writeln!(
-                    w,
-                    "- {} ({}): {}",
-                    lib.id(),
-                    proto.id(),
-                    o.sample.as_deref().unwrap_or_default().replace('|', "/")
-                );
+    let _ = writeln!(w, "\n### The first span or log record each library delivered, decoded\n");
+    for signal in Signal::ALL {
+        for &lib in signal.libs() {
+            for proto in Proto::ALL {
+                if let Some((_, o)) = results.iter().find(|(c, o)| {
+                    c.signal == signal && c.lib == lib && c.proto == proto && o.sample.is_some()
+                }) {
+                    let _ = writeln!(
+                        w,
+                        "- {} {} ({}): {}",
+                        signal.id(),
+                        lib.id(),
+                        proto.id(),
+                        o.sample.as_deref().unwrap_or_default().replace('|', "/")
+                    );
+                }
             }
         }
     }
@@ -1208,9 +1589,10 @@ fn arg_after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
 fn child_main(args: &[String]) -> Res<()> {
     let i = args.iter().position(|a| a == "--case").ok_or("no --case")?;
     let word = |k: usize| args.get(i + k).map(String::as_str).unwrap_or_default();
-    let lib = Lib::parse(word(1)).ok_or("unknown library")?;
-    let proto = Proto::parse(word(2)).ok_or("unknown protocol")?;
-    let mode = Mode::parse(word(3)).ok_or("unknown mode")?;
+    let signal = Signal::parse(word(1)).ok_or("unknown signal")?;
+    let lib = Lib::parse(word(2)).ok_or("unknown library")?;
+    let proto = Proto::parse(word(3)).ok_or("unknown protocol")?;
+    let mode = Mode::parse(word(4)).ok_or("unknown mode")?;
     let num = |flag: &str| -> Res<f64> { Ok(arg_after(args, flag).ok_or(format!("no {flag}"))?.parse()?) };
     let port: u16 = arg_after(args, "--port").ok_or("no --port")?.parse()?;
     let s = Settings {
@@ -1221,7 +1603,7 @@ fn child_main(args: &[String]) -> Res<()> {
         rss_cap_mb: num("--rss-cap-mb")? as u64,
         repeat: 1,
     };
-    child(lib, proto, mode, port, &s)
+    child(signal, lib, proto, mode, port, &s)
 }
 
 fn parent_main(args: &[String]) -> Res<bool> {
@@ -1243,34 +1625,38 @@ fn parent_main(args: &[String]) -> Res<bool> {
     rt.spawn(serve(listener, counters.clone()));
 
     let mut cases = Vec::new();
-    for proto in Proto::ALL {
-        for mode in if full { &Mode::ALL[..] } else { &[Mode::Paced][..] } {
-            for lib in Lib::ALL {
-                let id = format!("{}/{}/{}", lib.id(), proto.id(), mode.id());
-                if filters.is_empty() || filters.iter().any(|f| id.contains(f)) {
-                    cases.push((lib, proto, *mode, id));
+    for signal in Signal::ALL {
+        for proto in Proto::ALL {
+            for mode in if full { &Mode::ALL[..] } else { &[Mode::Paced][..] } {
+                for &lib in signal.libs() {
+                    let case = Case { signal, lib, proto, mode: *mode };
+                    let id = case.id();
+                    if filters.is_empty() || filters.iter().any(|f| id.contains(f)) {
+                        cases.push(case);
+                    }
                 }
             }
         }
     }
     if has("--list") {
-        for (.., id) in &cases {
-            println!("{id}: bench");
+        for case in &cases {
+            println!("{}: bench", case.id());
         }
         return Ok(true);
     }
     let load = loadavg();
     let mut results = Vec::new();
-    for (lib, proto, mode, id) in (0..s.repeat).flat_map(|_| cases.iter().cloned()) {
+    for case in (0..s.repeat).flat_map(|_| cases.iter().copied()) {
+        let id = case.id();
         eprintln!("export: {id} ({} s)", s.secs);
-        let o = run_case(lib, proto, mode, port, &s, &counters)?;
+        let o = run_case(case, port, &s, &counters)?;
         eprintln!(
             "export: {id}: produced {}, delivered {}, {}",
             o.produced(),
             o.delivered,
             if o.note().is_empty() { "-".to_string() } else { o.note() }
         );
-        results.push((lib, proto, mode, o));
+        results.push((case, o));
     }
     let text = report(&results, &s, full, &load);
     println!("\n{text}");
@@ -1280,11 +1666,13 @@ fn parent_main(args: &[String]) -> Res<bool> {
         let _ = std::fs::write(dir.join("export.md"), &text);
     }
     let mut ok = true;
-    for lib in Lib::ALL {
-        let ran: Vec<_> = results.iter().filter(|(l, ..)| *l == lib).collect();
-        if !ran.is_empty() && ran.iter().all(|(.., o)| o.delivered == 0) {
-            eprintln!("export: {} delivered nothing", lib.id());
-            ok = false;
+    for signal in Signal::ALL {
+        for &lib in signal.libs() {
+            let ran: Vec<_> = results.iter().filter(|(c, _)| c.signal == signal && c.lib == lib).collect();
+            if !ran.is_empty() && ran.iter().all(|(_, o)| o.delivered == 0) {
+                eprintln!("export: {} delivered no {}", lib.id(), signal.id());
+                ok = false;
+            }
         }
     }
     rt.shutdown_background();
