@@ -62,20 +62,23 @@ pub(super) fn decode_span(
     (span, r.data)
 }
 
-pub(super) fn decode_log(r: LogRecord, anchor: &minstant::Anchor) -> (LogEntry, Vec<u8>) {
+pub(super) fn decode_log(
+    r: LogRecord,
+    anchor: &minstant::Anchor,
+    attributes: Vec<(Cow<'static, str>, value::Value)>,
+) -> (LogEntry, Vec<u8>) {
     let (keys, target, file, line) = match r.source {
         LogSource::Tracing(m) => (value::Keys::Fields(m.fields()), m.target(), m.file(), m.line()),
     };
-    let d = value::decode(&r.data, keys, Vec::new());
-    let mut message = String::new();
-    let mut attributes = Vec::with_capacity(d.attributes.len());
-    for (k, v) in d.attributes {
-        if k == "message" && message.is_empty() {
-            message = v.to_string();
-        } else {
-            attributes.push((k, v));
-        }
-    }
+    // Into a reused list; the message leaves it, and keeps its buffer when it is a string.
+    let mut attributes = value::decode(&r.data, keys, attributes).attributes;
+    let message = match attributes.iter().position(|(k, _)| k == "message") {
+        Some(i) => match attributes.remove(i).1 {
+            value::Value::Str(s) => s.into_owned(),
+            other => other.to_string(),
+        },
+        None => String::new(),
+    };
     let entry = LogEntry {
         time_unix_nanos: r.time.as_unix_nanos(anchor),
         level: r.level,

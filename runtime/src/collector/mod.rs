@@ -208,7 +208,8 @@ impl Collector {
                         continue;
                     }
                     Record::Log(l) => {
-                        let (log, data) = decode_log(l, &anchor);
+                        let attributes = self.pool.pop().unwrap_or_default();
+                        let (log, data) = decode_log(l, &anchor, attributes);
                         self.logs.push(log);
                         data
                     }
@@ -252,7 +253,13 @@ impl Collector {
                 self.pool.push(attributes);
             }
         }
-        self.logs.clear();
+        for log in self.logs.drain(..) {
+            let mut attributes = log.attributes;
+            if attributes.capacity() > 0 && attributes.capacity() <= 64 && self.pool.len() < POOL {
+                attributes.clear();
+                self.pool.push(attributes);
+            }
+        }
         true
     }
 }

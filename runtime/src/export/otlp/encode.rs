@@ -140,7 +140,7 @@ pub(crate) fn span(buf: &mut Vec<u8>, s: &FinishedSpan, code: &mut CodeCache) {
         wire::uint(b, 6, kind(s.kind));
         wire::fixed64(b, 7, s.start_unix_nanos);
         wire::fixed64(b, 8, s.end_unix_nanos);
-        code.write(b, &s.code);
+        code.span(b, &s.code);
         for (k, v) in &s.attributes {
             key_value(b, 9, k, v);
         }
@@ -167,18 +167,16 @@ pub(crate) fn span(buf: &mut Vec<u8>, s: &FinishedSpan, code: &mut CodeCache) {
 }
 
 /// The `code.*` attributes of recently seen callsites, encoded: a span of a `#[traced]` function
-/// copies its three attributes as one block instead of writing six strings and six messages.
-/// Direct-mapped by the address of the function's name (`&'static` for every macro callsite); a
-/// name that is not static is written each time.
+/// copies its three attributes as one block instead of writing six strings and six messages (a
+/// log record, its two). Direct-mapped by the addresses of the callsite's `&'static` strings,
+/// which are compared, never followed; a function name that is not static is written each time.
 pub(crate) struct CodeCache {
     slots: Vec<Option<CodeSlot>>,
 }
 
-/// A callsite by the addresses of its strings (compared, never followed), and its attributes.
+/// A callsite by the addresses of its strings, and its attributes.
 struct CodeSlot {
-    function: usize,
-    file: Option<usize>,
-    line: Option<u32>,
+    key: (usize, Option<usize>, Option<u32>),
     encoded: Vec<u8>,
 }
 
@@ -191,20 +189,35 @@ impl Default for CodeCache {
 }
 
 impl CodeCache {
-    /// Writes `code` as attributes (field 9 of `Span`).
-    fn write(&mut self, b: &mut Vec<u8>, code: &CodeLocation) {
+    /// Writes a span's `code` as attributes (field 9 of `Span`).
+    fn span(&mut self, b: &mut Vec<u8>, code: &CodeLocation) {
         let Some(Cow::Borrowed(function)) = &code.function else {
-            return encode_code(b, code);
+            return span_code(b, code);
         };
-        let (function, file) = (function.as_ptr() as usize, code.file.map(|f| f.as_ptr() as usize));
-        let slot = &mut self.slots[(function >> 3) % CODE_SLOTS];
-        match slot {
-            Some(s) if s.function == function && s.file == file && s.line == code.line => {}
-            _ => {
-                let mut encoded = Vec::new();
-                encode_code(&mut encoded, code);
-                *slot = Some(CodeSlot { function, file, line: code.line, encoded });
-            }
+        let key = (function.as_ptr() as usize, code.file.map(|f| f.as_ptr() as usize), code.line);
+        self.write(b, key, |b| span_code(b, code));
+    }
+
+    /// Writes a log record's source file and line as attributes (field 6 of `LogRecord`).
+    fn log(&mut self, b: &mut Vec<u8>, file: Option<&'static str>, line: Option<u32>) {
+        let Some(f) = file else {
+            return log_code(b, file, line);
+        };
+        self.write(b, (f.as_ptr() as usize, None, line), |b| log_code(b, file, line));
+    }
+
+    fn write(
+        &mut self,
+        b: &mut Vec<u8>,
+        key: (usize, Option<usize>, Option<u32>),
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let hash = (key.0 >> 3) ^ key.2.map_or(0, |l| l as usize);
+        let slot = &mut self.slots[hash % CODE_SLOTS];
+        if !slot.as_ref().is_some_and(|s| s.key == key) {
+            let mut encoded = Vec::new();
+            encode(&mut encoded);
+            *slot = Some(CodeSlot { key, encoded });
         }
         if let Some(s) = slot {
             b.extend_from_slice(&s.encoded);
@@ -212,7 +225,7 @@ impl CodeCache {
     }
 }
 
-fn encode_code(b: &mut Vec<u8>, code: &CodeLocation) {
+fn span_code(b: &mut Vec<u8>, code: &CodeLocation) {
     if let Some(function) = &code.function {
         key_value_str(b, 9, "code.function.name", function);
     }
@@ -221,6 +234,15 @@ fn encode_code(b: &mut Vec<u8>, code: &CodeLocation) {
     }
     if let Some(line) = code.line {
         key_value(b, 9, "code.line.number", &Value::I64(i64::from(line)));
+    }
+}
+
+fn log_code(b: &mut Vec<u8>, file: Option<&str>, line: Option<u32>) {
+    if let Some(file) = file {
+        key_value_str(b, 6, "code.file.path", file);
+    }
+    if let Some(line) = line {
+        key_value(b, 6, "code.line.number", &Value::I64(i64::from(line)));
     }
 }
 
@@ -236,7 +258,7 @@ fn kind(k: SpanKind) -> u64 {
 
 /// Appends `l` to a batch (a `LogRecord`, field 2 of `ScopeLogs`); `observed`: when telemark
 /// exported it, in nanoseconds since the Unix epoch.
-pub(crate) fn log(buf: &mut Vec<u8>, l: &LogEntry, observed: u64) {
+pub(crate) fn log(buf: &mut Vec<u8>, l: &LogEntry, observed: u64, code: &mut CodeCache) {
     wire::message_with_room(buf, 2, 2, |b| {
         wire::fixed64(b, 1, l.time_unix_nanos);
         wire::fixed64(b, 11, observed);
@@ -246,12 +268,7 @@ pub(crate) fn log(buf: &mut Vec<u8>, l: &LogEntry, observed: u64) {
         for (k, v) in &l.attributes {
             key_value(b, 6, k, v);
         }
-        if let Some(file) = l.file {
-            key_value_str(b, 6, "code.file.path", file);
-        }
-        if let Some(line) = l.line {
-            key_value(b, 6, "code.line.number", &Value::I64(i64::from(line)));
-        }
+        code.log(b, l.file, l.line);
         if let (Some(trace), Some(span)) = (l.trace_id, l.span_id) {
             wire::fixed32(b, 8, SAMPLED);
             wire::bytes(b, 9, &trace.to_bytes());

@@ -157,6 +157,7 @@ pub(crate) struct Otlp {
     spans: Open,
     logs: OpenLogs,
     code: encode::CodeCache,
+    log_code: encode::CodeCache,
 }
 
 impl Otlp {
@@ -197,6 +198,7 @@ impl Otlp {
             spans: Open::new(envelope.head_room(envelope.scope()), 0),
             logs: OpenLogs::default(),
             code: encode::CodeCache::default(),
+            log_code: encode::CodeCache::default(),
             envelope,
         })
     }
@@ -299,7 +301,9 @@ impl Exporter for Otlp {
                 lost_logs += 1;
                 continue;
             }
-            let i = match self.logs.scopes.iter().position(|(t, ..)| *t == log.target) {
+            // Targets are `&'static str`s: the same callsite's is the same pointer.
+            let same = |t: &&'static str| std::ptr::eq(*t, log.target) || *t == log.target;
+            let i = match self.logs.scopes.iter().position(|(t, ..)| same(t)) {
                 Some(i) => i,
                 None => {
                     self.logs.scopes.push((log.target, encode::scope(log.target), Vec::new()));
@@ -308,7 +312,7 @@ impl Exporter for Otlp {
             };
             let records = &mut self.logs.scopes[i].2;
             let before = records.len();
-            encode::log(records, log, observed);
+            encode::log(records, log, observed, &mut self.log_code);
             self.logs.bytes += records.len() - before;
             self.logs.items += 1;
             self.logs.since.get_or_insert(now);
