@@ -214,7 +214,7 @@ impl CodeCache {
     ) {
         let hash = (key.0 >> 3) ^ key.2.map_or(0, |l| l as usize);
         let slot = &mut self.slots[hash % CODE_SLOTS];
-        if !slot.as_ref().is_some_and(|s| s.key == key) {
+        if slot.as_ref().is_none_or(|s| s.key != key) {
             let mut encoded = Vec::new();
             encode(&mut encoded);
             *slot = Some(CodeSlot { key, encoded });
