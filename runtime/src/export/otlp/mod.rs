@@ -29,7 +29,7 @@ use encode::{Envelope, Scoped};
 use health::{Health, Signal};
 use std::future::{poll_fn, Future as _};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{self as std_mpsc, SyncSender};
 use std::sync::Arc;
 use std::task::Poll;
@@ -257,7 +257,7 @@ impl Otlp {
         self.queued.add(items, bytes);
         if self.batches.send(batch).is_err() {
             self.queued.settle(items, bytes);
-            dropped(signal).fetch_add(items as u64, Relaxed);
+            count_dropped(signal, items);
         }
     }
 
@@ -350,13 +350,15 @@ impl Exporter for Otlp {
     }
 }
 
-/// The counter of `signal`'s dropped items.
-fn dropped(signal: Signal) -> &'static AtomicU64 {
-    match signal {
+/// Counts `n` spans or log records of `signal` as dropped (a metrics push carries no items: its
+/// counts are cumulative, and the next push carries them).
+fn count_dropped(signal: Signal, n: usize) {
+    let counter = match signal {
         Signal::Spans => &STATS.spans_dropped,
         Signal::Logs => &STATS.logs_dropped,
-        Signal::Metrics => &STATS.export_failures,
-    }
+        Signal::Metrics => return,
+    };
+    counter.fetch_add(n as u64, Relaxed);
 }
 
 /// The OTLP thread: sends what the collector hands over, and pushes the metrics.
@@ -475,7 +477,7 @@ impl Sender {
         STATS.logs_dropped.fetch_add(logs as u64, Relaxed);
         while let Ok(b) = batches.try_recv() {
             self.queued.settle(b.items, b.body.len());
-            dropped(b.signal).fetch_add(b.items as u64, Relaxed);
+            count_dropped(b.signal, b.items);
         }
     }
 
@@ -533,19 +535,14 @@ impl Sender {
                     Signal::Logs => STATS.logs_exported.fetch_add((done.items - rejected) as u64, Relaxed),
                     Signal::Metrics => 0,
                 };
-                if rejected > 0 {
-                    dropped(done.signal).fetch_add(rejected as u64, Relaxed);
-                }
+                count_dropped(done.signal, rejected);
                 health.delivered(done.signal);
             }
             Err(cause) => {
                 STATS.export_failures.fetch_add(1, Relaxed);
-                // A failed metrics push loses one push (its counts are cumulative: the next
-                // push carries them).
+                count_dropped(done.signal, done.items);
+                // A failed metrics push is said as one push lost.
                 let lost = if done.signal == Signal::Metrics { 1 } else { done.items };
-                if done.signal != Signal::Metrics {
-                    dropped(done.signal).fetch_add(lost as u64, Relaxed);
-                }
                 health.failed(done.signal, &cause, lost as u64);
             }
         }
