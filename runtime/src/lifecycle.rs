@@ -125,6 +125,8 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
     }
     thread::RING_CAPACITY.store(config.export.buffer_per_thread.max(16), Relaxed);
     let mut exporters: Vec<Box<dyn export::Exporter>> = Vec::new();
+    #[allow(unused_mut)]
+    let mut direct: Option<Box<dyn export::RecordExporter>> = None;
     let otlp_on = !config.exporters.otlp.endpoint.trim().is_empty();
     #[cfg(not(feature = "otlp"))]
     if otlp_on {
@@ -154,7 +156,7 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
                 o.endpoint.trim()
             ))),
         };
-        exporters.push(Box::new(export::otlp::Otlp::start(settings).map_err(Error::Exporter)?));
+        direct = Some(Box::new(export::otlp::Otlp::start(settings).map_err(Error::Exporter)?));
     }
     let c = &config.exporters.console;
     let console_on = match c.enabled {
@@ -206,7 +208,7 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
         *s = Some(Services { prometheus, extension });
     }
     crate::caller::clock::reanchor();
-    collector::start(exporters, config.export.drain_interval.max(Duration::from_millis(1)))
+    collector::start(direct, exporters, config.export.drain_interval.max(Duration::from_millis(1)))
         .map_err(Error::Thread)?;
     install_panic_hook();
     if install_subscriber {

@@ -137,7 +137,8 @@ impl fmt::Write for Capped<'_> {
 }
 
 fn put_key(buf: &mut Vec<u8>, key: &str) {
-    let k = &key.as_bytes()[..key.len().min(255)];
+    // Cut on a character boundary, so that every key decodes as UTF-8 without a copy.
+    let k = &key.as_bytes()[..floor_boundary(key, 255)];
     buf.push(k.len() as u8);
     buf.extend_from_slice(k);
 }
@@ -377,10 +378,125 @@ pub(crate) struct Decoded {
     pub status_message: Option<String>,
 }
 
+/// A value as a data buffer holds it, borrowed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum ValueRef<'a> {
+    Str(&'a str),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Str(s) => ValueRef::Str(s),
+            Value::I64(v) => ValueRef::I64(*v),
+            Value::F64(v) => ValueRef::F64(*v),
+            Value::Bool(v) => ValueRef::Bool(*v),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    fn to_value(self, owned: impl FnOnce(&str) -> Cow<'static, str>) -> Value {
+        match self {
+            ValueRef::Str(s) => Value::Str(owned(s)),
+            ValueRef::I64(v) => Value::I64(v),
+            ValueRef::F64(v) => Value::F64(v),
+            ValueRef::Bool(v) => Value::Bool(v),
+        }
+    }
+}
+
+impl fmt::Display for ValueRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueRef::Str(s) => f.write_str(s),
+            ValueRef::I64(v) => write!(f, "{v}"),
+            ValueRef::F64(v) => write!(f, "{v}"),
+            ValueRef::Bool(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// One entry of a data buffer, borrowed from it: what [`entries`] yields.
+#[derive(Clone, Debug)]
+pub(crate) enum Entry<'a> {
+    /// An attribute.
+    Attr(&'a str, ValueRef<'a>),
+    /// An event: its time, its name and its attributes (read them with [`Attrs`]).
+    Event(u64, &'a str, Attrs<'a>),
+    /// The span's name, set while it ran.
+    Name(&'a str),
+    /// The span's status message.
+    Status(&'a str),
+}
+
+/// The entries of a data buffer, in the order they were recorded: the one reader of the format,
+/// for decoding into owned values ([`decode`]) and for encoding straight from the buffer. A
+/// malformed tail (which the writer never produces) ends the iteration.
+pub(crate) fn entries(buf: &[u8]) -> Entries<'_> {
+    Entries(Reader { b: buf, at: 0 })
+}
+
+/// See [`entries`].
+#[derive(Clone, Debug)]
+pub(crate) struct Entries<'a>(Reader<'a>);
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Entry<'a>;
+    fn next(&mut self) -> Option<Entry<'a>> {
+        let r = &mut self.0;
+        let entry = match r.u8()? {
+            tag @ (T_STR | T_I64 | T_F64 | T_BOOL) => r.attr(tag).map(|(k, v)| Entry::Attr(k, v)),
+            T_EVENT => (|| {
+                let time = r.u64()?;
+                let name = r.key()?;
+                let n = r.u16()?;
+                // The attributes are walked once here to find where the event ends.
+                let start = r.at;
+                let mut attrs = Attrs { r: Reader { b: r.b, at: start }, left: n };
+                for _ in 0..n {
+                    attrs.next()?;
+                }
+                r.at = attrs.r.at;
+                Some(Entry::Event(time, name, Attrs { r: Reader { b: &r.b[..r.at], at: start }, left: n }))
+            })(),
+            T_NAME => r.long_str().map(Entry::Name),
+            T_STATUS => r.long_str().map(Entry::Status),
+            _ => None,
+        };
+        if entry.is_none() {
+            r.at = r.b.len();
+        }
+        entry
+    }
+}
+
+/// The attributes of an event (see [`Entry::Event`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Attrs<'a> {
+    r: Reader<'a>,
+    left: u16,
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = (&'a str, ValueRef<'a>);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let tag = self.r.u8()?;
+        self.r.attr(tag)
+    }
+}
+
+#[derive(Clone, Debug)]
 struct Reader<'a> {
     b: &'a [u8],
     at: usize,
-    keys: Keys,
 }
 
 impl<'a> Reader<'a> {
@@ -404,59 +520,44 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(s);
         Some(u64::from_le_bytes(a))
     }
-    fn key(&mut self) -> Option<Cow<'static, str>> {
+    /// Keys and strings were written from `&str`s, cut on character boundaries: they are UTF-8.
+    fn key(&mut self) -> Option<&'a str> {
         let n = self.u8()? as usize;
-        let bytes = self.take(n)?;
-        Some(match self.keys.find(bytes) {
-            Some(k) => Cow::Borrowed(k),
-            None => Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
-        })
+        std::str::from_utf8(self.take(n)?).ok()
     }
-    fn long_str(&mut self) -> Option<String> {
+    fn long_str(&mut self) -> Option<&'a str> {
         let n = self.u32()? as usize;
-        Some(String::from_utf8_lossy(self.take(n)?).into_owned())
+        std::str::from_utf8(self.take(n)?).ok()
     }
-    fn attr(&mut self, tag: u8) -> Option<(Cow<'static, str>, Value)> {
+    fn attr(&mut self, tag: u8) -> Option<(&'a str, ValueRef<'a>)> {
         let key = self.key()?;
         let v = match tag {
-            T_STR => Value::Str(self.long_str()?.into()),
-            T_I64 => Value::I64(self.u64()? as i64),
-            T_F64 => Value::F64(f64::from_bits(self.u64()?)),
-            T_BOOL => Value::Bool(self.u8()? != 0),
+            T_STR => ValueRef::Str(self.long_str()?),
+            T_I64 => ValueRef::I64(self.u64()? as i64),
+            T_F64 => ValueRef::F64(f64::from_bits(self.u64()?)),
+            T_BOOL => ValueRef::Bool(self.u8()? != 0),
             _ => return None,
         };
         Some((key, v))
     }
 }
 
-/// Decodes a data buffer. A malformed tail (which the writer never produces) is ignored.
+/// Decodes a data buffer into owned values (into `attributes`, a reused list); keys known at
+/// compile time are borrowed, not copied.
 pub(crate) fn decode(buf: &[u8], keys: Keys, attributes: Vec<(Cow<'static, str>, Value)>) -> Decoded {
     let mut out = Decoded { attributes, ..Decoded::default() };
-    if buf.is_empty() {
-        return out;
-    }
-    let mut r = Reader { b: buf, at: 0, keys };
-    while let Some(tag) = r.u8() {
-        let ok = match tag {
-            T_STR | T_I64 | T_F64 | T_BOOL => r.attr(tag).map(|a| out.attributes.push(a)),
-            T_EVENT => (|| {
-                let time = r.u64()?;
-                let name = r.key()?;
-                let n = r.u16()?;
-                let mut attributes = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    let tag = r.u8()?;
-                    attributes.push(r.attr(tag)?);
-                }
-                out.events.push(Event { name, time_unix_nanos: time, attributes });
-                Some(())
-            })(),
-            T_NAME => r.long_str().map(|s| out.name = Some(s)),
-            T_STATUS => r.long_str().map(|s| out.status_message = Some(s)),
-            _ => None,
-        };
-        if ok.is_none() {
-            break;
+    let key = |k: &str| keys.find(k.as_bytes()).map_or_else(|| Cow::Owned(k.to_owned()), Cow::Borrowed);
+    let owned = |s: &str| Cow::Owned(s.to_owned());
+    for entry in entries(buf) {
+        match entry {
+            Entry::Attr(k, v) => out.attributes.push((key(k), v.to_value(owned))),
+            Entry::Event(time, name, attrs) => out.events.push(Event {
+                name: key(name),
+                time_unix_nanos: time,
+                attributes: attrs.map(|(k, v)| (key(k), v.to_value(owned))).collect(),
+            }),
+            Entry::Name(n) => out.name = Some(n.to_owned()),
+            Entry::Status(s) => out.status_message = Some(s.to_owned()),
         }
     }
     out

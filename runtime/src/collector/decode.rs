@@ -5,7 +5,8 @@ use super::Attributes;
 use crate::caller::callsite::{Status, STATUS_CAPTURED, STATUS_ERROR, STATUS_OK};
 use crate::caller::ids::{SpanId, TraceId};
 use crate::caller::thread::{LogRecord, LogSource, Site, SpanRecord};
-use crate::caller::value;
+use crate::caller::value::{self, Entry};
+use crate::export::view::{self, LogView, SpanView, StatusView};
 use crate::export::{CodeLocation, FinishedSpan, LogEntry};
 use std::borrow::Cow;
 
@@ -91,4 +92,55 @@ pub(super) fn decode_log(
         line,
     };
     (entry, r.data)
+}
+
+/// A span record as a view of itself, for an exporter that encodes it where it lies — unless it
+/// has events: an exception event is completed on telemark's thread (its stack trace), so such a
+/// span is decoded ([`decode_span`]).
+pub(super) fn span_view<'a>(r: &'a SpanRecord, anchor: &minstant::Anchor) -> Option<SpanView<'a>> {
+    let (mut name, mut message) = (None, None);
+    for entry in value::entries(&r.data) {
+        match entry {
+            Entry::Event(..) => return None,
+            Entry::Name(n) => name = Some(n),
+            Entry::Status(m) => message = Some(m),
+            Entry::Attr(..) => {}
+        }
+    }
+    Some(SpanView {
+        trace_id: r.trace_id,
+        span_id: r.span_id,
+        parent_span_id: (r.parent != SpanId::INVALID).then_some(r.parent),
+        parent_is_remote: r.parent_remote,
+        trace_state: r.trace_state.as_deref(),
+        name: name.unwrap_or_else(|| r.site.name()),
+        kind: r.kind,
+        start_unix_nanos: r.start.as_unix_nanos(anchor),
+        end_unix_nanos: r.end.as_unix_nanos(anchor),
+        code: code_location(&r.site),
+        attributes: view::Attributes::Raw { data: &r.data },
+        dropped_attributes: r.dropped,
+        events: &[],
+        status: match r.status {
+            STATUS_ERROR | STATUS_CAPTURED => StatusView::Error(message.unwrap_or_default()),
+            STATUS_OK => StatusView::Ok,
+            _ => StatusView::Unset,
+        },
+    })
+}
+
+/// A log record as a view of itself (its first `message` field is the body).
+pub(super) fn log_view<'a>(r: &'a LogRecord, anchor: &minstant::Anchor) -> LogView<'a> {
+    let LogSource::Tracing(m) = r.source;
+    LogView {
+        time_unix_nanos: r.time.as_unix_nanos(anchor),
+        level: r.level,
+        target: m.target(),
+        fields: view::Attributes::Raw { data: &r.data },
+        message: "",
+        trace_id: (r.trace_id != TraceId::INVALID).then_some(r.trace_id),
+        span_id: (r.span_id != SpanId::INVALID).then_some(r.span_id),
+        file: m.file(),
+        line: m.line(),
+    }
 }

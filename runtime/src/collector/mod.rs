@@ -6,9 +6,9 @@ mod decode;
 use crate::caller::clock;
 use crate::caller::thread::{self, Record, CHANNELS};
 use crate::caller::value;
-use crate::export::{Exporter, FinishedSpan, LogEntry};
+use crate::export::{Exporter, FinishedSpan, LogEntry, RecordExporter};
 use crate::stats::STATS;
-use decode::{decode_log, decode_span};
+use decode::{decode_log, decode_span, log_view, span_view};
 use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -53,12 +53,22 @@ pub(crate) fn request(make: impl FnOnce(SyncSender<()>) -> Command, deadline: In
     sent && ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
 }
 
-pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> std::io::Result<()> {
+/// Starts telemark's thread. `direct` (OTLP) takes records as they lie in the rings; the
+/// `exporters` take them decoded.
+pub(crate) fn start(
+    direct: Option<Box<dyn RecordExporter>>,
+    exporters: Vec<Box<dyn Exporter>>,
+    interval: Duration,
+) -> std::io::Result<()> {
     let (tx, rx) = mpsc::sync_channel(256);
     let mut c = Collector {
+        direct,
         exporters,
         spans: Vec::new(),
         logs: Vec::new(),
+        direct_spans: Vec::new(),
+        direct_logs: Vec::new(),
+        pending: false,
         pool: Vec::new(),
         exceptions: crate::exception::Processor::default(),
     };
@@ -98,14 +108,14 @@ pub(crate) fn start(exporters: Vec<Box<dyn Exporter>>, interval: Duration) -> st
                 }
                 Ok(Command::Flush(ack, deadline)) => {
                     let _ = c.dispatch();
-                    for e in &mut c.exporters {
+                    for e in c.all() {
                         e.flush(deadline);
                     }
                     let _ = ack.send(());
                 }
                 Ok(Command::Shutdown(ack, deadline)) => {
                     let _ = c.dispatch();
-                    for e in &mut c.exporters {
+                    for e in c.all() {
                         e.shutdown(deadline);
                     }
                     let _ = ack.send(());
@@ -135,9 +145,18 @@ pub(crate) fn detach() {
 }
 
 struct Collector {
+    /// The exporter that takes records where they lie (OTLP), if it is on.
+    direct: Option<Box<dyn RecordExporter>>,
+    /// The others (console, in-memory, the program's own).
     exporters: Vec<Box<dyn Exporter>>,
+    /// Decoded for `exporters` (only when there are some).
     spans: Vec<FinishedSpan>,
     logs: Vec<LogEntry>,
+    /// Decoded for `direct`: what could not be handed over where it lay.
+    direct_spans: Vec<FinishedSpan>,
+    direct_logs: Vec<LogEntry>,
+    /// Records were taken since the last dispatch.
+    pending: bool,
     /// Emptied attribute lists of exported spans, reused for the next ones.
     pool: Vec<Attributes>,
     /// Groups exceptions and completes the span events that wait for their stacktraces.
@@ -145,6 +164,11 @@ struct Collector {
 }
 
 type Attributes = Vec<(Cow<'static, str>, value::Value)>;
+
+/// Runs an exporter's call, so that a panic in it cannot end telemark's thread.
+fn guarded(f: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+}
 
 /// Attribute lists kept for reuse at most.
 const POOL: usize = 4096;
@@ -173,6 +197,11 @@ impl Collector {
         let Ok(mut channels) = CHANNELS.lock() else {
             return 0;
         };
+        let (mut spans, mut logs) = (0u64, 0u64);
+        let others = !self.exporters.is_empty();
+        if let Some(d) = &mut self.direct {
+            d.begin();
+        }
         for ch in channels.iter_mut() {
             ch.shared.wake_requested.store(false, Relaxed);
             let dropped = ch.shared.spans_dropped.swap(0, Relaxed);
@@ -190,76 +219,132 @@ impl Collector {
             for _ in 0..limit {
                 let Ok(record) = ch.records.pop() else { break };
                 taken += 1;
-                let mut data = match record {
+                let data = match record {
                     Record::Span(s) => {
-                        let attributes =
-                            if s.data.is_empty() { Vec::new() } else { self.pool.pop().unwrap_or_default() };
-                        let (mut span, data) = decode_span(s, &anchor, attributes);
-                        if !span.events.is_empty() {
-                            self.exceptions.complete(&mut span.events);
+                        spans += 1;
+                        // The direct exporter takes it where it lies, unless it has events.
+                        let handed = match (&mut self.direct, span_view(&s, &anchor)) {
+                            (Some(d), Some(v)) => {
+                                guarded(|| d.span(&v));
+                                true
+                            }
+                            (Some(_), None) => false,
+                            (None, _) => true,
+                        };
+                        if handed && !others {
+                            s.data
+                        } else {
+                            let attributes = if s.data.is_empty() {
+                                Vec::new()
+                            } else {
+                                self.pool.pop().unwrap_or_default()
+                            };
+                            let (mut span, data) = decode_span(s, &anchor, attributes);
+                            if !span.events.is_empty() {
+                                self.exceptions.complete(&mut span.events);
+                            }
+                            match (handed, others) {
+                                (false, false) => self.direct_spans.push(span),
+                                (false, true) => {
+                                    self.direct_spans.push(span.clone());
+                                    self.spans.push(span);
+                                }
+                                (true, _) => self.spans.push(span),
+                            }
+                            data
                         }
-                        self.spans.push(span);
-                        data
                     }
                     Record::Exception(report) => {
                         if let Some(log) = self.exceptions.process(*report) {
-                            self.logs.push(log);
+                            logs += 1;
+                            match (self.direct.is_some(), others) {
+                                (true, false) => self.direct_logs.push(log),
+                                (true, true) => {
+                                    self.direct_logs.push(log.clone());
+                                    self.logs.push(log);
+                                }
+                                (false, _) => self.logs.push(log),
+                            }
                         }
                         continue;
                     }
                     Record::Log(l) => {
-                        let attributes = self.pool.pop().unwrap_or_default();
-                        let (log, data) = decode_log(l, &anchor, attributes);
-                        self.logs.push(log);
-                        data
+                        logs += 1;
+                        if let Some(d) = &mut self.direct {
+                            guarded(|| d.log(&log_view(&l, &anchor)));
+                        }
+                        if others {
+                            let attributes = self.pool.pop().unwrap_or_default();
+                            let (log, data) = decode_log(l, &anchor, attributes);
+                            self.logs.push(log);
+                            data
+                        } else {
+                            l.data
+                        }
                     }
                 };
                 if data.capacity() > 0 && data.capacity() <= 4096 {
+                    let mut data = data;
                     data.clear();
                     let _ = ch.recycle.push(data);
                 }
             }
         }
         channels.retain(|ch| !(ch.records.is_abandoned() && ch.records.is_empty()));
+        STATS.spans_recorded.fetch_add(spans, Relaxed);
+        STATS.logs_recorded.fetch_add(logs, Relaxed);
+        self.pending |= spans + logs > 0;
         taken
     }
 
     /// Lets the exporters send what they hold back.
     fn idle(&mut self) {
-        for e in &mut self.exporters {
+        for e in self.all() {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.idle()));
         }
     }
 
     /// Hands what was drained to the exporters; false if there was nothing.
     fn dispatch(&mut self) -> bool {
-        if self.spans.is_empty() && self.logs.is_empty() {
+        if !std::mem::take(&mut self.pending) {
             return false;
         }
-        STATS.spans_recorded.fetch_add(self.spans.len() as u64, Relaxed);
-        STATS.logs_recorded.fetch_add(self.logs.len() as u64, Relaxed);
-        self.logs.sort_by_key(|l| l.time_unix_nanos);
-        for e in &mut self.exporters {
-            let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.export(&self.spans, &self.logs)));
+        if let Some(d) = &mut self.direct {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                d.export(&self.direct_spans, &self.direct_logs)
+            }));
             if !matches!(outcome, Ok(Ok(()))) {
                 STATS.export_failures.fetch_add(1, Relaxed);
             }
         }
-        for span in self.spans.drain(..) {
-            let mut attributes = span.attributes;
-            if attributes.capacity() > 0 && attributes.capacity() <= 64 && self.pool.len() < POOL {
-                attributes.clear();
-                self.pool.push(attributes);
+        if !self.spans.is_empty() || !self.logs.is_empty() {
+            self.logs.sort_by_key(|l| l.time_unix_nanos);
+            for e in &mut self.exporters {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    e.export(&self.spans, &self.logs)
+                }));
+                if !matches!(outcome, Ok(Ok(()))) {
+                    STATS.export_failures.fetch_add(1, Relaxed);
+                }
             }
         }
-        for log in self.logs.drain(..) {
-            let mut attributes = log.attributes;
+        let lists = self.spans.drain(..).chain(self.direct_spans.drain(..)).map(|s| s.attributes);
+        let lists = lists.chain(self.logs.drain(..).chain(self.direct_logs.drain(..)).map(|l| l.attributes));
+        for mut attributes in lists {
             if attributes.capacity() > 0 && attributes.capacity() <= 64 && self.pool.len() < POOL {
                 attributes.clear();
                 self.pool.push(attributes);
             }
         }
         true
+    }
+
+    /// Every exporter, the direct one first.
+    fn all(&mut self) -> impl Iterator<Item = &mut dyn Exporter> {
+        let direct = self.direct.as_mut().map(|d| {
+            let d: &mut dyn Exporter = &mut **d;
+            d
+        });
+        direct.into_iter().chain(self.exporters.iter_mut().map(|e| &mut **e as &mut dyn Exporter))
     }
 }

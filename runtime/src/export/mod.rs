@@ -5,6 +5,7 @@ pub(crate) mod console;
 pub(crate) mod memory;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;
+pub(crate) mod view;
 
 use crate::caller::callsite::{SpanKind, Status};
 use crate::caller::ids::{SpanId, TraceId};
@@ -138,6 +139,25 @@ pub trait Exporter: Send + 'static {
     fn shutdown(&mut self, deadline: std::time::Instant) {
         self.flush(deadline);
     }
+}
+
+/// An exporter that also takes borrowed views of spans and log records, so that telemark's thread
+/// can hand it what a caller's thread recorded without decoding it into owned values first (the
+/// OTLP exporter, which writes bytes). A pass of telemark's thread calls [`begin`], then [`span`]
+/// and [`log`] for each record it could hand over so, and ends with [`Exporter::export`] of the
+/// ones it had to decode (a span whose exception event was completed on telemark's thread, an
+/// exception's log record), which may be none.
+///
+/// [`begin`]: RecordExporter::begin
+/// [`span`]: RecordExporter::span
+/// [`log`]: RecordExporter::log
+pub(crate) trait RecordExporter: Exporter {
+    /// A pass starts.
+    fn begin(&mut self);
+    /// Takes a span.
+    fn span(&mut self, span: &view::SpanView<'_>);
+    /// Takes a log record.
+    fn log(&mut self, log: &view::LogView<'_>);
 }
 
 /// An exporter that discards everything (for benchmarks and for measuring the pipeline itself).

@@ -9,9 +9,10 @@
 //! (field for field; `tests/otlp_encoding.rs` compares them through the official definitions).
 
 use super::wire::{self, always};
-use crate::caller::callsite::{SpanKind, Status};
-use crate::caller::value::Value;
-use crate::export::{CodeLocation, FinishedSpan, LogEntry};
+use crate::caller::callsite::SpanKind;
+use crate::caller::value::ValueRef;
+use crate::export::view::{LogView, SpanView, StatusView};
+use crate::export::CodeLocation;
 use std::borrow::Cow;
 
 /// The instrumentation scope of spans and metrics; log records are scoped by their target.
@@ -122,13 +123,13 @@ fn scope_head(out: &mut Vec<u8>, scope: &[u8], items_len: usize) {
     out.extend_from_slice(scope);
 }
 
-/// Appends `span` to a batch (a `Span`, field 2 of `ScopeSpans`).
-pub(crate) fn span(buf: &mut Vec<u8>, s: &FinishedSpan, code: &mut CodeCache) {
+/// Appends `s` to a batch (a `Span`, field 2 of `ScopeSpans`).
+pub(crate) fn span(buf: &mut Vec<u8>, s: &SpanView<'_>, code: &mut CodeCache) {
     // A span with telemark's `code.*` attributes takes over 127 bytes: two bytes of length.
     wire::message_with_room(buf, 2, 2, |b| {
         wire::bytes(b, 1, &s.trace_id.to_bytes());
         wire::bytes(b, 2, &s.span_id.to_bytes());
-        if let Some(state) = &s.trace_state {
+        if let Some(state) = s.trace_state {
             wire::string(b, 3, state);
         }
         if let Some(parent) = s.parent_span_id {
@@ -136,29 +137,27 @@ pub(crate) fn span(buf: &mut Vec<u8>, s: &FinishedSpan, code: &mut CodeCache) {
         }
         let remote = if s.parent_is_remote { IS_REMOTE } else { 0 };
         wire::fixed32(b, 16, SAMPLED | HAS_IS_REMOTE | remote);
-        wire::string(b, 5, &s.name);
+        wire::string(b, 5, s.name);
         wire::uint(b, 6, kind(s.kind));
         wire::fixed64(b, 7, s.start_unix_nanos);
         wire::fixed64(b, 8, s.end_unix_nanos);
         code.span(b, &s.code);
-        for (k, v) in &s.attributes {
-            key_value(b, 9, k, v);
-        }
+        s.attributes.for_each(|k, v| key_value(b, 9, k, v));
         wire::uint(b, 10, u64::from(s.dropped_attributes));
-        for e in &s.events {
+        for e in s.events {
             wire::message(b, 11, |b| {
                 wire::fixed64(b, 1, e.time_unix_nanos);
                 wire::string(b, 2, &e.name);
                 for (k, v) in &e.attributes {
-                    key_value(b, 3, k, v);
+                    key_value(b, 3, k, v.into());
                 }
             });
         }
         // The status is always present (code 0 when unset), as the SDK sent it.
-        wire::message(b, 15, |b| match &s.status {
-            Status::Unset => {}
-            Status::Ok => wire::uint(b, 3, 1),
-            Status::Error(message) => {
+        wire::message(b, 15, |b| match s.status {
+            StatusView::Unset => {}
+            StatusView::Ok => wire::uint(b, 3, 1),
+            StatusView::Error(message) => {
                 wire::string(b, 2, message);
                 wire::uint(b, 3, 2);
             }
@@ -233,7 +232,7 @@ fn span_code(b: &mut Vec<u8>, code: &CodeLocation) {
         key_value_str(b, 9, "code.file.path", file);
     }
     if let Some(line) = code.line {
-        key_value(b, 9, "code.line.number", &Value::I64(i64::from(line)));
+        key_value(b, 9, "code.line.number", ValueRef::I64(i64::from(line)));
     }
 }
 
@@ -242,7 +241,7 @@ fn log_code(b: &mut Vec<u8>, file: Option<&str>, line: Option<u32>) {
         key_value_str(b, 6, "code.file.path", file);
     }
     if let Some(line) = line {
-        key_value(b, 6, "code.line.number", &Value::I64(i64::from(line)));
+        key_value(b, 6, "code.line.number", ValueRef::I64(i64::from(line)));
     }
 }
 
@@ -258,16 +257,18 @@ fn kind(k: SpanKind) -> u64 {
 
 /// Appends `l` to a batch (a `LogRecord`, field 2 of `ScopeLogs`); `observed`: when telemark
 /// exported it, in nanoseconds since the Unix epoch.
-pub(crate) fn log(buf: &mut Vec<u8>, l: &LogEntry, observed: u64, code: &mut CodeCache) {
+pub(crate) fn log(buf: &mut Vec<u8>, l: &LogView<'_>, observed: u64, code: &mut CodeCache) {
     wire::message_with_room(buf, 2, 2, |b| {
         wire::fixed64(b, 1, l.time_unix_nanos);
         wire::fixed64(b, 11, observed);
         wire::uint(b, 2, u64::from(l.level.severity_number().unsigned_abs()));
         wire::string(b, 3, l.level.severity_text());
-        wire::message(b, 5, |b| always::string(b, 1, &l.message));
-        for (k, v) in &l.attributes {
-            key_value(b, 6, k, v);
-        }
+        // The body (field 5, a string) where the message lies among the fields.
+        l.fields(|key, v| match (key, v) {
+            (Some(k), v) => key_value(b, 6, k, v),
+            (None, ValueRef::Str(s)) => wire::message(b, 5, |b| always::string(b, 1, s)),
+            (None, other) => wire::message(b, 5, |b| always::string(b, 1, &other.to_string())),
+        });
         code.log(b, l.file, l.line);
         if let (Some(trace), Some(span)) = (l.trace_id, l.span_id) {
             wire::fixed32(b, 8, SAMPLED);
@@ -286,14 +287,14 @@ pub(crate) fn key_value_str(buf: &mut Vec<u8>, field: u32, key: &str, value: &st
 }
 
 /// A `KeyValue`, as field `field`.
-pub(crate) fn key_value(buf: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
+pub(crate) fn key_value(buf: &mut Vec<u8>, field: u32, key: &str, value: ValueRef<'_>) {
     wire::message(buf, field, |b| {
         wire::string(b, 1, key);
         wire::message(b, 2, |b| match value {
-            Value::Str(s) => always::string(b, 1, s),
-            Value::Bool(v) => always::varint_field(b, 2, u64::from(*v)),
-            Value::I64(v) => always::varint_field(b, 3, *v as u64),
-            Value::F64(v) => always::double(b, 4, *v),
+            ValueRef::Str(s) => always::string(b, 1, s),
+            ValueRef::Bool(v) => always::varint_field(b, 2, u64::from(v)),
+            ValueRef::I64(v) => always::varint_field(b, 3, v as u64),
+            ValueRef::F64(v) => always::double(b, 4, v),
         });
     });
 }

@@ -16,12 +16,14 @@
 //! and one-worker runtimes, silent loss when the caller's runtime is gone).
 
 mod encode;
+mod gather;
 pub(crate) mod health;
 mod metrics;
 mod transport;
 mod wire;
 
-use super::{ExportError, Exporter, FinishedSpan, LogEntry};
+use super::view::{LogView, SpanView};
+use super::{ExportError, Exporter, FinishedSpan, LogEntry, RecordExporter};
 use crate::config::Protocol;
 use crate::stats::STATS;
 use bytes::Bytes;
@@ -158,6 +160,11 @@ pub(crate) struct Otlp {
     logs: OpenLogs,
     code: encode::CodeCache,
     log_code: encode::CodeCache,
+    /// When the records being added were exported (their observed time), nanoseconds since the
+    /// Unix epoch: read once per pass of telemark's thread.
+    observed: u64,
+    /// Whether a span or log record was dropped in this pass of telemark's thread.
+    lost: bool,
 }
 
 impl Otlp {
@@ -199,6 +206,8 @@ impl Otlp {
             logs: OpenLogs::default(),
             code: encode::CodeCache::default(),
             log_code: encode::CodeCache::default(),
+            observed: 0,
+            lost: false,
             envelope,
         })
     }
@@ -279,51 +288,79 @@ impl Otlp {
     }
 }
 
+impl Otlp {
+    /// Adds a span to the open batch; without room in the queue it is dropped and counted.
+    fn push_span(&mut self, span: &SpanView<'_>) {
+        if !self.has_room() {
+            STATS.spans_dropped.fetch_add(1, Relaxed);
+            self.lost = true;
+            return;
+        }
+        encode::span(&mut self.spans.buf, span, &mut self.code);
+        self.spans.items += 1;
+        self.spans.since.get_or_insert_with(Instant::now);
+        if self.spans.items >= self.max_batch || self.spans.bytes() >= MAX_REQUEST_BYTES {
+            self.seal_spans();
+        }
+    }
+
+    /// Adds a log record to the open batch, under its target's scope; without room in the queue
+    /// it is dropped and counted.
+    fn push_log(&mut self, log: &LogView<'_>) {
+        if !self.has_room() {
+            STATS.logs_dropped.fetch_add(1, Relaxed);
+            self.lost = true;
+            return;
+        }
+        // Targets are `&'static str`s: the same callsite's is the same pointer.
+        let same = |t: &&'static str| std::ptr::eq(*t, log.target) || *t == log.target;
+        let i = match self.logs.scopes.iter().position(|(t, ..)| same(t)) {
+            Some(i) => i,
+            None => {
+                self.logs.scopes.push((log.target, encode::scope(log.target), Vec::new()));
+                self.logs.scopes.len() - 1
+            }
+        };
+        let records = &mut self.logs.scopes[i].2;
+        let before = records.len();
+        encode::log(records, log, self.observed, &mut self.log_code);
+        self.logs.bytes += records.len() - before;
+        self.logs.items += 1;
+        self.logs.since.get_or_insert_with(Instant::now);
+        if self.logs.items >= self.max_batch || self.logs.bytes >= MAX_REQUEST_BYTES {
+            self.seal_logs();
+        }
+    }
+}
+
+/// Spans and log records straight from the caller's records: the collector's fast path.
+impl RecordExporter for Otlp {
+    fn begin(&mut self) {
+        self.observed = unix_nanos(SystemTime::now());
+    }
+
+    fn span(&mut self, span: &SpanView<'_>) {
+        self.push_span(span);
+    }
+
+    fn log(&mut self, log: &LogView<'_>) {
+        self.push_log(log);
+    }
+}
+
 impl Exporter for Otlp {
     fn export(&mut self, spans: &[FinishedSpan], logs: &[LogEntry]) -> Result<(), ExportError> {
-        let now = Instant::now();
-        let (mut lost_spans, mut lost_logs) = (0u64, 0u64);
+        if !spans.is_empty() || !logs.is_empty() {
+            self.observed = unix_nanos(SystemTime::now());
+        }
         for span in spans {
-            if !self.has_room() {
-                lost_spans += 1;
-                continue;
-            }
-            encode::span(&mut self.spans.buf, span, &mut self.code);
-            self.spans.items += 1;
-            self.spans.since.get_or_insert(now);
-            if self.spans.items >= self.max_batch || self.spans.bytes() >= MAX_REQUEST_BYTES {
-                self.seal_spans();
-            }
+            self.push_span(&span.into());
         }
-        let observed = unix_nanos(SystemTime::now());
         for log in logs {
-            if !self.has_room() {
-                lost_logs += 1;
-                continue;
-            }
-            // Targets are `&'static str`s: the same callsite's is the same pointer.
-            let same = |t: &&'static str| std::ptr::eq(*t, log.target) || *t == log.target;
-            let i = match self.logs.scopes.iter().position(|(t, ..)| same(t)) {
-                Some(i) => i,
-                None => {
-                    self.logs.scopes.push((log.target, encode::scope(log.target), Vec::new()));
-                    self.logs.scopes.len() - 1
-                }
-            };
-            let records = &mut self.logs.scopes[i].2;
-            let before = records.len();
-            encode::log(records, log, observed, &mut self.log_code);
-            self.logs.bytes += records.len() - before;
-            self.logs.items += 1;
-            self.logs.since.get_or_insert(now);
-            if self.logs.items >= self.max_batch || self.logs.bytes >= MAX_REQUEST_BYTES {
-                self.seal_logs();
-            }
+            self.push_log(&log.into());
         }
-        self.seal_due(now);
-        STATS.spans_dropped.fetch_add(lost_spans, Relaxed);
-        STATS.logs_dropped.fetch_add(lost_logs, Relaxed);
-        if lost_spans + lost_logs > 0 {
+        self.seal_due(Instant::now());
+        if std::mem::take(&mut self.lost) {
             return Err(ExportError("OTLP export queue full".into()));
         }
         Ok(())

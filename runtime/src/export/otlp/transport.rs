@@ -10,6 +10,7 @@
 //! `Retry-After` or `RetryInfo` delay is honoured, and nothing else is retried (a 400 is final).
 //! Every attempt and wait fits in the exporter's timeout.
 
+use super::gather::Gathering;
 use super::health::{cause, Signal};
 use super::wire::read::{fields, Field};
 use super::OtlpSettings;
@@ -54,7 +55,7 @@ pub(super) struct Accepted {
 /// The client of one OTLP destination.
 #[derive(Clone)]
 pub(super) struct Transport {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Gathering, Full<Bytes>>,
     grpc: bool,
     /// Per signal ([`Signal`] as index).
     urls: [Uri; 3],
@@ -130,7 +131,9 @@ impl Transport {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(s.timeout));
-        let client = Client::builder(TokioExecutor::new()).http2_only(grpc).build(connector);
+        let client = Client::builder(TokioExecutor::new())
+            .http2_only(grpc)
+            .build(Gathering { connector, gather: grpc });
         Ok(Transport { client, grpc, urls, headers, timeout: s.timeout })
     }
 
