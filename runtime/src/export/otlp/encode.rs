@@ -66,6 +66,13 @@ pub(crate) struct Scoped<'a> {
     pub items: &'a [u8],
 }
 
+/// The bytes [`request`] writes.
+pub(crate) fn request_len(envelope: &Envelope, scopes: &[Scoped<'_>], grpc: bool) -> usize {
+    let resource_len = envelope.resource_len(scopes.iter().map(|s| scope_len(s.scope.len(), s.items.len())));
+    let grpc_frame = if grpc { 5 } else { 0 };
+    grpc_frame + wire::message_head_len(resource_len) + resource_len
+}
+
 /// Writes a whole export request (any signal) into `out`: the resource, then each scope with
 /// its items. With `grpc`, it is framed as a gRPC message (uncompressed, 4-byte length).
 pub(crate) fn request(out: &mut Vec<u8>, envelope: &Envelope, scopes: &[Scoped<'_>], grpc: bool) {

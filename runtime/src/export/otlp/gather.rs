@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 /// Bytes gathered before they go to the socket, at most.
-const GATHER: usize = 256 * 1024;
+const GATHER: usize = 64 * 1024;
 
 /// A connector whose connections gather writes (see the module's documentation) when `gather`
 /// (HTTP/2); for HTTP/1.1, which writes a request's head and body at once, they pass through.

@@ -243,7 +243,6 @@ impl Otlp {
         if self.logs.items == 0 {
             return;
         }
-        let mut body = Vec::new();
         let scoped: Vec<Scoped<'_>> = self
             .logs
             .scopes
@@ -251,7 +250,10 @@ impl Otlp {
             .filter(|(_, _, records)| !records.is_empty())
             .map(|(_, scope, records)| Scoped { scope, items: records })
             .collect();
+        let len = encode::request_len(&self.envelope, &scoped, self.grpc);
+        let mut body = Vec::with_capacity(len);
         encode::request(&mut body, &self.envelope, &scoped, self.grpc);
+        debug_assert_eq!(body.len(), len);
         for (_, _, records) in &mut self.logs.scopes {
             records.clear();
         }
