@@ -1,5 +1,6 @@
-//! telemark's collector thread: drains every thread's ring, decodes records into
-//! [`FinishedSpan`]s and [`LogEntry`]s, and hands them to the exporters.
+//! telemark's collector thread: drains every thread's ring and hands what it finds to the
+//! exporters — to the OTLP exporter as views of the records where they lie (nothing decoded, nothing
+//! allocated), to the others decoded into [`FinishedSpan`]s and [`LogEntry`]s.
 
 mod decode;
 
