@@ -347,3 +347,29 @@ fn a_slow_backend_gets_a_few_requests_at_once_not_all() {
     assert_eq!(after.spans_dropped - before.spans_dropped, 20, "{before:?} -> {after:?}");
     let _ = rx.take_errors();
 }
+
+#[test]
+fn requests_of_many_http2_frames_arrive_whole() {
+    // A gRPC request is sent as DATA frames of 16 KiB, which telemark gathers into writes of up to
+    // 64 KiB: requests of one span and of a few thousand (about 1 MiB, one batch) both arrive.
+    let _t = turn();
+    let rx = Receiver::start();
+    let mut cfg = spans_only(&rx, Protocol::Grpc);
+    cfg.export.max_batch = 4000;
+    cfg.export.delay = telemark::QUERY_WAIT;
+    let guard = telemark::init(cfg).unwrap();
+    quiet_work("alone");
+    assert!(telemark::flush(telemark::QUERY_WAIT), "one span, flushed");
+    let tag = "x".repeat(200);
+    for i in 0..4000 {
+        quiet_work(&format!("{i:04}{tag}"));
+    }
+    assert!(guard.shutdown_within(telemark::QUERY_WAIT));
+    let spans = rx.spans();
+    let mut seen: Vec<&str> = spans.iter().filter_map(|s| s.attr_str("tag")).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 4001, "every span, once");
+    let largest = rx.requests().iter().map(|r| r.items).max().unwrap_or(0);
+    assert_eq!(largest, 4000, "the 4000 spans in one request: {:#?}", rx.requests());
+}
