@@ -5,10 +5,11 @@
 //! and reduced to the function names that fingerprint an exception.
 //!
 //! std has one global lock for both. A capture holds it for the stack walk (a few µs); a
-//! symbolisation holds it while it resolves every frame of one backtrace (tens of µs once warm; the
-//! process's first also loads the debug info: tens of ms for a small program, seconds for a large
-//! debug build). A thread capturing an error while telemark's thread symbolises another waits for
-//! that backtrace. Only the first few occurrences per second of one error take a backtrace (see
+//! symbolisation holds it while it resolves every frame of one backtrace (about 15 µs for 20 frames
+//! once warm; the process's first also loads the debug info: about a millisecond for a small
+//! release build, tens of ms when libc's debug symbols are installed, seconds for a large debug
+//! build). A thread capturing an error while telemark's thread symbolises another waits for that
+//! backtrace. Only the first 16 occurrences a second of one error take a backtrace (see
 //! `capture::burst`), which bounds how often telemark's thread takes the lock. The lock is not
 //! re-entrant: a panic raised inside std's backtrace code must reach nothing that takes it again
 //! ([`inside_std`]); telemark's own threads never capture through the panic hook at all.
