@@ -1,6 +1,6 @@
 //! What `#[capture_exceptions]` costs the caller, in one criterion run: the `Ok` path next to a
 //! plain function (target: within 2 ns) and next to `#[traced]` alone; the `Err` path without and
-//! with a backtrace, the floor of the latter (the stack walk alone), and the peer:
+//! with a backtrace, the floor of the latter (std's unresolved capture alone), and the peer:
 //! `tracing::error!` in an entered `info_span!` on tracing-opentelemetry. All in ns per call on the
 //! caller's thread. Captured errors go to telemark's collector thread; a full per-thread ring drops
 //! and counts them, and the table says how many. Every exporter discards.
@@ -9,12 +9,18 @@
 //! criterion case `capture_err_backtrace` mostly measures the calls past it; `..._first16` times
 //! each of the first 16 calls of a clock second by hand, over 8 seconds.
 //!
+//! std's `Backtrace` has one global lock for capturing and symbolising, so a capture waits while
+//! telemark's thread symbolises another backtrace. Also timed by hand: one symbolisation as
+//! telemark's thread does it (the process's first, then warm), and the capture while another thread
+//! symbolises back to back (the worst case: a storm of distinct errors).
+//!
 //! `cargo bench -p telemark-benches --bench exceptions` (under a minute) prints a markdown table, also written to
 //! `target/telemark-bench/exceptions.md`; `cargo test -p telemark-benches --bench exceptions` runs every case once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::Criterion;
+use std::backtrace::Backtrace;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::Path;
@@ -62,19 +68,84 @@ functions! {
     #[telemark::capture_exceptions(backtrace = true)] fn capture_backtrace;
 }
 
-/// The walk telemark does when it takes a backtrace: the return addresses of this stack, no
-/// symbols (those are looked up on telemark's thread).
+/// The capture telemark does when it takes a backtrace: std's `Backtrace::force_capture`, the
+/// return addresses of this stack, no symbols (those are looked up on telemark's thread).
 #[inline(never)]
 fn backtrace_floor() {
-    let mut ips: Vec<usize> = Vec::with_capacity(48);
-    // SAFETY: as in telemark's own capture: the unwinder only reads this thread's stack.
-    unsafe {
-        backtrace::trace_unsynchronized(|f| {
-            ips.push(f.ip() as usize);
-            ips.len() < 256
-        })
-    };
-    drop(black_box(ips));
+    drop(black_box(Backtrace::force_capture()));
+}
+
+/// A backtrace taken `depth` calls deeper than the caller.
+#[inline(never)]
+fn deeper(depth: u32) -> Backtrace {
+    if depth == 0 {
+        return black_box(Backtrace::force_capture());
+    }
+    black_box(deeper(black_box(depth - 1)))
+}
+
+/// One symbolisation as telemark's thread does it (std resolves the backtrace under its global lock
+/// and writes its full form), on a thread of its own: the first of the process (which loads the
+/// debug info), then the median of `n` more, in µs; and how many frames one has.
+fn symbolise(n: usize) -> (f64, f64, usize) {
+    std::thread::spawn(move || {
+        let bt = deeper(10);
+        let t = Instant::now();
+        let text = format!("{bt:#}");
+        let first = t.elapsed().as_secs_f64() * 1e6;
+        let frames = text.lines().filter(|l| !l.trim_start().starts_with("at ")).count();
+        let mut warm: Vec<f64> = (0..n)
+            .map(|_| {
+                let bt = deeper(10);
+                let t = Instant::now();
+                drop(black_box(format!("{bt:#}")));
+                t.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        warm.sort_by(f64::total_cmp);
+        (first, warm.get(n / 2).copied().unwrap_or(f64::NAN), frames)
+    })
+    .join()
+    .unwrap()
+}
+
+/// The median, 99th percentile and worst of `backtrace_floor`, in ns, timed for as long as
+/// `more()` says; and how many were timed.
+fn time_floor(more: impl Fn(usize) -> bool) -> ([f64; 3], usize) {
+    let mut ns = Vec::new();
+    while more(ns.len()) {
+        let t = Instant::now();
+        backtrace_floor();
+        ns.push(t.elapsed().as_nanos() as f64);
+    }
+    ns.sort_by(f64::total_cmp);
+    let at = |q: f64| ns.get((ns.len() as f64 * q) as usize).copied().unwrap_or(f64::NAN);
+    ([at(0.5), at(0.99), ns.last().copied().unwrap_or(f64::NAN)], ns.len())
+}
+
+/// [`time_floor`] while another thread symbolises `n` backtraces back to back, as telemark's thread
+/// would in a storm of distinct errors (without the work it does between two: parsing, grouping,
+/// exporting); and, before, as many captures with nothing else running.
+fn capture_while_symbolising(n: usize) -> (([f64; 3], usize), ([f64; 3], usize)) {
+    use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+    // 0: capturing the backtraces to symbolise, 1: symbolising them, 2: done.
+    let stage = AtomicU8::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let stacks: Vec<Backtrace> = (0..n).map(|_| deeper(10)).collect();
+            stage.store(1, SeqCst);
+            for bt in stacks {
+                drop(black_box(format!("{bt:#}")));
+            }
+            stage.store(2, SeqCst);
+        });
+        while stage.load(SeqCst) == 0 {
+            std::hint::spin_loop();
+        }
+        let contended = time_floor(|_| stage.load(SeqCst) == 1);
+        let quiet = time_floor(|i| i < contended.1);
+        (quiet, contended)
+    })
 }
 
 /// What people write today, run under [`peer`]'s subscriber.
@@ -182,6 +253,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let has = |f: &str| args.iter().any(|a| a == f);
     let full = has("--bench") && !has("--test") && !has("--list") && !has("--profile-time");
+    // Before anything else symbolises: the process's first symbolisation.
+    let (first_symbolise, warm_symbolise, frames) = symbolise(if full { 200 } else { 1 });
     let criterion_dir = target_dir().join("criterion");
     let mut c = Criterion::default()
         .output_directory(&criterion_dir)
@@ -215,6 +288,7 @@ fn main() {
         if has("--list") { (None, None) } else { first16(if full { 8 } else { 1 }) };
     dropped.push(telemark::stats().exceptions_dropped - before);
     dropped.push(case(&mut g, "backtrace_floor", backtrace_floor));
+    let ((quiet, _), (contended, timed)) = capture_while_symbolising(if full { 4000 } else { 2 });
     dropped.push(tracing::dispatcher::with_default(&dispatch, || {
         case(&mut g, "tracing_otel_error", || tracing_otel(black_box(err)))
     }));
@@ -275,6 +349,22 @@ fn main() {
          second alone: {} ns. The rest of `capture_err_backtrace` take no backtrace (16 per second \
          per error).",
         fmt(first_of_second.filter(|_| full), 0)
+    );
+    let _ = writeln!(
+        w,
+        "\nstd's backtrace lock: symbolising one backtrace of {frames} frames as telemark's thread does \
+         takes {} µs the first time in the process (it loads the debug info) and {} µs warm (median). \
+         `backtrace_floor` ({timed} times, from a shallower stack than criterion's) while another \
+         thread symbolises backtraces back to back: median {} ns, 99th percentile {} ns, worst {} ns; \
+         with nothing else running: {} ns, {} ns, {} ns.",
+        fmt(Some(first_symbolise), 0),
+        fmt(Some(warm_symbolise), 1),
+        fmt(Some(contended[0]), 0),
+        fmt(Some(contended[1]), 0),
+        fmt(Some(contended[2]), 0),
+        fmt(Some(quiet[0]), 0),
+        fmt(Some(quiet[1]), 0),
+        fmt(Some(quiet[2]), 0),
     );
     let _ = writeln!(
         w,

@@ -8,6 +8,7 @@ use crate::caller::{sampling, thread};
 use crate::config::{self, Config, ConsoleOutput, Switch};
 use crate::error::Error;
 use crate::{collector, exception, export, metrics, stats, TelemarkLayer};
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
@@ -267,8 +268,15 @@ fn install_panic_hook() {
             let payload = info.payload();
             let msg = exception::panic_message(payload);
             let location = info.location().map(|l| (l.file().to_string(), l.line()));
-            // Captured on every thread, before the panic unwinds; never blocks or panics itself.
-            let note = if thread::is_internal() {
+            // A panic inside telemark's call into std's `Backtrace` (a std bug) may find this
+            // thread holding std's global backtrace lock, which is not re-entrant: capturing a
+            // backtrace now, or std's default hook (it takes the lock to print), would wait for
+            // this thread forever. Then the message is written here and the panic unwinds, which
+            // releases the lock.
+            let inside_backtrace = exception::inside_std_backtrace();
+            // Captured on every thread but telemark's own, before the panic unwinds; never blocks
+            // or panics itself.
+            let note = if inside_backtrace || thread::is_internal() {
                 exception::PanicNote { message: msg, ..Default::default() }
             } else {
                 exception::record_panic_message(&msg, location.as_ref().map(|(f, l)| (f.as_str(), *l)))
@@ -278,7 +286,18 @@ fn install_panic_hook() {
                     *m = Some(note);
                 }
             });
-            previous(info);
+            if inside_backtrace {
+                let current = std::thread::current();
+                let at = info.location().map_or(String::new(), |l| format!(" at {l}"));
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nthread '{}' panicked{at} inside std's backtrace code:\n{}",
+                    current.name().unwrap_or("<unnamed>"),
+                    exception::panic_message(info.payload())
+                );
+            } else {
+                previous(info);
+            }
         }));
     });
 }

@@ -211,10 +211,9 @@ pub trait CaptureAnyhow {
 impl<T> CaptureAnyhow for &&&&&&&Captured<'_, Result<T, anyhow::Error>> {
     fn __telemark_capture(&self, site: &'static CaptureSite) {
         if let Err(e) = self.0 {
-            let bt = e.backtrace();
-            // Its frames are only reachable through `Display`, so it is symbolised here.
-            let own = (bt.status() == std::backtrace::BacktraceStatus::Captured)
-                .then(|| crate::exception::Trace::Text(bt.to_string()));
+            // The error owns its backtrace (only lent here), so it is symbolised here, on the
+            // caller's thread, and travels as text.
+            let own = crate::exception::backtrace_text(e.backtrace()).map(crate::exception::Trace::Text);
             let error: &(dyn Error + Send + Sync + 'static) = e.as_ref();
             capture_returned(site, Subject::Dyn { error, container: "anyhow::Error" }, own);
         }

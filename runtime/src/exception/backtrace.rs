@@ -1,10 +1,22 @@
-//! Stack traces of exceptions: return addresses walked on the user's thread without any lock,
-//! symbolised later on telemark's own thread ([`frames_of_ips`]) into [`StackFrame`]s, split into
-//! application and library frames, rendered as `exception.stacktrace`, and reduced to the function
-//! names that fingerprint an exception.
+//! Stack traces of exceptions, with std's [`Backtrace`] (its symboliser is the one every Rust binary
+//! already links for panic messages): taken unresolved on the user's thread ([`capture`]: return
+//! addresses, no symbols), symbolised later on telemark's own thread ([`frames_of`]) into
+//! [`StackFrame`]s, split into application and library frames, rendered as `exception.stacktrace`,
+//! and reduced to the function names that fingerprint an exception.
 //!
-//! A backtrace that is only available as std's `Backtrace` text (an `anyhow::Error`'s own) is
-//! parsed ([`parse`]); `Backtrace::frames()` is unstable. Short (`{}`) and full (`{:#}`) forms:
+//! std has one global lock for both. A capture holds it for the stack walk (a few µs); a
+//! symbolisation holds it while it resolves every frame of one backtrace (about 15 µs for 20 frames
+//! once warm; the process's first also loads the debug info: about a millisecond for a small
+//! release build, tens of ms when libc's debug symbols are installed, seconds for a large debug
+//! build). A thread capturing an error while telemark's thread symbolises another waits for that
+//! backtrace. Only the first 16 occurrences a second of one error take a backtrace (see
+//! `capture::burst`), which bounds how often telemark's thread takes the lock. The lock is not
+//! re-entrant: a panic raised inside std's backtrace code must reach nothing that takes it again
+//! ([`inside_std`]); telemark's own threads never capture through the panic hook at all.
+//!
+//! `Backtrace::frames()` is unstable, so the text std writes is parsed ([`parse`]): the full form
+//! (`{:#}`) for telemark's own captures (absolute paths, as the debug info has them), the short one
+//! (`{}`) for an `anyhow::Error`'s own backtrace:
 //!
 //! ```text
 //!    4: app::main
@@ -16,12 +28,16 @@
 //!
 //! The short form leaves out the capture's own frames, addresses and `::h…` hashes, and makes paths
 //! relative to the current directory (it does not cut at `__rust_begin_short_backtrace`); the full form
-//! also writes crate disambiguators (`std[e28293b1aa0f68bd]::rt`). Inlined frames get a line of their
-//! own, with the address of their caller; frames without debug info have no `at` line.
+//! starts at std's own capture frames and writes names as demangled without the alternate flag: with
+//! `::h…` hashes, crate disambiguators (`std[e28293b1aa0f68bd]::rt`) and integer types after
+//! constants (`foo::<3usize>`), which [`parse`] removes. Inlined frames get a line of their own, with
+//! the address of their caller; frames without debug info have no `at` line.
 
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::cell::Cell;
 use std::fmt::Write as _;
 
-/// Most frames kept by [`frames_of_ips`]; deeper ones are cut.
+/// Most frames kept by [`frames_of`]; deeper ones are cut.
 pub const MAX_FRAMES: usize = 128;
 /// Most function names returned by [`fingerprint_functions`].
 pub const MAX_FINGERPRINT_FUNCTIONS: usize = 32;
@@ -47,7 +63,7 @@ pub const RUNTIME_SYMBOLS: &[&str] = &[
 ];
 /// Prefixes of such symbols (`__rust_try`, `__GI___clone`).
 pub const RUNTIME_SYMBOL_PREFIXES: &[&str] = &["__rust_", "__GI_"];
-/// Symbols where a thread or the program starts; [`frames_of_ips`] drops them and all below.
+/// Symbols where a thread or the program starts; [`frames_of`] drops them and all below.
 #[rustfmt::skip]
 pub const START_SYMBOLS: &[&str] = &[
     "_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main", "start_thread",
@@ -124,7 +140,9 @@ fn parse_location(location: &str) -> (Option<String>, Option<u32>, Option<u32>) 
 }
 
 /// A function name without what changes between builds: legacy `::h<16 hex>` hashes, v0
-/// `crate[<hex>]` disambiguators and LLVM `.llvm.<n>` suffixes.
+/// `crate[<hex>]` disambiguators and LLVM `.llvm.<n>` suffixes; and as the alternate form of a
+/// demangled name (`{:#}`) writes it: without the types v0 names write after integer constants
+/// (`foo::<3usize>`, `[u8; 4usize]` are `foo::<3>`, `[u8; 4]`).
 fn clean_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut rest = name;
@@ -139,6 +157,7 @@ fn clean_name(name: &str) -> String {
         rest = &rest[disambiguator.unwrap_or(i) + 1..];
     }
     out.push_str(rest);
+    let mut out = without_int_suffixes(out);
     if let Some(i) = out.find(".llvm.") {
         out.truncate(i);
     }
@@ -148,6 +167,42 @@ fn clean_name(name: &str) -> String {
             out.truncate(i);
         }
     }
+    out
+}
+
+/// The integer types a v0 name writes after a constant (`3usize`, `-1i8`).
+const INT_SUFFIXES: &[&str] =
+    &["usize", "isize", "u128", "i128", "u64", "i64", "u32", "i32", "u16", "i16", "u8", "i8"];
+
+/// `name` without the integer type after a number that starts a token (`<3usize>` → `<3>`; not in
+/// identifiers such as `x86_64` or `h2u8`).
+fn without_int_suffixes(name: String) -> String {
+    let bytes = name.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || !b.is_ascii();
+    let mut out = String::new();
+    let (mut i, mut copied) = (0, 0);
+    while i < bytes.len() {
+        if !(bytes[i].is_ascii_digit() && (i == 0 || !ident(bytes[i - 1]))) {
+            i += 1;
+            continue;
+        }
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        let rest = &name[i..];
+        let suffix = INT_SUFFIXES
+            .iter()
+            .find(|s| rest.starts_with(**s) && !rest.as_bytes().get(s.len()).is_some_and(|&b| ident(b)));
+        if let Some(s) = suffix {
+            out.push_str(&name[copied..i]);
+            i += s.len();
+            copied = i;
+        }
+    }
+    if copied == 0 {
+        return name;
+    }
+    out.push_str(&name[copied..]);
     out
 }
 
@@ -226,7 +281,7 @@ fn is_std(function: &str) -> bool {
 }
 
 /// Capture and panic machinery at the top of a stack: telemark (but its unit tests), std's backtrace
-/// and panic code, `rust_begin_unwind`.
+/// (or the backtrace crate's) and panic code, `rust_begin_unwind`.
 fn is_machinery(f: &str) -> bool {
     let krate = crate_of(f);
     (TELEMARK_CRATES.contains(&krate) && !f.contains("::tests::"))
@@ -249,62 +304,69 @@ fn is_start(f: &str) -> bool {
         || START_SYMBOLS.contains(&f)
 }
 
-/// Most return addresses taken from one stack.
-const MAX_IPS: usize = 256;
-
-/// The return addresses of the calling thread's stack, innermost first: no symbol is looked up and
-/// no lock is taken, so a thread capturing an error never waits for telemark's thread symbolising
-/// another one (std's `Backtrace` shares one global lock between both).
-pub(crate) fn capture_ips() -> Vec<usize> {
-    let mut ips = Vec::with_capacity(48);
-    let mut push = |f: &backtrace::Frame| {
-        ips.push(f.ip() as usize);
-        ips.len() < MAX_IPS
-    };
-    #[cfg(not(windows))]
-    // SAFETY: the unsynchronized walk only reads this thread's stack through the platform's
-    // unwinder (`_Unwind_Backtrace`), which is thread-safe; the crate's lock guards symbolisation
-    // caches and, on Windows only, dbghelp — which is why Windows takes the locked path below.
-    unsafe {
-        backtrace::trace_unsynchronized(&mut push)
-    };
-    #[cfg(windows)]
-    backtrace::trace(&mut push);
-    ips
+thread_local! {
+    /// Set while this thread is inside one of telemark's calls into std's `Backtrace`, where it may
+    /// hold std's global backtrace lock.
+    static IN_STD: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Symbolises, on telemark's thread, the return addresses a capturing thread took: frames with
-/// inlined functions included, trimmed: the capture machinery off the top (telemark's own frames
-/// — but those of its unit tests —, the stack walk, `std::panicking`, `rust_begin_unwind`, and the
-/// std glue between them) and the program or thread start off the bottom, cut at [`MAX_FRAMES`].
-pub fn frames_of_ips(ips: &[usize]) -> Vec<StackFrame> {
-    let mut frames = Vec::with_capacity(ips.len());
-    for &ip in ips {
-        let before = frames.len();
-        backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
-            let name = sym.name().map(|n| format!("{n:#}")).unwrap_or_default();
-            let function = clean_name(&name);
-            frames.push(StackFrame {
-                in_app: is_in_app(&function),
-                function,
-                file: sym.filename().map(|p| p.display().to_string()),
-                line: sym.lineno(),
-                column: sym.colno(),
-            });
-        });
-        if frames.len() == before {
-            frames.push(StackFrame { function: "<unknown>".into(), ..StackFrame::default() });
-        }
+/// Runs `f`, a call into std's `Backtrace` (a capture or a symbolisation), noting meanwhile that this
+/// thread may hold std's global backtrace lock, so that a panic raised in there reaches no code that
+/// takes the lock again (see [`inside_std`]); such a panic (a bug of std's) gives `None`.
+fn in_std<R>(f: impl FnOnce() -> R) -> Option<R> {
+    let outer = IN_STD.try_with(|c| c.replace(true)).unwrap_or(false);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    let _ = IN_STD.try_with(|c| c.set(outer));
+    r
+}
+
+/// Whether this thread is inside one of telemark's calls into std's `Backtrace`, so that it may hold
+/// std's global backtrace lock, which is not re-entrant: a panic hook running now must neither
+/// capture a backtrace nor call std's default hook (which takes the lock to print), or the thread
+/// would wait for itself.
+pub(crate) fn inside_std() -> bool {
+    IN_STD.try_with(Cell::get).unwrap_or(false)
+}
+
+/// The calling thread's stack, unresolved (std's `Backtrace::force_capture`: return addresses, no
+/// symbols), to be symbolised by [`frames_of`] on telemark's thread. std takes its global backtrace
+/// lock for the walk, the same lock its symbolisation holds: a thread capturing while telemark's
+/// thread symbolises another backtrace waits for that one to finish.
+pub(crate) fn capture() -> Option<Backtrace> {
+    in_std(Backtrace::force_capture)
+}
+
+/// The short (`{}`) text of a backtrace captured elsewhere (an `anyhow::Error`'s own), symbolised
+/// on the calling thread; `None` unless it was captured.
+#[cfg_attr(not(feature = "anyhow"), allow(dead_code))]
+pub(crate) fn text_of(bt: &Backtrace) -> Option<String> {
+    (bt.status() == BacktraceStatus::Captured).then(|| in_std(|| bt.to_string())).flatten()
+}
+
+/// Symbolises, on telemark's thread, a backtrace a capturing thread took: std resolves it (under
+/// its global backtrace lock) and writes its full form (`{:#}`), which [`parse`] reads back into
+/// frames, inlined functions included; then trimmed: the capture machinery off the top (std's
+/// `Backtrace::create`/`force_capture` and its stack walk, telemark's own frames — but those of its
+/// unit tests —, `std::panicking`, `rust_begin_unwind`, and the std glue between them) and the
+/// program or thread start off the bottom, cut at [`MAX_FRAMES`]. A disabled or unsupported
+/// backtrace gives no frames.
+pub fn frames_of(bt: &Backtrace) -> Vec<StackFrame> {
+    if bt.status() != BacktraceStatus::Captured {
+        return Vec::new();
     }
-    trim(frames)
+    in_std(|| format!("{bt:#}")).map_or_else(Vec::new, |text| trim(parse(&text)))
 }
 
+/// Removes the capture machinery from the top — up to its last frame in the run of machinery and
+/// glue (std, core, alloc, and `__rust_try` of a `catch_unwind`) that starts the stack — and the
+/// program or thread start, with the std frames right above it, from the bottom; cuts at
+/// [`MAX_FRAMES`].
 fn trim(mut frames: Vec<StackFrame>) -> Vec<StackFrame> {
     let mut top = 0;
     for (i, f) in frames.iter().enumerate() {
         if is_machinery(&f.function) {
             top = i + 1;
-        } else if !is_std(&f.function) {
+        } else if !(is_std(&f.function) || f.function.starts_with("__rust_")) {
             break;
         }
     }
@@ -439,6 +501,12 @@ mod tests {
         );
         assert_eq!(clean_name("app::f.llvm.1234::h0123456789abcdef"), "app::f");
         assert_eq!(clean_name("<[u8; 4]>::len"), "<[u8; 4]>::len");
+        // v0's plain form (`{}`, as `{:#}` of a std `Backtrace` writes names) is read as the
+        // alternate one.
+        assert_eq!(
+            clean_name("<[u8; 4usize] as app[1f2e]::Buf<-1i8>>::f::<3usize, x86_64, h2u8, 'a', true>"),
+            "<[u8; 4] as app::Buf<-1>>::f::<3, x86_64, h2u8, 'a', true>"
+        );
         assert_eq!(parse_location("C:\\a.rs:7"), (Some("C:\\a.rs".into()), Some(7), None));
     }
 
@@ -479,23 +547,23 @@ mod tests {
 
     // `black_box` keeps the capture from being a tail call, which would leave the helper off the stack.
     #[inline(never)]
-    fn deep_helper_for_backtrace(first: bool) -> Vec<usize> {
+    fn deep_helper_for_backtrace(first: bool) -> Backtrace {
         if first {
-            return std::hint::black_box(capture_ips());
+            return std::hint::black_box(capture().unwrap());
         }
-        std::hint::black_box(capture_ips())
+        std::hint::black_box(capture().unwrap())
     }
 
     #[inline(never)]
-    fn other_helper_for_backtrace() -> Vec<usize> {
+    fn other_helper_for_backtrace() -> Backtrace {
         std::hint::black_box(deep_helper_for_backtrace(true))
     }
 
     #[test]
     fn real_capture_is_resolved_and_trimmed() {
         // Taken here, symbolised on another thread, as telemark does.
-        let ips = deep_helper_for_backtrace(true);
-        let frames = std::thread::spawn(move || frames_of_ips(&ips)).join().unwrap();
+        let bt = deep_helper_for_backtrace(true);
+        let frames = std::thread::spawn(move || frames_of(&bt)).join().unwrap();
         let (top, text) = (&frames[0], render(&frames));
         assert!(top.function.ends_with("::tests::deep_helper_for_backtrace") && top.in_app, "{text}");
         if cfg!(debug_assertions) {
@@ -503,13 +571,31 @@ mod tests {
         }
         assert!(frames.iter().all(|f| !is_start(&f.function) && !f.function.contains("::h")), "{text}");
         assert!(frames.last().unwrap().in_app, "{text}");
-        assert!(!frames.iter().any(|f| f.function.starts_with("backtrace::")), "the walk is trimmed: {text}");
+        // std's `Backtrace::create`/`force_capture`, its walk and telemark's `capture` are gone.
+        let capture_frame = |f: &StackFrame| {
+            f.function.contains("Backtrace>::")
+                || f.function.contains("backtrace_rs::")
+                || (f.function.starts_with("telemark_runtime::") && !f.function.contains("::tests::"))
+        };
+        assert!(!frames.iter().any(capture_frame), "the capture is trimmed: {text}");
+        assert!(frames_of(&Backtrace::disabled()).is_empty());
         let a = fingerprint_functions(&frames);
-        let b = fingerprint_functions(&frames_of_ips(&deep_helper_for_backtrace(false)));
-        let c = fingerprint_functions(&frames_of_ips(&other_helper_for_backtrace()));
+        let b = fingerprint_functions(&frames_of(&deep_helper_for_backtrace(false)));
+        let c = fingerprint_functions(&frames_of(&other_helper_for_backtrace()));
         assert!(a[0].ends_with("::tests::deep_helper_for_backtrace") && a.len() >= 2, "{a:?}");
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn calls_into_std_are_marked_and_their_panics_contained() {
+        assert!(!inside_std());
+        assert_eq!(in_std(|| (inside_std(), in_std(inside_std))), Some((true, Some(true))));
+        assert!(!inside_std());
+        // What a panic inside std's backtrace code would do (telemark's hook then neither captures
+        // nor calls the previous hook): the caller gets `None` and the mark is cleared.
+        assert_eq!(in_std(|| -> u8 { panic!("raised inside std's backtrace code") }), None);
+        assert!(!inside_std());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! chain, an unresolved backtrace, the trace context), then a report to telemark's collector
 //! thread, which symbolises the backtrace, fingerprints, groups and exports it.
 //!
-//! The caller never locks: the report travels through the thread's ring like a finished span, and
-//! the tracker is only touched by the collector (and by [`groups`]).
+//! The report travels through the thread's ring like a finished span, and the tracker is only touched
+//! by the collector (and by [`groups`]). The one lock a caller may take is std's global backtrace
+//! lock, while it captures a backtrace (a few µs): it waits there if telemark's thread is
+//! symbolising another backtrace at that moment (see `backtrace`).
 
 use super::backtrace::{self, StackFrame};
 use super::fingerprint::{fnv1a, hex};
@@ -151,8 +153,8 @@ impl<F: Future> Future for Scoped<F> {
 
 /// A backtrace on its way to the collector.
 pub(crate) enum Trace {
-    /// Return addresses taken here, not yet symbolised.
-    Captured(Vec<usize>),
+    /// Taken here (std's `Backtrace::force_capture`), not yet symbolised.
+    Captured(std::backtrace::Backtrace),
     /// Already text (an `anyhow::Error`'s own backtrace).
     #[cfg_attr(not(feature = "anyhow"), allow(dead_code))]
     Text(String),
@@ -285,11 +287,12 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
         || site.and_then(|s| s.backtrace).unwrap_or_else(|| BACKTRACES.load(Relaxed));
     // In a burst of one error (its type, from one function), only the first few per second pay for
     // a backtrace; the rest are grouped by the fingerprint their backtrace gave (the collector
-    // remembers it).
+    // remembers it). This also bounds how often telemark's thread symbolises, holding std's
+    // backtrace lock, which a capture takes too.
     let throttled = wants_backtrace && opts.own_backtrace.is_none() && burst(&e.type_name, &e.site);
     let backtrace = opts
         .own_backtrace
-        .or_else(|| (wants_backtrace && !throttled).then(|| Trace::Captured(backtrace::capture_ips())));
+        .or_else(|| (wants_backtrace && !throttled).then(backtrace::capture).flatten().map(Trace::Captured));
     let ctx = thread::with(|l| l.current()).flatten();
     // The span event's fingerprint (and stacktrace) are filled in on telemark's thread.
     let event = if ctx.as_ref().is_some_and(|c| c.sampled) { NEXT_EVENT.fetch_add(1, Relaxed) } else { 0 };
@@ -551,7 +554,7 @@ impl Processor {
             exception = exception.keyed(None);
         }
         let frames: Vec<StackFrame> = match &backtrace {
-            Some(Trace::Captured(ips)) => backtrace::frames_of_ips(ips),
+            Some(Trace::Captured(bt)) => backtrace::frames_of(bt),
             Some(Trace::Text(t)) => backtrace::parse(t),
             None => Vec::new(),
         };
@@ -677,12 +680,12 @@ mod tests {
         assert_ne!(x.fingerprint, elsewhere.fingerprint, "another call site is another group");
     }
 
-    /// A report of `err` captured at `site` with the backtrace `ips`.
-    fn report(err: &std::io::Error, site: &str, ips: Vec<usize>) -> Report {
+    /// A report of `err` captured at `site` with the backtrace `bt`.
+    fn report(err: &std::io::Error, site: &str, bt: std::backtrace::Backtrace) -> Report {
         Report {
             exception: Exception::unkeyed(err, "std::io::Error", Some(&format!("{err:?}")), site),
             user_fingerprint: false,
-            backtrace: Some(Trace::Captured(ips)),
+            backtrace: Some(Trace::Captured(bt)),
             throttled: false,
             trace: None,
             event: 0,
@@ -699,12 +702,13 @@ mod tests {
     fn the_capture_site_separates_groups_whatever_the_stack_shows() {
         // Two `#[capture_exceptions]` functions inlined into one caller (a release build) leave the
         // same stack: only the site, known at compile time, tells them apart.
-        let ips = backtrace::capture_ips();
+        // One stack (its lines differ, which fingerprints leave out).
+        let stack = || backtrace::capture().expect("captured");
         let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "upstream timed out");
         let mut p = Processor::default();
-        let a = p.process(report(&err, "app::load_user", ips.clone())).expect("exported");
-        let b = p.process(report(&err, "app::load_order", ips.clone())).expect("exported");
-        let a_again = p.process(report(&err, "app::load_user", ips)).expect("exported");
+        let a = p.process(report(&err, "app::load_user", stack())).expect("exported");
+        let b = p.process(report(&err, "app::load_order", stack())).expect("exported");
+        let a_again = p.process(report(&err, "app::load_user", stack())).expect("exported");
         let fp = |l: &LogEntry| {
             l.attributes.iter().find(|(k, _)| k == "exception.fingerprint").map(|(_, v)| v.to_string())
         };

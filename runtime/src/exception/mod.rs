@@ -17,6 +17,9 @@ pub(crate) mod fingerprint;
 pub(crate) mod model;
 pub(crate) mod tracker;
 
+pub(crate) use backtrace::inside_std as inside_std_backtrace;
+#[cfg(feature = "anyhow")]
+pub(crate) use backtrace::text_of as backtrace_text;
 #[cfg(feature = "anyhow")]
 pub(crate) use capture::Trace;
 pub(crate) use capture::{
