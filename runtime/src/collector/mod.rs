@@ -196,6 +196,9 @@ const POOL: usize = 4096;
 /// A pass that took at least this many records is followed by another one right away.
 const BUSY: usize = 256;
 
+/// Records taken from a ring at once, their data prefetched together.
+const CHUNK: usize = 32;
+
 /// Most records taken from one thread's ring per pass, so one busy thread cannot starve the rest.
 const PER_PASS: usize = 4096;
 
@@ -236,82 +239,89 @@ impl Collector {
                 Pass::Bounded => PER_PASS,
                 Pass::Everything => ch.records.slots(),
             };
-            for _ in 0..limit {
-                let Ok(record) = ch.records.pop() else { break };
-                taken += 1;
-                // The next record's data was written on another core: ask for it now, so that it
-                // arrives while this one is encoded.
-                if let Ok(next) = ch.records.peek() {
-                    prefetch(next);
+            let mut left = limit;
+            while left > 0 {
+                let n = ch.records.slots().min(left).min(CHUNK);
+                if n == 0 {
+                    break;
                 }
-                let data = match record {
-                    Record::Span(s) => {
-                        spans += 1;
-                        // The direct exporter takes it where it lies, unless it has events.
-                        let handed = match (&mut self.direct, span_view(&s, &anchor)) {
-                            (Some(d), Some(v)) => {
-                                guarded(|| d.span(&v));
-                                true
-                            }
-                            (Some(_), None) => false,
-                            (None, _) => true,
-                        };
-                        if handed && !others {
-                            s.data
-                        } else {
-                            let attributes = if s.data.is_empty() {
-                                Vec::new()
-                            } else {
-                                self.pool.pop().unwrap_or_default()
+                let Ok(chunk) = ch.records.read_chunk(n) else { break };
+                left -= n;
+                // The records' data was written on other cores: ask for all of it at once, so
+                // that it arrives while the first records are encoded.
+                let (first, second) = chunk.as_slices();
+                first.iter().chain(second).for_each(prefetch);
+                for record in chunk {
+                    taken += 1;
+                    let data = match record {
+                        Record::Span(s) => {
+                            spans += 1;
+                            // The direct exporter takes it where it lies, unless it has events.
+                            let handed = match (&mut self.direct, span_view(&s, &anchor)) {
+                                (Some(d), Some(v)) => {
+                                    guarded(|| d.span(&v));
+                                    true
+                                }
+                                (Some(_), None) => false,
+                                (None, _) => true,
                             };
-                            let (mut span, data) = decode_span(s, &anchor, attributes);
-                            if !span.events.is_empty() {
-                                self.exceptions.complete(&mut span.events);
-                            }
-                            match (handed, others) {
-                                (false, false) => self.direct_spans.push(span),
-                                (false, true) => {
-                                    self.direct_spans.push(span.clone());
-                                    self.spans.push(span);
+                            if handed && !others {
+                                s.data
+                            } else {
+                                let attributes = if s.data.is_empty() {
+                                    Vec::new()
+                                } else {
+                                    self.pool.pop().unwrap_or_default()
+                                };
+                                let (mut span, data) = decode_span(s, &anchor, attributes);
+                                if !span.events.is_empty() {
+                                    self.exceptions.complete(&mut span.events);
                                 }
-                                (true, _) => self.spans.push(span),
+                                match (handed, others) {
+                                    (false, false) => self.direct_spans.push(span),
+                                    (false, true) => {
+                                        self.direct_spans.push(span.clone());
+                                        self.spans.push(span);
+                                    }
+                                    (true, _) => self.spans.push(span),
+                                }
+                                data
                             }
-                            data
                         }
-                    }
-                    Record::Exception(report) => {
-                        if let Some(log) = self.exceptions.process(*report) {
+                        Record::Exception(report) => {
+                            if let Some(log) = self.exceptions.process(*report) {
+                                logs += 1;
+                                match (self.direct.is_some(), others) {
+                                    (true, false) => self.direct_logs.push(log),
+                                    (true, true) => {
+                                        self.direct_logs.push(log.clone());
+                                        self.logs.push(log);
+                                    }
+                                    (false, _) => self.logs.push(log),
+                                }
+                            }
+                            continue;
+                        }
+                        Record::Log(l) => {
                             logs += 1;
-                            match (self.direct.is_some(), others) {
-                                (true, false) => self.direct_logs.push(log),
-                                (true, true) => {
-                                    self.direct_logs.push(log.clone());
-                                    self.logs.push(log);
-                                }
-                                (false, _) => self.logs.push(log),
+                            if let Some(d) = &mut self.direct {
+                                guarded(|| d.log(&log_view(&l, &anchor)));
+                            }
+                            if others {
+                                let attributes = self.pool.pop().unwrap_or_default();
+                                let (log, data) = decode_log(l, &anchor, attributes);
+                                self.logs.push(log);
+                                data
+                            } else {
+                                l.data
                             }
                         }
-                        continue;
+                    };
+                    if data.capacity() > 0 && data.capacity() <= 4096 {
+                        let mut data = data;
+                        data.clear();
+                        let _ = ch.recycle.push(data);
                     }
-                    Record::Log(l) => {
-                        logs += 1;
-                        if let Some(d) = &mut self.direct {
-                            guarded(|| d.log(&log_view(&l, &anchor)));
-                        }
-                        if others {
-                            let attributes = self.pool.pop().unwrap_or_default();
-                            let (log, data) = decode_log(l, &anchor, attributes);
-                            self.logs.push(log);
-                            data
-                        } else {
-                            l.data
-                        }
-                    }
-                };
-                if data.capacity() > 0 && data.capacity() <= 4096 {
-                    let mut data = data;
-                    data.clear();
-                    let _ = ch.recycle.push(data);
                 }
             }
         }

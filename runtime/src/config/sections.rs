@@ -256,7 +256,7 @@ pub struct ExportConfig {
     /// exporter's memory when the backend is slow or down.
     #[serde(deserialize_with = "de_bytes")]
     pub max_queue_bytes: usize,
-    /// Most spans (or logs) per OTLP request (`4096`); a request is also cut at 2 MiB, half of
+    /// Most spans (or logs) per OTLP request (`8192`); a request is also cut at 2 MiB, half of
     /// what gRPC servers accept by default.
     pub max_batch: usize,
     /// Longest wait before a partial batch is sent (`1s`).
@@ -276,7 +276,7 @@ impl Default for ExportConfig {
             buffer_per_thread: 4096,
             max_queue: 65_536,
             max_queue_bytes: 8 << 20,
-            max_batch: 4096,
+            max_batch: 8192,
             delay: Duration::from_secs(1),
             drain_interval: Duration::from_millis(100),
             shutdown_timeout: Duration::from_secs(5),
