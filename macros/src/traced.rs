@@ -17,22 +17,6 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, Ident, ItemFn, Meta, MetaList, Pat, Signature, Token};
 
-/// Argument names that are recorded as `[REDACTED]`, matched case-insensitively as substrings.
-const SECRET: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "auth",
-    "authorization",
-    "credential",
-    "cookie",
-    "session",
-    "private_key",
-];
-
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let f = match parse_function(item.clone(), Macro::Traced) {
         Ok(f) => f,
@@ -176,11 +160,6 @@ fn cfg_meta(meta: &Meta) -> Option<Meta> {
     }))
 }
 
-fn looks_secret(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    SECRET.iter().any(|s| n.contains(s))
-}
-
 fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     let p = &private(a.krate.as_ref());
     let m = Span::mixed_site();
@@ -239,26 +218,18 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
 
     // Attributes from arguments and `fields(...)`, recorded only when the span is sampled.
     let mut records = Vec::new();
-    // Each statement under its argument's `#[cfg]`s: gone with the argument, even a redacted one
-    // that does not read it (else a `[REDACTED]` attribute for an argument that does not exist).
+    // Each statement under its argument's `#[cfg]`s: gone with the argument. Values under secret
+    // keys (`password`, `api_token`, …) are masked on telemark's thread (`scrub:`), with the rest.
     for ArgName { name: n, ident, cfg } in &recorded {
-        if looks_secret(n) {
-            records.push(quote!(#(#cfg)* #rec_var.redacted(#n);));
-        } else {
-            records.push(quote! {
-                #(#cfg)*
-                (&&&&#p::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);
-            });
-        }
+        records.push(quote! {
+            #(#cfg)*
+            (&&&&#p::spec::Arg(&#ident)).__telemark_record(#n, #rec_var);
+        });
     }
     for field in &a.fields {
         let key = &field.key;
         let value = &field.value;
-        if looks_secret(key) {
-            records.push(quote!(#rec_var.redacted(#key);));
-        } else {
-            records.push(quote!((&&&&#p::spec::Arg(&(#value))).__telemark_record(#key, #rec_var);));
-        }
+        records.push(quote!((&&&&#p::spec::Arg(&(#value))).__telemark_record(#key, #rec_var);));
     }
     let args_closure = if records.is_empty() {
         quote!(|_: &mut #p::Recorder<'_>| {})

@@ -33,6 +33,7 @@ pub mod export;
 pub mod host;
 mod lifecycle;
 pub mod metrics;
+mod sanitize;
 mod stats;
 pub mod testing;
 

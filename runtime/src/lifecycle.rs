@@ -124,6 +124,18 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
     if config.disabled {
         return Ok(Guard { epoch: 0, timeout });
     }
+    // Before anything starts: a `scrub:` pattern built in code may not compile.
+    let sanitizer =
+        crate::sanitize::Sanitizer::new(&config.scrub, &config.limits).map_err(|(key, message)| {
+            crate::config::ConfigError {
+                source: config.source.clone().unwrap_or_else(|| "Config".into()),
+                line: None,
+                column: None,
+                key: Some(key),
+                message,
+            }
+        })?;
+    crate::caller::value::set_value_cap(sanitizer.caller_cap());
     thread::RING_CAPACITY.store(config.export.buffer_per_thread.max(16), Relaxed);
     let mut exporters: Vec<Box<dyn export::Exporter>> = Vec::new();
     #[allow(unused_mut)]
@@ -209,8 +221,13 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
         *s = Some(Services { prometheus, extension });
     }
     crate::caller::clock::reanchor();
-    collector::start(direct, exporters, config.export.drain_interval.max(Duration::from_millis(1)))
-        .map_err(Error::Thread)?;
+    collector::start(
+        direct,
+        exporters,
+        sanitizer,
+        config.export.drain_interval.max(Duration::from_millis(1)),
+    )
+    .map_err(Error::Thread)?;
     install_panic_hook();
     if install_subscriber {
         install_tracing_subscriber();

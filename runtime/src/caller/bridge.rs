@@ -217,12 +217,14 @@ where
             let mut data = l.buffer();
             let mut rec = Recorder::new(&mut data);
             event.record(&mut Visitor(&mut rec));
+            let dropped = rec.dropped;
             l.submit(Record::Log(LogRecord {
                 time,
                 level: Level::from_tracing(meta.level()),
                 source: crate::caller::thread::LogSource::Tracing(meta),
                 trace_id,
                 span_id,
+                dropped,
                 data,
             }));
         });

@@ -133,6 +133,7 @@ fn frame(
         status: STATUS_UNSET,
         cancelled: false,
         dropped,
+        dropped_events: 0,
         data,
         trace_state: d.trace_state,
     }
@@ -211,6 +212,7 @@ fn record_panic(l: &Local, f: &mut Frame) {
     let mut rec = Recorder::new(&mut f.data);
     rec.event("exception", clock::now_unix_nanos(), &attrs);
     rec.status_message(&message);
+    f.dropped_events += rec.dropped_events;
     f.status = STATUS_ERROR;
 }
 
@@ -230,7 +232,7 @@ pub(crate) fn with_frame_data(id: SpanId, f: impl FnOnce(&mut Recorder<'_>, &mut
         let (mut data, mut status) = taken;
         let mut rec = Recorder::new(&mut data);
         f(&mut rec, &mut status);
-        let dropped = rec.dropped;
+        let (dropped, dropped_events) = (rec.dropped, rec.dropped_events);
         if let Ok(mut s) = l.stack.try_borrow_mut() {
             if let Some(fr) = s.iter_mut().rev().find(|fr| fr.span_id == id) {
                 // Anything written meanwhile (by a nested call) goes after what was there.
@@ -238,6 +240,7 @@ pub(crate) fn with_frame_data(id: SpanId, f: impl FnOnce(&mut Recorder<'_>, &mut
                 fr.data.extend_from_slice(&meanwhile);
                 fr.status = status;
                 fr.dropped += dropped;
+                fr.dropped_events += dropped_events;
             }
         }
     });
@@ -282,10 +285,29 @@ pub(crate) fn record_exception(rec: &mut Recorder<'_>, type_name: &str, message:
 /// `to_string` that survives a panicking or failing `Display` impl.
 pub(crate) fn display_to_string(v: &dyn fmt::Display) -> String {
     use std::fmt::Write;
+    // Kept to the value length limit as it is written: a 10 MB message costs no more than that.
+    struct Capped(String, usize);
+    impl Write for Capped {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let left = self.1 - self.0.len();
+            if s.len() <= left {
+                self.0.push_str(s);
+                return Ok(());
+            }
+            let mut end = left;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.0.push_str(&s[..end]);
+            Err(fmt::Error)
+        }
+    }
+    let cap = crate::caller::value::value_cap();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut s = String::new();
-        let _ = write!(s, "{v}");
-        s
+        // One byte over the cap tells a value that was cut from one that fits exactly.
+        let mut w = Capped(String::new(), cap + 1);
+        let _ = write!(w, "{v}");
+        crate::caller::value::cut(&w.0, cap).into_owned()
     }))
     .unwrap_or_else(|_| "<Display panicked>".to_string())
 }

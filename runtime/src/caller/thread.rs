@@ -51,7 +51,10 @@ pub(crate) struct Frame {
     pub status: u8,
     /// Dropped (a future) before it finished.
     pub cancelled: bool,
+    /// Attributes dropped (the span's data was full, or a value's formatting failed).
     pub dropped: u32,
+    /// Events dropped.
+    pub dropped_events: u32,
     pub data: Vec<u8>,
     pub trace_state: Option<Arc<str>>,
 }
@@ -83,6 +86,7 @@ impl Frame {
             status: 0,
             cancelled: false,
             dropped: 0,
+            dropped_events: 0,
             data: Vec::new(),
             trace_state: ctx.trace_state.clone(),
         }
@@ -108,6 +112,8 @@ pub(crate) struct LogRecord {
     pub source: LogSource,
     pub trace_id: TraceId,
     pub span_id: SpanId,
+    /// Attributes dropped (a value's formatting failed, or limits on telemark's thread).
+    pub dropped: u32,
     pub data: Vec<u8>,
 }
 

@@ -89,8 +89,40 @@ impl From<Cow<'static, str>> for Value {
     }
 }
 
-/// Longest string value kept; longer ones are cut and end with `…`.
+/// Longest string value kept by default, in bytes (`limits.attribute_value_length`); longer ones
+/// are cut on a character boundary and end with `…`.
 pub(crate) const MAX_VALUE_LEN: usize = 4096;
+
+/// The longest string value, in bytes, the caller's side keeps (the longer of the configured
+/// per-signal limits: telemark's thread cuts each signal's values to its own limit).
+static VALUE_CAP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(MAX_VALUE_LEN);
+
+/// What ends a value that was cut.
+pub(crate) const CUT_MARK: &str = "…";
+
+/// Where to cut `s` so that, with [`CUT_MARK`], it fits in `max` bytes — if it does not fit.
+pub(crate) fn cut_at(s: &str, max: usize) -> Option<usize> {
+    (s.len() > max).then(|| floor_boundary(s, max.saturating_sub(CUT_MARK.len())))
+}
+
+/// `s`, cut to fit in `max` bytes (see [`cut_at`]).
+pub(crate) fn cut(s: &str, max: usize) -> Cow<'_, str> {
+    match cut_at(s, max) {
+        None => Cow::Borrowed(s),
+        Some(end) => Cow::Owned(format!("{}{CUT_MARK}", &s[..end])),
+    }
+}
+
+/// Sets the caller's cut (from `init`).
+pub(crate) fn set_value_cap(bytes: usize) {
+    VALUE_CAP.store(bytes.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// See [`set_value_cap`].
+#[inline]
+pub(crate) fn value_cap() -> usize {
+    VALUE_CAP.load(std::sync::atomic::Ordering::Relaxed)
+}
 /// Most bytes one span may carry in attributes and events; past that they are dropped and counted.
 pub(crate) const MAX_SPAN_DATA: usize = 64 * 1024;
 
@@ -106,6 +138,8 @@ const T_STATUS: u8 = 7;
 pub struct Recorder<'a> {
     pub(crate) buf: &'a mut Vec<u8>,
     pub(crate) dropped: u32,
+    /// Events dropped (the span's data was full).
+    pub(crate) dropped_events: u32,
     /// Where to get a recycled buffer on the first write (so a span without attributes never
     /// touches the recycling ring).
     recycle: Option<&'a crate::caller::thread::Local>,
@@ -145,11 +179,11 @@ fn put_key(buf: &mut Vec<u8>, key: &str) {
 
 impl<'a> Recorder<'a> {
     pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
-        Recorder { buf, dropped: 0, recycle: None }
+        Recorder { buf, dropped: 0, dropped_events: 0, recycle: None }
     }
 
     pub(crate) fn recycling(buf: &'a mut Vec<u8>, local: &'a crate::caller::thread::Local) -> Self {
-        Recorder { buf, dropped: 0, recycle: Some(local) }
+        Recorder { buf, dropped: 0, dropped_events: 0, recycle: Some(local) }
     }
 
     /// Takes a recycled buffer before the first write.
@@ -193,14 +227,15 @@ impl<'a> Recorder<'a> {
         self.buf.extend_from_slice(&[0; 4]);
         let body = self.buf.len();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut w = Capped { buf: &mut *self.buf, left: MAX_VALUE_LEN, cut: false };
+            let mut w =
+                Capped { buf: &mut *self.buf, left: value_cap().saturating_sub(CUT_MARK.len()), cut: false };
             let r = f(&mut w);
             (r, w.cut)
         }));
         match outcome {
             Ok((Ok(()), _)) | Ok((Err(_), true)) => {
                 if matches!(outcome, Ok((_, true))) {
-                    self.buf.extend_from_slice("…".as_bytes());
+                    self.buf.extend_from_slice(CUT_MARK.as_bytes());
                 }
                 let n = (self.buf.len() - body) as u32;
                 self.buf[len_at..len_at + 4].copy_from_slice(&n.to_le_bytes());
@@ -254,45 +289,19 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// Records `[REDACTED]` in place of a value whose name looks secret.
-    pub fn redacted(&mut self, key: &str) {
-        self.str(key, "[REDACTED]");
-    }
-
     /// Records an event with its attributes.
     pub(crate) fn event(&mut self, name: &str, unix_nanos: u64, attrs: &[(&str, Value)]) {
-        if !self.room() {
+        self.ensure();
+        if self.buf.len() >= MAX_SPAN_DATA {
+            self.dropped_events += 1;
             return;
         }
-        self.buf.push(T_EVENT);
-        self.buf.extend_from_slice(&unix_nanos.to_le_bytes());
-        put_key(self.buf, name);
         let n = attrs.len().min(u16::MAX as usize);
-        self.buf.extend_from_slice(&(n as u16).to_le_bytes());
+        Writer(self.buf).event(unix_nanos, name, n as u16);
         for (key, value) in &attrs[..n] {
             match value {
-                Value::Str(s) => {
-                    let s = &s[..floor_boundary(s, MAX_VALUE_LEN)];
-                    self.buf.push(T_STR);
-                    put_key(self.buf, key);
-                    self.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                    self.buf.extend_from_slice(s.as_bytes());
-                }
-                Value::I64(v) => {
-                    self.buf.push(T_I64);
-                    put_key(self.buf, key);
-                    self.buf.extend_from_slice(&v.to_le_bytes());
-                }
-                Value::F64(v) => {
-                    self.buf.push(T_F64);
-                    put_key(self.buf, key);
-                    self.buf.extend_from_slice(&v.to_le_bytes());
-                }
-                Value::Bool(v) => {
-                    self.buf.push(T_BOOL);
-                    put_key(self.buf, key);
-                    self.buf.push(*v as u8);
-                }
+                Value::Str(s) => Writer(self.buf).attr(key, ValueRef::Str(&cut(s, value_cap()))),
+                v => Writer(self.buf).attr(key, v.into()),
             }
         }
     }
@@ -309,10 +318,65 @@ impl<'a> Recorder<'a> {
 
     fn formatted_tag(&mut self, tag: u8, s: &str) {
         self.ensure();
-        let s = &s[..floor_boundary(s, MAX_VALUE_LEN)];
-        self.buf.push(tag);
-        self.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(s.as_bytes());
+        Writer(self.buf).tagged(tag, &cut(s, value_cap()));
+    }
+}
+
+/// Writes entries in the format [`entries`] reads: for the recorder, and for telemark's thread,
+/// which rewrites a record's data when it masks or cuts something in it.
+pub(crate) struct Writer<'a>(pub &'a mut Vec<u8>);
+
+impl Writer<'_> {
+    /// An attribute.
+    pub(crate) fn attr(&mut self, key: &str, value: ValueRef<'_>) {
+        let b = &mut *self.0;
+        match value {
+            ValueRef::Str(s) => {
+                b.push(T_STR);
+                put_key(b, key);
+                b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                b.extend_from_slice(s.as_bytes());
+            }
+            ValueRef::I64(v) => {
+                b.push(T_I64);
+                put_key(b, key);
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            ValueRef::F64(v) => {
+                b.push(T_F64);
+                put_key(b, key);
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            ValueRef::Bool(v) => {
+                b.push(T_BOOL);
+                put_key(b, key);
+                b.push(v as u8);
+            }
+        }
+    }
+
+    /// An event's head; its `attributes` attributes follow ([`Writer::attr`]).
+    pub(crate) fn event(&mut self, time_unix_nanos: u64, name: &str, attributes: u16) {
+        self.0.push(T_EVENT);
+        self.0.extend_from_slice(&time_unix_nanos.to_le_bytes());
+        put_key(self.0, name);
+        self.0.extend_from_slice(&attributes.to_le_bytes());
+    }
+
+    /// The span's name, set while it ran.
+    pub(crate) fn name(&mut self, name: &str) {
+        self.tagged(T_NAME, name);
+    }
+
+    /// The span's status message.
+    pub(crate) fn status(&mut self, message: &str) {
+        self.tagged(T_STATUS, message);
+    }
+
+    fn tagged(&mut self, tag: u8, s: &str) {
+        self.0.push(tag);
+        self.0.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(s.as_bytes());
     }
 }
 
@@ -611,6 +675,6 @@ mod tests {
         Recorder::new(&mut buf).display("k", &long);
         let d = decode(&buf, Keys::None, Vec::new());
         let s = d.attributes[0].1.as_str().unwrap();
-        assert!(s.len() <= MAX_VALUE_LEN + 3 && s.ends_with('…'));
+        assert!(s.len() <= MAX_VALUE_LEN && s.ends_with('…'));
     }
 }

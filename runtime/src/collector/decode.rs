@@ -55,6 +55,7 @@ pub(super) fn decode_span(
         code: code_location(&r.site),
         attributes,
         dropped_attributes: r.dropped,
+        dropped_events: r.dropped_events,
         events: d.events,
         status,
         trace_state: r.trace_state,
@@ -90,6 +91,7 @@ pub(super) fn decode_log(
         span_id: (r.span_id != SpanId::INVALID).then_some(r.span_id),
         file,
         line,
+        dropped_attributes: r.dropped,
     };
     (entry, r.data)
 }
@@ -120,6 +122,7 @@ pub(super) fn span_view<'a>(r: &'a SpanRecord, anchor: &minstant::Anchor) -> Opt
         code: code_location(&r.site),
         attributes: view::Attributes::Raw { data: &r.data },
         dropped_attributes: r.dropped,
+        dropped_events: r.dropped_events,
         events: &[],
         status: match r.status {
             STATUS_ERROR | STATUS_CAPTURED => StatusView::Error(message.unwrap_or_default()),
@@ -142,5 +145,6 @@ pub(super) fn log_view<'a>(r: &'a LogRecord, anchor: &minstant::Anchor) -> LogVi
         span_id: (r.span_id != SpanId::INVALID).then_some(r.span_id),
         file: m.file(),
         line: m.line(),
+        dropped_attributes: r.dropped,
     }
 }

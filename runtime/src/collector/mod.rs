@@ -8,6 +8,7 @@ use crate::caller::clock;
 use crate::caller::thread::{self, Record, CHANNELS};
 use crate::caller::value;
 use crate::export::{Exporter, FinishedSpan, LogEntry, RecordExporter};
+use crate::sanitize::{Sanitizer, Signal};
 use crate::stats::STATS;
 use decode::{decode_log, decode_span, log_view, span_view};
 use std::borrow::Cow;
@@ -59,6 +60,7 @@ pub(crate) fn request(make: impl FnOnce(SyncSender<()>) -> Command, deadline: In
 pub(crate) fn start(
     direct: Option<Box<dyn RecordExporter>>,
     exporters: Vec<Box<dyn Exporter>>,
+    sanitizer: Sanitizer,
     interval: Duration,
 ) -> std::io::Result<()> {
     let (tx, rx) = mpsc::sync_channel(256);
@@ -72,6 +74,7 @@ pub(crate) fn start(
         pending: false,
         pool: Vec::new(),
         exceptions: crate::exception::Processor::default(),
+        sanitizer,
     };
     std::thread::Builder::new().name("telemark-collector".into()).spawn(move || {
         thread::mark_internal();
@@ -162,6 +165,8 @@ struct Collector {
     pool: Vec<Attributes>,
     /// Groups exceptions and completes the span events that wait for their stacktraces.
     exceptions: crate::exception::Processor,
+    /// Masks secrets and applies the limits before anything is handed on.
+    sanitizer: Sanitizer,
 }
 
 type Attributes = Vec<(Cow<'static, str>, value::Value)>;
@@ -220,7 +225,7 @@ impl Collector {
         let Ok(mut channels) = CHANNELS.lock() else {
             return 0;
         };
-        let (mut spans, mut logs) = (0u64, 0u64);
+        let (mut spans, mut logs, mut attributes_dropped) = (0u64, 0u64, 0u64);
         let others = !self.exporters.is_empty();
         if let Some(d) = &mut self.direct {
             d.begin();
@@ -254,8 +259,12 @@ impl Collector {
                 for record in chunk {
                     taken += 1;
                     let data = match record {
-                        Record::Span(s) => {
+                        Record::Span(mut s) => {
                             spans += 1;
+                            let cut = self.sanitizer.data(&mut s.data, Signal::Span);
+                            s.dropped += cut.attributes;
+                            s.dropped_events += cut.events;
+                            attributes_dropped += u64::from(cut.attributes);
                             // The direct exporter takes it where it lies, unless it has events.
                             let handed = match (&mut self.direct, span_view(&s, &anchor)) {
                                 (Some(d), Some(v)) => {
@@ -289,7 +298,7 @@ impl Collector {
                             }
                         }
                         Record::Exception(report) => {
-                            if let Some(log) = self.exceptions.process(*report) {
+                            if let Some(log) = self.exceptions.process(*report, &mut self.sanitizer) {
                                 logs += 1;
                                 match (self.direct.is_some(), others) {
                                     (true, false) => self.direct_logs.push(log),
@@ -302,8 +311,11 @@ impl Collector {
                             }
                             continue;
                         }
-                        Record::Log(l) => {
+                        Record::Log(mut l) => {
                             logs += 1;
+                            let cut = self.sanitizer.data(&mut l.data, Signal::Log);
+                            l.dropped += cut.attributes;
+                            attributes_dropped += u64::from(cut.attributes);
                             if let Some(d) = &mut self.direct {
                                 guarded(|| d.log(&log_view(&l, &anchor)));
                             }
@@ -328,6 +340,9 @@ impl Collector {
         channels.retain(|ch| !(ch.records.is_abandoned() && ch.records.is_empty()));
         STATS.spans_recorded.fetch_add(spans, Relaxed);
         STATS.logs_recorded.fetch_add(logs, Relaxed);
+        if attributes_dropped > 0 {
+            STATS.attributes_dropped.fetch_add(attributes_dropped, Relaxed);
+        }
         self.pending |= spans + logs > 0;
         taken
     }

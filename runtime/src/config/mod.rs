@@ -127,6 +127,10 @@ pub struct Config<A = NoAlerts> {
     pub exceptions: ExceptionsConfig,
     /// `metrics:`.
     pub metrics: MetricsConfig,
+    /// `scrub:`.
+    pub scrub: ScrubConfig,
+    /// `limits:`.
+    pub limits: LimitsConfig,
     /// `alerts:` — evaluation, rules, overrides, channels, grouping (telemark-alerts).
     pub alerts: A,
     #[serde(skip)]
@@ -148,6 +152,8 @@ impl<A: fmt::Debug> fmt::Debug for Config<A> {
             .field("export", &self.export)
             .field("exceptions", &self.exceptions)
             .field("metrics", &self.metrics)
+            .field("scrub", &self.scrub)
+            .field("limits", &self.limits)
             .field("alerts", &self.alerts)
             .field("extra_exporters", &self.extra.len())
             .finish()
@@ -264,6 +270,14 @@ impl<A> Config<A> {
         }
         if let Some(v) = get("OTEL_TRACES_SAMPLER_ARG") {
             self.sampling.ratio = parse_ratio(&v).map_err(|m| env_err("OTEL_TRACES_SAMPLER_ARG", m))?;
+        }
+        for (i, var) in LimitsConfig::VARIABLES.iter().enumerate() {
+            if let Some(v) = get(var) {
+                let n = v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    env_err(var, format!("expected a whole number of at least 1, got `{}`", v.trim()))
+                })?;
+                self.limits.set(i, n);
+            }
         }
         if let Some(v) = get("RUST_LOG") {
             let d: Directives = v.parse().map_err(|m| env_err("RUST_LOG", m))?;

@@ -329,3 +329,21 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("service.attributes.value"), "{e}");
     }
 }
+
+/// One regular expression of `scrub.keys` / `scrub.values`, compiled as it is read, so a mistake
+/// names its entry (`scrub.values[1]`) and line.
+struct Regex(String);
+
+impl<'de> Deserialize<'de> for Regex {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = String::deserialize(d)?;
+        match crate::sanitize::pattern_error(&p) {
+            Some(why) => Err(de::Error::custom(why)),
+            None => Ok(Regex(p)),
+        }
+    }
+}
+
+pub(super) fn de_regexes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<Regex>::deserialize(d)?.into_iter().map(|p| p.0).collect())
+}

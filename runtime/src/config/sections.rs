@@ -3,7 +3,7 @@
 
 use super::read::{
     de_bytes, de_directives, de_duration, de_format, de_output, de_patterns, de_protocol, de_ratio,
-    de_sampler_name, de_switch, list,
+    de_regexes, de_sampler_name, de_switch, list,
 };
 pub use crate::caller::level::Directives;
 use crate::caller::sampling::{Sampler, SamplerConfig};
@@ -351,4 +351,111 @@ pub struct PrometheusConfig {
     /// The address to listen on (`127.0.0.1:9464`; port 0 picks a free one, see
     /// `Guard::prometheus_address`). Unset: no endpoint.
     pub listen: Option<String>,
+}
+
+/// `scrub:` — masking secrets (and, if asked, personal data) in every string telemark exports:
+/// span, event and log attributes, log bodies, exception messages and stack traces, status
+/// messages, span names — on telemark's thread, before any exporter (the console included) sees
+/// them. On by default.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ScrubConfig {
+    /// Mask secrets (`true`). Off, everything is exported as recorded.
+    pub enabled: bool,
+    /// Also mask e-mail addresses and IPv4/IPv6 addresses (`false`).
+    pub personal_data: bool,
+    /// More keys whose values are secrets: regular expressions matched (case-insensitively)
+    /// against attribute keys and the keys found in text (`password: "…"`, `token=…`), besides
+    /// the built-in list (Sentry's: `password`, `secret`, `token`, `auth`, `cookie`, `session`, …).
+    #[serde(deserialize_with = "de_regexes")]
+    pub keys: Vec<String>,
+    /// More values to mask wherever they appear: regular expressions (the `regex-lite` syntax).
+    #[serde(deserialize_with = "de_regexes")]
+    pub values: Vec<String>,
+    /// Keys never scrubbed (compared case-insensitively, whole): their values are exported as
+    /// recorded.
+    pub allow: Vec<String>,
+    /// What a masked value becomes (`[REDACTED]`).
+    pub replacement: String,
+}
+
+impl Default for ScrubConfig {
+    fn default() -> Self {
+        ScrubConfig {
+            enabled: true,
+            personal_data: false,
+            keys: Vec::new(),
+            values: Vec::new(),
+            allow: Vec::new(),
+            replacement: "[REDACTED]".to_string(),
+        }
+    }
+}
+
+/// `limits:` — the OpenTelemetry SDK's attribute limits: how long a string value and how many
+/// attributes and events one span or log record may carry; what is over is cut or dropped and
+/// counted (`dropped_attributes_count`, `dropped_events_count`). The `OTEL_*_LIMIT` variables
+/// override them.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct LimitsConfig {
+    /// Longest string value, in bytes of UTF-8 (`4096`; `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`): a
+    /// longer one is cut on a character boundary and ends with `…`, within the limit. It applies
+    /// to exception messages and stack traces, log bodies, status messages and span names too.
+    pub attribute_value_length: usize,
+    /// Most attributes on one span or log record (`128`; `OTEL_ATTRIBUTE_COUNT_LIMIT`).
+    pub attribute_count: usize,
+    /// For spans only, over `attribute_value_length` (`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
+    pub span_attribute_value_length: Option<usize>,
+    /// For spans only, over `attribute_count` (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`).
+    pub span_attribute_count: Option<usize>,
+    /// Most events on one span (`128`; `OTEL_SPAN_EVENT_COUNT_LIMIT`).
+    pub span_event_count: usize,
+    /// For log records only, over `attribute_value_length`
+    /// (`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
+    pub log_attribute_value_length: Option<usize>,
+    /// For log records only, over `attribute_count` (`OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`).
+    pub log_attribute_count: Option<usize>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            attribute_value_length: crate::caller::value::MAX_VALUE_LEN,
+            attribute_count: 128,
+            span_attribute_value_length: None,
+            span_attribute_count: None,
+            span_event_count: 128,
+            log_attribute_value_length: None,
+            log_attribute_count: None,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The variables that set each limit, and where it goes.
+    pub(crate) const VARIABLES: [&'static str; 7] = [
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_SPAN_EVENT_COUNT_LIMIT",
+        "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
+    ];
+
+    /// Sets the limit `VARIABLES[i]` names.
+    pub(crate) fn set(&mut self, i: usize, n: usize) {
+        match i {
+            0 => self.attribute_value_length = n,
+            1 => self.attribute_count = n,
+            2 => self.span_attribute_value_length = Some(n),
+            3 => self.span_attribute_count = Some(n),
+            4 => self.span_event_count = n,
+            5 => self.log_attribute_value_length = Some(n),
+            _ => self.log_attribute_count = Some(n),
+        }
+    }
 }

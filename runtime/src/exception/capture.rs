@@ -535,7 +535,11 @@ const REMEMBERED: usize = 4096;
 
 impl Processor {
     /// Groups one report; returns the log record to export, unless rate-limited.
-    pub(crate) fn process(&mut self, r: Report) -> Option<LogEntry> {
+    pub(crate) fn process(
+        &mut self,
+        r: Report,
+        sanitizer: &mut crate::sanitize::Sanitizer,
+    ) -> Option<LogEntry> {
         let Report {
             mut exception,
             user_fingerprint,
@@ -550,6 +554,8 @@ impl Processor {
             file,
             line,
         } = r;
+        // Masked before anything sees it: the fingerprint, the groups, the exporters.
+        sanitizer.exception(&mut exception);
         if exception.fingerprint.is_empty() {
             exception = exception.keyed(None);
         }
@@ -575,7 +581,11 @@ impl Processor {
                 exception.fingerprint = f.clone();
             }
         }
-        let stacktrace = (!frames.is_empty()).then(|| backtrace::render(&frames));
+        let stacktrace = (!frames.is_empty()).then(|| {
+            let mut text = backtrace::render(&frames);
+            sanitizer.text(None, &mut text, sanitizer.value_length(crate::sanitize::Signal::Log));
+            text
+        });
         if event != 0 {
             if self.order.len() >= REMEMBERED {
                 if let Some(old) = self.order.pop_front() {
@@ -639,6 +649,7 @@ impl Processor {
             // entry's own fields would make the exporters add it a second time.
             file: None,
             line: None,
+            dropped_attributes: 0,
         })
     }
 
@@ -706,9 +717,15 @@ mod tests {
         let stack = || backtrace::capture().expect("captured");
         let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "upstream timed out");
         let mut p = Processor::default();
-        let a = p.process(report(&err, "app::load_user", stack())).expect("exported");
-        let b = p.process(report(&err, "app::load_order", stack())).expect("exported");
-        let a_again = p.process(report(&err, "app::load_user", stack())).expect("exported");
+        let a = p
+            .process(report(&err, "app::load_user", stack()), &mut crate::sanitize::Sanitizer::default())
+            .expect("exported");
+        let b = p
+            .process(report(&err, "app::load_order", stack()), &mut crate::sanitize::Sanitizer::default())
+            .expect("exported");
+        let a_again = p
+            .process(report(&err, "app::load_user", stack()), &mut crate::sanitize::Sanitizer::default())
+            .expect("exported");
         let fp = |l: &LogEntry| {
             l.attributes.iter().find(|(k, _)| k == "exception.fingerprint").map(|(_, v)| v.to_string())
         };

@@ -676,6 +676,7 @@ mod tests {
             span_id: Some(SpanId(0x00f0_67aa_0ba9_02b7)),
             file: Some("src/record.rs"),
             line: Some(7),
+            dropped_attributes: 0,
         }
     }
 

@@ -44,8 +44,11 @@ pub struct FinishedSpan {
     pub code: CodeLocation,
     /// Its attributes.
     pub attributes: Vec<(Cow<'static, str>, Value)>,
-    /// Attributes and events that were left out (size limits).
+    /// Attributes left out (the span's size limit, `limits.span_attribute_count`, or a value
+    /// whose formatting failed).
     pub dropped_attributes: u32,
+    /// Events left out (the span's size limit, `limits.span_event_count`).
+    pub dropped_events: u32,
     /// Its events (`exception` for errors and panics).
     pub events: Vec<Event>,
     /// Its status.
@@ -107,6 +110,8 @@ pub struct LogEntry {
     pub file: Option<&'static str>,
     /// Source line.
     pub line: Option<u32>,
+    /// Attributes dropped (by the count limit, or a value whose formatting failed).
+    pub dropped_attributes: u32,
 }
 
 /// Why an export failed.

@@ -57,6 +57,7 @@ pub(crate) struct SpanView<'a> {
     pub code: CodeLocation,
     pub attributes: Attributes<'a>,
     pub dropped_attributes: u32,
+    pub dropped_events: u32,
     pub events: &'a [Event],
     pub status: StatusView<'a>,
 }
@@ -76,6 +77,7 @@ impl<'a> From<&'a FinishedSpan> for SpanView<'a> {
             code: s.code.clone(),
             attributes: Attributes::Decoded(&s.attributes),
             dropped_attributes: s.dropped_attributes,
+            dropped_events: s.dropped_events,
             events: &s.events,
             status: match &s.status {
                 Status::Unset => StatusView::Unset,
@@ -99,6 +101,7 @@ pub(crate) struct LogView<'a> {
     pub span_id: Option<SpanId>,
     pub file: Option<&'static str>,
     pub line: Option<u32>,
+    pub dropped_attributes: u32,
 }
 
 impl LogView<'_> {
@@ -142,6 +145,7 @@ impl<'a> From<&'a LogEntry> for LogView<'a> {
             span_id: l.span_id,
             file: l.file,
             line: l.line,
+            dropped_attributes: l.dropped_attributes,
         }
     }
 }

@@ -160,6 +160,7 @@ pub(crate) fn span(buf: &mut Vec<u8>, s: &SpanView<'_>, code: &mut CodeCache) {
                 }
             });
         }
+        wire::uint(b, 12, u64::from(s.dropped_events));
         // The status is always present (code 0 when unset), as the SDK sent it.
         wire::message(b, 15, |b| match s.status {
             StatusView::Unset => {}
@@ -277,6 +278,7 @@ pub(crate) fn log(buf: &mut Vec<u8>, l: &LogView<'_>, observed: u64, code: &mut 
             (None, other) => wire::message(b, 5, |b| always::string(b, 1, &other.to_string())),
         });
         code.log(b, l.file, l.line);
+        wire::uint(b, 7, u64::from(l.dropped_attributes));
         if let (Some(trace), Some(span)) = (l.trace_id, l.span_id) {
             wire::fixed32(b, 8, SAMPLED);
             wire::bytes(b, 9, &trace.to_bytes());

@@ -26,7 +26,7 @@ fn sync(#[cfg(any())] x: u32, y: u32, #[cfg(all())] z: u32) -> u32 {
     y + z
 }
 
-// The value path (`ret`), a secret name (recorded as redacted, so without the argument), a pattern.
+// The value path (`ret`), a secret name, a pattern.
 #[traced(ret)]
 fn value(#[cfg(any())] password: &str, #[cfg(any())] (a, b): (u8, u8), y: u32) -> u32 {
     y

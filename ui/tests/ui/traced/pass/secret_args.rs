@@ -2,7 +2,8 @@
 
 use telemark::traced;
 
-// Arguments and fields whose names look secret are recorded as `[REDACTED]`, never by value.
+// Arguments and fields whose names look secret compile like any other: their values are masked
+// as `[REDACTED]` on telemark's thread before anything is exported (`scrub:`).
 #[traced]
 fn login(user: &str, password: &str, api_key: String, session_token: Option<&str>) -> bool {
     !user.is_empty() && !password.is_empty() && !api_key.is_empty() && session_token.is_some()
