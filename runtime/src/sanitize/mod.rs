@@ -239,3 +239,6 @@ impl Sanitizer {
         }
     }
 }
+
+#[cfg(test)]
+mod corpus;

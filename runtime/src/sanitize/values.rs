@@ -134,6 +134,10 @@ impl Finder<'_> {
         if !(self.secret_key)(key) {
             return None;
         }
+        // `==` is base64's padding or a comparison, not a value.
+        if b[sep] == b'=' && b.get(sep + 1) == Some(&b'=') {
+            return None;
+        }
         let mut v = sep + 1;
         while v < b.len() && b[v] == b' ' {
             v += 1;
@@ -263,10 +267,11 @@ pub(super) fn is_card(d: &[u8]) -> bool {
         6 => n >= 16 || prefix(2) >= 60, // Discover, UnionPay, Maestro
         _ => false,
     };
-    network && luhn(d)
+    network && luhn_ok(d)
 }
 
-fn luhn(d: &[u8]) -> bool {
+/// The Luhn check.
+pub(super) fn luhn_ok(d: &[u8]) -> bool {
     let sum: u32 = d
         .iter()
         .rev()
