@@ -240,5 +240,39 @@ impl Sanitizer {
     }
 }
 
+/// The stage alone, for telemark's benches (`benches/scrub.rs`).
+pub mod bench {
+    use super::{Sanitizer, Signal};
+    use crate::caller::value::Recorder;
+    use crate::config::{LimitsConfig, ScrubConfig};
+
+    /// A sanitizer as `init` makes it.
+    pub struct Sanitize(Sanitizer);
+
+    impl Sanitize {
+        /// Scrubbing on or off, personal data or not, default limits.
+        pub fn new(scrub: bool, personal_data: bool) -> Sanitize {
+            let config = ScrubConfig { enabled: scrub, personal_data, ..ScrubConfig::default() };
+            Sanitize(Sanitizer::new(&config, &LimitsConfig::default()).unwrap_or_default())
+        }
+
+        /// A span's data holding these string attributes, as the caller's side writes it.
+        pub fn record(attributes: &[(&str, &str)]) -> Vec<u8> {
+            let mut data = Vec::new();
+            let mut r = Recorder::new(&mut data);
+            for (k, v) in attributes {
+                r.str(k, v);
+            }
+            data
+        }
+
+        /// What telemark's thread does to a span's data; returns its length after.
+        pub fn span(&mut self, data: &mut Vec<u8>) -> usize {
+            self.0.data(data, Signal::Span);
+            data.len()
+        }
+    }
+}
+
 #[cfg(test)]
 mod corpus;
