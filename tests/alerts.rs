@@ -125,7 +125,11 @@ alerts:
     );
     let req = hook.wait_for(|r| r.json()["status"] == "firing").expect("webhook");
     let secret = "whsec_Ly8wk0BSx+30Uq1w51qpLVzHhhmzZE+xR+wzprtgAGM=";
-    assert_eq!(support::webhook::python_verify(secret, &req.signed(), None), Ok(()), "signed from the config");
+    assert_eq!(
+        support::webhook::python_verify(secret, &req.signed(), None),
+        Ok(()),
+        "signed from the config"
+    );
 
     // Recovery: the error rate drops to 40 of 160 calls, the alert resolves, once, with that value.
     FAILING.store(false, std::sync::atomic::Ordering::Relaxed);

@@ -308,7 +308,9 @@ pub fn python_verify(secret: &str, s: &Signed, now: Option<u64>) -> Result<(), S
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("python3 is needed to verify webhook signatures ({e}): install python3 (.ci/run does)"));
+        .unwrap_or_else(|e| {
+            panic!("python3 is needed to verify webhook signatures ({e}): install python3 (.ci/run does)")
+        });
     child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -261,17 +261,17 @@ impl AlertHandler for WebhookChannel {
             let timestamp = unix_seconds();
             let ts = timestamp.to_string();
             let sig = key.as_deref().map(|k| sign(k, &id, timestamp, &body));
-            let mut headers: Vec<(&str, &str)> = vec![
-                ("Content-Type", "application/json"),
-                (ID_HEADER, &id),
-                (TIMESTAMP_HEADER, &ts),
-            ];
+            let mut headers: Vec<(&str, &str)> =
+                vec![("Content-Type", "application/json"), (ID_HEADER, &id), (TIMESTAMP_HEADER, &ts)];
             if let Some(sig) = &sig {
                 headers.push((SIGNATURE_HEADER, sig));
             }
             transport.send("POST", url, &headers, &body, timeout)
         };
-        self.retry.run(attempt, &mut *self.sleep).map(|_| ()).map_err(|e| format!("webhook {}: {e}", self.url))
+        self.retry
+            .run(attempt, &mut *self.sleep)
+            .map(|_| ())
+            .map_err(|e| format!("webhook {}: {e}", self.url))
     }
 }
 
@@ -291,7 +291,12 @@ mod tests {
     #[test]
     fn signature_is_the_standard_webhooks_one() {
         assert_eq!(
-            signature(VECTOR_SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, br#"{"test": 2432232314}"#),
+            signature(
+                VECTOR_SECRET,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                br#"{"test": 2432232314}"#
+            ),
             Ok("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".to_string())
         );
         // A plain-text secret: its UTF-8 bytes are the key (the value computed with Python's
@@ -318,8 +323,9 @@ mod tests {
             if !secret.is_empty() {
                 assert!(!e.contains(secret.trim_start_matches("whsec_")), "{e}");
             }
-            let e = WebhookChannel::new("http://127.0.0.1:1/", Some(secret.into()), Duration::from_secs(1), 0)
-                .unwrap_err();
+            let e =
+                WebhookChannel::new("http://127.0.0.1:1/", Some(secret.into()), Duration::from_secs(1), 0)
+                    .unwrap_err();
             assert!(e.contains(why), "{e}");
         }
         assert_eq!(signing_key("twenty-four bytes long!!").map(|k| k.len()), Ok(24));
