@@ -14,8 +14,6 @@
 
 use telemark_tests as support;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -24,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use support::alertmanager::Alertmanager;
 use support::smtp::{SmtpServer, SMTP_PASSWORD, SMTP_USER};
-use support::webhook::{Reply, WebhookServer};
+use support::webhook::{python_verify, Reply, WebhookServer};
 use telemark::alerts::channels::{AlertmanagerChannel, EmailChannel, SmtpSettings, WebhookChannel};
 use telemark::alerts::notify::{Alert, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
 use telemark::alerts::{Metric, Quantile, Severity};
@@ -223,10 +221,12 @@ fn read_request(conn: &mut TcpStream) -> bool {
     }
 }
 
-fn hmac_hex(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+/// The webhook tests' secret, in the Standard Webhooks form (32 bytes).
+const SECRET: &str = "whsec_Ly8wk0BSx+30Uq1w51qpLVzHhhmzZE+xR+wzprtgAGM=";
+
+/// Now, in Unix seconds.
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()
 }
 
 fn keys(v: &serde_json::Value) -> Vec<String> {
@@ -246,7 +246,7 @@ fn webhook_v4_body_signature_retry_after_and_resolved() {
     hook.script([Reply::unavailable_retry_after(1), Reply::status(503)]);
     // The pauses between attempts are recorded, not spent: the test asserts what was asked for.
     let pauses = Pauses::default();
-    let channel = WebhookChannel::new(&hook.url("/hooks/ops"), Some("topsecret".into()), support::WAIT, 3)
+    let channel = WebhookChannel::new(&hook.url("/hooks/ops"), Some(SECRET.into()), support::WAIT, 3)
         .unwrap()
         .with_backoff(Duration::from_millis(10), Duration::from_secs(2))
         .with_external_url("http://dash.example")
@@ -255,6 +255,7 @@ fn webhook_v4_body_signature_retry_after_and_resolved() {
     d.add_channel("ops", Box::new(channel));
 
     let t0 = Instant::now();
+    let sent_after = unix_now();
     let a = alert("checkout_p99_latency", "shop::checkout", "ops");
     let b = alert("checkout_p99_latency", "shop::pay", "ops");
     d.update(std::slice::from_ref(&a), t0);
@@ -280,14 +281,36 @@ fn webhook_v4_body_signature_retry_after_and_resolved() {
         "backoff without Retry-After: {taken:?}"
     );
     assert!(reqs.iter().all(|r| r.body == reqs[0].body), "the same body every attempt");
+    let sent_before = unix_now();
+    // Standard Webhooks: one id for the notification, on every attempt; each attempt's own
+    // timestamp; each signature accepted by an independent verifier (Python's hmac, hashlib and
+    // base64, after the specification), which refuses a changed body, a changed timestamp, a
+    // replay past its 5 minutes' tolerance and another secret.
+    let id = reqs[0].header("webhook-id").unwrap();
+    assert!(id.starts_with("msg_") && id.len() == 36 && !id.contains('.'), "{id}");
+    for r in &reqs {
+        let signed = r.signed();
+        assert_eq!(signed.id, id, "the same webhook-id on every attempt");
+        let ts: u64 = signed.timestamp.parse().expect("webhook-timestamp in Unix seconds");
+        assert!((sent_after..=sent_before).contains(&ts), "{ts} not in {sent_after}..={sent_before}");
+        assert!(signed.signature.starts_with("v1,"), "{}", signed.signature);
+        assert_eq!(python_verify(SECRET, &signed, None), Ok(()), "a genuine request is accepted");
+        let mut tampered = signed.clone();
+        tampered.body[10] ^= 1;
+        assert_eq!(python_verify(SECRET, &tampered, None), Err("no matching signature".into()));
+        let mut retimed = signed.clone();
+        retimed.timestamp = (ts + 1).to_string();
+        assert_eq!(python_verify(SECRET, &retimed, None), Err("no matching signature".into()));
+        let replayed_at = Some(ts + 5 * 60 + 1);
+        assert_eq!(python_verify(SECRET, &signed, replayed_at), Err("timestamp out of tolerance".into()));
+        assert_eq!(python_verify(SECRET, &signed, Some(ts + 5 * 60)), Ok(()), "the edge of the tolerance");
+        let other = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        assert_eq!(python_verify(other, &signed, None), Err("no matching signature".into()));
+    }
     let r = &reqs[2];
     assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/hooks/ops"));
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(
-        r.header("x-telemark-signature").map(String::from),
-        Some(format!("sha256={}", hmac_hex("topsecret", &r.body))),
-        "HMAC-SHA256 of the body"
-    );
+    assert!(r.header("x-telemark-signature").is_none(), "the pre-1.0 header is gone");
 
     let v = r.json();
     assert_eq!(
@@ -346,6 +369,8 @@ fn webhook_v4_body_signature_retry_after_and_resolved() {
     let reqs = hook.requests();
     assert_eq!(reqs.len(), 4);
     assert_eq!(pauses.taken().len(), 2, "no retry");
+    assert_ne!(reqs[3].header("webhook-id"), Some(id), "another notification, another id");
+    assert_eq!(python_verify(SECRET, &reqs[3].signed(), None), Ok(()));
     let v = reqs[3].json();
     assert_eq!(v["status"], "firing", "shop::pay still fires");
     assert_eq!(v["alerts"][0]["status"], "resolved");
@@ -377,7 +402,8 @@ fn webhook_400_is_not_retried_and_counts_as_failed() {
     assert!(err.contains("HTTP 400"), "{err}");
     let reqs = hook.requests();
     assert_eq!((reqs.len(), pauses.taken().len()), (1, 0), "no retry on a 400");
-    assert!(reqs[0].header("x-telemark-signature").is_none(), "no secret, no signature");
+    assert!(reqs[0].header("webhook-signature").is_none(), "no secret, no signature");
+    assert!(reqs[0].header("webhook-id").is_some() && reqs[0].header("webhook-timestamp").is_some());
 
     // 5xx are retried, up to max_retries.
     hook.set_default(Reply::status(502));
@@ -390,6 +416,37 @@ fn webhook_400_is_not_retried_and_counts_as_failed() {
     let err = s.channel("ops").and_then(|c| c.last_error.clone()).unwrap_or_default();
     assert!(err.contains("HTTP 502 (after 4 attempts)"), "{err}");
     d.shutdown(Instant::now() + support::WAIT);
+}
+
+#[test]
+fn a_redirect_is_not_followed_and_fails_the_delivery() {
+    // The hook answers with a redirect to another listener, which must never hear of it: the
+    // signed request is for the configured receiver only.
+    let elsewhere = WebhookServer::start();
+    let hook = WebhookServer::start();
+    let pauses = Pauses::default();
+    for (i, code) in [301, 302, 307, 308].into_iter().enumerate() {
+        hook.script([Reply::redirect(code, &elsewhere.url("/stolen"))]);
+        let channel = WebhookChannel::new(&hook.url("/"), Some(SECRET.into()), support::WAIT, 3)
+            .unwrap()
+            .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
+            .with_sleep(pauses.sleep());
+        let mut d = Dispatcher::new(SETTINGS);
+        d.add_channel("ops", Box::new(channel));
+        let t0 = Instant::now();
+        d.update(&[alert("errors", "shop::checkout", "ops")], t0);
+        d.tick(t0 + SETTINGS.group_wait);
+        // The channel is through with the notification: what arrived is all that ever will.
+        let s = settled(&d);
+        assert_eq!((s.sent, s.failed), (0, 1), "{code}: {s:?}");
+        let err = s.channel("ops").and_then(|c| c.last_error.clone()).unwrap_or_default();
+        let want = format!("HTTP {code}: redirect to `{}` not followed", elsewhere.url("/stolen"));
+        assert!(err.contains(&want), "{err}");
+        assert_eq!(hook.requests().len(), i + 1, "{code}: not retried");
+        d.shutdown(Instant::now() + support::WAIT);
+    }
+    assert!(pauses.taken().is_empty(), "{:?}", pauses.taken());
+    assert!(elsewhere.requests().is_empty(), "the redirect's target got {:?}", elsewhere.requests());
 }
 
 #[test]

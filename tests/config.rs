@@ -278,6 +278,38 @@ fn nested_alerts_keys_are_named_in_full() {
 }
 
 #[test]
+fn a_webhook_secret_too_short_or_empty_is_a_config_error_that_does_not_show_it() {
+    let yaml = |secret: &str| {
+        format!("alerts:\n  channels:\n    ops:\n      kind: webhook\n      url: http://x\n      secret: {secret}\n")
+    };
+    for (secret, why) in [
+        ("tooShortSecret", "at least 24"),
+        ("\"\"", "leave `secret` out"),
+        ("whsec_c2hvcnQ=", "at least 24"),
+        ("whsec_!!!", "not base64"),
+    ] {
+        let e = Config::from_yaml(&yaml(secret), "a.yaml").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(6), Some("alerts.channels.ops.secret")), "{e}");
+        assert!(e.message.contains(why), "{e}");
+        assert!(e.to_string().starts_with("a.yaml:6:"), "{e}");
+        let shown = secret.trim_start_matches("whsec_").trim_matches('"');
+        assert!(shown.is_empty() || !e.to_string().contains(shown), "{e}");
+    }
+    // 24 bytes and more: plain text, or whsec_ with 24 bytes of base64.
+    for secret in ["exactly-twenty-four-byte", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] {
+        let c = Config::from_yaml(&yaml(secret), "a.yaml").unwrap();
+        assert!(!format!("{c:?}").contains(secret), "redacted in Debug");
+    }
+    // Given in code, the same rule at start.
+    let mut hook = telemark::alerts::ChannelConfig::webhook("http://127.0.0.1:1/");
+    hook.secret = Some("short".into());
+    let mut c = telemark::alerts::AlertsConfig::default();
+    c.channels.insert("ops".into(), hook);
+    let e = c.check().unwrap_err();
+    assert!(e.starts_with("alerts.channels.ops: `secret` is too short"), "{e}");
+}
+
+#[test]
 fn a_bad_value_in_a_sequence_names_its_index() {
     let yaml = "\
 alerts:

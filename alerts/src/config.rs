@@ -326,8 +326,10 @@ pub struct ChannelConfig {
     /// `http://alertmanager:9093`).
     #[serde(default)]
     pub url: Option<String>,
-    /// webhook: a shared secret each request is signed with, so the receiver can check it.
-    #[serde(default)]
+    /// webhook: the shared secret each request is signed with (Standard Webhooks), so the
+    /// receiver can check it: `whsec_<base64>` (the key is the decoded bytes) or text (its UTF-8
+    /// bytes), a key of at least 24 bytes. Leave it out to send unsigned requests.
+    #[serde(default, deserialize_with = "de_opt_secret")]
     pub secret: Option<String>,
     /// webhook, email, alertmanager: how long one delivery attempt may take (default `10s`).
     #[serde(default, deserialize_with = "de_opt_duration")]
@@ -438,6 +440,9 @@ impl ChannelConfig {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(format!("`url` must be an http:// or https:// URL, got `{url}`"));
             }
+        }
+        if let Some(secret) = &self.secret {
+            crate::channels::webhook::signing_key(secret)?;
         }
         if self.username.is_some() != self.password.is_some() {
             return Err("`username` and `password` go together".to_string());
@@ -746,6 +751,14 @@ fn no_such_rule(rules: &[Rule], o: &OverrideConfig) -> String {
 
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     de_duration(d).map(Some)
+}
+
+/// A webhook `secret`, refused (with its line and key, never its value) when it is empty or its
+/// key too short.
+fn de_opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::channels::webhook::signing_key(&s).map_err(de::Error::custom)?;
+    Ok(Some(s))
 }
 
 fn de_condition<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

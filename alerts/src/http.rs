@@ -112,10 +112,10 @@ impl Response {
         self.header("retry-after")?.trim().parse::<u64>().ok().map(Duration::from_secs)
     }
 
-    /// The start of the body, as text, for error messages.
+    /// The start of the body, as text, for error messages (one line, no control characters).
     pub fn body_excerpt(&self) -> String {
         let s = String::from_utf8_lossy(&self.body[..self.body.len().min(200)]);
-        s.split_whitespace().collect::<Vec<_>>().join(" ")
+        s.split_whitespace().collect::<Vec<_>>().join(" ").replace(char::is_control, "")
     }
 }
 
@@ -415,6 +415,18 @@ impl RetryPolicy {
     pub fn decide(&self, attempt: u32, outcome: &Result<Response, HttpError>, unit: f64) -> Decision {
         let (retryable, why, retry_after) = match outcome {
             Ok(r) if (200..300).contains(&r.status) => return Decision::Done,
+            // A redirect is never followed: the URL should name the receiver itself (and a
+            // signed request is not for whichever server a response points at).
+            Ok(r) if (300..400).contains(&r.status) => {
+                let to = r.header("location").map_or(String::new(), |l| {
+                    let l: String = l.chars().filter(|c| !c.is_control()).take(200).collect();
+                    format!(" to `{l}`")
+                });
+                return Decision::GiveUp(format!(
+                    "HTTP {}: redirect{to} not followed; set the URL to the receiver's address",
+                    r.status
+                ));
+            }
             Ok(r) => {
                 let why = format!("HTTP {}: {}", r.status, r.body_excerpt());
                 let retryable = r.status == 429 || (500..600).contains(&r.status);
@@ -627,10 +639,20 @@ mod tests {
         assert_eq!(long.decide(30, &status(503, None), 1.0), Decision::Retry(Duration::from_secs(10)));
         // Network errors are retried.
         assert!(matches!(p.decide(0, &Err(HttpError::Connect("refused".into())), 0.0), Decision::Retry(_)));
-        // Other 4xx (and 3xx): never.
-        for code in [400, 401, 403, 404, 413, 301] {
+        // Other 4xx and 3xx: never.
+        for code in [400, 401, 403, 404, 413, 301, 302, 307, 308] {
             assert!(matches!(p.decide(0, &status(code, None), 0.0), Decision::GiveUp(_)), "{code}");
         }
+        let mut r = Response { status: 307, ..Default::default() };
+        r.headers.push(("Location".into(), "http://elsewhere.example/\x1b[2Jhook".into()));
+        assert_eq!(
+            p.decide(0, &Ok(r), 0.0),
+            Decision::GiveUp(
+                "HTTP 307: redirect to `http://elsewhere.example/[2Jhook` not followed; set the URL to the \
+                 receiver's address"
+                    .into()
+            )
+        );
         let mut r = Response { status: 400, ..Default::default() };
         r.body = b"bad\n  request".to_vec();
         assert_eq!(p.decide(0, &Ok(r), 0.0), Decision::GiveUp("HTTP 400: bad request".into()));

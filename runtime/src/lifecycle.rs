@@ -186,7 +186,7 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
         let color = match c.color {
             Switch::On => true,
             Switch::Off => false,
-            Switch::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
+            Switch::Auto => export::console::color_auto(tty, std::env::var_os("NO_COLOR").as_deref()),
         };
         exporters.push(Box::new(export::console::Console::new(c.format, output, color)));
     }

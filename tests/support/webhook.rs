@@ -1,6 +1,7 @@
 //! A webhook listener for alert-delivery tests: a small HTTP/1.1 server on a std `TcpListener`
 //! thread that records every request and answers from a script (`200` by default; `503` with
-//! `Retry-After`, `400`, or never answering).
+//! `Retry-After`, `400`, a redirect, or never answering), and an independent Standard Webhooks
+//! signature verifier in Python ([`python_verify`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -62,6 +63,10 @@ impl Reply {
     /// `503` with `Retry-After: secs`.
     pub fn unavailable_retry_after(secs: u64) -> Reply {
         Reply::Status(503, vec![("Retry-After".into(), secs.to_string())])
+    }
+    /// A redirect: `code` (301, 302, 307, 308) with `Location: to`.
+    pub fn redirect(code: u16, to: &str) -> Reply {
+        Reply::Status(code, vec![("Location".into(), to.to_string())])
     }
 }
 
@@ -225,5 +230,93 @@ fn serve(mut conn: TcpStream, s: &Shared) {
                 }
             }
         }
+    }
+}
+
+/// A Standard Webhooks verifier written independently of telemark, in Python 3 with only its
+/// standard library (`hmac`, `hashlib`, `base64`), after the specification: the key is the
+/// base64-decoded rest of a `whsec_` secret, else the secret's UTF-8 bytes; the signed content is
+/// `{id}.{timestamp}.{body}`; `webhook-signature` is a space-separated list of `v1,<base64>`
+/// compared in constant time; a timestamp more than 5 minutes from `now` is refused. Exit 0 and
+/// `ok` when it accepts; 1 for a bad signature, 2 for a timestamp out of tolerance.
+const PYTHON_VERIFIER: &str = r#"
+import base64, hashlib, hmac, json, sys, time
+d = json.load(sys.stdin)
+secret = d["secret"]
+key = base64.b64decode(secret[len("whsec_"):]) if secret.startswith("whsec_") else secret.encode("utf-8")
+now = d["now"] if d["now"] is not None else int(time.time())
+ts = d["timestamp"]
+if not ts.isdigit() or abs(now - int(ts)) > 5 * 60:
+    print("timestamp out of tolerance")
+    sys.exit(2)
+content = d["id"].encode() + b"." + ts.encode() + b"." + bytes.fromhex(d["body_hex"])
+expected = base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+for sig in d["signature"].split(" "):
+    version, _, value = sig.partition(",")
+    if version == "v1" and hmac.compare_digest(value, expected):
+        print("ok")
+        sys.exit(0)
+print("no matching signature")
+sys.exit(1)
+"#;
+
+/// What a receiver checks of a webhook request: its `webhook-id`, `webhook-timestamp`,
+/// `webhook-signature` and body — to be altered by a test before it asks [`python_verify`].
+#[derive(Clone, Debug)]
+pub struct Signed {
+    /// `webhook-id`.
+    pub id: String,
+    /// `webhook-timestamp`.
+    pub timestamp: String,
+    /// `webhook-signature`.
+    pub signature: String,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+impl HookRequest {
+    /// The signed parts of this request (panics when a header is missing).
+    pub fn signed(&self) -> Signed {
+        let h = |name: &str| {
+            self.header(name).unwrap_or_else(|| panic!("no `{name}` header: {:?}", self.headers)).to_string()
+        };
+        Signed {
+            id: h("webhook-id"),
+            timestamp: h("webhook-timestamp"),
+            signature: h("webhook-signature"),
+            body: self.body.clone(),
+        }
+    }
+}
+
+/// Asks [`PYTHON_VERIFIER`] whether `s` is a genuine request signed with `secret`, at `now` (Unix
+/// seconds; the verifier's clock when `None`): `Ok` when it accepts, else `Err` with what it said.
+/// Fails the test, saying what to install, when python3 is missing.
+pub fn python_verify(secret: &str, s: &Signed, now: Option<u64>) -> Result<(), String> {
+    use std::process::{Command, Stdio};
+    let input = serde_json::json!({
+        "secret": secret,
+        "id": s.id,
+        "timestamp": s.timestamp,
+        "signature": s.signature,
+        "body_hex": s.body.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "now": now,
+    });
+    let mut child = Command::new("python3")
+        .args(["-c", PYTHON_VERIFIER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("python3 is needed to verify webhook signatures ({e}): install python3 (.ci/run does)")
+        });
+    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    match out.status.code() {
+        Some(0) if said.trim() == "ok" => Ok(()),
+        Some(1 | 2) => Err(said.trim().to_string()),
+        _ => panic!("the Python verifier failed: {:?}: {said}", out.status),
     }
 }

@@ -10,42 +10,125 @@
 //!              "generatorURL": "", "fingerprint": "c4d2f0e1a9b83e17"}]}
 //! ```
 //!
-//! With a secret, the request carries `X-Telemark-Signature: sha256=<hex>`, the HMAC-SHA256 of
-//! the body under the secret ([`signature`]). A request that gets no answer within the timeout,
-//! a 5xx or a 429 is retried with exponential backoff and jitter (a `Retry-After` in seconds is
-//! honoured, up to the longest delay); any other 4xx is not retried.
+//! Every request carries the headers of the [Standard Webhooks] specification: `webhook-id`, one
+//! id per notification (`msg_` and 32 hex digits), the same on every retry of it, so a receiver
+//! can drop a duplicate; `webhook-timestamp`, the attempt's time in Unix seconds; and, with a
+//! secret, `webhook-signature: v1,<base64>`, the HMAC-SHA256 of `{id}.{timestamp}.{body}`
+//! ([`signature`]). A receiver recomputes it over the raw body, compares in constant time, and
+//! rejects a timestamp more than five minutes from its clock — so a recorded request cannot be
+//! replayed later, nor its body or timestamp changed. Standard Webhooks libraries verify it.
+//!
+//! The secret is written either as `whsec_<base64>` (the specification's form, which its
+//! libraries expect: the key is the decoded bytes) or as plain text (the key is its UTF-8 bytes).
+//! Either way the key must have at least [`MIN_KEY_BYTES`] bytes; an empty or shorter secret is an
+//! error (leave `secret` out to send unsigned requests). Generate one with
+//! `echo "whsec_$(openssl rand -base64 32)"`.
+//!
+//! A request that gets no answer within the timeout, a 5xx or a 429 is retried with exponential
+//! backoff and jitter (a `Retry-After` in seconds is honoured, up to the longest delay); any other
+//! 4xx is not retried, and a redirect (3xx) is never followed: it fails the delivery.
+//!
+//! [Standard Webhooks]: https://www.standardwebhooks.com
 
 use crate::http::{RetryPolicy, Tcp, Transport, Url};
 use crate::notify::{rfc3339, AlertHandler, AlertState, Notification};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use std::time::{Duration, SystemTime};
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The header that carries the body's signature.
-pub const SIGNATURE_HEADER: &str = "X-Telemark-Signature";
+/// The header with the notification's id (the same on every attempt).
+pub const ID_HEADER: &str = "webhook-id";
+/// The header with the attempt's time, in Unix seconds.
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+/// The header with the signature, `v1,<base64>` (sent when a secret is set).
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+/// The fewest bytes a signing key may have (the Standard Webhooks minimum, 192 bits).
+pub const MIN_KEY_BYTES: usize = 24;
+/// The prefix of a secret written in the Standard Webhooks form, `whsec_<base64>`.
+const WHSEC: &str = "whsec_";
 
 /// `endsAt` of a firing alert, as Alertmanager writes it (Go's zero time).
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// `sha256=<hex>`: the HMAC-SHA256 of `body` under `secret`, as sent in [`SIGNATURE_HEADER`].
-/// A receiver recomputes it over the raw body it got and compares.
-pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut out = String::from("sha256=");
+/// The signing key a `secret` stands for: the base64-decoded bytes of `whsec_<base64>`, else the
+/// text's UTF-8 bytes. An error (which never quotes the secret) when it is empty, not base64 after
+/// `whsec_`, or shorter than [`MIN_KEY_BYTES`].
+pub(crate) fn signing_key(secret: &str) -> Result<Vec<u8>, String> {
+    if secret.is_empty() {
+        return Err("`secret` is empty; to send unsigned webhooks, leave `secret` out".to_string());
+    }
+    let key = match secret.strip_prefix(WHSEC) {
+        Some(encoded) => BASE64.decode(encoded.trim()).map_err(|_| {
+            "`secret` starts with `whsec_` but what follows is not base64 (the secret is not shown)"
+                .to_string()
+        })?,
+        None => secret.as_bytes().to_vec(),
+    };
+    if key.len() < MIN_KEY_BYTES {
+        let n = key.len();
+        return Err(format!(
+            "`secret` is too short: its key has {n} byte{}, at least {MIN_KEY_BYTES} are needed; generate \
+             one with `echo \"whsec_$(openssl rand -base64 32)\"`",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(key)
+}
+
+/// `v1,<base64>`: the Standard Webhooks signature of a request with this `id`, `timestamp` (Unix
+/// seconds) and `body`, under `secret` (`whsec_<base64>` or plain text, as in the config): the
+/// HMAC-SHA256 of `{id}.{timestamp}.{body}`. An error when the secret is not a valid one.
+pub fn signature(secret: &str, id: &str, timestamp: u64, body: &[u8]) -> Result<String, String> {
+    Ok(sign(&signing_key(secret)?, id, timestamp, body))
+}
+
+fn sign(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String {
+    let mut out = String::from("v1,");
     // HMAC takes keys of any length: this cannot fail.
-    if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+    if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) {
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
         mac.update(body);
-        for b in mac.finalize().into_bytes() {
-            out.push_str(&format!("{b:02x}"));
-        }
+        BASE64.encode_string(mac.finalize().into_bytes(), &mut out);
     }
     out
+}
+
+/// A new notification id: `msg_` and 32 hex digits — a process-wide counter, the time and the
+/// process id hashed under two of std's randomly keyed hashers, so that ids do not repeat, within
+/// a process or across processes.
+fn message_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let mut id = String::from("msg_");
+    for _ in 0..2 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(n);
+        h.write_u128(now);
+        h.write_u32(std::process::id());
+        let _ = write!(id, "{:016x}", h.finish());
+    }
+    id
+}
+
+/// Now, in Unix seconds.
+fn unix_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// POSTs notifications as JSON to a URL.
 pub struct WebhookChannel {
     url: Url,
-    secret: Option<String>,
+    /// The signing key (never printed).
+    key: Option<Vec<u8>>,
     timeout: Duration,
     retry: RetryPolicy,
     external_url: String,
@@ -57,7 +140,7 @@ impl std::fmt::Debug for WebhookChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookChannel")
             .field("url", &self.url.to_string())
-            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("secret", &self.key.as_ref().map(|_| "[REDACTED]"))
             .field("timeout", &self.timeout)
             .field("max_retries", &self.retry.max_retries)
             .finish()
@@ -66,17 +149,19 @@ impl std::fmt::Debug for WebhookChannel {
 
 impl WebhookChannel {
     /// A webhook to `url` (`http://` only: an `https://` URL is an error saying so), signed with
-    /// `secret` when there is one (an empty secret is none), each request within `timeout`, and up
-    /// to `max_retries` retries (backoff from 500 ms, doubled each time, at most 30 s).
+    /// `secret` when there is one (`whsec_<base64>` or text; empty, or a key under
+    /// [`MIN_KEY_BYTES`] bytes, is an error), each request within `timeout`, and up to
+    /// `max_retries` retries (backoff from 500 ms, doubled each time, at most 30 s).
     pub fn new(
         url: &str,
         secret: Option<String>,
         timeout: Duration,
         max_retries: u32,
     ) -> Result<Self, String> {
+        let key = secret.as_deref().map(signing_key).transpose()?;
         Ok(WebhookChannel {
             url: Url::parse(url)?,
-            secret: secret.filter(|s| !s.is_empty()),
+            key,
             timeout,
             retry: RetryPolicy { max_retries, ..RetryPolicy::default() },
             external_url: String::new(),
@@ -167,16 +252,24 @@ pub(crate) fn payload(n: &Notification, external_url: &str) -> Value {
 }
 
 impl AlertHandler for WebhookChannel {
+    /// Delivers `n`: one id for it, a timestamp and a signature for each attempt.
     fn notify(&mut self, n: &Notification) -> Result<(), String> {
         let body = self.body(n).into_bytes();
-        let sig = self.secret.as_deref().map(|s| signature(s, &body));
-        let mut headers: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
-        if let Some(sig) = &sig {
-            headers.push((SIGNATURE_HEADER, sig));
-        }
-        let (url, timeout, transport) = (&self.url, self.timeout, &mut self.transport);
+        let id = message_id();
+        let (url, timeout, key, transport) = (&self.url, self.timeout, &self.key, &mut self.transport);
+        let attempt = || {
+            let timestamp = unix_seconds();
+            let ts = timestamp.to_string();
+            let sig = key.as_deref().map(|k| sign(k, &id, timestamp, &body));
+            let mut headers: Vec<(&str, &str)> =
+                vec![("Content-Type", "application/json"), (ID_HEADER, &id), (TIMESTAMP_HEADER, &ts)];
+            if let Some(sig) = &sig {
+                headers.push((SIGNATURE_HEADER, sig));
+            }
+            transport.send("POST", url, &headers, &body, timeout)
+        };
         self.retry
-            .run(|| transport.send("POST", url, &headers, &body, timeout), &mut *self.sleep)
+            .run(attempt, &mut *self.sleep)
             .map(|_| ())
             .map_err(|e| format!("webhook {}: {e}", self.url))
     }
@@ -192,13 +285,58 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::UNIX_EPOCH;
 
+    /// The Standard Webhooks libraries' published test vector.
+    const VECTOR_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
     #[test]
-    fn signature_is_hmac_sha256() {
-        // RFC 4231, test case 2.
+    fn signature_is_the_standard_webhooks_one() {
         assert_eq!(
-            signature("Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            signature(
+                VECTOR_SECRET,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                br#"{"test": 2432232314}"#
+            ),
+            Ok("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".to_string())
         );
+        // A plain-text secret: its UTF-8 bytes are the key (the value computed with Python's
+        // hmac module).
+        let text = "Jefe-Jefe-Jefe-Jefe-Jefe";
+        assert_eq!(signing_key(text).unwrap(), text.as_bytes());
+        assert_eq!(
+            signature(text, "msg_1", 1_700_000_000, b"{}"),
+            Ok("v1,Ue5NICVKA7h39SfRpBI0P+6noZwwNYb1fdg+DB5YwPY=".to_string())
+        );
+    }
+
+    #[test]
+    fn empty_short_and_malformed_secrets_are_refused_without_being_shown() {
+        for (secret, why) in [
+            ("", "leave `secret` out"),
+            ("Q", "1 byte, at least 24"),
+            ("twenty-three bytes long", "23 bytes"),
+            ("whsec_c2hvcnQ=", "5 bytes"),
+            ("whsec_not base64!!", "not base64"),
+        ] {
+            let e = signing_key(secret).unwrap_err();
+            assert!(e.contains(why), "{secret:?}: {e}");
+            if !secret.is_empty() {
+                assert!(!e.contains(secret.trim_start_matches("whsec_")), "{e}");
+            }
+            let e =
+                WebhookChannel::new("http://127.0.0.1:1/", Some(secret.into()), Duration::from_secs(1), 0)
+                    .unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+        assert_eq!(signing_key("twenty-four bytes long!!").map(|k| k.len()), Ok(24));
+        assert_eq!(signing_key(VECTOR_SECRET).map(|k| k.len()), Ok(24));
+    }
+
+    #[test]
+    fn ids_do_not_repeat() {
+        let ids: std::collections::BTreeSet<String> = (0..10_000).map(|_| message_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.len() == 36 && id.starts_with("msg_") && !id.contains('.')));
     }
 
     fn alert(function: &str, state: AlertState) -> Alert {
@@ -309,18 +447,41 @@ mod tests {
         Notification::new("ops", "checkout_p99_latency", vec![alert("shop::checkout", AlertState::Firing)])
     }
 
+    fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
     #[test]
-    fn signed_when_a_secret_is_set() {
-        let (mut ch, log, _) = channel(vec![], Some("s3cret"));
+    fn signed_when_a_secret_is_set_with_one_id_and_a_timestamp_per_attempt() {
+        let (mut ch, log, _) = channel(vec![status(503, None)], Some(VECTOR_SECRET));
+        let before = unix_seconds();
         ch.notify(&note()).unwrap();
-        let (headers, body) = log.lock().unwrap()[0].clone();
-        let sig = headers.iter().find(|(k, _)| k == SIGNATURE_HEADER).map(|(_, v)| v.clone());
-        assert_eq!(sig, Some(signature("s3cret", &body)));
-        assert!(headers.contains(&("Content-Type".into(), "application/json".into())));
+        let after = unix_seconds();
+        let log = log.lock().unwrap().clone();
+        assert_eq!(log.len(), 2);
+        let id = header(&log[0].0, ID_HEADER).unwrap();
+        assert_eq!(header(&log[1].0, ID_HEADER), Some(id), "one id across retries");
+        for (headers, body) in &log {
+            let ts: u64 = header(headers, TIMESTAMP_HEADER).unwrap().parse().unwrap();
+            assert!((before..=after).contains(&ts), "{ts} not in {before}..={after}");
+            assert_eq!(
+                header(headers, SIGNATURE_HEADER).map(String::from),
+                Some(signature(VECTOR_SECRET, id, ts, body).unwrap())
+            );
+            assert_eq!(header(headers, "Content-Type"), Some("application/json"));
+        }
+        // Another notification, another id.
+        let (mut ch, log2, _) = channel(vec![], Some(VECTOR_SECRET));
+        ch.notify(&note()).unwrap();
+        assert_ne!(header(&log2.lock().unwrap()[0].0, ID_HEADER), Some(id));
+        // No secret: the id and the timestamp, no signature.
         let (mut ch, log, _) = channel(vec![], None);
         ch.notify(&note()).unwrap();
-        assert!(log.lock().unwrap()[0].0.iter().all(|(k, _)| k != SIGNATURE_HEADER));
-        assert!(format!("{:?}", channel(vec![], Some("s3cret")).0).contains("[REDACTED]"));
+        let headers = &log.lock().unwrap()[0].0;
+        assert!(header(headers, SIGNATURE_HEADER).is_none());
+        assert!(header(headers, ID_HEADER).is_some() && header(headers, TIMESTAMP_HEADER).is_some());
+        let debug = format!("{:?}", channel(vec![], Some(VECTOR_SECRET)).0);
+        assert!(debug.contains("[REDACTED]") && !debug.contains("MfKQ9r8G"), "{debug}");
     }
 
     #[test]

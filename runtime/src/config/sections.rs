@@ -170,7 +170,8 @@ pub struct ConsoleConfig {
     /// `stdout` (default) or `stderr`.
     #[serde(deserialize_with = "de_output")]
     pub output: ConsoleOutput,
-    /// Colors: `auto` (when the output is a terminal), `true` or `false`.
+    /// Colors: `auto` (when the output is a terminal and `NO_COLOR` is unset or empty), `true` or
+    /// `false`.
     #[serde(deserialize_with = "de_switch")]
     pub color: Switch,
 }

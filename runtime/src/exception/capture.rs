@@ -620,7 +620,7 @@ impl Processor {
             ("exception.escaped".into(), Value::Bool(escaped)),
         ];
         if !exception.chain.is_empty() {
-            attributes.push(("exception.chain".into(), Value::from(exception.chain.join("\n"))));
+            attributes.push(("exception.chain".into(), Value::from(chain_text(&exception.chain))));
             attributes.push(("exception.chain_truncated".into(), Value::Bool(exception.chain_truncated)));
         }
         if let Some(s) = stacktrace {
@@ -667,9 +667,36 @@ impl Processor {
     }
 }
 
+/// `exception.chain`: the causes one per line, outermost first. A line break inside a cause is
+/// written as the two characters `\n` (`\r` for a carriage return), so that it cannot read as
+/// another cause.
+fn chain_text(chain: &[String]) -> String {
+    let mut out = String::new();
+    for (i, cause) in chain.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for c in cause.chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_break_inside_a_cause_is_not_another_cause() {
+        let chain = vec!["outer\r\nforged cause".to_string(), "inner".to_string()];
+        assert_eq!(chain_text(&chain), "outer\\r\\nforged cause\ninner");
+        assert_eq!(chain_text(&[]), "");
+    }
 
     #[track_caller]
     fn here() -> &'static Location<'static> {

@@ -1,5 +1,29 @@
 //! The console exporter: a span tree per finished trace and one line per log record, in a
 //! human format or as JSON lines. It is the default when no OTLP endpoint is configured.
+//!
+//! Nothing the program records can forge the console's output. In the human format every piece
+//! of recorded data — messages, targets, span and event names, attribute keys and values,
+//! exception types, messages, causes, places and stack frames — is printed through [`clean`]:
+//!
+//! - a character that could move the cursor, end the line, drive the terminal or reorder text
+//!   ([`must_escape`]: C0 controls including tab, CR and LF, DEL, C1 controls U+0080–U+009F, the
+//!   line and paragraph separators U+2028/U+2029, and the bidi embeddings, overrides and isolates
+//!   U+202A–U+202E and U+2066–U+2069) is written as an escape: `\t`, `\n`, `\r`, `\xNN` for the
+//!   other ASCII controls (`\x1b`, `\x00`, `\x7f`), `\u{NNNN}` for the others (`\u{9b}`,
+//!   `\u{2028}`, `\u{202e}`). A backslash is written as it is, except in a quoted value, where
+//!   `\\` and `\"` keep the quotes unambiguous; so a line is one record and one line only (an
+//!   exception stays one block, every line of it indented under its head);
+//! - a value, name or key longer than [`MAX_VALUE_CHARS`] characters (a message: longer than
+//!   [`MAX_MESSAGE_CHARS`]) is cut on a character boundary and marked `…[+N bytes]`, N being the
+//!   bytes left out. The JSON format and the other exporters keep everything.
+//!
+//! The JSON format writes each record as one object on one line; besides what JSON requires
+//! (`"`, `\\` and C0 controls escaped), every other [`must_escape`] character is written as
+//! `\uXXXX`, so a JSON line read on a terminal is as inert as the human format.
+//!
+//! Colour (ANSI SGR codes of telemark's own, never from data) is on when the configuration says
+//! so; by default only when the output is a terminal and `NO_COLOR` is not set to a non-empty
+//! value ([`color_auto`]).
 
 use super::{ExportError, Exporter, FinishedSpan, LogEntry};
 use crate::caller::callsite::Status;
@@ -61,9 +85,10 @@ impl Console {
         out.push_str(&format_time(l.time_unix_nanos));
         out.push(' ');
         self.paint(level_code(l.level), &format!("{:>5}", l.level.severity_text()), out);
-        let _ = write!(out, " {}: {}", l.target, l.message);
+        let _ =
+            write!(out, " {}: {}", clean(l.target, MAX_VALUE_CHARS), clean(&l.message, MAX_MESSAGE_CHARS));
         for (k, v) in &l.attributes {
-            let _ = write!(out, " {k}={}", quote_if_needed(v));
+            let _ = write!(out, " {}={}", key(k), value(v));
         }
         if let (Some(t), Some(s)) = (l.trace_id, l.span_id) {
             let mut ids = String::new();
@@ -79,21 +104,27 @@ impl Console {
     fn human_exception(&self, l: &LogEntry, out: &mut String) {
         let x = ExceptionView::new(l);
         let kind = if x.escaped { "panic" } else { "exception" };
-        let type_name = x.type_name.filter(|t| !t.is_empty() && *t != kind);
-        let place = x.place(l);
+        let type_name =
+            x.type_name.filter(|t| !t.is_empty() && *t != kind).map(|t| clean(t, MAX_VALUE_CHARS));
+        let type_name = type_name.as_deref();
+        let place = x.place(l).map(|p| clean(&p, MAX_VALUE_CHARS).into_owned());
+        let function = x.function.map(|f| clean(f, MAX_VALUE_CHARS));
+        let function = function.as_deref();
+        let fingerprint = x.fingerprint.map(|f| clean(f, MAX_VALUE_CHARS));
+        let fingerprint = fingerprint.as_deref();
         if x.new_group {
             let mut line = String::from("new exception group");
-            if let Some(fp) = x.fingerprint {
+            if let Some(fp) = fingerprint {
                 let _ = write!(line, " {fp}");
             }
             let _ = write!(line, ": {}", type_name.unwrap_or(kind));
-            if let Some(at) = x.function.or(place.as_deref()) {
+            if let Some(at) = function.or(place.as_deref()) {
                 let _ = write!(line, " at {at}");
             }
             self.paint("1;35", &line, out);
             out.push('\n');
         }
-        // Head: time, level, what it is, its message (a multi-line message continues indented).
+        // Head: time, level, what it is, its message (on the one line: its line breaks escaped).
         out.push_str(&format_time(l.time_unix_nanos));
         out.push(' ');
         self.paint(level_code(l.level), &format!("{:>5}", l.level.severity_text()), out);
@@ -102,18 +133,14 @@ impl Console {
             Some(t) => self.paint("1", &format!("{kind} {t}"), out),
             None => self.paint("1", kind, out),
         }
-        let mut message = x.message.lines();
-        if let Some(first) = message.next() {
-            let _ = write!(out, ": {first}");
+        if !x.message.is_empty() {
+            let _ = write!(out, ": {}", clean(x.message, MAX_MESSAGE_CHARS));
         }
         out.push('\n');
-        for rest in message {
-            let _ = writeln!(out, "    {rest}");
-        }
-        // Causes, outermost first.
-        let causes: Vec<&str> = x.chain.lines().filter(|c| !c.trim().is_empty()).collect();
+        // Causes, outermost first (`exception.chain` holds one per line).
+        let causes: Vec<&str> = x.chain.split('\n').filter(|c| !c.trim().is_empty()).collect();
         for (i, cause) in causes.iter().enumerate() {
-            let _ = write!(out, "    caused by: {cause}");
+            let _ = write!(out, "    caused by: {}", clean(cause, MAX_MESSAGE_CHARS));
             if x.chain_truncated && i + 1 == causes.len() {
                 out.push_str(" (chain truncated)");
             }
@@ -123,7 +150,7 @@ impl Console {
             out.push_str("    caused by: … (chain truncated)\n");
         }
         // Where.
-        match (x.function, place) {
+        match (function, place) {
             (Some(f), Some(p)) => {
                 let _ = writeln!(out, "    at {f} ({p})");
             }
@@ -136,6 +163,7 @@ impl Console {
             (None, None) => {}
         }
         // The stacktrace, one frame per line, with runs of library frames folded into one line.
+        // (The frames are telemark's own rendering, one per line; each is cleaned as data.)
         let stack = x.stacktrace.trim_start_matches(['\n', '\r']).trim_end();
         if !stack.is_empty() {
             let lines = fold_library_frames(stack);
@@ -148,13 +176,13 @@ impl Console {
                 if frame.is_empty() {
                     out.push('\n');
                 } else {
-                    let _ = writeln!(out, "      {frame}");
+                    let _ = writeln!(out, "      {}", clean(&frame, MAX_VALUE_CHARS));
                 }
             }
         }
         // Group, everything else, and the trace context.
         let mut line = String::new();
-        if let Some(fp) = x.fingerprint {
+        if let Some(fp) = fingerprint {
             let _ = write!(line, "group {fp}");
         }
         match x.group_count {
@@ -167,7 +195,7 @@ impl Console {
         let line = line.trim_start();
         let mut rest = String::new();
         for (k, v) in &x.rest {
-            let _ = write!(rest, " {k}={}", quote_if_needed(v));
+            let _ = write!(rest, " {}={}", key(k), value(v));
         }
         let ids = match (l.trace_id, l.span_id) {
             (Some(t), Some(s)) => Some(format!("trace_id={t} span_id={s}")),
@@ -220,20 +248,20 @@ impl Console {
     ) {
         let s = &spans[i];
         let _ = write!(out, "{prefix}{}", if last { "└─ " } else { "├─ " });
-        self.paint("1", &s.name, out);
+        self.paint("1", &clean(&s.name, MAX_VALUE_CHARS), out);
         if s.kind != crate::SpanKind::Internal {
             let _ = write!(out, " [{}]", s.kind.as_str());
         }
         let _ = write!(out, " {}", format_duration(s.duration_nanos()));
         for (k, v) in &s.attributes {
             if !k.starts_with("code.") {
-                let _ = write!(out, "  {k}={}", quote_if_needed(v));
+                let _ = write!(out, "  {}={}", key(k), value(v));
             }
         }
         match &s.status {
             Status::Error(msg) => {
                 out.push_str("  ");
-                self.paint("31", &format!("error: {msg}"), out);
+                self.paint("31", &format!("error: {}", clean(msg, MAX_MESSAGE_CHARS)), out);
             }
             Status::Ok => out.push_str("  ok"),
             Status::Unset => {}
@@ -254,9 +282,10 @@ impl Console {
             if e.name == "exception" && msg.as_deref() == status_message {
                 continue;
             }
-            let _ = write!(out, "{inner}{}  · {}", if kids.is_empty() { "" } else { "│" }, e.name);
+            let bar = if kids.is_empty() { "" } else { "│" };
+            let _ = write!(out, "{inner}{bar}  · {}", clean(&e.name, MAX_VALUE_CHARS));
             for (k, v) in &e.attributes {
-                let _ = write!(out, " {k}={}", quote_if_needed(v));
+                let _ = write!(out, " {}={}", key(k), value(v));
             }
             out.push('\n');
         }
@@ -462,13 +491,104 @@ impl<'a> ExceptionView<'a> {
     }
 }
 
-fn quote_if_needed(v: &Value) -> String {
-    match v {
-        Value::Str(s) if s.is_empty() || s.contains(char::is_whitespace) || s.contains('"') => {
-            format!("{s:?}")
-        }
-        other => other.to_string(),
+/// The most characters of a value, a name or a key the human format prints.
+pub(crate) const MAX_VALUE_CHARS: usize = 1024;
+/// The most characters of a message (a log record's, an exception's, a cause, a span's error)
+/// the human format prints.
+pub(crate) const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// Whether the console writes `c` as an escape rather than as itself: C0 controls (tab, CR and LF
+/// too), DEL, C1 controls, U+2028/U+2029 (line breaks to some readers) and the bidi embeddings,
+/// overrides and isolates, which display text in another order than it is written.
+pub(crate) fn must_escape(c: char) -> bool {
+    matches!(
+        c,
+        '\0'..='\x1f'
+            | '\x7f'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// `s` as the human format prints it: [`must_escape`] characters escaped, cut after `max`
+/// characters with `…[+N bytes]`. Borrowed when there is nothing to change.
+pub(crate) fn clean(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max && !s.contains(must_escape) {
+        return Cow::Borrowed(s);
     }
+    let mut out = String::with_capacity(s.len().min(max) + 16);
+    push_clean(s, max, false, &mut out);
+    Cow::Owned(out)
+}
+
+/// Appends `s` escaped and cut as [`clean`] does; `quoted` also escapes `"` and `\`.
+fn push_clean(s: &str, max: usize, quoted: bool, out: &mut String) {
+    let mut rest = "";
+    for (n, (i, c)) in s.char_indices().enumerate() {
+        if n == max {
+            rest = &s[i..];
+            break;
+        }
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '"' | '\\' if quoted => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if must_escape(c) && c.is_ascii() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if must_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    if !rest.is_empty() {
+        let _ = write!(out, "…[+{} bytes]", rest.len());
+    }
+}
+
+/// Whether a text value or key is printed in quotes: when it is empty, or holds a space, a quote,
+/// an `=` or anything escaped (so that where it ends is never in doubt).
+fn needs_quotes(s: &str) -> bool {
+    s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '"' || c == '=' || must_escape(c))
+}
+
+/// A text, quoted and escaped when [`needs_quotes`], else [`clean`]ed.
+fn text(s: &str) -> Cow<'_, str> {
+    if !needs_quotes(s) {
+        return clean(s, MAX_VALUE_CHARS);
+    }
+    let mut out = String::with_capacity(s.len().min(MAX_VALUE_CHARS) + 2);
+    out.push('"');
+    push_clean(s, MAX_VALUE_CHARS, true, &mut out);
+    out.push('"');
+    Cow::Owned(out)
+}
+
+/// An attribute key as the human format prints it.
+fn key(k: &str) -> Cow<'_, str> {
+    text(k)
+}
+
+/// An attribute value as the human format prints it: text as [`text`], numbers and booleans as
+/// they are.
+fn value(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::Str(s) => text(s),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// Whether `color: auto` paints: the output is a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>: any non-empty value turns colour off).
+pub(crate) fn color_auto(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn format_duration(nanos: u64) -> String {
@@ -543,12 +663,39 @@ impl serde::Serialize for JsonFields<'_> {
     }
 }
 
+/// serde_json's compact format, which also writes every [`must_escape`] character JSON lets
+/// through (DEL, C1, U+2028/U+2029, bidi controls) as `\uXXXX`.
+struct InertJson;
+
+impl serde_json::ser::Formatter for InertJson {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if must_escape(c) {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                // Every such character is in the Basic Multilingual Plane: one `\uXXXX`.
+                write!(w, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
 /// Appends `value` as one line of JSON.
 fn json_line(value: &impl serde::Serialize, out: &mut String) {
-    // Serialising strings, numbers and maps with string keys cannot fail.
-    if let Ok(line) = serde_json::to_string(value) {
-        out.push_str(&line);
-        out.push('\n');
+    let mut ser = serde_json::Serializer::with_formatter(Vec::new(), InertJson);
+    // Serialising strings, numbers and maps with string keys into memory cannot fail, and what
+    // serde_json writes is UTF-8.
+    if value.serialize(&mut ser).is_ok() {
+        if let Ok(line) = String::from_utf8(ser.into_inner()) {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
 }
 
@@ -850,7 +997,7 @@ new exception group 00000000000000aa: panic at src/main.rs:9
     }
 
     #[test]
-    fn multi_line_messages_and_empty_truncated_chains_stay_in_the_block() {
+    fn multi_line_messages_stay_on_the_head_line_and_empty_truncated_chains_in_the_block() {
         let mut l = exception(vec![("exception.chain_truncated", Value::Bool(true))]);
         l.message = "first\nsecond".to_string();
         l.file = None;
@@ -858,7 +1005,7 @@ new exception group 00000000000000aa: panic at src/main.rs:9
         l.trace_id = None;
         assert_eq!(
             human(&[l]),
-            "2026-11-24T19:40:01.123Z ERROR exception: first\n    second\n    caused by: … (chain truncated)\n"
+            "2026-11-24T19:40:01.123Z ERROR exception: first\\nsecond\n    caused by: … (chain truncated)\n"
         );
     }
 
@@ -879,5 +1026,308 @@ new exception group 00000000000000aa: panic at src/main.rs:9
         ));
         assert!(json.contains("\"exception.chain\":\"connection reset\\nbroken pipe\""), "{json}");
         assert!(json.contains("\"http.route\":\"/orders/{id}\""), "{json}");
+    }
+
+    /// The hostile texts of the probes: line breaks that would start a forged record, terminal
+    /// controls (clear screen, set title), NUL, C1 (a one-byte CSI), the Unicode line separator
+    /// and bidi overrides, and quotes meant to end a quoted value early.
+    const HOSTILE: [&str; 9] = [
+        "a\r\nINFO forged line",
+        "\x1b[2J",
+        "\x1b]0;title\x07",
+        "\0",
+        "\u{2028}",
+        "\u{202e}",
+        "\u{9b}31m",
+        "\t\x7f\u{85}\u{2029}\u{202a}\u{2066}\u{2069}\x0b\x0c\x08",
+        "\" forged=\"1\\",
+    ];
+
+    /// A span with one event, at a fixed time.
+    fn span(name: &str) -> FinishedSpan {
+        FinishedSpan {
+            trace_id: TraceId(7),
+            span_id: SpanId(1),
+            parent_span_id: None,
+            parent_is_remote: false,
+            name: Cow::Owned(name.to_string()),
+            kind: crate::SpanKind::Internal,
+            start_unix_nanos: 1_000,
+            end_unix_nanos: 2_000,
+            code: Default::default(),
+            attributes: vec![("user".into(), Value::from("ann"))],
+            dropped_attributes: 0,
+            events: vec![crate::caller::value::Event {
+                name: "retry".into(),
+                time_unix_nanos: 1_500,
+                attributes: vec![("attempt".into(), Value::I64(2))],
+            }],
+            status: Status::Error("failed".into()),
+            trace_state: None,
+        }
+    }
+
+    /// Every place the console prints data, each filled with `p`: (where, the logs, the spans,
+    /// whether the JSON format carries that place).
+    #[allow(clippy::type_complexity)]
+    fn places(p: &str) -> Vec<(&'static str, Vec<LogEntry>, Vec<FinishedSpan>, bool)> {
+        let owned = |s: &str| Cow::<'static, str>::Owned(s.to_string());
+        let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+        let log = |f: &dyn Fn(&mut LogEntry)| {
+            let mut l = exception(Vec::new());
+            l.target = "app";
+            f(&mut l);
+            vec![l]
+        };
+        let exc = |k: &'static str, v: &str| {
+            let mut attrs = full(true);
+            attrs.retain(|(key, _)| *key != k);
+            let mut l = exception(attrs);
+            l.attributes.push((k.into(), Value::Str(owned(v))));
+            vec![l]
+        };
+        let sp = |f: &dyn Fn(&mut FinishedSpan)| {
+            let mut s = span("handle");
+            f(&mut s);
+            vec![s]
+        };
+        // A frame holds no line break: frames are read line by line from std's backtrace text.
+        let frame = p.replace(['\n', '\r'], "");
+        vec![
+            ("log message", log(&|l| l.message = p.to_string()), vec![], true),
+            ("log target", log(&|l| l.target = leak(p)), vec![], true),
+            ("log key", log(&|l| l.attributes = vec![(owned(p), Value::from("v"))]), vec![], true),
+            ("log value", log(&|l| l.attributes = vec![("k".into(), Value::Str(owned(p)))]), vec![], true),
+            (
+                "exception message",
+                {
+                    let mut l = exc("exception.message", p);
+                    l[0].message = p.to_string();
+                    l
+                },
+                vec![],
+                true,
+            ),
+            (
+                "exception.message only",
+                {
+                    let mut l = exc("exception.message", p);
+                    l[0].message = String::new();
+                    l
+                },
+                vec![],
+                true,
+            ),
+            ("exception type", exc("exception.type", p), vec![], true),
+            ("exception cause", exc("exception.chain", &chain_text_of(p)), vec![], true),
+            (
+                "exception frame",
+                exc("exception.stacktrace", &format!("   0: {frame}\n   1: main")),
+                vec![],
+                true,
+            ),
+            ("exception function", exc("code.function.name", p), vec![], true),
+            ("exception file", exc("code.file.path", p), vec![], true),
+            ("exception fingerprint", exc("exception.fingerprint", p), vec![], true),
+            (
+                "exception other key",
+                exc("exception.other", "x")
+                    .into_iter()
+                    .map(|mut l| {
+                        l.attributes.push((owned(p), Value::from("v")));
+                        l
+                    })
+                    .collect(),
+                vec![],
+                true,
+            ),
+            ("exception other value", exc("http.route", p), vec![], true),
+            ("span name", vec![], sp(&|s| s.name = owned(p)), true),
+            ("span key", vec![], sp(&|s| s.attributes = vec![(owned(p), Value::from("v"))]), true),
+            ("span value", vec![], sp(&|s| s.attributes = vec![("k".into(), Value::Str(owned(p)))]), true),
+            ("span error", vec![], sp(&|s| s.status = Status::Error(p.to_string())), true),
+            ("event name", vec![], sp(&|s| s.events[0].name = owned(p)), false),
+            (
+                "event key",
+                vec![],
+                sp(&|s| s.events[0].attributes = vec![(owned(p), Value::from("v"))]),
+                false,
+            ),
+            (
+                "event value",
+                vec![],
+                sp(&|s| s.events[0].attributes = vec![("k".into(), Value::Str(owned(p)))]),
+                false,
+            ),
+        ]
+    }
+
+    /// A chain of two causes, the first `p`, as `exception.chain` holds it.
+    fn chain_text_of(p: &str) -> String {
+        format!("{}\ninner", p.replace('\n', "\\n").replace('\r', "\\r"))
+    }
+
+    /// The probe text for `hostile`: inside other text, so that what is around it shows too.
+    fn probe(hostile: &str) -> String {
+        format!("pre{hostile}post")
+    }
+
+    /// `text` without the colour codes telemark itself writes.
+    fn unpainted(text: &str) -> String {
+        let mut t = text.to_string();
+        for code in ["1;35", "1", "2", "31", "32", "33", "0"] {
+            t = t.replace(&format!("\x1b[{code}m"), "");
+        }
+        t
+    }
+
+    #[test]
+    fn no_data_forges_a_line_or_reaches_the_terminal() {
+        let benign = places("pre-post");
+        let mut probes = 0;
+        for hostile in HOSTILE {
+            let p = probe(hostile);
+            for ((place, logs, spans, in_json), (_, b_logs, b_spans, _)) in
+                places(&p).into_iter().zip(&benign)
+            {
+                // Human, with and without colour: as many lines as the benign text gives, and no
+                // control character but the line ends (and, painted, telemark's own colour codes).
+                let expected = human_render(b_logs, b_spans, false).lines().count();
+                for color in [false, true] {
+                    probes += 1;
+                    let out = human_render(&logs, &spans, color);
+                    let plain = if color { unpainted(&out) } else { out.clone() };
+                    assert_eq!(out.lines().count(), expected, "{place} {hostile:?} color={color}:\n{out}");
+                    assert!(out.ends_with('\n'), "{place} {hostile:?}");
+                    let bad: Vec<char> = plain.chars().filter(|c| *c != '\n' && must_escape(*c)).collect();
+                    assert!(bad.is_empty(), "{place} {hostile:?} color={color}: {bad:?} in\n{out}");
+                    if !color {
+                        assert!(out.contains("pre") && out.contains("post"), "{place}: {out}");
+                    }
+                }
+                // JSON: one line per record, each a JSON object holding the original text.
+                probes += 1;
+                let json = Console::new(ConsoleFormat::Json, Output::Stdout, false).render(&spans, &logs);
+                assert_eq!(json.lines().count(), logs.len() + spans.len(), "{place} {hostile:?}: {json}");
+                let bad: Vec<char> = json.chars().filter(|c| *c != '\n' && must_escape(*c)).collect();
+                assert!(bad.is_empty(), "JSON {place} {hostile:?}: {bad:?} in {json}");
+                let mut strings = Vec::new();
+                for line in json.lines() {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    assert!(v.is_object());
+                    all_strings(&v, &mut strings);
+                }
+                if in_json {
+                    // The frame and the cause as they were recorded (see `places`).
+                    let want = match place {
+                        "exception frame" => p.replace(['\n', '\r'], ""),
+                        "exception cause" => chain_text_of(&p),
+                        _ => p.clone(),
+                    };
+                    assert!(
+                        strings.iter().any(|s| s.contains(want.as_str())),
+                        "JSON {place} {hostile:?}: {json}"
+                    );
+                }
+            }
+        }
+        // 9 texts × 21 places × (human, painted, JSON).
+        assert_eq!(probes, 9 * 21 * 3);
+    }
+
+    /// The human format of these records, coloured or not.
+    fn human_render(logs: &[LogEntry], spans: &[FinishedSpan], color: bool) -> String {
+        Console::new(ConsoleFormat::Human, Output::Stdout, color).render(spans, logs)
+    }
+
+    /// Every key and string value in `v`.
+    fn all_strings(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| all_strings(x, out)),
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    out.push(k.clone());
+                    all_strings(x, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_escapes_read_as_documented() {
+        assert_eq!(
+            clean("a\r\nb\x1b[2J\x1b]0;t\x07\0\u{2028}\u{202e}\u{9b}\x7f\t\u{85}\\é", 100),
+            r"a\r\nb\x1b[2J\x1b]0;t\x07\x00\u{2028}\u{202e}\u{9b}\x7f\t\u{85}\é"
+        );
+        assert!(matches!(clean("plain text, é ✓", 100), Cow::Borrowed(_)));
+        // Values: quoted when they hold a space, a quote, an `=` or an escape; inside quotes `"`
+        // and `\` are escaped too, so the value ends where it seems to.
+        assert_eq!(value(&Value::from("a\" forged=\"1\\")), r#""a\" forged=\"1\\""#);
+        assert_eq!(value(&Value::from("\x1b[2J")), r#""\x1b[2J""#);
+        assert_eq!(value(&Value::from("k=v")), r#""k=v""#);
+        assert_eq!(value(&Value::from("C:\\dir")), r"C:\dir");
+        assert_eq!(key("user.id"), "user.id");
+        assert_eq!(key("a b"), r#""a b""#);
+        let mut l = exception(vec![("k\nINFO x", Value::from("v\r\nINFO forged line"))]);
+        l.target = "app";
+        l.message = "m\x1b]0;title\x07".into();
+        l.trace_id = None;
+        assert_eq!(
+            human(&[l]),
+            "2026-11-24T19:40:01.123Z ERROR app: m\\x1b]0;title\\x07 \"k\\nINFO x\"=\"v\\r\\nINFO forged line\"\n"
+        );
+    }
+
+    #[test]
+    fn json_escapes_what_json_lets_through() {
+        let mut l = exception(vec![("k\u{2028}", Value::from("\u{202e}\u{85}\x7f\x1b"))]);
+        l.target = "app";
+        l.message = "\u{2029}\u{9b}".into();
+        let json = Console::new(ConsoleFormat::Json, Output::Stdout, false).render(&[], &[l]);
+        assert!(json.contains(r#""message":"\u2029\u009b""#), "{json}");
+        assert!(json.contains(r#""k\u2028":"\u202e\u0085\u007f\u001b""#), "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["message"], "\u{2029}\u{9b}");
+        assert_eq!(v["fields"]["k\u{2028}"], "\u{202e}\u{85}\x7f\x1b");
+    }
+
+    #[test]
+    fn long_values_are_cut_on_a_char_boundary_and_marked() {
+        let long = "é".repeat(2000);
+        let mut l = exception(vec![("k", Value::from(long.clone()))]);
+        l.target = "app";
+        l.message = "x".repeat(5000);
+        l.trace_id = None;
+        let text = human(&[l.clone()]);
+        assert_eq!(text.lines().count(), 1);
+        let message = format!(" app: {}…[+904 bytes] ", "x".repeat(MAX_MESSAGE_CHARS));
+        assert!(text.contains(&message), "{text}");
+        assert!(text.ends_with(&format!(" k={}…[+1952 bytes]\n", "é".repeat(MAX_VALUE_CHARS))), "{text}");
+        // Quoted: the mark inside the quotes; escapes count as the one character they stand for.
+        assert_eq!(
+            value(&Value::from(format!("{}\n{}", " ".repeat(1023), "tail"))),
+            format!("\"{}\\n…[+4 bytes]\"", " ".repeat(1023))
+        );
+        // A span name, an exception frame.
+        let s = span(&"n".repeat(3000));
+        let tree = human_render(&[], &[s], false);
+        assert!(tree.contains(&format!("└─ {}…[+1976 bytes] ", "n".repeat(1024))), "{tree}");
+        // Not cut in JSON.
+        let json = Console::new(ConsoleFormat::Json, Output::Stdout, false).render(&[], &[l]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["fields"]["k"], long.as_str());
+        assert_eq!(v["message"].as_str().map(str::len), Some(5000));
+    }
+
+    #[test]
+    fn colour_follows_the_terminal_and_no_color() {
+        use std::ffi::OsStr;
+        assert!(color_auto(true, None));
+        assert!(color_auto(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset (no-color.org)");
+        assert!(!color_auto(true, Some(OsStr::new("1"))));
+        assert!(!color_auto(true, Some(OsStr::new("false"))), "any non-empty value");
+        assert!(!color_auto(false, None));
     }
 }
