@@ -1,15 +1,17 @@
 //! The sections of the configuration file other than `alerts:` (telemark-alerts owns that one),
 //! with their defaults; values with a grammar of their own are read by `read`.
 
+use super::check::{self, RedactedHeaders};
 use super::read::{
-    de_bytes, de_directives, de_duration, de_format, de_output, de_patterns, de_protocol, de_ratio,
-    de_sampler_name, de_switch, list,
+    de_bytes_in, de_count, de_directives, de_endpoint, de_format, de_headers, de_output, de_patterns, de_protocol,
+    de_ratio, de_sampler_name, de_span, de_switch, list,
 };
 pub use crate::caller::level::Directives;
 use crate::caller::sampling::{Sampler, SamplerConfig};
 use crate::export::console::ConsoleFormat;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 /// `service:` — who is reporting (the OpenTelemetry resource).
@@ -212,22 +214,37 @@ pub enum Protocol {
     HttpProtobuf,
 }
 
-/// `exporters.otlp:`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// `exporters.otlp:`. `Debug` shows the endpoint redacted and the headers' names only.
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct OtlpConfig {
     /// Collector endpoint (`http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP);
     /// empty means no OTLP export. `OTEL_EXPORTER_OTLP_ENDPOINT` overrides it.
+    #[serde(deserialize_with = "de_endpoint")]
     pub endpoint: String,
     /// `grpc` or `http/protobuf`; `OTEL_EXPORTER_OTLP_PROTOCOL` overrides it.
     #[serde(deserialize_with = "de_protocol")]
     pub protocol: Protocol,
-    /// Extra headers (API keys); `OTEL_EXPORTER_OTLP_HEADERS` adds to them.
+    /// Extra headers (API keys); `OTEL_EXPORTER_OTLP_HEADERS` adds to them. Never printed: `Debug`
+    /// and errors show the names only.
+    #[serde(deserialize_with = "de_headers")]
     pub headers: BTreeMap<String, String>,
-    /// Per-export timeout (`10s`); `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds) overrides it.
-    #[serde(deserialize_with = "de_duration")]
+    /// Per-export timeout (`10s`, 1ms..=10m); `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds)
+    /// overrides it.
+    #[serde(deserialize_with = "de_otlp_timeout")]
     pub timeout: Duration,
+}
+
+impl fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpConfig")
+            .field("endpoint", &check::redact_url(&self.endpoint, check::Path::Keep))
+            .field("protocol", &self.protocol)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl Default for OtlpConfig {
@@ -247,26 +264,31 @@ impl Default for OtlpConfig {
 #[non_exhaustive]
 pub struct ExportConfig {
     /// Records each thread can hand over before telemark's thread drains them; past it they are
-    /// dropped and counted.
+    /// dropped and counted (16..=1048576).
+    #[serde(deserialize_with = "de_buffer_per_thread")]
     pub buffer_per_thread: usize,
-    /// Spans and logs waiting for the OTLP exporter at most; past it they are dropped and counted.
+    /// Spans and logs waiting for the OTLP exporter at most; past it they are dropped and counted
+    /// (1..=16777216).
+    #[serde(deserialize_with = "de_max_queue")]
     pub max_queue: usize,
     /// Bytes of encoded spans and logs waiting for the OTLP exporter (or being sent) at most
     /// (`8MiB`); past it they are dropped and counted. With `max_queue`, it bounds the
-    /// exporter's memory when the backend is slow or down.
-    #[serde(deserialize_with = "de_bytes")]
+    /// exporter's memory when the backend is slow or down (64KiB..=4GiB).
+    #[serde(deserialize_with = "de_max_queue_bytes")]
     pub max_queue_bytes: usize,
     /// Most spans (or logs) per OTLP request (`8192`); a request is also cut at 2 MiB, half of
-    /// what gRPC servers accept by default.
+    /// what gRPC servers accept by default (1..=65536).
+    #[serde(deserialize_with = "de_max_batch")]
     pub max_batch: usize,
-    /// Longest wait before a partial batch is sent (`1s`).
-    #[serde(deserialize_with = "de_duration")]
+    /// Longest wait before a partial batch is sent (`1s`; 1ms..=10m).
+    #[serde(deserialize_with = "de_delay")]
     pub delay: Duration,
-    /// How often telemark's thread drains the per-thread buffers when nothing wakes it (`100ms`).
-    #[serde(deserialize_with = "de_duration")]
+    /// How often telemark's thread drains the per-thread buffers when nothing wakes it (`100ms`;
+    /// 1ms..=1m).
+    #[serde(deserialize_with = "de_drain_interval")]
     pub drain_interval: Duration,
-    /// Longest time dropping the guard waits for the last export (`5s`).
-    #[serde(deserialize_with = "de_duration")]
+    /// Longest time dropping the guard waits for the last export (`5s`; 1ms..=10m).
+    #[serde(deserialize_with = "de_shutdown_timeout")]
     pub shutdown_timeout: Duration,
 }
 
@@ -296,12 +318,15 @@ pub struct ExceptionsConfig {
     /// matches the end of the type, anything else is looked for in the type and the message.
     #[serde(deserialize_with = "de_patterns")]
     pub ignore: Vec<String>,
-    /// Most groups kept; the least recently seen is evicted (and counted) first.
+    /// Most groups kept (1..=1000000); the least recently seen is evicted (and counted) first.
+    #[serde(deserialize_with = "de_max_groups")]
     pub max_groups: usize,
-    /// Occurrences of one group exported per `rate_window`; the rest are only counted.
+    /// Occurrences of one group exported per `rate_window` (1..=1000000); the rest are only
+    /// counted.
+    #[serde(deserialize_with = "de_rate_limit")]
     pub rate_limit: u32,
-    /// The rate-limit window (`1m`).
-    #[serde(deserialize_with = "de_duration")]
+    /// The rate-limit window (`1m`; 1ms..=1d).
+    #[serde(deserialize_with = "de_rate_window")]
     pub rate_window: Duration,
 }
 
@@ -326,8 +351,8 @@ pub struct MetricsConfig {
     /// a call whose span is not recorded costs no clock read.
     pub enabled: bool,
     /// How often the metrics are pushed over OTLP (when an OTLP endpoint is configured);
-    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) overrides it.
-    #[serde(deserialize_with = "de_duration")]
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) overrides it; 10ms..=1d.
+    #[serde(deserialize_with = "de_metric_export_interval")]
     pub export_interval: Duration,
     /// `prometheus:` — a scrape endpoint.
     pub prometheus: PrometheusConfig,
@@ -351,4 +376,42 @@ pub struct PrometheusConfig {
     /// The address to listen on (`127.0.0.1:9464`; port 0 picks a free one, see
     /// `Guard::prometheus_address`). Unset: no endpoint.
     pub listen: Option<String>,
+}
+
+/// A deserializer for each ranged key, checking its range from [`check`] as the value is read (so
+/// the error names the key's line).
+macro_rules! ranged {
+    ($($name:ident: $kind:ident $limit:ident $(as $t:ty)?;)*) => {$(
+        ranged!(@one $name $kind $limit $($t)?);
+    )*};
+    (@one $name:ident count $limit:ident $t:ty) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<$t, D::Error> {
+            de_count(d, &check::$limit)
+        }
+    };
+    (@one $name:ident bytes $limit:ident) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+            de_bytes_in(d, &check::$limit)
+        }
+    };
+    (@one $name:ident span $limit:ident) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+            de_span(d, &check::$limit)
+        }
+    };
+}
+
+ranged! {
+    de_otlp_timeout: span OTLP_TIMEOUT;
+    de_buffer_per_thread: count BUFFER_PER_THREAD as usize;
+    de_max_queue: count MAX_QUEUE as usize;
+    de_max_queue_bytes: bytes MAX_QUEUE_BYTES;
+    de_max_batch: count MAX_BATCH as usize;
+    de_delay: span DELAY;
+    de_drain_interval: span DRAIN_INTERVAL;
+    de_shutdown_timeout: span SHUTDOWN_TIMEOUT;
+    de_max_groups: count MAX_GROUPS as usize;
+    de_rate_limit: count RATE_LIMIT as u32;
+    de_rate_window: span RATE_WINDOW;
+    de_metric_export_interval: span METRIC_EXPORT_INTERVAL;
 }

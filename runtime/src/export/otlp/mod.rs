@@ -47,8 +47,9 @@ pub(crate) const IN_FLIGHT: usize = 4;
 /// 4 MiB that gRPC servers (the OpenTelemetry Collector's included) accept by default.
 pub(crate) const MAX_REQUEST_BYTES: usize = 2 << 20;
 
-/// Everything the OTLP exporter needs.
-#[derive(Clone, Debug)]
+/// Everything the OTLP exporter needs. (`Debug` redacts the endpoint's secrets and the headers'
+/// values.)
+#[derive(Clone)]
 pub(crate) struct OtlpSettings {
     pub endpoint: String,
     pub protocol: Protocol,
@@ -66,6 +67,22 @@ pub(crate) struct OtlpSettings {
     pub metrics_every: Option<Duration>,
     /// Shared by the three signals: one line when the endpoint fails, one when it recovers.
     pub health: Arc<Health>,
+}
+
+impl std::fmt::Debug for OtlpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::config::check::{redact_url, Path, RedactedPairs};
+        f.debug_struct("OtlpSettings")
+            .field("endpoint", &redact_url(&self.endpoint, Path::Keep))
+            .field("protocol", &self.protocol)
+            .field("headers", &RedactedPairs(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("max_queue", &self.max_queue)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("max_batch", &self.max_batch)
+            .field("delay", &self.delay)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Set when an OTLP exporter's shutdown ran out of time with items still queued: the pipeline
