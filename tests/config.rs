@@ -147,7 +147,7 @@ exporters:
     timeout: 2.5s
 export:
   shutdown_timeout: 1.5s
-  delay: 1h30m
+  delay: 1m30s
 metrics:
   export_interval: 1m30s
 exceptions:
@@ -165,7 +165,7 @@ alerts:
     let ms = Duration::from_millis;
     assert_eq!(c.exporters.otlp.timeout, ms(2500));
     assert_eq!(c.export.shutdown_timeout, ms(1500));
-    assert_eq!(c.export.delay, Duration::from_secs(5400));
+    assert_eq!(c.export.delay, Duration::from_secs(90));
     assert_eq!(c.metrics.export_interval, Duration::from_secs(90));
     assert_eq!(c.exceptions.rate_window, Duration::from_secs(30));
     assert_eq!(c.alerts.group_wait, ms(1500));
@@ -176,7 +176,7 @@ alerts:
     assert_eq!(c.alerts.rules[0].for_, Some(ms(1500)));
 
     // Each form under each kind of key.
-    for (text, expect) in [("1.5s", ms(1500)), ("1h30m", Duration::from_secs(5400))] {
+    for (text, expect) in [("1.5s", ms(1500)), ("2m30s", Duration::from_secs(150))] {
         let c = Config::from_yaml(&format!("export:\n  shutdown_timeout: {text}\n"), "d.yaml").unwrap();
         assert_eq!(c.export.shutdown_timeout, expect, "export.shutdown_timeout: {text}");
         let c = Config::from_yaml(&format!("alerts:\n  group_wait: {text}\n"), "d.yaml").unwrap();
@@ -354,7 +354,8 @@ fn errors_print_from_main_as_they_display() {
     let printed = format!("{e:?}");
     assert_eq!(printed, e.to_string());
     assert!(
-        printed.starts_with("telemark exporter: OTLP endpoint `not a url` (exporters.otlp.endpoint"),
+        printed.starts_with("telemark configuration: app.yaml:3:") && printed.contains("`not a url`"),
         "{printed}"
     );
+    assert!(printed.contains("key `exporters.otlp.endpoint`"), "{printed}");
 }

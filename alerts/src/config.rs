@@ -44,7 +44,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
-use telemark_runtime::host::check::{self, Count, Span};
+use telemark_runtime::host::check::{self, Count};
 use telemark_runtime::host::{de_duration, de_span, scalar_text};
 
 /// The channel every rule notifies unless it says otherwise; built in, always available.
@@ -762,6 +762,12 @@ fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
 /// every path segment after the first redacted (a webhook's token is often its path).
 pub(crate) fn redact_url(url: &str) -> String {
     check::redact_url(url, check::Path::FirstSegment)
+}
+
+/// An Alertmanager's URL as telemark prints it: its path is the API's (`/api/v2/alerts`), kept;
+/// the userinfo and the query values redacted.
+pub(crate) fn redact_api_url(url: &str) -> String {
+    check::redact_url(url, check::Path::Keep)
 }
 
 fn de_evaluation_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -228,7 +228,7 @@ fn read_file(path: &Path, source: &str) -> Result<String, ConfigError> {
             source: source.to_string(),
             line: Some(line as u64),
             column: Some(column as u64),
-            key: key_at_line(&prefix, line),
+            key: Some(key_at_line(&prefix, line)),
             message: "the file is not valid UTF-8 here".into(),
         }
     })

@@ -223,10 +223,14 @@ pub(super) fn check_header(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What an error outside every key names as its key (a comment, the document itself).
+pub(crate) const TOP_LEVEL: &str = "(top level)";
+
 /// The dotted key a block-style line of `text` sits under (1-based `line`), for an error the
 /// deserializer could not place under a key (a syntax error, bytes that are not UTF-8): each
-/// earlier `key:` line nests under the closest less indented one before it.
-pub(crate) fn key_at_line(text: &str, line: usize) -> Option<String> {
+/// earlier `key:` line nests under the closest less indented one before it; [`TOP_LEVEL`] before
+/// the first key.
+pub(crate) fn key_at_line(text: &str, line: usize) -> String {
     let mut stack: Vec<(usize, String)> = Vec::new();
     for l in text.lines().take(line) {
         let trimmed = l.trim_start();
@@ -253,7 +257,11 @@ pub(crate) fn key_at_line(text: &str, line: usize) -> Option<String> {
         stack.push((indent, k.to_string()));
     }
     let key: Vec<&str> = stack.iter().map(|(_, k)| k.as_str()).collect();
-    (!key.is_empty()).then(|| key.join("."))
+    if key.is_empty() {
+        TOP_LEVEL.to_string()
+    } else {
+        key.join(".")
+    }
 }
 
 /// What every way of setting the OTLP endpoint checks.
@@ -386,7 +394,10 @@ fn yaml_error(
             first = &first[i + 2..];
         }
     }
-    let key = path.and_then(dotted_key).or_else(|| line.and_then(|l| key_at_line(text, l as usize)));
+    let key = path
+        .and_then(dotted_key)
+        .unwrap_or_else(|| key_at_line(text, line.unwrap_or(1) as usize));
+    let key = Some(key);
     let mut message = first.to_string();
     if let Some(unknown) = between(first, "unknown field `", "`") {
         if let Some((_, list)) = first.split_once("expected one of ") {
