@@ -38,17 +38,96 @@ impl Rng {
 /// Values that are wrong somewhere: types, numbers, durations, URLs, YAML oddities.
 fn nasty_values() -> Vec<String> {
     let mut v: Vec<String> = [
-        "0", "-1", "-0", "1", "16", "15", "1000000000", "18446744073709551615", "18446744073709551616",
-        "-9223372036854775809", "1e308", "1e-308", ".nan", ".inf", "-.inf", "0x10", "0o17", "1_000",
-        "3.5", "true", "false", "null", "~", "\"\"", "''", "[]", "{}", "[1, 2]", "{a: 1}", "[[[[]]]]",
-        "0s", "-1s", "1.5us", "10", "1h 30m", "5 minutes", "999999999999d", "106752d", "1ms", "10m1ms",
-        "ftp://x", "grpc://collector:4317", "http://x:99999", "http://x:0", "http://", "http://a b",
-        "http://user:pw@127.0.0.1:1", "https://x/v1/traces?key=v", "localhost:4317", "http://[::1",
-        "http://ex%ample:1", "not a url", "!!binary aGVsbG8=", "!!str 5", "*nothing", "&a 1", "|\n  text",
-        ">-\n  folded", "'unterminated", "\"unterminated", "{unclosed", "[unclosed", "\"\\u0000\"",
-        "\"\\x07\"", "é", "🙂", "a: b: c", "- list", "? complex", ":", "@reserved", "`reserved", "%",
-        "8MiB", "1GiB", "5GiB", "64KiB", "63KiB", "8 mb", "99999999999999999999GiB", "auto", "on",
-        "human", "json", "stderr", "grpc", "http/json", "always_on", "traceidratio", "1.0000001",
+        "0",
+        "-1",
+        "-0",
+        "1",
+        "16",
+        "15",
+        "1000000000",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "1e308",
+        "1e-308",
+        ".nan",
+        ".inf",
+        "-.inf",
+        "0x10",
+        "0o17",
+        "1_000",
+        "3.5",
+        "true",
+        "false",
+        "null",
+        "~",
+        "\"\"",
+        "''",
+        "[]",
+        "{}",
+        "[1, 2]",
+        "{a: 1}",
+        "[[[[]]]]",
+        "0s",
+        "-1s",
+        "1.5us",
+        "10",
+        "1h 30m",
+        "5 minutes",
+        "999999999999d",
+        "106752d",
+        "1ms",
+        "10m1ms",
+        "ftp://x",
+        "grpc://collector:4317",
+        "http://x:99999",
+        "http://x:0",
+        "http://",
+        "http://a b",
+        "http://user:pw@127.0.0.1:1",
+        "https://x/v1/traces?key=v",
+        "localhost:4317",
+        "http://[::1",
+        "http://ex%ample:1",
+        "not a url",
+        "!!binary aGVsbG8=",
+        "!!str 5",
+        "*nothing",
+        "&a 1",
+        "|\n  text",
+        ">-\n  folded",
+        "'unterminated",
+        "\"unterminated",
+        "{unclosed",
+        "[unclosed",
+        "\"\\u0000\"",
+        "\"\\x07\"",
+        "é",
+        "🙂",
+        "a: b: c",
+        "- list",
+        "? complex",
+        ":",
+        "@reserved",
+        "`reserved",
+        "%",
+        "8MiB",
+        "1GiB",
+        "5GiB",
+        "64KiB",
+        "63KiB",
+        "8 mb",
+        "99999999999999999999GiB",
+        "auto",
+        "on",
+        "human",
+        "json",
+        "stderr",
+        "grpc",
+        "http/json",
+        "always_on",
+        "traceidratio",
+        "1.0000001",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -121,7 +200,9 @@ fn snippet(path: &str, value: &str) -> String {
                 }
             }
             if *p == "mail" {
-                out.push_str(&format!("{indent}  kind: email\n{indent}  from: a@b.c\n{indent}  to: [d@e.f]\n"));
+                out.push_str(&format!(
+                    "{indent}  kind: email\n{indent}  from: a@b.c\n{indent}  to: [d@e.f]\n"
+                ));
                 if !path.ends_with(".host") {
                     out.push_str(&format!("{indent}  host: 127.0.0.1\n"));
                 }
@@ -152,7 +233,7 @@ fn mutate(rng: &mut Rng, shipped: &str, values: &[String]) -> String {
         }
         // A snippet with one key set to a nasty value.
         4..=6 => {
-            let key: &str = *rng.pick(KEYS);
+            let key = KEYS[rng.below(KEYS.len())];
             let value: &String = rng.pick(values);
             snippet(key, value)
         }
@@ -176,7 +257,9 @@ fn mutate(rng: &mut Rng, shipped: &str, values: &[String]) -> String {
                 let mut b: Vec<char> = shipped.chars().collect();
                 for _ in 0..1 + rng.below(8) {
                     let at = rng.below(b.len());
-                    b[at] = *rng.pick(&[':', '-', '{', '[', '"', '\'', '&', '*', '!', '\t', '\n', ' ', '#', '%', '|', '\0']);
+                    b[at] = *rng.pick(&[
+                        ':', '-', '{', '[', '"', '\'', '&', '*', '!', '\t', '\n', ' ', '#', '%', '|', '\0',
+                    ]);
                 }
                 b.into_iter().collect()
             }
@@ -206,12 +289,17 @@ fn mutate(rng: &mut Rng, shipped: &str, values: &[String]) -> String {
         // An alias bomb ("billion laughs"), or aliases where values go.
         _ => {
             if rng.below(2) == 0 {
-                let mut s = String::from("a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+                let mut s = String::from(
+                    "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+                );
                 for i in 1..10 {
                     let refs = vec![format!("*a{}", i - 1); 9].join(",");
                     s.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
                 }
-                format!("service:\n  attributes:\n{}", s.lines().map(|l| format!("    {l}\n")).collect::<String>())
+                format!(
+                    "service:\n  attributes:\n{}",
+                    s.lines().map(|l| format!("    {l}\n")).collect::<String>()
+                )
             } else {
                 "export:\n  max_queue: &q 0\n  max_batch: *q\nservice: &s\n  name: *s\n".to_string()
             }
@@ -231,7 +319,12 @@ struct Counts {
 }
 
 impl Counts {
-    fn take(&mut self, label: &str, r: std::thread::Result<Result<Config, telemark::config::ConfigError>>, ok: &mut Vec<Config>) {
+    fn take(
+        &mut self,
+        label: &str,
+        r: std::thread::Result<Result<Config, telemark::config::ConfigError>>,
+        ok: &mut Vec<Config>,
+    ) {
         self.generated += 1;
         match r {
             Err(_) => self.panics.push(label.to_string()),
@@ -244,7 +337,8 @@ impl Counts {
                     e.source.len() > "environment variable ".len()
                 } else {
                     e.source == "fuzz.yaml" || e.source.ends_with(".yaml")
-                } && (e.source.starts_with("environment variable ") || (e.line.is_some() && e.key.is_some()));
+                } && (e.source.starts_with("environment variable ")
+                    || (e.line.is_some() && e.key.is_some()));
                 if named {
                     self.err_named += 1;
                     if e.key.as_deref() == Some("(top level)") {
@@ -340,7 +434,10 @@ fn malformed_configs_are_refused_by_name_and_accepted_ones_run() {
     let env_values: Vec<String> = values
         .iter()
         .cloned()
-        .chain(["a=b,c", "=x", "k=%zz", "k=\u{7}", "k=v\r\nInjected: 1", "a,b,c", ",,,", "k=v=w"].map(String::from))
+        .chain(
+            ["a=b,c", "=x", "k=%zz", "k=\u{7}", "k=v\r\nInjected: 1", "a,b,c", ",,,", "k=v=w"]
+                .map(String::from),
+        )
         .collect();
     let mut env_cases = 0;
     for i in 0..300 {
@@ -395,7 +492,11 @@ fn malformed_configs_are_refused_by_name_and_accepted_ones_run() {
     );
     assert!(counts.generated >= 1100 + 100);
     assert!(counts.panics.is_empty(), "panics: {:?}", counts.panics);
-    assert!(counts.err_unnamed.is_empty(), "errors that do not name file, line and key:\n{}", counts.err_unnamed.join("\n"));
+    assert!(
+        counts.err_unnamed.is_empty(),
+        "errors that do not name file, line and key:\n{}",
+        counts.err_unnamed.join("\n")
+    );
     assert!(init_errors.iter().all(|e| e.contains("fuzz.yaml")), "init errors: {init_errors:?}");
     assert!(ran > 0);
 }

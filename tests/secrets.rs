@@ -82,7 +82,9 @@ fn child() {
     drop(guard);
     let mut c = Config::default();
     let e = c
-        .apply_env(&|k| (k == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "authorization Bearer SENTINELmal".into()))
+        .apply_env(&|k| {
+            (k == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "authorization Bearer SENTINELmal".into())
+        })
         .unwrap_err();
     eprintln!("Error: {e:?}");
 }
@@ -99,7 +101,9 @@ fn no_secret_is_ever_printed() {
     let yaml = secret_yaml(&dead);
     let mut config = Config::from_yaml(&yaml, "secrets.yaml").unwrap();
     config
-        .apply_env(&|k| (k == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "x-env=SENTINELenv,y=SENTINEL%20y".into()))
+        .apply_env(&|k| {
+            (k == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "x-env=SENTINELenv,y=SENTINEL%20y".into())
+        })
         .unwrap();
     let debug = format!("{config:?}");
     assert!(debug.contains("[REDACTED]") && debug.contains("authorization"), "{debug}");
@@ -151,11 +155,19 @@ fn no_secret_is_ever_printed() {
         seen.config_error(&format!("env error: {var}={value}"), &e);
     }
     let built = [
-        ("builder scheme", Config::default().otlp("ftp://user:SENTINELpw@127.0.0.1:1/?k=SENTINELqs", Protocol::Grpc)),
-        ("builder https", Config::default().otlp("https://user:SENTINELpw@127.0.0.1:1/?k=SENTINELqs", Protocol::Grpc)),
+        (
+            "builder scheme",
+            Config::default().otlp("ftp://user:SENTINELpw@127.0.0.1:1/?k=SENTINELqs", Protocol::Grpc),
+        ),
+        (
+            "builder https",
+            Config::default().otlp("https://user:SENTINELpw@127.0.0.1:1/?k=SENTINELqs", Protocol::Grpc),
+        ),
         (
             "builder header",
-            Config::default().otlp("http://127.0.0.1:1", Protocol::Grpc).otlp_header("authorization", "Bearer SENTINEL\r\n"),
+            Config::default()
+                .otlp("http://127.0.0.1:1", Protocol::Grpc)
+                .otlp_header("authorization", "Bearer SENTINEL\r\n"),
         ),
     ];
     for (what, config) in built {
@@ -179,7 +191,8 @@ fn no_secret_is_ever_printed() {
     )
     .unwrap()
     .with_sleep(|_| {});
-    let am = AlertmanagerChannel::new(&format!("http://{dead}/am?token=SENTINELam"), Duration::from_secs(5)).unwrap();
+    let am = AlertmanagerChannel::new(&format!("http://{dead}/am?token=SENTINELam"), Duration::from_secs(5))
+        .unwrap();
     let smtp = SmtpSettings {
         host: "127.0.0.1".into(),
         port: dead.rsplit(':').next().unwrap().parse().unwrap(),

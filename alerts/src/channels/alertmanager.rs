@@ -125,7 +125,9 @@ impl AlertHandler for AlertmanagerChannel {
         self.retry
             .run(|| transport.send("POST", url, &headers, &body, timeout), &mut *self.sleep)
             .map(|_| ())
-            .map_err(|e| format!("alertmanager {}: {e}", crate::config::redact_api_url(&self.url.to_string())))
+            .map_err(|e| {
+                format!("alertmanager {}: {e}", crate::config::redact_api_url(&self.url.to_string()))
+            })
     }
 
     fn settings(&self) -> Option<DispatchSettings> {

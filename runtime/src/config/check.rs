@@ -65,7 +65,9 @@ impl Span {
 /// A duration in the config's grammar, shortest form: `1ms`, `10m`, `1d`, `1500ms`.
 fn show(d: Duration) -> String {
     let us = d.as_micros();
-    for (unit, size) in [("d", 86_400_000_000u128), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1_000)] {
+    for (unit, size) in
+        [("d", 86_400_000_000u128), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1_000)]
+    {
         if us >= size && us % size == 0 {
             return format!("{}{unit}", us / size);
         }
@@ -96,7 +98,8 @@ pub const MAX_QUEUE_BYTES: Count = Count { min: 64 << 10, max: 4 << 30, unit: "b
 /// `export.max_batch`.
 pub const MAX_BATCH: Count = Count { min: 1, max: 1 << 16, unit: "spans or log records per request" };
 /// `export.delay`.
-pub const DELAY: Span = Span { min: ms(1), max: secs(10 * MINUTE), what: "longest wait before a partial batch is sent" };
+pub const DELAY: Span =
+    Span { min: ms(1), max: secs(10 * MINUTE), what: "longest wait before a partial batch is sent" };
 /// `export.drain_interval`.
 pub const DRAIN_INTERVAL: Span = Span { min: ms(1), max: secs(MINUTE), what: "drain interval" };
 /// `export.shutdown_timeout`: 0 would give up the last export.
@@ -114,11 +117,14 @@ pub const RATE_WINDOW: Span = Span { min: ms(1), max: secs(DAY), what: "rate-lim
 /// `alerts.evaluation_interval`.
 pub const EVALUATION_INTERVAL: Span = Span { min: ms(10), max: secs(DAY), what: "evaluation interval" };
 /// `alerts.group_wait` (0: notify at once).
-pub const GROUP_WAIT: Span = Span { min: Duration::ZERO, max: secs(DAY), what: "wait before a group's first notification" };
+pub const GROUP_WAIT: Span =
+    Span { min: Duration::ZERO, max: secs(DAY), what: "wait before a group's first notification" };
 /// `alerts.group_interval`.
-pub const GROUP_INTERVAL: Span = Span { min: ms(1), max: secs(7 * DAY), what: "interval between notifications of a group" };
+pub const GROUP_INTERVAL: Span =
+    Span { min: ms(1), max: secs(7 * DAY), what: "interval between notifications of a group" };
 /// `alerts.repeat_interval`.
-pub const REPEAT_INTERVAL: Span = Span { min: ms(1), max: secs(30 * DAY), what: "interval before a firing alert is repeated" };
+pub const REPEAT_INTERVAL: Span =
+    Span { min: ms(1), max: secs(30 * DAY), what: "interval before a firing alert is repeated" };
 /// `alerts.channels.*.timeout`.
 pub const CHANNEL_TIMEOUT: Span = Span { min: ms(1), max: secs(10 * MINUTE), what: "delivery timeout" };
 /// `alerts.channels.*.max_retries`.
@@ -142,7 +148,9 @@ struct Parts<'a> {
 
 fn split(s: &str) -> Parts<'_> {
     let (scheme, rest) = match s.split_once("://") {
-        Some((sc, rest)) if !sc.is_empty() && sc.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
+        Some((sc, rest))
+            if !sc.is_empty() && sc.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
             (Some(sc), rest)
         }
         _ => (None, s),
@@ -283,10 +291,7 @@ pub fn check_url(url: &str, path: Path) -> Result<(), String> {
             })
     };
     if !p.hostport.starts_with('[') && !name_ok(host) {
-        return Err(format!(
-            "`{}`: `{host}` is not a host name or an IP address",
-            shown()
-        ));
+        return Err(format!("`{}`: `{host}` is not a host name or an IP address", shown()));
     }
     if let Some(port) = port {
         let n = if !port.is_empty() && port.len() <= 10 && port.bytes().all(|b| b.is_ascii_digit()) {
@@ -342,7 +347,9 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        for ok in ["http://localhost:4317", "https://a.b-c.example/otlp", "http://[::1]:1/x", "http://127.0.0.1"] {
+        for ok in
+            ["http://localhost:4317", "https://a.b-c.example/otlp", "http://[::1]:1/x", "http://127.0.0.1"]
+        {
             assert_eq!(check_url(ok, Path::Keep), Ok(()), "{ok}");
         }
         for (bad, why) in [

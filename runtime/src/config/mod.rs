@@ -199,15 +199,27 @@ impl<A: serde::de::DeserializeOwned + Default> Config<A> {
 /// (so a file that grows meanwhile cannot make it read more), in UTF-8.
 fn read_file(path: &Path, source: &str) -> Result<String, ConfigError> {
     use std::io::Read as _;
-    let err = |message: String| ConfigError { source: source.to_string(), line: None, column: None, key: None, message };
+    let err = |message: String| ConfigError {
+        source: source.to_string(),
+        line: None,
+        column: None,
+        key: None,
+        message,
+    };
     let cap = check::MAX_FILE_BYTES;
     let regular = |m: &std::fs::Metadata| -> Result<(), ConfigError> {
         if !m.is_file() {
-            let what = if m.is_dir() { "a directory" } else { "not a regular file (a device, a FIFO or a socket)" };
-            return Err(err(format!("cannot read the file: it is {what}; the config must be a regular file")));
+            let what =
+                if m.is_dir() { "a directory" } else { "not a regular file (a device, a FIFO or a socket)" };
+            return Err(err(format!(
+                "cannot read the file: it is {what}; the config must be a regular file"
+            )));
         }
         if m.len() > cap {
-            return Err(err(format!("the file is {} bytes, more than the 1 MiB a config file may have", m.len())));
+            return Err(err(format!(
+                "the file is {} bytes, more than the 1 MiB a config file may have",
+                m.len()
+            )));
         }
         Ok(())
     };

@@ -394,9 +394,7 @@ fn yaml_error(
             first = &first[i + 2..];
         }
     }
-    let key = path
-        .and_then(dotted_key)
-        .unwrap_or_else(|| key_at_line(text, line.unwrap_or(1) as usize));
+    let key = path.and_then(dotted_key).unwrap_or_else(|| key_at_line(text, line.unwrap_or(1) as usize));
     let key = Some(key);
     let mut message = first.to_string();
     if let Some(unknown) = between(first, "unknown field `", "`") {

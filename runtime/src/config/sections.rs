@@ -3,8 +3,8 @@
 
 use super::check::{self, RedactedHeaders};
 use super::read::{
-    de_bytes_in, de_count, de_directives, de_endpoint, de_format, de_headers, de_output, de_patterns, de_protocol,
-    de_ratio, de_sampler_name, de_span, de_switch, list,
+    de_bytes_in, de_count, de_directives, de_endpoint, de_format, de_headers, de_output, de_patterns,
+    de_protocol, de_ratio, de_sampler_name, de_span, de_switch, list,
 };
 pub use crate::caller::level::Directives;
 use crate::caller::sampling::{Sampler, SamplerConfig};
