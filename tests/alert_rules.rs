@@ -114,7 +114,7 @@ overrides:
 channels:
   oncall:
     kind: webhook
-    url: https://hooks.example.com/telemark
+    url: http://hooks.example.com/telemark
     secret: a-shared-secret-of-32-bytes-long
 ";
 
@@ -310,9 +310,9 @@ fn config_rules_get_the_checks_of_the_macro() {
 #[test]
 fn channels_are_checked() {
     for (channel, part) in [
-        ("kind: webhook", "alerts.channels.oncall: a webhook channel needs `url`"),
+        ("kind: webhook", "alerts.yaml:3:5: key `channels.oncall`: a webhook channel needs `url`"),
         (
-            "kind: webhook\n    url: https://x\n    host: smtp.example.com",
+            "kind: webhook\n    url: http://x\n    host: smtp.example.com",
             "`host` is a setting of email channels, not of a webhook channel",
         ),
         ("kind: email\n    host: smtp.example.com\n    from: a@example.com", "an email channel needs `to`"),
@@ -320,7 +320,7 @@ fn channels_are_checked() {
             "kind: email\n    host: h\n    from: a@b\n    to: [c@d]\n    username: u",
             "`username` and `password` go together",
         ),
-        ("kind: alertmanager\n    url: alertmanager:9093", "`url` must be an http:// or https:// URL"),
+        ("kind: alertmanager\n    url: alertmanager:9093", "url: `alertmanager:9093` is not a URL"),
         (
             "kind: console\n    url: https://x",
             "`url` is a setting of webhook and alertmanager channels, not of a console channel",
@@ -330,7 +330,7 @@ fn channels_are_checked() {
         assert_err(merged(&yaml), &[part]);
     }
     assert_err(
-        merged("channels:\n  console:\n    kind: webhook\n    url: https://x\n"),
+        merged("channels:\n  console:\n    kind: webhook\n    url: http://x\n"),
         &["`console` is the built-in console channel"],
     );
     let ok =
@@ -433,7 +433,7 @@ fn promtool(dir: &Path, args: &[&str], what: &str) -> String {
 /// Rules of every metric kind and comparison, with labels and texts that need escaping.
 const EVERY_KIND: &str = r#"
 channels:
-  oncall: { kind: webhook, url: "https://hooks.example.com/x" }
+  oncall: { kind: webhook, url: "http://hooks.example.com/x" }
 rules:
   - { function: shop::checkout, condition: error_rate > 5%, severity: critical }
   - { function: shop::checkout, condition: error_rate < 0.5, name: checkout_mostly_fine }

@@ -147,7 +147,7 @@ exporters:
     timeout: 2.5s
 export:
   shutdown_timeout: 1.5s
-  delay: 1h30m
+  delay: 1m30s
 metrics:
   export_interval: 1m30s
 exceptions:
@@ -165,7 +165,7 @@ alerts:
     let ms = Duration::from_millis;
     assert_eq!(c.exporters.otlp.timeout, ms(2500));
     assert_eq!(c.export.shutdown_timeout, ms(1500));
-    assert_eq!(c.export.delay, Duration::from_secs(5400));
+    assert_eq!(c.export.delay, Duration::from_secs(90));
     assert_eq!(c.metrics.export_interval, Duration::from_secs(90));
     assert_eq!(c.exceptions.rate_window, Duration::from_secs(30));
     assert_eq!(c.alerts.group_wait, ms(1500));
@@ -176,7 +176,7 @@ alerts:
     assert_eq!(c.alerts.rules[0].for_, Some(ms(1500)));
 
     // Each form under each kind of key.
-    for (text, expect) in [("1.5s", ms(1500)), ("1h30m", Duration::from_secs(5400))] {
+    for (text, expect) in [("1.5s", ms(1500)), ("2m30s", Duration::from_secs(150))] {
         let c = Config::from_yaml(&format!("export:\n  shutdown_timeout: {text}\n"), "d.yaml").unwrap();
         assert_eq!(c.export.shutdown_timeout, expect, "export.shutdown_timeout: {text}");
         let c = Config::from_yaml(&format!("alerts:\n  group_wait: {text}\n"), "d.yaml").unwrap();
@@ -386,7 +386,144 @@ fn errors_print_from_main_as_they_display() {
     let printed = format!("{e:?}");
     assert_eq!(printed, e.to_string());
     assert!(
-        printed.starts_with("telemark exporter: OTLP endpoint `not a url` (exporters.otlp.endpoint"),
+        printed.starts_with("app.yaml:3:15: key `exporters.otlp.endpoint`: `not a url` is not a URL"),
         "{printed}"
     );
+    assert!(printed.contains("key `exporters.otlp.endpoint`"), "{printed}");
+}
+
+// ---- values in range, whichever way they come in ----
+
+#[test]
+fn out_of_range_values_name_their_range_line_and_key() {
+    for (yaml, line, key, message) in [
+        (
+            "export:\n  buffer_per_thread: 1000000000\n",
+            2,
+            "export.buffer_per_thread",
+            "1000000000 is out of range 16..=1048576 (records per thread)",
+        ),
+        (
+            "export:\n  buffer_per_thread: 18446744073709551615\n",
+            2,
+            "export.buffer_per_thread",
+            "18446744073709551615 is out of range 16..=1048576",
+        ),
+        ("export:\n  max_queue: 0\n", 2, "export.max_queue", "0 is out of range 1..=16777216"),
+        (
+            "export:\n  max_queue_bytes: 1KiB\n",
+            2,
+            "export.max_queue_bytes",
+            "1024 is out of range 65536..=4294967296",
+        ),
+        (
+            "exporters:\n  otlp:\n    timeout: 0s\n",
+            3,
+            "exporters.otlp.timeout",
+            "0s is out of range 1ms..=10m",
+        ),
+        ("exceptions:\n  rate_limit: 0\n", 2, "exceptions.rate_limit", "0 is out of range 1..=1000000"),
+        (
+            "alerts:\n  evaluation_interval: 1us\n",
+            2,
+            "alerts.evaluation_interval",
+            "1us is out of range 10ms..=1d",
+        ),
+    ] {
+        let e = Config::from_yaml(yaml, "r.yaml").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(line), Some(key)), "{e}");
+        assert!(e.message.contains(message), "{e}");
+    }
+    // From a variable: the same range, the variable named.
+    let e = Config::default()
+        .apply_env(&|k| (k == "OTEL_EXPORTER_OTLP_TIMEOUT").then(|| "0".into()))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable OTEL_EXPORTER_OTLP_TIMEOUT: 0s is out of range 1ms..=10m (per-request timeout)"
+    );
+    // From code: `init` refuses it before anything starts.
+    let mut c = Config::default();
+    c.export.buffer_per_thread = 1_000_000_000;
+    let e = telemark::init(c).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "telemark configuration: the Config built in code: key `export.buffer_per_thread`: 1000000000 is out \
+         of range 16..=1048576 (records per thread)"
+    );
+}
+
+#[test]
+fn endpoints_are_http_urls_with_a_host_and_a_port_in_range() {
+    for (endpoint, expect) in [
+        ("ftp://collector:4317", "unsupported scheme `ftp`"),
+        ("grpc://collector:4317", "unsupported scheme `grpc`"),
+        ("http://collector:99999", "port 99999 is out of range 1..=65535"),
+        ("http://", "no host"),
+        ("collector:4317", "is not a URL"),
+    ] {
+        let yaml = format!("exporters:\n  otlp:\n    endpoint: \"{endpoint}\"\n");
+        let e = Config::from_yaml(&yaml, "e.yaml").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("exporters.otlp.endpoint")), "{e}");
+        assert!(e.message.contains(expect), "{endpoint}: {e}");
+        let e = Config::default()
+            .apply_env(&|k| (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| endpoint.to_string()))
+            .unwrap_err();
+        assert!(e.message.contains(expect), "{endpoint}: {e}");
+        let e = Config::default().otlp(endpoint, Protocol::Grpc).validate().unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("exporters.otlp.endpoint"));
+    }
+    assert!(Config::from_yaml(
+        "exporters:\n  otlp:\n    endpoint: \"https://c.example:4318/otlp\"\n",
+        "e.yaml"
+    )
+    .is_ok());
+}
+
+#[test]
+fn alert_channels_are_checked_whether_or_not_a_rule_uses_them() {
+    for (channel, expect) in [
+        ("{ kind: webhook, url: \"ftp://h/x\" }", "unsupported scheme `ftp`"),
+        ("{ kind: webhook, url: \"http://h:99999/x\" }", "invalid port"),
+        ("{ kind: webhook, url: \"http://h/x\", timeout: 0s }", "0s is out of range 1ms..=10m"),
+        ("{ kind: email, host: h, from: a@b.c, to: [d@e.f], port: 0 }", "0 is out of range 1..=65535"),
+        ("{ kind: alertmanager }", "needs `url`"),
+    ] {
+        let yaml = format!("alerts:\n  channels:\n    ops: {channel}\n");
+        let e = Config::from_yaml(&yaml, "a.yaml").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.key.as_deref().is_some_and(|k| k.starts_with("alerts.channels.ops")), "{e}");
+        assert!(e.message.contains(expect), "{channel}: {e}");
+    }
+}
+
+#[test]
+fn the_file_must_be_a_small_regular_file() {
+    let e = Config::from_file("/dev/zero").unwrap_err();
+    assert!(e.message.contains("not a regular file"), "{e}");
+    let dir = std::env::temp_dir();
+    let e = Config::from_file(&dir).unwrap_err();
+    assert!(e.message.contains("a directory"), "{e}");
+    let big = dir.join(format!("telemark-big-{}.yaml", std::process::id()));
+    std::fs::write(&big, vec![b'#'; (1 << 20) + 1]).unwrap();
+    let e = Config::from_file(&big).unwrap_err();
+    let _ = std::fs::remove_file(&big);
+    assert!(e.message.contains("more than the 1 MiB"), "{e}");
+    let bad = dir.join(format!("telemark-utf8-{}.yaml", std::process::id()));
+    std::fs::write(&bad, b"export:\n  delay: 1\xffs\n").unwrap();
+    let e = Config::from_file(&bad).unwrap_err();
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!((e.line, e.column, e.key.as_deref()), (Some(2), Some(11), Some("export.delay")), "{e}");
+}
+
+#[test]
+fn an_alias_bomb_stops_early() {
+    let mut yaml =
+        String::from("service:\n  attributes:\n    a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+        yaml.push_str(&format!("    a{i}: &a{i} [{refs}]\n"));
+    }
+    let e = Config::from_yaml(&yaml, "bomb.yaml").unwrap_err();
+    assert!(e.line.is_some() && e.key.is_some(), "{e}");
 }

@@ -44,7 +44,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
-use telemark_runtime::host::{de_duration, scalar_text};
+use telemark_runtime::host::check::{self, Count};
+use telemark_runtime::host::{de_duration, de_span, scalar_text};
 
 /// The channel every rule notifies unless it says otherwise; built in, always available.
 pub const CONSOLE: &str = telemark_grammar::grammar::DEFAULT_CHANNEL;
@@ -54,8 +55,8 @@ pub const CONSOLE: &str = telemark_grammar::grammar::DEFAULT_CHANNEL;
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct AlertsConfig {
-    /// How often every rule is evaluated (`15s`).
-    #[serde(deserialize_with = "de_duration")]
+    /// How often every rule is evaluated (`15s`; 10ms..=1d).
+    #[serde(deserialize_with = "de_evaluation_interval")]
     pub evaluation_interval: Duration,
     /// Rules on functions, in addition to those declared with `#[alert_on]` (same grammar).
     #[serde(deserialize_with = "de_rules")]
@@ -64,17 +65,21 @@ pub struct AlertsConfig {
     #[serde(deserialize_with = "de_overrides")]
     pub overrides: Vec<OverrideConfig>,
     /// Where alerts are delivered, by channel name (the names rules give in `notify`). `console`
-    /// is built in and needs no entry.
+    /// is built in and needs no entry. Each is checked as it is read, whether or not a rule
+    /// notifies it.
+    #[serde(deserialize_with = "de_channels")]
     pub channels: BTreeMap<String, ChannelConfig>,
     /// How long to wait after a first alert fires before notifying, so that alerts firing
-    /// together arrive in one notification (`30s`).
-    #[serde(deserialize_with = "de_duration")]
+    /// together arrive in one notification (`30s`; 0s..=1d).
+    #[serde(deserialize_with = "de_group_wait")]
     pub group_wait: Duration,
-    /// How long to wait before notifying about alerts added to a group already notified (`5m`).
-    #[serde(deserialize_with = "de_duration")]
+    /// How long to wait before notifying about alerts added to a group already notified (`5m`;
+    /// 1ms..=7d).
+    #[serde(deserialize_with = "de_group_interval")]
     pub group_interval: Duration,
-    /// How long to wait before notifying again about an alert that is still firing (`4h`).
-    #[serde(deserialize_with = "de_duration")]
+    /// How long to wait before notifying again about an alert that is still firing (`4h`;
+    /// 1ms..=30d).
+    #[serde(deserialize_with = "de_repeat_interval")]
     pub repeat_interval: Duration,
     /// How many calls the window must hold before a rule on `error_rate` or a latency quantile
     /// (`p50_latency` to `p99_latency`) can fire, for rules that set no `min_calls` of their own
@@ -331,17 +336,18 @@ pub struct ChannelConfig {
     /// bytes), a key of at least 24 bytes. Leave it out to send unsigned requests.
     #[serde(default, deserialize_with = "de_opt_secret")]
     pub secret: Option<String>,
-    /// webhook, email, alertmanager: how long one delivery attempt may take (default `10s`).
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    /// webhook, email, alertmanager: how long one delivery attempt may take (default `10s`;
+    /// 1ms..=10m).
+    #[serde(default, deserialize_with = "de_channel_timeout")]
     pub timeout: Option<Duration>,
-    /// webhook, email, alertmanager: attempts after a failed one (default 3).
-    #[serde(default)]
+    /// webhook, email, alertmanager: attempts after a failed one (default 3; 0..=100).
+    #[serde(default, deserialize_with = "de_max_retries")]
     pub max_retries: Option<u32>,
     /// email: the SMTP server's host name.
     #[serde(default)]
     pub host: Option<String>,
-    /// email: the SMTP server's port (default 587).
-    #[serde(default)]
+    /// email: the SMTP server's port (default 587; 1..=65535).
+    #[serde(default, deserialize_with = "de_port")]
     pub port: Option<u16>,
     /// email: the sender address.
     #[serde(default)]
@@ -359,10 +365,10 @@ pub struct ChannelConfig {
 
 impl fmt::Debug for ChannelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |s: &Option<String>| s.as_ref().map(|_| "[REDACTED]");
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| check::REDACTED);
         f.debug_struct("ChannelConfig")
             .field("kind", &self.kind)
-            .field("url", &self.url)
+            .field("url", &self.url.as_deref().map(redact_url))
             .field("secret", &redacted(&self.secret))
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
@@ -437,9 +443,8 @@ impl ChannelConfig {
             return Err(format!("{} channel needs `{key}`", self.kind.with_article()));
         }
         if let Some(url) = &self.url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("`url` must be an http:// or https:// URL, got `{url}`"));
-            }
+            crate::http::Url::parse(url).map_err(|e| format!("url: {e}"))?;
+            check::check_url(url, check::Path::FirstSegment).map_err(|e| format!("url: {e}"))?;
         }
         if let Some(secret) = &self.secret {
             crate::channels::webhook::signing_key(secret)?;
@@ -447,8 +452,14 @@ impl ChannelConfig {
         if self.username.is_some() != self.password.is_some() {
             return Err("`username` and `password` go together".to_string());
         }
-        if self.timeout.is_some_and(|t| t.is_zero()) {
-            return Err("`timeout` cannot be zero".to_string());
+        if let Some(t) = self.timeout {
+            check::CHANNEL_TIMEOUT.check(t).map_err(|e| format!("timeout: {e}"))?;
+        }
+        if let Some(n) = self.max_retries {
+            check::CHANNEL_RETRIES.check(u64::from(n)).map_err(|e| format!("max_retries: {e}"))?;
+        }
+        if let Some(p) = self.port {
+            check::PORT.check(u64::from(p)).map_err(|e| format!("port: {e}"))?;
         }
         Ok(())
     }
@@ -466,14 +477,13 @@ impl AlertsConfig {
 
     /// Checks the intervals and every channel.
     pub fn check(&self) -> Result<(), String> {
-        for (key, d) in [
-            ("evaluation_interval", self.evaluation_interval),
-            ("group_interval", self.group_interval),
-            ("repeat_interval", self.repeat_interval),
+        for (key, range, d) in [
+            ("evaluation_interval", &check::EVALUATION_INTERVAL, self.evaluation_interval),
+            ("group_wait", &check::GROUP_WAIT, self.group_wait),
+            ("group_interval", &check::GROUP_INTERVAL, self.group_interval),
+            ("repeat_interval", &check::REPEAT_INTERVAL, self.repeat_interval),
         ] {
-            if d.is_zero() {
-                return Err(format!("alerts.{key}: cannot be zero"));
-            }
+            range.check(d).map_err(|e| format!("alerts.{key}: {e}"))?;
         }
         parse_min_calls(&self.min_calls.to_string()).map_err(|e| format!("alerts.min_calls: {e}"))?;
         for (name, c) in &self.channels {
@@ -759,6 +769,62 @@ fn de_opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
     let s = String::deserialize(d)?;
     crate::channels::webhook::signing_key(&s).map_err(de::Error::custom)?;
     Ok(Some(s))
+}
+
+/// A webhook's or an Alertmanager's URL as telemark prints it: the userinfo, the query values and
+/// every path segment after the first redacted (a webhook's token is often its path).
+pub(crate) fn redact_url(url: &str) -> String {
+    check::redact_url(url, check::Path::FirstSegment)
+}
+
+/// An Alertmanager's URL as telemark prints it: its path is the API's (`/api/v2/alerts`), kept;
+/// the userinfo and the query values redacted.
+pub(crate) fn redact_api_url(url: &str) -> String {
+    check::redact_url(url, check::Path::Keep)
+}
+
+fn de_evaluation_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    de_span(d, &check::EVALUATION_INTERVAL)
+}
+fn de_group_wait<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    de_span(d, &check::GROUP_WAIT)
+}
+fn de_group_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    de_span(d, &check::GROUP_INTERVAL)
+}
+fn de_repeat_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    de_span(d, &check::REPEAT_INTERVAL)
+}
+fn de_channel_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_span(d, &check::CHANNEL_TIMEOUT).map(Some)
+}
+/// A whole number in `range`.
+fn de_ranged<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D, range: &Count) -> Result<T, D::Error> {
+    let n = range.check(u64::deserialize(d)?).map_err(de::Error::custom)?;
+    T::try_from(n).map_err(|_| de::Error::custom(format!("{n} is too large")))
+}
+fn de_max_retries<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    de_ranged(d, &check::CHANNEL_RETRIES).map(Some)
+}
+fn de_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    de_ranged(d, &check::PORT).map(Some)
+}
+
+/// One channel, checked ([`ChannelConfig::check`]) as soon as it is read, so that a mistake names
+/// its line and key whether or not a rule notifies it.
+struct CheckedChannel(ChannelConfig);
+
+impl<'de> Deserialize<'de> for CheckedChannel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let c = ChannelConfig::deserialize(d)?;
+        c.check().map_err(de::Error::custom)?;
+        Ok(CheckedChannel(c))
+    }
+}
+
+fn de_channels<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, ChannelConfig>, D::Error> {
+    let m = BTreeMap::<String, CheckedChannel>::deserialize(d)?;
+    Ok(m.into_iter().map(|(k, v)| (k, v.0)).collect())
 }
 
 fn de_condition<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

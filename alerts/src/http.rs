@@ -25,9 +25,12 @@ pub(crate) struct Url {
 }
 
 impl Url {
-    pub fn parse(s: &str) -> Result<Url, String> {
-        let s = s.trim();
-        let Some((scheme, rest)) = s.split_once("://") else {
+    pub fn parse(url: &str) -> Result<Url, String> {
+        let url = url.trim();
+        // What the messages show of the URL.
+        let s = crate::config::redact_url(url);
+        let s = s.as_str();
+        let Some((scheme, rest)) = url.split_once("://") else {
             return Err(format!("`{s}` is not a URL: expected `http://host:port/path`"));
         };
         if scheme.eq_ignore_ascii_case("https") {

@@ -6,7 +6,11 @@
 pub use crate::caller::clock::civil;
 pub use crate::caller::thread::{is_internal, mark_internal};
 pub use crate::collector::barrier;
-pub use crate::config::{de_duration, from_yaml_text, scalar_text};
+/// The config's ranges, URL checks and redaction ([`crate::config`]'s one validator).
+pub mod check {
+    pub use crate::config::check::*;
+}
+pub use crate::config::{de_duration, de_span, from_yaml_text, scalar_text};
 pub use crate::exception::capture::panic_message;
 pub use crate::export::console::format_time;
 pub use crate::metrics::prometheus::escape;

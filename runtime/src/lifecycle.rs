@@ -115,6 +115,7 @@ fn stop_pipeline(deadline: Instant) -> bool {
 /// running pipeline. With `disabled: true` (or `OTEL_SDK_DISABLED=true`) it returns a guard that
 /// does nothing, and instrumented code costs one branch.
 pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
+    config.validate()?;
     let _l = LIFECYCLE.lock().map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
     if EPOCH.load(Relaxed) != 0 {
         // Replace the running pipeline.
@@ -158,6 +159,7 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
             max_queue: config.export.max_queue,
             max_queue_bytes: config.export.max_queue_bytes,
             max_batch: config.export.max_batch.max(1),
+            max_request_bytes: config.export.max_request_bytes,
             delay: config.export.delay,
             resource: resource(&config),
             metrics_every: config
@@ -166,7 +168,7 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
                 .then(|| config.metrics.export_interval.max(Duration::from_millis(10))),
             health: std::sync::Arc::new(export::otlp::health::Health::new(format!(
                 "OTLP export to {}",
-                o.endpoint.trim()
+                config::check::redact_url(o.endpoint.trim(), config::check::Path::Keep)
             ))),
         };
         direct = Some(Box::new(export::otlp::Otlp::start(settings).map_err(Error::Exporter)?));

@@ -12,6 +12,8 @@ pub(crate) struct Counters {
     pub logs_exported: AtomicU64,
     pub export_failures: AtomicU64,
     pub attributes_dropped: AtomicU64,
+    pub events_dropped: AtomicU64,
+    pub too_large: AtomicU64,
     pub queue_depth: AtomicU64,
     pub exceptions_dropped: AtomicU64,
     pub exceptions_suppressed: AtomicU64,
@@ -26,6 +28,8 @@ pub(crate) static STATS: Counters = Counters {
     logs_exported: AtomicU64::new(0),
     export_failures: AtomicU64::new(0),
     attributes_dropped: AtomicU64::new(0),
+    events_dropped: AtomicU64::new(0),
+    too_large: AtomicU64::new(0),
     queue_depth: AtomicU64::new(0),
     exceptions_dropped: AtomicU64::new(0),
     exceptions_suppressed: AtomicU64::new(0),
@@ -49,8 +53,14 @@ pub struct Stats {
     pub logs_exported: u64,
     /// Export calls that failed (after the exporter's own retries).
     pub export_failures: u64,
-    /// Attributes or events left out because a span hit its size limit or a value failed to format.
+    /// Attributes left out: a span's data was full, a value failed to format, or a span or log
+    /// record had more than `limits.*attribute_count`.
     pub attributes_dropped: u64,
+    /// Span events left out: a span's data was full, or it had more than `limits.span_event_count`.
+    pub events_dropped: u64,
+    /// Spans and log records dropped because one alone was larger than `export.max_request_bytes`
+    /// (also counted in `spans_dropped` / `logs_dropped`).
+    pub too_large: u64,
     /// Spans and logs waiting in the export queue right now.
     pub queue_depth: u64,
     /// Captured exceptions lost on the way to the collector (a full buffer): neither grouped nor exported.
@@ -74,6 +84,8 @@ pub fn stats() -> Stats {
         logs_exported: STATS.logs_exported.load(Relaxed),
         export_failures: STATS.export_failures.load(Relaxed),
         attributes_dropped: STATS.attributes_dropped.load(Relaxed),
+        events_dropped: STATS.events_dropped.load(Relaxed),
+        too_large: STATS.too_large.load(Relaxed),
         queue_depth: STATS.queue_depth.load(Relaxed),
         exceptions_dropped: STATS.exceptions_dropped.load(Relaxed),
         exceptions_suppressed: STATS.exceptions_suppressed.load(Relaxed),

@@ -28,7 +28,7 @@ pub struct AlertmanagerChannel {
 impl std::fmt::Debug for AlertmanagerChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AlertmanagerChannel")
-            .field("url", &self.url.to_string())
+            .field("url", &crate::config::redact_api_url(&self.url.to_string()))
             .field("timeout", &self.timeout)
             .field("resend", &self.resend)
             .finish()
@@ -125,7 +125,9 @@ impl AlertHandler for AlertmanagerChannel {
         self.retry
             .run(|| transport.send("POST", url, &headers, &body, timeout), &mut *self.sleep)
             .map(|_| ())
-            .map_err(|e| format!("alertmanager {}: {e}", self.url))
+            .map_err(|e| {
+                format!("alertmanager {}: {e}", crate::config::redact_api_url(&self.url.to_string()))
+            })
     }
 
     fn settings(&self) -> Option<DispatchSettings> {

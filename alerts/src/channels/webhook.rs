@@ -139,7 +139,7 @@ pub struct WebhookChannel {
 impl std::fmt::Debug for WebhookChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookChannel")
-            .field("url", &self.url.to_string())
+            .field("url", &crate::config::redact_url(&self.url.to_string()))
             .field("secret", &self.key.as_ref().map(|_| "[REDACTED]"))
             .field("timeout", &self.timeout)
             .field("max_retries", &self.retry.max_retries)
@@ -271,7 +271,7 @@ impl AlertHandler for WebhookChannel {
         self.retry
             .run(attempt, &mut *self.sleep)
             .map(|_| ())
-            .map_err(|e| format!("webhook {}: {e}", self.url))
+            .map_err(|e| format!("webhook {}: {e}", crate::config::redact_url(&self.url.to_string())))
     }
 }
 

@@ -190,6 +190,9 @@ pub(crate) fn finish(l: &Local, mut f: Frame, end: minstant::Instant, cancelled:
     if f.dropped > 0 {
         STATS.attributes_dropped.fetch_add(f.dropped as u64, Relaxed);
     }
+    if f.dropped_events > 0 {
+        STATS.events_dropped.fetch_add(f.dropped_events as u64, Relaxed);
+    }
     f.end = end;
     l.submit(Record::Span(f));
 }

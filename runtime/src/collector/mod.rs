@@ -225,7 +225,7 @@ impl Collector {
         let Ok(mut channels) = CHANNELS.lock() else {
             return 0;
         };
-        let (mut spans, mut logs, mut attributes_dropped) = (0u64, 0u64, 0u64);
+        let (mut spans, mut logs, mut attributes_dropped, mut events_dropped) = (0u64, 0u64, 0u64, 0u64);
         let others = !self.exporters.is_empty();
         if let Some(d) = &mut self.direct {
             d.begin();
@@ -265,6 +265,7 @@ impl Collector {
                             s.dropped += cut.attributes;
                             s.dropped_events += cut.events;
                             attributes_dropped += u64::from(cut.attributes);
+                            events_dropped += u64::from(cut.events);
                             // The direct exporter takes it where it lies, unless it has events.
                             let handed = match (&mut self.direct, span_view(&s, &anchor)) {
                                 (Some(d), Some(v)) => {
@@ -342,6 +343,9 @@ impl Collector {
         STATS.logs_recorded.fetch_add(logs, Relaxed);
         if attributes_dropped > 0 {
             STATS.attributes_dropped.fetch_add(attributes_dropped, Relaxed);
+        }
+        if events_dropped > 0 {
+            STATS.events_dropped.fetch_add(events_dropped, Relaxed);
         }
         self.pending |= spans + logs > 0;
         taken

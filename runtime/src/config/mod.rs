@@ -3,17 +3,19 @@
 //!
 //! Unknown keys and bad values are errors that name the file, the line and the key.
 
+pub(crate) mod check;
 mod read;
 mod sections;
 
 pub(crate) use read::percent_decode;
 #[doc(hidden)] // for telemark-alerts (`telemark_runtime::host`)
-pub use read::{de_duration, from_yaml_text, scalar_text};
+pub use read::{de_duration, de_span, from_yaml_text, scalar_text};
 pub use sections::*;
 
 use crate::export::console::ConsoleFormat;
 use crate::export::Exporter;
-use read::{parse_pairs, parse_protocol, parse_ratio};
+use check::{Count, Span};
+use read::{check_endpoint, check_header, key_at_line, parse_pairs, parse_protocol, parse_ratio};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::fmt;
@@ -162,16 +164,13 @@ impl<A: fmt::Debug> fmt::Debug for Config<A> {
 
 impl<A: serde::de::DeserializeOwned + Default> Config<A> {
     /// Reads a YAML file, then applies the `OTEL_*` environment variables.
+    ///
+    /// The file must be a regular file (not a directory, a device such as `/dev/zero`, or a FIFO)
+    /// of at most 1 MiB, in UTF-8.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let source = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            source: source.clone(),
-            line: None,
-            column: None,
-            key: None,
-            message: format!("cannot read the file: {e}"),
-        })?;
+        let text = read_file(path, &source)?;
         let mut c = Config::from_yaml(&text, &source)?;
         c.apply_env(&|k| std::env::var(k).ok())?;
         Ok(c)
@@ -199,6 +198,58 @@ impl<A: serde::de::DeserializeOwned + Default> Config<A> {
             }
         }
     }
+}
+
+/// The text of the config file at `path`: a regular file (checked before it is opened, and again
+/// on the open file) of at most [`check::MAX_FILE_BYTES`], read through a bound of that size
+/// (so a file that grows meanwhile cannot make it read more), in UTF-8.
+fn read_file(path: &Path, source: &str) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let err = |message: String| ConfigError {
+        source: source.to_string(),
+        line: None,
+        column: None,
+        key: None,
+        message,
+    };
+    let cap = check::MAX_FILE_BYTES;
+    let regular = |m: &std::fs::Metadata| -> Result<(), ConfigError> {
+        if !m.is_file() {
+            let what =
+                if m.is_dir() { "a directory" } else { "not a regular file (a device, a FIFO or a socket)" };
+            return Err(err(format!(
+                "cannot read the file: it is {what}; the config must be a regular file"
+            )));
+        }
+        if m.len() > cap {
+            return Err(err(format!(
+                "the file is {} bytes, more than the 1 MiB a config file may have",
+                m.len()
+            )));
+        }
+        Ok(())
+    };
+    regular(&std::fs::metadata(path).map_err(|e| err(format!("cannot read the file: {e}")))?)?;
+    let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read the file: {e}")))?;
+    regular(&file.metadata().map_err(|e| err(format!("cannot read the file: {e}")))?)?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes).map_err(|e| err(format!("cannot read the file: {e}")))?;
+    if bytes.len() as u64 > cap {
+        return Err(err("the file grew past the 1 MiB a config file may have while it was read".into()));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let prefix = String::from_utf8_lossy(good);
+        let line = prefix.matches('\n').count() + 1;
+        let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ConfigError {
+            source: source.to_string(),
+            line: Some(line as u64),
+            column: Some(column as u64),
+            key: Some(key_at_line(&prefix, line)),
+            message: "the file is not valid UTF-8 here".into(),
+        }
+    })
 }
 
 impl<A> Config<A> {
@@ -236,6 +287,7 @@ impl<A> Config<A> {
             self.service.name = v.trim().to_string();
         }
         if let Some(v) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            check_endpoint(&v).map_err(|m| env_err("OTEL_EXPORTER_OTLP_ENDPOINT", m))?;
             self.exporters.otlp.endpoint = v.trim().to_string();
         }
         if let Some(v) = get("OTEL_EXPORTER_OTLP_PROTOCOL") {
@@ -244,26 +296,22 @@ impl<A> Config<A> {
         }
         if let Some(v) = get("OTEL_EXPORTER_OTLP_HEADERS") {
             for (k, val) in parse_pairs(&v).map_err(|m| env_err("OTEL_EXPORTER_OTLP_HEADERS", m))? {
+                check_header(&k, &val).map_err(|m| env_err("OTEL_EXPORTER_OTLP_HEADERS", m))?;
                 self.exporters.otlp.headers.insert(k, val);
             }
         }
-        if let Some(v) = get("OTEL_EXPORTER_OTLP_TIMEOUT") {
+        let millis = |var: &str, v: &str, range: &Span| -> Result<Duration, ConfigError> {
             let ms: u64 = v.trim().parse().map_err(|_| {
-                env_err(
-                    "OTEL_EXPORTER_OTLP_TIMEOUT",
-                    format!("expected milliseconds (an integer), got `{v}`"),
-                )
+                env_err(var, format!("expected milliseconds (a whole number), got `{}`", v.trim()))
             })?;
-            self.exporters.otlp.timeout = Duration::from_millis(ms);
+            range.check(Duration::from_millis(ms)).map_err(|m| env_err(var, m))
+        };
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_TIMEOUT") {
+            self.exporters.otlp.timeout = millis("OTEL_EXPORTER_OTLP_TIMEOUT", &v, &check::OTLP_TIMEOUT)?;
         }
         if let Some(v) = get("OTEL_METRIC_EXPORT_INTERVAL") {
-            let ms: u64 = v.trim().parse().map_err(|_| {
-                env_err(
-                    "OTEL_METRIC_EXPORT_INTERVAL",
-                    format!("expected milliseconds (an integer), got `{v}`"),
-                )
-            })?;
-            self.metrics.export_interval = Duration::from_millis(ms);
+            self.metrics.export_interval =
+                millis("OTEL_METRIC_EXPORT_INTERVAL", &v, &check::METRIC_EXPORT_INTERVAL)?;
         }
         if let Some(v) = get("OTEL_TRACES_SAMPLER") {
             self.sampling.sampler = v.parse().map_err(|m| env_err("OTEL_TRACES_SAMPLER", m))?;
@@ -273,10 +321,13 @@ impl<A> Config<A> {
         }
         for (i, var) in LimitsConfig::VARIABLES.iter().enumerate() {
             if let Some(v) = get(var) {
-                let n = v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    env_err(var, format!("expected a whole number of at least 1, got `{}`", v.trim()))
-                })?;
-                self.limits.set(i, n);
+                let n = v
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("expected a whole number, got `{}`", v.trim()))
+                    .and_then(|n| LimitsConfig::range(i).check(n))
+                    .map_err(|m| env_err(var, m))?;
+                self.limits.set(i, n as usize);
             }
         }
         if let Some(v) = get("RUST_LOG") {
@@ -284,6 +335,62 @@ impl<A> Config<A> {
             self.tracing.level = d.clone();
             self.logging.level = d;
         }
+        Ok(())
+    }
+
+    /// Checks every value against the rules the file and the environment variables are held to
+    /// (the ranges of numbers and durations, the endpoint, the headers, the sampling ratio), for a
+    /// configuration built or changed in code; `init` runs it first. Values read from a file or a
+    /// variable were checked as they were read, with the line or the variable in the error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let source = self.source.clone().unwrap_or_else(|| "the Config built in code".to_string());
+        let err = |key: &str, message: String| ConfigError {
+            source: source.clone(),
+            line: None,
+            column: None,
+            key: Some(key.to_string()),
+            message,
+        };
+        let e = &self.export;
+        let x = &self.exceptions;
+        let counts: [(&str, &Count, u64); 6] = [
+            ("export.buffer_per_thread", &check::BUFFER_PER_THREAD, e.buffer_per_thread as u64),
+            ("export.max_queue", &check::MAX_QUEUE, e.max_queue as u64),
+            ("export.max_queue_bytes", &check::MAX_QUEUE_BYTES, e.max_queue_bytes as u64),
+            ("export.max_batch", &check::MAX_BATCH, e.max_batch as u64),
+            ("exceptions.max_groups", &check::MAX_GROUPS, x.max_groups as u64),
+            ("exceptions.rate_limit", &check::RATE_LIMIT, u64::from(x.rate_limit)),
+        ];
+        for (key, range, v) in counts {
+            range.check(v).map_err(|m| err(key, m))?;
+        }
+        for (i, (key, v)) in self.limits.each().into_iter().enumerate() {
+            if let Some(v) = v {
+                LimitsConfig::range(i).check(v as u64).map_err(|m| err(key, m))?;
+            }
+        }
+        for (i, p) in self.scrub.keys.iter().enumerate() {
+            crate::sanitize::pattern_error(p).map_or(Ok(()), |m| Err(err(&format!("scrub.keys[{i}]"), m)))?;
+        }
+        for (i, p) in self.scrub.values.iter().enumerate() {
+            crate::sanitize::pattern_error(p).map_or(Ok(()), |m| Err(err(&format!("scrub.values[{i}]"), m)))?;
+        }
+        let spans: [(&str, &Span, Duration); 6] = [
+            ("exporters.otlp.timeout", &check::OTLP_TIMEOUT, self.exporters.otlp.timeout),
+            ("export.delay", &check::DELAY, e.delay),
+            ("export.drain_interval", &check::DRAIN_INTERVAL, e.drain_interval),
+            ("export.shutdown_timeout", &check::SHUTDOWN_TIMEOUT, e.shutdown_timeout),
+            ("exceptions.rate_window", &check::RATE_WINDOW, x.rate_window),
+            ("metrics.export_interval", &check::METRIC_EXPORT_INTERVAL, self.metrics.export_interval),
+        ];
+        for (key, range, v) in spans {
+            range.check(v).map_err(|m| err(key, m))?;
+        }
+        check_endpoint(&self.exporters.otlp.endpoint).map_err(|m| err("exporters.otlp.endpoint", m))?;
+        for (k, v) in &self.exporters.otlp.headers {
+            check_header(k, v).map_err(|m| err(&format!("exporters.otlp.headers.{k}"), m))?;
+        }
+        parse_ratio(&self.sampling.ratio.to_string()).map_err(|m| err("sampling.ratio", m))?;
         Ok(())
     }
 

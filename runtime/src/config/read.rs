@@ -2,12 +2,14 @@
 //! deserializer, and a did-you-mean), the values with a grammar of their own, and the `OTEL_*`
 //! variables' formats.
 
+use super::check::{self, Count, Span};
 use super::sections::{ConsoleOutput, Protocol, SamplerName, Switch};
 use super::ConfigError;
 use crate::caller::level::Directives;
 use crate::export::console::ConsoleFormat;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 use telemark_grammar::grammar::parse_duration;
@@ -33,14 +35,17 @@ pub(super) fn parse_ratio(s: &str) -> Result<f64, String> {
     Ok(r)
 }
 
-/// `k=v,k2=v2` with percent-encoded values (W3C baggage style, as the OTel spec says).
+/// `k=v,k2=v2` with percent-encoded values (W3C baggage style, as the OTel spec says). A mistake
+/// names the entry by its position, never by its text: the values are API keys and tokens.
 pub(super) fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').ok_or_else(|| format!("expected `key=value`, got `{part}`"))?;
+    for (i, part) in s.split(',').map(str::trim).filter(|p| !p.is_empty()).enumerate() {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("entry {} has no `=`: expected `key=value,key2=value2`", i + 1))?;
         let k = k.trim();
         if k.is_empty() {
-            return Err(format!("empty key in `{part}`"));
+            return Err(format!("entry {} has an empty key: expected `key=value,key2=value2`", i + 1));
         }
         out.push((k.to_string(), percent_decode(v.trim())));
     }
@@ -159,8 +164,112 @@ pub(super) fn parse_size(text: &str) -> Result<usize, String> {
         .and_then(|b| usize::try_from(b).ok())
         .ok_or_else(|| format!("size `{s}` is too large"))
 }
-pub(super) fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    de_with(d, parse_size)
+/// A size in bytes ([`parse_size`]) within `range`.
+pub(super) fn de_bytes_in<'de, D: Deserializer<'de>>(d: D, range: &Count) -> Result<usize, D::Error> {
+    de_with(d, |s| {
+        let n = parse_size(s)?;
+        range.check(n as u64)?;
+        Ok(n)
+    })
+}
+
+/// A whole number within `range`.
+pub(super) fn de_count<'de, D: Deserializer<'de>, T: TryFrom<u64>>(
+    d: D,
+    range: &Count,
+) -> Result<T, D::Error> {
+    let n = range.check(u64::deserialize(d)?).map_err(de::Error::custom)?;
+    T::try_from(n).map_err(|_| de::Error::custom(format!("{n} is too large")))
+}
+
+/// A duration ([`de_duration`]) within `range`.
+#[doc(hidden)] // for telemark-alerts (`telemark_runtime::host`)
+pub fn de_span<'de, D: Deserializer<'de>>(d: D, range: &Span) -> Result<Duration, D::Error> {
+    de_with(d, |s| range.check(parse_duration(s)?))
+}
+
+/// An OTLP endpoint: empty (no OTLP export) or an http(s) URL ([`check::check_url`]).
+pub(super) fn de_endpoint<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    check_endpoint(&s).map_err(de::Error::custom)?;
+    Ok(s)
+}
+
+/// OTLP headers: each name and value as HTTP allows them ([`check_header`]).
+pub(super) fn de_headers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let h = BTreeMap::<String, String>::deserialize(d)?;
+    for (k, v) in &h {
+        check_header(k, v).map_err(de::Error::custom)?;
+    }
+    Ok(h)
+}
+
+/// One OTLP header as HTTP allows it: a name of token characters, a value of visible ASCII,
+/// spaces and tabs. The message never shows the value (an API key, a bearer token).
+pub(super) fn check_header(name: &str, value: &str) -> Result<(), String> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(format!(
+            "`{}` is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+            name.escape_debug()
+        ));
+    }
+    if value.chars().any(|c| c != '\t' && !(' '..='~').contains(&c)) {
+        return Err(format!(
+            "the value of header `{name}` has a character HTTP does not allow in a header (a control \
+             character or a non-ASCII one); the value is not shown, as it may be a secret"
+        ));
+    }
+    Ok(())
+}
+
+/// What an error outside every key names as its key (a comment, the document itself).
+pub(crate) const TOP_LEVEL: &str = "(top level)";
+
+/// The dotted key a block-style line of `text` sits under (1-based `line`), for an error the
+/// deserializer could not place under a key (a syntax error, bytes that are not UTF-8): each
+/// earlier `key:` line nests under the closest less indented one before it; [`TOP_LEVEL`] before
+/// the first key.
+pub(crate) fn key_at_line(text: &str, line: usize) -> String {
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    for l in text.lines().take(line) {
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut indent = l.len() - trimmed.len();
+        let mut body = trimmed;
+        while let Some(rest) = body.strip_prefix('-') {
+            let after = rest.trim_start();
+            indent += body.len() - after.len();
+            body = after;
+        }
+        let Some((k, _)) = body.split_once(':') else {
+            continue;
+        };
+        let k = k.trim().trim_matches(['"', '\'']);
+        if k.is_empty() || k.contains([' ', '{', '[', ',', '}', ']', '#', '&', '*', '!']) {
+            continue;
+        }
+        while stack.last().is_some_and(|(i, _)| *i >= indent) {
+            stack.pop();
+        }
+        stack.push((indent, k.to_string()));
+    }
+    let key: Vec<&str> = stack.iter().map(|(_, k)| k.as_str()).collect();
+    if key.is_empty() {
+        TOP_LEVEL.to_string()
+    } else {
+        key.join(".")
+    }
+}
+
+/// What every way of setting the OTLP endpoint checks.
+pub(super) fn check_endpoint(s: &str) -> Result<(), String> {
+    match s.trim() {
+        "" => Ok(()),
+        url => check::check_url(url, check::Path::Keep),
+    }
 }
 /// A duration in telemark's one duration grammar (`500ms`, `1.5s`, `1h30m`; see
 /// [`telemark_grammar::grammar::parse_duration`]), for every duration key of the config. A YAML
@@ -200,13 +309,34 @@ pub(super) fn de_output<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleOutput
 #[doc(hidden)] // for telemark-alerts (`telemark_runtime::host`)
 pub fn from_yaml_text<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<T, ConfigError> {
     let mut path = None;
-    serde_saphyr::with_deserializer_from_str(text, |de| {
+    serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
             path = Some(e.path().clone());
             e.into_inner()
         })
     })
-    .map_err(|e| yaml_error(&e, path.as_ref(), source))
+    .map_err(|e| yaml_error(&e, path.as_ref(), source, text))
+}
+
+/// serde-saphyr's limits, tightened for a config file (a few hundred nodes, a few levels deep):
+/// an alias bomb ("billion laughs") or a deeply nested document stops early with an error.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = 200_000;
+    budget.max_nodes = 100_000;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_depth = 32;
+    budget.max_documents = 1;
+    budget.max_total_scalar_bytes = check::MAX_FILE_BYTES as usize;
+    budget.max_recorded_anchor_events = 100_000;
+    budget.max_recorded_anchor_bytes = check::MAX_FILE_BYTES as usize;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = 100_000;
+    options.alias_limits.max_replay_stack_depth = 32;
+    options.alias_limits.max_alias_expansions_per_anchor = 1_000;
+    options
 }
 
 /// The dotted key of a path: `exporters.otlp.protocol`, `alerts.rules[1].window`; `None` for the
@@ -250,6 +380,7 @@ fn yaml_error(
     e: &serde_saphyr::Error,
     path: Option<&serde_path_to_error::Path>,
     source: &str,
+    text: &str,
 ) -> ConfigError {
     let loc = e.location();
     let line = loc.as_ref().map(|l| l.line()).filter(|l| *l > 0);
@@ -263,7 +394,8 @@ fn yaml_error(
             first = &first[i + 2..];
         }
     }
-    let key = path.and_then(dotted_key);
+    let key = path.and_then(dotted_key).unwrap_or_else(|| key_at_line(text, line.unwrap_or(1) as usize));
+    let key = Some(key);
     let mut message = first.to_string();
     if let Some(unknown) = between(first, "unknown field `", "`") {
         if let Some((_, list)) = first.split_once("expected one of ") {

@@ -1,15 +1,17 @@
 //! The sections of the configuration file other than `alerts:` (telemark-alerts owns that one),
 //! with their defaults; values with a grammar of their own are read by `read`.
 
+use super::check::{self, RedactedHeaders};
 use super::read::{
-    de_bytes, de_directives, de_duration, de_format, de_output, de_patterns, de_protocol, de_ratio,
-    de_regexes, de_sampler_name, de_switch, list,
+    de_bytes_in, de_count, de_directives, de_endpoint, de_format, de_headers, de_output, de_patterns,
+    de_protocol, de_ratio, de_regexes, de_sampler_name, de_span, de_switch, list,
 };
 pub use crate::caller::level::Directives;
 use crate::caller::sampling::{Sampler, SamplerConfig};
 use crate::export::console::ConsoleFormat;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 /// `service:` — who is reporting (the OpenTelemetry resource).
@@ -213,22 +215,37 @@ pub enum Protocol {
     HttpProtobuf,
 }
 
-/// `exporters.otlp:`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// `exporters.otlp:`. `Debug` shows the endpoint redacted and the headers' names only.
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct OtlpConfig {
     /// Collector endpoint (`http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP);
     /// empty means no OTLP export. `OTEL_EXPORTER_OTLP_ENDPOINT` overrides it.
+    #[serde(deserialize_with = "de_endpoint")]
     pub endpoint: String,
     /// `grpc` or `http/protobuf`; `OTEL_EXPORTER_OTLP_PROTOCOL` overrides it.
     #[serde(deserialize_with = "de_protocol")]
     pub protocol: Protocol,
-    /// Extra headers (API keys); `OTEL_EXPORTER_OTLP_HEADERS` adds to them.
+    /// Extra headers (API keys); `OTEL_EXPORTER_OTLP_HEADERS` adds to them. Never printed: `Debug`
+    /// and errors show the names only.
+    #[serde(deserialize_with = "de_headers")]
     pub headers: BTreeMap<String, String>,
-    /// Per-export timeout (`10s`); `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds) overrides it.
-    #[serde(deserialize_with = "de_duration")]
+    /// Per-export timeout (`10s`, 1ms..=10m); `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds)
+    /// overrides it.
+    #[serde(deserialize_with = "de_otlp_timeout")]
     pub timeout: Duration,
+}
+
+impl fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpConfig")
+            .field("endpoint", &check::redact_url(&self.endpoint, check::Path::Keep))
+            .field("protocol", &self.protocol)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl Default for OtlpConfig {
@@ -248,26 +265,36 @@ impl Default for OtlpConfig {
 #[non_exhaustive]
 pub struct ExportConfig {
     /// Records each thread can hand over before telemark's thread drains them; past it they are
-    /// dropped and counted.
+    /// dropped and counted (16..=1048576).
+    #[serde(deserialize_with = "de_buffer_per_thread")]
     pub buffer_per_thread: usize,
-    /// Spans and logs waiting for the OTLP exporter at most; past it they are dropped and counted.
+    /// Spans and logs waiting for the OTLP exporter at most; past it they are dropped and counted
+    /// (1..=16777216).
+    #[serde(deserialize_with = "de_max_queue")]
     pub max_queue: usize,
     /// Bytes of encoded spans and logs waiting for the OTLP exporter (or being sent) at most
     /// (`8MiB`); past it they are dropped and counted. With `max_queue`, it bounds the
-    /// exporter's memory when the backend is slow or down.
-    #[serde(deserialize_with = "de_bytes")]
+    /// exporter's memory when the backend is slow or down (64KiB..=4GiB).
+    #[serde(deserialize_with = "de_max_queue_bytes")]
     pub max_queue_bytes: usize,
-    /// Most spans (or logs) per OTLP request (`8192`); a request is also cut at 2 MiB, half of
-    /// what gRPC servers accept by default.
+    /// Most spans (or logs) per OTLP request (`8192`; 1..=65536); a request is also cut by size
+    /// (`max_request_bytes`).
+    #[serde(deserialize_with = "de_max_batch")]
     pub max_batch: usize,
-    /// Longest wait before a partial batch is sent (`1s`).
-    #[serde(deserialize_with = "de_duration")]
+    /// The largest OTLP request body (`2MiB`; 64KiB..=64MiB; gRPC servers take 4 MiB by
+    /// default): a batch is sent before it would grow past it, so no span or log record makes
+    /// others wait or drop; one that alone is larger is dropped and counted (`too_large`).
+    #[serde(deserialize_with = "de_max_request_bytes")]
+    pub max_request_bytes: usize,
+    /// Longest wait before a partial batch is sent (`1s`; 1ms..=10m).
+    #[serde(deserialize_with = "de_delay")]
     pub delay: Duration,
-    /// How often telemark's thread drains the per-thread buffers when nothing wakes it (`100ms`).
-    #[serde(deserialize_with = "de_duration")]
+    /// How often telemark's thread drains the per-thread buffers when nothing wakes it (`100ms`;
+    /// 1ms..=1m).
+    #[serde(deserialize_with = "de_drain_interval")]
     pub drain_interval: Duration,
-    /// Longest time dropping the guard waits for the last export (`5s`).
-    #[serde(deserialize_with = "de_duration")]
+    /// Longest time dropping the guard waits for the last export (`5s`; 1ms..=10m).
+    #[serde(deserialize_with = "de_shutdown_timeout")]
     pub shutdown_timeout: Duration,
 }
 
@@ -278,6 +305,7 @@ impl Default for ExportConfig {
             max_queue: 65_536,
             max_queue_bytes: 8 << 20,
             max_batch: 8192,
+            max_request_bytes: 2 << 20,
             delay: Duration::from_secs(1),
             drain_interval: Duration::from_millis(100),
             shutdown_timeout: Duration::from_secs(5),
@@ -297,12 +325,15 @@ pub struct ExceptionsConfig {
     /// matches the end of the type, anything else is looked for in the type and the message.
     #[serde(deserialize_with = "de_patterns")]
     pub ignore: Vec<String>,
-    /// Most groups kept; the least recently seen is evicted (and counted) first.
+    /// Most groups kept (1..=1000000); the least recently seen is evicted (and counted) first.
+    #[serde(deserialize_with = "de_max_groups")]
     pub max_groups: usize,
-    /// Occurrences of one group exported per `rate_window`; the rest are only counted.
+    /// Occurrences of one group exported per `rate_window` (1..=1000000); the rest are only
+    /// counted.
+    #[serde(deserialize_with = "de_rate_limit")]
     pub rate_limit: u32,
-    /// The rate-limit window (`1m`).
-    #[serde(deserialize_with = "de_duration")]
+    /// The rate-limit window (`1m`; 1ms..=1d).
+    #[serde(deserialize_with = "de_rate_window")]
     pub rate_window: Duration,
 }
 
@@ -327,8 +358,8 @@ pub struct MetricsConfig {
     /// a call whose span is not recorded costs no clock read.
     pub enabled: bool,
     /// How often the metrics are pushed over OTLP (when an OTLP endpoint is configured);
-    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) overrides it.
-    #[serde(deserialize_with = "de_duration")]
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) overrides it; 10ms..=1d.
+    #[serde(deserialize_with = "de_metric_export_interval")]
     pub export_interval: Duration,
     /// `prometheus:` — a scrape endpoint.
     pub prometheus: PrometheusConfig,
@@ -405,19 +436,27 @@ pub struct LimitsConfig {
     /// Longest string value, in bytes of UTF-8 (`4096`; `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`): a
     /// longer one is cut on a character boundary and ends with `…`, within the limit. It applies
     /// to exception messages and stack traces, log bodies, status messages and span names too.
+    /// 16..=1MiB.
+    #[serde(deserialize_with = "de_value_length")]
     pub attribute_value_length: usize,
-    /// Most attributes on one span or log record (`128`; `OTEL_ATTRIBUTE_COUNT_LIMIT`).
+    /// Most attributes on one span or log record (`128`; `OTEL_ATTRIBUTE_COUNT_LIMIT`). 0..=65535.
+    #[serde(deserialize_with = "de_item_count")]
     pub attribute_count: usize,
     /// For spans only, over `attribute_value_length` (`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
+    #[serde(deserialize_with = "de_opt_value_length")]
     pub span_attribute_value_length: Option<usize>,
     /// For spans only, over `attribute_count` (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`).
+    #[serde(deserialize_with = "de_opt_item_count")]
     pub span_attribute_count: Option<usize>,
-    /// Most events on one span (`128`; `OTEL_SPAN_EVENT_COUNT_LIMIT`).
+    /// Most events on one span (`128`; `OTEL_SPAN_EVENT_COUNT_LIMIT`). 0..=65535.
+    #[serde(deserialize_with = "de_item_count")]
     pub span_event_count: usize,
     /// For log records only, over `attribute_value_length`
     /// (`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
+    #[serde(deserialize_with = "de_opt_value_length")]
     pub log_attribute_value_length: Option<usize>,
     /// For log records only, over `attribute_count` (`OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`).
+    #[serde(deserialize_with = "de_opt_item_count")]
     pub log_attribute_count: Option<usize>,
 }
 
@@ -447,6 +486,28 @@ impl LimitsConfig {
         "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
     ];
 
+    /// The range of the limit `VARIABLES[i]` names.
+    pub(crate) fn range(i: usize) -> &'static super::check::Count {
+        if matches!(i, 0 | 2 | 5) {
+            &super::check::VALUE_LENGTH
+        } else {
+            &super::check::ITEM_COUNT
+        }
+    }
+
+    /// Every limit with its key, for validation.
+    pub(crate) fn each(&self) -> [(&'static str, Option<usize>); 7] {
+        [
+            ("limits.attribute_value_length", Some(self.attribute_value_length)),
+            ("limits.attribute_count", Some(self.attribute_count)),
+            ("limits.span_attribute_value_length", self.span_attribute_value_length),
+            ("limits.span_attribute_count", self.span_attribute_count),
+            ("limits.span_event_count", Some(self.span_event_count)),
+            ("limits.log_attribute_value_length", self.log_attribute_value_length),
+            ("limits.log_attribute_count", self.log_attribute_count),
+        ]
+    }
+
     /// Sets the limit `VARIABLES[i]` names.
     pub(crate) fn set(&mut self, i: usize, n: usize) {
         match i {
@@ -459,4 +520,59 @@ impl LimitsConfig {
             _ => self.log_attribute_count = Some(n),
         }
     }
+}
+
+/// A deserializer for each ranged key, checking its range from [`check`] as the value is read (so
+/// the error names the key's line).
+macro_rules! ranged {
+    ($($name:ident: $kind:ident $limit:ident $(as $t:ty)?;)*) => {$(
+        ranged!(@one $name $kind $limit $($t)?);
+    )*};
+    (@one $name:ident count $limit:ident $t:ty) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<$t, D::Error> {
+            de_count(d, &check::$limit)
+        }
+    };
+    (@one $name:ident bytes $limit:ident) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+            de_bytes_in(d, &check::$limit)
+        }
+    };
+    (@one $name:ident span $limit:ident) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+            de_span(d, &check::$limit)
+        }
+    };
+}
+
+ranged! {
+    de_otlp_timeout: span OTLP_TIMEOUT;
+    de_buffer_per_thread: count BUFFER_PER_THREAD as usize;
+    de_max_queue: count MAX_QUEUE as usize;
+    de_max_queue_bytes: bytes MAX_QUEUE_BYTES;
+    de_max_batch: count MAX_BATCH as usize;
+    de_delay: span DELAY;
+    de_drain_interval: span DRAIN_INTERVAL;
+    de_shutdown_timeout: span SHUTDOWN_TIMEOUT;
+    de_max_groups: count MAX_GROUPS as usize;
+    de_rate_limit: count RATE_LIMIT as u32;
+    de_rate_window: span RATE_WINDOW;
+    de_metric_export_interval: span METRIC_EXPORT_INTERVAL;
+    de_value_length: count VALUE_LENGTH as usize;
+    de_item_count: count ITEM_COUNT as usize;
+    de_max_request_bytes: bytes MAX_REQUEST_BYTES;
+}
+
+/// An optional whole number in `range` (`null`: unset).
+fn de_opt_in<'de, D: Deserializer<'de>>(d: D, range: &super::check::Count) -> Result<Option<usize>, D::Error> {
+    match Option::<u64>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => range.check(n).map(|n| Some(n as usize)).map_err(serde::de::Error::custom),
+    }
+}
+fn de_opt_value_length<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    de_opt_in(d, &check::VALUE_LENGTH)
+}
+fn de_opt_item_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    de_opt_in(d, &check::ITEM_COUNT)
 }

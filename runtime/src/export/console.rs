@@ -1057,6 +1057,7 @@ new exception group 00000000000000aa: panic at src/main.rs:9
             code: Default::default(),
             attributes: vec![("user".into(), Value::from("ann"))],
             dropped_attributes: 0,
+            dropped_events: 0,
             events: vec![crate::caller::value::Event {
                 name: "retry".into(),
                 time_unix_nanos: 1_500,

@@ -43,12 +43,10 @@ use transport::{Accepted, Transport};
 /// Requests sent at once at most, when the backend is slower than telemark.
 pub(crate) const IN_FLIGHT: usize = 4;
 
-/// A batch is sealed at this many bytes even when `export.max_batch` is not reached: half of the
-/// 4 MiB that gRPC servers (the OpenTelemetry Collector's included) accept by default.
-pub(crate) const MAX_REQUEST_BYTES: usize = 2 << 20;
 
-/// Everything the OTLP exporter needs.
-#[derive(Clone, Debug)]
+/// Everything the OTLP exporter needs. (`Debug` redacts the endpoint's secrets and the headers'
+/// values.)
+#[derive(Clone)]
 pub(crate) struct OtlpSettings {
     pub endpoint: String,
     pub protocol: Protocol,
@@ -59,6 +57,9 @@ pub(crate) struct OtlpSettings {
     /// Bytes of them, at most.
     pub max_queue_bytes: usize,
     pub max_batch: usize,
+    /// The largest request body (`export.max_request_bytes`): a batch is sealed before it would
+    /// grow past it, and an item that alone would is dropped and counted.
+    pub max_request_bytes: usize,
     pub delay: Duration,
     /// The resource's attributes, in order.
     pub resource: Vec<(String, String)>,
@@ -66,6 +67,23 @@ pub(crate) struct OtlpSettings {
     pub metrics_every: Option<Duration>,
     /// Shared by the three signals: one line when the endpoint fails, one when it recovers.
     pub health: Arc<Health>,
+}
+
+impl std::fmt::Debug for OtlpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::config::check::{redact_url, Path, RedactedPairs};
+        f.debug_struct("OtlpSettings")
+            .field("endpoint", &redact_url(&self.endpoint, Path::Keep))
+            .field("protocol", &self.protocol)
+            .field("headers", &RedactedPairs(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("max_queue", &self.max_queue)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("max_batch", &self.max_batch)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("delay", &self.delay)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Set when an OTLP exporter's shutdown ran out of time with items still queued: the pipeline
@@ -153,6 +171,7 @@ pub(crate) struct Otlp {
     max_queue: usize,
     max_queue_bytes: usize,
     max_batch: usize,
+    max_request_bytes: usize,
     delay: Duration,
     grpc: bool,
     envelope: Envelope,
@@ -200,6 +219,7 @@ impl Otlp {
             max_queue: s.max_queue.max(1),
             max_queue_bytes: s.max_queue_bytes.max(1),
             max_batch: s.max_batch.max(1),
+            max_request_bytes: s.max_request_bytes,
             delay: s.delay,
             grpc: s.protocol == Protocol::Grpc,
             spans: Open::new(envelope.head_room(envelope.scope()), 0),
@@ -237,6 +257,13 @@ impl Otlp {
         let items = std::mem::take(&mut open.items);
         open.since = None;
         self.send(Batch { signal: Signal::Spans, body, items });
+    }
+
+    /// What the log records of one request may take: the request less its resource and the heads
+    /// of the scopes (of every target seen: some may have no record in this one).
+    fn log_budget(&self) -> usize {
+        let scopes: usize = self.logs.scopes.iter().map(|(_, scope, _)| 12 + scope.len()).sum();
+        self.max_request_bytes.saturating_sub(self.envelope.head_room(&[]) + scopes)
     }
 
     fn seal_logs(&mut self) {
@@ -298,10 +325,28 @@ impl Otlp {
             self.lost = true;
             return;
         }
+        let before = self.spans.buf.len();
         encode::span(&mut self.spans.buf, span, &mut self.code);
+        // What the spans of one request may take: the request less its head.
+        let budget = self.max_request_bytes.saturating_sub(self.spans.room);
+        if self.spans.bytes() > budget {
+            let len = self.spans.buf.len() - before;
+            if len > budget {
+                // Alone over the limit: it could never be sent.
+                self.spans.buf.truncate(before);
+                STATS.spans_dropped.fetch_add(1, Relaxed);
+                STATS.too_large.fetch_add(1, Relaxed);
+                return;
+            }
+            // It opens the next request (rare: a copy of one span).
+            let item = self.spans.buf[before..].to_vec();
+            self.spans.buf.truncate(before);
+            self.seal_spans();
+            self.spans.buf.extend_from_slice(&item);
+        }
         self.spans.items += 1;
         self.spans.since.get_or_insert_with(Instant::now);
-        if self.spans.items >= self.max_batch || self.spans.bytes() >= MAX_REQUEST_BYTES {
+        if self.spans.items >= self.max_batch || self.spans.bytes() >= budget {
             self.seal_spans();
         }
     }
@@ -326,10 +371,29 @@ impl Otlp {
         let records = &mut self.logs.scopes[i].2;
         let before = records.len();
         encode::log(records, log, self.observed, &mut self.log_code);
-        self.logs.bytes += records.len() - before;
+        let len = records.len() - before;
+        // The request less the resource and the scopes' heads (counted only near the limit).
+        if self.logs.bytes + len > self.max_request_bytes / 2 {
+            let budget = self.log_budget();
+            if self.logs.bytes + len > budget {
+                let records = &mut self.logs.scopes[i].2;
+                let item = records[before..].to_vec();
+                records.truncate(before);
+                if len > budget {
+                    STATS.logs_dropped.fetch_add(1, Relaxed);
+                    STATS.too_large.fetch_add(1, Relaxed);
+                    return;
+                }
+                self.seal_logs();
+                self.logs.scopes[i].2.extend_from_slice(&item);
+            }
+        }
+        self.logs.bytes += len;
         self.logs.items += 1;
         self.logs.since.get_or_insert_with(Instant::now);
-        if self.logs.items >= self.max_batch || self.logs.bytes >= MAX_REQUEST_BYTES {
+        if self.logs.items >= self.max_batch
+            || (self.logs.bytes >= self.max_request_bytes / 2 && self.logs.bytes >= self.log_budget())
+        {
             self.seal_logs();
         }
     }

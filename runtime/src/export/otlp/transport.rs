@@ -77,6 +77,11 @@ enum Retry {
     After(Duration),
 }
 
+/// An endpoint, or a message that may quote one, as telemark prints it.
+fn redact(s: &str) -> String {
+    crate::config::check::redact_url(s, crate::config::check::Path::Keep)
+}
+
 /// `http://collector:4318` + `/v1/logs` (a base that already names a signal's path loses it).
 pub(crate) fn signal_url(base: &str, path: &str) -> String {
     let base = base.trim_end_matches('/');
@@ -89,8 +94,9 @@ impl Transport {
     pub(super) fn new(s: &OtlpSettings) -> Result<Transport, String> {
         let bad_endpoint = |e: &dyn std::fmt::Display| {
             format!(
-                "OTLP endpoint `{}` (exporters.otlp.endpoint, OTEL_EXPORTER_OTLP_ENDPOINT): {e}",
-                s.endpoint
+                "OTLP endpoint `{}` (exporters.otlp.endpoint, OTEL_EXPORTER_OTLP_ENDPOINT): {}",
+                redact(&s.endpoint),
+                redact(&e.to_string())
             )
         };
         let grpc = s.protocol == Protocol::Grpc;
