@@ -52,7 +52,7 @@ exporters:
     headers: {{ authorization: \"Bearer SENTINELhdr\", x-api-key: SENTINELkey }}
 alerts:
   channels:
-    hook: {{ kind: webhook, url: \"http://{dead}/services/T0/B0/SENTINELhook?sig=SENTINELsig\", secret: SENTINELsecret, max_retries: 0, timeout: 1s }}
+    hook: {{ kind: webhook, url: \"http://{dead}/services/T0/B0/SENTINELhook?sig=SENTINELsig\", secret: SENTINELsecret-of-at-least-24-bytes, max_retries: 0, timeout: 1s }}
     mail: {{ kind: email, host: 127.0.0.1, port: {port}, from: a@b.c, to: [d@e.f], username: u, password: SENTINELsmtp }}
     am: {{ kind: alertmanager, url: \"http://{dead}/am?token=SENTINELam\" }}
 ",
@@ -185,7 +185,7 @@ fn no_secret_is_ever_printed() {
     let dead = dead_addr();
     let hook = WebhookChannel::new(
         &format!("http://{dead}/services/T0/B0/SENTINELhook?sig=SENTINELsig"),
-        Some("SENTINELsecret".into()),
+        Some("SENTINELsecret-of-at-least-24-bytes".into()),
         Duration::from_secs(5),
         0,
     )
