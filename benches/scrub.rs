@@ -60,11 +60,7 @@ fn scrub(c: &mut Criterion) {
         ] {
             let mut s = Sanitize::new(scrub, personal);
             g.bench_function(format!("{name}: {label}"), |b| {
-                b.iter_batched_ref(
-                    || record.clone(),
-                    |data| black_box(s.span(data)),
-                    BatchSize::SmallInput,
-                )
+                b.iter_batched_ref(|| record.clone(), |data| black_box(s.span(data)), BatchSize::SmallInput)
             });
         }
         let re = logfire_regex();

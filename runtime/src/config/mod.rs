@@ -373,7 +373,8 @@ impl<A> Config<A> {
             crate::sanitize::pattern_error(p).map_or(Ok(()), |m| Err(err(&format!("scrub.keys[{i}]"), m)))?;
         }
         for (i, p) in self.scrub.values.iter().enumerate() {
-            crate::sanitize::pattern_error(p).map_or(Ok(()), |m| Err(err(&format!("scrub.values[{i}]"), m)))?;
+            crate::sanitize::pattern_error(p)
+                .map_or(Ok(()), |m| Err(err(&format!("scrub.values[{i}]"), m)))?;
         }
         let spans: [(&str, &Span, Duration); 6] = [
             ("exporters.otlp.timeout", &check::OTLP_TIMEOUT, self.exporters.otlp.timeout),

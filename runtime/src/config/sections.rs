@@ -564,7 +564,10 @@ ranged! {
 }
 
 /// An optional whole number in `range` (`null`: unset).
-fn de_opt_in<'de, D: Deserializer<'de>>(d: D, range: &super::check::Count) -> Result<Option<usize>, D::Error> {
+fn de_opt_in<'de, D: Deserializer<'de>>(
+    d: D,
+    range: &super::check::Count,
+) -> Result<Option<usize>, D::Error> {
     match Option::<u64>::deserialize(d)? {
         None => Ok(None),
         Some(n) => range.check(n).map(|n| Some(n as usize)).map_err(serde::de::Error::custom),

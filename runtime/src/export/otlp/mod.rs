@@ -43,7 +43,6 @@ use transport::{Accepted, Transport};
 /// Requests sent at once at most, when the backend is slower than telemark.
 pub(crate) const IN_FLIGHT: usize = 4;
 
-
 /// Everything the OTLP exporter needs. (`Debug` redacts the endpoint's secrets and the headers'
 /// values.)
 #[derive(Clone)]
