@@ -6,6 +6,8 @@
 //! `cargo bench -p telemark-benches --bench scrub`. The caller's thread does none of this: its
 //! cost per span is measured by `benches/spans.rs`.
 
+#![allow(clippy::expect_used)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use telemark_runtime::__bench::Sanitize;

@@ -424,6 +424,24 @@ fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
+/// One regular expression of `scrub.keys` / `scrub.values`, compiled as it is read, so a mistake
+/// names its entry (`scrub.values[1]`) and line.
+struct Regex(String);
+
+impl<'de> Deserialize<'de> for Regex {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = String::deserialize(d)?;
+        match crate::sanitize::pattern_error(&p) {
+            Some(why) => Err(de::Error::custom(why)),
+            None => Ok(Regex(p)),
+        }
+    }
+}
+
+pub(super) fn de_regexes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<Regex>::deserialize(d)?.into_iter().map(|p| p.0).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,22 +478,4 @@ mod tests {
             Config::<NoAlerts>::from_yaml("service:\n  attributes:\n    value: [1]\n", "t.yaml").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("service.attributes.value"), "{e}");
     }
-}
-
-/// One regular expression of `scrub.keys` / `scrub.values`, compiled as it is read, so a mistake
-/// names its entry (`scrub.values[1]`) and line.
-struct Regex(String);
-
-impl<'de> Deserialize<'de> for Regex {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let p = String::deserialize(d)?;
-        match crate::sanitize::pattern_error(&p) {
-            Some(why) => Err(de::Error::custom(why)),
-            None => Ok(Regex(p)),
-        }
-    }
-}
-
-pub(super) fn de_regexes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(Vec::<Regex>::deserialize(d)?.into_iter().map(|p| p.0).collect())
 }

@@ -67,13 +67,21 @@ impl Scrub {
 
     /// Whether a key names a secret (and is not allowed).
     fn secret_key(&self, key: &str) -> bool {
-        (keys::is_secret(key) || self.keys.iter().any(|r| r.is_match(key))) && !self.allowed(key)
+        self.secret_key_bytes(key.as_bytes())
+    }
+
+    /// [`Scrub::secret_key`] of a key's bytes (found in text: ASCII).
+    fn secret_key_bytes(&self, key: &[u8]) -> bool {
+        let text = || std::str::from_utf8(key).unwrap_or_default();
+        (keys::is_secret_bytes(key)
+            || (!self.keys.is_empty() && self.keys.iter().any(|r| r.is_match(text()))))
+            && (self.allow.is_empty() || !self.allowed(text()))
     }
 
     /// Appends the ranges of `s` to mask to `out`, sorted and merged.
     fn find(&self, s: &str, out: &mut Vec<(usize, usize)>) {
         out.clear();
-        let secret_key = |k: &str| self.secret_key(k);
+        let secret_key = |k: &[u8]| self.secret_key_bytes(k);
         values::Finder { secret_key: &secret_key, personal: self.personal }.find(s, out);
         for r in &self.values {
             out.extend(r.find_iter(s).filter(|m| !m.is_empty()).map(|m| (m.start(), m.end())));

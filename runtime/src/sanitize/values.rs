@@ -14,8 +14,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// What to look for besides the built-in secrets.
 pub(crate) struct Finder<'a> {
-    /// Whether a key names a secret (the built-in list, the config's patterns and allow-list).
-    pub secret_key: &'a dyn Fn(&str) -> bool,
+    /// Whether a key names a secret (the built-in list, the config's patterns and allow-list);
+    /// the key's bytes are ASCII.
+    pub secret_key: &'a dyn Fn(&[u8]) -> bool,
     /// E-mail and IP addresses too.
     pub personal: bool,
 }
@@ -130,7 +131,7 @@ impl Finder<'_> {
         if start == end || quote.is_some_and(|q| start == 0 || b[start - 1] != q) {
             return None;
         }
-        let key = std::str::from_utf8(&b[start..end]).ok()?;
+        let key = &b[start..end];
         if !(self.secret_key)(key) {
             return None;
         }
@@ -153,7 +154,7 @@ impl Finder<'_> {
                 let j = j.min(b.len());
                 return (j > v + 1).then_some((v + 1, j));
             }
-            Some(_) if key.to_ascii_lowercase().contains("cookie") => line_end(b, v),
+            Some(_) if key.windows(6).any(|w| w.eq_ignore_ascii_case(b"cookie")) => line_end(b, v),
             Some(_) => unquoted_end(b, v),
         };
         (value_end > v).then_some((v, value_end))
@@ -207,6 +208,14 @@ fn line_end(b: &[u8], v: usize) -> usize {
 
 /// A payment card number starting at `i`: the longest run of digit groups that is one.
 fn card(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    // Most numbers are short and stand alone: out before any bookkeeping.
+    // (A card's groups have 3 digits or more: `2026-11-02` is a date.)
+    let digits_at = |k: usize| b.get(k..).map_or(0, |t| t.iter().take_while(|c| c.is_ascii_digit()).count());
+    let run = digits_at(i);
+    let grouped = run >= 3 && matches!(b.get(i + run), Some(b' ' | b'-')) && digits_at(i + run + 1) >= 3;
+    if !grouped && !(13..=19).contains(&run) {
+        return None;
+    }
     let mut digits = [0u8; 19];
     let mut n = 0;
     let mut sep = None;
@@ -359,9 +368,7 @@ fn pem(b: &[u8], i: usize) -> Option<(usize, usize)> {
         return None;
     }
     let label_end = find(&b[i + BEGIN.len()..], b"-----")? + i + BEGIN.len();
-    if find(&b[i..label_end], b"PRIVATE KEY").is_none() {
-        return None;
-    }
+    find(&b[i..label_end], b"PRIVATE KEY")?;
     let from = label_end + 5;
     let end = match find(&b[from..], b"-----END ") {
         Some(p) => {
@@ -452,7 +459,7 @@ mod tests {
     use super::*;
 
     fn masked(s: &str, personal: bool) -> Vec<&str> {
-        let key = |k: &str| crate::sanitize::keys::is_secret(k);
+        let key = |k: &[u8]| crate::sanitize::keys::is_secret_bytes(k);
         let f = Finder { secret_key: &key, personal };
         let mut r = Vec::new();
         f.find(s, &mut r);
