@@ -289,7 +289,7 @@ impl HookRequest {
     }
 }
 
-/// Asks [`PYTHON_VERIFIER`] whether `s` is a genuine request signed with `secret`, at `now` (Unix
+/// Asks the Python verifier (`PYTHON_VERIFIER`) whether `s` is a genuine request signed with `secret`, at `now` (Unix
 /// seconds; the verifier's clock when `None`): `Ok` when it accepts, else `Err` with what it said.
 /// Fails the test, saying what to install, when python3 is missing.
 pub fn python_verify(secret: &str, s: &Signed, now: Option<u64>) -> Result<(), String> {
