@@ -21,31 +21,19 @@ pub(crate) struct Finder<'a> {
     pub personal: bool,
 }
 
-/// Bytes that can begin something [`Finder::find`] looks for.
-const TRIGGER: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut c = b'0';
-    while c <= b'9' {
-        t[c as usize] = 1;
-        c += 1;
-    }
-    t[b'e' as usize] = 1; // eyJ (JWT)
-    t[b'A' as usize] = 1; // AKIA… (AWS)
-    t[b'b' as usize] = 1; // bearer
-    t[b'B' as usize] = 1;
-    t[b'-' as usize] = 1; // -----BEGIN
-    t[b':' as usize] = 1; // key: value, scheme://
-    t[b'=' as usize] = 1; // key=value
-                          // Personal data only: e-mail addresses, IPv6 addresses.
-    t[b'@' as usize] = 2;
-    let mut c = b'a';
-    while c <= b'f' {
-        if t[c as usize] == 0 {
-            t[c as usize] = 2;
-        }
-        if t[c.to_ascii_uppercase() as usize] == 0 {
-            t[c.to_ascii_uppercase() as usize] = 2;
-        }
+/// Bytes that can begin a secret [`Finder::find`] looks for (`[0]`), and those that can begin a
+/// secret or personal data (`[1]`).
+const TRIGGERS: [[bool; 256]; 2] = {
+    let mut t = [[false; 256]; 2];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        // Digits (cards), eyJ (JWTs, by their J), AKIA… (AWS), bearer, -----BEGIN, key: value,
+        // scheme://, key=value.
+        let secret = b.is_ascii_digit() || matches!(b, b'J' | b'A' | b'b' | b'B' | b'-' | b':' | b'=');
+        t[0][c] = secret;
+        // E-mail and IP addresses.
+        t[1][c] = secret || b == b'@' || b.is_ascii_hexdigit();
         c += 1;
     }
     t
@@ -72,23 +60,24 @@ impl Finder<'_> {
     /// bound is a character boundary, as every check starts and stops at ASCII bytes).
     pub(crate) fn find(&self, s: &str, out: &mut Vec<(usize, usize)>) {
         let b = s.as_bytes();
+        let triggers = &TRIGGERS[usize::from(self.personal)];
         let mut i = 0;
         while i < b.len() {
-            let t = TRIGGER[b[i] as usize];
-            if t == 0 || (t == 2 && !self.personal) {
+            if !triggers[usize::from(b[i])] {
                 i += 1;
                 continue;
             }
             let word_start = i == 0 || !is_word(b[i - 1]);
+            let next = b.get(i + 1).copied().unwrap_or(0);
             let mut found = match b[i] {
                 b'0'..=b'9' if word_start => {
                     card(b, i).or_else(|| if self.personal { ip(b, i) } else { None })
                 }
-                b'e' if word_start => jwt(b, i),
+                b'J' if i >= 2 && &b[i - 2..i] == b"ey" && (i == 2 || !is_word(b[i - 3])) => jwt(b, i - 2),
                 b'A' if word_start => aws_key(b, i),
-                b'b' | b'B' if word_start => bearer(b, i),
-                b'-' => pem(b, i),
-                b':' if b[i + 1..].starts_with(b"//") => userinfo(b, i + 3),
+                b'b' | b'B' if word_start && next | 0x20 == b'e' => bearer(b, i),
+                b'-' if next == b'-' => pem(b, i),
+                b':' if next == b'/' && b[i + 1..].starts_with(b"//") => userinfo(b, i + 3),
                 b':' | b'=' => self.key_value(b, i),
                 b'@' if self.personal => email(b, i),
                 _ => None,
