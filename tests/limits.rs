@@ -64,7 +64,7 @@ fn limits_cut_drop_count_and_split() {
     let rx = Receiver::start();
     let mut config: Config = Config::from_yaml(YAML, "limits.yaml").unwrap();
     config = config.otlp(rx.grpc_endpoint(), telemark::Protocol::Grpc).service_name("limits");
-    let _guard = telemark::init(config).expect("init");
+    let guard = telemark::init(config).expect("init");
     let before = telemark::stats();
 
     six(1, 2, 3, 4, 5, 6);
@@ -101,8 +101,8 @@ fn limits_cut_drop_count_and_split() {
     assert!(record.encoded_len() < 16 << 10, "log record of {} bytes", record.encoded_len());
 
     // 200 spans of 12 KB into requests of at most 64 KiB: all arrive, none dropped.
-    let large: Vec<_> = all.iter().filter(|s| s.name == "large").collect();
-    assert_eq!(large.len(), 200);
+    let large_spans = all.iter().filter(|s| s.name == "large").count();
+    assert_eq!(large_spans, 200);
     let sizes: Vec<usize> = rx.raw_trace_requests().iter().map(|r| r.encoded_len()).collect();
     assert!(sizes.iter().all(|&n| n <= 64 << 10), "request sizes {sizes:?}");
     assert!(sizes.len() >= 200 / 5, "{} requests", sizes.len());
@@ -111,4 +111,22 @@ fn limits_cut_drop_count_and_split() {
     assert_eq!(after.too_large, before.too_large);
     assert_eq!(after.attributes_dropped - before.attributes_dropped, 2);
     assert_eq!(after.events_dropped - before.events_dropped, 1);
+
+    drop(guard);
+
+    // A span that alone is larger than a request: dropped and counted, the next one sent.
+    let rx = Receiver::start();
+    let yaml = "limits:\n  attribute_value_length: 1048576\nexport:\n  max_request_bytes: 64KiB\n";
+    let config: Config = Config::from_yaml(yaml, "too-large.yaml").unwrap();
+    let config = config.otlp(rx.grpc_endpoint(), telemark::Protocol::Grpc).service_name("limits");
+    let _guard = telemark::init(config).expect("init");
+    let before = telemark::stats();
+    large(1, &"z".repeat(100_000), "a", "b");
+    large(2, "a", "b", "c");
+    assert!(telemark::flush(telemark::QUERY_WAIT));
+    let arrived: Vec<_> = spans(&rx).into_iter().filter(|s| s.name == "large").collect();
+    assert_eq!(arrived.len(), 1, "only the span that fits arrives");
+    let after = telemark::stats();
+    assert_eq!(after.too_large - before.too_large, 1);
+    assert_eq!(after.spans_dropped - before.spans_dropped, 1);
 }
