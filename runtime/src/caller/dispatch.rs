@@ -12,7 +12,8 @@ use std::fmt::{Debug, Display};
 /// Wraps an argument (or `fields` value, or return value) for recording.
 pub struct Arg<'a, T: ?Sized>(pub &'a T);
 
-/// Numbers and booleans, recorded as typed attributes.
+/// Values recorded telemark's own way: numbers and booleans as typed attributes, header maps
+/// without their sensitive headers.
 pub trait Primitive {
     /// Records the value under `key`.
     fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>);
@@ -48,6 +49,23 @@ impl Primitive for bool {
         rec.bool(key, *self);
     }
 }
+/// An `http::HeaderMap` (a handler's `headers` argument) is recorded without its sensitive
+/// headers — `authorization`, `cookie`, `set-cookie`, `x-api-key`, any name with a secret key's
+/// fragment in it — as `{"accept": "*/*", …}`: their values never leave the caller's thread.
+impl Primitive for http::HeaderMap {
+    fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>) {
+        struct Safe<'a>(&'a http::HeaderMap);
+        impl Debug for Safe<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let safe =
+                    self.0.iter().filter(|(name, _)| !crate::sanitize::keys::is_secret_bytes(name.as_ref()));
+                f.debug_map().entries(safe).finish()
+            }
+        }
+        rec.debug(key, &Safe(self));
+    }
+}
+
 impl<T: Primitive + ?Sized> Primitive for &T {
     fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>) {
         (**self).record_primitive(key, rec);

@@ -10,7 +10,7 @@
 //!
 //! The caller's thread pays nothing for it: it only cuts long values, as it always did.
 
-mod keys;
+pub(crate) mod keys;
 mod record;
 mod values;
 
