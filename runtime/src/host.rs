@@ -14,3 +14,7 @@ pub use crate::config::{de_duration, de_span, from_yaml_text, scalar_text};
 pub use crate::exception::capture::panic_message;
 pub use crate::export::console::format_time;
 pub use crate::metrics::prometheus::escape;
+/// One rustls client configuration for every connection (`crate::tls`).
+pub mod tls {
+    pub use crate::tls::{client_config, default_roots_source, RootsSource, TlsFiles};
+}

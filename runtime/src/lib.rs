@@ -40,6 +40,7 @@ pub mod __bench {
 }
 mod stats;
 pub mod testing;
+mod tls;
 
 pub use exception as exceptions;
 
