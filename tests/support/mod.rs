@@ -13,6 +13,8 @@ mod receiver;
 // Alert delivery (tests/alert_delivery.rs): a webhook listener, aiosmtpd, Alertmanager.
 pub mod alertmanager;
 pub mod smtp;
+// https for every test server: a CA made at test time and a TLS front.
+pub mod tls;
 pub mod webhook;
 
 pub use model::{Attributes, Event, Link, Log, MetricPoint, PointValue, Span, SpanKind, Status, Value};
