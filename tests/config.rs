@@ -460,7 +460,8 @@ fn endpoints_are_http_urls_with_a_host_and_a_port_in_range() {
         ("grpc://collector:4317", "unsupported scheme `grpc`"),
         ("http://collector:99999", "port 99999 is out of range 1..=65535"),
         ("http://", "no host"),
-        ("collector:4317", "is not a URL"),
+        ("collector:99999", "port 99999 is out of range"),
+        ("collector:4317 x", "is not a URL"),
     ] {
         let yaml = format!("exporters:\n  otlp:\n    endpoint: \"{endpoint}\"\n");
         let e = Config::from_yaml(&yaml, "e.yaml").unwrap_err();
@@ -478,6 +479,8 @@ fn endpoints_are_http_urls_with_a_host_and_a_port_in_range() {
         "e.yaml"
     )
     .is_ok());
+    // The specification's schemeless form: https, or http with `insecure`.
+    assert!(Config::from_yaml("exporters:\n  otlp:\n    endpoint: \"collector:4317\"\n", "e.yaml").is_ok());
 }
 
 #[test]

@@ -141,7 +141,9 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
     let mut exporters: Vec<Box<dyn export::Exporter>> = Vec::new();
     #[allow(unused_mut)]
     let mut direct: Option<Box<dyn export::RecordExporter>> = None;
-    let otlp_on = !config.exporters.otlp.endpoint.trim().is_empty();
+    let otlp = &config.exporters.otlp;
+    let otlp_on = !otlp.endpoint.trim().is_empty()
+        || (0..3).any(|i| otlp.signal(i).endpoint.as_ref().is_some_and(|e| !e.trim().is_empty()));
     #[cfg(not(feature = "otlp"))]
     if otlp_on {
         return Err(Error::Exporter(
@@ -151,25 +153,27 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
     #[cfg(feature = "otlp")]
     if otlp_on {
         let o = &config.exporters.otlp;
+        let mut destinations = [None, None, None];
+        for (i, d) in destinations.iter_mut().enumerate() {
+            *d = o.destination(i).map_err(Error::Exporter)?;
+        }
+        // The failing/recovered lines name the traces' destination (or the first there is).
+        let shown = destinations
+            .iter()
+            .flatten()
+            .next()
+            .map_or(String::new(), |d| config::check::redact_url(&d.url, config::check::Path::Keep));
         let settings = export::otlp::OtlpSettings {
-            endpoint: o.endpoint.trim().to_string(),
-            protocol: o.protocol,
-            headers: o.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            timeout: o.timeout,
             max_queue: config.export.max_queue,
             max_queue_bytes: config.export.max_queue_bytes,
             max_batch: config.export.max_batch.max(1),
             max_request_bytes: config.export.max_request_bytes,
             delay: config.export.delay,
             resource: resource(&config),
-            metrics_every: config
-                .metrics
-                .enabled
+            metrics_every: (config.metrics.enabled && destinations[2].is_some())
                 .then(|| config.metrics.export_interval.max(Duration::from_millis(10))),
-            health: std::sync::Arc::new(export::otlp::health::Health::new(format!(
-                "OTLP export to {}",
-                config::check::redact_url(o.endpoint.trim(), config::check::Path::Keep)
-            ))),
+            destinations,
+            health: std::sync::Arc::new(export::otlp::health::Health::new(format!("OTLP export to {shown}"))),
         };
         direct = Some(Box::new(export::otlp::Otlp::start(settings).map_err(Error::Exporter)?));
     }

@@ -34,6 +34,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use tonic::body::Body;
+use tonic::codec::CompressionEncoding::Gzip;
 use tonic::codegen::http::{self, header, HeaderMap, HeaderValue, StatusCode};
 use tonic::codegen::{BoxFuture, Bytes, Context, Poll, Service};
 
@@ -697,9 +698,9 @@ fn server_thread(
         let grpc = tonic::transport::Server::builder().serve_with_incoming_shutdown(
             GrpcRouter {
                 shared: shared.clone(),
-                traces: TraceServiceServer::from_arc(sink.clone()),
-                logs: LogsServiceServer::from_arc(sink.clone()),
-                metrics: MetricsServiceServer::from_arc(sink),
+                traces: TraceServiceServer::from_arc(sink.clone()).accept_compressed(Gzip),
+                logs: LogsServiceServer::from_arc(sink.clone()).accept_compressed(Gzip),
+                metrics: MetricsServiceServer::from_arc(sink).accept_compressed(Gzip),
             },
             tonic::transport::server::TcpIncoming::from(grpc_listener),
             stopped(shutdown.clone()),
@@ -904,19 +905,30 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
         ));
         return http_response(415, Vec::new());
     }
-    if let Some(enc) = parts.headers.get(header::CONTENT_ENCODING) {
-        if enc.as_bytes() != b"identity" {
+    let gzip = match parts.headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
+        None | Some(b"identity") => false,
+        Some(b"gzip") => true,
+        Some(enc) => {
             shared.error(format!("{what}: content-encoding {enc:?} is not supported by the test receiver"));
             return http_response(415, Vec::new());
         }
-    }
-    let bytes = match body.collect().await {
+    };
+    let mut bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
             shared.error(format!("{what}: reading the body failed: {e}"));
             return http_response(400, Vec::new());
         }
     };
+    if gzip {
+        let mut plain = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+        {
+            shared.error(format!("{what}: the gzip body does not inflate: {e}"));
+            return http_response(400, Vec::new());
+        }
+        bytes = Bytes::from(plain);
+    }
     let headers = header_map(&parts.headers);
     let behavior = shared.behavior();
     shared.delay(behavior.delay).await;

@@ -245,18 +245,19 @@ impl TlsFront {
         self.state.failures.lock().unwrap().clone()
     }
 
-    /// Waits until a handshake has failed (at most [`WAIT`](super::WAIT)); why it failed.
-    pub fn wait_failure(&self) -> Option<String> {
+    /// Waits until more than `seen` handshakes have failed (at most [`WAIT`](super::WAIT)); why
+    /// the next one failed.
+    pub fn wait_failure_after(&self, seen: usize) -> Option<String> {
         let deadline = std::time::Instant::now() + super::WAIT;
         let mut failures = self.state.failures.lock().unwrap();
-        while failures.is_empty() {
+        while failures.len() <= seen {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return None;
             }
             failures = self.state.changed.wait_timeout(failures, left).unwrap().0;
         }
-        failures.first().cloned()
+        failures.get(seen).cloned()
     }
 }
 

@@ -15,7 +15,9 @@ pub use sections::*;
 use crate::export::console::ConsoleFormat;
 use crate::export::Exporter;
 use check::{Count, Span};
-use read::{check_endpoint, check_header, key_at_line, parse_pairs, parse_protocol, parse_ratio};
+use read::{
+    check_endpoint, check_header, key_at_line, parse_compression, parse_pairs, parse_protocol, parse_ratio,
+};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::fmt;
@@ -286,28 +288,89 @@ impl<A> Config<A> {
         if let Some(v) = get("OTEL_SERVICE_NAME") {
             self.service.name = v.trim().to_string();
         }
-        if let Some(v) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            check_endpoint(&v).map_err(|m| env_err("OTEL_EXPORTER_OTLP_ENDPOINT", m))?;
-            self.exporters.otlp.endpoint = v.trim().to_string();
-        }
-        if let Some(v) = get("OTEL_EXPORTER_OTLP_PROTOCOL") {
-            self.exporters.otlp.protocol =
-                parse_protocol(&v).map_err(|m| env_err("OTEL_EXPORTER_OTLP_PROTOCOL", m))?;
-        }
-        if let Some(v) = get("OTEL_EXPORTER_OTLP_HEADERS") {
-            for (k, val) in parse_pairs(&v).map_err(|m| env_err("OTEL_EXPORTER_OTLP_HEADERS", m))? {
-                check_header(&k, &val).map_err(|m| env_err("OTEL_EXPORTER_OTLP_HEADERS", m))?;
-                self.exporters.otlp.headers.insert(k, val);
-            }
-        }
         let millis = |var: &str, v: &str, range: &Span| -> Result<Duration, ConfigError> {
             let ms: u64 = v.trim().parse().map_err(|_| {
                 env_err(var, format!("expected milliseconds (a whole number), got `{}`", v.trim()))
             })?;
             range.check(Duration::from_millis(ms)).map_err(|m| env_err(var, m))
         };
-        if let Some(v) = get("OTEL_EXPORTER_OTLP_TIMEOUT") {
-            self.exporters.otlp.timeout = millis("OTEL_EXPORTER_OTLP_TIMEOUT", &v, &check::OTLP_TIMEOUT)?;
+        let boolean = |var: &str, v: &str| -> Result<bool, ConfigError> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(env_err(var, format!("expected `true` or `false`, got `{other}`"))),
+            }
+        };
+        let headers = |var: &str, v: &str| -> Result<Vec<(String, String)>, ConfigError> {
+            let pairs = parse_pairs(v).map_err(|m| env_err(var, m))?;
+            for (k, val) in &pairs {
+                check_header(k, val).map_err(|m| env_err(var, m))?;
+            }
+            Ok(pairs)
+        };
+        let path = |v: &str| Some(std::path::PathBuf::from(v.trim()));
+        // The generic variables, then each signal's (which win for their signal).
+        let var = |name: &str| format!("OTEL_EXPORTER_OTLP_{name}");
+        let otlp = &mut self.exporters.otlp;
+        if let Some(v) = get(&var("ENDPOINT")) {
+            check_endpoint(&v).map_err(|m| env_err(&var("ENDPOINT"), m))?;
+            otlp.endpoint = v.trim().to_string();
+        }
+        if let Some(v) = get(&var("PROTOCOL")) {
+            otlp.protocol = parse_protocol(&v).map_err(|m| env_err(&var("PROTOCOL"), m))?;
+        }
+        if let Some(v) = get(&var("HEADERS")) {
+            otlp.headers.extend(headers(&var("HEADERS"), &v)?);
+        }
+        if let Some(v) = get(&var("TIMEOUT")) {
+            otlp.timeout = millis(&var("TIMEOUT"), &v, &check::OTLP_TIMEOUT)?;
+        }
+        if let Some(v) = get(&var("COMPRESSION")) {
+            otlp.compression = parse_compression(&v).map_err(|m| env_err(&var("COMPRESSION"), m))?;
+        }
+        if let Some(v) = get(&var("INSECURE")) {
+            otlp.insecure = boolean(&var("INSECURE"), &v)?;
+        }
+        if let Some(v) = get(&var("CERTIFICATE")) {
+            otlp.certificate = path(&v);
+        }
+        if let Some(v) = get(&var("CLIENT_CERTIFICATE")) {
+            otlp.client_certificate = path(&v);
+        }
+        if let Some(v) = get(&var("CLIENT_KEY")) {
+            otlp.client_key = path(&v);
+        }
+        for (i, (_, signal)) in SIGNALS.iter().enumerate() {
+            let var = |name: &str| format!("OTEL_EXPORTER_OTLP_{signal}_{name}");
+            let o = otlp.signal_mut(i);
+            if let Some(v) = get(&var("ENDPOINT")) {
+                check_endpoint(&v).map_err(|m| env_err(&var("ENDPOINT"), m))?;
+                o.endpoint = Some(v.trim().to_string());
+            }
+            if let Some(v) = get(&var("PROTOCOL")) {
+                o.protocol = Some(parse_protocol(&v).map_err(|m| env_err(&var("PROTOCOL"), m))?);
+            }
+            if let Some(v) = get(&var("HEADERS")) {
+                o.headers.get_or_insert_with(Default::default).extend(headers(&var("HEADERS"), &v)?);
+            }
+            if let Some(v) = get(&var("TIMEOUT")) {
+                o.timeout = Some(millis(&var("TIMEOUT"), &v, &check::OTLP_TIMEOUT)?);
+            }
+            if let Some(v) = get(&var("COMPRESSION")) {
+                o.compression = Some(parse_compression(&v).map_err(|m| env_err(&var("COMPRESSION"), m))?);
+            }
+            if let Some(v) = get(&var("INSECURE")) {
+                o.insecure = Some(boolean(&var("INSECURE"), &v)?);
+            }
+            if let Some(v) = get(&var("CERTIFICATE")) {
+                o.certificate = path(&v);
+            }
+            if let Some(v) = get(&var("CLIENT_CERTIFICATE")) {
+                o.client_certificate = path(&v);
+            }
+            if let Some(v) = get(&var("CLIENT_KEY")) {
+                o.client_key = path(&v);
+            }
         }
         if let Some(v) = get("OTEL_METRIC_EXPORT_INTERVAL") {
             self.metrics.export_interval =
@@ -387,9 +450,30 @@ impl<A> Config<A> {
         for (key, range, v) in spans {
             range.check(v).map_err(|m| err(key, m))?;
         }
-        check_endpoint(&self.exporters.otlp.endpoint).map_err(|m| err("exporters.otlp.endpoint", m))?;
-        for (k, v) in &self.exporters.otlp.headers {
+        let otlp = &self.exporters.otlp;
+        check_endpoint(&otlp.endpoint).map_err(|m| err("exporters.otlp.endpoint", m))?;
+        for (k, v) in &otlp.headers {
             check_header(k, v).map_err(|m| err(&format!("exporters.otlp.headers.{k}"), m))?;
+        }
+        for (i, (signal, _)) in SIGNALS.iter().enumerate() {
+            let o = otlp.signal(i);
+            let key = |k: &str| format!("exporters.otlp.{signal}.{k}");
+            if let Some(e) = &o.endpoint {
+                check_endpoint(e).map_err(|m| err(&key("endpoint"), m))?;
+            }
+            for (k, v) in o.headers.iter().flatten() {
+                check_header(k, v).map_err(|m| err(&key(&format!("headers.{k}")), m))?;
+            }
+            if let Some(t) = o.timeout {
+                check::OTLP_TIMEOUT.check(t).map_err(|m| err(&key("timeout"), m))?;
+            }
+            // The TLS files are read now, so a wrong path is an error of `init`, not of every
+            // export.
+            if let Some(d) = otlp.destination(i).map_err(|m| err(&format!("exporters.otlp.{signal}"), m))? {
+                if d.tls.is_set() {
+                    crate::tls::client_config(&d.tls).map_err(|m| err(&d.tls_key, m))?;
+                }
+            }
         }
         parse_ratio(&self.sampling.ratio.to_string()).map_err(|m| err("sampling.ratio", m))?;
         Ok(())

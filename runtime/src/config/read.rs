@@ -27,6 +27,14 @@ pub(super) fn parse_protocol(s: &str) -> Result<Protocol, String> {
     }
 }
 
+pub(super) fn parse_compression(s: &str) -> Result<super::Compression, String> {
+    match s.trim() {
+        "none" | "" => Ok(super::Compression::None),
+        "gzip" => Ok(super::Compression::Gzip),
+        other => Err(format!("unknown compression `{other}`, expected `gzip` or `none`")),
+    }
+}
+
 pub(super) fn parse_ratio(s: &str) -> Result<f64, String> {
     let r: f64 = s.trim().parse().map_err(|_| format!("expected a number between 0 and 1, got `{s}`"))?;
     if !(0.0..=1.0).contains(&r) {
@@ -268,6 +276,9 @@ pub(crate) fn key_at_line(text: &str, line: usize) -> String {
 pub(super) fn check_endpoint(s: &str) -> Result<(), String> {
     match s.trim() {
         "" => Ok(()),
+        // `collector:4317`: the specification's schemeless form (https unless `insecure`).
+        url if !url.contains("://") => check::check_url(&format!("https://{url}"), check::Path::Keep)
+            .map_err(|m| m.replacen("https://", "", 1)),
         url => check::check_url(url, check::Path::Keep),
     }
 }

@@ -215,13 +215,26 @@ pub enum Protocol {
     HttpProtobuf,
 }
 
-/// `exporters.otlp:`. `Debug` shows the endpoint redacted and the headers' names only.
+/// Compression of OTLP request bodies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// None (the default, as in the OpenTelemetry SDKs).
+    #[default]
+    None,
+    /// gzip (`Content-Encoding: gzip` over HTTP, `grpc-encoding: gzip` over gRPC).
+    Gzip,
+}
+
+/// `exporters.otlp:`. Each of `traces:`, `logs:` and `metrics:` may override any key for its
+/// signal (as the `OTEL_EXPORTER_OTLP_{TRACES,LOGS,METRICS}_*` variables do). `Debug` shows the
+/// endpoint redacted and the headers' names only.
 #[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct OtlpConfig {
-    /// Collector endpoint (`http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP);
-    /// empty means no OTLP export. `OTEL_EXPORTER_OTLP_ENDPOINT` overrides it.
+    /// Collector endpoint (`http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP,
+    /// `https://…` for TLS); empty means no OTLP export. Without a scheme (`collector:4317`) it is
+    /// `https` unless `insecure` is true. `OTEL_EXPORTER_OTLP_ENDPOINT` overrides it.
     #[serde(deserialize_with = "de_endpoint")]
     pub endpoint: String,
     /// `grpc` or `http/protobuf`; `OTEL_EXPORTER_OTLP_PROTOCOL` overrides it.
@@ -231,10 +244,79 @@ pub struct OtlpConfig {
     /// and errors show the names only.
     #[serde(deserialize_with = "de_headers")]
     pub headers: BTreeMap<String, String>,
-    /// Per-export timeout (`10s`, 1ms..=10m); `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds)
+    /// Per-request timeout (`10s`, 1ms..=10m); `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds)
     /// overrides it.
     #[serde(deserialize_with = "de_otlp_timeout")]
     pub timeout: Duration,
+    /// `none` or `gzip`; `OTEL_EXPORTER_OTLP_COMPRESSION` overrides it.
+    #[serde(deserialize_with = "de_compression")]
+    pub compression: Compression,
+    /// An endpoint written without a scheme is plaintext (`http://`) rather than TLS;
+    /// `OTEL_EXPORTER_OTLP_INSECURE`. An `https://` endpoint is always TLS.
+    pub insecure: bool,
+    /// A PEM file of the CA certificate(s) to trust instead of the platform's roots
+    /// (`OTEL_EXPORTER_OTLP_CERTIFICATE`).
+    pub certificate: Option<std::path::PathBuf>,
+    /// For mutual TLS: a PEM file of the client's certificate chain
+    /// (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`).
+    pub client_certificate: Option<std::path::PathBuf>,
+    /// For mutual TLS: a PEM file of the client's private key (`OTEL_EXPORTER_OTLP_CLIENT_KEY`).
+    pub client_key: Option<std::path::PathBuf>,
+    /// Overrides for spans (`OTEL_EXPORTER_OTLP_TRACES_*`).
+    pub traces: OtlpSignalConfig,
+    /// Overrides for log records (`OTEL_EXPORTER_OTLP_LOGS_*`).
+    pub logs: OtlpSignalConfig,
+    /// Overrides for the metrics push (`OTEL_EXPORTER_OTLP_METRICS_*`).
+    pub metrics: OtlpSignalConfig,
+}
+
+/// `exporters.otlp.traces:`, `.logs:`, `.metrics:` — what differs for one signal; a key left
+/// out is taken from `exporters.otlp`. An endpoint given here is used as written (for HTTP, the
+/// whole URL, as `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is); with no path, the signal's default
+/// one (`/v1/traces`) is added.
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct OtlpSignalConfig {
+    /// The signal's endpoint.
+    #[serde(deserialize_with = "de_opt_endpoint")]
+    pub endpoint: Option<String>,
+    /// Its protocol.
+    #[serde(deserialize_with = "de_opt_protocol")]
+    pub protocol: Option<Protocol>,
+    /// Its headers (replacing `exporters.otlp.headers`).
+    #[serde(deserialize_with = "de_opt_headers")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Its per-request timeout.
+    #[serde(deserialize_with = "de_opt_otlp_timeout")]
+    pub timeout: Option<Duration>,
+    /// Its compression.
+    #[serde(deserialize_with = "de_opt_compression")]
+    pub compression: Option<Compression>,
+    /// Whether its schemeless endpoint is plaintext.
+    pub insecure: Option<bool>,
+    /// Its CA certificate file.
+    pub certificate: Option<std::path::PathBuf>,
+    /// Its client certificate file.
+    pub client_certificate: Option<std::path::PathBuf>,
+    /// Its client key file.
+    pub client_key: Option<std::path::PathBuf>,
+}
+
+impl fmt::Debug for OtlpSignalConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpSignalConfig")
+            .field("endpoint", &self.endpoint.as_deref().map(|e| check::redact_url(e, check::Path::Keep)))
+            .field("protocol", &self.protocol)
+            .field("headers", &self.headers.as_ref().map(RedactedHeaders))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("insecure", &self.insecure)
+            .field("certificate", &self.certificate)
+            .field("client_certificate", &self.client_certificate)
+            .field("client_key", &self.client_key)
+            .finish()
+    }
 }
 
 impl fmt::Debug for OtlpConfig {
@@ -244,6 +326,14 @@ impl fmt::Debug for OtlpConfig {
             .field("protocol", &self.protocol)
             .field("headers", &RedactedHeaders(&self.headers))
             .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("insecure", &self.insecure)
+            .field("certificate", &self.certificate)
+            .field("client_certificate", &self.client_certificate)
+            .field("client_key", &self.client_key)
+            .field("traces", &self.traces)
+            .field("logs", &self.logs)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -255,7 +345,135 @@ impl Default for OtlpConfig {
             protocol: Protocol::Grpc,
             headers: BTreeMap::new(),
             timeout: Duration::from_secs(10),
+            compression: Compression::None,
+            insecure: false,
+            certificate: None,
+            client_certificate: None,
+            client_key: None,
+            traces: OtlpSignalConfig::default(),
+            logs: OtlpSignalConfig::default(),
+            metrics: OtlpSignalConfig::default(),
         }
+    }
+}
+
+/// One signal's OTLP destination, with the overrides applied and the endpoint made whole.
+#[derive(Clone, PartialEq)]
+pub(crate) struct Destination {
+    /// `http://…` or `https://…`, with the signal's path for HTTP.
+    pub url: String,
+    pub protocol: Protocol,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub compression: Compression,
+    pub tls: crate::tls::TlsFiles,
+    /// The config key (and variable) the TLS files came from, for messages.
+    pub tls_key: String,
+}
+
+impl fmt::Debug for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Destination")
+            .field("url", &check::redact_url(&self.url, check::Path::Keep))
+            .field("protocol", &self.protocol)
+            .field("headers", &check::RedactedPairs(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// The signals' names in keys (`exporters.otlp.traces`) and variables (`…_TRACES_…`).
+pub(crate) const SIGNALS: [(&str, &str); 3] =
+    [("traces", "TRACES"), ("logs", "LOGS"), ("metrics", "METRICS")];
+
+/// The HTTP paths of the three signals.
+pub(crate) const HTTP_PATHS: [&str; 3] = ["/v1/traces", "/v1/logs", "/v1/metrics"];
+
+impl OtlpConfig {
+    /// The overrides of signal `i` (0 traces, 1 logs, 2 metrics).
+    pub(crate) fn signal(&self, i: usize) -> &OtlpSignalConfig {
+        [&self.traces, &self.logs, &self.metrics][i]
+    }
+
+    pub(crate) fn signal_mut(&mut self, i: usize) -> &mut OtlpSignalConfig {
+        match i {
+            0 => &mut self.traces,
+            1 => &mut self.logs,
+            _ => &mut self.metrics,
+        }
+    }
+
+    /// Where signal `i` goes, or `None` when it has no endpoint. Fails when the endpoint and the
+    /// TLS files disagree (a certificate for a plaintext endpoint).
+    pub(crate) fn destination(&self, i: usize) -> Result<Option<Destination>, String> {
+        let o = self.signal(i);
+        let (own, endpoint) = match &o.endpoint {
+            Some(e) if !e.trim().is_empty() => (true, e.trim()),
+            _ => (false, self.endpoint.trim()),
+        };
+        if endpoint.is_empty() {
+            return Ok(None);
+        }
+        let protocol = o.protocol.unwrap_or(self.protocol);
+        let insecure = o.insecure.unwrap_or(self.insecure);
+        let mut url = match endpoint.split_once("://") {
+            Some(_) => endpoint.to_string(),
+            None if insecure => format!("http://{endpoint}"),
+            None => format!("https://{endpoint}"),
+        };
+        if protocol == Protocol::HttpProtobuf {
+            url = if own { with_default_path(&url, HTTP_PATHS[i]) } else { signal_url(&url, HTTP_PATHS[i]) };
+        }
+        let pick =
+            |own: &Option<std::path::PathBuf>, all: &Option<std::path::PathBuf>| own.clone().or(all.clone());
+        let tls = crate::tls::TlsFiles {
+            ca: pick(&o.certificate, &self.certificate),
+            client_certificate: pick(&o.client_certificate, &self.client_certificate),
+            client_key: pick(&o.client_key, &self.client_key),
+        };
+        let own_tls = o.certificate.is_some() || o.client_certificate.is_some() || o.client_key.is_some();
+        let (key, var) = SIGNALS[i];
+        let tls_key = if own_tls {
+            format!("exporters.otlp.{key} (OTEL_EXPORTER_OTLP_{var}_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY)")
+        } else {
+            "exporters.otlp (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY)".to_string()
+        };
+        let is_https = url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        if tls.is_set() && !is_https {
+            return Err(format!(
+                "{tls_key}: TLS files are set but the endpoint `{}` is plaintext; use an https:// endpoint \
+                 (telemark never sends in clear what was meant to be encrypted)",
+                check::redact_url(&url, check::Path::Keep)
+            ));
+        }
+        let headers = o.headers.as_ref().unwrap_or(&self.headers);
+        Ok(Some(Destination {
+            url,
+            protocol,
+            headers: headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            timeout: o.timeout.unwrap_or(self.timeout),
+            compression: o.compression.unwrap_or(self.compression),
+            tls,
+            tls_key,
+        }))
+    }
+}
+
+/// `http://collector:4318` + `/v1/logs` (a base that already names a signal's path loses it).
+pub(crate) fn signal_url(base: &str, path: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let base = HTTP_PATHS.iter().find_map(|s| base.strip_suffix(s)).unwrap_or(base);
+    format!("{base}{path}")
+}
+
+/// A signal's own endpoint as written, or with `path` when it has none.
+fn with_default_path(url: &str, path: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    match after_scheme.find('/') {
+        Some(i) if after_scheme.len() > i + 1 => url.to_string(),
+        _ => format!("{}{path}", url.trim_end_matches('/')),
     }
 }
 
@@ -543,6 +761,36 @@ macro_rules! ranged {
             de_span(d, &check::$limit)
         }
     };
+}
+
+fn de_compression<'de, D: Deserializer<'de>>(d: D) -> Result<Compression, D::Error> {
+    super::read::de_with(d, super::read::parse_compression)
+}
+
+/// An optional value read by `f` (`null`: unset).
+fn de_opt<'de, D: Deserializer<'de>, T>(
+    d: D,
+    f: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Option<T>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => f(&s).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+fn de_opt_endpoint<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    de_opt(d, |s| super::read::check_endpoint(s).map(|()| s.trim().to_string()))
+}
+fn de_opt_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Protocol>, D::Error> {
+    de_opt(d, super::read::parse_protocol)
+}
+fn de_opt_compression<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Compression>, D::Error> {
+    de_opt(d, super::read::parse_compression)
+}
+fn de_opt_otlp_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_opt(d, |s| check::OTLP_TIMEOUT.check(telemark_grammar::grammar::parse_duration(s)?))
+}
+fn de_opt_headers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    de_headers(d).map(Some)
 }
 
 ranged! {

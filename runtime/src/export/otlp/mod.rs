@@ -47,10 +47,8 @@ pub(crate) const IN_FLIGHT: usize = 4;
 /// values.)
 #[derive(Clone)]
 pub(crate) struct OtlpSettings {
-    pub endpoint: String,
-    pub protocol: Protocol,
-    pub headers: Vec<(String, String)>,
-    pub timeout: Duration,
+    /// Where each signal goes ([`Signal`] as index); `None`: that signal is not sent.
+    pub destinations: [Option<crate::config::Destination>; 3],
     /// Spans and logs encoded and not yet delivered, at most.
     pub max_queue: usize,
     /// Bytes of them, at most.
@@ -70,12 +68,8 @@ pub(crate) struct OtlpSettings {
 
 impl std::fmt::Debug for OtlpSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::config::check::{redact_url, Path, RedactedPairs};
         f.debug_struct("OtlpSettings")
-            .field("endpoint", &redact_url(&self.endpoint, Path::Keep))
-            .field("protocol", &self.protocol)
-            .field("headers", &RedactedPairs(&self.headers))
-            .field("timeout", &self.timeout)
+            .field("destinations", &self.destinations)
             .field("max_queue", &self.max_queue)
             .field("max_queue_bytes", &self.max_queue_bytes)
             .field("max_batch", &self.max_batch)
@@ -172,7 +166,10 @@ pub(crate) struct Otlp {
     max_batch: usize,
     max_request_bytes: usize,
     delay: Duration,
-    grpc: bool,
+    /// Per signal: framed for gRPC.
+    grpc: [bool; 3],
+    /// Per signal: whether it has a destination.
+    sends: [bool; 3],
     envelope: Envelope,
     spans: Open,
     logs: OpenLogs,
@@ -220,7 +217,8 @@ impl Otlp {
             max_batch: s.max_batch.max(1),
             max_request_bytes: s.max_request_bytes,
             delay: s.delay,
-            grpc: s.protocol == Protocol::Grpc,
+            grpc: grpc_of(&s),
+            sends: [0, 1, 2].map(|i| s.destinations[i].is_some()),
             spans: Open::new(envelope.head_room(envelope.scope()), 0),
             logs: OpenLogs::default(),
             code: encode::CodeCache::default(),
@@ -245,7 +243,7 @@ impl Otlp {
         let open = &mut self.spans;
         open.head.clear();
         let items_len = open.bytes();
-        encode::head(&mut open.head, &self.envelope, self.envelope.scope(), items_len, self.grpc);
+        encode::head(&mut open.head, &self.envelope, self.envelope.scope(), items_len, self.grpc[0]);
         let start = open.room - open.head.len();
         open.buf[start..open.room].copy_from_slice(&open.head);
         // The next batch starts with what this one needed, so its buffer does not grow in steps.
@@ -276,9 +274,9 @@ impl Otlp {
             .filter(|(_, _, records)| !records.is_empty())
             .map(|(_, scope, records)| Scoped { scope, items: records })
             .collect();
-        let len = encode::request_len(&self.envelope, &scoped, self.grpc);
+        let len = encode::request_len(&self.envelope, &scoped, self.grpc[1]);
         let mut body = Vec::with_capacity(len);
-        encode::request(&mut body, &self.envelope, &scoped, self.grpc);
+        encode::request(&mut body, &self.envelope, &scoped, self.grpc[1]);
         debug_assert_eq!(body.len(), len);
         for (_, _, records) in &mut self.logs.scopes {
             records.clear();
@@ -319,6 +317,9 @@ impl Otlp {
 impl Otlp {
     /// Adds a span to the open batch; without room in the queue it is dropped and counted.
     fn push_span(&mut self, span: &SpanView<'_>) {
+        if !self.sends[0] {
+            return;
+        }
         if !self.has_room() {
             STATS.spans_dropped.fetch_add(1, Relaxed);
             self.lost = true;
@@ -353,6 +354,9 @@ impl Otlp {
     /// Adds a log record to the open batch, under its target's scope; without room in the queue
     /// it is dropped and counted.
     fn push_log(&mut self, log: &LogView<'_>) {
+        if !self.sends[1] {
+            return;
+        }
         if !self.has_room() {
             STATS.logs_dropped.fetch_add(1, Relaxed);
             self.lost = true;
@@ -613,7 +617,7 @@ impl Sender {
             unix_nanos(SystemTime::now()),
         );
         let mut body = Vec::new();
-        let grpc = self.s.protocol == Protocol::Grpc;
+        let grpc = grpc_of(&self.s)[2];
         encode::request(
             &mut body,
             &self.envelope,
@@ -649,6 +653,11 @@ impl Sender {
             }
         }
     }
+}
+
+/// Per signal: whether its destination speaks gRPC.
+fn grpc_of(s: &OtlpSettings) -> [bool; 3] {
+    [0, 1, 2].map(|i| s.destinations[i].as_ref().is_some_and(|d| d.protocol == Protocol::Grpc))
 }
 
 /// The cause of an export that did not finish in time.

@@ -14,7 +14,7 @@ use super::gather::Gathering;
 use super::health::{cause, Signal};
 use super::wire::read::{fields, Field};
 use super::OtlpSettings;
-use crate::config::Protocol;
+use crate::config::{Compression, Protocol};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, TE, USER_AGENT};
 use http::{Method, Request, StatusCode, Uri};
@@ -22,6 +22,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Retries after the first attempt at most.
@@ -40,8 +41,6 @@ const GRPC_PATHS: [&str; 3] = [
     "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
     "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
 ];
-/// The HTTP paths of the three signals.
-const HTTP_PATHS: [&str; 3] = ["/v1/traces", "/v1/logs", "/v1/metrics"];
 
 /// How a request was taken.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,15 +51,25 @@ pub(super) struct Accepted {
     pub message: Option<String>,
 }
 
-/// The client of one OTLP destination.
-#[derive(Clone)]
-pub(super) struct Transport {
-    client: Client<Gathering, Full<Bytes>>,
+/// TCP, with TLS for an `https://` endpoint (never for an `http://` one, and never the other way:
+/// the scheme alone decides), gathering HTTP/2's writes above TLS.
+type Connector = Gathering<hyper_rustls::HttpsConnector<HttpConnector>>;
+
+/// Where one signal goes.
+struct Destination {
+    client: Client<Connector, Full<Bytes>>,
     grpc: bool,
-    /// Per signal ([`Signal`] as index).
-    urls: [Uri; 3],
+    url: Uri,
     headers: HeaderMap,
     timeout: Duration,
+    gzip: bool,
+}
+
+/// The clients of the signals' OTLP destinations (one per signal that is exported).
+#[derive(Clone)]
+pub(super) struct Transport {
+    /// Per signal ([`Signal`] as index).
+    destinations: Arc<[Option<Destination>; 3]>,
 }
 
 /// What one attempt came to, when it did not succeed.
@@ -82,46 +91,31 @@ fn redact(s: &str) -> String {
     crate::config::check::redact_url(s, crate::config::check::Path::Keep)
 }
 
-/// `http://collector:4318` + `/v1/logs` (a base that already names a signal's path loses it).
-pub(crate) fn signal_url(base: &str, path: &str) -> String {
-    let base = base.trim_end_matches('/');
-    let base = HTTP_PATHS.iter().find_map(|s| base.strip_suffix(s)).unwrap_or(base);
-    format!("{base}{path}")
-}
-
-impl Transport {
-    /// The client for `s`; fails on an endpoint that is not a URL, or a bad header.
-    pub(super) fn new(s: &OtlpSettings) -> Result<Transport, String> {
+impl Destination {
+    fn new(i: usize, d: &crate::config::Destination) -> Result<Destination, String> {
+        let (key, var) = crate::config::SIGNALS[i];
         let bad_endpoint = |e: &dyn std::fmt::Display| {
             format!(
-                "OTLP endpoint `{}` (exporters.otlp.endpoint, OTEL_EXPORTER_OTLP_ENDPOINT): {}",
-                redact(&s.endpoint),
+                "OTLP endpoint `{}` (exporters.otlp.endpoint or exporters.otlp.{key}.endpoint, \
+                 OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_{var}_ENDPOINT): {}",
+                redact(&d.url),
                 redact(&e.to_string())
             )
         };
-        let grpc = s.protocol == Protocol::Grpc;
-        let base: Uri = s.endpoint.parse().map_err(|e| bad_endpoint(&e))?;
+        let grpc = d.protocol == Protocol::Grpc;
+        let base: Uri = d.url.parse().map_err(|e| bad_endpoint(&e))?;
         match base.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(bad_endpoint(&"https:// needs TLS, which this build of telemark lacks"))
-            }
-            _ => return Err(bad_endpoint(&"expected http://host:port")),
+            Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
+            _ => return Err(bad_endpoint(&"expected http://host:port or https://host:port")),
         }
         if base.host().is_none() {
             return Err(bad_endpoint(&"no host"));
         }
-        let url = |i: usize| -> Result<Uri, String> {
-            let u = if grpc {
-                format!("{}{}", s.endpoint.trim_end_matches('/'), GRPC_PATHS[i])
-            } else {
-                signal_url(&s.endpoint, HTTP_PATHS[i])
-            };
-            u.parse().map_err(|e| bad_endpoint(&e))
-        };
-        let urls = [url(0)?, url(1)?, url(2)?];
+        let url =
+            if grpc { format!("{}{}", d.url.trim_end_matches('/'), GRPC_PATHS[i]) } else { d.url.clone() };
+        let url: Uri = url.parse().map_err(|e| bad_endpoint(&e))?;
         let mut headers = HeaderMap::new();
-        for (k, v) in &s.headers {
+        for (k, v) in &d.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| format!("invalid OTLP header name `{k}`"))?;
             let value =
@@ -133,14 +127,42 @@ impl Transport {
         if grpc {
             headers.insert(TE, HeaderValue::from_static("trailers"));
         }
+        let gzip = d.compression == Compression::Gzip;
+        if gzip {
+            let (name, value) = if grpc { ("grpc-encoding", "gzip") } else { ("content-encoding", "gzip") };
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
         headers.insert(USER_AGENT, HeaderValue::from_static(concat!("telemark/", env!("CARGO_PKG_VERSION"))));
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(s.timeout));
+        let tls = crate::tls::client_config(&d.tls).map_err(|e| format!("{}: {e}", d.tls_key))?;
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(d.timeout));
+        // The scheme is the TLS connector's to check (`https_or_http`), not the TCP one's.
+        tcp.enforce_http(false);
+        let tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+        let connector = if grpc {
+            tls.enable_http2().wrap_connector(tcp)
+        } else {
+            tls.enable_http1().wrap_connector(tcp)
+        };
         let client = Client::builder(TokioExecutor::new())
             .http2_only(grpc)
             .build(Gathering { connector, gather: grpc });
-        Ok(Transport { client, grpc, urls, headers, timeout: s.timeout })
+        Ok(Destination { client, grpc, url, headers, timeout: d.timeout, gzip })
+    }
+}
+
+impl Transport {
+    /// The clients for `s`'s destinations; fails on an endpoint that is not a URL, a bad
+    /// header, or TLS files that cannot be read.
+    pub(super) fn new(s: &OtlpSettings) -> Result<Transport, String> {
+        let mut destinations: [Option<Destination>; 3] = [None, None, None];
+        for (i, d) in s.destinations.iter().enumerate() {
+            if let Some(d) = d {
+                destinations[i] = Some(Destination::new(i, d)?);
+            }
+        }
+        Ok(Transport { destinations: Arc::new(destinations) })
     }
 
     /// Sends one encoded request of `signal`, retrying transient failures, within the timeout
@@ -151,17 +173,20 @@ impl Transport {
         body: Bytes,
         deadline: Option<Instant>,
     ) -> Result<Accepted, String> {
+        let Some(dest) = &self.destinations[signal as usize] else {
+            return Err("no OTLP endpoint for this signal".into());
+        };
         let start = Instant::now();
-        let end = deadline.map_or(start + self.timeout, |d| d.min(start + self.timeout));
+        let end = deadline.map_or(start + dest.timeout, |d| d.min(start + dest.timeout));
         let mut backoff = FIRST_BACKOFF;
         let mut cap = MAX_BACKOFF;
         let mut attempt = 0;
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            let failed = match tokio::time::timeout(left, self.attempt(signal, body.clone())).await {
+            let failed = match tokio::time::timeout(left, dest.attempt(body.clone())).await {
                 Ok(Ok(accepted)) => return Ok(accepted),
                 Ok(Err(failed)) => failed,
-                Err(_) => return Err(super::no_answer(self.timeout)),
+                Err(_) => return Err(super::no_answer(dest.timeout)),
             };
             let wait = match failed.retry {
                 Retry::No => return Err(failed.cause),
@@ -184,11 +209,36 @@ impl Transport {
             attempt += 1;
         }
     }
+}
 
-    async fn attempt(&self, signal: Signal, body: Bytes) -> Result<Accepted, Failed> {
-        let mut request = Request::new(Full::new(body));
+impl Destination {
+    /// The body as sent: gzipped when asked (for gRPC, the message inside its frame, flagged
+    /// compressed).
+    fn encode(&self, body: Bytes) -> Result<Bytes, Failed> {
+        if !self.gzip {
+            return Ok(body);
+        }
+        let payload = if self.grpc { body.get(5..).unwrap_or_default() } else { &body[..] };
+        let mut out = Vec::with_capacity(payload.len() / 4 + 16);
+        if self.grpc {
+            out.extend_from_slice(&[1, 0, 0, 0, 0]);
+        }
+        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+        let written = std::io::Write::write_all(&mut gz, payload);
+        let mut out = written
+            .and_then(|()| gz.finish())
+            .map_err(|e| Failed { cause: format!("gzip: {e}"), retry: Retry::No })?;
+        if self.grpc {
+            let len = u32::try_from(out.len() - 5).unwrap_or(u32::MAX).to_be_bytes();
+            out[1..5].copy_from_slice(&len);
+        }
+        Ok(out.into())
+    }
+
+    async fn attempt(&self, body: Bytes) -> Result<Accepted, Failed> {
+        let mut request = Request::new(Full::new(self.encode(body)?));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.urls[signal as usize].clone();
+        *request.uri_mut() = self.url.clone();
         *request.headers_mut() = self.headers.clone();
         let response =
             self.client.request(request).await.map_err(|e| Failed { cause: cause(&e), retry: Retry::Yes })?;
