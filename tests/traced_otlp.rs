@@ -562,3 +562,50 @@ fn stats_count_what_was_exported() {
     assert!(s.spans_recorded > 0);
     assert!(s.spans_exported > 0, "{s:?}");
 }
+
+/// An argument whose `Display` logs, and calls a traced function, while it is formatted.
+struct Chatty(&'static str);
+impl std::fmt::Display for Chatty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        tracing::info!(which = self.0, "formatting an argument");
+        helper_while_formatting(self.0);
+        f.write_str(self.0)
+    }
+}
+
+#[traced]
+fn helper_while_formatting(which: &str) -> usize {
+    which.len()
+}
+
+#[traced]
+fn takes_chatty(arg: Chatty) -> usize {
+    arg.0.len()
+}
+
+#[traced]
+async fn takes_chatty_async(arg: Chatty) -> usize {
+    arg.0.len()
+}
+
+#[test]
+fn what_formatting_an_argument_records_belongs_to_the_span() {
+    receiver();
+    takes_chatty(Chatty("sync"));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(takes_chatty_async(Chatty("async")));
+    let rx = delivered();
+    for (name, which) in [("takes_chatty", "sync"), ("takes_chatty_async", "async")] {
+        let span = rx.spans_named(name).pop().unwrap();
+        assert_eq!(span.attr_str("arg"), Some(which));
+        let logs = rx.wait_logs(|l| l.iter().any(|l| l.attr_str("which") == Some(which)));
+        let log = logs.iter().find(|l| l.attr_str("which") == Some(which)).unwrap();
+        assert_eq!((&log.trace_id, &log.span_id), (&span.trace_id, &span.span_id), "{name}: the log");
+        let helper = rx
+            .spans_named("helper_while_formatting")
+            .into_iter()
+            .find(|s| s.attr_str("which") == Some(which))
+            .unwrap();
+        assert_eq!((&helper.trace_id, &helper.parent_span_id), (&span.trace_id, &span.span_id), "{name}");
+    }
+}

@@ -91,34 +91,9 @@ fn decide(l: &Local, parent: Parent, ratio: f64) -> Option<Decision> {
     Some(Decision { trace_id, parent, parent_remote, sampled, trace_state })
 }
 
-/// The start time, attributes and dropped count of a new span: only read and recorded when sampled.
-#[inline]
-fn opening(
-    l: &Local,
-    sampled: bool,
-    args: impl FnOnce(&mut Recorder<'_>),
-) -> (minstant::Instant, Vec<u8>, u32) {
-    if !sampled {
-        return (minstant::Instant::ZERO, Vec::new(), 0);
-    }
-    let start = minstant::Instant::now();
-    let mut buf = Vec::new();
-    let mut rec = Recorder::recycling(&mut buf, l);
-    args(&mut rec);
-    let dropped = rec.dropped;
-    (start, buf, dropped)
-}
-
-/// Builds the frame of a span that starts now.
+/// Builds the frame of a span that starts `at`, its data still empty.
 #[inline(always)]
-fn frame(
-    d: Decision,
-    span_id: SpanId,
-    kind: SpanKind,
-    site: Site,
-    opened: (minstant::Instant, Vec<u8>, u32),
-) -> Frame {
-    let (start, data, dropped) = opened;
+fn frame(d: Decision, span_id: SpanId, kind: SpanKind, site: Site, at: minstant::Instant) -> Frame {
     Frame {
         trace_id: d.trace_id,
         span_id,
@@ -127,27 +102,82 @@ fn frame(
         sampled: d.sampled,
         recording: d.sampled,
         kind,
-        start,
+        start: at,
         end: minstant::Instant::ZERO,
         site,
         status: STATUS_UNSET,
         cancelled: false,
-        dropped,
+        dropped: 0,
         dropped_events: 0,
-        data,
+        data: Vec::new(),
         trace_state: d.trace_state,
     }
 }
 
-/// Decides whether and how a span starts and builds its frame. `None`: nothing to push.
+/// Takes the frame `id` off the stack if its arguments' formatting panics: a span that never
+/// started must not stay current.
+struct Unwinding<'a> {
+    l: &'a Local,
+    id: SpanId,
+}
+
+impl Drop for Unwinding<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.l.stack.try_borrow_mut() {
+            thread::pop(&mut s, self.id);
+        }
+    }
+}
+
+/// Records a new span's arguments while its frame `id` is the current span, so that whatever
+/// formatting them does (a `Display` that logs, a traced call) belongs to the span.
+#[inline]
+fn record_args(l: &Local, id: SpanId, args: impl FnOnce(&mut Recorder<'_>)) -> (Vec<u8>, u32) {
+    let unwinding = Unwinding { l, id };
+    let mut buf = Vec::new();
+    let mut rec = Recorder::recycling(&mut buf, l);
+    args(&mut rec);
+    let dropped = rec.dropped;
+    std::mem::forget(unwinding);
+    (buf, dropped)
+}
+
+/// Decides whether and how a span starts and builds its frame. `None`: nothing to push. When
+/// sampled, the frame is the current span while its arguments are recorded.
 #[inline]
 pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> Option<Frame> {
     let d = decide(l, start.parent, start.ratio)?;
-    let opened = opening(l, d.sampled, args);
-    Some(frame(d, new_span_id(), start.kind, start.site, opened))
+    let span_id = new_span_id();
+    if !d.sampled {
+        return Some(frame(d, span_id, start.kind, start.site, minstant::Instant::ZERO));
+    }
+    let f = frame(d, span_id, start.kind, start.site, minstant::Instant::now());
+    let Ok(mut s) = l.stack.try_borrow_mut() else {
+        // Not reachable from a span's own formatting; record without making it current.
+        let mut f = f;
+        (f.data, f.dropped) = record_args_detached(l, args);
+        return Some(f);
+    };
+    thread::push(&mut s, f);
+    drop(s);
+    let (data, dropped) = record_args(l, span_id, args);
+    let mut f = l.stack.try_borrow_mut().ok().and_then(|mut s| thread::pop(&mut s, span_id))?;
+    (f.data, f.dropped) = (data, dropped);
+    Some(f)
 }
 
-/// Starts a sync span and builds its frame directly on the stack.
+/// [`record_args`] with no frame current.
+#[cold]
+fn record_args_detached(l: &Local, args: impl FnOnce(&mut Recorder<'_>)) -> (Vec<u8>, u32) {
+    let mut buf = Vec::new();
+    let mut rec = Recorder::recycling(&mut buf, l);
+    args(&mut rec);
+    let dropped = rec.dropped;
+    (buf, dropped)
+}
+
+/// Starts a sync span and builds its frame directly on the stack; its arguments are recorded
+/// once it is the current span.
 #[inline]
 fn begin_on_stack(
     l: &Local,
@@ -157,12 +187,22 @@ fn begin_on_stack(
     let Some(d) = decide(l, start.parent, start.ratio) else {
         return (SpanId::INVALID, minstant::Instant::ZERO);
     };
-    let opened = opening(l, d.sampled, args);
-    let at = opened.0;
+    let sampled = d.sampled;
+    let at = if sampled { minstant::Instant::now() } else { minstant::Instant::ZERO };
     let span_id = new_span_id();
     let Ok(mut s) = l.stack.try_borrow_mut() else { return (SpanId::INVALID, minstant::Instant::ZERO) };
-    s.push(frame(d, span_id, start.kind, start.site, opened));
+    s.push(frame(d, span_id, start.kind, start.site, at));
     thread::sync_top(&s);
+    drop(s);
+    if sampled {
+        let (data, dropped) = record_args(l, span_id, args);
+        if let Ok(mut s) = l.stack.try_borrow_mut() {
+            // The top, unless the arguments' formatting left a span open (a guard it leaked).
+            if let Some(f) = s.iter_mut().rev().find(|f| f.span_id == span_id) {
+                (f.data, f.dropped) = (data, dropped);
+            }
+        }
+    }
     (span_id, at)
 }
 
