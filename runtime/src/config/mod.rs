@@ -254,6 +254,57 @@ fn read_file(path: &Path, source: &str) -> Result<String, ConfigError> {
     })
 }
 
+/// The `OTEL_EXPORTER_OTLP_*` variables under `prefix` (the generic ones, or one signal's), read
+/// through `get`.
+fn otlp_vars(
+    prefix: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+    env_err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<OtlpSignalConfig, ConfigError> {
+    let mut o = OtlpSignalConfig::default();
+    let var = |name: &str| format!("{prefix}{name}");
+    let read = |name: &str| get(&var(name));
+    if let Some(v) = read("ENDPOINT") {
+        check_endpoint(&v).map_err(|m| env_err(&var("ENDPOINT"), m))?;
+        o.endpoint = Some(v.trim().to_string());
+    }
+    if let Some(v) = read("PROTOCOL") {
+        o.protocol = Some(parse_protocol(&v).map_err(|m| env_err(&var("PROTOCOL"), m))?);
+    }
+    if let Some(v) = read("HEADERS") {
+        let pairs = parse_pairs(&v).map_err(|m| env_err(&var("HEADERS"), m))?;
+        for (k, val) in &pairs {
+            check_header(k, val).map_err(|m| env_err(&var("HEADERS"), m))?;
+        }
+        o.headers = Some(pairs.into_iter().collect());
+    }
+    if let Some(v) = read("TIMEOUT") {
+        let ms: u64 = v.trim().parse().map_err(|_| {
+            env_err(&var("TIMEOUT"), format!("expected milliseconds (a whole number), got `{}`", v.trim()))
+        })?;
+        o.timeout = Some(
+            check::OTLP_TIMEOUT.check(Duration::from_millis(ms)).map_err(|m| env_err(&var("TIMEOUT"), m))?,
+        );
+    }
+    if let Some(v) = read("COMPRESSION") {
+        o.compression = Some(parse_compression(&v).map_err(|m| env_err(&var("COMPRESSION"), m))?);
+    }
+    if let Some(v) = read("INSECURE") {
+        o.insecure = Some(match v.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(env_err(&var("INSECURE"), format!("expected `true` or `false`, got `{other}`")))
+            }
+        });
+    }
+    let path = |v: String| Some(std::path::PathBuf::from(v.trim()));
+    o.certificate = read("CERTIFICATE").and_then(path);
+    o.client_certificate = read("CLIENT_CERTIFICATE").and_then(path);
+    o.client_key = read("CLIENT_KEY").and_then(path);
+    Ok(o)
+}
+
 impl<A> Config<A> {
     /// Applies the standard environment variables, read through `get`.
     pub fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -294,83 +345,34 @@ impl<A> Config<A> {
             })?;
             range.check(Duration::from_millis(ms)).map_err(|m| env_err(var, m))
         };
-        let boolean = |var: &str, v: &str| -> Result<bool, ConfigError> {
-            match v.trim().to_ascii_lowercase().as_str() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                other => Err(env_err(var, format!("expected `true` or `false`, got `{other}`"))),
-            }
-        };
-        let headers = |var: &str, v: &str| -> Result<Vec<(String, String)>, ConfigError> {
-            let pairs = parse_pairs(v).map_err(|m| env_err(var, m))?;
-            for (k, val) in &pairs {
-                check_header(k, val).map_err(|m| env_err(var, m))?;
-            }
-            Ok(pairs)
-        };
-        let path = |v: &str| Some(std::path::PathBuf::from(v.trim()));
         // The generic variables, then each signal's (which win for their signal).
-        let var = |name: &str| format!("OTEL_EXPORTER_OTLP_{name}");
+        let general = otlp_vars("OTEL_EXPORTER_OTLP_", &get, &env_err)?;
         let otlp = &mut self.exporters.otlp;
-        if let Some(v) = get(&var("ENDPOINT")) {
-            check_endpoint(&v).map_err(|m| env_err(&var("ENDPOINT"), m))?;
-            otlp.endpoint = v.trim().to_string();
+        if let Some(e) = general.endpoint {
+            otlp.endpoint = e;
         }
-        if let Some(v) = get(&var("PROTOCOL")) {
-            otlp.protocol = parse_protocol(&v).map_err(|m| env_err(&var("PROTOCOL"), m))?;
-        }
-        if let Some(v) = get(&var("HEADERS")) {
-            otlp.headers.extend(headers(&var("HEADERS"), &v)?);
-        }
-        if let Some(v) = get(&var("TIMEOUT")) {
-            otlp.timeout = millis(&var("TIMEOUT"), &v, &check::OTLP_TIMEOUT)?;
-        }
-        if let Some(v) = get(&var("COMPRESSION")) {
-            otlp.compression = parse_compression(&v).map_err(|m| env_err(&var("COMPRESSION"), m))?;
-        }
-        if let Some(v) = get(&var("INSECURE")) {
-            otlp.insecure = boolean(&var("INSECURE"), &v)?;
-        }
-        if let Some(v) = get(&var("CERTIFICATE")) {
-            otlp.certificate = path(&v);
-        }
-        if let Some(v) = get(&var("CLIENT_CERTIFICATE")) {
-            otlp.client_certificate = path(&v);
-        }
-        if let Some(v) = get(&var("CLIENT_KEY")) {
-            otlp.client_key = path(&v);
-        }
+        otlp.protocol = general.protocol.unwrap_or(otlp.protocol);
+        otlp.headers.extend(general.headers.into_iter().flatten());
+        otlp.timeout = general.timeout.unwrap_or(otlp.timeout);
+        otlp.compression = general.compression.unwrap_or(otlp.compression);
+        otlp.insecure = general.insecure.unwrap_or(otlp.insecure);
+        otlp.certificate = general.certificate.or(otlp.certificate.take());
+        otlp.client_certificate = general.client_certificate.or(otlp.client_certificate.take());
+        otlp.client_key = general.client_key.or(otlp.client_key.take());
         for (i, (_, signal)) in SIGNALS.iter().enumerate() {
-            let var = |name: &str| format!("OTEL_EXPORTER_OTLP_{signal}_{name}");
+            let own = otlp_vars(&format!("OTEL_EXPORTER_OTLP_{signal}_"), &get, &env_err)?;
             let o = otlp.signal_mut(i);
-            if let Some(v) = get(&var("ENDPOINT")) {
-                check_endpoint(&v).map_err(|m| env_err(&var("ENDPOINT"), m))?;
-                o.endpoint = Some(v.trim().to_string());
+            o.endpoint = own.endpoint.or(o.endpoint.take());
+            o.protocol = own.protocol.or(o.protocol);
+            if let Some(h) = own.headers {
+                o.headers.get_or_insert_with(Default::default).extend(h);
             }
-            if let Some(v) = get(&var("PROTOCOL")) {
-                o.protocol = Some(parse_protocol(&v).map_err(|m| env_err(&var("PROTOCOL"), m))?);
-            }
-            if let Some(v) = get(&var("HEADERS")) {
-                o.headers.get_or_insert_with(Default::default).extend(headers(&var("HEADERS"), &v)?);
-            }
-            if let Some(v) = get(&var("TIMEOUT")) {
-                o.timeout = Some(millis(&var("TIMEOUT"), &v, &check::OTLP_TIMEOUT)?);
-            }
-            if let Some(v) = get(&var("COMPRESSION")) {
-                o.compression = Some(parse_compression(&v).map_err(|m| env_err(&var("COMPRESSION"), m))?);
-            }
-            if let Some(v) = get(&var("INSECURE")) {
-                o.insecure = Some(boolean(&var("INSECURE"), &v)?);
-            }
-            if let Some(v) = get(&var("CERTIFICATE")) {
-                o.certificate = path(&v);
-            }
-            if let Some(v) = get(&var("CLIENT_CERTIFICATE")) {
-                o.client_certificate = path(&v);
-            }
-            if let Some(v) = get(&var("CLIENT_KEY")) {
-                o.client_key = path(&v);
-            }
+            o.timeout = own.timeout.or(o.timeout);
+            o.compression = own.compression.or(o.compression);
+            o.insecure = own.insecure.or(o.insecure);
+            o.certificate = own.certificate.or(o.certificate.take());
+            o.client_certificate = own.client_certificate.or(o.client_certificate.take());
+            o.client_key = own.client_key.or(o.client_key.take());
         }
         if let Some(v) = get("OTEL_METRIC_EXPORT_INTERVAL") {
             self.metrics.export_interval =
