@@ -8,10 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use telemark::{traced, Config};
 use telemark_tests::webhook::{Reply, WebhookServer};
-use telemark_tests::{self as support};
+use telemark_tests as support;
 
 /// What the rule watches: one failure makes it fire.
 #[traced]
