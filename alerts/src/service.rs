@@ -183,11 +183,14 @@ pub(crate) fn start(
                     ChannelKind::Console => Box::new(ConsoleChannel::new()),
                     ChannelKind::Webhook => Box::new(
                         WebhookChannel::new(&url(), c.secret.clone(), c.timeout(), c.max_retries())
+                            .and_then(|w| w.with_tls(&c.tls_files()))
                             .map_err(at)?,
                     ),
-                    ChannelKind::Alertmanager => {
-                        Box::new(AlertmanagerChannel::new(&url(), c.timeout()).map_err(at)?)
-                    }
+                    ChannelKind::Alertmanager => Box::new(
+                        AlertmanagerChannel::new(&url(), c.timeout())
+                            .and_then(|a| a.with_tls(&c.tls_files()))
+                            .map_err(at)?,
+                    ),
                     ChannelKind::Email => Box::new(
                         EmailChannel::new(SmtpSettings {
                             host: c.host.clone().unwrap_or_default(),
@@ -197,6 +200,9 @@ pub(crate) fn start(
                             username: c.username.clone(),
                             password: c.password.clone(),
                             timeout: c.timeout(),
+                            tls: c.smtp_tls(),
+                            tls_files: c.tls_files(),
+                            allow_insecure_auth: c.allow_insecure_auth,
                         })
                         .map_err(at)?,
                     ),
