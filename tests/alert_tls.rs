@@ -237,6 +237,30 @@ fn alertmanager_over_https_with_mutual_tls() {
     assert_eq!(am.requests().len(), 1, "only the first delivery");
 }
 
+#[test]
+fn a_real_alertmanager_behind_tls_gets_the_alert() {
+    let pki = TestPki::new();
+    let hook = WebhookServer::start();
+    let am = support::alertmanager::Alertmanager::start(&hook.url("/from-alertmanager"), "1h", "1h");
+    let front = TlsFront::start(addr_of(&am.url()), pki.server_config(false, false));
+    let channel = AlertmanagerChannel::new(&front.url(), support::WAIT).unwrap().with_tls(&ca(&pki)).unwrap();
+    let mut d = Dispatcher::new(SETTINGS);
+    d.add_channel("ch", Box::new(channel));
+    let t0 = Instant::now();
+    d.update(&[alert("tls_am", "ch")], t0);
+    d.tick(t0);
+    assert!(d.settle(support::WAIT));
+    let s = d.shutdown(Instant::now() + support::WAIT);
+    assert_eq!((s.sent, s.failed), (1, 0), "{s:?}\n{}", am.log());
+    let listed = am.wait_alerts("the alert active in Alertmanager", |v| {
+        v.iter().any(|x| x["labels"]["alertname"] == "tls_am")
+    });
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["annotations"]["summary"], "p99 latency 312ms > 200ms");
+    assert_eq!((front.handshakes(), front.failures().len()), (1, 0));
+}
+
 fn email(port: u16, tls: SmtpTls, files: TlsFiles, auth: bool) -> Box<EmailChannel> {
     Box::new(
         EmailChannel::new(SmtpSettings {

@@ -184,8 +184,8 @@ impl ChannelConfig {
     pub fn alertmanager(url: impl Into<String>) -> ChannelConfig {
         ChannelConfig { kind: ChannelKind::Alertmanager, url: Some(url.into()), ..ChannelConfig::default() }
     }
-    /// Email through the SMTP server `host`, from `from` to `to`; set `port`, `username` and
-    /// `password` as needed.
+    /// Email through the SMTP server `host`, from `from` to `to`, with STARTTLS on port 587; set
+    /// `tls`, `port`, `username`, `password` and the certificate files as needed.
     pub fn email(host: impl Into<String>, from: impl Into<String>, to: Vec<String>) -> ChannelConfig {
         ChannelConfig {
             kind: ChannelKind::Email,

@@ -258,6 +258,16 @@ impl Client {
     }
 }
 
+impl Drop for Client {
+    fn drop(&mut self) {
+        // A name lookup still blocking on the runtime's blocking pool (a deadline passed during
+        // it) must not hold up the thread that drops the channel.
+        if let Some((runtime, _)) = self.state.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 impl Transport for Client {
     fn send(
         &mut self,
