@@ -642,6 +642,41 @@ mod tests {
     }
 
     #[test]
+    fn the_body_kept_is_bounded() {
+        let mut response = b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n".to_vec();
+        response.extend(std::iter::repeat_n(b'x', 100_000));
+        let (url, _t) = serve_once(Box::leak(response.into_boxed_slice()));
+        let r = request("POST", &url, &[], b"x", Duration::from_secs(5)).unwrap();
+        assert_eq!((r.status, r.body.len()), (500, MAX_BODY));
+    }
+
+    #[test]
+    fn https_to_a_plaintext_server_fails_as_tls_and_sends_nothing_in_clear() {
+        // A plain HTTP server that answers at once: the client's TLS handshake gets HTTP instead
+        // of a ServerHello, and the request is never written.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got);
+            got
+        });
+        let url = Url::parse(&format!("https://127.0.0.1:{port}/hook")).unwrap();
+        let r =
+            request("POST", &url, &[("X-Secret-Header", "s3cret")], b"{\"a\":1}", Duration::from_secs(30));
+        assert!(
+            matches!(&r, Err(HttpError::Tls(m)) if m.starts_with(&format!("127.0.0.1:{port}: "))),
+            "{r:?}"
+        );
+        let got = t.join().unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(got.first() == Some(&0x16), "a TLS record (the ClientHello) first: {got:?}");
+        assert!(!text.contains("POST") && !text.contains("s3cret") && !text.contains("{\"a\""), "{text}");
+    }
+
+    #[test]
     fn refused_and_silent_servers() {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();

@@ -560,6 +560,24 @@ mod tests {
     }
 
     #[test]
+    fn data_in_clear_after_the_starttls_reply_is_refused() {
+        // A reply pipelined after 220 (an injection before the handshake) ends the exchange.
+        let (port, t) = server(vec!["250-test\r\n250 STARTTLS\r\n", "220 go ahead\r\n250 injected\r\n"]);
+        let to = vec!["a@x.org".to_string()];
+        let mut m = mail(port, &to, Some("user"), "x");
+        m.tls = SmtpTls::StartTls;
+        let config = telemark_runtime::host::tls::client_config(&Default::default()).unwrap();
+        m.tls_config = Some(Arc::new(config));
+        let e = send(&m).unwrap_err();
+        // (Both replies arrive in one read on loopback; were they split, the handshake would
+        // read the injected line as a TLS record and fail just the same: closed.)
+        assert!(e.contains("sent data after its STARTTLS reply") || e.contains("TLS"), "{e}");
+        let got = t.join().unwrap();
+        assert_eq!(got[..2], ["EHLO telemark.localdomain\r\n", "STARTTLS\r\n"]);
+        assert!(!got.iter().any(|l| l.contains("AUTH") || l.contains("MAIL")), "{got:?}");
+    }
+
+    #[test]
     fn helo_when_ehlo_is_refused() {
         let (port, t) = server(vec![
             "502 no\r\n",
