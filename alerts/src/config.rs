@@ -322,6 +322,12 @@ impl ChannelKind {
     }
 }
 
+/// The error for `username`/`password` with `tls: none`, saying why.
+const INSECURE_AUTH: &str = "`username`/`password` with `tls: none` would send the password in clear \
+                             text (AUTH PLAIN is base64, not encryption) to anyone on the path to the \
+                             server; use `tls: starttls` or `tls: implicit`, or, for a relay on \
+                             localhost, set `allow_insecure_auth: true`";
+
 /// How the `email` channel uses TLS (`tls:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -551,26 +557,24 @@ impl ChannelConfig {
     /// The TLS keys: `tls: none` with credentials only when allowed, certificate files only where
     /// TLS is used, and each file read and parsed now, so that a missing or wrong one is a config
     /// error rather than a failed delivery later.
+    /// The first TLS file key set, if any.
+    fn first_tls_file_key(&self) -> Option<&'static str> {
+        [
+            ("certificate", self.certificate.is_some()),
+            ("client_certificate", self.client_certificate.is_some()),
+            ("client_key", self.client_key.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(k, set)| set.then_some(k))
+    }
+
     fn check_tls(&self) -> Result<(), String> {
         let files = self.tls_files();
         if self.kind == ChannelKind::Email && self.smtp_tls() == SmtpTls::None {
             if self.username.is_some() && !self.allow_insecure_auth {
-                return Err(
-                    "`username`/`password` with `tls: none` would send the password in clear text (AUTH \
-                            PLAIN is base64, not encryption) to anyone on the path to the server; use \
-                            `tls: starttls` or `tls: implicit`, or, for a relay on localhost, set \
-                            `allow_insecure_auth: true`"
-                        .to_string(),
-                );
+                return Err(INSECURE_AUTH.to_string());
             }
-            if let Some(key) = [
-                ("certificate", files.ca.is_some()),
-                ("client_certificate", files.client_certificate.is_some()),
-                ("client_key", files.client_key.is_some()),
-            ]
-            .iter()
-            .find_map(|(k, set)| set.then_some(*k))
-            {
+            if let Some(key) = self.first_tls_file_key() {
                 return Err(format!("`{key}` is for TLS, and this email channel has `tls: none`"));
             }
         }
@@ -584,6 +588,18 @@ impl ChannelConfig {
             (Some(_), None) => return Err("`client_certificate` needs `client_key`".to_string()),
             (None, Some(_)) => return Err("`client_key` needs `client_certificate`".to_string()),
             _ => {}
+        }
+        let plain_url = self
+            .url
+            .as_deref()
+            .is_some_and(|u| u.trim().get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://")));
+        if plain_url {
+            if let Some(key) = self.first_tls_file_key() {
+                return Err(format!(
+                    "`{key}` is for TLS, and `url` is `http://`: nothing would be encrypted; use an \
+                     `https://` URL"
+                ));
+            }
         }
         if files.is_set() {
             client_config(&files).map_err(|e| {
@@ -1073,6 +1089,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("client_certificate: client certificate `/nonexistent/c.pem`"), "{e}");
+        let plain = "channels:\n  ops:\n    kind: webhook\n    url: http://hooks.example.com/x\n";
+        let e = AlertsConfig::from_yaml(&format!("{plain}    certificate: /nonexistent/ca.pem\n"), "t.yaml")
+            .unwrap_err();
+        assert!(e.contains("`certificate` is for TLS, and `url` is `http://`"), "{e}");
         let e = AlertsConfig::from_yaml(&format!("{hook}    tls: starttls\n"), "t.yaml").unwrap_err();
         assert!(e.contains("`tls` is a setting of email channels"), "{e}");
         let e = AlertsConfig::from_yaml("channels:\n  c:\n    kind: console\n    certificate: ca.pem\n", "t")

@@ -179,16 +179,18 @@ pub(crate) fn start(
             Some(c) => {
                 let url = || c.url.clone().unwrap_or_default();
                 let at = |e: String| format!("alerts.channels.{name}: {e}");
+                // Without files, the default TLS configuration is made on the first https request.
+                let tls = c.tls_files();
                 match c.kind {
                     ChannelKind::Console => Box::new(ConsoleChannel::new()),
                     ChannelKind::Webhook => Box::new(
                         WebhookChannel::new(&url(), c.secret.clone(), c.timeout(), c.max_retries())
-                            .and_then(|w| w.with_tls(&c.tls_files()))
+                            .and_then(|w| if tls.is_set() { w.with_tls(&tls) } else { Ok(w) })
                             .map_err(at)?,
                     ),
                     ChannelKind::Alertmanager => Box::new(
                         AlertmanagerChannel::new(&url(), c.timeout())
-                            .and_then(|a| a.with_tls(&c.tls_files()))
+                            .and_then(|a| if tls.is_set() { a.with_tls(&tls) } else { Ok(a) })
                             .map_err(at)?,
                     ),
                     ChannelKind::Email => Box::new(
