@@ -77,11 +77,16 @@ impl std::fmt::Debug for SmtpSettings {
 }
 
 /// Mails each notification.
-#[derive(Debug)]
 pub struct EmailChannel {
     settings: SmtpSettings,
     /// The rustls configuration (none with [`SmtpTls::None`]).
     tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for EmailChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailChannel").field("settings", &self.settings).finish_non_exhaustive()
+    }
 }
 
 impl EmailChannel {
@@ -99,11 +104,9 @@ impl EmailChannel {
         }
         let has_auth = settings.username.as_deref().is_some_and(|u| !u.is_empty());
         if settings.tls == SmtpTls::None && has_auth && !settings.allow_insecure_auth {
-            return Err(
-                "email channel: AUTH without TLS would send the password in clear text; use STARTTLS \
-                        or implicit TLS, or allow it explicitly (allow_insecure_auth)"
-                    .into(),
-            );
+            let why = "email channel: AUTH without TLS would send the password in clear text; use \
+                       STARTTLS or implicit TLS, or allow it explicitly (allow_insecure_auth)";
+            return Err(why.into());
         }
         let tls = match settings.tls {
             SmtpTls::None => None,
