@@ -97,7 +97,7 @@ alerts:
       client_key: {key}
 "#,
         url = hook.url("/alerts"),
-        secure_url = format!("{}/alerts", front.url()),
+        secure_url = front.url() + "/alerts",
         ca = pki.ca.display(),
         cert = pki.client_cert.display(),
         key = pki.client_key.display(),
