@@ -25,7 +25,7 @@ use support::smtp::{SmtpServer, SMTP_PASSWORD, SMTP_USER};
 use support::webhook::{python_verify, Reply, WebhookServer};
 use telemark::alerts::channels::{AlertmanagerChannel, EmailChannel, SmtpSettings, WebhookChannel};
 use telemark::alerts::notify::{Alert, AlertState, DeliveryStats, DispatchSettings, Dispatcher};
-use telemark::alerts::{Metric, Quantile, Severity};
+use telemark::alerts::{Metric, Quantile, Severity, SmtpTls};
 
 const SETTINGS: DispatchSettings = DispatchSettings {
     group_wait: Duration::from_secs(30),
@@ -561,6 +561,8 @@ fn email_over_a_real_smtp_server() {
         from: "Telemark <alerts@example.com>".into(),
         to: to.clone(),
         timeout: support::WAIT,
+        // aiosmtpd here speaks plain SMTP (tests/alert_tls.rs has STARTTLS and implicit TLS).
+        tls: SmtpTls::None,
         ..SmtpSettings::default()
     })
     .unwrap();
@@ -572,6 +574,9 @@ fn email_over_a_real_smtp_server() {
         username: Some(SMTP_USER.into()),
         password: Some(SMTP_PASSWORD.into()),
         timeout: support::WAIT,
+        tls: SmtpTls::None,
+        allow_insecure_auth: true,
+        ..SmtpSettings::default()
     })
     .unwrap();
     let bad_password = EmailChannel::new(SmtpSettings {
@@ -582,6 +587,9 @@ fn email_over_a_real_smtp_server() {
         username: Some(SMTP_USER.into()),
         password: Some("wrong".into()),
         timeout: support::WAIT,
+        tls: SmtpTls::None,
+        allow_insecure_auth: true,
+        ..SmtpSettings::default()
     })
     .unwrap();
     let mut d = Dispatcher::new(SETTINGS);
@@ -800,6 +808,7 @@ fn resolved_notifications_carry_the_value_that_resolved_the_alert_to_every_recei
                 from: "alerts@example.com".into(),
                 to: vec!["oncall@example.com".into()],
                 timeout: support::WAIT,
+                tls: SmtpTls::None,
                 ..SmtpSettings::default()
             })
             .unwrap(),

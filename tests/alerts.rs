@@ -1,12 +1,14 @@
 //! Alerts end to end, in process: a rule from the config is evaluated on telemark's thread over the
 //! function's metrics; the alert goes pending, fires, reaches a custom channel and a real webhook
-//! listener, shows in `alerts::active()`, and resolves when the errors stop.
+//! listener (and another behind mutual TLS, configured by the channel's certificate keys), shows in
+//! `alerts::active()`, and resolves when the errors stop.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use telemark_tests as support;
 
 use std::sync::{Arc, Condvar, Mutex};
+use support::tls::{addr_of, TestPki, TlsFront};
 use support::webhook::WebhookServer;
 use telemark::alerts::{AlertState, Notification};
 use telemark::{traced, Config};
@@ -53,6 +55,11 @@ impl Seen {
 fn an_error_rate_alert_fires_to_its_channels_and_resolves() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let hook = WebhookServer::start();
+    // And another listener behind TLS that requires a client certificate: the config's
+    // `certificate`, `client_certificate` and `client_key` reach the channel.
+    let pki = TestPki::new();
+    let secure = WebhookServer::start();
+    let front = TlsFront::start(addr_of(&secure.url("")), pki.server_config(true, false));
     // Evaluated when `alerts::active()` asks (it evaluates what was recorded before the call), over
     // a window longer than the test: what fires depends on the calls made, not on the clock. A
     // group's next notification (the resolution) goes out a `group_interval` after the last.
@@ -73,7 +80,7 @@ alerts:
       window: 1h
       min_calls: 20
       severity: critical
-      notify: [test, hook]
+      notify: [test, hook, secure]
       summary: "{{function}} fails {{value}} of calls (over {{threshold}})"
       labels:
         team: payments
@@ -82,8 +89,18 @@ alerts:
       kind: webhook
       url: {url}
       secret: whsec_Ly8wk0BSx+30Uq1w51qpLVzHhhmzZE+xR+wzprtgAGM=
+    secure:
+      kind: webhook
+      url: {secure_url}
+      certificate: {ca}
+      client_certificate: {cert}
+      client_key: {key}
 "#,
-        url = hook.url("/alerts")
+        url = hook.url("/alerts"),
+        secure_url = front.url() + "/alerts",
+        ca = pki.ca.display(),
+        cert = pki.client_cert.display(),
+        key = pki.client_key.display(),
     );
     let seen = Seen::default();
     let sink = seen.clone();
@@ -143,12 +160,16 @@ alerts:
         "alerts::checkout fails 25% of calls (over 50%)"
     );
     hook.wait_for(|r| r.json()["status"] == "resolved").expect("resolved webhook");
+    // The same over mutual TLS, from the config.
+    secure.wait_for(|r| r.json()["status"] == "firing").expect("firing webhook over TLS");
+    secure.wait_for(|r| r.json()["status"] == "resolved").expect("resolved webhook over TLS");
+    assert_eq!((front.handshakes(), front.failures().len()), (2, 0), "{:?}", front.failures());
     drop(guard);
     assert_eq!(seen.count(AlertState::Firing), 1, "one notification per change");
     assert_eq!(seen.count(AlertState::Resolved), 1);
     let d = telemark::alerts::delivery();
     assert_eq!(d.failed + d.dropped + d.handler_panics, 0, "{d:?}");
-    assert_eq!(d.sent, 4, "firing and resolved, to two channels: {d:?}");
+    assert_eq!(d.sent, 6, "firing and resolved, to three channels: {d:?}");
 }
 
 #[test]

@@ -122,8 +122,8 @@ fn no_secret_is_ever_printed() {
         ("otlp header value", "exporters:\n  otlp:\n    headers: { authorization: \"Bearer SENTINEL\\u0007\" }\n"),
         ("otlp header type", "exporters:\n  otlp:\n    headers: { authorization: [SENTINELlist] }\n"),
         (
-            "webhook https",
-            "alerts:\n  channels:\n    h: { kind: webhook, url: \"https://hooks.example.com/services/T0/B0/SENTINELhook\" }\n",
+            "webhook https port",
+            "alerts:\n  channels:\n    h: { kind: webhook, url: \"https://hooks.example.com:99999/services/T0/B0/SENTINELhook\" }\n",
         ),
         ("webhook userinfo", "alerts:\n  channels:\n    h: { kind: webhook, url: \"http://u:SENTINELpw@h/x\" }\n"),
         (
@@ -132,6 +132,10 @@ fn no_secret_is_ever_printed() {
         ),
         ("webhook scheme", "alerts:\n  channels:\n    h: { kind: webhook, url: \"ftp://h/services/T/B/SENTINELhook\" }\n"),
         ("alertmanager", "alerts:\n  channels:\n    a: { kind: alertmanager, url: \"grpc://h/?token=SENTINELam\" }\n"),
+        (
+            "email AUTH in clear",
+            "alerts:\n  channels:\n    m: { kind: email, host: h, from: a@b.c, to: [d@e.f], tls: none, username: u, password: SENTINELsmtp }\n",
+        ),
         (
             "email password alone",
             "alerts:\n  channels:\n    m: { kind: email, host: h, from: a@b.c, to: [d@e.f], password: SENTINELsmtp }\n",
@@ -201,6 +205,7 @@ fn no_secret_is_ever_printed() {
         username: Some("u".into()),
         password: Some("SENTINELsmtp".into()),
         timeout: Duration::from_secs(5),
+        ..SmtpSettings::default()
     };
     seen.check("Debug of SmtpSettings", &format!("{smtp:?}"));
     let mail = EmailChannel::new(smtp).unwrap();

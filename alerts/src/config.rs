@@ -43,8 +43,10 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 use telemark_runtime::host::check::{self, Count};
+use telemark_runtime::host::tls::{client_config, TlsFiles};
 use telemark_runtime::host::{de_duration, de_span, scalar_text};
 
 /// The channel every rule notifies unless it says otherwise; built in, always available.
@@ -182,8 +184,8 @@ impl ChannelConfig {
     pub fn alertmanager(url: impl Into<String>) -> ChannelConfig {
         ChannelConfig { kind: ChannelKind::Alertmanager, url: Some(url.into()), ..ChannelConfig::default() }
     }
-    /// Email through the SMTP server `host`, from `from` to `to`; set `port`, `username` and
-    /// `password` as needed.
+    /// Email through the SMTP server `host`, from `from` to `to`, with STARTTLS on port 587; set
+    /// `tls`, `port`, `username`, `password` and the certificate files as needed.
     pub fn email(host: impl Into<String>, from: impl Into<String>, to: Vec<String>) -> ChannelConfig {
         ChannelConfig {
             kind: ChannelKind::Email,
@@ -320,6 +322,45 @@ impl ChannelKind {
     }
 }
 
+/// The error for `username`/`password` with `tls: none`, saying why.
+const INSECURE_AUTH: &str = "`username`/`password` with `tls: none` would send the password in clear \
+                             text (AUTH PLAIN is base64, not encryption) to anyone on the path to the \
+                             server; use `tls: starttls` or `tls: implicit`, or, for a relay on \
+                             localhost, set `allow_insecure_auth: true`";
+
+/// How the `email` channel uses TLS (`tls:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text first, then `STARTTLS` before anything else is sent (port 587). A server that
+    /// does not offer it gets nothing: the delivery fails.
+    #[default]
+    StartTls,
+    /// TLS from the first byte, SMTPS (port 465).
+    Implicit,
+    /// No TLS (port 25): for a relay on localhost. AUTH needs `allow_insecure_auth: true`.
+    None,
+}
+
+impl SmtpTls {
+    /// The port of the mode: 587, 465 or 25.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::StartTls => 587,
+            SmtpTls::Implicit => 465,
+            SmtpTls::None => 25,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::StartTls => "starttls",
+            SmtpTls::Implicit => "implicit",
+            SmtpTls::None => "none",
+        }
+    }
+}
+
 /// One entry of `alerts.channels`: `kind` and the settings of that kind.
 #[derive(Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -346,7 +387,8 @@ pub struct ChannelConfig {
     /// email: the SMTP server's host name.
     #[serde(default)]
     pub host: Option<String>,
-    /// email: the SMTP server's port (default 587; 1..=65535).
+    /// email: the SMTP server's port (1..=65535; default by `tls`: 587 for `starttls`, 465 for
+    /// `implicit`, 25 for `none`).
     #[serde(default, deserialize_with = "de_port")]
     pub port: Option<u16>,
     /// email: the sender address.
@@ -361,6 +403,27 @@ pub struct ChannelConfig {
     /// email: the SMTP password (with `username`).
     #[serde(default)]
     pub password: Option<String>,
+    /// email: `starttls` (the default: STARTTLS required before anything else is sent),
+    /// `implicit` (TLS from the first byte, SMTPS) or `none` (plain text, for a local relay).
+    #[serde(default)]
+    pub tls: Option<SmtpTls>,
+    /// email: with `tls: none`, allows `username`/`password`, which then cross the network in
+    /// clear (AUTH PLAIN is base64, not encryption); for a relay on localhost. Default `false`.
+    #[serde(default)]
+    pub allow_insecure_auth: bool,
+    /// webhook, alertmanager, email: a PEM file of the CA certificate(s) to trust instead of the
+    /// platform's roots (a private CA). A path relative to the working directory; read and
+    /// checked when the config is.
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    /// webhook, alertmanager, email: a PEM file of the client certificate chain presented for
+    /// mutual TLS (with `client_key`).
+    #[serde(default)]
+    pub client_certificate: Option<PathBuf>,
+    /// webhook, alertmanager, email: the PEM file of the client certificate's private key
+    /// (PKCS#8, PKCS#1 or SEC1; with `client_certificate`).
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 impl fmt::Debug for ChannelConfig {
@@ -378,6 +441,11 @@ impl fmt::Debug for ChannelConfig {
             .field("to", &self.to)
             .field("username", &self.username)
             .field("password", &redacted(&self.password))
+            .field("tls", &self.tls)
+            .field("allow_insecure_auth", &self.allow_insecure_auth)
+            .field("certificate", &self.certificate)
+            .field("client_certificate", &self.client_certificate)
+            .field("client_key", &self.client_key)
             .finish()
     }
 }
@@ -387,7 +455,7 @@ impl ChannelConfig {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
     /// The default number of retries.
     pub const DEFAULT_MAX_RETRIES: u32 = 3;
-    /// The default SMTP port.
+    /// The default SMTP port (that of the default `tls`, `starttls`).
     pub const DEFAULT_SMTP_PORT: u16 = 587;
 
     /// How long one delivery attempt may take.
@@ -400,15 +468,29 @@ impl ChannelConfig {
         self.max_retries.unwrap_or(Self::DEFAULT_MAX_RETRIES)
     }
 
-    /// The SMTP port.
+    /// The SMTP port: `port`, else the port of the TLS mode (587, 465 or 25).
     pub fn port(&self) -> u16 {
-        self.port.unwrap_or(Self::DEFAULT_SMTP_PORT)
+        self.port.unwrap_or(self.smtp_tls().default_port())
+    }
+
+    /// How the email channel uses TLS (`starttls` unless set).
+    pub fn smtp_tls(&self) -> SmtpTls {
+        self.tls.unwrap_or_default()
+    }
+
+    /// The TLS files: `certificate`, `client_certificate`, `client_key`.
+    pub fn tls_files(&self) -> TlsFiles {
+        TlsFiles {
+            ca: self.certificate.clone(),
+            client_certificate: self.client_certificate.clone(),
+            client_key: self.client_key.clone(),
+        }
     }
 
     /// Checks that the settings suit the kind: the required ones are there, and none belongs to
     /// another kind.
     pub fn check(&self) -> Result<(), String> {
-        let set: [(&str, bool, &[ChannelKind]); 10] = {
+        let set: [(&str, bool, &[ChannelKind]); 15] = {
             use ChannelKind::*;
             [
                 ("url", self.url.is_some(), &[Webhook, Alertmanager]),
@@ -421,6 +503,11 @@ impl ChannelConfig {
                 ("to", !self.to.is_empty(), &[Email]),
                 ("username", self.username.is_some(), &[Email]),
                 ("password", self.password.is_some(), &[Email]),
+                ("tls", self.tls.is_some(), &[Email]),
+                ("allow_insecure_auth", self.allow_insecure_auth, &[Email]),
+                ("certificate", self.certificate.is_some(), &[Webhook, Email, Alertmanager]),
+                ("client_certificate", self.client_certificate.is_some(), &[Webhook, Email, Alertmanager]),
+                ("client_key", self.client_key.is_some(), &[Webhook, Email, Alertmanager]),
             ]
         };
         for (key, present, kinds) in set {
@@ -452,6 +539,7 @@ impl ChannelConfig {
         if self.username.is_some() != self.password.is_some() {
             return Err("`username` and `password` go together".to_string());
         }
+        self.check_tls()?;
         if let Some(t) = self.timeout {
             check::CHANNEL_TIMEOUT.check(t).map_err(|e| format!("timeout: {e}"))?;
         }
@@ -460,6 +548,70 @@ impl ChannelConfig {
         }
         if let Some(p) = self.port {
             check::PORT.check(u64::from(p)).map_err(|e| format!("port: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl ChannelConfig {
+    /// The TLS keys: `tls: none` with credentials only when allowed, certificate files only where
+    /// TLS is used, and each file read and parsed now, so that a missing or wrong one is a config
+    /// error rather than a failed delivery later.
+    /// The first TLS file key set, if any.
+    fn first_tls_file_key(&self) -> Option<&'static str> {
+        [
+            ("certificate", self.certificate.is_some()),
+            ("client_certificate", self.client_certificate.is_some()),
+            ("client_key", self.client_key.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(k, set)| set.then_some(k))
+    }
+
+    fn check_tls(&self) -> Result<(), String> {
+        let files = self.tls_files();
+        if self.kind == ChannelKind::Email && self.smtp_tls() == SmtpTls::None {
+            if self.username.is_some() && !self.allow_insecure_auth {
+                return Err(INSECURE_AUTH.to_string());
+            }
+            if let Some(key) = self.first_tls_file_key() {
+                return Err(format!("`{key}` is for TLS, and this email channel has `tls: none`"));
+            }
+        }
+        if self.allow_insecure_auth && self.smtp_tls() != SmtpTls::None {
+            return Err(format!(
+                "`allow_insecure_auth` is for `tls: none`; with `tls: {}` AUTH is always over TLS",
+                self.smtp_tls().as_str()
+            ));
+        }
+        match (&files.client_certificate, &files.client_key) {
+            (Some(_), None) => return Err("`client_certificate` needs `client_key`".to_string()),
+            (None, Some(_)) => return Err("`client_key` needs `client_certificate`".to_string()),
+            _ => {}
+        }
+        let plain_url = self
+            .url
+            .as_deref()
+            .is_some_and(|u| u.trim().get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://")));
+        if plain_url {
+            if let Some(key) = self.first_tls_file_key() {
+                return Err(format!(
+                    "`{key}` is for TLS, and `url` is `http://`: nothing would be encrypted; use an \
+                     `https://` URL"
+                ));
+            }
+        }
+        if files.is_set() {
+            client_config(&files).map_err(|e| {
+                let key = if e.starts_with("CA certificate") {
+                    "certificate"
+                } else if e.starts_with("client key") {
+                    "client_key"
+                } else {
+                    "client_certificate"
+                };
+                format!("{key}: {e}")
+            })?;
         }
         Ok(())
     }
@@ -886,6 +1038,66 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("alerts.overrides[1].severity"), "{e}");
         let c = Config::from_yaml("alerts:\n  overrides:\n    - name: x\n    - name: y\n", "t.yaml").unwrap();
         assert_eq!(c.alerts.overrides[1].line, Some(4));
+    }
+
+    #[test]
+    fn tls_keys_of_channels() {
+        let email = "channels:\n  mail:\n    kind: email\n    host: smtp.example.com\n    from: a@x.org\n    to: [b@y.org]\n";
+        let c = AlertsConfig::from_yaml(email, "t.yaml").unwrap();
+        assert_eq!((c.channels["mail"].smtp_tls(), c.channels["mail"].port()), (SmtpTls::StartTls, 587));
+        let c = AlertsConfig::from_yaml(&format!("{email}    tls: implicit\n"), "t.yaml").unwrap();
+        assert_eq!(c.channels["mail"].port(), 465);
+        let c = AlertsConfig::from_yaml(&format!("{email}    tls: none\n"), "t.yaml").unwrap();
+        assert_eq!(c.channels["mail"].port(), 25);
+        let e = AlertsConfig::from_yaml(&format!("{email}    tls: ssl\n"), "t.yaml").unwrap_err();
+        assert!(e.contains("t.yaml:") && e.contains("tls") && e.contains("starttls"), "{e}");
+        // AUTH in clear: refused, saying why, unless allowed by name.
+        let auth = format!("{email}    tls: none\n    username: u\n    password: hunter2\n");
+        let e = AlertsConfig::from_yaml(&auth, "t.yaml").unwrap_err();
+        assert!(
+            e.starts_with("t.yaml:3:5: key `channels.mail`: `username`/`password` with `tls: none`"),
+            "{e}"
+        );
+        assert!(e.contains("in clear text") && e.contains("allow_insecure_auth: true"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let c = AlertsConfig::from_yaml(&format!("{auth}    allow_insecure_auth: true\n"), "t.yaml").unwrap();
+        assert!(c.channels["mail"].allow_insecure_auth);
+        let e = AlertsConfig::from_yaml(&format!("{email}    allow_insecure_auth: true\n"), "t.yaml")
+            .unwrap_err();
+        assert!(e.contains("`allow_insecure_auth` is for `tls: none`"), "{e}");
+        let e =
+            AlertsConfig::from_yaml(&format!("{email}    tls: none\n    certificate: ca.pem\n"), "t.yaml")
+                .unwrap_err();
+        assert!(e.contains("`certificate` is for TLS"), "{e}");
+        // Certificate files: read when the config is; a missing one names its key and path.
+        let hook = "channels:\n  ops:\n    kind: webhook\n    url: https://hooks.example.com/x\n";
+        let e = AlertsConfig::from_yaml(&format!("{hook}    certificate: /nonexistent/ca.pem\n"), "t.yaml")
+            .unwrap_err();
+        assert!(
+            e.contains("t.yaml:") && e.contains("certificate: CA certificate `/nonexistent/ca.pem`"),
+            "{e}"
+        );
+        let e =
+            AlertsConfig::from_yaml(&format!("{hook}    client_certificate: /nonexistent/c.pem\n"), "t.yaml")
+                .unwrap_err();
+        assert!(e.contains("`client_certificate` needs `client_key`"), "{e}");
+        let e = AlertsConfig::from_yaml(
+            &format!(
+                "{hook}    client_certificate: /nonexistent/c.pem\n    client_key: /nonexistent/k.pem\n"
+            ),
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(e.contains("client_certificate: client certificate `/nonexistent/c.pem`"), "{e}");
+        let plain = "channels:\n  ops:\n    kind: webhook\n    url: http://hooks.example.com/x\n";
+        let e = AlertsConfig::from_yaml(&format!("{plain}    certificate: /nonexistent/ca.pem\n"), "t.yaml")
+            .unwrap_err();
+        assert!(e.contains("`certificate` is for TLS, and `url` is `http://`"), "{e}");
+        let e = AlertsConfig::from_yaml(&format!("{hook}    tls: starttls\n"), "t.yaml").unwrap_err();
+        assert!(e.contains("`tls` is a setting of email channels"), "{e}");
+        let e = AlertsConfig::from_yaml("channels:\n  c:\n    kind: console\n    certificate: ca.pem\n", "t")
+            .unwrap_err();
+        assert!(e.contains("`certificate` is a setting of webhook and email and alertmanager"), "{e}");
     }
 
     #[test]

@@ -1,23 +1,37 @@
-//! A small blocking HTTP/1.1 client over `std::net::TcpStream`, for the alert channels that POST
-//! JSON (`webhook`, `alertmanager`), and the retry policy they share.
+//! The HTTP client of the alert channels that POST JSON (`webhook`, `alertmanager`), and the
+//! retry policy they share.
 //!
-//! Plain `http://` only: telemark carries no TLS stack, so an `https://` URL is refused with an
-//! error saying so. One request per connection (`Connection: close`), a `Content-Length` body, a
-//! deadline covering connect, write and read, and a bounded response body.
+//! `http://` and `https://`: hyper-util's client with hyper-rustls' connector (the crates the
+//! runtime's OTLP exporter uses), driven by a current-thread tokio runtime that the channel's
+//! delivery thread owns — the channel stays a blocking [`Transport`]. An `https://` URL is always
+//! TLS, verified by rustls with the configuration of `telemark_runtime::host::tls` (the platform's
+//! roots, or only a given CA, and a client certificate for mutual TLS); it never falls back to
+//! plaintext, and a handshake that fails sends nothing.
+//!
+//! What it guarantees: one request per connection (`Connection: close`, no pooled connection
+//! outliving the call), one deadline covering connect, handshake, write and read, a response body
+//! kept up to 64 KiB (the rest is not read), no redirect ever followed (hyper's client follows
+//! none; [`RetryPolicy`] fails the delivery), and errors that name the cause — the TLS one when
+//! there is one — without the URL's secrets (the channels print the URL redacted).
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use telemark_runtime::host::tls::{client_config, TlsFiles};
 
 /// The most of a response body kept (the rest is not read).
 const MAX_BODY: usize = 64 * 1024;
-/// The most a response's status line and headers may take.
-const MAX_HEAD: usize = 64 * 1024;
 
-/// A parsed `http://host[:port]/path` URL.
+/// A parsed `http[s]://host[:port]/path` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Url {
+    /// `https://`: TLS, always.
+    pub https: bool,
     pub host: String,
     pub port: u16,
     /// The path and query, starting with `/`.
@@ -31,18 +45,16 @@ impl Url {
         let s = crate::config::redact_url(url);
         let s = s.as_str();
         let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(format!("`{s}` is not a URL: expected `http://host:port/path`"));
+            return Err(format!("`{s}` is not a URL: expected `https://host[:port]/path` or `http://…`"));
         };
-        if scheme.eq_ignore_ascii_case("https") {
-            return Err(format!(
-                "`{s}`: https is not supported — telemark's alert channels speak plain HTTP only (no TLS \
-                 stack); use an `http://` URL, e.g. a TLS-terminating proxy on localhost"
-            ));
-        }
-        if !scheme.eq_ignore_ascii_case("http") {
-            return Err(format!("`{s}`: unsupported scheme `{scheme}`, expected `http://`"));
-        }
-        let (authority, path) = match rest.find(['/', '?']) {
+        let https = if scheme.eq_ignore_ascii_case("https") {
+            true
+        } else if scheme.eq_ignore_ascii_case("http") {
+            false
+        } else {
+            return Err(format!("`{s}`: unsupported scheme `{scheme}`, expected `https://` or `http://`"));
+        };
+        let (authority, path) = match rest.find(['/', '?', '#']) {
             Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
             Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
             None => (rest, "/".to_string()),
@@ -69,31 +81,52 @@ impl Url {
             return Err(format!("`{s}`: no host"));
         }
         let port = match port {
-            None | Some("") => 80,
+            None | Some("") => Url::default_port(https),
             Some(p) => p.parse::<u16>().map_err(|_| format!("`{s}`: invalid port `{p}`"))?,
         };
-        Ok(Url { host, port, path })
+        let u = Url { https, host, port, path };
+        // What hyper will be given must be a valid URI (no spaces, no control characters).
+        u.uri().map_err(|_| format!("`{s}`: not a valid URL (spaces or control characters?)"))?;
+        Ok(u)
+    }
+
+    fn default_port(https: bool) -> u16 {
+        if https {
+            443
+        } else {
+            80
+        }
     }
 
     /// The same server, another path (`/api/v2/alerts` appended to the base path).
     pub fn with_path(&self, path: &str) -> Url {
         let base = self.path.split('?').next().unwrap_or("").trim_end_matches('/');
-        Url { host: self.host.clone(), port: self.port, path: format!("{base}{path}") }
+        Url { https: self.https, host: self.host.clone(), port: self.port, path: format!("{base}{path}") }
     }
 
-    fn host_header(&self) -> String {
+    /// `host[:port]`, the port left out when it is the scheme's.
+    fn authority(&self) -> String {
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        if self.port == 80 {
+        if self.port == Url::default_port(self.https) {
             host
         } else {
             format!("{host}:{}", self.port)
         }
     }
+
+    fn uri(&self) -> Result<http::Uri, http::Error> {
+        http::Uri::builder()
+            .scheme(if self.https { "https" } else { "http" })
+            .authority(self.authority())
+            .path_and_query(self.path.as_str())
+            .build()
+    }
 }
 
 impl std::fmt::Display for Url {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.host_header(), self.path)
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.authority(), self.path)
     }
 }
 
@@ -129,6 +162,9 @@ pub(crate) enum HttpError {
     Connect(String),
     /// The deadline passed.
     Timeout(String),
+    /// The TLS handshake failed, or the server ended the TLS session with an alert (a client
+    /// certificate it refused or missed): nothing was sent, and trying again would not help.
+    Tls(String),
     /// The connection broke, or the response was not HTTP.
     Io(String),
 }
@@ -138,12 +174,13 @@ impl std::fmt::Display for HttpError {
         match self {
             HttpError::Connect(e) => write!(f, "could not connect: {e}"),
             HttpError::Timeout(e) => write!(f, "timed out {e}"),
+            HttpError::Tls(e) => write!(f, "TLS: {e}"),
             HttpError::Io(e) => write!(f, "{e}"),
         }
     }
 }
 
-/// Sends HTTP requests: the real one over TCP, or a fake in tests.
+/// Sends HTTP requests: the real client, or a fake in tests.
 pub(crate) trait Transport: Send {
     fn send(
         &mut self,
@@ -155,11 +192,83 @@ pub(crate) trait Transport: Send {
     ) -> Result<Response, HttpError>;
 }
 
-/// HTTP/1.1 over `TcpStream`.
-#[derive(Debug, Default)]
-pub(crate) struct Tcp;
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-impl Transport for Tcp {
+/// hyper-util's client over hyper-rustls, on a current-thread runtime of its own (made on the
+/// first request, on the thread that sends: the channel's delivery thread).
+pub(crate) struct Client {
+    /// The TLS configuration: given (`with_tls`), or the default one (the platform's roots),
+    /// made on the first request.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    state: Option<(tokio::runtime::Runtime, HyperClient<Connector, Full<Bytes>>)>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("tls", &self.tls.is_some()).finish()
+    }
+}
+
+impl Client {
+    /// A client that trusts the platform's roots (Mozilla's when it has none), no client
+    /// certificate.
+    pub fn new() -> Client {
+        Client { tls: None, state: None }
+    }
+
+    /// A client with the TLS configuration of `files` (only that CA, a client certificate); an
+    /// error names the file and what is wrong with it.
+    pub fn with_tls(files: &TlsFiles) -> Result<Client, String> {
+        Ok(Client { tls: Some(Arc::new(client_config(files)?)), state: None })
+    }
+
+    fn state(
+        &mut self,
+    ) -> Result<&(tokio::runtime::Runtime, HyperClient<Connector, Full<Bytes>>), HttpError> {
+        if self.state.is_none() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()
+                .map_err(|e| HttpError::Io(format!("cannot start the HTTP client: {e}")))?;
+            let tls = match &self.tls {
+                Some(t) => t.clone(),
+                None => Arc::new(client_config(&TlsFiles::default()).map_err(HttpError::Tls)?),
+            };
+            let mut http = HttpConnector::new();
+            // hyper-rustls decides by the URL's scheme: https is TLS (never plaintext), http is not.
+            http.enforce_http(false);
+            http.set_nodelay(true);
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config((*tls).clone())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            let client = HyperClient::builder(TokioExecutor::new())
+                // One request per connection: nothing pooled outlives the call (the runtime
+                // only runs while a request does).
+                .pool_max_idle_per_host(0)
+                .build(connector);
+            self.state = Some((runtime, client));
+        }
+        match &self.state {
+            Some(s) => Ok(s),
+            None => Err(HttpError::Io("the HTTP client did not start".into())),
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // A name lookup still blocking on the runtime's blocking pool (a deadline passed during
+        // it) must not hold up the thread that drops the channel.
+        if let Some((runtime, _)) = self.state.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Transport for Client {
     fn send(
         &mut self,
         method: &str,
@@ -168,220 +277,152 @@ impl Transport for Tcp {
         body: &[u8],
         timeout: Duration,
     ) -> Result<Response, HttpError> {
-        request(method, url, headers, body, timeout)
+        let request = build_request(method, url, headers, body)?;
+        let (runtime, client) = self.state()?;
+        let exchange = async {
+            match tokio::time::timeout(timeout, exchange(client, request)).await {
+                Ok(r) => r,
+                Err(_) => Err(HttpError::Timeout(format!("after {timeout:?} without a complete response"))),
+            }
+        };
+        // A channel delivers on a thread of its own; called from inside a tokio runtime (a
+        // handler driven by hand in async code), the exchange runs on a scoped thread instead,
+        // since a runtime cannot block inside another.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| s.spawn(|| runtime.block_on(exchange)).join())
+                .unwrap_or_else(|_| Err(HttpError::Io("the HTTP client panicked".into())))
+        } else {
+            runtime.block_on(exchange)
+        }
+        .map_err(|e| with_peer(e, url))
     }
 }
 
-fn io_error(what: &str, e: std::io::Error) -> HttpError {
-    match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => HttpError::Timeout(what.to_string()),
-        _ => HttpError::Io(format!("{what}: {e}")),
+/// Names the server in a connection's or a handshake's error.
+fn with_peer(e: HttpError, url: &Url) -> HttpError {
+    let peer = format!("{}:{}", url.host, url.port);
+    match e {
+        HttpError::Connect(m) if !m.starts_with(&peer) => HttpError::Connect(format!("{peer}: {m}")),
+        HttpError::Tls(m) => HttpError::Tls(format!("{peer}: {m}")),
+        e => e,
     }
 }
 
-fn left(deadline: Instant, what: &str) -> Result<Duration, HttpError> {
-    let d = deadline.saturating_duration_since(Instant::now());
-    if d.is_zero() {
-        Err(HttpError::Timeout(what.to_string()))
-    } else {
-        Ok(d)
-    }
-}
-
-/// One request, one connection, everything within `timeout`.
-pub(crate) fn request(
+fn build_request(
     method: &str,
     url: &Url,
     headers: &[(&str, &str)],
     body: &[u8],
-    timeout: Duration,
-) -> Result<Response, HttpError> {
-    let deadline = Instant::now() + timeout;
-    let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
-        .to_socket_addrs()
-        .map_err(|e| HttpError::Connect(format!("{}: {e}", url.host)))?
-        .collect();
-    let mut last = HttpError::Connect(format!("{}: no address", url.host));
-    let mut stream = None;
-    for a in addrs {
-        let t = left(deadline, &format!("connecting to {a}"))?;
-        match TcpStream::connect_timeout(&a, t) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {
-                last = HttpError::Timeout(format!("connecting to {a}"));
-            }
-            Err(e) => last = HttpError::Connect(format!("{a}: {e}")),
-        }
-    }
-    let Some(mut stream) = stream else {
-        return Err(last);
-    };
-    let _ = stream.set_nodelay(true);
-
-    let mut head = format!(
-        "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: telemark/{}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        url.path,
-        url.host_header(),
-        env!("CARGO_PKG_VERSION"),
-        body.len()
-    );
+) -> Result<http::Request<Full<Bytes>>, HttpError> {
+    let uri = url.uri().map_err(|e| HttpError::Io(format!("invalid URL: {e}")))?;
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(http::header::USER_AGENT, concat!("telemark/", env!("CARGO_PKG_VERSION")))
+        .header(http::header::CONNECTION, "close");
     for (k, v) in headers {
         // Header values never carry a line break (no header injection through configuration).
         let v: String = v.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-        head.push_str(k);
-        head.push_str(": ");
-        head.push_str(&v);
-        head.push_str("\r\n");
+        b = b.header(*k, v);
     }
-    head.push_str("\r\n");
-    let mut out = head.into_bytes();
-    out.extend_from_slice(body);
-    stream
-        .set_write_timeout(Some(left(deadline, "sending the request")?))
-        .map_err(|e| io_error("sending", e))?;
-    stream.write_all(&out).map_err(|e| io_error("sending the request", e))?;
-    let _ = stream.flush();
-    read_response(&mut stream, deadline, method.eq_ignore_ascii_case("HEAD"))
+    b.body(Full::new(Bytes::copy_from_slice(body)))
+        .map_err(|e| HttpError::Io(format!("invalid request: {e}")))
 }
 
-/// Reads through a deadline, a chunk at a time.
-struct Reader<'a> {
-    stream: &'a mut TcpStream,
-    deadline: Instant,
-    buf: Vec<u8>,
-    eof: bool,
-}
-
-impl Reader<'_> {
-    /// Reads more into `buf`; false at end of stream.
-    fn fill(&mut self) -> Result<bool, HttpError> {
-        if self.eof {
-            return Ok(false);
-        }
-        let t = left(self.deadline, "waiting for the response")?;
-        self.stream.set_read_timeout(Some(t)).map_err(|e| io_error("reading", e))?;
-        let mut chunk = [0u8; 8192];
-        let n = loop {
-            match self.stream.read(&mut chunk) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_error("waiting for the response", e)),
+async fn exchange(
+    client: &HyperClient<Connector, Full<Bytes>>,
+    request: http::Request<Full<Bytes>>,
+) -> Result<Response, HttpError> {
+    let response = client.request(request).await.map_err(|e| classify(&e))?;
+    let (head, mut incoming) = response.into_parts();
+    let mut resp = Response {
+        status: head.status.as_u16(),
+        headers: head
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: Vec::new(),
+    };
+    while resp.body.len() < MAX_BODY {
+        match incoming.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let keep = data.len().min(MAX_BODY - resp.body.len());
+                    resp.body.extend_from_slice(&data[..keep]);
+                }
             }
-        };
-        if n == 0 {
-            self.eof = true;
-            return Ok(false);
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(true)
-    }
-
-    /// Takes a CRLF-terminated line from the front of `buf` (at most `max` bytes).
-    fn line(&mut self, max: usize) -> Result<String, HttpError> {
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&self.buf[..i]).into_owned();
-                self.buf.drain(..i + 2);
-                return Ok(line);
-            }
-            if self.buf.len() > max {
-                return Err(HttpError::Io("malformed response: line too long".into()));
-            }
-            if !self.fill()? {
-                return Err(HttpError::Io("the connection closed in the middle of the response".into()));
-            }
+            // The status is what counts: a body cut short (a server that closes without TLS's
+            // close_notify, a broken connection) keeps what arrived.
+            Some(Err(_)) => break,
         }
     }
-
-    /// Moves up to `n` bytes of body into `out` (bounded by MAX_BODY); returns how many were read.
-    fn take(&mut self, n: usize, out: &mut Vec<u8>) -> Result<usize, HttpError> {
-        let mut got = 0;
-        while got < n {
-            if self.buf.is_empty() && !self.fill()? {
-                break;
-            }
-            let k = self.buf.len().min(n - got);
-            let keep = k.min(MAX_BODY.saturating_sub(out.len()));
-            out.extend_from_slice(&self.buf[..keep]);
-            self.buf.drain(..k);
-            got += k;
-        }
-        Ok(got)
-    }
-}
-
-fn read_response(stream: &mut TcpStream, deadline: Instant, head_only: bool) -> Result<Response, HttpError> {
-    let mut r = Reader { stream, deadline, buf: Vec::new(), eof: false };
-    let mut resp;
-    loop {
-        let status_line = r.line(MAX_HEAD)?;
-        let mut parts = status_line.splitn(3, ' ');
-        let version = parts.next().unwrap_or("");
-        if !version.starts_with("HTTP/") {
-            return Err(HttpError::Io(format!("not an HTTP response: `{}`", truncate(&status_line, 80))));
-        }
-        let status = parts.next().and_then(|s| s.parse::<u16>().ok()).ok_or_else(|| {
-            HttpError::Io(format!("malformed status line `{}`", truncate(&status_line, 80)))
-        })?;
-        resp = Response { status, headers: Vec::new(), body: Vec::new() };
-        let mut size = status_line.len();
-        loop {
-            let line = r.line(MAX_HEAD)?;
-            if line.is_empty() {
-                break;
-            }
-            size += line.len();
-            if size > MAX_HEAD {
-                return Err(HttpError::Io("response headers too large".into()));
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                resp.headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        // Interim responses (100 Continue) are followed by the real one.
-        if !(100..200).contains(&status) || status == 101 {
-            break;
-        }
-    }
-    if head_only || resp.status == 204 || resp.status == 304 {
-        return Ok(resp);
-    }
-    let mut body = Vec::new();
-    let chunked =
-        resp.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        loop {
-            let size_line = r.line(1024)?;
-            let hex = size_line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(hex, 16)
-                .map_err(|_| HttpError::Io(format!("malformed chunk size `{}`", truncate(hex, 20))))?;
-            if size == 0 || body.len() >= MAX_BODY {
-                break;
-            }
-            if r.take(size, &mut body)? < size {
-                break;
-            }
-            let _ = r.line(16)?;
-        }
-    } else if let Some(len) = resp.header("content-length") {
-        let len =
-            len.trim().parse::<usize>().map_err(|_| HttpError::Io(format!("bad Content-Length `{len}`")))?;
-        r.take(len.min(MAX_BODY), &mut body)?;
-    } else {
-        r.take(MAX_BODY, &mut body)?;
-    }
-    resp.body = body;
     Ok(resp)
 }
 
-fn truncate(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => &s[..i],
-        None => s,
+/// The errors of a chain, io::Error's inner error included (its `source` skips it).
+fn chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut out = Vec::new();
+    let mut next = Some(e);
+    while let Some(e) = next {
+        out.push(e);
+        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
+    out
+}
+
+/// What a failed request comes to: the TLS cause first, then connect, then the rest.
+fn classify(e: &hyper_util::client::legacy::Error) -> HttpError {
+    let all = chain(e);
+    if let Some(tls) = all.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
+        return HttpError::Tls(describe_tls(tls));
+    }
+    let last = all.last().map_or_else(|| e.to_string(), |e| e.to_string());
+    if e.is_connect() {
+        return HttpError::Connect(last);
+    }
+    if let Some(h) = all.iter().find_map(|e| e.downcast_ref::<hyper::Error>()) {
+        if h.is_incomplete_message() {
+            return HttpError::Io("the connection closed in the middle of the response".into());
+        }
+        if h.is_parse() {
+            return HttpError::Io(format!("not an HTTP response: {last}"));
+        }
+    }
+    HttpError::Io(last)
+}
+
+/// A rustls error in words, with what to change when it is the usual mistake.
+pub(crate) fn describe_tls(e: &rustls::Error) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C};
+    let what = match e {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+            "the server's certificate is not signed by a CA this channel trusts (to trust a private CA, \
+             set `certificate` to its PEM file)"
+        }
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "the server's certificate has expired"
+        }
+        rustls::Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            "the server's certificate is not valid yet"
+        }
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "the server's certificate is not for this host name"
+        }
+        rustls::Error::InvalidCertificate(_) => "the server's certificate was refused",
+        rustls::Error::AlertReceived(A::CertificateRequired) => {
+            "the server requires a client certificate (set `client_certificate` and `client_key`)"
+        }
+        rustls::Error::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => {
+            "the server refused the client certificate"
+        }
+        _ => "the TLS session failed",
+    };
+    format!("{what}: {e}")
 }
 
 /// When to try a POST again.
@@ -435,6 +476,8 @@ impl RetryPolicy {
                 let retryable = r.status == 429 || (500..600).contains(&r.status);
                 (retryable, why.trim_end_matches([':', ' ']).to_string(), r.retry_after())
             }
+            // A certificate problem does not pass in the seconds of a backoff: said once, at once.
+            Err(e @ HttpError::Tls(_)) => (false, e.to_string(), None),
             Err(e) => (true, e.to_string(), None),
         };
         if !retryable {
@@ -488,7 +531,18 @@ pub(crate) fn random_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
+
+    fn request(
+        method: &str,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Response, HttpError> {
+        Client::new().send(method, url, headers, body, timeout)
+    }
 
     #[test]
     fn urls() {
@@ -501,9 +555,13 @@ mod tests {
         let u = Url::parse("http://[::1]:8080/x/").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 8080));
         assert_eq!(u.with_path("/api/v2/alerts").path, "/x/api/v2/alerts");
-        assert_eq!(u.host_header(), "[::1]:8080");
-        let e = Url::parse("https://hooks.example.com/x").unwrap_err();
-        assert!(e.contains("https is not supported") && e.contains("plain HTTP"), "{e}");
+        assert_eq!(u.authority(), "[::1]:8080");
+        let u = Url::parse("https://hooks.example.com/x").unwrap();
+        assert_eq!((u.https, u.port, u.to_string().as_str()), (true, 443, "https://hooks.example.com/x"));
+        let u = Url::parse("HTTPS://h:8443?q=1").unwrap();
+        assert_eq!(u.to_string(), "https://h:8443/?q=1");
+        assert_eq!(u.with_path("/api/v2/alerts").to_string(), "https://h:8443/api/v2/alerts");
+        assert!(Url::parse("http://h/a b").unwrap_err().contains("not a valid URL"));
         assert!(Url::parse("ftp://x").unwrap_err().contains("unsupported scheme"));
         assert!(Url::parse("localhost:80").is_err());
         assert!(Url::parse("http://:80/").is_err());
@@ -558,9 +616,11 @@ mod tests {
         assert_eq!(r.body, b"busy!");
         let req = String::from_utf8(t.join().unwrap()).unwrap();
         assert!(req.starts_with("POST /hook HTTP/1.1\r\n"), "{req}");
-        assert!(req.contains(&format!("\r\nHost: 127.0.0.1:{}\r\n", url.port)), "{req}");
-        assert!(req.contains("\r\nContent-Length: 7\r\n"), "{req}");
-        assert!(req.contains("\r\nContent-Type: application/json\r\n"), "{req}");
+        let lower = req.to_ascii_lowercase();
+        assert!(lower.contains(&format!("\r\nhost: 127.0.0.1:{}\r\n", url.port)), "{req}");
+        assert!(lower.contains("\r\ncontent-length: 7\r\n"), "{req}");
+        assert!(lower.contains("\r\ncontent-type: application/json\r\n"), "{req}");
+        assert!(lower.contains("\r\nconnection: close\r\n"), "{req}");
         assert!(req.ends_with("\r\n\r\n{\"a\":1}"), "{req}");
     }
 
@@ -579,6 +639,41 @@ mod tests {
         assert_eq!(request("POST", &url, &[], b"x", Duration::from_secs(5)).unwrap().status, 202);
         let (url, _t) = serve_once(b"SMTP nonsense\r\n\r\n");
         assert!(matches!(request("GET", &url, &[], b"", Duration::from_secs(5)), Err(HttpError::Io(_))));
+    }
+
+    #[test]
+    fn the_body_kept_is_bounded() {
+        let mut response = b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n".to_vec();
+        response.extend(std::iter::repeat_n(b'x', 100_000));
+        let (url, _t) = serve_once(Box::leak(response.into_boxed_slice()));
+        let r = request("POST", &url, &[], b"x", Duration::from_secs(5)).unwrap();
+        assert_eq!((r.status, r.body.len()), (500, MAX_BODY));
+    }
+
+    #[test]
+    fn https_to_a_plaintext_server_fails_as_tls_and_sends_nothing_in_clear() {
+        // A plain HTTP server that answers at once: the client's TLS handshake gets HTTP instead
+        // of a ServerHello, and the request is never written.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got);
+            got
+        });
+        let url = Url::parse(&format!("https://127.0.0.1:{port}/hook")).unwrap();
+        let r =
+            request("POST", &url, &[("X-Secret-Header", "s3cret")], b"{\"a\":1}", Duration::from_secs(30));
+        assert!(
+            matches!(&r, Err(HttpError::Tls(m)) if m.starts_with(&format!("127.0.0.1:{port}: "))),
+            "{r:?}"
+        );
+        let got = t.join().unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(got.first() == Some(&0x16), "a TLS record (the ClientHello) first: {got:?}");
+        assert!(!text.contains("POST") && !text.contains("s3cret") && !text.contains("{\"a\""), "{text}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ mod service;
 mod smtp;
 mod worker;
 
-pub use config::{Alerts, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig};
+pub use config::{Alerts, AlertsConfig, ChannelConfig, ChannelKind, OverrideConfig, RuleConfig, SmtpTls};
 pub use eval::{ActiveAlert, State};
 pub use notify::{Alert, AlertHandler, AlertState, DeliveryStats, Notification};
 pub use prometheus::prometheus_rules;

@@ -179,15 +179,20 @@ pub(crate) fn start(
             Some(c) => {
                 let url = || c.url.clone().unwrap_or_default();
                 let at = |e: String| format!("alerts.channels.{name}: {e}");
+                // Without files, the default TLS configuration is made on the first https request.
+                let tls = c.tls_files();
                 match c.kind {
                     ChannelKind::Console => Box::new(ConsoleChannel::new()),
                     ChannelKind::Webhook => Box::new(
                         WebhookChannel::new(&url(), c.secret.clone(), c.timeout(), c.max_retries())
+                            .and_then(|w| if tls.is_set() { w.with_tls(&tls) } else { Ok(w) })
                             .map_err(at)?,
                     ),
-                    ChannelKind::Alertmanager => {
-                        Box::new(AlertmanagerChannel::new(&url(), c.timeout()).map_err(at)?)
-                    }
+                    ChannelKind::Alertmanager => Box::new(
+                        AlertmanagerChannel::new(&url(), c.timeout())
+                            .and_then(|a| if tls.is_set() { a.with_tls(&tls) } else { Ok(a) })
+                            .map_err(at)?,
+                    ),
                     ChannelKind::Email => Box::new(
                         EmailChannel::new(SmtpSettings {
                             host: c.host.clone().unwrap_or_default(),
@@ -197,6 +202,9 @@ pub(crate) fn start(
                             username: c.username.clone(),
                             password: c.password.clone(),
                             timeout: c.timeout(),
+                            tls: c.smtp_tls(),
+                            tls_files: c.tls_files(),
+                            allow_insecure_auth: c.allow_insecure_auth,
                         })
                         .map_err(at)?,
                     ),

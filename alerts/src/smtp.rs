@@ -1,9 +1,24 @@
 //! A minimal SMTP client over `std::net::TcpStream` for the `email` channel: EHLO (HELO as a
 //! fallback), optional AUTH PLAIN, MAIL FROM, RCPT TO for each recipient, DATA with dot-stuffing,
-//! QUIT; one deadline covers the whole exchange. No STARTTLS: plain SMTP only (a local relay).
+//! QUIT; one deadline covers the whole exchange, TLS handshake included.
+//!
+//! TLS through rustls directly (a `StreamOwned` over the same socket), with the configuration of
+//! `telemark_runtime::host::tls`:
+//!
+//! - [`SmtpTls::StartTls`] (port 587): greeting, EHLO, `STARTTLS`, `220`, the handshake, then EHLO
+//!   again over TLS (RFC 3207). A server that does not offer STARTTLS gets nothing more: the
+//!   exchange fails closed, before any credential or message is sent.
+//! - [`SmtpTls::Implicit`] (SMTPS, port 465): TLS from the first byte.
+//! - [`SmtpTls::None`] (port 25): plain text, for a relay on localhost; AUTH only when the config
+//!   allowed it (`allow_insecure_auth`).
+//!
+//! A handshake that fails (an unknown CA, an expired certificate, a client certificate the server
+//! wants) ends the exchange with the TLS cause; nothing is sent in clear instead.
 
+use crate::config::SmtpTls;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One message to send.
@@ -17,10 +32,70 @@ pub(crate) struct Mail<'a> {
     /// The whole message, headers and body, with any line endings.
     pub message: &'a str,
     pub timeout: Duration,
+    /// How TLS is used.
+    pub tls: SmtpTls,
+    /// The TLS configuration (unused with [`SmtpTls::None`]).
+    pub tls_config: Option<Arc<rustls::ClientConfig>>,
+    /// AUTH without TLS is allowed (`tls: none` with `allow_insecure_auth: true`).
+    pub allow_insecure_auth: bool,
+}
+
+/// The connection: plain, or TLS over the same socket.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    /// Between the two (STARTTLS), or after a failure.
+    Gone,
+}
+
+impl Stream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Plain(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref()),
+            Stream::Gone => None,
+        }
+    }
+}
+
+fn gone() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "no connection")
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+            Stream::Gone => Err(gone()),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+            Stream::Gone => Err(gone()),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+            Stream::Gone => Err(gone()),
+        }
+    }
+}
+
+/// The rustls error inside an I/O error, if that is what it is.
+fn tls_cause(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
     deadline: Instant,
     peer: String,
@@ -37,12 +112,24 @@ impl Conn {
     }
 
     fn io(&self, what: &str, e: std::io::Error) -> String {
+        if let Some(tls) = tls_cause(&e) {
+            return format!("SMTP {}: TLS {what}: {}", self.peer, crate::http::describe_tls(tls));
+        }
         match e.kind() {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
                 format!("SMTP {}: timed out {what}", self.peer)
             }
             _ => format!("SMTP {}: {what}: {e}", self.peer),
         }
+    }
+
+    fn set_timeouts(&self, what: &str) -> Result<(), String> {
+        let t = self.left()?;
+        if let Some(tcp) = self.stream.tcp() {
+            tcp.set_read_timeout(Some(t)).map_err(|e| self.io(what, e))?;
+            tcp.set_write_timeout(Some(t)).map_err(|e| self.io(what, e))?;
+        }
+        Ok(())
     }
 
     /// Reads one reply (all its lines): the code and the text.
@@ -55,7 +142,7 @@ impl Conn {
                 return Err(format!("SMTP {}: not an SMTP reply {what}: `{}`", self.peer, line));
             };
             if !text.is_empty() {
-                text.push(' ');
+                text.push('\n');
             }
             text.push_str(line.get(4..).unwrap_or("").trim());
             if line.as_bytes().get(3) != Some(&b'-') {
@@ -74,8 +161,7 @@ impl Conn {
             if self.buf.len() > 4096 {
                 return Err(format!("SMTP {}: reply line too long {what}", self.peer));
             }
-            let t = self.left()?;
-            self.stream.set_read_timeout(Some(t)).map_err(|e| self.io(what, e))?;
+            self.set_timeouts(what)?;
             let mut chunk = [0u8; 1024];
             let n = match self.stream.read(&mut chunk) {
                 Ok(n) => n,
@@ -90,9 +176,9 @@ impl Conn {
     }
 
     fn send(&mut self, data: &[u8], what: &str) -> Result<(), String> {
-        let t = self.left()?;
-        self.stream.set_write_timeout(Some(t)).map_err(|e| self.io(what, e))?;
-        self.stream.write_all(data).map_err(|e| self.io(what, e))
+        self.set_timeouts(what)?;
+        let r = self.stream.write_all(data).and_then(|()| self.stream.flush());
+        r.map_err(|e| self.io(what, e))
     }
 
     /// Sends a command line and expects a reply with a code in `ok`. `shown` is the command as
@@ -103,9 +189,62 @@ impl Conn {
         if ok.contains(&code) {
             Ok((code, text))
         } else {
-            Err(format!("SMTP {}: {shown} rejected: {code} {text}", self.peer))
+            Err(format!("SMTP {}: {shown} rejected: {code} {}", self.peer, text.replace('\n', " ")))
         }
     }
+
+    /// EHLO (HELO when refused); the extensions the server announced, upper-cased.
+    fn hello(&mut self) -> Result<Vec<String>, String> {
+        let hello = "telemark.localdomain";
+        match self.command(&format!("EHLO {hello}"), "EHLO", &[250]) {
+            Ok((_, text)) => Ok(text.lines().skip(1).map(|l| l.trim().to_ascii_uppercase()).collect()),
+            Err(_) if matches!(self.stream, Stream::Plain(_)) => {
+                self.command(&format!("HELO {hello}"), "HELO", &[250])?;
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// TLS on the connection as it is now (from the first byte, or after STARTTLS's 220): the
+    /// handshake, completed here, within the deadline.
+    fn start_tls(&mut self, host: &str, config: Arc<rustls::ClientConfig>) -> Result<(), String> {
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("SMTP {}: TLS: `{host}` is not a valid server name: {e}", self.peer))?;
+        let tls = rustls::ClientConnection::new(config, name)
+            .map_err(|e| format!("SMTP {}: TLS: {}", self.peer, crate::http::describe_tls(&e)))?;
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(format!("SMTP {}: TLS started twice", self.peer));
+        };
+        let mut s = rustls::StreamOwned::new(tls, tcp);
+        while s.conn.is_handshaking() {
+            let t = self.left()?;
+            let _ = s.sock.set_read_timeout(Some(t));
+            let _ = s.sock.set_write_timeout(Some(t));
+            if let Err(e) = s.conn.complete_io(&mut s.sock) {
+                return Err(self.io("handshake failed", e));
+            }
+        }
+        self.stream = Stream::Tls(Box::new(s));
+        Ok(())
+    }
+}
+
+fn connect(host: &str, port: u16, deadline: Instant, peer: &str) -> Result<TcpStream, String> {
+    let addrs: Vec<SocketAddr> =
+        (host, port).to_socket_addrs().map_err(|e| format!("SMTP {peer}: {e}"))?.collect();
+    let mut last = format!("SMTP {peer}: no address");
+    for a in addrs {
+        let t = deadline.saturating_duration_since(Instant::now());
+        if t.is_zero() {
+            return Err(format!("SMTP {peer}: timed out connecting"));
+        }
+        match TcpStream::connect_timeout(&a, t) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = format!("SMTP {peer}: could not connect: {e}"),
+        }
+    }
+    Err(last)
 }
 
 /// Sends one mail; an error names the step and the server's reply.
@@ -115,36 +254,45 @@ pub(crate) fn send(m: &Mail<'_>) -> Result<(), String> {
     }
     let deadline = Instant::now() + m.timeout;
     let peer = format!("{}:{}", m.host, m.port);
-    let addrs: Vec<SocketAddr> =
-        (m.host, m.port).to_socket_addrs().map_err(|e| format!("SMTP {peer}: {e}"))?.collect();
-    let mut last = format!("SMTP {peer}: no address");
-    let mut stream = None;
-    for a in addrs {
-        let t = deadline.saturating_duration_since(Instant::now());
-        if t.is_zero() {
-            return Err(format!("SMTP {peer}: timed out connecting"));
-        }
-        match TcpStream::connect_timeout(&a, t) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = format!("SMTP {peer}: could not connect: {e}"),
-        }
+    let tls_config = || m.tls_config.clone().ok_or_else(|| format!("SMTP {peer}: TLS: no TLS configuration"));
+    let stream = connect(m.host, m.port, deadline, &peer)?;
+    let mut c = Conn { stream: Stream::Plain(stream), buf: Vec::new(), deadline, peer: peer.clone() };
+    if m.tls == SmtpTls::Implicit {
+        c.start_tls(m.host, tls_config()?)?;
     }
-    let Some(stream) = stream else {
-        return Err(last);
-    };
-    let mut c = Conn { stream, buf: Vec::new(), deadline, peer };
     let (code, text) = c.reply("waiting for the greeting")?;
     if code != 220 {
-        return Err(format!("SMTP {}: greeting {code} {text}", c.peer));
+        return Err(format!("SMTP {}: greeting {code} {}", c.peer, text.replace('\n', " ")));
     }
-    let hello = "telemark.localdomain";
-    if c.command(&format!("EHLO {hello}"), "EHLO", &[250]).is_err() {
-        c.command(&format!("HELO {hello}"), "HELO", &[250])?;
+    let mut extensions = c.hello()?;
+    if m.tls == SmtpTls::StartTls {
+        if !extensions.iter().any(|e| e == "STARTTLS") {
+            // Fail closed: nothing more is sent (no credentials, no message) to a server that
+            // would take them in clear.
+            return Err(format!(
+                "SMTP {}: the server does not offer STARTTLS, and `tls: starttls` requires it: nothing was \
+                 sent (use `tls: implicit` for an SMTPS port such as 465, or `tls: none` for a plain relay)",
+                c.peer
+            ));
+        }
+        c.command("STARTTLS", "STARTTLS", &[220])?;
+        if !c.buf.is_empty() {
+            // Anything the server sent after its 220, before the handshake, came in clear and
+            // could have been injected: it is not read as part of the TLS session.
+            return Err(format!("SMTP {}: the server sent data after its STARTTLS reply", c.peer));
+        }
+        c.start_tls(m.host, tls_config()?)?;
+        // What the server said before TLS is forgotten (RFC 3207): ask again.
+        extensions = c.hello()?;
     }
+    let _ = extensions;
     if let Some(user) = m.username.filter(|u| !u.is_empty()) {
+        if !matches!(c.stream, Stream::Tls(_)) && !m.allow_insecure_auth {
+            return Err(format!(
+                "SMTP {}: AUTH refused without TLS (the password would cross the network in clear)",
+                c.peer
+            ));
+        }
         let pass = m.password.unwrap_or("");
         let token = base64(format!("\0{user}\0{pass}").as_bytes());
         c.command(&format!("AUTH PLAIN {token}"), "AUTH PLAIN", &[235])?;
@@ -164,9 +312,10 @@ pub(crate) fn send(m: &Mail<'_>) -> Result<(), String> {
     c.send(data.as_bytes(), "sending the message")?;
     let (code, text) = c.reply("after the message")?;
     if code != 250 {
-        return Err(format!("SMTP {}: message rejected: {code} {text}", c.peer));
+        return Err(format!("SMTP {}: message rejected: {code} {}", c.peer, text.replace('\n', " ")));
     }
-    // The mail is accepted; a failing QUIT changes nothing.
+    // The mail is accepted; a failing QUIT changes nothing (nor a server that closes without
+    // TLS's close_notify after it).
     let _ = c.command("QUIT", "QUIT", &[221]);
     Ok(())
 }
@@ -341,6 +490,9 @@ mod tests {
             password: Some("pw"),
             message,
             timeout: Duration::from_secs(5),
+            tls: SmtpTls::None,
+            tls_config: None,
+            allow_insecure_auth: true,
         }
     }
 
@@ -387,6 +539,42 @@ mod tests {
         let (port, _t) = server(vec!["250 test\r\n", "250 ok\r\n", "550 no such user\r\n"]);
         let e = send(&mail(port, &to, None, "x")).unwrap_err();
         assert!(e.ends_with("RCPT TO:<a@x.org> rejected: 550 no such user"), "{e}");
+    }
+
+    #[test]
+    fn starttls_not_offered_fails_closed_before_anything_else_is_sent() {
+        let (port, t) = server(vec!["250-test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n", "235 ok\r\n"]);
+        let to = vec!["a@x.org".to_string()];
+        let mut m = mail(port, &to, Some("user"), "x");
+        m.tls = SmtpTls::StartTls;
+        let e = send(&m).unwrap_err();
+        assert!(e.contains("does not offer STARTTLS") && e.contains("nothing was sent"), "{e}");
+        assert_eq!(t.join().unwrap(), ["EHLO telemark.localdomain\r\n"], "no AUTH, no MAIL");
+        // AUTH in clear, not allowed: refused before it is sent.
+        let (port, t) = server(vec!["250-test\r\n250 AUTH PLAIN\r\n", "235 ok\r\n"]);
+        let mut m = mail(port, &to, Some("user"), "x");
+        m.allow_insecure_auth = false;
+        let e = send(&m).unwrap_err();
+        assert!(e.contains("AUTH refused without TLS"), "{e}");
+        assert_eq!(t.join().unwrap(), ["EHLO telemark.localdomain\r\n"]);
+    }
+
+    #[test]
+    fn data_in_clear_after_the_starttls_reply_is_refused() {
+        // A reply pipelined after 220 (an injection before the handshake) ends the exchange.
+        let (port, t) = server(vec!["250-test\r\n250 STARTTLS\r\n", "220 go ahead\r\n250 injected\r\n"]);
+        let to = vec!["a@x.org".to_string()];
+        let mut m = mail(port, &to, Some("user"), "x");
+        m.tls = SmtpTls::StartTls;
+        let config = telemark_runtime::host::tls::client_config(&Default::default()).unwrap();
+        m.tls_config = Some(Arc::new(config));
+        let e = send(&m).unwrap_err();
+        // (Both replies arrive in one read on loopback; were they split, the handshake would
+        // read the injected line as a TLS record and fail just the same: closed.)
+        assert!(e.contains("sent data after its STARTTLS reply") || e.contains("TLS"), "{e}");
+        let got = t.join().unwrap();
+        assert_eq!(got[..2], ["EHLO telemark.localdomain\r\n", "STARTTLS\r\n"]);
+        assert!(!got.iter().any(|l| l.contains("AUTH") || l.contains("MAIL")), "{got:?}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! A real SMTP server for alert-delivery tests: aiosmtpd (Python), started on 127.0.0.1 with a
 //! handler that prints each message it accepts — envelope sender, recipients, the authenticated
-//! login and the data — as one JSON line. Needs `python3` with `aiosmtpd` (`.ci/run` installs it:
+//! login, whether the connection was TLS when it authenticated and when it sent the data — and the
+//! data, as one JSON line. [`SmtpServer::start_tls`] serves STARTTLS (required, AUTH only after
+//! it) or implicit TLS with a [`TestPki`](super::tls::TestPki)'s server certificate. Needs `python3` with `aiosmtpd` (`.ci/run` installs it:
 //! `python3 -m pip install aiosmtpd`); without it the test fails saying so.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,13 +12,18 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 
 const SERVER: &str = r#"
-import json, sys, threading
+import json, ssl, sys, threading
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-USER, PASSWORD = sys.argv[2], sys.argv[3]
+USER, PASSWORD, MODE = sys.argv[2], sys.argv[3], sys.argv[4]
+
+def is_tls(server):
+    t = server.transport
+    return t is not None and t.get_extra_info("ssl_object") is not None
 
 def authenticator(server, session, envelope, mechanism, auth_data):
+    session.auth_tls = is_tls(server)
     ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USER
           and auth_data.password.decode() == PASSWORD)
     return AuthResult(success=ok, handled=False, auth_data=auth_data)
@@ -26,11 +33,22 @@ class Handler:
         a = session.auth_data
         login = a.login.decode() if isinstance(a, LoginPassword) else None
         print(json.dumps({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "login": login,
+                          "tls": is_tls(server), "auth_tls": getattr(session, "auth_tls", None),
                           "data": envelope.content.decode("utf-8", "replace")}), flush=True)
         return "250 OK"
 
+kw = dict(auth_require_tls=False)
+if MODE != "plain":
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[5], sys.argv[6])
+    if MODE == "starttls":
+        # STARTTLS before anything else; AUTH is not even offered before it.
+        kw = dict(tls_context=ctx, require_starttls=True, auth_require_tls=True)
+    else:
+        # TLS from the first byte (aiosmtpd's auth_require_tls only knows STARTTLS).
+        kw = dict(ssl_context=ctx, auth_require_tls=False)
 c = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]), authenticator=authenticator,
-               auth_require_tls=False, auth_required=False)
+               auth_required=False, **kw)
 c.start()
 print("READY", flush=True)
 threading.Event().wait()
@@ -45,6 +63,10 @@ pub struct ReceivedMail {
     pub rcpt_tos: Vec<String>,
     /// The AUTH login, if the client authenticated.
     pub login: Option<String>,
+    /// Whether the connection was TLS when the message was sent.
+    pub tls: bool,
+    /// Whether it was TLS when the client authenticated (`None`: no AUTH).
+    pub auth_tls: Option<bool>,
     /// The message as received (dot-stuffing undone).
     pub data: String,
 }
@@ -65,6 +87,17 @@ impl ReceivedMail {
     }
 }
 
+/// How the test server uses TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerTls {
+    /// Plain SMTP, no STARTTLS offered.
+    Plain,
+    /// STARTTLS offered and required before any other command; AUTH offered only after it.
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+}
+
 /// aiosmtpd on 127.0.0.1; killed when dropped.
 pub struct SmtpServer {
     child: Child,
@@ -81,6 +114,16 @@ impl SmtpServer {
     /// Starts aiosmtpd on a free port and waits until it listens. Panics, saying what to
     /// install, when python3 or aiosmtpd is missing.
     pub fn start() -> SmtpServer {
+        SmtpServer::launch(ServerTls::Plain, None)
+    }
+
+    /// Starts aiosmtpd with TLS (`mode`), presenting the server certificate of `pki` (for
+    /// `127.0.0.1` and `localhost`, signed by `pki.ca`).
+    pub fn start_tls(mode: ServerTls, pki: &super::tls::TestPki) -> SmtpServer {
+        SmtpServer::launch(mode, Some((pki.server_cert.clone(), pki.server_key.clone())))
+    }
+
+    fn launch(mode: ServerTls, cert: Option<(std::path::PathBuf, std::path::PathBuf)>) -> SmtpServer {
         let probe = Command::new("python3").args(["-c", "import aiosmtpd"]).output();
         match probe {
             Err(e) => panic!(
@@ -95,8 +138,18 @@ impl SmtpServer {
             Ok(_) => {}
         }
         let port = free_port();
+        let mode_arg = match mode {
+            ServerTls::Plain => "plain",
+            ServerTls::StartTls => "starttls",
+            ServerTls::Implicit => "implicit",
+        };
+        let mut args: Vec<String> = ["-u", "-c", SERVER].iter().map(|s| s.to_string()).collect();
+        args.extend([port.to_string(), SMTP_USER.into(), SMTP_PASSWORD.into(), mode_arg.into()]);
+        if let Some((cert, key)) = cert {
+            args.extend([cert.display().to_string(), key.display().to_string()]);
+        }
         let mut child = Command::new("python3")
-            .args(["-u", "-c", SERVER, &port.to_string(), SMTP_USER, SMTP_PASSWORD])
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -130,6 +183,8 @@ impl SmtpServer {
                         .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
                         .unwrap_or_default(),
                     login: v["login"].as_str().map(String::from),
+                    tls: v["tls"].as_bool().unwrap_or(false),
+                    auth_tls: v["auth_tls"].as_bool(),
                     data: v["data"].as_str().unwrap_or("").to_string(),
                 };
                 let (l, cv) = &*m2;

@@ -9,10 +9,11 @@
 //! if the process stops, its alerts resolve by themselves a few minutes later. A resolved alert
 //! is sent with `endsAt` at its resolution time.
 
-use crate::http::{RetryPolicy, Tcp, Transport, Url};
+use crate::http::{Client, RetryPolicy, Transport, Url};
 use crate::notify::{rfc3339, AlertHandler, AlertState, DispatchSettings, Notification};
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime};
+use telemark_runtime::host::tls::TlsFiles;
 
 /// POSTs alerts to Alertmanager's API (v2).
 pub struct AlertmanagerChannel {
@@ -38,7 +39,8 @@ impl std::fmt::Debug for AlertmanagerChannel {
 impl AlertmanagerChannel {
     /// A channel to the Alertmanager at `url` (its base, `http://alertmanager:9093`; the path
     /// `/api/v2/alerts` is added unless the URL already ends with it), each request within
-    /// `timeout`, with up to 2 retries on 5xx, 429 or no answer. `http://` only.
+    /// `timeout`, with up to 2 retries on 5xx, 429 or no answer. `https://` (verified; see
+    /// [`AlertmanagerChannel::with_tls`]) or `http://`.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
         let base = Url::parse(url)?;
         let url = if base.path.trim_end_matches('/').ends_with("/api/v2/alerts") {
@@ -52,9 +54,18 @@ impl AlertmanagerChannel {
             resend: Duration::from_secs(60),
             generator_url: String::new(),
             retry: RetryPolicy { max_retries: 2, ..RetryPolicy::default() },
-            transport: Box::new(Tcp),
+            transport: Box::new(Client::new()),
             sleep: Box::new(std::thread::sleep),
         })
+    }
+
+    /// Sets the TLS of `https://`: only the CA in `files.ca` is trusted (instead of the
+    /// platform's roots), and `files.client_certificate` with `files.client_key` is presented for
+    /// mutual TLS. A TLS failure sends nothing and is not retried. An error names the file and
+    /// what is wrong with it.
+    pub fn with_tls(mut self, files: &TlsFiles) -> Result<Self, String> {
+        self.transport = Box::new(Client::with_tls(files)?);
+        Ok(self)
     }
 
     /// How often alerts that still fire are sent again (1 min by default; at least 1 s). Their
@@ -175,7 +186,9 @@ mod tests {
         assert_eq!(c.url(), "http://am:9093/am/api/v2/alerts");
         let c = AlertmanagerChannel::new("http://am:9093/api/v2/alerts", Duration::from_secs(1)).unwrap();
         assert_eq!(c.url(), "http://am:9093/api/v2/alerts");
-        assert!(AlertmanagerChannel::new("https://am", Duration::from_secs(1)).is_err());
+        let c = AlertmanagerChannel::new("https://am", Duration::from_secs(1)).unwrap();
+        assert_eq!(c.url(), "https://am/api/v2/alerts");
+        assert!(AlertmanagerChannel::new("ftp://am", Duration::from_secs(1)).is_err());
     }
 
     #[test]

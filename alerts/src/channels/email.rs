@@ -1,20 +1,26 @@
 //! The `email` channel: one plain-text mail per notification, over SMTP.
 //!
 //! The subject is the notification's title (`[FIRING:2] checkout_p99_latency (critical)`), the
-//! body its readable rendering. SMTP is spoken in plain text (no STARTTLS): point it at a local
-//! relay. A failure (refused, timed out, a rejected command) is counted as failed; there is no
-//! retry.
+//! body its readable rendering. TLS by [`SmtpTls`]: STARTTLS by default (required: a server that
+//! does not offer it gets nothing), implicit TLS (SMTPS), or none for a local relay — where AUTH
+//! is refused unless explicitly allowed, since the password would cross the network in clear.
+//! Certificates are verified with the platform's roots, or only the CA of [`TlsFiles::ca`]; a
+//! client certificate can be presented for mutual TLS. A failure (refused, timed out, a TLS
+//! handshake, a rejected command) is counted as failed; there is no retry.
 
+pub use crate::config::SmtpTls;
 use crate::notify::{AlertHandler, Notification};
 use crate::smtp;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use telemark_runtime::host::tls::{client_config, TlsFiles};
 
 /// Where and how to send mail.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpSettings {
     /// The SMTP server's host name or address.
     pub host: String,
-    /// Its port (25, or 587 for submission).
+    /// Its port ([`SmtpTls::default_port`]: 587 for STARTTLS, 465 for implicit TLS, 25 without).
     pub port: u16,
     /// The sender: `alerts@example.com` or `Telemark <alerts@example.com>`.
     pub from: String,
@@ -24,21 +30,31 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     /// For AUTH PLAIN.
     pub password: Option<String>,
-    /// The longest a whole exchange with the server may take.
+    /// The longest a whole exchange with the server may take (TLS handshake included).
     pub timeout: Duration,
+    /// How TLS is used (STARTTLS by default).
+    pub tls: SmtpTls,
+    /// The CA to trust instead of the platform's roots, and a client certificate for mutual TLS.
+    pub tls_files: TlsFiles,
+    /// With [`SmtpTls::None`], allows AUTH (the password then crosses the network in clear).
+    pub allow_insecure_auth: bool,
 }
 
 impl Default for SmtpSettings {
-    /// `localhost:25`, no sender, no recipient, no authentication, 10 s.
+    /// `localhost:587` with STARTTLS and the platform's roots, no sender, no recipient, no
+    /// authentication, 10 s.
     fn default() -> Self {
         SmtpSettings {
             host: "localhost".into(),
-            port: 25,
+            port: SmtpTls::StartTls.default_port(),
             from: String::new(),
             to: Vec::new(),
             username: None,
             password: None,
             timeout: Duration::from_secs(10),
+            tls: SmtpTls::StartTls,
+            tls_files: TlsFiles::default(),
+            allow_insecure_auth: false,
         }
     }
 }
@@ -53,18 +69,29 @@ impl std::fmt::Debug for SmtpSettings {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
             .field("timeout", &self.timeout)
+            .field("tls", &self.tls)
+            .field("tls_files", &self.tls_files)
+            .field("allow_insecure_auth", &self.allow_insecure_auth)
             .finish()
     }
 }
 
 /// Mails each notification.
-#[derive(Debug)]
 pub struct EmailChannel {
     settings: SmtpSettings,
+    /// The rustls configuration (none with [`SmtpTls::None`]).
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for EmailChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailChannel").field("settings", &self.settings).finish_non_exhaustive()
+    }
 }
 
 impl EmailChannel {
-    /// An email channel; an error when there is no host, sender or recipient.
+    /// An email channel; an error when there is no host, sender or recipient, when AUTH would be
+    /// sent without TLS and that is not allowed, or when a TLS file is missing or wrong.
     pub fn new(settings: SmtpSettings) -> Result<Self, String> {
         if settings.host.trim().is_empty() {
             return Err("email channel: no SMTP host".into());
@@ -75,7 +102,19 @@ impl EmailChannel {
         if settings.to.iter().all(|t| smtp::address(t).is_empty()) {
             return Err("email channel: no recipient (`to`)".into());
         }
-        Ok(EmailChannel { settings })
+        let has_auth = settings.username.as_deref().is_some_and(|u| !u.is_empty());
+        if settings.tls == SmtpTls::None && has_auth && !settings.allow_insecure_auth {
+            let why = "email channel: AUTH without TLS would send the password in clear text; use \
+                       STARTTLS or implicit TLS, or allow it explicitly (allow_insecure_auth)";
+            return Err(why.into());
+        }
+        let tls = match settings.tls {
+            SmtpTls::None => None,
+            _ => {
+                Some(Arc::new(client_config(&settings.tls_files).map_err(|e| format!("email channel: {e}"))?))
+            }
+        };
+        Ok(EmailChannel { settings, tls })
     }
 
     /// The subject of the mail for `n`.
@@ -103,6 +142,9 @@ impl AlertHandler for EmailChannel {
             password: s.password.as_deref(),
             message: &message,
             timeout: s.timeout,
+            tls: s.tls,
+            tls_config: self.tls.clone(),
+            allow_insecure_auth: s.allow_insecure_auth,
         })
     }
 }
@@ -114,6 +156,18 @@ mod tests {
     #[test]
     fn settings_are_checked_and_the_password_never_shown() {
         let ok = SmtpSettings { from: "a@x.org".into(), to: vec!["b@y.org".into()], ..Default::default() };
+        assert_eq!((ok.tls, ok.port), (SmtpTls::StartTls, 587));
+        let plain_auth = SmtpSettings {
+            tls: SmtpTls::None,
+            username: Some("u".into()),
+            password: Some("p".into()),
+            ..ok.clone()
+        };
+        assert!(EmailChannel::new(plain_auth.clone()).unwrap_err().contains("in clear text"));
+        assert!(EmailChannel::new(SmtpSettings { allow_insecure_auth: true, ..plain_auth }).is_ok());
+        let missing = TlsFiles { ca: Some("/nonexistent/ca.pem".into()), ..TlsFiles::default() };
+        let e = EmailChannel::new(SmtpSettings { tls_files: missing, ..ok.clone() }).unwrap_err();
+        assert!(e.contains("CA certificate `/nonexistent/ca.pem`"), "{e}");
         assert!(EmailChannel::new(ok.clone()).is_ok());
         assert!(EmailChannel::new(SmtpSettings { to: vec![], ..ok.clone() })
             .unwrap_err()

@@ -7,8 +7,9 @@
 //! - [`alertmanager`]: the alerts themselves, POSTed to a Prometheus Alertmanager's
 //!   `/api/v2/alerts`, which then groups and routes them.
 //!
-//! The HTTP channels speak plain `http://` only (telemark carries no TLS stack); the email channel
-//! speaks SMTP without STARTTLS. Each runs on its channel's own delivery thread.
+//! The HTTP channels speak `https://` (verified with rustls) and `http://`; the email channel speaks
+//! SMTP with STARTTLS (the default), implicit TLS, or none. [`TlsFiles`] sets a channel's CA and
+//! client certificate. Each runs on its channel's own delivery thread.
 
 pub mod alertmanager;
 pub mod console;
@@ -18,4 +19,7 @@ pub mod webhook;
 pub use alertmanager::AlertmanagerChannel;
 pub use console::ConsoleChannel;
 pub use email::{EmailChannel, SmtpSettings};
+/// The CA and client certificate files of a channel's TLS (`certificate`, `client_certificate`,
+/// `client_key` in the config).
+pub use telemark_runtime::host::tls::TlsFiles;
 pub use webhook::WebhookChannel;

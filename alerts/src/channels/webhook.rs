@@ -28,9 +28,15 @@
 //! backoff and jitter (a `Retry-After` in seconds is honoured, up to the longest delay); any other
 //! 4xx is not retried, and a redirect (3xx) is never followed: it fails the delivery.
 //!
+//! `https://` URLs are verified with the platform's roots (Mozilla's when it has none), or only
+//! the CA given with [`WebhookChannel::with_tls`], which also sets a client certificate for mutual
+//! TLS. A TLS failure (an unknown CA, an expired certificate or one for another name, a client
+//! certificate the server wants and did not get) sends nothing, never falls back to plaintext, and
+//! is not retried: the delivery fails at once with the TLS cause.
+//!
 //! [Standard Webhooks]: https://www.standardwebhooks.com
 
-use crate::http::{RetryPolicy, Tcp, Transport, Url};
+use crate::http::{Client, RetryPolicy, Transport, Url};
 use crate::notify::{rfc3339, AlertHandler, AlertState, Notification};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -40,6 +46,7 @@ use sha2::Sha256;
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use telemark_runtime::host::tls::TlsFiles;
 
 /// The header with the notification's id (the same on every attempt).
 pub const ID_HEADER: &str = "webhook-id";
@@ -148,7 +155,7 @@ impl std::fmt::Debug for WebhookChannel {
 }
 
 impl WebhookChannel {
-    /// A webhook to `url` (`http://` only: an `https://` URL is an error saying so), signed with
+    /// A webhook to `url` (`https://` or `http://`), signed with
     /// `secret` when there is one (`whsec_<base64>` or text; empty, or a key under
     /// [`MIN_KEY_BYTES`] bytes, is an error), each request within `timeout`, and up to
     /// `max_retries` retries (backoff from 500 ms, doubled each time, at most 30 s).
@@ -165,9 +172,17 @@ impl WebhookChannel {
             timeout,
             retry: RetryPolicy { max_retries, ..RetryPolicy::default() },
             external_url: String::new(),
-            transport: Box::new(Tcp),
+            transport: Box::new(Client::new()),
             sleep: Box::new(std::thread::sleep),
         })
+    }
+
+    /// Sets the TLS of `https://`: only the CA in `files.ca` is trusted (instead of the
+    /// platform's roots), and `files.client_certificate` with `files.client_key` is presented for
+    /// mutual TLS. An error names the file and what is wrong with it.
+    pub fn with_tls(mut self, files: &TlsFiles) -> Result<Self, String> {
+        self.transport = Box::new(Client::with_tls(files)?);
+        Ok(self)
     }
 
     /// Sets the backoff: the first delay (doubled on each retry, with jitter) and the longest
@@ -519,9 +534,16 @@ mod tests {
     }
 
     #[test]
-    fn https_is_refused_clearly() {
-        let e =
-            WebhookChannel::new("https://hooks.example.com/x", None, Duration::from_secs(1), 0).unwrap_err();
-        assert!(e.contains("https is not supported"), "{e}");
+    fn https_is_accepted_and_a_tls_failure_is_not_retried() {
+        let c = WebhookChannel::new("https://hooks.example.com/x", None, Duration::from_secs(1), 0).unwrap();
+        assert_eq!(c.url(), "https://hooks.example.com/x");
+        let (mut ch, log, slept) = channel(vec![Err(HttpError::Tls("127.0.0.1:1: expired".into()))], None);
+        let e = ch.notify(&note()).unwrap_err();
+        assert_eq!(e, "webhook http://127.0.0.1:1/hook: TLS: 127.0.0.1:1: expired");
+        assert_eq!((log.lock().unwrap().len(), slept.lock().unwrap().len()), (1, 0));
+        // A missing file is an error naming it.
+        let files = TlsFiles { ca: Some("/nonexistent/ca.pem".into()), ..TlsFiles::default() };
+        let e = c.with_tls(&files).unwrap_err();
+        assert!(e.starts_with("CA certificate `/nonexistent/ca.pem`"), "{e}");
     }
 }
