@@ -10,8 +10,8 @@
 use std::net::TcpListener;
 use std::time::Instant;
 use telemark::{traced, Config};
-use telemark_tests::webhook::{Reply, WebhookServer};
 use telemark_tests as support;
+use telemark_tests::webhook::{Reply, WebhookServer};
 
 /// What the rule watches: one failure makes it fire.
 #[traced]
@@ -47,6 +47,17 @@ fn each_notification_is_delivered_once_or_counted_and_the_caller_does_not_wait()
     hang.set_default(Reply::Hang);
     let closed = support::dead_endpoint();
     let smtp_down = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // An SMTP server that refuses for good (554 at the greeting): not worth a retry.
+    let refusing = TcpListener::bind("127.0.0.1:0").unwrap();
+    let smtp_refuses = refusing.local_addr().unwrap().port();
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = refused.clone();
+    std::thread::spawn(move || {
+        for mut conn in refusing.incoming().flatten() {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = std::io::Write::write_all(&mut conn, b"554 5.7.1 not for you\r\n");
+        }
+    });
     let yaml = format!(
         "
 service: {{name: alert-faults}}
@@ -58,12 +69,13 @@ alerts:
     - function: alert_faults::declined
       condition: errors > 0
       window: 10m
-      notify: [flaky, hang, closed, smtp_down]
+      notify: [flaky, hang, closed, smtp_down, smtp_refuses]
   channels:
     flaky: {{kind: webhook, url: \"{flaky}\", timeout: 5s, max_retries: 3}}
     hang: {{kind: webhook, url: \"{hang}\", timeout: 500ms, max_retries: 1}}
     closed: {{kind: webhook, url: \"{closed}/hook\", timeout: 500ms, max_retries: 1}}
     smtp_down: {{kind: email, host: 127.0.0.1, port: {smtp_down}, from: telemark@example.com, to: [oncall@example.com], timeout: 500ms, max_retries: 1}}
+    smtp_refuses: {{kind: email, host: 127.0.0.1, port: {smtp_refuses}, tls: none, from: telemark@example.com, to: [oncall@example.com], timeout: 500ms, max_retries: 3}}
 ",
         flaky = flaky.url("/hook"),
         hang = hang.url("/hook"),
@@ -92,18 +104,28 @@ alerts:
     // only way to know (another thread's schedule).
     let stats = support::eventually("every channel settled", || {
         let d = telemark::alerts::delivery();
-        let settled = ["flaky", "hang", "closed", "smtp_down"]
+        let settled = ["flaky", "hang", "closed", "smtp_down", "smtp_refuses"]
             .iter()
             .all(|c| d.channel(c).is_some_and(|s| s.queued == 0 && s.sent + s.failed >= 1));
         settled.then_some(d)
     });
     let ch = |c: &str| stats.channel(c).cloned().unwrap();
     assert_eq!((ch("flaky").sent, ch("flaky").failed, ch("flaky").dropped), (1, 0, 0), "{:?}", ch("flaky"));
-    for c in ["hang", "closed", "smtp_down"] {
+    for (c, attempts) in
+        [("hang", "after 2 attempts"), ("closed", "after 2 attempts"), ("smtp_down", "after 2 attempts")]
+    {
         let s = ch(c);
         assert_eq!((s.sent, s.failed, s.dropped), (0, 1, 0), "{c}: {s:?}");
-        println!("{c}: failed once: {}", s.last_error.unwrap_or_default());
+        let err = s.last_error.unwrap_or_default();
+        assert!(err.contains(attempts), "{c}: {err}");
+        println!("{c}: failed once: {err}");
     }
+    // Refused for good: one attempt, however many retries are allowed.
+    let s = ch("smtp_refuses");
+    assert_eq!((s.sent, s.failed, s.dropped), (0, 1, 0), "{s:?}");
+    let err = s.last_error.unwrap_or_default();
+    assert!(err.contains("554") && !err.contains("attempts"), "{err}");
+    assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 1, "not retried");
     assert_eq!(flaky.requests().len(), 4, "delivered once: no request after the 200");
     let hung = hang.requests().len();
     assert_eq!(hung, 2, "the silent webhook: the attempt and its one retry");

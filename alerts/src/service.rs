@@ -181,6 +181,7 @@ pub(crate) fn start(
                 let at = |e: String| format!("alerts.channels.{name}: {e}");
                 // Without files, the default TLS configuration is made on the first https request.
                 let tls = c.tls_files();
+                let retry = crate::http::RetryPolicy::default();
                 match c.kind {
                     ChannelKind::Console => Box::new(ConsoleChannel::new()),
                     ChannelKind::Webhook => Box::new(
@@ -190,6 +191,7 @@ pub(crate) fn start(
                     ),
                     ChannelKind::Alertmanager => Box::new(
                         AlertmanagerChannel::new(&url(), c.timeout())
+                            .map(|a| a.with_retries(c.max_retries(), retry.base, retry.max_delay))
                             .and_then(|a| if tls.is_set() { a.with_tls(&tls) } else { Ok(a) })
                             .map_err(at)?,
                     ),
@@ -206,6 +208,7 @@ pub(crate) fn start(
                             tls_files: c.tls_files(),
                             allow_insecure_auth: c.allow_insecure_auth,
                         })
+                        .map(|e| e.with_retries(c.max_retries(), retry.base, retry.max_delay))
                         .map_err(at)?,
                     ),
                 }

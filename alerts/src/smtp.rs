@@ -16,6 +16,7 @@
 //! wants) ends the exchange with the TLS cause; nothing is sent in clear instead.
 
 use crate::config::SmtpTls;
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -94,14 +95,25 @@ fn tls_cause(e: &std::io::Error) -> Option<&rustls::Error> {
     e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
-struct Conn {
+struct Conn<'a> {
     stream: Stream,
     buf: Vec<u8>,
     deadline: Instant,
     peer: String,
+    /// Set when the failure will not go away by trying again: the server refused for good (a 5xx
+    /// reply), TLS failed, or the server cannot be used safely (no STARTTLS).
+    permanent: &'a Cell<bool>,
 }
 
-impl Conn {
+/// Why a mail was not sent, and whether trying again may help.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub message: String,
+    /// False for a permanent failure: a 5xx reply, TLS, a server without STARTTLS.
+    pub transient: bool,
+}
+
+impl Conn<'_> {
     fn left(&self) -> Result<Duration, String> {
         let d = self.deadline.saturating_duration_since(Instant::now());
         if d.is_zero() {
@@ -113,6 +125,7 @@ impl Conn {
 
     fn io(&self, what: &str, e: std::io::Error) -> String {
         if let Some(tls) = tls_cause(&e) {
+            self.permanent.set(true);
             return format!("SMTP {}: TLS {what}: {}", self.peer, crate::http::describe_tls(tls));
         }
         match e.kind() {
@@ -189,6 +202,7 @@ impl Conn {
         if ok.contains(&code) {
             Ok((code, text))
         } else {
+            self.permanent.set(code >= 500);
             Err(format!("SMTP {}: {shown} rejected: {code} {}", self.peer, text.replace('\n', " ")))
         }
     }
@@ -209,10 +223,15 @@ impl Conn {
     /// TLS on the connection as it is now (from the first byte, or after STARTTLS's 220): the
     /// handshake, completed here, within the deadline.
     fn start_tls(&mut self, host: &str, config: Arc<rustls::ClientConfig>) -> Result<(), String> {
-        let name = rustls::pki_types::ServerName::try_from(host.to_string())
-            .map_err(|e| format!("SMTP {}: TLS: `{host}` is not a valid server name: {e}", self.peer))?;
+        let refuse = |why: String| {
+            self.permanent.set(true);
+            why
+        };
+        let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+            refuse(format!("SMTP {}: TLS: `{host}` is not a valid server name: {e}", self.peer))
+        })?;
         let tls = rustls::ClientConnection::new(config, name)
-            .map_err(|e| format!("SMTP {}: TLS: {}", self.peer, crate::http::describe_tls(&e)))?;
+            .map_err(|e| refuse(format!("SMTP {}: TLS: {}", self.peer, crate::http::describe_tls(&e))))?;
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(format!("SMTP {}: TLS started twice", self.peer));
         };
@@ -247,21 +266,30 @@ fn connect(host: &str, port: u16, deadline: Instant, peer: &str) -> Result<TcpSt
     Err(last)
 }
 
-/// Sends one mail; an error names the step and the server's reply.
-pub(crate) fn send(m: &Mail<'_>) -> Result<(), String> {
+/// Sends one mail; an error names the step and the server's reply, and says whether trying again
+/// may help.
+pub(crate) fn send(m: &Mail<'_>) -> Result<(), Failure> {
+    let permanent = Cell::new(false);
+    exchange(m, &permanent).map_err(|message| Failure { message, transient: !permanent.get() })
+}
+
+fn exchange(m: &Mail<'_>, permanent: &Cell<bool>) -> Result<(), String> {
     if m.to.is_empty() {
+        permanent.set(true);
         return Err("no recipient".into());
     }
     let deadline = Instant::now() + m.timeout;
     let peer = format!("{}:{}", m.host, m.port);
     let tls_config = || m.tls_config.clone().ok_or_else(|| format!("SMTP {peer}: TLS: no TLS configuration"));
     let stream = connect(m.host, m.port, deadline, &peer)?;
-    let mut c = Conn { stream: Stream::Plain(stream), buf: Vec::new(), deadline, peer: peer.clone() };
+    let mut c =
+        Conn { stream: Stream::Plain(stream), buf: Vec::new(), deadline, peer: peer.clone(), permanent };
     if m.tls == SmtpTls::Implicit {
         c.start_tls(m.host, tls_config()?)?;
     }
     let (code, text) = c.reply("waiting for the greeting")?;
     if code != 220 {
+        permanent.set(code >= 500);
         return Err(format!("SMTP {}: greeting {code} {}", c.peer, text.replace('\n', " ")));
     }
     let mut extensions = c.hello()?;
@@ -269,6 +297,7 @@ pub(crate) fn send(m: &Mail<'_>) -> Result<(), String> {
         if !extensions.iter().any(|e| e == "STARTTLS") {
             // Fail closed: nothing more is sent (no credentials, no message) to a server that
             // would take them in clear.
+            permanent.set(true);
             return Err(format!(
                 "SMTP {}: the server does not offer STARTTLS, and `tls: starttls` requires it: nothing was \
                  sent (use `tls: implicit` for an SMTPS port such as 465, or `tls: none` for a plain relay)",
@@ -279,6 +308,7 @@ pub(crate) fn send(m: &Mail<'_>) -> Result<(), String> {
         if !c.buf.is_empty() {
             // Anything the server sent after its 220, before the handshake, came in clear and
             // could have been injected: it is not read as part of the TLS session.
+            permanent.set(true);
             return Err(format!("SMTP {}: the server sent data after its STARTTLS reply", c.peer));
         }
         c.start_tls(m.host, tls_config()?)?;
@@ -288,6 +318,7 @@ pub(crate) fn send(m: &Mail<'_>) -> Result<(), String> {
     let _ = extensions;
     if let Some(user) = m.username.filter(|u| !u.is_empty()) {
         if !matches!(c.stream, Stream::Tls(_)) && !m.allow_insecure_auth {
+            permanent.set(true);
             return Err(format!(
                 "SMTP {}: AUTH refused without TLS (the password would cross the network in clear)",
                 c.peer
@@ -312,6 +343,7 @@ pub(crate) fn send(m: &Mail<'_>) -> Result<(), String> {
     c.send(data.as_bytes(), "sending the message")?;
     let (code, text) = c.reply("after the message")?;
     if code != 250 {
+        permanent.set(code >= 500);
         return Err(format!("SMTP {}: message rejected: {code} {}", c.peer, text.replace('\n', " ")));
     }
     // The mail is accepted; a failing QUIT changes nothing (nor a server that closes without
@@ -534,10 +566,10 @@ mod tests {
     fn a_rejection_names_the_step_and_hides_credentials() {
         let (port, _t) = server(vec!["250 test\r\n", "535 5.7.8 bad credentials\r\n"]);
         let to = vec!["a@x.org".to_string()];
-        let e = send(&mail(port, &to, Some("user"), "x")).unwrap_err();
+        let e = send(&mail(port, &to, Some("user"), "x")).unwrap_err().message;
         assert_eq!(e, format!("SMTP 127.0.0.1:{port}: AUTH PLAIN rejected: 535 5.7.8 bad credentials"));
         let (port, _t) = server(vec!["250 test\r\n", "250 ok\r\n", "550 no such user\r\n"]);
-        let e = send(&mail(port, &to, None, "x")).unwrap_err();
+        let e = send(&mail(port, &to, None, "x")).unwrap_err().message;
         assert!(e.ends_with("RCPT TO:<a@x.org> rejected: 550 no such user"), "{e}");
     }
 
@@ -547,14 +579,14 @@ mod tests {
         let to = vec!["a@x.org".to_string()];
         let mut m = mail(port, &to, Some("user"), "x");
         m.tls = SmtpTls::StartTls;
-        let e = send(&m).unwrap_err();
+        let e = send(&m).unwrap_err().message;
         assert!(e.contains("does not offer STARTTLS") && e.contains("nothing was sent"), "{e}");
         assert_eq!(t.join().unwrap(), ["EHLO telemark.localdomain\r\n"], "no AUTH, no MAIL");
         // AUTH in clear, not allowed: refused before it is sent.
         let (port, t) = server(vec!["250-test\r\n250 AUTH PLAIN\r\n", "235 ok\r\n"]);
         let mut m = mail(port, &to, Some("user"), "x");
         m.allow_insecure_auth = false;
-        let e = send(&m).unwrap_err();
+        let e = send(&m).unwrap_err().message;
         assert!(e.contains("AUTH refused without TLS"), "{e}");
         assert_eq!(t.join().unwrap(), ["EHLO telemark.localdomain\r\n"]);
     }
@@ -568,7 +600,7 @@ mod tests {
         m.tls = SmtpTls::StartTls;
         let config = telemark_runtime::host::tls::client_config(&Default::default()).unwrap();
         m.tls_config = Some(Arc::new(config));
-        let e = send(&m).unwrap_err();
+        let e = send(&m).unwrap_err().message;
         // (Both replies arrive in one read on loopback; were they split, the handshake would
         // read the injected line as a TLS record and fail just the same: closed.)
         assert!(e.contains("sent data after its STARTTLS reply") || e.contains("TLS"), "{e}");
@@ -597,7 +629,7 @@ mod tests {
     fn dead_and_silent_servers_fail_within_the_timeout() {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let to = vec!["a@x.org".to_string()];
-        let e = send(&mail(port, &to, None, "x")).unwrap_err();
+        let e = send(&mail(port, &to, None, "x")).unwrap_err().message;
         assert!(e.contains("could not connect"), "{e}");
         // Connects, never greets: the listener never takes the connection (it waits in the
         // backlog while `l` lives), so only the exchange's own deadline can end it — it returning,
@@ -613,7 +645,7 @@ mod tests {
         });
         let e =
             rx.recv_timeout(Duration::from_secs(60)).expect("the exchange ends at its deadline").unwrap_err();
-        assert!(e.contains("timed out"), "{e}");
+        assert!(e.message.contains("timed out") && e.transient, "{e:?}");
         drop(l);
     }
 }

@@ -5,8 +5,9 @@
 //! does not offer it gets nothing), implicit TLS (SMTPS), or none for a local relay — where AUTH
 //! is refused unless explicitly allowed, since the password would cross the network in clear.
 //! Certificates are verified with the platform's roots, or only the CA of [`TlsFiles::ca`]; a
-//! client certificate can be presented for mutual TLS. A failure (refused, timed out, a TLS
-//! handshake, a rejected command) is counted as failed; there is no retry.
+//! client certificate can be presented for mutual TLS. A failure that may go away (no
+//! connection, a timeout, a 4xx reply) is retried up to `max_retries` times with backoff; a 5xx
+//! reply, a TLS failure or a server without STARTTLS is not. Then it is counted as failed.
 
 pub use crate::config::SmtpTls;
 use crate::notify::{AlertHandler, Notification};
@@ -81,6 +82,10 @@ pub struct EmailChannel {
     settings: SmtpSettings,
     /// The rustls configuration (none with [`SmtpTls::None`]).
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Attempts after a failed one (for a failure that may go away: no connection, a timeout, a
+    /// 4xx reply), and the backoff.
+    retry: crate::http::RetryPolicy,
+    sleep: Box<dyn FnMut(Duration) + Send>,
 }
 
 impl std::fmt::Debug for EmailChannel {
@@ -114,7 +119,22 @@ impl EmailChannel {
                 Some(Arc::new(client_config(&settings.tls_files).map_err(|e| format!("email channel: {e}"))?))
             }
         };
-        Ok(EmailChannel { settings, tls })
+        let retry = crate::http::RetryPolicy { max_retries: 0, ..Default::default() };
+        Ok(EmailChannel { settings, tls, retry, sleep: Box::new(std::thread::sleep) })
+    }
+
+    /// Retries a failure that may go away (no connection, a timeout, a 4xx reply; never a 5xx
+    /// reply or a TLS failure) up to `max_retries` times, waiting `base` and then twice as long
+    /// each time (jittered) up to `max_delay`. None by default.
+    pub fn with_retries(mut self, max_retries: u32, base: Duration, max_delay: Duration) -> Self {
+        self.retry = crate::http::RetryPolicy { max_retries, base, max_delay };
+        self
+    }
+
+    /// Replaces the pause between attempts (tests count the pauses instead of taking them).
+    pub fn with_sleep(mut self, sleep: impl FnMut(Duration) + Send + 'static) -> Self {
+        self.sleep = Box::new(sleep);
+        self
     }
 
     /// The subject of the mail for `n`.
@@ -133,7 +153,7 @@ impl AlertHandler for EmailChannel {
     fn notify(&mut self, n: &Notification) -> Result<(), String> {
         let s = &self.settings;
         let message = self.message(n, SystemTime::now());
-        smtp::send(&smtp::Mail {
+        let mail = smtp::Mail {
             host: &s.host,
             port: s.port,
             from: &s.from,
@@ -145,7 +165,24 @@ impl AlertHandler for EmailChannel {
             tls: s.tls,
             tls_config: self.tls.clone(),
             allow_insecure_auth: s.allow_insecure_auth,
-        })
+        };
+        let mut attempt = 0;
+        let mut wait = self.retry.base;
+        loop {
+            match smtp::send(&mail) {
+                Ok(()) => return Ok(()),
+                Err(f) if f.transient && attempt < self.retry.max_retries => {
+                    let jittered = wait.mul_f64(0.5 + crate::http::random_unit() / 2.0);
+                    (self.sleep)(jittered.min(self.retry.max_delay));
+                    wait = (wait * 2).min(self.retry.max_delay);
+                    attempt += 1;
+                }
+                Err(f) if attempt > 0 => {
+                    return Err(format!("{} (after {} attempts)", f.message, attempt + 1))
+                }
+                Err(f) => return Err(f.message),
+            }
+        }
     }
 }
 

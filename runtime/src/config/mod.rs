@@ -7,6 +7,7 @@ pub(crate) mod check;
 mod read;
 mod sections;
 
+#[cfg(feature = "otlp")]
 pub(crate) use read::percent_decode;
 #[doc(hidden)] // for telemark-alerts (`telemark_runtime::host`)
 pub use read::{de_duration, de_span, from_yaml_text, scalar_text};

@@ -2,6 +2,9 @@
 //! [`FinishedSpan`] or [`LogEntry`], or straight from the record the caller's thread wrote
 //! (`collector::decode`), so that such an exporter needs no owned copy of what it encodes.
 
+// Only the OTLP exporter reads every part of a view.
+#![cfg_attr(not(feature = "otlp"), allow(dead_code))]
+
 use super::{CodeLocation, FinishedSpan, LogEntry};
 use crate::caller::callsite::{SpanKind, Status};
 use crate::caller::ids::{SpanId, TraceId};
