@@ -15,6 +15,7 @@ use super::health::{cause, Signal};
 use super::wire::read::{fields, Field};
 use super::OtlpSettings;
 use crate::config::Protocol;
+use crate::stats::Cause;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, TE, USER_AGENT};
 use http::{Method, Request, StatusCode, Uri};
@@ -22,16 +23,11 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Retries after the first attempt at most.
-const MAX_RETRIES: u32 = 3;
-/// The first backoff; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_millis(1600);
 /// Random extra wait per retry, at most.
-const MAX_JITTER: Duration = Duration::from_millis(100);
-/// A server's requested delay is followed up to this long.
+pub(super) const MAX_JITTER: Duration = Duration::from_millis(100);
+/// A server's requested delay is read up to this long (the sender caps it further).
 const MAX_SERVER_DELAY: Duration = Duration::from_secs(600);
 
 /// The gRPC methods of the three collector services.
@@ -64,14 +60,21 @@ pub(super) struct Transport {
 }
 
 /// What one attempt came to, when it did not succeed.
-struct Failed {
-    cause: String,
-    retry: Retry,
+pub(super) struct Failed {
+    /// Why, as a person reads it.
+    pub cause: String,
+    /// Whether sending it again may help.
+    pub retry: Retry,
+    /// The kind of failure, for the counters.
+    pub kind: Cause,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Retry {
+/// Whether a failed request may be sent again.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(super) enum Retry {
+    /// No: the answer is final (a 400, `INVALID_ARGUMENT`, …).
     No,
+    /// Yes, after a backoff.
     Yes,
     /// Yes, not before this long (the server said so).
     After(Duration),
@@ -143,81 +146,53 @@ impl Transport {
         Ok(Transport { client, grpc, urls, headers, timeout: s.timeout })
     }
 
-    /// Sends one encoded request of `signal`, retrying transient failures, within the timeout
-    /// (or `deadline`, if sooner); the cause of the last failure when it was not delivered.
-    pub(super) async fn send(
-        &self,
-        signal: Signal,
-        body: Bytes,
-        deadline: Option<Instant>,
-    ) -> Result<Accepted, String> {
-        let start = Instant::now();
-        let end = deadline.map_or(start + self.timeout, |d| d.min(start + self.timeout));
-        let mut backoff = FIRST_BACKOFF;
-        let mut cap = MAX_BACKOFF;
-        let mut attempt = 0;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            let failed = match tokio::time::timeout(left, self.attempt(signal, body.clone())).await {
-                Ok(Ok(accepted)) => return Ok(accepted),
-                Ok(Err(failed)) => failed,
-                Err(_) => return Err(super::no_answer(self.timeout)),
-            };
-            let wait = match failed.retry {
-                Retry::No => return Err(failed.cause),
-                _ if attempt >= MAX_RETRIES => return Err(failed.cause),
-                Retry::Yes => backoff,
-                Retry::After(server) => {
-                    let server = server.min(MAX_SERVER_DELAY);
-                    if server > cap {
-                        cap = MAX_SERVER_DELAY;
-                    }
-                    backoff.max(server)
-                }
-            };
-            let wait = (wait + jitter()).min(cap);
-            if Instant::now() + wait >= end {
-                return Err(failed.cause);
+    /// One attempt to send an encoded request of `signal`, bounded by the per-request timeout:
+    /// how the backend took it, or why not and whether sending it again may help (the sender
+    /// retries, `super::Sender`).
+    pub(super) async fn attempt(&self, signal: Signal, body: Bytes) -> Result<Accepted, Failed> {
+        match tokio::time::timeout(self.timeout, self.try_once(signal, body)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                Err(Failed { cause: super::no_answer(self.timeout), retry: Retry::Yes, kind: Cause::Timeout })
             }
-            tokio::time::sleep(wait).await;
-            backoff = (wait * 2).min(cap);
-            attempt += 1;
         }
     }
 
-    async fn attempt(&self, signal: Signal, body: Bytes) -> Result<Accepted, Failed> {
+    async fn try_once(&self, signal: Signal, body: Bytes) -> Result<Accepted, Failed> {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.urls[signal as usize].clone();
         *request.headers_mut() = self.headers.clone();
-        let response =
-            self.client.request(request).await.map_err(|e| Failed { cause: cause(&e), retry: Retry::Yes })?;
+        let response = self.client.request(request).await.map_err(|e| connection_failed(&e))?;
         let (head, body) = response.into_parts();
         if self.grpc {
             if head.status != StatusCode::OK {
                 return Err(Failed {
                     cause: format!("HTTP {}", head.status),
                     retry: http_to_grpc_retry(head.status),
+                    kind: Cause::Status,
                 });
             }
             // A trailers-only answer carries the status in its headers.
             if let Some(status) = GrpcStatus::from(&head.headers) {
                 status.into_result()?;
             }
-            let collected =
-                body.collect().await.map_err(|e| Failed { cause: cause(&e), retry: Retry::Yes })?;
+            let collected = body.collect().await.map_err(|e| connection_failed(&e))?;
             let trailers = collected.trailers().cloned().unwrap_or_default();
             let message = collected.to_bytes();
             match GrpcStatus::from(&trailers) {
                 Some(status) => status.into_result()?,
                 None => {
-                    return Err(Failed { cause: "the answer had no grpc-status".into(), retry: Retry::No })
+                    return Err(Failed {
+                        cause: "the answer had no grpc-status".into(),
+                        retry: Retry::No,
+                        kind: Cause::Status,
+                    })
                 }
             }
             Ok(partial_success(message.get(5..).unwrap_or_default()))
         } else {
-            let collected =
-                body.collect().await.map_err(|e| Failed { cause: cause(&e), retry: Retry::Yes })?;
+            let collected = body.collect().await.map_err(|e| connection_failed(&e))?;
             if head.status.is_success() {
                 return Ok(partial_success(&collected.to_bytes()));
             }
@@ -231,7 +206,7 @@ impl Transport {
                 502 | 504 => Retry::Yes,
                 _ => Retry::No,
             };
-            Err(Failed { cause: format!("HTTP {}", head.status), retry })
+            Err(Failed { cause: format!("HTTP {}", head.status), retry, kind: Cause::Status })
         }
     }
 }
@@ -273,8 +248,20 @@ impl GrpcStatus {
         } else {
             format!("gRPC status {name}: {}", self.message)
         };
-        Err(Failed { cause, retry })
+        Err(Failed { cause, retry, kind: Cause::Status })
     }
+}
+
+/// A request that failed below HTTP: retried; a TLS failure is told apart by its message.
+fn connection_failed(e: &(dyn std::error::Error + 'static)) -> Failed {
+    let cause = cause(e);
+    let lower = cause.to_ascii_lowercase();
+    let kind = if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake") {
+        Cause::Tls
+    } else {
+        Cause::Connection
+    };
+    Failed { cause, retry: Retry::Yes, kind }
 }
 
 const GRPC_CODES: [&str; 17] = [
@@ -373,7 +360,7 @@ fn partial_success(message: &[u8]) -> Accepted {
 }
 
 /// Up to [`MAX_JITTER`], from the clock's low bits (spreads retries of many processes).
-fn jitter() -> Duration {
+pub(super) fn jitter() -> Duration {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let max = MAX_JITTER.as_millis() as u64 + 1;
