@@ -209,7 +209,7 @@ impl Backlog {
         let batch = {
             let mut f = self.lock();
             loop {
-                let b = f.fifo[signal as usize].pop_front()?;
+                let Some(b) = f.fifo[signal as usize].pop_front() else { break None };
                 if now.saturating_duration_since(b.sealed) > max_age {
                     f.remove(&b);
                     expired += b.items;
