@@ -338,7 +338,15 @@ impl Collector {
                 }
             }
         }
-        channels.retain(|ch| !(ch.records.is_abandoned() && ch.records.is_empty()));
+        channels.retain(|ch| {
+            let gone = ch.records.is_abandoned() && ch.records.is_empty();
+            if gone {
+                // Its thread ended: what it dropped after this pass took its counts.
+                crate::stats::count_buffer_full(Item::Span, ch.shared.spans_dropped.swap(0, Relaxed));
+                crate::stats::count_buffer_full(Item::Log, ch.shared.logs_dropped.swap(0, Relaxed));
+            }
+            !gone
+        });
         STATS.spans_recorded.fetch_add(spans, Relaxed);
         STATS.logs_recorded.fetch_add(logs, Relaxed);
         if attributes_dropped > 0 {
