@@ -87,6 +87,9 @@ pub(crate) fn encode(
     }
 }
 
+/// The instrumentation scope of telemark's own metrics (the program's are in `telemark`).
+pub(crate) const OWN_SCOPE: &str = "telemark.self";
+
 /// Appends telemark's own metrics (see `crate::stats::own`) and the export duration histogram.
 pub(crate) fn encode_own(buf: &mut Vec<u8>, stats: &crate::stats::Stats, start: u64, now: u64) {
     use crate::stats::{export_durations, own, Kind, EXPORT_BOUNDS_MS, EXPORT_DURATION};

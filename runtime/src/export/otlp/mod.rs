@@ -871,18 +871,24 @@ impl Sender {
             unix_nanos(crate::metrics::started()),
             unix_nanos(SystemTime::now()),
         );
+        // telemark's own metrics go in a scope of their own, beside the program's.
+        let mut own = Vec::new();
         metrics::encode_own(
-            &mut items,
+            &mut own,
             &crate::stats::snapshot(),
             unix_nanos(crate::metrics::started()),
             unix_nanos(SystemTime::now()),
         );
+        let own_scope = encode::scope(metrics::OWN_SCOPE);
         let mut body = Vec::new();
         let grpc = self.s.protocol == Protocol::Grpc;
         encode::request(
             &mut body,
             &self.envelope,
-            &[Scoped { scope: self.envelope.scope(), items: &items }],
+            &[
+                Scoped { scope: self.envelope.scope(), items: &items },
+                Scoped { scope: &own_scope, items: &own },
+            ],
             grpc,
         );
         body.into()
