@@ -426,3 +426,391 @@ fn a_full_ring_counts_as_recorded_and_dropped() {
     assert_eq!(d.exported as usize, rx.spans().len(), "{d:?}");
     println!("ring of 16: {} of 20000 dropped (buffer_full)", d.buffer_full);
 }
+
+/// The measurements behind RELIABILITY.md (not tests: nothing is asserted but the accounting).
+/// Each scenario runs in a child process of its own (a fresh pipeline, its own peak RSS, its
+/// stderr read for telemark's lines); `figures` runs them all and prints the results:
+///
+/// `cargo test --release -p telemark-tests --test reliability -- --ignored --nocapture figures`
+mod figures {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    /// Per-call latencies: 10 ns buckets up to 100 µs, the rest counted past it (and the max).
+    #[derive(Clone)]
+    struct Hist {
+        counts: Vec<u64>,
+        over: u64,
+        max: u64,
+        n: u64,
+    }
+
+    impl Hist {
+        fn new() -> Hist {
+            Hist { counts: vec![0; 10_000], over: 0, max: 0, n: 0 }
+        }
+        fn record(&mut self, ns: u64) {
+            self.n += 1;
+            self.max = self.max.max(ns);
+            match self.counts.get_mut((ns / 10) as usize) {
+                Some(c) => *c += 1,
+                None => self.over += 1,
+            }
+        }
+        fn merge(&mut self, o: &Hist) {
+            for (a, b) in self.counts.iter_mut().zip(&o.counts) {
+                *a += b;
+            }
+            self.over += o.over;
+            self.max = self.max.max(o.max);
+            self.n += o.n;
+        }
+        /// The `q` quantile in ns (`>100000` past the buckets).
+        fn quantile(&self, q: f64) -> String {
+            let want = (self.n as f64 * q).ceil() as u64;
+            let mut seen = 0;
+            for (i, c) in self.counts.iter().enumerate() {
+                seen += c;
+                if seen >= want {
+                    return format!("{}", (i + 1) * 10);
+                }
+            }
+            ">100000".into()
+        }
+    }
+
+    fn vmhwm_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn fig(key: &str, value: impl std::fmt::Display) {
+        println!("FIG {key} = {value}");
+    }
+
+    fn base(rx: &Receiver) -> Config {
+        let mut cfg = Config::default().service_name("figures").otlp(rx.grpc_endpoint(), Protocol::Grpc);
+        cfg.metrics.enabled = false;
+        cfg.logging.level = "off".parse().unwrap();
+        cfg
+    }
+
+    fn accounting(before: &Stats, after: &Stats) {
+        let s = spans(before, after);
+        fig("spans recorded", s.recorded);
+        fig("spans exported", s.exported);
+        fig(
+            "spans dropped (buffer_full / queue_full / retries_exhausted / rejected / shutdown)",
+            format!(
+                "{} ({} / {} / {} / {} / {})",
+                s.dropped, s.buffer_full, s.queue_full, s.retries_exhausted, s.rejected, s.shutdown
+            ),
+        );
+        fig("export failures (timeout / connection / status)", {
+            let (a, b) = (&after.export_failures_by, &before.export_failures_by);
+            format!(
+                "{} ({} / {} / {})",
+                after.export_failures - before.export_failures,
+                a.timeout - b.timeout,
+                a.connection - b.connection,
+                a.status - b.status
+            )
+        });
+    }
+
+    /// Two threads record `per_thread` spans a second each, in ticks of 1 ms, timing every
+    /// call into the histogram of the phase it falls in.
+    fn load(
+        per_thread: u64,
+        phase: Arc<AtomicUsize>,
+        stop: Arc<AtomicBool>,
+    ) -> Vec<std::thread::JoinHandle<Vec<Hist>>> {
+        (0..2)
+            .map(|_| {
+                let (phase, stop) = (phase.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut hists = vec![Hist::new(); 3];
+                    let start = Instant::now();
+                    let mut done = 0u64;
+                    let mut seq = 0i64;
+                    while !stop.load(SeqCst) {
+                        let due = start.elapsed().as_micros() as u64 * per_thread / 1_000_000;
+                        let p = phase.load(SeqCst);
+                        while done < due {
+                            let t = Instant::now();
+                            quiet(seq, "payload");
+                            hists[p].record(t.elapsed().as_nanos() as u64);
+                            seq += 1;
+                            done += 1;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    hists
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    #[ignore = "a figure: run by `figures`"]
+    fn figure_outage() {
+        let down_for = Duration::from_secs(30);
+        let per_thread = 12_500;
+        let mut rx = Receiver::start();
+        let mut cfg = base(&rx);
+        cfg.export.shutdown_timeout = Duration::from_secs(60);
+        let before = telemark::stats();
+        let guard = telemark::init(cfg).unwrap();
+        let rss_start = vmhwm_kib();
+        let phase = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = load(per_thread, phase.clone(), stop.clone());
+        std::thread::sleep(Duration::from_secs(10));
+        let up = telemark::stats();
+        rx.go_down();
+        phase.store(1, SeqCst);
+        let t_down = Instant::now();
+        let mut most_bytes = 0;
+        while t_down.elapsed() < down_for {
+            std::thread::sleep(Duration::from_millis(500));
+            most_bytes = most_bytes.max(telemark::stats().queue_bytes);
+        }
+        let accepted = rx.requests().iter().filter(|r| r.accepted).count();
+        rx.come_back();
+        let back = Instant::now();
+        phase.store(2, SeqCst);
+        rx.wait_requests(|r| r.iter().filter(|r| r.accepted).count() > accepted);
+        let first = back.elapsed();
+        // The backlog drained: the queue holds no more than the last second's spans.
+        let drained = loop {
+            let s = telemark::stats();
+            if s.queue_depth <= 2 * per_thread {
+                break back.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_secs(5));
+        stop.store(true, SeqCst);
+        let mut hists = vec![Hist::new(); 3];
+        for t in threads {
+            for (h, o) in hists.iter_mut().zip(t.join().unwrap()) {
+                h.merge(&o);
+            }
+        }
+        let flushed = telemark::flush(Duration::from_secs(60));
+        let t = Instant::now();
+        let delivered = guard.shutdown_within(Duration::from_secs(60));
+        let shutdown = t.elapsed();
+        let after = telemark::stats();
+        fig("rate (spans/s, two threads)", 2 * per_thread);
+        fig("outage", format!("{down_for:?}"));
+        for (i, name) in ["up", "down", "back"].iter().enumerate() {
+            let h = &hists[i];
+            fig(
+                &format!("caller ns per span, collector {name}: p50 / p99 / p99.9 / max (n)"),
+                format!(
+                    "{} / {} / {} / {} ({})",
+                    h.quantile(0.5),
+                    h.quantile(0.99),
+                    h.quantile(0.999),
+                    h.max,
+                    h.n
+                ),
+            );
+        }
+        fig("spans recorded before the outage", up.spans_recorded - before.spans_recorded);
+        fig("largest queue during the outage (bytes)", most_bytes);
+        fig("peak RSS VmHWM (KiB) at start / end", format!("{rss_start} / {}", vmhwm_kib()));
+        fig("collector back -> first delivered request", format!("{first:?}"));
+        fig("collector back -> backlog drained", format!("{drained:?}"));
+        fig(
+            "flush / shutdown delivered everything",
+            format!("{flushed} / {delivered} (shutdown {shutdown:?})"),
+        );
+        accounting(&before, &after);
+        let _ = rx.take_errors();
+    }
+
+    #[test]
+    #[ignore = "a figure: run by `figures`"]
+    fn figure_burst() {
+        let n = 100_000;
+        let mut rx = Receiver::start();
+        rx.black_hole();
+        let mut cfg = base(&rx);
+        let timeout = Duration::from_secs(2);
+        cfg.export.shutdown_timeout = timeout;
+        let before = telemark::stats();
+        let guard = telemark::init(cfg).unwrap();
+        let mut h = Hist::new();
+        let t0 = Instant::now();
+        for seq in 0..n {
+            let t = Instant::now();
+            quiet(seq, "payload");
+            h.record(t.elapsed().as_nanos() as u64);
+        }
+        let burst = t0.elapsed();
+        let t = Instant::now();
+        drop(guard);
+        let shutdown = t.elapsed();
+        let after = telemark::stats();
+        fig("burst", format!("{n} spans in {burst:?} on one thread"));
+        fig(
+            "caller ns per span: p50 / p99 / p99.9 / longest",
+            format!("{} / {} / {} / {}", h.quantile(0.5), h.quantile(0.99), h.quantile(0.999), h.max),
+        );
+        fig("drop(guard)", format!("{shutdown:?} (shutdown_timeout {timeout:?})"));
+        accounting(&before, &after);
+        rx.come_back();
+        let _ = rx.take_errors();
+    }
+
+    /// Shutdown with a black-holed collector, the guard dropped `how`.
+    fn shutdown_from(how: &str) {
+        let mut rx = Receiver::start();
+        rx.black_hole();
+        let mut cfg = base(&rx);
+        cfg.metrics.enabled = true;
+        let timeout = Duration::from_secs(1);
+        cfg.export.shutdown_timeout = timeout;
+        let before = telemark::stats();
+        let guard = telemark::init(cfg).unwrap();
+        for seq in 0..1000 {
+            quiet(seq, "payload");
+        }
+        let took = match how {
+            "no runtime" => {
+                let t = Instant::now();
+                drop(guard);
+                t.elapsed()
+            }
+            "current-thread runtime" => {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async move {
+                    let t = Instant::now();
+                    drop(guard);
+                    t.elapsed()
+                })
+            }
+            "one-worker runtime" => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let t = Instant::now();
+                    drop(guard);
+                    t.elapsed()
+                })
+            }
+            "inside tokio::spawn" => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    tokio::spawn(async move {
+                        let t = Instant::now();
+                        drop(guard);
+                        t.elapsed()
+                    })
+                    .await
+                    .unwrap()
+                })
+            }
+            _ => {
+                static GUARD: Mutex<Option<telemark::Guard>> = Mutex::new(None);
+                static TOOK: Mutex<Option<Duration>> = Mutex::new(None);
+                *GUARD.lock().unwrap() = Some(guard);
+                let previous = std::panic::take_hook();
+                std::panic::set_hook(Box::new(move |info| {
+                    let t = Instant::now();
+                    drop(GUARD.lock().unwrap().take());
+                    *TOOK.lock().unwrap() = Some(t.elapsed());
+                    previous(info);
+                }));
+                let _ = std::panic::catch_unwind(|| panic!("figures: a panic whose hook drops the guard"));
+                let _ = std::panic::take_hook();
+                TOOK.lock().unwrap().unwrap()
+            }
+        };
+        let after = telemark::stats();
+        fig(&format!("shutdown from {how}"), format!("{took:?} (shutdown_timeout {timeout:?})"));
+        let s = spans(&before, &after);
+        fig(&format!("shutdown from {how}: dropped(shutdown) of 1000"), s.shutdown);
+        rx.come_back();
+        let _ = rx.take_errors();
+    }
+
+    #[test]
+    #[ignore = "a figure: run by `figures`"]
+    fn figure_shutdown_no_runtime() {
+        shutdown_from("no runtime");
+    }
+    #[test]
+    #[ignore = "a figure: run by `figures`"]
+    fn figure_shutdown_current_thread() {
+        shutdown_from("current-thread runtime");
+    }
+    #[test]
+    #[ignore = "a figure: run by `figures`"]
+    fn figure_shutdown_one_worker() {
+        shutdown_from("one-worker runtime");
+    }
+    #[test]
+    #[ignore = "a figure: run by `figures`"]
+    fn figure_shutdown_spawn() {
+        shutdown_from("inside tokio::spawn");
+    }
+    #[test]
+    #[ignore = "a figure: run by `figures`"]
+    fn figure_shutdown_panic_hook() {
+        shutdown_from("a panic hook");
+    }
+
+    /// Runs every figure in a child process and prints what each measured, and how many lines
+    /// telemark wrote on its stderr.
+    #[test]
+    #[ignore = "the figures of RELIABILITY.md; run with --release --ignored --nocapture"]
+    fn figures() {
+        for name in [
+            "figure_outage",
+            "figure_burst",
+            "figure_shutdown_no_runtime",
+            "figure_shutdown_current_thread",
+            "figure_shutdown_one_worker",
+            "figure_shutdown_spawn",
+            "figure_shutdown_panic_hook",
+        ] {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    &format!("figures::{name}"),
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{name}:\n{stdout}\n{stderr}");
+            println!("## {name}");
+            for line in stdout.lines().filter_map(|l| l.strip_prefix("FIG ")) {
+                println!("{line}");
+            }
+            let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("telemark: ")).collect();
+            println!("telemark's stderr lines = {}", lines.len());
+            for l in lines {
+                println!("  {l}");
+            }
+        }
+    }
+}
