@@ -3,12 +3,13 @@
 //!
 //! gRPC is a unary call over hyper's HTTP/2: the request is already framed by the encoder; the
 //! answer's `grpc-status` (in the trailers, or in the headers of a trailers-only answer) decides.
-//! Retries follow the OTLP specification as opentelemetry-otlp implements them: transient
+//! One [`Transport::attempt`] is one request, bounded by the exporter's timeout; its failure is
+//! classified as the OTLP specification says and opentelemetry-otlp implements it: transient
 //! failures (gRPC `UNAVAILABLE`, `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`,
 //! `DATA_LOSS`; `RESOURCE_EXHAUSTED` only with a `RetryInfo`; HTTP 429, 502, 503, 504; a
-//! connection that fails) are retried with exponential backoff and jitter, a server's
-//! `Retry-After` or `RetryInfo` delay is honoured, and nothing else is retried (a 400 is final).
-//! Every attempt and wait fits in the exporter's timeout.
+//! connection that fails; no answer in time) may be retried, after a server's `Retry-After` or
+//! `RetryInfo` delay when it gives one, and nothing else is (a 400 is final). The retrying —
+//! backoff, jitter, the batch kept meanwhile — is the sender's (`super::Sender`).
 
 use super::gather::Gathering;
 use super::health::{cause, Signal};
