@@ -93,6 +93,8 @@ struct Behavior {
     retry_info: Option<Duration>,
     /// Successful answers carry a `partial_success`: items rejected, and why.
     partial: Option<(u64, &'static str)>,
+    /// Requests are counted (`requests()`), their items not kept (for measurements).
+    count_only: bool,
 }
 
 impl Default for Behavior {
@@ -106,6 +108,7 @@ impl Default for Behavior {
             retry_after: None,
             retry_info: None,
             partial: None,
+            count_only: false,
         }
     }
 }
@@ -212,7 +215,7 @@ impl Shared {
                 items: spans.len(),
                 accepted,
             });
-            if accepted {
+            if accepted && !st.behavior.count_only {
                 st.spans.extend(spans);
                 st.raw_traces.push(req);
             }
@@ -235,7 +238,7 @@ impl Shared {
                 items: logs.len(),
                 accepted,
             });
-            if accepted {
+            if accepted && !st.behavior.count_only {
                 st.logs.extend(logs);
                 st.raw_logs.push(req);
             }
@@ -641,6 +644,13 @@ impl Receiver {
     /// (`None`: a plain success). The items are recorded as received.
     pub fn set_partial_success(&self, partial: Option<(u64, &'static str)>) {
         self.shared.update(|st| st.behavior.partial = partial);
+    }
+
+    /// Counts requests (`requests()`, with their item counts) without keeping their spans and
+    /// log records: for measurements of the sender's memory, which a receiver in the same process
+    /// keeping millions of spans would drown.
+    pub fn set_count_only(&self, on: bool) {
+        self.shared.update(|st| st.behavior.count_only = on);
     }
 
     /// Waits until `n` requests are waiting out the delay at once (at most [`WAIT`]); returns
