@@ -469,6 +469,58 @@ fn the_counts_are_telemarks_own_metrics_on_the_prometheus_endpoint() {
     let _ = rx.take_errors();
 }
 
+/// An exporter of the program's own that blocks in `export` until released: telemark's thread
+/// stuck in it. Says when it is dropped (telemark's thread ended).
+struct Stuck(std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>, std::sync::mpsc::Sender<()>);
+
+impl Drop for Stuck {
+    fn drop(&mut self) {
+        let _ = self.1.send(());
+    }
+}
+
+impl telemark::export::Exporter for Stuck {
+    fn export(
+        &mut self,
+        spans: &[telemark::export::FinishedSpan],
+        _: &[telemark::export::LogEntry],
+    ) -> Result<(), telemark::export::ExportError> {
+        if !spans.is_empty() {
+            let (released, changed) = &*self.0;
+            let mut r = released.lock().unwrap();
+            while !*r {
+                r = changed.wait(r).unwrap();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn shutdown_with_telemarks_thread_stuck_returns_by_its_deadline() {
+    let _t = turn();
+    let gate = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let (ended_tx, ended) = std::sync::mpsc::channel();
+    let mut cfg = Config::default().service_name("stuck").exporter(Stuck(gate.clone(), ended_tx));
+    cfg.exporters.console.enabled = telemark::config::Switch::Off;
+    cfg.metrics.enabled = false;
+    let timeout = Duration::from_millis(300);
+    cfg.export.shutdown_timeout = timeout;
+    let guard = telemark::init(cfg).unwrap();
+    quiet(1, "x");
+    let t0 = Instant::now();
+    // The barrier, then the shutdown, are not answered: one deadline for both.
+    let delivered = guard.shutdown_within(timeout);
+    let took = t0.elapsed();
+    println!("shutdown with telemark's thread stuck took {took:?} (timeout {timeout:?})");
+    assert!(!delivered, "telemark's thread never answered");
+    let (released, changed) = &*gate;
+    *released.lock().unwrap() = true;
+    changed.notify_all();
+    // Released, the old thread finishes its shutdown and ends before the next test starts one.
+    ended.recv_timeout(support::WAIT).expect("telemark's old thread ended");
+}
+
 /// The measurements behind RELIABILITY.md (not tests: nothing is asserted but the accounting).
 /// Each scenario runs in a child process of its own (a fresh pipeline, its own peak RSS, its
 /// stderr read for telemark's lines); `figures` runs them all and prints the results:
