@@ -469,6 +469,37 @@ fn the_counts_are_telemarks_own_metrics_on_the_prometheus_endpoint() {
     let _ = rx.take_errors();
 }
 
+#[test]
+fn a_signal_being_retried_does_not_hold_back_another() {
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let _t = turn();
+        let rx = Receiver::start();
+        // Spans are refused (503 / UNAVAILABLE: retried) for as long as it lasts; logs are taken.
+        rx.fail_only(Some(support::Signal::Traces));
+        rx.set_http_status(503);
+        rx.set_grpc_error(Some(tonic::Code::Unavailable));
+        let before = telemark::stats();
+        let guard = telemark::init(config(&rx, protocol, 10)).unwrap();
+        for seq in 0..100 {
+            step(seq);
+        }
+        assert!(!telemark::flush(telemark::QUERY_WAIT), "{protocol:?}: spans are failing");
+        // The logs went through while the spans were being retried.
+        assert_eq!(rx.wait_log_count(100).len(), 100, "{protocol:?}");
+        let held = telemark::stats();
+        assert_eq!(held.spans_exported - before.spans_exported, 0, "{protocol:?}: {held:?}");
+        assert_eq!(held.queue_depth, 100, "{protocol:?}: the spans are kept: {held:?}");
+        rx.set_http_status(200);
+        rx.set_grpc_error(None);
+        assert!(telemark::flush(telemark::QUERY_WAIT), "{protocol:?}");
+        assert!(guard.shutdown_within(telemark::QUERY_WAIT));
+        let after = telemark::stats();
+        let (s, l) = (spans(&before, &after), logs(&before, &after));
+        assert_eq!((s.exported, s.dropped, l.exported, l.dropped), (100, 0, 100, 0), "{protocol:?}");
+        let _ = rx.take_errors();
+    }
+}
+
 /// An exporter of the program's own that blocks in `export` until released: telemark's thread
 /// stuck in it. Says when it is dropped (telemark's thread ended).
 struct Stuck(std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>, std::sync::mpsc::Sender<()>);

@@ -95,6 +95,8 @@ struct Behavior {
     partial: Option<(u64, &'static str)>,
     /// Requests are counted (`requests()`), their items not kept (for measurements).
     count_only: bool,
+    /// Failures (set or one-off) apply to this signal only; the others are answered normally.
+    only: Option<Signal>,
 }
 
 impl Default for Behavior {
@@ -109,6 +111,7 @@ impl Default for Behavior {
             retry_info: None,
             partial: None,
             count_only: false,
+            only: None,
         }
     }
 }
@@ -156,10 +159,14 @@ impl Shared {
         self.changed_async.notify_waiters();
     }
 
-    /// What to answer the request being handled (a one-off failure is used up by it).
-    fn behavior(&self) -> Behavior {
+    /// What to answer a request of `signal` (a one-off failure is used up by it).
+    fn behavior(&self, signal: Signal) -> Behavior {
         let mut st = self.lock();
         let mut b = st.behavior.clone();
+        if st.behavior.only.is_some_and(|only| only != signal) {
+            (b.http_status, b.grpc_error) = (200, None);
+            return b;
+        }
         if st.behavior.fail_next > 0 {
             st.behavior.fail_next -= 1;
             (b.http_status, b.grpc_error) = (b.once.0, Some(b.once.1));
@@ -646,6 +653,12 @@ impl Receiver {
         self.shared.update(|st| st.behavior.partial = partial);
     }
 
+    /// Makes the failures set (`set_http_status`, `set_grpc_error`, `fail_next`) apply to
+    /// `signal` only, the other signals being answered normally (`None`: to every signal).
+    pub fn fail_only(&self, signal: Option<Signal>) {
+        self.shared.update(|st| st.behavior.only = signal);
+    }
+
     /// Counts requests (`requests()`, with their item counts) without keeping their spans and
     /// log records: for measurements of the sender's memory, which a receiver in the same process
     /// keeping millions of spans would drown.
@@ -925,10 +938,11 @@ impl GrpcSink {
     /// record the request with `record` (as rejected when failing).
     async fn handle<Req, Resp: Message + Default>(
         &self,
+        signal: Signal,
         request: tonic::Request<Req>,
         record: fn(&Shared, &'static str, BTreeMap<String, String>, Req, bool),
     ) -> Result<tonic::Response<Resp>, tonic::Status> {
-        let behavior = self.shared.behavior();
+        let behavior = self.shared.behavior(signal);
         let headers = header_map(&request.metadata().clone().into_headers());
         self.shared.delay(behavior.delay).await;
         let req = request.into_inner();
@@ -956,7 +970,7 @@ impl TraceService for GrpcSink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.handle(request, Shared::record_traces).await
+        self.handle(Signal::Traces, request, Shared::record_traces).await
     }
 }
 
@@ -966,7 +980,7 @@ impl LogsService for GrpcSink {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.handle(request, Shared::record_logs).await
+        self.handle(Signal::Logs, request, Shared::record_logs).await
     }
 }
 
@@ -976,7 +990,7 @@ impl MetricsService for GrpcSink {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.handle(request, Shared::record_metrics).await
+        self.handle(Signal::Metrics, request, Shared::record_metrics).await
     }
 }
 
@@ -1091,7 +1105,7 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
         }
     };
     let headers = header_map(&parts.headers);
-    let behavior = shared.behavior();
+    let behavior = shared.behavior(signal);
     shared.delay(behavior.delay).await;
     let accepted = (200..300).contains(&behavior.http_status);
     /// Decodes the body as `Req`, records it and answers with an encoded `Resp`.
