@@ -1,7 +1,7 @@
 //! Whether a backend takes what is sent to it, said on stderr once when export starts failing
 //! (with the cause, and how much is kept meanwhile) and once when it recovers (with what was
 //! lost in between, by reason) — never per batch. A backend that rejects items for good (a final
-//! answer, or `partial_success`) is said once per process.
+//! answer, or `partial_success`) is said once per pipeline (`init`).
 //!
 //! One [`Health`] per destination: the OTLP span, log and metric senders share one, so a dead
 //! collector is one line, not three. Losses are counted in [`crate::stats()`] whether or not a
@@ -50,7 +50,7 @@ struct State {
     /// Metric pushes lost since it began.
     pushes_lost: u64,
     last_announced: Option<Instant>,
-    /// Whether a rejection was said (once per process).
+    /// Whether a rejection was said (once per pipeline).
     rejection_said: bool,
 }
 
