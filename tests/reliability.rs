@@ -500,6 +500,36 @@ fn a_signal_being_retried_does_not_hold_back_another() {
     }
 }
 
+#[test]
+fn shutdown_delivers_one_signal_and_counts_the_other_it_could_not() {
+    let _t = turn();
+    let rx = Receiver::start();
+    // Spans are refused (retried until the deadline); logs are taken at once.
+    rx.fail_only(Some(support::Signal::Traces));
+    rx.set_grpc_error(Some(tonic::Code::Unavailable));
+    let mut cfg = config(&rx, Protocol::Grpc, 10);
+    cfg.metrics.enabled = true;
+    let before = telemark::stats();
+    let guard = telemark::init(cfg).unwrap();
+    for seq in 0..50 {
+        step(seq);
+    }
+    let t0 = Instant::now();
+    assert!(!guard.shutdown_within(Duration::from_millis(500)));
+    println!("shutdown took {:?} (timeout 500ms)", t0.elapsed());
+    let after = telemark::stats();
+    let (s, l) = (spans(&before, &after), logs(&before, &after));
+    assert_eq!((s.exported, s.shutdown, s.dropped), (0, 50, 50), "{s:?}");
+    assert_eq!((l.exported, l.dropped), (50, 0), "{l:?}");
+    assert_eq!(
+        after.metric_pushes_exported - before.metric_pushes_exported,
+        1,
+        "the final push went through"
+    );
+    assert_eq!(after.queue_depth, 0);
+    let _ = rx.take_errors();
+}
+
 /// An exporter of the program's own that blocks in `export` until released: telemark's thread
 /// stuck in it. Says when it is dropped (telemark's thread ended).
 struct Stuck(std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>, std::sync::mpsc::Sender<()>);

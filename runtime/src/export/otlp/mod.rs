@@ -667,15 +667,13 @@ impl Sender {
                         ready.notify_one();
                     }
                     // The final values: the collector processed everything recorded before this.
-                    let last = self.s.metrics_every.map(|_| tokio::spawn(self.clone().push_metrics()));
+                    let mut last = self.s.metrics_every.map(|_| tokio::spawn(self.clone().push_metrics()));
                     let all = async {
                         for s in &mut senders {
                             let _ = s.await;
                         }
-                        if let Some(p) = last.as_ref() {
-                            while !p.is_finished() {
-                                tokio::task::yield_now().await;
-                            }
+                        if let Some(p) = last.as_mut() {
+                            let _ = p.await;
                         }
                     };
                     let done = tokio::time::timeout_at(deadline.into(), all).await.is_ok();
@@ -697,10 +695,9 @@ impl Sender {
         last: Option<tokio::task::JoinHandle<()>>,
     ) {
         GAVE_UP.store(true, Relaxed);
-        for s in senders.iter() {
+        // A handle awaited to its end before the deadline must not be awaited again.
+        for s in senders.iter_mut().filter(|s| !s.is_finished()) {
             s.abort();
-        }
-        for s in senders.iter_mut() {
             let _ = s.await;
         }
         if let Some(p) = last {
