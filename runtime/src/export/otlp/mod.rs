@@ -921,3 +921,79 @@ pub(crate) fn no_answer(timeout: Duration) -> String {
 fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(max_items: usize, max_bytes: usize) -> Backlog {
+        Backlog {
+            state: Mutex::new(Fifos::default()),
+            ready: [Notify::new(), Notify::new()],
+            changed: Notify::new(),
+            failures: [AtomicU64::new(0), AtomicU64::new(0)],
+            max_items,
+            max_bytes,
+            health: Arc::new(Health::new("test", max_bytes)),
+        }
+    }
+
+    fn batch(signal: Signal, bytes: usize) -> Batch {
+        Batch { signal, body: Bytes::from(vec![0; bytes]), items: 1, seq: 0, sealed: Instant::now() }
+    }
+
+    /// The sequence numbers waiting, per signal.
+    fn waiting(b: &Backlog) -> [Vec<u64>; 2] {
+        let f = b.lock();
+        [0, 1].map(|i| f.fifo[i].iter().map(|b| b.seq).collect())
+    }
+
+    #[test]
+    fn past_the_bound_the_oldest_batch_of_either_signal_goes_first() {
+        let b = backlog(100, 300);
+        b.push(batch(Signal::Spans, 100)); // 0
+        b.push(batch(Signal::Logs, 100)); // 1
+        b.push(batch(Signal::Spans, 100)); // 2
+        assert_eq!(waiting(&b), [vec![0, 2], vec![1]]);
+        b.push(batch(Signal::Logs, 100)); // 3: over by one batch, the oldest (0) goes
+        assert_eq!(waiting(&b), [vec![2], vec![1, 3]]);
+        b.push(batch(Signal::Spans, 200)); // 4: 1 and 2 go
+        assert_eq!(waiting(&b), [vec![4], vec![3]]);
+        assert_eq!(b.lock().bytes, 300);
+        assert_eq!(b.lock().items, [1, 1]);
+    }
+
+    #[test]
+    fn a_batch_being_sent_is_not_dropped_and_goes_back_to_its_place() {
+        let b = backlog(100, 250);
+        b.push(batch(Signal::Spans, 100)); // 0
+        b.push(batch(Signal::Spans, 100)); // 1
+        let sending = b.pop(Signal::Spans, Duration::from_secs(60), Instant::now()).expect("0");
+        assert_eq!(sending.seq, 0);
+        // Over the bound with 0 in flight: the oldest waiting (1) goes, not 0.
+        b.push(batch(Signal::Spans, 100)); // 2
+        assert_eq!(waiting(&b), [vec![2], vec![]]);
+        b.put_back(sending);
+        assert_eq!(waiting(&b), [vec![0, 2], vec![]], "back at the front");
+        // Alone over the bound, a new batch is still kept.
+        b.push(batch(Signal::Logs, 1000)); // 3
+        assert_eq!(waiting(&b), [vec![], vec![3]]);
+    }
+
+    #[test]
+    fn batches_older_than_the_retry_time_are_dropped_when_their_turn_comes() {
+        let b = backlog(100, 10_000);
+        let mut old = batch(Signal::Logs, 10);
+        old.sealed = Instant::now() - Duration::from_secs(10);
+        b.push(old); // 0
+        b.push(batch(Signal::Logs, 10)); // 1
+        let next = b.pop(Signal::Logs, Duration::from_secs(5), Instant::now()).expect("1");
+        assert_eq!(next.seq, 1);
+        assert_eq!(b.lock().items, [0, 1], "0 is gone; 1 is being sent");
+        b.settle(&next);
+        let f = b.lock();
+        assert_eq!((f.items, f.bytes), ([0, 0], 0));
+        drop(f);
+        assert!(b.pop(Signal::Logs, Duration::from_secs(5), Instant::now()).is_none());
+    }
+}
