@@ -150,6 +150,11 @@ impl Health {
             return None;
         }
         st.failing[i] = false;
+        // The destination took spans or logs: a metrics push that failed meanwhile is not
+        // waited for (it is not retried: its flag would stand until the next push).
+        if signal != Signal::Metrics {
+            st.failing[Signal::Metrics as usize] = false;
+        }
         if st.failing.iter().any(|f| *f) {
             return None;
         }
@@ -262,6 +267,17 @@ mod tests {
         assert!(h.on_failure(Signal::Spans, "e", t0).is_some_and(|l| l.contains("up to 512 KiB")));
         let back = h.on_success(Signal::Spans, t0 + Duration::from_secs(1)).expect("recovered");
         assert!(back.ends_with("; nothing was lost"), "{back}");
+    }
+
+    #[test]
+    fn a_failed_metrics_push_does_not_hold_back_the_recovered_line() {
+        let h = Health::new("x", 1 << 20);
+        let t0 = Instant::now();
+        assert!(h.on_failure(Signal::Spans, "e", t0).is_some());
+        assert_eq!(h.on_failure(Signal::Metrics, "e", t0), None);
+        let back = h.on_success(Signal::Spans, t0 + Duration::from_secs(2)).expect("recovered");
+        assert!(back.contains("recovered after 2.0s"), "{back}");
+        assert_eq!(h.on_success(Signal::Metrics, t0 + Duration::from_secs(3)), None, "said once");
     }
 
     #[test]
