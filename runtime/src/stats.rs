@@ -89,9 +89,10 @@ pub(crate) struct Counters {
     pub queue_bytes: AtomicU64,
     pub metric_pushes_exported: AtomicU64,
     pub metric_pushes_dropped: AtomicU64,
-    /// Export attempts by duration: per bucket of [`EXPORT_BOUNDS_MS`], then the overflow.
-    pub export_duration: [AtomicU64; EXPORT_BOUNDS_MS.len() + 1],
-    pub export_duration_sum_ns: AtomicU64,
+    /// Export attempts by duration, per outcome (delivered, then each [`Cause`]): per bucket of
+    /// [`EXPORT_BOUNDS_MS`], then the overflow.
+    pub export_duration: [[AtomicU64; EXPORT_BOUNDS_MS.len() + 1]; 5],
+    pub export_duration_sum_ns: [AtomicU64; 5],
     /// Per [`Item`]: queued or being sent.
     pub queue_items_by: [AtomicU64; 2],
     /// The export queue's bounds (`export.max_queue`, `export.max_queue_bytes`); 0 without OTLP.
@@ -102,23 +103,39 @@ pub(crate) struct Counters {
 /// The upper bounds of the export duration histogram's buckets, in milliseconds.
 pub(crate) const EXPORT_BOUNDS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10_000];
 
-/// Counts one export attempt (a request, answered or not) that took `took`.
-pub(crate) fn observe_export(took: std::time::Duration) {
+/// Counts one export attempt (a request, answered or not) that took `took`: delivered
+/// (`failed` is `None`) or failed for `failed`.
+pub(crate) fn observe_export(took: std::time::Duration, failed: Option<Cause>) {
+    let outcome = failed.map_or(0, |c| c as usize + 1);
     let ms = took.as_millis();
     let i = EXPORT_BOUNDS_MS.iter().position(|b| ms <= u128::from(*b)).unwrap_or(EXPORT_BOUNDS_MS.len());
-    STATS.export_duration[i].fetch_add(1, Relaxed);
-    STATS.export_duration_sum_ns.fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    STATS.export_duration[outcome][i].fetch_add(1, Relaxed);
+    STATS.export_duration_sum_ns[outcome]
+        .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
 }
 
-/// The export duration histogram: the count per bucket (the last one past the last bound) and
-/// the sum in nanoseconds.
-pub(crate) fn export_durations() -> ([u64; EXPORT_BOUNDS_MS.len() + 1], u64) {
-    (STATS.export_duration.each_ref().map(|c| c.load(Relaxed)), STATS.export_duration_sum_ns.load(Relaxed))
+/// The export duration histogram, per outcome: its `error.type` (`None`: delivered), the count
+/// per bucket (the last one past the last bound) and the sum in nanoseconds. Outcomes never seen
+/// are left out.
+pub(crate) fn export_durations() -> Vec<(Option<&'static str>, [u64; EXPORT_BOUNDS_MS.len() + 1], u64)> {
+    let outcomes =
+        [None, Some(Cause::Timeout), Some(Cause::Connection), Some(Cause::Tls), Some(Cause::Status)];
+    outcomes
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let buckets = STATS.export_duration[k].each_ref().map(|c| c.load(Relaxed));
+            (c.map(Cause::name), buckets, STATS.export_duration_sum_ns[k].load(Relaxed))
+        })
+        .filter(|(c, buckets, _)| c.is_none() || buckets.iter().any(|n| *n > 0))
+        .collect()
 }
 
 // A template for the statics below (each use is a fresh atomic).
 #[allow(clippy::declare_interior_mutable_const)]
 const Z: AtomicU64 = AtomicU64::new(0);
+#[allow(clippy::declare_interior_mutable_const)]
+const ZROW: [AtomicU64; EXPORT_BOUNDS_MS.len() + 1] = [Z; EXPORT_BOUNDS_MS.len() + 1];
 
 pub(crate) static STATS: Counters = Counters {
     spans_recorded: Z,
@@ -139,8 +156,8 @@ pub(crate) static STATS: Counters = Counters {
     queue_bytes: Z,
     metric_pushes_exported: Z,
     metric_pushes_dropped: Z,
-    export_duration: [Z; EXPORT_BOUNDS_MS.len() + 1],
-    export_duration_sum_ns: Z,
+    export_duration: [ZROW; 5],
+    export_duration_sum_ns: [Z; 5],
     queue_items_by: [Z; 2],
     queue_capacity_items: Z,
     queue_capacity_bytes: Z,
@@ -345,7 +362,7 @@ pub(crate) enum Kind {
 /// self-observability where they exist (`otel.sdk.exporter.span.exported`,
 /// `otel.sdk.exporter.log.exported` with `error.type` for what was not delivered,
 /// `otel.sdk.processor.span.queue.size` / `.capacity`, the log ones alike,
-/// `otel.sdk.exporter.operation.duration`); telemark's own are `telemark.exporter.failures`
+/// `otel.sdk.exporter.operation.duration` with `error.type` on failed attempts); telemark's own are `telemark.exporter.failures`
 /// (failed attempts, each retry counted, by `error.type`), `telemark.exporter.queue.bytes` and
 /// `.capacity_bytes`, and `telemark.exporter.metric_pushes` (pushes are not kept).
 pub(crate) struct Own {

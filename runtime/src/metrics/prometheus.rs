@@ -97,19 +97,26 @@ pub(crate) fn render_own(out: &mut String, stats: &crate::stats::Stats) {
             }
         }
     }
-    let (buckets, sum_ns) = export_durations();
     let name = EXPORT_DURATION.1;
-    let _ = writeln!(out, "# HELP {name} Duration of export requests (each attempt).");
+    let _ =
+        writeln!(out, "# HELP {name} Duration of export requests (each attempt; error_type: why it failed).");
     let _ = writeln!(out, "# TYPE {name} histogram");
-    let mut cumulative = 0;
-    for (i, ms) in EXPORT_BOUNDS_MS.iter().enumerate() {
-        cumulative += buckets[i];
-        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", le(ms * 1_000_000));
+    for (error, buckets, sum_ns) in export_durations() {
+        let (labels, sep) = match error {
+            Some(e) => (format!("error_type=\"{e}\""), ","),
+            None => (String::new(), ""),
+        };
+        let mut cumulative = 0;
+        for (i, ms) in EXPORT_BOUNDS_MS.iter().enumerate() {
+            cumulative += buckets[i];
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{}\"}} {cumulative}", le(ms * 1_000_000));
+        }
+        cumulative += buckets[EXPORT_BOUNDS_MS.len()];
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}");
+        let braces = |l: &str| if l.is_empty() { String::new() } else { format!("{{{l}}}") };
+        let _ = writeln!(out, "{name}_sum{} {}", braces(&labels), sum_ns as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count{} {cumulative}", braces(&labels));
     }
-    cumulative += buckets[EXPORT_BOUNDS_MS.len()];
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-    let _ = writeln!(out, "{name}_sum {}", sum_ns as f64 / 1e9);
-    let _ = writeln!(out, "{name}_count {cumulative}");
 }
 
 /// The scrape endpoint: answers `GET /metrics` (and `/`) until stopped.

@@ -109,18 +109,29 @@ pub(crate) fn encode_own(buf: &mut Vec<u8>, stats: &crate::stats::Stats, start: 
             wire::boolean(b, 3, m.kind == Kind::Counter);
         });
     }
-    let (buckets, sum_ns) = export_durations();
-    metric(buf, EXPORT_DURATION.0, "Duration of export requests (each attempt).", "s", 9, |b| {
-        wire::message(b, 1, |b| {
-            wire::fixed64(b, 2, start);
-            wire::fixed64(b, 3, now);
-            wire::fixed64(b, 4, buckets.iter().sum());
-            always::double(b, 5, sum_ns as f64 / 1e9);
-            wire::packed_fixed64(b, 6, buckets.iter().copied());
-            wire::packed_double(b, 7, EXPORT_BOUNDS_MS.iter().map(|ms| *ms as f64 / 1e3));
-        });
-        wire::uint(b, 2, CUMULATIVE);
-    });
+    metric(
+        buf,
+        EXPORT_DURATION.0,
+        "Duration of export requests (each attempt; error.type: why it failed).",
+        "s",
+        9,
+        |b| {
+            for (error, buckets, sum_ns) in export_durations() {
+                wire::message(b, 1, |b| {
+                    if let Some(e) = error {
+                        key_value_str(b, 9, "error.type", e);
+                    }
+                    wire::fixed64(b, 2, start);
+                    wire::fixed64(b, 3, now);
+                    wire::fixed64(b, 4, buckets.iter().sum());
+                    always::double(b, 5, sum_ns as f64 / 1e9);
+                    wire::packed_fixed64(b, 6, buckets.iter().copied());
+                    wire::packed_double(b, 7, EXPORT_BOUNDS_MS.iter().map(|ms| *ms as f64 / 1e3));
+                });
+            }
+            wire::uint(b, 2, CUMULATIVE);
+        },
+    );
 }
 
 /// A `Metric` whose data (a `Sum`, field 7, or a `Histogram`, field 9) `data` writes.

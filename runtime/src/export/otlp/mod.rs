@@ -790,7 +790,7 @@ impl Sender {
                 .await
             };
             let SignalEvent::Done((batch, result, took)) = event else { continue };
-            crate::stats::observe_export(took);
+            crate::stats::observe_export(took, result.as_ref().err().map(|f| f.kind));
             let health = &self.s.health;
             match result {
                 Ok(accepted) => {
@@ -897,7 +897,7 @@ impl Sender {
         let body = self.metrics_body();
         let start = Instant::now();
         let result = self.transport.attempt(Signal::Metrics, body).await;
-        crate::stats::observe_export(start.elapsed());
+        crate::stats::observe_export(start.elapsed(), result.as_ref().err().map(|f| f.kind));
         match result {
             Ok(_) => {
                 STATS.metric_pushes_exported.fetch_add(1, Relaxed);
