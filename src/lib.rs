@@ -23,8 +23,9 @@ pub use telemark_macros::capture_exceptions;
 pub use telemark_runtime::{
     config, current_span, exceptions, export, flush, in_span, metrics, propagation, span, spawn,
     spawn_blocking, stats, testing, tracing_layer, with_current_context, ConfigError, ConsoleFormat,
-    ContextScope, CurrentSpan, Error, Event, FutureExt, Guard, IntoParent, Level, Protocol, SpanContext,
-    SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value, WithContext, QUERY_WAIT,
+    ContextScope, CurrentSpan, DropReasons, Error, Event, FailureCauses, FutureExt, Guard, IntoParent, Level,
+    Protocol, SpanContext, SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value,
+    WithContext, QUERY_WAIT,
 };
 /// The `tracing` crate, whose macros (`info!`, `warn!`, `info_span!`, …) are telemark's logging API:
 /// events inside a span carry its trace and span ids. Re-exported so that depending on telemark

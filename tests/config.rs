@@ -416,6 +416,7 @@ fn out_of_range_values_name_their_range_line_and_key() {
             "export.max_queue_bytes",
             "1024 is out of range 65536..=4294967296",
         ),
+        ("export:\n  max_retry_time: 10ms\n", 2, "export.max_retry_time", "10ms is out of range 1s..=1d"),
         (
             "exporters:\n  otlp:\n    timeout: 0s\n",
             3,

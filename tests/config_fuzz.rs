@@ -162,6 +162,7 @@ const KEYS: &[&str] = &[
     "export.delay",
     "export.drain_interval",
     "export.shutdown_timeout",
+    "export.max_retry_time",
     "exceptions.capture_backtrace",
     "exceptions.max_groups",
     "exceptions.rate_limit",

@@ -323,8 +323,21 @@ fn check_request(req: &ExportMetricsServiceRequest, function: &str, calls: [u64;
     let rm = &req.resource_metrics[0];
     let resource = rm.resource.as_ref().expect("a resource");
     assert_eq!(str_attr(&resource.attributes, "service.name"), Some("metrics-push-test"), "{resource:#?}");
-    assert_eq!(rm.scope_metrics.len(), 1);
+    // The program's metrics, then telemark's own (its exporter: what it delivered and dropped).
+    assert_eq!(rm.scope_metrics.len(), 2);
     assert_eq!(rm.scope_metrics[0].scope.as_ref().map(|s| s.name.as_str()), Some("telemark"));
+    assert_eq!(rm.scope_metrics[1].scope.as_ref().map(|s| s.name.as_str()), Some("telemark.self"));
+    let own: Vec<&str> = rm.scope_metrics[1].metrics.iter().map(|m| m.name.as_str()).collect();
+    for name in [
+        "otel.sdk.exporter.span.exported",
+        "otel.sdk.exporter.log.exported",
+        "telemark.exporter.failures",
+        "otel.sdk.processor.span.queue.size",
+        "telemark.exporter.queue.bytes",
+        "otel.sdk.exporter.operation.duration",
+    ] {
+        assert!(own.contains(&name), "{name} in {own:?}");
+    }
     let names: Vec<&str> = rm.scope_metrics[0].metrics.iter().map(|m| m.name.as_str()).collect();
     // `telemark.exceptions` is left out while no exception was captured (never sent empty).
     let with_exceptions = ["telemark.function.calls", "telemark.function.duration", "telemark.exceptions"];

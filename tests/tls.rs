@@ -55,9 +55,15 @@ fn deliver(config: Config, rx: &Receiver, front: &TlsFront, case: &str, expect: 
         assert!(logs.iter().any(|l| l.attr_str("case") == Some(case)), "{case}: the log record");
         rx.spans().iter().any(|s| s.attr_str("case") == Some(case))
     } else {
+        let tls_before = telemark::stats().export_failures_by.tls;
         let why = front.wait_failure_after(failed_before);
         assert!(why.is_some(), "{case}: the handshake did not fail");
         println!("{case}: the server saw {why:?}");
+        // The flush returns once an attempt failed (the telemetry is kept for a retry); the
+        // failure is counted as TLS's.
+        assert!(!telemark::flush(telemark::QUERY_WAIT), "{case}: nothing was delivered");
+        let stats = telemark::stats();
+        assert!(stats.export_failures_by.tls > tls_before, "{case}: {:?}", stats.export_failures_by);
         let arrived = rx.spans().iter().any(|s| s.attr_str("case") == Some(case))
             || rx.logs().iter().any(|l| l.attr_str("case") == Some(case));
         assert!(!arrived, "{case}: arrived");

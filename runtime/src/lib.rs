@@ -65,4 +65,4 @@ pub use config::{Config, ConfigError};
 pub use error::Error;
 pub use export::console::ConsoleFormat;
 pub use lifecycle::{flush, init, Guard};
-pub use stats::{stats, Stats};
+pub use stats::{stats, DropReasons, FailureCauses, Stats};

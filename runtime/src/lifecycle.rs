@@ -52,7 +52,8 @@ impl Guard {
     }
 
     /// Flushes and shuts down now, waiting at most `timeout`; true if everything still queued was
-    /// delivered in time, false if an export failed (a dead backend) or the time ran out.
+    /// delivered in time, false if something was dropped on the way (a dead backend, a final
+    /// refusal) or the time ran out.
     /// [`stats()`] says what was exported and dropped over the whole run.
     pub fn shutdown_within(mut self, timeout: Duration) -> bool {
         self.timeout = timeout;
@@ -82,31 +83,39 @@ fn shutdown(epoch: u64, timeout: Duration) -> bool {
 }
 
 /// Stops the running pipeline by `deadline` (the caller holds `LIFECYCLE`); true if everything
-/// still queued was delivered in time (no export failed on the way).
+/// still queued was delivered in time (no export failed on the way). One deadline for every
+/// step: it returns by `deadline` plus at most 2 × [`export::ANSWER_GRACE`] (the answers of
+/// threads that gave up at the deadline), and by `deadline` when telemark's thread is stalled.
 fn stop_pipeline(deadline: Instant) -> bool {
-    let failures = stats::STATS.export_failures.load(Relaxed);
+    // A failed attempt that a retry made good is not a loss: what counts is what was dropped.
+    let lost = || {
+        let s = stats::snapshot();
+        (s.spans_dropped, s.logs_dropped, s.metric_pushes_dropped)
+    };
+    let before = lost();
     #[cfg(feature = "otlp")]
     export::otlp::GAVE_UP.store(false, Relaxed);
     sampling::uninstall();
     // What was recorded is processed first (exceptions grouped and counted), so that the metrics
     // the services push one last time are the final ones.
-    collector::request(collector::Command::Barrier, deadline);
+    let responsive = collector::request(collector::Command::Barrier, deadline);
     let services = SERVICES.lock().ok().and_then(|mut s| s.take());
     if let Some(s) = services {
         s.stop(deadline);
     }
     // The exporters stop by the deadline and then say what they gave up on (the collector waits
-    // for them up to `ANSWER_GRACE` past it): the counts are final when this returns.
-    let answered = collector::request(
-        |ack| collector::Command::Shutdown(ack, deadline),
-        deadline + 2 * export::ANSWER_GRACE,
-    );
+    // for them up to `ANSWER_GRACE` past it): the counts are final when this returns. A collector
+    // that did not answer the barrier is stuck (in an exporter of the program's own): waiting
+    // past the deadline for it would not help.
+    let wait_until = if responsive { deadline + 2 * export::ANSWER_GRACE } else { deadline };
+    let answered =
+        collector::request(|ack| collector::Command::Shutdown(ack, deadline), wait_until.max(Instant::now()));
     let ok = answered && Instant::now() <= deadline;
     collector::detach();
     EPOCH.store(0, Relaxed);
     #[cfg(feature = "otlp")]
     let ok = ok && !export::otlp::GAVE_UP.load(Relaxed);
-    ok && stats::STATS.export_failures.load(Relaxed) == failures
+    ok && lost() == before
 }
 
 /// Starts telemark: the collector thread, the exporters, the `tracing` bridge and the panic hook.
@@ -166,6 +175,7 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
         let settings = export::otlp::OtlpSettings {
             max_queue: config.export.max_queue,
             max_queue_bytes: config.export.max_queue_bytes,
+            max_retry_time: config.export.max_retry_time,
             max_batch: config.export.max_batch.max(1),
             max_request_bytes: config.export.max_request_bytes,
             delay: config.export.delay,
@@ -173,7 +183,10 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
             metrics_every: (config.metrics.enabled && destinations[2].is_some())
                 .then(|| config.metrics.export_interval.max(Duration::from_millis(10))),
             destinations,
-            health: std::sync::Arc::new(export::otlp::health::Health::new(format!("OTLP export to {shown}"))),
+            health: std::sync::Arc::new(export::otlp::health::Health::new(
+                format!("OTLP export to {shown}"),
+                config.export.max_queue_bytes,
+            )),
         };
         direct = Some(Box::new(export::otlp::Otlp::start(settings).map_err(Error::Exporter)?));
     }
@@ -277,7 +290,9 @@ fn resource<A>(config: &Config<A>) -> Vec<(String, String)> {
 }
 
 /// Delivers everything recorded so far to the exporters (and, for OTLP, to the collector), waiting
-/// at most `timeout`. True if it finished in time; false when it timed out or nothing is running.
+/// at most `timeout`. True if everything was delivered (or dropped for good, and counted) in
+/// time; false when it timed out, when nothing is running, or as soon as the OTLP backend failed
+/// an attempt with telemetry left to send — that is kept, and sent when the backend recovers.
 pub fn flush(timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     collector::request(|ack| collector::Command::Flush(ack, deadline), deadline)

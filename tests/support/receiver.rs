@@ -90,6 +90,14 @@ struct Behavior {
     once: (u16, tonic::Code),
     /// `Retry-After` of a failing HTTP answer.
     retry_after: Option<&'static str>,
+    /// A `RetryInfo` delay in the details of a failing gRPC answer.
+    retry_info: Option<Duration>,
+    /// Successful answers carry a `partial_success`: items rejected, and why.
+    partial: Option<(u64, &'static str)>,
+    /// Requests are counted (`requests()`), their items not kept (for measurements).
+    count_only: bool,
+    /// Failures (set or one-off) apply to this signal only; the others are answered normally.
+    only: Option<Signal>,
 }
 
 impl Default for Behavior {
@@ -101,6 +109,10 @@ impl Default for Behavior {
             fail_next: 0,
             once: (200, tonic::Code::Ok),
             retry_after: None,
+            retry_info: None,
+            partial: None,
+            count_only: false,
+            only: None,
         }
     }
 }
@@ -148,10 +160,14 @@ impl Shared {
         self.changed_async.notify_waiters();
     }
 
-    /// What to answer the request being handled (a one-off failure is used up by it).
-    fn behavior(&self) -> Behavior {
+    /// What to answer a request of `signal` (a one-off failure is used up by it).
+    fn behavior(&self, signal: Signal) -> Behavior {
         let mut st = self.lock();
         let mut b = st.behavior.clone();
+        if st.behavior.only.is_some_and(|only| only != signal) {
+            (b.http_status, b.grpc_error) = (200, None);
+            return b;
+        }
         if st.behavior.fail_next > 0 {
             st.behavior.fail_next -= 1;
             (b.http_status, b.grpc_error) = (b.once.0, Some(b.once.1));
@@ -207,7 +223,7 @@ impl Shared {
                 items: spans.len(),
                 accepted,
             });
-            if accepted {
+            if accepted && !st.behavior.count_only {
                 st.spans.extend(spans);
                 st.raw_traces.push(req);
             }
@@ -230,7 +246,7 @@ impl Shared {
                 items: logs.len(),
                 accepted,
             });
-            if accepted {
+            if accepted && !st.behavior.count_only {
                 st.logs.extend(logs);
                 st.raw_logs.push(req);
             }
@@ -313,6 +329,15 @@ pub struct Receiver {
     http_addr: SocketAddr,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
+    /// While black-holed: the flag that ends it and the threads holding the two ports.
+    hole: Option<(Arc<std::sync::atomic::AtomicBool>, Vec<JoinHandle<()>>)>,
+}
+
+/// Binds `addr` (again: std sets `SO_REUSEADDR`, so a port just closed can be taken back).
+fn bind_at(addr: SocketAddr, what: &str) -> Result<StdTcpListener, String> {
+    let l = StdTcpListener::bind(addr).map_err(|e| format!("binding the {what} listener at {addr}: {e}"))?;
+    l.set_nonblocking(true).map_err(|e| format!("set_nonblocking on the {what} listener: {e}"))?;
+    Ok(l)
 }
 
 impl Receiver {
@@ -353,22 +378,104 @@ impl Receiver {
         let grpc_addr = grpc_listener.local_addr().map_err(|e| format!("local_addr: {e}"))?;
         let http_addr = http_listener.local_addr().map_err(|e| format!("local_addr: {e}"))?;
 
-        let shared = Arc::new(Shared::default());
+        let mut receiver = Receiver {
+            shared: Arc::new(Shared::default()),
+            grpc_addr,
+            http_addr,
+            shutdown: None,
+            thread: None,
+            hole: None,
+        };
+        receiver.spawn_servers(grpc_listener, http_listener)?;
+        Ok(receiver)
+    }
+
+    /// Starts the server thread on these listeners and waits until it serves.
+    fn spawn_servers(&mut self, grpc: StdTcpListener, http: StdTcpListener) -> Result<(), String> {
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
-
-        let thread_shared = shared.clone();
+        let thread_shared = self.shared.clone();
         let thread = std::thread::Builder::new()
             .name("otlp-test-receiver".into())
-            .spawn(move || server_thread(thread_shared, grpc_listener, http_listener, shutdown_rx, ready_tx))
+            .spawn(move || server_thread(thread_shared, grpc, http, shutdown_rx, ready_tx))
             .map_err(|e| format!("spawning the receiver thread: {e}"))?;
-
-        let receiver =
-            Receiver { shared, grpc_addr, http_addr, shutdown: Some(shutdown_tx), thread: Some(thread) };
+        self.shutdown = Some(shutdown_tx);
+        self.thread = Some(thread);
         match ready_rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(Ok(())) => Ok(receiver),
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e),
             Err(e) => Err(format!("receiver thread did not come up: {e}")),
+        }
+    }
+
+    /// Takes the backend down: both servers stop (connections are cut) and nothing listens on
+    /// their ports, so connections are refused, until [`Receiver::come_back`]. What was received
+    /// stays readable.
+    pub fn go_down(&mut self) {
+        self.end_black_hole();
+        self.stop_servers();
+    }
+
+    /// Takes the backend down as a black hole: its ports accept connections and never read from
+    /// them or answer (a firewall that drops, a hung process), until [`Receiver::come_back`].
+    pub fn black_hole(&mut self) {
+        self.go_down();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for addr in [self.grpc_addr, self.http_addr] {
+            let listener = match StdTcpListener::bind(addr) {
+                Ok(l) => l,
+                Err(e) => panic!("black_hole: binding {addr} again: {e}"),
+            };
+            let stop = stop.clone();
+            threads.push(std::thread::spawn(move || {
+                // Held, never read: the client's request waits for an answer that never comes.
+                let mut held = Vec::new();
+                for conn in listener.incoming() {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(c) = conn {
+                        held.push(c);
+                    }
+                }
+            }));
+        }
+        self.hole = Some((stop, threads));
+    }
+
+    /// Brings the backend back on the same ports after [`Receiver::go_down`] or
+    /// [`Receiver::black_hole`] (the connections a black hole held are closed).
+    pub fn come_back(&mut self) {
+        self.end_black_hole();
+        self.stop_servers();
+        let listeners =
+            bind_at(self.grpc_addr, "gRPC").and_then(|g| bind_at(self.http_addr, "HTTP").map(|h| (g, h)));
+        match listeners.and_then(|(g, h)| self.spawn_servers(g, h)) {
+            Ok(()) => {}
+            Err(e) => panic!("come_back: {e}"),
+        }
+    }
+
+    fn end_black_hole(&mut self) {
+        if let Some((stop, threads)) = self.hole.take() {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            for (addr, t) in [self.grpc_addr, self.http_addr].into_iter().zip(threads) {
+                // Wakes the accept loop, which sees the flag and ends (dropping what it held).
+                let _ = std::net::TcpStream::connect(addr);
+                let _ = t.join();
+            }
+        }
+    }
+
+    fn stop_servers(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(true);
+        }
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                self.shared.error("the receiver's server thread panicked".to_owned());
+            }
         }
     }
 
@@ -527,7 +634,37 @@ impl Receiver {
             st.behavior.fail_next = n;
             st.behavior.once = (http_status, grpc);
             st.behavior.retry_after = retry_after;
+            st.behavior.retry_info = None;
         });
+    }
+
+    /// Like [`Receiver::fail_next`] for gRPC, with a `RetryInfo` of `delay` in the failing
+    /// answers' details (`grpc-status-details-bin`), as a server that says when to come back.
+    pub fn fail_next_with_retry_info(&self, n: usize, grpc: tonic::Code, delay: Duration) {
+        self.shared.update(|st| {
+            st.behavior.fail_next = n;
+            st.behavior.once = (503, grpc);
+            st.behavior.retry_info = Some(delay);
+        });
+    }
+
+    /// Successful answers carry a `partial_success` saying `rejected` items were rejected
+    /// (`None`: a plain success). The items are recorded as received.
+    pub fn set_partial_success(&self, partial: Option<(u64, &'static str)>) {
+        self.shared.update(|st| st.behavior.partial = partial);
+    }
+
+    /// Makes the failures set (`set_http_status`, `set_grpc_error`, `fail_next`) apply to
+    /// `signal` only, the other signals being answered normally (`None`: to every signal).
+    pub fn fail_only(&self, signal: Option<Signal>) {
+        self.shared.update(|st| st.behavior.only = signal);
+    }
+
+    /// Counts requests (`requests()`, with their item counts) without keeping their spans and
+    /// log records: for measurements of the sender's memory, which a receiver in the same process
+    /// keeping millions of spans would drown.
+    pub fn set_count_only(&self, on: bool) {
+        self.shared.update(|st| st.behavior.count_only = on);
     }
 
     /// Waits until `n` requests are waiting out the delay at once (at most [`WAIT`]); returns
@@ -623,14 +760,8 @@ impl Receiver {
     /// Stops both servers now (in-flight requests get 250 ms, then connections are cut); later
     /// exports fail to connect. What was received stays readable. Dropping does this too.
     pub fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(true);
-        }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                self.shared.error("the receiver's server thread panicked".to_owned());
-            }
-        }
+        self.end_black_hole();
+        self.stop_servers();
     }
 }
 
@@ -737,6 +868,51 @@ fn server_thread(
     rt.shutdown_timeout(Duration::from_millis(500));
 }
 
+/// An export response's `partial_success` (field 1: rejected items = 1, `error_message` = 2), the
+/// same in the three signals' responses.
+fn partial_success((rejected, message): (u64, &str)) -> Vec<u8> {
+    let mut inner = Vec::new();
+    inner.push(0x08);
+    varint(&mut inner, rejected);
+    inner.push(0x12);
+    varint(&mut inner, message.len() as u64);
+    inner.extend_from_slice(message.as_bytes());
+    let mut out = vec![0x0a];
+    varint(&mut out, inner.len() as u64);
+    out.extend(inner);
+    out
+}
+
+/// A `google.rpc.Status` whose details hold a `RetryInfo` of `delay`.
+fn retry_info_status(code: tonic::Code, delay: Duration) -> Vec<u8> {
+    let field = |out: &mut Vec<u8>, tag: u8, bytes: &[u8]| {
+        out.push(tag);
+        varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    };
+    let mut duration = vec![0x08];
+    varint(&mut duration, delay.as_secs());
+    duration.push(0x10);
+    varint(&mut duration, u64::from(delay.subsec_nanos()));
+    let mut info = Vec::new();
+    field(&mut info, 0x0a, &duration);
+    let mut any = Vec::new();
+    field(&mut any, 0x0a, b"type.googleapis.com/google.rpc.RetryInfo");
+    field(&mut any, 0x12, &info);
+    let mut status = vec![0x08];
+    varint(&mut status, code as u64);
+    field(&mut status, 0x1a, &any);
+    status
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
 fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {
@@ -761,19 +937,30 @@ struct GrpcSink {
 impl GrpcSink {
     /// One export call, the same for every signal: apply the configured delay and failure, then
     /// record the request with `record` (as rejected when failing).
-    async fn handle<Req, Resp: Default>(
+    async fn handle<Req, Resp: Message + Default>(
         &self,
+        signal: Signal,
         request: tonic::Request<Req>,
         record: fn(&Shared, &'static str, BTreeMap<String, String>, Req, bool),
     ) -> Result<tonic::Response<Resp>, tonic::Status> {
-        let behavior = self.shared.behavior();
+        let behavior = self.shared.behavior(signal);
         let headers = header_map(&request.metadata().clone().into_headers());
         self.shared.delay(behavior.delay).await;
         let req = request.into_inner();
         record(&self.shared, "grpc", headers, req, behavior.grpc_error.is_none());
-        match behavior.grpc_error {
-            Some(code) => Err(tonic::Status::new(code, "test receiver set to fail")),
-            None => Ok(tonic::Response::new(Resp::default())),
+        match (behavior.grpc_error, behavior.retry_info) {
+            (Some(code), None) => Err(tonic::Status::new(code, "test receiver set to fail")),
+            (Some(code), Some(delay)) => Err(tonic::Status::with_details(
+                code,
+                "test receiver set to fail",
+                Bytes::from(retry_info_status(code, delay)),
+            )),
+            (None, _) => Ok(tonic::Response::new(
+                behavior
+                    .partial
+                    .and_then(|p| Resp::decode(partial_success(p).as_slice()).ok())
+                    .unwrap_or_default(),
+            )),
         }
     }
 }
@@ -784,7 +971,7 @@ impl TraceService for GrpcSink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.handle(request, Shared::record_traces).await
+        self.handle(Signal::Traces, request, Shared::record_traces).await
     }
 }
 
@@ -794,7 +981,7 @@ impl LogsService for GrpcSink {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.handle(request, Shared::record_logs).await
+        self.handle(Signal::Logs, request, Shared::record_logs).await
     }
 }
 
@@ -804,7 +991,7 @@ impl MetricsService for GrpcSink {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.handle(request, Shared::record_metrics).await
+        self.handle(Signal::Metrics, request, Shared::record_metrics).await
     }
 }
 
@@ -930,7 +1117,7 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
         bytes = Bytes::from(plain);
     }
     let headers = header_map(&parts.headers);
-    let behavior = shared.behavior();
+    let behavior = shared.behavior(signal);
     shared.delay(behavior.delay).await;
     let accepted = (200..300).contains(&behavior.http_status);
     /// Decodes the body as `Req`, records it and answers with an encoded `Resp`.
@@ -964,6 +1151,7 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
         }),
     };
     let Some(ok_body) = ok_body else { return http_response(400, Vec::new()) };
+    let ok_body = behavior.partial.map_or(ok_body, partial_success);
     if accepted {
         http_response(behavior.http_status, ok_body)
     } else {

@@ -275,12 +275,17 @@ impl Local {
     }
 }
 
+/// A record with no ring to go to (the thread could not register one): recorded, and dropped
+/// as if its ring were full.
 fn count_drop(record: &Record) {
+    use crate::stats::{count_buffer_full, Item};
     match record {
-        Record::Span(_) => STATS.spans_dropped.fetch_add(1, Relaxed),
-        Record::Log(_) => STATS.logs_dropped.fetch_add(1, Relaxed),
-        Record::Exception(_) => STATS.exceptions_dropped.fetch_add(1, Relaxed),
-    };
+        Record::Span(_) => count_buffer_full(Item::Span, 1),
+        Record::Log(_) => count_buffer_full(Item::Log, 1),
+        Record::Exception(_) => {
+            STATS.exceptions_dropped.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 #[cold]

@@ -9,7 +9,7 @@ use crate::caller::thread::{self, Record, CHANNELS};
 use crate::caller::value;
 use crate::export::{Exporter, FinishedSpan, LogEntry, RecordExporter};
 use crate::sanitize::{Sanitizer, Signal};
-use crate::stats::STATS;
+use crate::stats::{Item, STATS};
 use decode::{decode_log, decode_span, log_view, span_view};
 use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
@@ -112,10 +112,15 @@ pub(crate) fn start(
                 }
                 Ok(Command::Flush(ack, deadline)) => {
                     let _ = c.dispatch();
+                    let mut flushed = true;
                     for e in c.all() {
-                        e.flush(deadline);
+                        flushed &= e.flush(deadline);
                     }
-                    let _ = ack.send(());
+                    // An exporter that did not deliver everything: the ack is dropped unsent,
+                    // and `telemark::flush` returns false at once.
+                    if flushed {
+                        let _ = ack.send(());
+                    }
                 }
                 Ok(Command::Shutdown(ack, deadline)) => {
                     let _ = c.dispatch();
@@ -232,14 +237,9 @@ impl Collector {
         }
         for ch in channels.iter_mut() {
             ch.shared.wake_requested.store(false, Relaxed);
-            let dropped = ch.shared.spans_dropped.swap(0, Relaxed);
-            if dropped > 0 {
-                STATS.spans_dropped.fetch_add(dropped, Relaxed);
-            }
-            let dropped = ch.shared.logs_dropped.swap(0, Relaxed);
-            if dropped > 0 {
-                STATS.logs_dropped.fetch_add(dropped, Relaxed);
-            }
+            // What the ring could not take: recorded, and dropped (`buffer_full`).
+            crate::stats::count_buffer_full(Item::Span, ch.shared.spans_dropped.swap(0, Relaxed));
+            crate::stats::count_buffer_full(Item::Log, ch.shared.logs_dropped.swap(0, Relaxed));
             let limit = match pass {
                 Pass::Bounded => PER_PASS,
                 Pass::Everything => ch.records.slots(),
@@ -338,7 +338,15 @@ impl Collector {
                 }
             }
         }
-        channels.retain(|ch| !(ch.records.is_abandoned() && ch.records.is_empty()));
+        channels.retain(|ch| {
+            let gone = ch.records.is_abandoned() && ch.records.is_empty();
+            if gone {
+                // Its thread ended: what it dropped after this pass took its counts.
+                crate::stats::count_buffer_full(Item::Span, ch.shared.spans_dropped.swap(0, Relaxed));
+                crate::stats::count_buffer_full(Item::Log, ch.shared.logs_dropped.swap(0, Relaxed));
+            }
+            !gone
+        });
         STATS.spans_recorded.fetch_add(spans, Relaxed);
         STATS.logs_recorded.fetch_add(logs, Relaxed);
         if attributes_dropped > 0 {

@@ -104,6 +104,9 @@ pub const DELAY: Span =
 pub const DRAIN_INTERVAL: Span = Span { min: ms(1), max: secs(MINUTE), what: "drain interval" };
 /// `export.shutdown_timeout`: 0 would give up the last export.
 pub const SHUTDOWN_TIMEOUT: Span = Span { min: ms(1), max: secs(10 * MINUTE), what: "shutdown deadline" };
+/// `export.max_retry_time`: under a second a batch would not outlive one backoff.
+pub const MAX_RETRY_TIME: Span =
+    Span { min: secs(1), max: secs(DAY), what: "longest time a batch is retried" };
 /// `exporters.otlp.timeout` and `OTEL_EXPORTER_OTLP_TIMEOUT`: 0 would fail every request.
 pub const OTLP_TIMEOUT: Span = Span { min: ms(1), max: secs(10 * MINUTE), what: "per-request timeout" };
 /// `metrics.export_interval` and `OTEL_METRIC_EXPORT_INTERVAL`.

@@ -442,11 +442,12 @@ impl<A> Config<A> {
             crate::sanitize::pattern_error(p)
                 .map_or(Ok(()), |m| Err(err(&format!("scrub.values[{i}]"), m)))?;
         }
-        let spans: [(&str, &Span, Duration); 6] = [
+        let spans: [(&str, &Span, Duration); 7] = [
             ("exporters.otlp.timeout", &check::OTLP_TIMEOUT, self.exporters.otlp.timeout),
             ("export.delay", &check::DELAY, e.delay),
             ("export.drain_interval", &check::DRAIN_INTERVAL, e.drain_interval),
             ("export.shutdown_timeout", &check::SHUTDOWN_TIMEOUT, e.shutdown_timeout),
+            ("export.max_retry_time", &check::MAX_RETRY_TIME, e.max_retry_time),
             ("exceptions.rate_window", &check::RATE_WINDOW, x.rate_window),
             ("metrics.export_interval", &check::METRIC_EXPORT_INTERVAL, self.metrics.export_interval),
         ];

@@ -486,13 +486,14 @@ pub struct ExportConfig {
     /// dropped and counted (16..=1048576).
     #[serde(deserialize_with = "de_buffer_per_thread")]
     pub buffer_per_thread: usize,
-    /// Spans and logs waiting for the OTLP exporter at most; past it they are dropped and counted
-    /// (1..=16777216).
+    /// Spans and logs queued for the OTLP exporter (or being sent) at most (`1048576`;
+    /// 1..=16777216); past it the oldest batches are dropped and counted (`queue_full`).
     #[serde(deserialize_with = "de_max_queue")]
     pub max_queue: usize,
-    /// Bytes of encoded spans and logs waiting for the OTLP exporter (or being sent) at most
-    /// (`8MiB`); past it they are dropped and counted. With `max_queue`, it bounds the
-    /// exporter's memory when the backend is slow or down (64KiB..=4GiB).
+    /// Bytes of encoded spans and logs queued for the OTLP exporter (or being sent) at most
+    /// (`64MiB`; 64KiB..=4GiB): while the backend is down, telemetry is kept up to this and
+    /// delivered in order when it returns; past it the oldest batches are dropped and counted
+    /// (`queue_full`). With `max_queue`, it bounds the exporter's memory.
     #[serde(deserialize_with = "de_max_queue_bytes")]
     pub max_queue_bytes: usize,
     /// Most spans (or logs) per OTLP request (`8192`; 1..=65536); a request is also cut by size
@@ -514,19 +515,25 @@ pub struct ExportConfig {
     /// Longest time dropping the guard waits for the last export (`5s`; 1ms..=10m).
     #[serde(deserialize_with = "de_shutdown_timeout")]
     pub shutdown_timeout: Duration,
+    /// How long a batch is retried before it is dropped and counted (`retries_exhausted`):
+    /// the age, since it was sealed, past which it is given up (`5m`; 1s..=1d), like the
+    /// Collector's `retry_on_failure.max_elapsed_time`.
+    #[serde(deserialize_with = "de_max_retry_time")]
+    pub max_retry_time: Duration,
 }
 
 impl Default for ExportConfig {
     fn default() -> Self {
         ExportConfig {
             buffer_per_thread: 4096,
-            max_queue: 65_536,
-            max_queue_bytes: 8 << 20,
+            max_queue: 1 << 20,
+            max_queue_bytes: 64 << 20,
             max_batch: 8192,
             max_request_bytes: 2 << 20,
             delay: Duration::from_secs(1),
             drain_interval: Duration::from_millis(100),
             shutdown_timeout: Duration::from_secs(5),
+            max_retry_time: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -802,6 +809,7 @@ ranged! {
     de_delay: span DELAY;
     de_drain_interval: span DRAIN_INTERVAL;
     de_shutdown_timeout: span SHUTDOWN_TIMEOUT;
+    de_max_retry_time: span MAX_RETRY_TIME;
     de_max_groups: count MAX_GROUPS as usize;
     de_rate_limit: count RATE_LIMIT as u32;
     de_rate_window: span RATE_WINDOW;

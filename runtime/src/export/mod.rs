@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// How long past a shutdown's deadline its caller waits for the answer of a thread that gave up
 /// at the deadline: a bound reached only when that thread is stuck, so that what shutdown counts
 /// as lost is counted before it returns.
-pub(crate) const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A span that has ended, as exporters receive it.
 #[derive(Clone, Debug, PartialEq)]
@@ -138,8 +138,13 @@ pub trait Exporter: Send + 'static {
     /// for an exporter that batches to send a partial batch that has waited long enough. The
     /// default does nothing.
     fn idle(&mut self) {}
-    /// Delivers anything buffered, waiting at most until `deadline`.
-    fn flush(&mut self, _deadline: std::time::Instant) {}
+    /// Delivers anything buffered, waiting at most until `deadline`; true if everything was
+    /// delivered (or dropped for good and counted) in time, false if the time ran out or the
+    /// backend is failing and what is left is kept for later. The default does nothing and says
+    /// true.
+    fn flush(&mut self, _deadline: std::time::Instant) -> bool {
+        true
+    }
     /// Flushes and releases resources, waiting at most until `deadline`.
     fn shutdown(&mut self, deadline: std::time::Instant) {
         self.flush(deadline);

@@ -77,6 +77,48 @@ pub fn render(metrics: &[FunctionMetrics], exceptions: &[(String, u64)]) -> Stri
     out
 }
 
+/// Appends telemark's own metrics (what the exporter delivered, dropped and failed, its queue and
+/// its request durations; names in `crate::stats::own`), as Prometheus translates OpenTelemetry
+/// names: `otel_sdk_exporter_span_exported_total{error_type="queue_full"}`.
+pub(crate) fn render_own(out: &mut String, stats: &crate::stats::Stats) {
+    use crate::stats::{export_durations, own, Kind, EXPORT_BOUNDS_MS, EXPORT_DURATION};
+    for m in own(stats) {
+        let kind = if m.kind == Kind::Counter { "counter" } else { "gauge" };
+        let _ = writeln!(out, "# HELP {} {}", m.prometheus, m.description);
+        let _ = writeln!(out, "# TYPE {} {kind}", m.prometheus);
+        for (attribute, n) in &m.points {
+            match attribute {
+                Some(v) => {
+                    let _ = writeln!(out, "{}{{error_type=\"{v}\"}} {n}", m.prometheus);
+                }
+                None => {
+                    let _ = writeln!(out, "{} {n}", m.prometheus);
+                }
+            }
+        }
+    }
+    let name = EXPORT_DURATION.1;
+    let _ =
+        writeln!(out, "# HELP {name} Duration of export requests (each attempt; error_type: why it failed).");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (error, buckets, sum_ns) in export_durations() {
+        let (labels, sep) = match error {
+            Some(e) => (format!("error_type=\"{e}\""), ","),
+            None => (String::new(), ""),
+        };
+        let mut cumulative = 0;
+        for (i, ms) in EXPORT_BOUNDS_MS.iter().enumerate() {
+            cumulative += buckets[i];
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{}\"}} {cumulative}", le(ms * 1_000_000));
+        }
+        cumulative += buckets[EXPORT_BOUNDS_MS.len()];
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}");
+        let braces = |l: &str| if l.is_empty() { String::new() } else { format!("{{{l}}}") };
+        let _ = writeln!(out, "{name}_sum{} {}", braces(&labels), sum_ns as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count{} {cumulative}", braces(&labels));
+    }
+}
+
 /// The scrape endpoint: answers `GET /metrics` (and `/`) until stopped.
 pub(crate) struct Server {
     addr: SocketAddr,
@@ -141,7 +183,9 @@ fn serve(mut conn: TcpStream) -> std::io::Result<()> {
     let path = path.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
         ("GET", "/metrics" | "/") => {
-            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", render(&snapshot(), &exception_counts()))
+            let mut body = render(&snapshot(), &exception_counts());
+            render_own(&mut body, &crate::stats::snapshot());
+            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body)
         }
         ("GET", _) => ("404 Not Found", "text/plain", "not found; the metrics are at /metrics\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_string()),

@@ -3,6 +3,8 @@
 //! `outcome`), `telemark.function.duration` (seconds; `function`, `module`) and
 //! `telemark.exceptions` (`function`, `module`) — the same series the Prometheus endpoint shows.
 //! A metric without points (no exception captured yet) is left out rather than sent empty.
+//! [`encode_own`] adds telemark's own metrics (`crate::stats::own`: what the exporter delivered,
+//! dropped and failed, its queue, its request durations).
 
 use super::encode::key_value_str;
 use super::wire::{self, always};
@@ -83,6 +85,53 @@ pub(crate) fn encode(
             },
         );
     }
+}
+
+/// The instrumentation scope of telemark's own metrics (the program's are in `telemark`).
+pub(crate) const OWN_SCOPE: &str = "telemark.self";
+
+/// Appends telemark's own metrics (see `crate::stats::own`) and the export duration histogram.
+pub(crate) fn encode_own(buf: &mut Vec<u8>, stats: &crate::stats::Stats, start: u64, now: u64) {
+    use crate::stats::{export_durations, own, Kind, EXPORT_BOUNDS_MS, EXPORT_DURATION};
+    for m in own(stats) {
+        metric(buf, m.name, m.description, m.unit, 7, |b| {
+            for (attribute, n) in &m.points {
+                wire::message(b, 1, |b| {
+                    if let Some(v) = attribute {
+                        key_value_str(b, 7, "error.type", v);
+                    }
+                    wire::fixed64(b, 2, start);
+                    wire::fixed64(b, 3, now);
+                    always::sfixed64(b, 6, i64::try_from(*n).unwrap_or(i64::MAX));
+                });
+            }
+            wire::uint(b, 2, CUMULATIVE);
+            wire::boolean(b, 3, m.kind == Kind::Counter);
+        });
+    }
+    metric(
+        buf,
+        EXPORT_DURATION.0,
+        "Duration of export requests (each attempt; error.type: why it failed).",
+        "s",
+        9,
+        |b| {
+            for (error, buckets, sum_ns) in export_durations() {
+                wire::message(b, 1, |b| {
+                    if let Some(e) = error {
+                        key_value_str(b, 9, "error.type", e);
+                    }
+                    wire::fixed64(b, 2, start);
+                    wire::fixed64(b, 3, now);
+                    wire::fixed64(b, 4, buckets.iter().sum());
+                    always::double(b, 5, sum_ns as f64 / 1e9);
+                    wire::packed_fixed64(b, 6, buckets.iter().copied());
+                    wire::packed_double(b, 7, EXPORT_BOUNDS_MS.iter().map(|ms| *ms as f64 / 1e3));
+                });
+            }
+            wire::uint(b, 2, CUMULATIVE);
+        },
+    );
 }
 
 /// A `Metric` whose data (a `Sum`, field 7, or a `Histogram`, field 9) `data` writes.

@@ -2,18 +2,28 @@
 //!
 //! On telemark's collector thread, [`Otlp::export`] writes each span and log record as protobuf
 //! bytes straight into its batch's reusable buffer (`encode`, `wire`); a full batch (or one
-//! older than `export.delay`) becomes one finished request body. Bodies go to one thread telemark
-//! owns, with one single-threaded tokio runtime and one client (`transport`), which sends up to
-//! [`IN_FLIGHT`] requests at once when the backend is slower than the producers. The
-//! per-function metrics are encoded from their tables (`metrics`) on that thread and pushed every
-//! `metrics.export_interval` and once more at shutdown. `health` says on stderr when export
-//! fails and when it recovers.
+//! older than `export.delay`) is sealed into one finished request body and queued: per signal, a
+//! FIFO of sealed batches ([`Backlog`]). One thread telemark owns (`telemark-otlp`, one
+//! single-threaded tokio runtime, one client: `transport`) runs one sender per signal, so that a
+//! signal being retried never holds back another. A healthy sender keeps up to [`IN_FLIGHT`]
+//! requests in flight; a failing one sends one request at a time (the probe), after an
+//! exponential backoff with jitter capped at [`MAX_BACKOFF`] (a server's `Retry-After` or
+//! `RetryInfo` is honoured up to [`MAX_SERVER_DELAY`]), so that export resumes within about a
+//! second of the backend's return; then the backlog drains in order, and concurrency returns. A
+//! retryable failure puts the batch back at the front of its FIFO; a final answer drops it
+//! (`rejected`); a batch older than `export.max_retry_time` is dropped (`retries_exhausted`).
+//! The per-function metrics are encoded from their tables (`metrics`) on that thread and pushed
+//! every `metrics.export_interval` and once more at shutdown; a push that fails is not kept (the
+//! counts are cumulative: the next push carries them). `health` says on stderr when export fails
+//! and when it recovers.
 //!
-//! Memory is bounded twice, by items (`export.max_queue`) and by bytes
-//! (`export.max_queue_bytes`), over everything encoded and not yet delivered; past either bound
-//! spans and logs are dropped on the collector thread and counted — the caller never waits.
-//! Owning the runtime avoids the traps of the SDK's batch processors (deadlocks on current-thread
-//! and one-worker runtimes, silent loss when the caller's runtime is gone).
+//! Memory is bounded by bytes (`export.max_queue_bytes`) and items (`export.max_queue`) over
+//! everything queued or being sent: past either, the **oldest** batches are dropped and counted
+//! (`queue_full`) — the collector never waits and the caller never blocks. Every span and log
+//! record handed over is, in the end, exported or dropped for a counted reason
+//! ([`crate::stats()`]). Owning the runtime avoids the traps of the SDK's batch processors
+//! (deadlocks on current-thread and one-worker runtimes, silent loss when the caller's runtime
+//! is gone).
 
 mod encode;
 mod gather;
@@ -25,23 +35,32 @@ mod wire;
 use super::view::{LogView, SpanView};
 use super::{ExportError, Exporter, FinishedSpan, LogEntry, RecordExporter};
 use crate::config::Protocol;
-use crate::stats::STATS;
+use crate::stats::{count_dropped, count_failure, Item, Reason, STATS};
 use bytes::Bytes;
 use encode::{Envelope, Scoped};
 use health::{Health, Signal};
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future as _};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self as std_mpsc, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
-use transport::{Accepted, Transport};
+use transport::{Accepted, Failed, Retry, Transport};
 
-/// Requests sent at once at most, when the backend is slower than telemark.
+/// Requests of one signal sent at once at most, when the backend is healthy but slower than
+/// telemark.
 pub(crate) const IN_FLIGHT: usize = 4;
+/// The first wait before a failed request is sent again; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between two probes of a failing backend (plus up to
+/// [`transport::MAX_JITTER`]): export resumes this soon after the backend returns.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// A server's `Retry-After` or `RetryInfo` is honoured up to this long.
+const MAX_SERVER_DELAY: Duration = Duration::from_secs(30);
 
 /// Everything the OTLP exporter needs. (`Debug` redacts the endpoint's secrets and the headers'
 /// values.)
@@ -53,6 +72,8 @@ pub(crate) struct OtlpSettings {
     pub max_queue: usize,
     /// Bytes of them, at most.
     pub max_queue_bytes: usize,
+    /// A batch not delivered this long after it was sealed is dropped (`export.max_retry_time`).
+    pub max_retry_time: Duration,
     pub max_batch: usize,
     /// The largest request body (`export.max_request_bytes`): a batch is sealed before it would
     /// grow past it, and an item that alone would is dropped and counted.
@@ -72,6 +93,7 @@ impl std::fmt::Debug for OtlpSettings {
             .field("destinations", &self.destinations)
             .field("max_queue", &self.max_queue)
             .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("max_retry_time", &self.max_retry_time)
             .field("max_batch", &self.max_batch)
             .field("max_request_bytes", &self.max_request_bytes)
             .field("delay", &self.delay)
@@ -83,40 +105,180 @@ impl std::fmt::Debug for OtlpSettings {
 /// being stopped did not deliver everything (`Guard::shutdown_within` says so).
 pub(crate) static GAVE_UP: AtomicBool = AtomicBool::new(false);
 
-/// A finished request body.
+/// A sealed request body of spans or log records.
 struct Batch {
     signal: Signal,
     body: Bytes,
     items: usize,
+    /// Its place in the queue (batches of both signals are numbered in the order they were
+    /// sealed): the oldest is dropped first, and a batch put back goes back to its place.
+    seq: u64,
+    /// When it was sealed (for `export.max_retry_time`).
+    sealed: Instant,
 }
 
-/// What the collector asks of the OTLP thread, besides sending batches. It goes on a channel of
-/// its own, so it is heard even while the requests in flight are at their bound.
+/// What the collector asks of the OTLP thread, besides sending batches.
 enum Control {
-    /// Send every batch handed over before this; then answer.
-    Flush(SyncSender<()>),
-    /// The same, then the final metrics, by the deadline; then answer and stop.
-    Shutdown(SyncSender<()>, Instant),
+    /// Answer once every batch queued before this was delivered or dropped (true), or as soon
+    /// as an attempt failed and the rest is kept for later (false).
+    Flush(SyncSender<bool>),
+    /// Deliver what is queued and push the final metrics, by the deadline; count what is left as
+    /// dropped (`shutdown`); then answer and stop.
+    Shutdown(SyncSender<bool>, Instant),
 }
 
-/// What is encoded and not yet delivered (shared by both threads).
+/// Spans' and log records' batches queued or being sent, shared by the collector (which
+/// queues) and the OTLP thread (which sends): one FIFO per signal, bounded together.
+struct Backlog {
+    state: Mutex<Fifos>,
+    /// Per signal: a batch was queued (or the sender should look again).
+    ready: [Notify; 2],
+    /// A batch was settled or put back, or an attempt failed (flush waits on it).
+    changed: Notify,
+    /// Per signal: failed attempts so far (flush's "the backend is down" signal).
+    failures: [AtomicU64; 2],
+    max_items: usize,
+    max_bytes: usize,
+    /// Told what is dropped (the recovered line reports it).
+    health: Arc<Health>,
+}
+
 #[derive(Default)]
-struct Queued {
-    items: AtomicUsize,
-    bytes: AtomicUsize,
+struct Fifos {
+    /// Per signal, the batches waiting, oldest first.
+    fifo: [VecDeque<Batch>; 2],
+    /// Per signal, items queued or being sent.
+    items: [usize; 2],
+    /// Bytes queued or being sent, both signals.
+    bytes: usize,
+    next_seq: u64,
 }
 
-impl Queued {
-    fn add(&self, items: usize, bytes: usize) {
-        self.items.fetch_add(items, Relaxed);
-        self.bytes.fetch_add(bytes, Relaxed);
-        STATS.queue_depth.fetch_add(items as u64, Relaxed);
+impl Backlog {
+    fn lock(&self) -> MutexGuard<'_, Fifos> {
+        // A panic while it is held leaves whole batches in the FIFOs: keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn settle(&self, items: usize, bytes: usize) {
-        self.items.fetch_sub(items, Relaxed);
-        self.bytes.fetch_sub(bytes, Relaxed);
-        STATS.queue_depth.fetch_sub(items as u64, Relaxed);
+    /// Queues a sealed batch; past the bounds, drops the oldest batches waiting (never the one
+    /// just queued, nor those being sent) and counts them.
+    fn push(&self, mut batch: Batch) {
+        let signal = batch.signal;
+        let mut evicted: Vec<(Signal, usize)> = Vec::new();
+        {
+            let mut f = self.lock();
+            batch.seq = f.next_seq;
+            f.next_seq += 1;
+            f.items[signal as usize] += batch.items;
+            f.bytes += batch.body.len();
+            STATS.queue_depth.fetch_add(batch.items as u64, Relaxed);
+            STATS.queue_items_by[signal as usize].fetch_add(batch.items as u64, Relaxed);
+            STATS.queue_bytes.fetch_add(batch.body.len() as u64, Relaxed);
+            f.fifo[signal as usize].push_back(batch);
+            while f.items[0] + f.items[1] > self.max_items || f.bytes > self.max_bytes {
+                let oldest = match (f.fifo[0].front(), f.fifo[1].front()) {
+                    (Some(a), Some(b)) => usize::from(b.seq < a.seq),
+                    (Some(_), None) => 0,
+                    (None, Some(_)) => 1,
+                    (None, None) => break,
+                };
+                if f.fifo[0].len() + f.fifo[1].len() == 1 {
+                    break; // only the batch just queued is left
+                }
+                let Some(old) = f.fifo[oldest].pop_front() else { break };
+                f.remove(&old);
+                evicted.push((old.signal, old.items));
+            }
+        }
+        for (signal, items) in evicted {
+            count_dropped(item(signal), Reason::QueueFull, items as u64);
+            self.health.dropped(signal, Reason::QueueFull, items as u64);
+        }
+        self.ready[signal as usize].notify_one();
+    }
+
+    /// The next batch of `signal` to send, after dropping those older than `max_age`.
+    fn pop(&self, signal: Signal, max_age: Duration, now: Instant) -> Option<Batch> {
+        let mut expired = 0;
+        let batch = {
+            let mut f = self.lock();
+            loop {
+                let Some(b) = f.fifo[signal as usize].pop_front() else { break None };
+                if now.saturating_duration_since(b.sealed) > max_age {
+                    f.remove(&b);
+                    expired += b.items;
+                    continue;
+                }
+                break Some(b);
+            }
+        };
+        if expired > 0 {
+            count_dropped(item(signal), Reason::RetriesExhausted, expired as u64);
+            self.health.dropped(signal, Reason::RetriesExhausted, expired as u64);
+            self.changed.notify_waiters();
+        }
+        batch
+    }
+
+    /// Puts a batch whose attempt failed back in its place.
+    fn put_back(&self, batch: Batch) {
+        let mut f = self.lock();
+        let fifo = &mut f.fifo[batch.signal as usize];
+        let at = fifo.partition_point(|b| b.seq < batch.seq);
+        fifo.insert(at, batch);
+    }
+
+    /// A batch that was being sent is done with (delivered or dropped).
+    fn settle(&self, batch: &Batch) {
+        self.lock().remove(batch);
+        self.changed.notify_waiters();
+    }
+
+    /// Batches of `signal` waiting (not being sent).
+    fn waiting(&self, signal: Signal) -> usize {
+        self.lock().fifo[signal as usize].len()
+    }
+
+    /// Items of `signal` queued or being sent.
+    fn items(&self, signal: Signal) -> usize {
+        self.lock().items[signal as usize]
+    }
+
+    /// Empties everything (shutdown's deadline passed): the items that were left, per signal.
+    fn clear(&self) -> [usize; 2] {
+        let mut f = self.lock();
+        let left = f.items;
+        STATS.queue_depth.fetch_sub((left[0] + left[1]) as u64, Relaxed);
+        for (i, n) in left.iter().enumerate() {
+            STATS.queue_items_by[i].fetch_sub(*n as u64, Relaxed);
+        }
+        STATS.queue_bytes.fetch_sub(f.bytes as u64, Relaxed);
+        f.fifo = Default::default();
+        f.items = [0; 2];
+        f.bytes = 0;
+        drop(f);
+        self.changed.notify_waiters();
+        left
+    }
+}
+
+impl Fifos {
+    /// Takes a batch out of the counts (it left the FIFO, or its sender is done with it).
+    fn remove(&mut self, b: &Batch) {
+        self.items[b.signal as usize] -= b.items;
+        self.bytes -= b.body.len();
+        STATS.queue_depth.fetch_sub(b.items as u64, Relaxed);
+        STATS.queue_items_by[b.signal as usize].fetch_sub(b.items as u64, Relaxed);
+        STATS.queue_bytes.fetch_sub(b.body.len() as u64, Relaxed);
+    }
+}
+
+/// The counters' name of a queued signal.
+fn item(signal: Signal) -> Item {
+    if signal == Signal::Logs {
+        Item::Log
+    } else {
+        Item::Span
     }
 }
 
@@ -158,11 +320,8 @@ struct OpenLogs {
 
 /// The OTLP exporter, on telemark's collector thread.
 pub(crate) struct Otlp {
-    batches: mpsc::UnboundedSender<Batch>,
+    backlog: Arc<Backlog>,
     control: mpsc::UnboundedSender<Control>,
-    queued: Arc<Queued>,
-    max_queue: usize,
-    max_queue_bytes: usize,
     max_batch: usize,
     max_request_bytes: usize,
     delay: Duration,
@@ -178,25 +337,31 @@ pub(crate) struct Otlp {
     /// When the records being added were exported (their observed time), nanoseconds since the
     /// Unix epoch: read once per pass of telemark's thread.
     observed: u64,
-    /// Whether a span or log record was dropped in this pass of telemark's thread.
-    lost: bool,
 }
 
 impl Otlp {
     /// Starts the export thread; fails on a bad endpoint or header.
     pub(crate) fn start(s: OtlpSettings) -> Result<Otlp, String> {
         let transport = Transport::new(&s)?;
-        let (batches, batches_rx) = mpsc::unbounded_channel();
         let (control, control_rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(Queued::default());
+        let backlog = Arc::new(Backlog {
+            state: Mutex::new(Fifos::default()),
+            ready: [Notify::new(), Notify::new()],
+            changed: Notify::new(),
+            failures: [AtomicU64::new(0), AtomicU64::new(0)],
+            max_items: s.max_queue.max(1),
+            max_bytes: s.max_queue_bytes.max(1),
+            health: s.health.clone(),
+        });
+        STATS.queue_capacity_items.store(s.max_queue as u64, Relaxed);
+        STATS.queue_capacity_bytes.store(s.max_queue_bytes as u64, Relaxed);
         let envelope = Envelope::new(&s.resource);
-        let sender = Sender {
+        let sender = Arc::new(Sender {
             s: s.clone(),
             transport,
             envelope: envelope.clone(),
-            queued: queued.clone(),
-            in_flight: Default::default(),
-        };
+            backlog: backlog.clone(),
+        });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -205,15 +370,12 @@ impl Otlp {
             .name("telemark-otlp".into())
             .spawn(move || {
                 crate::caller::thread::mark_internal();
-                runtime.block_on(sender.run(batches_rx, control_rx));
+                runtime.block_on(sender.run(control_rx));
             })
             .map_err(|e| format!("cannot start the OTLP export thread: {e}"))?;
         Ok(Otlp {
-            batches,
+            backlog,
             control,
-            queued,
-            max_queue: s.max_queue.max(1),
-            max_queue_bytes: s.max_queue_bytes.max(1),
             max_batch: s.max_batch.max(1),
             max_request_bytes: s.max_request_bytes,
             delay: s.delay,
@@ -224,16 +386,8 @@ impl Otlp {
             code: encode::CodeCache::default(),
             log_code: encode::CodeCache::default(),
             observed: 0,
-            lost: false,
             envelope,
         })
-    }
-
-    /// Whether one more item fits in the queue.
-    fn has_room(&self) -> bool {
-        let items = self.queued.items.load(Relaxed) + self.spans.items + self.logs.items;
-        let bytes = self.queued.bytes.load(Relaxed) + self.spans.bytes() + self.logs.bytes;
-        items < self.max_queue && bytes < self.max_queue_bytes
     }
 
     fn seal_spans(&mut self) {
@@ -253,7 +407,7 @@ impl Otlp {
         let body = Bytes::from(body).slice(start..);
         let items = std::mem::take(&mut open.items);
         open.since = None;
-        self.send(Batch { signal: Signal::Spans, body, items });
+        self.backlog.push(Batch { signal: Signal::Spans, body, items, seq: 0, sealed: Instant::now() });
     }
 
     /// What the log records of one request may take: the request less its resource and the heads
@@ -284,16 +438,13 @@ impl Otlp {
         let items = std::mem::take(&mut self.logs.items);
         self.logs.bytes = 0;
         self.logs.since = None;
-        self.send(Batch { signal: Signal::Logs, body: body.into(), items });
-    }
-
-    fn send(&mut self, batch: Batch) {
-        let (items, bytes, signal) = (batch.items, batch.body.len(), batch.signal);
-        self.queued.add(items, bytes);
-        if self.batches.send(batch).is_err() {
-            self.queued.settle(items, bytes);
-            count_dropped(signal, items);
-        }
+        self.backlog.push(Batch {
+            signal: Signal::Logs,
+            body: body.into(),
+            items,
+            seq: 0,
+            sealed: Instant::now(),
+        });
     }
 
     /// Seals the batches that waited `export.delay`.
@@ -306,23 +457,18 @@ impl Otlp {
         }
     }
 
-    /// Sends a command and waits for its acknowledgement until `deadline`; false on timeout.
-    fn wait(&self, make: impl FnOnce(SyncSender<()>) -> Control, deadline: Instant) -> bool {
+    /// Sends a command and waits for its answer until `deadline`; false on timeout.
+    fn wait(&self, make: impl FnOnce(SyncSender<bool>) -> Control, deadline: Instant) -> bool {
         let (ack_tx, ack_rx) = std_mpsc::sync_channel(1);
         self.control.send(make(ack_tx)).is_ok()
-            && ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
+            && ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or(false)
     }
 }
 
 impl Otlp {
-    /// Adds a span to the open batch; without room in the queue it is dropped and counted.
+    /// Adds a span to the open batch (a full queue drops its oldest batches, not this).
     fn push_span(&mut self, span: &SpanView<'_>) {
         if !self.sends[0] {
-            return;
-        }
-        if !self.has_room() {
-            STATS.spans_dropped.fetch_add(1, Relaxed);
-            self.lost = true;
             return;
         }
         let before = self.spans.buf.len();
@@ -334,8 +480,7 @@ impl Otlp {
             if len > budget {
                 // Alone over the limit: it could never be sent.
                 self.spans.buf.truncate(before);
-                STATS.spans_dropped.fetch_add(1, Relaxed);
-                STATS.too_large.fetch_add(1, Relaxed);
+                count_dropped(Item::Span, Reason::TooLarge, 1);
                 return;
             }
             // It opens the next request (rare: a copy of one span).
@@ -351,15 +496,9 @@ impl Otlp {
         }
     }
 
-    /// Adds a log record to the open batch, under its target's scope; without room in the queue
-    /// it is dropped and counted.
+    /// Adds a log record to the open batch, under its target's scope.
     fn push_log(&mut self, log: &LogView<'_>) {
         if !self.sends[1] {
-            return;
-        }
-        if !self.has_room() {
-            STATS.logs_dropped.fetch_add(1, Relaxed);
-            self.lost = true;
             return;
         }
         // Targets are `&'static str`s: the same callsite's is the same pointer.
@@ -383,8 +522,7 @@ impl Otlp {
                 let item = records[before..].to_vec();
                 records.truncate(before);
                 if len > budget {
-                    STATS.logs_dropped.fetch_add(1, Relaxed);
-                    STATS.too_large.fetch_add(1, Relaxed);
+                    count_dropped(Item::Log, Reason::TooLarge, 1);
                     return;
                 }
                 self.seal_logs();
@@ -429,9 +567,6 @@ impl Exporter for Otlp {
             self.push_log(&log.into());
         }
         self.seal_due(Instant::now());
-        if std::mem::take(&mut self.lost) {
-            return Err(ExportError("OTLP export queue full".into()));
-        }
         Ok(())
     }
 
@@ -439,76 +574,73 @@ impl Exporter for Otlp {
         self.seal_due(Instant::now());
     }
 
-    fn flush(&mut self, deadline: Instant) {
+    fn flush(&mut self, deadline: Instant) -> bool {
         self.seal_spans();
         self.seal_logs();
-        self.wait(Control::Flush, deadline);
+        self.wait(Control::Flush, deadline)
     }
 
     fn shutdown(&mut self, deadline: Instant) {
         self.seal_spans();
         self.seal_logs();
         // The OTLP thread answers by `deadline`, having counted what it could not deliver.
-        let answered = self.wait(|ack| Control::Shutdown(ack, deadline), deadline + super::ANSWER_GRACE);
-        if !answered || self.queued.items.load(Relaxed) > 0 {
+        if !self.wait(|ack| Control::Shutdown(ack, deadline), deadline + super::ANSWER_GRACE) {
             GAVE_UP.store(true, Relaxed);
         }
     }
 }
 
-/// Counts `n` spans or log records of `signal` as dropped (a metrics push carries no items: its
-/// counts are cumulative, and the next push carries them).
-fn count_dropped(signal: Signal, n: usize) {
-    let counter = match signal {
-        Signal::Spans => &STATS.spans_dropped,
-        Signal::Logs => &STATS.logs_dropped,
-        Signal::Metrics => return,
-    };
-    counter.fetch_add(n as u64, Relaxed);
-}
-
-/// The OTLP thread: sends what the collector hands over, and pushes the metrics.
+/// The OTLP thread: one sender per signal, the metrics push, and the commands.
 struct Sender {
     s: OtlpSettings,
     transport: Transport,
     envelope: Envelope,
-    queued: Arc<Queued>,
-    /// Spans and log records in requests being sent (counted as lost if shutdown gives up).
-    in_flight: std::cell::Cell<[usize; 2]>,
+    backlog: Arc<Backlog>,
 }
 
-/// A request that finished, delivered or not.
-struct Done {
-    signal: Signal,
-    items: usize,
-    bytes: usize,
-    result: Result<Accepted, String>,
+/// Where the OTLP thread is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Running,
+    /// Shutdown: deliver what is queued by the deadline, then stop.
+    Stopping,
 }
+
+/// How a signal's sender sends.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Up to [`IN_FLIGHT`] requests at once.
+    Healthy,
+    /// The last attempt failed: one request at a time, after a backoff.
+    Failing,
+    /// The backend is back: the backlog that was waiting (this many batches) goes one request
+    /// at a time, in order; then concurrency returns.
+    Draining(usize),
+}
+
+/// One attempt's outcome: the batch, the answer, how long the attempt took.
+type Attempt = (Batch, Result<Accepted, Failed>, Duration);
 
 enum Event {
     Control(Option<Control>),
-    Batch(Option<Batch>),
-    Done(Done),
     PushMetrics,
 }
 
+enum SignalEvent {
+    Done(Attempt),
+    Look,
+}
+
 impl Sender {
-    async fn run(
-        self,
-        mut batches: mpsc::UnboundedReceiver<Batch>,
-        mut control: mpsc::UnboundedReceiver<Control>,
-    ) {
-        let mut in_flight: JoinSet<Done> = JoinSet::new();
+    async fn run(self: Arc<Self>, mut control: mpsc::UnboundedReceiver<Control>) {
+        let (phase_tx, phase_rx) = tokio::sync::watch::channel(Phase::Running);
+        let mut senders = [Signal::Spans, Signal::Logs]
+            .map(|s| tokio::spawn(self.clone().send_signal(s, phase_rx.clone())));
         let mut timer: Option<Pin<Box<tokio::time::Sleep>>> =
             self.s.metrics_every.map(|every| Box::pin(tokio::time::sleep(every)));
+        let mut pushing: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             let event = poll_fn(|cx| {
-                // A task that panicked settles nothing: shutdown then counts its items as lost.
-                while let Poll::Ready(Some(done)) = in_flight.poll_join_next(cx) {
-                    if let Ok(done) = done {
-                        return Poll::Ready(Event::Done(done));
-                    }
-                }
                 if let Poll::Ready(c) = control.poll_recv(cx) {
                     return Poll::Ready(Event::Control(c));
                 }
@@ -517,96 +649,220 @@ impl Sender {
                         return Poll::Ready(Event::PushMetrics);
                     }
                 }
-                if in_flight.len() < IN_FLIGHT {
-                    if let Poll::Ready(b) = batches.poll_recv(cx) {
-                        return Poll::Ready(Event::Batch(b));
-                    }
-                }
                 Poll::Pending
             })
             .await;
             match event {
-                Event::Done(done) => self.settle(done),
                 Event::PushMetrics => {
-                    self.push_metrics(&mut in_flight, None);
+                    // One push at a time: a push still waiting for its answer is not doubled.
+                    if pushing.as_ref().is_none_or(|p| p.is_finished()) {
+                        pushing = Some(tokio::spawn(self.clone().push_metrics()));
+                    }
                     if let (Some(t), Some(every)) = (timer.as_mut(), self.s.metrics_every) {
                         t.as_mut().reset(tokio::time::Instant::now() + every);
                     }
                 }
-                Event::Batch(Some(b)) => self.spawn(&mut in_flight, b, None),
                 Event::Control(Some(Control::Flush(ack))) => {
-                    self.send_all(&mut in_flight, &mut batches).await;
-                    let _ = ack.send(());
+                    tokio::spawn(self.clone().flush(ack));
                 }
                 Event::Control(Some(Control::Shutdown(ack, deadline))) => {
+                    let _ = phase_tx.send(Phase::Stopping);
+                    for ready in &self.backlog.ready {
+                        ready.notify_one();
+                    }
                     // The final values: the collector processed everything recorded before this.
-                    if self.s.metrics_every.is_some() {
-                        self.push_metrics(&mut in_flight, Some(deadline));
+                    let mut last = self.s.metrics_every.map(|_| tokio::spawn(self.clone().push_metrics()));
+                    let all = async {
+                        for s in &mut senders {
+                            let _ = s.await;
+                        }
+                        if let Some(p) = last.as_mut() {
+                            let _ = p.await;
+                        }
+                    };
+                    let done = tokio::time::timeout_at(deadline.into(), all).await.is_ok();
+                    if !done {
+                        self.give_up(&mut senders, last).await;
                     }
-                    let sent =
-                        tokio::time::timeout_at(deadline.into(), self.send_all(&mut in_flight, &mut batches));
-                    if sent.await.is_err() {
-                        self.give_up(&mut batches);
-                    }
-                    let _ = ack.send(());
+                    let _ = ack.send(done);
                     return;
                 }
-                Event::Batch(None) | Event::Control(None) => return,
+                Event::Control(None) => return,
             }
         }
     }
 
-    /// Sends every batch handed over so far (at most [`IN_FLIGHT`] at once) and waits for all
-    /// the answers.
-    async fn send_all(&self, in_flight: &mut JoinSet<Done>, batches: &mut mpsc::UnboundedReceiver<Batch>) {
+    /// Shutdown's deadline passed: stops the senders and counts what they had left as dropped.
+    async fn give_up(
+        &self,
+        senders: &mut [tokio::task::JoinHandle<()>; 2],
+        last: Option<tokio::task::JoinHandle<()>>,
+    ) {
+        GAVE_UP.store(true, Relaxed);
+        // A handle awaited to its end before the deadline must not be awaited again.
+        for s in senders.iter_mut().filter(|s| !s.is_finished()) {
+            s.abort();
+            let _ = s.await;
+        }
+        if let Some(p) = last {
+            if !p.is_finished() {
+                p.abort();
+                STATS.metric_pushes_dropped.fetch_add(1, Relaxed);
+                self.s.health.push_lost();
+            }
+        }
+        let left = self.backlog.clear();
+        for (signal, n) in [(Signal::Spans, left[0]), (Signal::Logs, left[1])] {
+            count_dropped(item(signal), Reason::Shutdown, n as u64);
+            self.s.health.dropped(signal, Reason::Shutdown, n as u64);
+        }
+    }
+
+    /// Answers a flush: true once everything of both signals queued before it was delivered or
+    /// dropped; false as soon as a signal with batches left had an attempt fail since (they are
+    /// kept, and sent when the backend takes them).
+    async fn flush(self: Arc<Self>, ack: SyncSender<bool>) {
+        let failures = [0, 1].map(|i| self.backlog.failures[i].load(Relaxed));
         loop {
-            while in_flight.len() < IN_FLIGHT {
-                match batches.try_recv() {
-                    Ok(b) => self.spawn(in_flight, b, None),
-                    Err(_) => break,
+            let changed = self.backlog.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            let mut done = true;
+            let mut delivered = true;
+            for signal in [Signal::Spans, Signal::Logs] {
+                let i = signal as usize;
+                if self.backlog.items(signal) > 0 {
+                    if self.backlog.failures[i].load(Relaxed) > failures[i] {
+                        delivered = false;
+                    } else {
+                        done = false;
+                    }
                 }
             }
-            match in_flight.join_next().await {
-                Some(Ok(done)) => self.settle(done),
-                Some(Err(_)) => {}
-                None => return,
+            if done {
+                let _ = ack.send(delivered);
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Sends the batches of one signal, oldest first, until shutdown finds nothing left.
+    async fn send_signal(self: Arc<Self>, signal: Signal, phase: tokio::sync::watch::Receiver<Phase>) {
+        let i = signal as usize;
+        let mut mode = Mode::Healthy;
+        let mut backoff = FIRST_BACKOFF;
+        let mut not_before: Option<tokio::time::Instant> = None;
+        let mut pause = Box::pin(tokio::time::sleep(Duration::ZERO));
+        let mut in_flight: JoinSet<Attempt> = JoinSet::new();
+        loop {
+            if not_before.is_some_and(|t| tokio::time::Instant::now() >= t) {
+                not_before = None;
+            }
+            if not_before.is_none() {
+                let limit = if mode == Mode::Healthy { IN_FLIGHT } else { 1 };
+                while in_flight.len() < limit {
+                    let Some(b) = self.backlog.pop(signal, self.s.max_retry_time, Instant::now()) else {
+                        break;
+                    };
+                    let t = self.transport.clone();
+                    in_flight.spawn(async move {
+                        let start = Instant::now();
+                        let result = t.attempt(b.signal, b.body.clone()).await;
+                        (b, result, start.elapsed())
+                    });
+                }
+            }
+            if *phase.borrow() == Phase::Stopping && in_flight.is_empty() && self.backlog.items(signal) == 0 {
+                return;
+            }
+            let event = {
+                let ready = self.backlog.ready[i].notified();
+                let mut ready = std::pin::pin!(ready);
+                poll_fn(|cx| {
+                    if let Poll::Ready(Some(Ok(done))) = in_flight.poll_join_next(cx) {
+                        return Poll::Ready(SignalEvent::Done(done));
+                    }
+                    if ready.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(SignalEvent::Look);
+                    }
+                    if not_before.is_some() && pause.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(SignalEvent::Look);
+                    }
+                    Poll::Pending
+                })
+                .await
+            };
+            let SignalEvent::Done((batch, result, took)) = event else { continue };
+            crate::stats::observe_export(took, result.as_ref().err().map(|f| f.kind));
+            let health = &self.s.health;
+            match result {
+                Ok(accepted) => {
+                    let rejected = (accepted.rejected as usize).min(batch.items);
+                    let exported = (batch.items - rejected) as u64;
+                    match signal {
+                        Signal::Logs => STATS.logs_exported.fetch_add(exported, Relaxed),
+                        _ => STATS.spans_exported.fetch_add(exported, Relaxed),
+                    };
+                    if rejected > 0 {
+                        count_dropped(item(signal), Reason::Rejected, rejected as u64);
+                        health.rejected(
+                            signal,
+                            rejected as u64,
+                            accepted.message.as_deref().unwrap_or("partial success"),
+                        );
+                    }
+                    self.backlog.settle(&batch);
+                    health.delivered(signal);
+                    backoff = FIRST_BACKOFF;
+                    mode = match mode {
+                        Mode::Failing => match self.backlog.waiting(signal) {
+                            0 => Mode::Healthy,
+                            n => Mode::Draining(n),
+                        },
+                        Mode::Draining(n) if n > 1 && self.backlog.waiting(signal) > 0 => {
+                            Mode::Draining(n - 1)
+                        }
+                        _ => Mode::Healthy,
+                    };
+                }
+                Err(failed) => {
+                    count_failure(failed.kind);
+                    self.backlog.failures[i].fetch_add(1, Relaxed);
+                    if failed.retry == Retry::No {
+                        count_dropped(item(signal), Reason::Rejected, batch.items as u64);
+                        self.backlog.settle(&batch);
+                        health.rejected(signal, batch.items as u64, &failed.cause);
+                    } else {
+                        health.failed(signal, &failed.cause);
+                        if batch.sealed.elapsed() > self.s.max_retry_time {
+                            count_dropped(item(signal), Reason::RetriesExhausted, batch.items as u64);
+                            health.dropped(signal, Reason::RetriesExhausted, batch.items as u64);
+                            self.backlog.settle(&batch);
+                        } else {
+                            self.backlog.put_back(batch);
+                        }
+                        mode = Mode::Failing;
+                        let wait = match failed.retry {
+                            Retry::After(server) => server.min(MAX_SERVER_DELAY),
+                            _ => backoff + transport::jitter(),
+                        };
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        let at = tokio::time::Instant::now() + wait;
+                        // Several requests in flight may fail: the latest wait wins.
+                        if not_before.is_none_or(|t| t < at) {
+                            not_before = Some(at);
+                            pause.as_mut().reset(at);
+                        }
+                    }
+                    self.backlog.changed.notify_waiters();
+                }
             }
         }
     }
 
-    /// Counts what shutdown could not deliver in time as dropped: the requests being sent and
-    /// those still waiting.
-    fn give_up(&self, batches: &mut mpsc::UnboundedReceiver<Batch>) {
-        GAVE_UP.store(true, Relaxed);
-        let [spans, logs] = self.in_flight.take();
-        STATS.spans_dropped.fetch_add(spans as u64, Relaxed);
-        STATS.logs_dropped.fetch_add(logs as u64, Relaxed);
-        while let Ok(b) = batches.try_recv() {
-            self.queued.settle(b.items, b.body.len());
-            count_dropped(b.signal, b.items);
-        }
-    }
-
-    /// Spans and logs of `signal` being sent changed by `d`.
-    fn count_in_flight(&self, signal: Signal, d: isize) {
-        if signal != Signal::Metrics {
-            let mut n = self.in_flight.get();
-            n[signal as usize] = n[signal as usize].saturating_add_signed(d);
-            self.in_flight.set(n);
-        }
-    }
-
-    fn spawn(&self, in_flight: &mut JoinSet<Done>, b: Batch, deadline: Option<Instant>) {
-        self.count_in_flight(b.signal, b.items as isize);
-        let transport = self.transport.clone();
-        in_flight.spawn(async move {
-            let bytes = if b.signal == Signal::Metrics { 0 } else { b.body.len() };
-            let result = transport.send(b.signal, b.body, deadline).await;
-            Done { signal: b.signal, items: b.items, bytes, result }
-        });
-    }
-
-    fn push_metrics(&self, in_flight: &mut JoinSet<Done>, deadline: Option<Instant>) {
+    /// The request body of the metrics as they are now.
+    fn metrics_body(&self) -> Bytes {
         let mut items = Vec::new();
         // Counts run from the first `init` of the process (a later `init` does not reset them).
         metrics::encode(
@@ -616,40 +872,46 @@ impl Sender {
             unix_nanos(crate::metrics::started()),
             unix_nanos(SystemTime::now()),
         );
+        // telemark's own metrics go in a scope of their own, beside the program's.
+        let mut own = Vec::new();
+        metrics::encode_own(
+            &mut own,
+            &crate::stats::snapshot(),
+            unix_nanos(crate::metrics::started()),
+            unix_nanos(SystemTime::now()),
+        );
+        let own_scope = encode::scope(metrics::OWN_SCOPE);
         let mut body = Vec::new();
         let grpc = grpc_of(&self.s)[2];
         encode::request(
             &mut body,
             &self.envelope,
-            &[Scoped { scope: self.envelope.scope(), items: &items }],
+            &[
+                Scoped { scope: self.envelope.scope(), items: &items },
+                Scoped { scope: &own_scope, items: &own },
+            ],
             grpc,
         );
-        self.spawn(in_flight, Batch { signal: Signal::Metrics, body: body.into(), items: 0 }, deadline);
+        body.into()
     }
 
-    fn settle(&self, done: Done) {
-        self.count_in_flight(done.signal, -(done.items as isize));
-        if done.signal != Signal::Metrics {
-            self.queued.settle(done.items, done.bytes);
-        }
-        let health = &self.s.health;
-        match done.result {
-            Ok(accepted) => {
-                let rejected = (accepted.rejected as usize).min(done.items);
-                match done.signal {
-                    Signal::Spans => STATS.spans_exported.fetch_add((done.items - rejected) as u64, Relaxed),
-                    Signal::Logs => STATS.logs_exported.fetch_add((done.items - rejected) as u64, Relaxed),
-                    Signal::Metrics => 0,
-                };
-                count_dropped(done.signal, rejected);
-                health.delivered(done.signal);
+    /// One push of the metrics, one attempt: a push that fails is not kept (the counts are
+    /// cumulative, the next push carries them) but counted.
+    async fn push_metrics(self: Arc<Self>) {
+        let body = self.metrics_body();
+        let start = Instant::now();
+        let result = self.transport.attempt(Signal::Metrics, body).await;
+        crate::stats::observe_export(start.elapsed(), result.as_ref().err().map(|f| f.kind));
+        match result {
+            Ok(_) => {
+                STATS.metric_pushes_exported.fetch_add(1, Relaxed);
+                self.s.health.delivered(Signal::Metrics);
             }
-            Err(cause) => {
-                STATS.export_failures.fetch_add(1, Relaxed);
-                count_dropped(done.signal, done.items);
-                // A failed metrics push is said as one push lost.
-                let lost = if done.signal == Signal::Metrics { 1 } else { done.items };
-                health.failed(done.signal, &cause, lost as u64);
+            Err(failed) => {
+                count_failure(failed.kind);
+                STATS.metric_pushes_dropped.fetch_add(1, Relaxed);
+                self.s.health.failed(Signal::Metrics, &failed.cause);
+                self.s.health.push_lost();
             }
         }
     }
@@ -667,4 +929,80 @@ pub(crate) fn no_answer(timeout: Duration) -> String {
 
 fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(max_items: usize, max_bytes: usize) -> Backlog {
+        Backlog {
+            state: Mutex::new(Fifos::default()),
+            ready: [Notify::new(), Notify::new()],
+            changed: Notify::new(),
+            failures: [AtomicU64::new(0), AtomicU64::new(0)],
+            max_items,
+            max_bytes,
+            health: Arc::new(Health::new("test", max_bytes)),
+        }
+    }
+
+    fn batch(signal: Signal, bytes: usize) -> Batch {
+        Batch { signal, body: Bytes::from(vec![0; bytes]), items: 1, seq: 0, sealed: Instant::now() }
+    }
+
+    /// The sequence numbers waiting, per signal.
+    fn waiting(b: &Backlog) -> [Vec<u64>; 2] {
+        let f = b.lock();
+        [0, 1].map(|i| f.fifo[i].iter().map(|b| b.seq).collect())
+    }
+
+    #[test]
+    fn past_the_bound_the_oldest_batch_of_either_signal_goes_first() {
+        let b = backlog(100, 300);
+        b.push(batch(Signal::Spans, 100)); // 0
+        b.push(batch(Signal::Logs, 100)); // 1
+        b.push(batch(Signal::Spans, 100)); // 2
+        assert_eq!(waiting(&b), [vec![0, 2], vec![1]]);
+        b.push(batch(Signal::Logs, 100)); // 3: over by one batch, the oldest (0) goes
+        assert_eq!(waiting(&b), [vec![2], vec![1, 3]]);
+        b.push(batch(Signal::Spans, 200)); // 4: 1 and 2 go
+        assert_eq!(waiting(&b), [vec![4], vec![3]]);
+        assert_eq!(b.lock().bytes, 300);
+        assert_eq!(b.lock().items, [1, 1]);
+    }
+
+    #[test]
+    fn a_batch_being_sent_is_not_dropped_and_goes_back_to_its_place() {
+        let b = backlog(100, 250);
+        b.push(batch(Signal::Spans, 100)); // 0
+        b.push(batch(Signal::Spans, 100)); // 1
+        let sending = b.pop(Signal::Spans, Duration::from_secs(60), Instant::now()).expect("0");
+        assert_eq!(sending.seq, 0);
+        // Over the bound with 0 in flight: the oldest waiting (1) goes, not 0.
+        b.push(batch(Signal::Spans, 100)); // 2
+        assert_eq!(waiting(&b), [vec![2], vec![]]);
+        b.put_back(sending);
+        assert_eq!(waiting(&b), [vec![0, 2], vec![]], "back at the front");
+        // Alone over the bound, a new batch is still kept.
+        b.push(batch(Signal::Logs, 1000)); // 3
+        assert_eq!(waiting(&b), [vec![], vec![3]]);
+    }
+
+    #[test]
+    fn batches_older_than_the_retry_time_are_dropped_when_their_turn_comes() {
+        let b = backlog(100, 10_000);
+        let mut old = batch(Signal::Logs, 10);
+        old.sealed = Instant::now() - Duration::from_secs(10);
+        b.push(old); // 0
+        b.push(batch(Signal::Logs, 10)); // 1
+        let next = b.pop(Signal::Logs, Duration::from_secs(5), Instant::now()).expect("1");
+        assert_eq!(next.seq, 1);
+        assert_eq!(b.lock().items, [0, 1], "0 is gone; 1 is being sent");
+        b.settle(&next);
+        let f = b.lock();
+        assert_eq!((f.items, f.bytes), ([0, 0], 0));
+        drop(f);
+        assert!(b.pop(Signal::Logs, Duration::from_secs(5), Instant::now()).is_none());
+    }
 }

@@ -3,18 +3,20 @@
 //!
 //! gRPC is a unary call over hyper's HTTP/2: the request is already framed by the encoder; the
 //! answer's `grpc-status` (in the trailers, or in the headers of a trailers-only answer) decides.
-//! Retries follow the OTLP specification as opentelemetry-otlp implements them: transient
+//! One [`Transport::attempt`] is one request, bounded by the exporter's timeout; its failure is
+//! classified as the OTLP specification says and opentelemetry-otlp implements it: transient
 //! failures (gRPC `UNAVAILABLE`, `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`,
 //! `DATA_LOSS`; `RESOURCE_EXHAUSTED` only with a `RetryInfo`; HTTP 429, 502, 503, 504; a
-//! connection that fails) are retried with exponential backoff and jitter, a server's
-//! `Retry-After` or `RetryInfo` delay is honoured, and nothing else is retried (a 400 is final).
-//! Every attempt and wait fits in the exporter's timeout.
+//! connection that fails; no answer in time) may be retried, after a server's `Retry-After` or
+//! `RetryInfo` delay when it gives one, and nothing else is (a 400 is final). The retrying —
+//! backoff, jitter, the batch kept meanwhile — is the sender's (`super::Sender`).
 
 use super::gather::Gathering;
 use super::health::{cause, Signal};
 use super::wire::read::{fields, Field};
 use super::OtlpSettings;
 use crate::config::{Compression, Protocol};
+use crate::stats::Cause;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, TE, USER_AGENT};
 use http::{Method, Request, StatusCode, Uri};
@@ -23,16 +25,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Retries after the first attempt at most.
-const MAX_RETRIES: u32 = 3;
-/// The first backoff; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_millis(1600);
 /// Random extra wait per retry, at most.
-const MAX_JITTER: Duration = Duration::from_millis(100);
-/// A server's requested delay is followed up to this long.
+pub(super) const MAX_JITTER: Duration = Duration::from_millis(100);
+/// A server's requested delay is read up to this long (the sender caps it further).
 const MAX_SERVER_DELAY: Duration = Duration::from_secs(600);
 
 /// The gRPC methods of the three collector services.
@@ -73,14 +70,21 @@ pub(super) struct Transport {
 }
 
 /// What one attempt came to, when it did not succeed.
-struct Failed {
-    cause: String,
-    retry: Retry,
+pub(super) struct Failed {
+    /// Why, as a person reads it.
+    pub cause: String,
+    /// Whether sending it again may help.
+    pub retry: Retry,
+    /// The kind of failure, for the counters.
+    pub kind: Cause,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Retry {
+/// Whether a failed request may be sent again.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(super) enum Retry {
+    /// No: the answer is final (a 400, `INVALID_ARGUMENT`, …).
     No,
+    /// Yes, after a backoff.
     Yes,
     /// Yes, not before this long (the server said so).
     After(Duration),
@@ -165,48 +169,19 @@ impl Transport {
         Ok(Transport { destinations: Arc::new(destinations) })
     }
 
-    /// Sends one encoded request of `signal`, retrying transient failures, within the timeout
-    /// (or `deadline`, if sooner); the cause of the last failure when it was not delivered.
-    pub(super) async fn send(
-        &self,
-        signal: Signal,
-        body: Bytes,
-        deadline: Option<Instant>,
-    ) -> Result<Accepted, String> {
+    /// One attempt to send an encoded request of `signal`, bounded by its destination's
+    /// per-request timeout: how the backend took it, or why not and whether sending it again may
+    /// help (the sender retries, `super::Sender`).
+    pub(super) async fn attempt(&self, signal: Signal, body: Bytes) -> Result<Accepted, Failed> {
         let Some(dest) = &self.destinations[signal as usize] else {
-            return Err("no OTLP endpoint for this signal".into());
+            let cause = "no OTLP endpoint for this signal".to_string();
+            return Err(Failed { cause, retry: Retry::No, kind: Cause::Status });
         };
-        let start = Instant::now();
-        let end = deadline.map_or(start + dest.timeout, |d| d.min(start + dest.timeout));
-        let mut backoff = FIRST_BACKOFF;
-        let mut cap = MAX_BACKOFF;
-        let mut attempt = 0;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            let failed = match tokio::time::timeout(left, dest.attempt(body.clone())).await {
-                Ok(Ok(accepted)) => return Ok(accepted),
-                Ok(Err(failed)) => failed,
-                Err(_) => return Err(super::no_answer(dest.timeout)),
-            };
-            let wait = match failed.retry {
-                Retry::No => return Err(failed.cause),
-                _ if attempt >= MAX_RETRIES => return Err(failed.cause),
-                Retry::Yes => backoff,
-                Retry::After(server) => {
-                    let server = server.min(MAX_SERVER_DELAY);
-                    if server > cap {
-                        cap = MAX_SERVER_DELAY;
-                    }
-                    backoff.max(server)
-                }
-            };
-            let wait = (wait + jitter()).min(cap);
-            if Instant::now() + wait >= end {
-                return Err(failed.cause);
+        match tokio::time::timeout(dest.timeout, dest.try_once(body)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                Err(Failed { cause: super::no_answer(dest.timeout), retry: Retry::Yes, kind: Cause::Timeout })
             }
-            tokio::time::sleep(wait).await;
-            backoff = (wait * 2).min(cap);
-            attempt += 1;
         }
     }
 }
@@ -225,9 +200,11 @@ impl Destination {
         }
         let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
         let written = std::io::Write::write_all(&mut gz, payload);
-        let mut out = written
-            .and_then(|()| gz.finish())
-            .map_err(|e| Failed { cause: format!("gzip: {e}"), retry: Retry::No })?;
+        let mut out = written.and_then(|()| gz.finish()).map_err(|e| Failed {
+            cause: format!("gzip: {e}"),
+            retry: Retry::No,
+            kind: Cause::Status,
+        })?;
         if self.grpc {
             let len = u32::try_from(out.len() - 5).unwrap_or(u32::MAX).to_be_bytes();
             out[1..5].copy_from_slice(&len);
@@ -235,39 +212,41 @@ impl Destination {
         Ok(out.into())
     }
 
-    async fn attempt(&self, body: Bytes) -> Result<Accepted, Failed> {
+    async fn try_once(&self, body: Bytes) -> Result<Accepted, Failed> {
         let mut request = Request::new(Full::new(self.encode(body)?));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.url.clone();
         *request.headers_mut() = self.headers.clone();
-        let response =
-            self.client.request(request).await.map_err(|e| Failed { cause: cause(&e), retry: Retry::Yes })?;
+        let response = self.client.request(request).await.map_err(|e| connection_failed(&e))?;
         let (head, body) = response.into_parts();
         if self.grpc {
             if head.status != StatusCode::OK {
                 return Err(Failed {
                     cause: format!("HTTP {}", head.status),
                     retry: http_to_grpc_retry(head.status),
+                    kind: Cause::Status,
                 });
             }
             // A trailers-only answer carries the status in its headers.
             if let Some(status) = GrpcStatus::from(&head.headers) {
                 status.into_result()?;
             }
-            let collected =
-                body.collect().await.map_err(|e| Failed { cause: cause(&e), retry: Retry::Yes })?;
+            let collected = body.collect().await.map_err(|e| connection_failed(&e))?;
             let trailers = collected.trailers().cloned().unwrap_or_default();
             let message = collected.to_bytes();
             match GrpcStatus::from(&trailers) {
                 Some(status) => status.into_result()?,
                 None => {
-                    return Err(Failed { cause: "the answer had no grpc-status".into(), retry: Retry::No })
+                    return Err(Failed {
+                        cause: "the answer had no grpc-status".into(),
+                        retry: Retry::No,
+                        kind: Cause::Status,
+                    })
                 }
             }
             Ok(partial_success(message.get(5..).unwrap_or_default()))
         } else {
-            let collected =
-                body.collect().await.map_err(|e| Failed { cause: cause(&e), retry: Retry::Yes })?;
+            let collected = body.collect().await.map_err(|e| connection_failed(&e))?;
             if head.status.is_success() {
                 return Ok(partial_success(&collected.to_bytes()));
             }
@@ -281,7 +260,7 @@ impl Destination {
                 502 | 504 => Retry::Yes,
                 _ => Retry::No,
             };
-            Err(Failed { cause: format!("HTTP {}", head.status), retry })
+            Err(Failed { cause: format!("HTTP {}", head.status), retry, kind: Cause::Status })
         }
     }
 }
@@ -323,8 +302,31 @@ impl GrpcStatus {
         } else {
             format!("gRPC status {name}: {}", self.message)
         };
-        Err(Failed { cause, retry })
+        Err(Failed { cause, retry, kind: Cause::Status })
     }
+}
+
+/// A request that failed below HTTP: retried; a TLS failure is told apart by its message.
+fn connection_failed(e: &(dyn std::error::Error + 'static)) -> Failed {
+    let cause = cause(e);
+    // h2 keeps an I/O error's text but not its type: a TLS alert the server sends after the
+    // handshake (TLS 1.3's refusal of a missing client certificate) is known by rustls' words.
+    let tls = is_tls(e) || cause.contains("received fatal alert");
+    Failed { cause, retry: Retry::Yes, kind: if tls { Cause::Tls } else { Cause::Connection } }
+}
+
+/// Whether rustls is among the error's causes: in its chain of sources, or wrapped inside an I/O
+/// error (tokio-rustls wraps it in one, hyper-rustls wraps that in another; an I/O error's
+/// `source` skips what it wraps).
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<rustls::Error>() {
+        return true;
+    }
+    let wrapped = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+    if wrapped.is_some_and(|w| is_tls(w)) {
+        return true;
+    }
+    e.source().is_some_and(is_tls)
 }
 
 const GRPC_CODES: [&str; 17] = [
@@ -423,7 +425,7 @@ fn partial_success(message: &[u8]) -> Accepted {
 }
 
 /// Up to [`MAX_JITTER`], from the clock's low bits (spreads retries of many processes).
-fn jitter() -> Duration {
+pub(super) fn jitter() -> Duration {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let max = MAX_JITTER.as_millis() as u64 + 1;
