@@ -151,10 +151,14 @@ pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>
     if !d.sampled {
         return Some(frame(d, span_id, start.kind, start.site, minstant::Instant::ZERO));
     }
-    let f = frame(d, span_id, start.kind, start.site, minstant::Instant::now());
+    let mut f = frame(d, span_id, start.kind, start.site, minstant::Instant::now());
+    // A closure that captures nothing formats no argument: nothing to make current for.
+    if std::mem::size_of_val(&args) == 0 {
+        (f.data, f.dropped) = record_args_detached(l, args);
+        return Some(f);
+    }
     let Ok(mut s) = l.stack.try_borrow_mut() else {
         // Not reachable from a span's own formatting; record without making it current.
-        let mut f = f;
         (f.data, f.dropped) = record_args_detached(l, args);
         return Some(f);
     };
@@ -167,7 +171,7 @@ pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>
 }
 
 /// [`record_args`] with no frame current.
-#[cold]
+#[inline]
 fn record_args_detached(l: &Local, args: impl FnOnce(&mut Recorder<'_>)) -> (Vec<u8>, u32) {
     let mut buf = Vec::new();
     let mut rec = Recorder::recycling(&mut buf, l);
@@ -190,11 +194,22 @@ fn begin_on_stack(
     let sampled = d.sampled;
     let at = if sampled { minstant::Instant::now() } else { minstant::Instant::ZERO };
     let span_id = new_span_id();
+    let mut f = frame(d, span_id, start.kind, start.site, at);
+    // A closure that captures nothing formats no argument: recorded before the push, as it
+    // costs least.
+    let later = sampled && std::mem::size_of_val(&args) != 0;
+    if sampled && !later {
+        (f.data, f.dropped) = record_args_detached(l, args);
+        let Ok(mut s) = l.stack.try_borrow_mut() else { return (SpanId::INVALID, minstant::Instant::ZERO) };
+        s.push(f);
+        thread::sync_top(&s);
+        return (span_id, at);
+    }
     let Ok(mut s) = l.stack.try_borrow_mut() else { return (SpanId::INVALID, minstant::Instant::ZERO) };
-    s.push(frame(d, span_id, start.kind, start.site, at));
+    s.push(f);
     thread::sync_top(&s);
     drop(s);
-    if sampled {
+    if later {
         let (data, dropped) = record_args(l, span_id, args);
         if let Ok(mut s) = l.stack.try_borrow_mut() {
             // The top, unless the arguments' formatting left a span open (a guard it leaked).
