@@ -83,19 +83,7 @@ fn returns<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static
     }
 }
 
-/// Records the pauses a channel's retry policy asks for, instead of spending them.
-#[derive(Clone, Default)]
-struct Pauses(Arc<Mutex<Vec<Duration>>>);
-
-impl Pauses {
-    fn sleep(&self) -> impl FnMut(Duration) + Send + 'static {
-        let p = self.0.clone();
-        move |d| p.lock().unwrap().push(d)
-    }
-    fn taken(&self) -> Vec<Duration> {
-        self.0.lock().unwrap().clone()
-    }
-}
+use telemark_tests::Pauses;
 
 /// A server on 127.0.0.1 that hangs under the test's control: it takes each connection — reading
 /// the HTTP request on it first, for a webhook — and answers nothing until the test calls

@@ -16,7 +16,6 @@
 use telemark_tests as support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use support::smtp::{ServerTls, SmtpServer, SMTP_PASSWORD, SMTP_USER};
 use support::tls::{addr_of, TestPki, TlsFront};
@@ -56,19 +55,7 @@ fn alert(name: &str, channel: &str) -> Alert {
     }
 }
 
-/// Records the pauses a channel's retry policy asks for, instead of spending them.
-#[derive(Clone, Default)]
-struct Pauses(Arc<Mutex<Vec<Duration>>>);
-
-impl Pauses {
-    fn sleep(&self) -> impl FnMut(Duration) + Send + 'static {
-        let p = self.0.clone();
-        move |d| p.lock().unwrap().push(d)
-    }
-    fn taken(&self) -> Vec<Duration> {
-        self.0.lock().unwrap().clone()
-    }
-}
+use telemark_tests::Pauses;
 
 /// Delivers one notification of `name` through `handler` (the dispatcher on a controlled clock)
 /// and returns the counters once the channel is through with it.

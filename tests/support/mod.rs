@@ -57,3 +57,19 @@ pub fn repo_root() -> &'static std::path::Path {
     let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     tests.parent().unwrap_or(tests)
 }
+
+/// Records the pauses an alert channel's retry policy asks for, instead of spending them.
+#[derive(Clone, Default)]
+pub struct Pauses(std::sync::Arc<std::sync::Mutex<Vec<std::time::Duration>>>);
+
+impl Pauses {
+    /// The sleep to give the channel: it records the pause and returns at once.
+    pub fn sleep(&self) -> impl FnMut(std::time::Duration) + Send + 'static {
+        let p = self.0.clone();
+        move |d| p.lock().unwrap().push(d)
+    }
+    /// The pauses asked for so far.
+    pub fn taken(&self) -> Vec<std::time::Duration> {
+        self.0.lock().unwrap().clone()
+    }
+}
