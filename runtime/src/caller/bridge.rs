@@ -31,13 +31,6 @@ pub fn tracing_layer() -> TelemarkLayer {
     TelemarkLayer
 }
 
-/// Crates whose spans and events are telemark's own plumbing (the exporter's HTTP/gRPC stack).
-const PLUMBING: &[&str] = &["h2", "hyper", "hyper_util", "tonic", "tower", "opentelemetry", "reqwest"];
-
-fn is_plumbing(target: &str) -> bool {
-    PLUMBING.iter().any(|p| target == *p || (target.starts_with(p) && target[p.len()..].starts_with("::")))
-}
-
 struct Bridged {
     frame: Option<Frame>,
     ctx: Option<SpanContext>,
@@ -72,11 +65,13 @@ impl Visit for Visitor<'_, '_> {
     }
 }
 
+/// Whether the level directives want this callsite. Every crate is treated alike (hyper, h2,
+/// tonic, tower-http… at the levels the directives give them): telemark's own HTTP/gRPC stack is
+/// kept out by thread, not by crate — `on_new_span` and `on_event` ignore whatever happens on a
+/// thread marked with `thread::mark_internal` (the collector, the OTLP thread and its runtime's
+/// threads, the Prometheus server, the alert threads), so the exporter never feeds itself.
 fn wanted(meta: &Metadata<'_>) -> bool {
     let level = Level::from_tracing(meta.level());
-    if is_plumbing(meta.target()) && level < Level::Warn {
-        return false;
-    }
     if meta.is_span() {
         sampling::span_enabled(meta.target(), level)
     } else {
