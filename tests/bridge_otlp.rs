@@ -7,7 +7,7 @@
 use telemark_tests as support;
 
 use std::sync::OnceLock;
-use support::{Receiver, Span};
+use support::{Receiver, Span, SpanKind, Status};
 use telemark::{traced, Config, Protocol};
 
 /// The directives: everything at `debug`, and the crates of telemark's own HTTP/gRPC stack at
@@ -104,4 +104,117 @@ fn telemark_own_export_thread_is_never_instrumented() {
 }
 
 /// Every span this test binary opens; anything else came from somewhere it should not have.
-const OURS: &[&str] = &["calls_a_library", "library.connect"];
+const OURS: &[&str] = &[
+    "calls_a_library",
+    "library.connect",
+    "GET /users/{id}",
+    "kafka.send",
+    "kafka.receive",
+    "internal.kind",
+    "renamed.later",
+    "failed.call",
+    "described.failure",
+    "ok.call",
+    "error.field",
+    "unknown.kind",
+    "calls_a_client",
+    "http.client",
+];
+
+/// The attributes a span kept, `otel.*` fields must not be among them.
+fn no_otel_attributes(s: &Span) {
+    let otel: Vec<_> = s.attributes.keys().filter(|k| k.starts_with("otel.")).collect();
+    assert!(otel.is_empty(), "`{}` kept {otel:?} as attributes", s.name);
+}
+
+#[test]
+fn otel_kind_sets_the_span_kind() {
+    receiver();
+    tracing::info_span!("server.span", otel.name = "GET /users/{id}", otel.kind = "server").in_scope(|| {});
+    tracing::info_span!("kafka.send", otel.kind = "Producer").in_scope(|| {});
+    tracing::info_span!("kafka.receive", otel.kind = %"consumer").in_scope(|| {});
+    tracing::info_span!("internal.kind", otel.kind = "internal").in_scope(|| {});
+    tracing::info_span!("unknown.kind", otel.kind = "sideways").in_scope(|| {});
+    let s = span("GET /users/{id}");
+    assert_eq!(s.kind, SpanKind::Server);
+    no_otel_attributes(&s);
+    assert!(delivered().spans_named("server.span").is_empty(), "`otel.name` did not rename the span");
+    assert_eq!(span("kafka.send").kind, SpanKind::Producer);
+    assert_eq!(span("kafka.receive").kind, SpanKind::Consumer);
+    assert_eq!(span("internal.kind").kind, SpanKind::Internal);
+    let u = span("unknown.kind");
+    assert_eq!(u.kind, SpanKind::Internal);
+    no_otel_attributes(&u);
+}
+
+#[test]
+fn otel_kind_on_a_client_span_under_a_traced_function() {
+    receiver();
+    calls_a_client();
+    let outer = span("calls_a_client");
+    let c = span("http.client");
+    assert_eq!(c.kind, SpanKind::Client);
+    assert_eq!(c.parent_span_id, outer.span_id);
+    no_otel_attributes(&c);
+}
+
+#[traced]
+fn calls_a_client() {
+    tracing::debug_span!(target: "reqwest::client", "http.client", otel.kind = "client", http.request.method = "GET")
+        .in_scope(|| {});
+}
+
+#[test]
+fn otel_name_recorded_later_renames_the_span() {
+    receiver();
+    // Recorded while the span is closed, then while it is entered.
+    let s = tracing::info_span!(
+        "placeholder",
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty
+    );
+    s.record("otel.name", "renamed.first");
+    s.in_scope(|| {
+        tracing::Span::current().record("otel.name", "renamed.later");
+        tracing::Span::current().record("otel.kind", "client");
+    });
+    drop(s);
+    let r = span("renamed.later");
+    assert_eq!(r.kind, SpanKind::Client);
+    no_otel_attributes(&r);
+    let rx = delivered();
+    assert!(rx.spans_named("placeholder").is_empty() && rx.spans_named("renamed.first").is_empty());
+}
+
+#[test]
+fn otel_status_fields_set_the_status() {
+    receiver();
+    tracing::info_span!("ok.call", otel.status_code = "ok").in_scope(|| {});
+    tracing::info_span!("failed.call", otel.status_code = "ERROR").in_scope(|| {});
+    let d = tracing::info_span!(
+        "described.failure",
+        otel.status_code = tracing::field::Empty,
+        otel.status_message = tracing::field::Empty
+    );
+    d.in_scope(|| {
+        tracing::Span::current().record("otel.status_code", "error");
+        tracing::Span::current().record("otel.status_message", "upstream timed out");
+    });
+    drop(d);
+    let e = tracing::info_span!("error.field", error = tracing::field::Empty);
+    e.record("error", tracing::field::display("connection refused"));
+    drop(e);
+
+    let ok = span("ok.call");
+    assert_eq!(ok.status.code, Status::OK);
+    no_otel_attributes(&ok);
+    let failed = span("failed.call");
+    assert_eq!(failed.status.code, Status::ERROR);
+    no_otel_attributes(&failed);
+    let described = span("described.failure");
+    assert_eq!(described.status, Status { code: Status::ERROR, message: "upstream timed out".into() });
+    no_otel_attributes(&described);
+    let err = span("error.field");
+    assert_eq!(err.status, Status { code: Status::ERROR, message: "connection refused".into() });
+    assert_eq!(err.attr_str("error"), Some("connection refused"));
+}

@@ -2,7 +2,7 @@
 //! `#[traced]` spans nest in one tree) and its events become log records carrying the current
 //! trace and span ids.
 
-use crate::caller::callsite::{SpanContext, SpanKind};
+use crate::caller::callsite::{SpanContext, SpanKind, STATUS_ERROR, STATUS_OK, STATUS_UNSET};
 use crate::caller::ids::{SpanId, TraceId};
 use crate::caller::level::Level;
 use crate::caller::sampling;
@@ -36,32 +36,154 @@ struct Bridged {
     ctx: Option<SpanContext>,
 }
 
-struct Visitor<'a, 'b>(&'a mut Recorder<'b>);
+/// What a span's `otel.*` fields asked for, applied to its frame once they are read.
+#[derive(Default)]
+struct Special {
+    kind: Option<SpanKind>,
+    status: Option<u8>,
+}
+
+/// Reads a `tracing` span's or event's fields into telemark's recorder. On a span (`special` is
+/// there) the fields tracing-opentelemetry 0.34 gives a meaning to are read as it reads them, and
+/// are not kept as attributes:
+///
+/// - `otel.name`: the span's name (also when recorded later, with `Span::record`);
+/// - `otel.kind`: `server`, `client`, `producer`, `consumer` or `internal` (any case) sets the
+///   span kind; another value is ignored;
+/// - `otel.status_code`: `ok` or `error` (any case) sets the status; another value unsets it;
+/// - `otel.status_description` (tracing-opentelemetry's name) or `otel.status_message` (the
+///   OpenTelemetry specification's word): status error with that message.
+///
+/// Where telemark goes further: an `error` field on a span (`error = %e`, or a `&dyn Error`)
+/// also sets the status to error with its text — it is kept as an attribute too.
+/// tracing-opentelemetry only turns it into `exception.*` attributes on the span, and sets the
+/// status from an `error` field of an *event* (`#[instrument(err)]`), which telemark keeps as a
+/// log record.
+struct Visitor<'a, 'b> {
+    rec: &'a mut Recorder<'b>,
+    special: Option<&'a mut Special>,
+}
+
+impl<'a, 'b> Visitor<'a, 'b> {
+    fn event(rec: &'a mut Recorder<'b>) -> Self {
+        Visitor { rec, special: None }
+    }
+    fn span(rec: &'a mut Recorder<'b>, special: &'a mut Special) -> Self {
+        Visitor { rec, special: Some(special) }
+    }
+
+    /// Takes `field` if it is one of the `otel.*` fields of a span; `text` gives its value.
+    fn special<'v>(&mut self, field: &Field, text: impl FnOnce() -> TextOf<'v>) -> bool {
+        let Some(sp) = self.special.as_deref_mut() else { return false };
+        let name = field.name();
+        if !name.starts_with("otel.") && name != "error" {
+            return false;
+        }
+        let value = text();
+        let v = value.as_str();
+        match name {
+            "otel.name" => self.rec.name(v),
+            "otel.kind" => {
+                if let Some(k) = kind_of(v) {
+                    sp.kind = Some(k);
+                }
+            }
+            "otel.status_code" => sp.status = Some(status_of(v)),
+            "otel.status_message" | "otel.status_description" => {
+                self.rec.status_message(v);
+                sp.status = Some(STATUS_ERROR);
+            }
+            "error" => {
+                self.rec.status_message(v);
+                sp.status = Some(STATUS_ERROR);
+                // Kept as an attribute as well: it is the program's data.
+                return false;
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// A field's value as text: borrowed when it was a `&str`, formatted otherwise.
+enum TextOf<'a> {
+    Str(&'a str),
+    Owned(String),
+}
+
+impl TextOf<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            TextOf::Str(s) => s,
+            TextOf::Owned(s) => s,
+        }
+    }
+}
+
+fn kind_of(v: &str) -> Option<SpanKind> {
+    [
+        ("server", SpanKind::Server),
+        ("client", SpanKind::Client),
+        ("producer", SpanKind::Producer),
+        ("consumer", SpanKind::Consumer),
+        ("internal", SpanKind::Internal),
+    ]
+    .into_iter()
+    .find_map(|(n, k)| v.eq_ignore_ascii_case(n).then_some(k))
+}
+
+fn status_of(v: &str) -> u8 {
+    if v.eq_ignore_ascii_case("ok") {
+        STATUS_OK
+    } else if v.eq_ignore_ascii_case("error") {
+        STATUS_ERROR
+    } else {
+        STATUS_UNSET
+    }
+}
 
 impl Visit for Visitor<'_, '_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.debug(field.name(), value);
+        if !self.special(field, || TextOf::Owned(format!("{value:?}"))) {
+            self.rec.debug(field.name(), value);
+        }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.str(field.name(), value);
+        if !self.special(field, || TextOf::Str(value)) {
+            self.rec.str(field.name(), value);
+        }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.i64(field.name(), value);
+        self.rec.i64(field.name(), value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         match i64::try_from(value) {
-            Ok(v) => self.0.i64(field.name(), v),
-            Err(_) => self.0.display(field.name(), &value),
+            Ok(v) => self.rec.i64(field.name(), v),
+            Err(_) => self.rec.display(field.name(), &value),
         }
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.f64(field.name(), value);
+        self.rec.f64(field.name(), value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.bool(field.name(), value);
+        self.rec.bool(field.name(), value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.display(field.name(), value);
+        if !self.special(field, || TextOf::Owned(value.to_string())) {
+            self.rec.display(field.name(), value);
+        }
+    }
+}
+
+impl Special {
+    /// Applies what the fields asked for to the span's frame.
+    fn apply(&self, frame: &mut Frame) {
+        if let Some(k) = self.kind {
+            frame.kind = k;
+        }
+        if let Some(s) = self.status {
+            frame.status = s;
+        }
     }
 }
 
@@ -113,12 +235,16 @@ where
         };
         let meta = attrs.metadata();
         let kind = SpanKind::Internal;
-        let frame = thread::with(|l| {
+        let mut special = Special::default();
+        let mut frame = thread::with(|l| {
             span::begin(l, Start { site: Site::Tracing(meta), kind, parent, ratio: 1.0 }, |rec| {
-                attrs.record(&mut Visitor(rec));
+                attrs.record(&mut Visitor::span(rec, &mut special));
             })
         })
         .flatten();
+        if let Some(f) = frame.as_mut().filter(|f| f.recording) {
+            special.apply(f);
+        }
         let ctx = frame.as_ref().map(Frame::context);
         span_ref.extensions_mut().insert(Bridged { frame, ctx });
     }
@@ -129,15 +255,25 @@ where
         let Some(b) = ext.get_mut::<Bridged>() else {
             return;
         };
+        let mut special = Special::default();
         if let Some(frame) = b.frame.as_mut().filter(|f| f.recording) {
             let mut rec = Recorder::new(&mut frame.data);
-            values.record(&mut Visitor(&mut rec));
+            values.record(&mut Visitor::span(&mut rec, &mut special));
             frame.dropped += rec.dropped;
+            special.apply(frame);
         } else if let Some(c) = &b.ctx {
             // Entered right now: its data sits on a thread's stack.
             let span_id = c.span_id;
             drop(ext);
-            span::with_frame_data(span_id, |rec, _| values.record(&mut Visitor(rec)));
+            span::with_frame_data(span_id, |rec, status| {
+                values.record(&mut Visitor::span(rec, &mut special));
+                if let Some(s) = special.status {
+                    *status = s;
+                }
+            });
+            if let Some(k) = special.kind {
+                span::set_kind(span_id, k);
+            }
         }
     }
 
@@ -211,7 +347,7 @@ where
         thread::with(|l| {
             let mut data = l.buffer();
             let mut rec = Recorder::new(&mut data);
-            event.record(&mut Visitor(&mut rec));
+            event.record(&mut Visitor::event(&mut rec));
             let dropped = rec.dropped;
             l.submit(Record::Log(LogRecord {
                 time,
