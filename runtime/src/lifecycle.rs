@@ -125,6 +125,9 @@ fn stop_pipeline(deadline: Instant) -> bool {
 /// does nothing, and instrumented code costs one branch.
 pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
     config.validate()?;
+    if !config.disabled && config.logging.install_subscriber && foreign_subscriber() {
+        return Err(Error::SubscriberAlreadySet);
+    }
     let _l = LIFECYCLE.lock().map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
     if EPOCH.load(Relaxed) != 0 {
         // Replace the running pipeline.
@@ -340,12 +343,24 @@ fn install_panic_hook() {
     });
 }
 
+/// Whether the program set a `tracing` subscriber of its own, without telemark's layer, as the
+/// default (the global one, unless a scoped one is set on this thread). A subscriber that has
+/// `telemark::tracing_layer()` among its layers (the composed form), or the one telemark
+/// installed, is not foreign. (`tracing::dispatcher::has_been_set` would say the same for the
+/// global one, but it is hidden and unstable.)
+fn foreign_subscriber() -> bool {
+    tracing::dispatcher::get_default(|d| {
+        !d.is::<tracing::subscriber::NoSubscriber>() && d.downcast_ref::<TelemarkLayer>().is_none()
+    })
+}
+
 fn install_tracing_subscriber() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         use tracing_subscriber::layer::SubscriberExt;
         let subscriber = tracing_subscriber::registry().with(TelemarkLayer);
-        // Someone else's global subscriber wins; they can add `tracing_layer()` to theirs.
+        // `init` refused a foreign global subscriber before starting; one set since (another
+        // thread, meanwhile) wins, and this one is dropped.
         let _ = tracing::subscriber::set_global_default(subscriber);
     });
 }
