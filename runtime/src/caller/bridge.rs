@@ -20,17 +20,45 @@ use tracing_subscriber::Layer;
 
 /// The `tracing-subscriber` layer that feeds `tracing` spans and events into telemark.
 ///
-/// `telemark::init` installs it (on a registry) as the global subscriber. To combine telemark with
-/// your own layers instead, set `logging.install_subscriber: false` and add
-/// `telemark::tracing_layer()` to your subscriber.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TelemarkLayer;
-
-/// The layer that bridges `tracing` into telemark.
-pub fn tracing_layer() -> TelemarkLayer {
-    TelemarkLayer
+/// `telemark::init` installs it (on a registry) as the global subscriber, where it is the only
+/// filter: what the level directives (`tracing.level`, `logging.level`) leave out is never built.
+/// To combine telemark with your own layers instead, set `logging.install_subscriber: false` and
+/// add `telemark::tracing_layer()` to your registry: there it filters only what reaches telemark,
+/// and never what your other layers (a `fmt` layer, say) see — their own filters decide for them.
+#[derive(Debug, Clone, Copy)]
+pub struct TelemarkLayer {
+    /// Added to the program's own subscriber: filters for itself only.
+    composed: bool,
 }
 
+impl Default for TelemarkLayer {
+    /// The layer for your own subscriber, as [`tracing_layer`] gives it.
+    fn default() -> Self {
+        TelemarkLayer { composed: true }
+    }
+}
+
+impl TelemarkLayer {
+    /// The layer `init` installs alone on a registry: its level decision is the subscriber's.
+    pub(crate) fn installed() -> Self {
+        TelemarkLayer { composed: false }
+    }
+
+    /// Whether it is in a subscriber the program built (not the one `init` installed).
+    pub(crate) fn is_composed(&self) -> bool {
+        self.composed
+    }
+}
+
+/// The layer that bridges `tracing` into telemark, for a subscriber of your own (with
+/// `logging.install_subscriber: false`): `tracing_subscriber::registry().with(fmt::layer())
+/// .with(telemark::tracing_layer())`. See the README, "Beside your own `tracing` subscriber".
+pub fn tracing_layer() -> TelemarkLayer {
+    TelemarkLayer::default()
+}
+
+/// What a bridged `tracing` span keeps in its extensions: its frame while it is not entered, and
+/// its context.
 struct Bridged {
     frame: Option<Frame>,
     ctx: Option<SpanContext>,
@@ -205,8 +233,12 @@ impl<S> Layer<S> for TelemarkLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    // Alone (installed by `init`), its decision is the subscriber's: what telemark does not want
+    // is never built. Composed, a `false` here would hide the callsite from the program's other
+    // layers too (a plain layer's `enabled` is a global filter): it lets everything through and
+    // filters in `on_new_span` and `on_event`.
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        if wanted(meta) {
+        if self.composed || wanted(meta) {
             Interest::always()
         } else {
             Interest::never()
@@ -214,11 +246,11 @@ where
     }
 
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        wanted(meta)
+        self.composed || wanted(meta)
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if thread::is_internal() {
+        if thread::is_internal() || (self.composed && !wanted(attrs.metadata())) {
             return;
         }
         let Some(span_ref) = ctx.span(id) else { return };
@@ -329,18 +361,12 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if thread::is_internal() {
+        if thread::is_internal() || (self.composed && !wanted(event.metadata())) {
             return;
         }
-        let (trace_id, span_id) = {
-            let explicit = event.parent().and_then(|p| {
-                ctx.span(p).and_then(|s| s.extensions().get::<Bridged>().and_then(|b| b.ctx.clone()))
-            });
-            let current = if event.is_contextual() { thread::with(|l| l.current()).flatten() } else { None };
-            match explicit.or(current) {
-                Some(c) => (c.trace_id, c.span_id),
-                None => (TraceId::INVALID, SpanId::INVALID),
-            }
+        let (trace_id, span_id) = match context_of(event, |p| ctx.span(p).and_then(|s| bridged_context(&s))) {
+            Some(c) => (c.trace_id, c.span_id),
+            None => (TraceId::INVALID, SpanId::INVALID),
         };
         let meta = event.metadata();
         let time = minstant::Instant::now();
@@ -359,5 +385,55 @@ where
                 data,
             }));
         });
+    }
+}
+
+/// The telemark context a bridged `tracing` span carries.
+fn bridged_context<R: for<'l> LookupSpan<'l>>(
+    span: &tracing_subscriber::registry::SpanRef<'_, R>,
+) -> Option<SpanContext> {
+    span.extensions().get::<Bridged>().and_then(|b| b.ctx.clone())
+}
+
+/// The span an event belongs to: its explicit parent's (`parent_of` looks it up), or the span
+/// current on this thread.
+fn context_of(event: &Event<'_>, parent_of: impl FnOnce(&Id) -> Option<SpanContext>) -> Option<SpanContext> {
+    let explicit = event.parent().and_then(parent_of);
+    let current = if event.is_contextual() { thread::with(|l| l.current()).flatten() } else { None };
+    explicit.or(current)
+}
+
+/// A `tracing-subscriber` `fmt` event format that starts each line with the trace and span ids
+/// telemark gives the event (`trace_id=… span_id=… `), then writes what `inner` writes; a line
+/// outside any span is `inner`'s alone. Made by [`with_trace_ids`].
+#[derive(Debug, Clone, Default)]
+pub struct WithTraceIds<E> {
+    inner: E,
+}
+
+/// Wraps a `fmt` event format so that your own log lines carry telemark's trace ids, next to
+/// `telemark::tracing_layer()`:
+/// `fmt::layer().event_format(telemark::with_trace_ids(fmt::format()))`.
+pub fn with_trace_ids<E>(inner: E) -> WithTraceIds<E> {
+    WithTraceIds { inner }
+}
+
+impl<S, N, E> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceIds<E>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    E: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let c = context_of(event, |p| ctx.span(p).and_then(|s| bridged_context(&s)));
+        if let Some(c) = c.filter(|c| c.trace_id != TraceId::INVALID) {
+            write!(writer, "trace_id={} span_id={} ", c.trace_id, c.span_id)?;
+        }
+        self.inner.format_event(ctx, writer, event)
     }
 }
