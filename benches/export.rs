@@ -973,7 +973,7 @@ impl Pipeline {
                     .with_resource(resource())
                     .build();
                 // INFO, as telemark's default; the exporter's own crates off (opentelemetry-otlp's
-                // advice: their events would be exported too). telemark leaves them out below WARN.
+                // advice: their events would be exported too). telemark leaves out its own threads.
                 let filter = ["hyper", "h2", "tonic", "tower", "opentelemetry"]
                     .into_iter()
                     .fold(Targets::new().with_default(LevelFilter::INFO), |f, t| {

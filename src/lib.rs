@@ -22,10 +22,10 @@ pub use telemark_macros::traced;
 pub use telemark_macros::capture_exceptions;
 pub use telemark_runtime::{
     config, current_span, exceptions, export, flush, in_span, metrics, propagation, span, spawn,
-    spawn_blocking, stats, testing, tracing_layer, with_current_context, ConfigError, ConsoleFormat,
-    ContextScope, CurrentSpan, DropReasons, Error, Event, FailureCauses, FutureExt, Guard, IntoParent, Level,
-    Protocol, SpanContext, SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer, TraceId, Value,
-    WithContext, QUERY_WAIT,
+    spawn_blocking, stats, testing, tracing_layer, with_current_context, with_trace_ids, ConfigError,
+    ConsoleFormat, ContextScope, CurrentSpan, DropReasons, Error, Event, FailureCauses, FutureExt, Guard,
+    IntoParent, Level, Protocol, SpanContext, SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer,
+    TraceId, Value, WithContext, WithTraceIds, QUERY_WAIT,
 };
 /// The `tracing` crate, whose macros (`info!`, `warn!`, `info_span!`, …) are telemark's logging API:
 /// events inside a span carry its trace and span ids. Re-exported so that depending on telemark

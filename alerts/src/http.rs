@@ -229,6 +229,9 @@ impl Client {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_io()
                 .enable_time()
+                // Its blocking pool (DNS lookups) is telemark's: hyper's events there are not the
+                // program's.
+                .on_thread_start(telemark_runtime::host::mark_internal)
                 .build()
                 .map_err(|e| HttpError::Io(format!("cannot start the HTTP client: {e}")))?;
             let tls = match &self.tls {

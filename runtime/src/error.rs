@@ -18,6 +18,10 @@ pub enum Error {
     /// The alert rules or channels are wrong (an override naming no rule, a channel no rule can
     /// reach, …): the message names the config file, line and key, or the rule's source location.
     Alerts(String),
+    /// `logging.install_subscriber` is on (the default) but the program already set a global
+    /// `tracing` subscriber without telemark's layer: remove that `.init()`, or set
+    /// `logging.install_subscriber: false` and add `telemark::tracing_layer()` to it.
+    SubscriberAlreadySet,
 }
 
 impl fmt::Display for Error {
@@ -27,6 +31,14 @@ impl fmt::Display for Error {
             Error::Exporter(e) => write!(f, "telemark exporter: {e}"),
             Error::Thread(e) => write!(f, "telemark could not start its thread: {e}"),
             Error::Alerts(e) => write!(f, "telemark alerts: {e}"),
+            Error::SubscriberAlreadySet => f.write_str(
+                "telemark: a global `tracing` subscriber is already set (a `tracing_subscriber::fmt().init()` \
+                 or `set_global_default` ran before `telemark::init`) and it has no `telemark::tracing_layer()`: \
+                 its logs would carry no trace ids, no OTLP logs would be sent and `tracing` spans would be lost. \
+                 Either remove that `.init()` and let telemark install its subscriber, or set \
+                 `logging.install_subscriber: false` (`Config::install_subscriber(false)`) and add \
+                 `.with(telemark::tracing_layer())` to your registry",
+            ),
         }
     }
 }
@@ -43,7 +55,7 @@ impl std::error::Error for Error {
         match self {
             Error::Config(e) => Some(e),
             Error::Thread(e) => Some(e),
-            Error::Exporter(_) | Error::Alerts(_) => None,
+            Error::Exporter(_) | Error::Alerts(_) | Error::SubscriberAlreadySet => None,
         }
     }
 }

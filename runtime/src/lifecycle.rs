@@ -125,6 +125,9 @@ fn stop_pipeline(deadline: Instant) -> bool {
 /// does nothing, and instrumented code costs one branch.
 pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
     config.validate()?;
+    if !config.disabled && config.logging.install_subscriber && foreign_subscriber() {
+        return Err(Error::SubscriberAlreadySet);
+    }
     let _l = LIFECYCLE.lock().map_err(|_| Error::Exporter("telemark's lifecycle lock is poisoned".into()))?;
     if EPOCH.load(Relaxed) != 0 {
         // Replace the running pipeline.
@@ -194,7 +197,12 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
     let console_on = match c.enabled {
         Switch::On => true,
         Switch::Off => false,
-        Switch::Auto => !otlp_on && config.extra.is_empty(),
+        Switch::Auto => console_auto(
+            otlp_on,
+            !config.extra.is_empty(),
+            config.logging.install_subscriber,
+            own_subscriber(),
+        ),
     };
     if console_on {
         use std::io::IsTerminal;
@@ -340,12 +348,62 @@ fn install_panic_hook() {
     });
 }
 
+/// Whether the program set a `tracing` subscriber of its own, without telemark's layer, as the
+/// default (the global one, unless a scoped one is set on this thread). A subscriber that has
+/// `telemark::tracing_layer()` among its layers (the composed form), or the one telemark
+/// installed, is not foreign. (`tracing::dispatcher::has_been_set` would say the same for the
+/// global one, but it is hidden and unstable.)
+fn foreign_subscriber() -> bool {
+    tracing::dispatcher::get_default(|d| {
+        !d.is::<tracing::subscriber::NoSubscriber>() && d.downcast_ref::<TelemarkLayer>().is_none()
+    })
+}
+
+/// Whether the program brought its own `tracing` subscriber (telemark's layer in it): the
+/// default one is not `NoSubscriber` and not the one `init` installed.
+fn own_subscriber() -> bool {
+    tracing::dispatcher::get_default(|d| {
+        !d.is::<tracing::subscriber::NoSubscriber>()
+            && d.downcast_ref::<TelemarkLayer>().is_none_or(|l| l.is_composed())
+    })
+}
+
+/// `exporters.console.enabled: auto`: on when nothing else shows what the program does — no OTLP
+/// endpoint, no exporter added in code, and no subscriber of the program's own (which prints its
+/// logs itself: telemark's console would print each line twice).
+fn console_auto(
+    otlp_on: bool,
+    extra_exporters: bool,
+    install_subscriber: bool,
+    own_subscriber: bool,
+) -> bool {
+    !otlp_on && !extra_exporters && install_subscriber && !own_subscriber
+}
+
 fn install_tracing_subscriber() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         use tracing_subscriber::layer::SubscriberExt;
-        let subscriber = tracing_subscriber::registry().with(TelemarkLayer);
-        // Someone else's global subscriber wins; they can add `tracing_layer()` to theirs.
+        let subscriber = tracing_subscriber::registry().with(TelemarkLayer::installed());
+        // `init` refused a foreign global subscriber before starting; one set since (another
+        // thread, meanwhile) wins, and this one is dropped.
         let _ = tracing::subscriber::set_global_default(subscriber);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::console_auto;
+
+    #[test]
+    fn console_auto_is_off_beside_the_programs_own_subscriber() {
+        // Alone: the console is what shows the program's spans and logs.
+        assert!(console_auto(false, false, true, false));
+        // Something else shows them.
+        assert!(!console_auto(true, false, true, false));
+        assert!(!console_auto(false, true, true, false));
+        // The program prints its logs itself: they would be printed twice.
+        assert!(!console_auto(false, false, false, false));
+        assert!(!console_auto(false, false, true, true));
+    }
 }

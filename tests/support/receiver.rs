@@ -796,9 +796,13 @@ fn server_thread(
     shutdown: tokio::sync::watch::Receiver<bool>,
     ready: mpsc::Sender<Result<(), String>>,
 ) {
+    telemark_runtime::host::mark_internal();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("otlp-test-receiver-worker")
+        // The receiver stands for a remote collector: its tonic/hyper/h2 events are not the
+        // program's, and at `trace` level would otherwise be exported to it, in a loop.
+        .on_thread_start(telemark_runtime::host::mark_internal)
         .enable_all()
         .build()
     {

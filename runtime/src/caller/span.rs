@@ -274,6 +274,18 @@ fn record_panic(l: &Local, f: &mut Frame) {
     f.status = STATUS_ERROR;
 }
 
+/// Sets the kind of the recording frame `id` on this thread's stack (a `tracing` span's
+/// `otel.kind` recorded while it is entered).
+pub(crate) fn set_kind(id: SpanId, kind: SpanKind) {
+    thread::with(|l| {
+        if let Ok(mut s) = l.stack.try_borrow_mut() {
+            if let Some(fr) = s.iter_mut().rev().find(|fr| fr.span_id == id && fr.recording) {
+                fr.kind = kind;
+            }
+        }
+    });
+}
+
 /// Runs `f` on the recording frame `id` of this thread's stack, with the frame's data taken out so
 /// that `f` may run user code (a `Display` impl) without holding the stack borrowed.
 pub(crate) fn with_frame_data(id: SpanId, f: impl FnOnce(&mut Recorder<'_>, &mut u8)) {

@@ -137,7 +137,8 @@ pub struct LoggingConfig {
     #[serde(deserialize_with = "de_directives")]
     pub level: Directives,
     /// Install telemark as the global `tracing` subscriber (default true). Set false to compose
-    /// `telemark::tracing_layer()` with your own subscriber.
+    /// `telemark::tracing_layer()` with your own subscriber. When on and the program already set
+    /// a global subscriber without that layer, `init` fails with `Error::SubscriberAlreadySet`.
     pub install_subscriber: bool,
 }
 

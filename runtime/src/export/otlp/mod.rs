@@ -364,6 +364,9 @@ impl Otlp {
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            // Its blocking pool (DNS lookups) is telemark's too: hyper's events there are not the
+            // program's.
+            .on_thread_start(crate::caller::thread::mark_internal)
             .build()
             .map_err(|e| format!("cannot start the OTLP runtime: {e}"))?;
         std::thread::Builder::new()
