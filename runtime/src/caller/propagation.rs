@@ -1,4 +1,5 @@
-//! W3C Trace Context (`traceparent`, `tracestate`) across process boundaries.
+//! W3C Trace Context (`traceparent`, `tracestate`) and W3C Baggage (`baggage`) across process
+//! boundaries.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -8,6 +9,7 @@
 //! assert!(ctx.sampled && ctx.remote);
 //! ```
 
+use crate::caller::baggage::Baggage;
 use crate::caller::callsite::SpanContext;
 use crate::caller::ids::{SpanId, TraceId};
 use crate::caller::thread;
@@ -77,14 +79,17 @@ pub fn inject<C: Injector + ?Sized>(carrier: &mut C) {
     }
 }
 
-/// Writes `ctx` into `carrier` as `traceparent` (and `tracestate` when there is one).
+/// Writes `ctx` into `carrier` as `traceparent` (and `tracestate` when there is one), and its
+/// baggage as `baggage` when it has some.
 pub fn inject_context<C: Injector + ?Sized>(ctx: &SpanContext, carrier: &mut C) {
-    if !ctx.is_valid() {
-        return;
+    if ctx.is_valid() {
+        carrier.set("traceparent", traceparent(ctx));
+        if let Some(ts) = ctx.trace_state.as_deref().filter(|t| !t.is_empty()) {
+            carrier.set("tracestate", ts.to_string());
+        }
     }
-    carrier.set("traceparent", traceparent(ctx));
-    if let Some(ts) = ctx.trace_state.as_deref().filter(|t| !t.is_empty()) {
-        carrier.set("tracestate", ts.to_string());
+    if let Some(b) = ctx.baggage.as_ref().filter(|b| !b.is_empty()) {
+        carrier.set("baggage", b.header());
     }
 }
 
@@ -93,14 +98,23 @@ pub(crate) fn traceparent(ctx: &SpanContext) -> String {
     format!("00-{}-{}-{:02x}", ctx.trace_id, ctx.span_id, ctx.sampled as u8)
 }
 
-/// Reads a remote parent from `carrier`; `None` when `traceparent` is missing or malformed.
+/// Reads a remote parent from `carrier`, with its baggage.
+///
+/// `None` when there is neither a valid `traceparent` nor a valid `baggage`. A carrier with only
+/// `baggage` gives a context without span ids (`is_valid()` is false): as a `parent =`, or entered
+/// with [`ContextScope::enter`](crate::ContextScope::enter), it starts a new trace that carries
+/// the baggage.
 pub fn extract<C: Extractor + ?Sized>(carrier: &C) -> Option<SpanContext> {
-    let mut ctx = parse_traceparent(carrier.get("traceparent")?)?;
+    let baggage = carrier.get("baggage").and_then(Baggage::parse);
+    let Some(mut ctx) = carrier.get("traceparent").and_then(parse_traceparent) else {
+        return baggage.map(|b| SpanContext { baggage: Some(b), ..SpanContext::empty() });
+    };
     ctx.trace_state = carrier
         .get("tracestate")
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= 512 && t.is_ascii())
         .map(Arc::from);
+    ctx.baggage = baggage;
     Some(ctx)
 }
 
@@ -167,6 +181,39 @@ mod tests {
         );
         let upper: BTreeMap<String, String> = m.into_iter().map(|(k, v)| (k.to_uppercase(), v)).collect();
         assert_eq!(extract(&upper), Some(ctx));
+    }
+
+    #[test]
+    fn baggage_round_trip_and_alone() {
+        let ctx = SpanContext {
+            baggage: Baggage::new().with("tenant", "acme corp"),
+            ..SpanContext::remote(TraceId(7), SpanId(9), true)
+        };
+        let mut h = http::HeaderMap::new();
+        inject_context(&ctx, &mut h);
+        assert_eq!(h.get("baggage").and_then(|v| v.to_str().ok()), Some("tenant=acme%20corp"));
+        let back = extract(&h).unwrap();
+        assert_eq!(back, ctx);
+        assert_eq!(back.baggage.unwrap().get("tenant"), Some("acme corp"));
+
+        // Only baggage: a context without span ids, which still carries it.
+        let mut only: HashMap<String, String> = HashMap::new();
+        only.insert("Baggage".into(), "k=v".into());
+        let ctx = extract(&only).unwrap();
+        assert!(!ctx.is_valid());
+        assert_eq!(ctx.baggage.as_ref().and_then(|b| b.get("k")), Some("v"));
+        let mut out: HashMap<String, String> = HashMap::new();
+        inject_context(&ctx, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out.get("baggage").map(String::as_str), Some("k=v"));
+
+        // A malformed baggage header is ignored; the trace context still comes through.
+        only.insert("traceparent".into(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+        only.insert("Baggage".into(), "=,;".into());
+        let ctx = extract(&only).unwrap();
+        assert!(ctx.is_valid() && ctx.baggage.is_none());
+        only.remove("traceparent");
+        assert_eq!(extract(&only), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Spans on the caller's thread: starting, entering, ending — for sync code, for futures, for the
 //! manual API — and recording a function's outcome.
 
+use crate::caller::baggage::Baggage;
 use crate::caller::callsite::{
     Callsite, SpanContext, SpanKind, Status, STATUS_ERROR, STATUS_OK, STATUS_UNSET,
 };
@@ -56,39 +57,68 @@ pub(crate) struct Decision {
     parent_remote: bool,
     sampled: bool,
     trace_state: Option<std::sync::Arc<str>>,
+    baggage: Option<Baggage>,
 }
 
 /// Decides whether and how a span starts. `None`: nothing to push (inside an unsampled span).
 #[inline]
 fn decide(l: &Local, parent: Parent, ratio: f64) -> Option<Decision> {
-    let (trace_id, parent, parent_remote, sampled, trace_state) = match parent {
+    let (trace_id, parent, parent_remote, sampled, trace_state, baggage) = match parent {
         Parent::Current => {
             let stack = l.stack.try_borrow().ok()?;
             match stack.last() {
                 Some(top) => {
                     if !top.sampled || stack.len() >= MAX_DEPTH {
-                        return None;
+                        return root_with_baggage(top, stack.len()).map(|mut d| {
+                            d.sampled = d.sampled && (ratio >= 1.0 || sampling::sample_ratio(ratio));
+                            d
+                        });
                     }
                     let sampled = sampling::sample_child(top.trace_id, true);
-                    (top.trace_id, top.span_id, false, sampled, top.trace_state.clone())
+                    (top.trace_id, top.span_id, false, sampled, top.trace_state.clone(), top.baggage.clone())
                 }
                 None => {
                     let t = new_trace_id();
-                    (t, SpanId::INVALID, false, sampling::sample_root(t), None)
+                    (t, SpanId::INVALID, false, sampling::sample_root(t), None, None)
                 }
             }
         }
         Parent::Explicit(Some(ctx)) if ctx.is_valid() => {
             let sampled = sampling::sample_child(ctx.trace_id, ctx.sampled);
-            (ctx.trace_id, ctx.span_id, ctx.remote, sampled, ctx.trace_state)
+            (ctx.trace_id, ctx.span_id, ctx.remote, sampled, ctx.trace_state, ctx.baggage)
         }
         Parent::Root | Parent::Explicit(_) => {
+            // A context with baggage but no span (a request with `baggage` and no `traceparent`)
+            // starts a new trace that carries its baggage.
+            let baggage = match parent {
+                Parent::Explicit(Some(ctx)) => ctx.baggage,
+                _ => None,
+            };
             let t = new_trace_id();
-            (t, SpanId::INVALID, false, sampling::sample_root(t), None)
+            (t, SpanId::INVALID, false, sampling::sample_root(t), None, baggage)
         }
     };
     let sampled = sampled && (ratio >= 1.0 || sampling::sample_ratio(ratio));
-    Some(Decision { trace_id, parent, parent_remote, sampled, trace_state })
+    Some(Decision { trace_id, parent, parent_remote, sampled, trace_state, baggage })
+}
+
+/// The current frame is unsampled or too deep: nothing to push, unless it is a baggage-only
+/// context (no span), whose children start a new trace with its baggage.
+#[cold]
+#[inline(never)]
+fn root_with_baggage(top: &Frame, depth: usize) -> Option<Decision> {
+    if top.trace_id != crate::caller::ids::TraceId::INVALID || depth >= MAX_DEPTH {
+        return None;
+    }
+    let t = new_trace_id();
+    Some(Decision {
+        trace_id: t,
+        parent: SpanId::INVALID,
+        parent_remote: false,
+        sampled: sampling::sample_root(t),
+        trace_state: None,
+        baggage: top.baggage.clone(),
+    })
 }
 
 /// Builds the frame of a span that starts `at`, its data still empty.
@@ -111,6 +141,7 @@ fn frame(d: Decision, span_id: SpanId, kind: SpanKind, site: Site, at: minstant:
         dropped_events: 0,
         data: Vec::new(),
         trace_state: d.trace_state,
+        baggage: d.baggage,
     }
 }
 
@@ -219,19 +250,6 @@ fn begin_on_stack(
         }
     }
     (span_id, at)
-}
-
-/// Pushes `frame`; returns its id, or `INVALID` when it could not be pushed.
-#[inline]
-fn push(l: &Local, frame: Frame) -> SpanId {
-    let id = frame.span_id;
-    match l.stack.try_borrow_mut() {
-        Ok(mut s) => {
-            thread::push(&mut s, frame);
-            id
-        }
-        Err(_) => SpanId::INVALID,
-    }
 }
 
 /// Ends a recording frame: status for a panic in flight, then hands it to the collector.
@@ -563,9 +581,9 @@ impl CurrentSpan {
             .unwrap_or(SpanId::INVALID)
     }
 
-    /// The current span's context.
+    /// The current span's context (`None` when only baggage is current, no span).
     pub fn context(&self) -> Option<SpanContext> {
-        thread::with(|l| l.current()).flatten()
+        thread::with(|l| l.current()).flatten().filter(SpanContext::is_valid)
     }
     /// The current trace id.
     pub fn trace_id(&self) -> Option<crate::TraceId> {
@@ -814,33 +832,45 @@ impl<F: Future> Future for WithContext<F> {
     }
 }
 
-/// Makes a span context current on this thread until dropped (for threads started inside a span).
+/// Makes a span context current on this thread until dropped (for threads started inside a span,
+/// an extracted context, or baggage: see [`baggage::scope`](crate::baggage::scope)).
 #[derive(Debug)]
 pub struct ContextScope {
     id: SpanId,
+    entered: bool,
     _not_send: PhantomData<*const ()>,
 }
 
 impl ContextScope {
-    /// Makes `ctx` current.
+    /// Makes `ctx` current (its span as the parent of spans started inside, its baggage readable).
     pub fn enter(ctx: &SpanContext) -> ContextScope {
-        let id = thread::with(|l| push(l, Frame::borrowed(ctx))).unwrap_or(SpanId::INVALID);
-        ContextScope { id, _not_send: PhantomData }
+        let entered = thread::with(|l| match l.stack.try_borrow_mut() {
+            Ok(mut s) => {
+                thread::push(&mut s, Frame::borrowed(ctx));
+                true
+            }
+            Err(_) => false,
+        })
+        .unwrap_or(false);
+        ContextScope { id: ctx.span_id, entered, _not_send: PhantomData }
     }
 }
 
 impl Drop for ContextScope {
     fn drop(&mut self) {
-        let id = self.id;
-        if id != SpanId::INVALID {
-            thread::with(|l| {
-                if let Ok(mut s) = l.stack.try_borrow_mut() {
-                    if s.iter().rposition(|f| f.span_id == id && !f.recording).is_some() {
-                        thread::pop(&mut s, id);
-                    }
-                }
-            });
+        if !self.entered {
+            return;
         }
+        let id = self.id;
+        thread::with(|l| {
+            if let Ok(mut s) = l.stack.try_borrow_mut() {
+                // The borrowed frame, not a recording span with the same id under it.
+                if let Some(at) = s.iter().rposition(|f| f.span_id == id && !f.recording) {
+                    s.remove(at);
+                    thread::sync_top(&s);
+                }
+            }
+        });
     }
 }
 
@@ -854,6 +884,14 @@ pub trait FutureExt: Future + Sized {
     /// Makes `ctx` current while this future runs.
     fn with_context(self, ctx: Option<SpanContext>) -> WithContext<Self> {
         WithContext { fut: self, ctx }
+    }
+    /// Runs this future in the current context with `entries` added to its baggage (the async
+    /// form of [`baggage::scope`](crate::baggage::scope)).
+    fn with_baggage<K: AsRef<str>, V: AsRef<str>>(
+        self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> WithContext<Self> {
+        WithContext { fut: self, ctx: Some(crate::caller::baggage::context_with(entries)) }
     }
 }
 
@@ -942,6 +980,7 @@ impl IntoParent for opentelemetry::trace::SpanContext {
             sampled: self.is_sampled(),
             remote: self.is_remote(),
             trace_state: Some(self.trace_state().header()).filter(|h| !h.is_empty()).map(Into::into),
+            baggage: None,
         }))
     }
 }
