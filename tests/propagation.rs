@@ -80,7 +80,7 @@ async fn spawned_work() -> (Option<String>, Option<String>) {
     (baggage::get("tenant"), baggage::get("user"))
 }
 
-#[traced(kind = "server", parent = propagation::extract(&headers), skip(headers))]
+#[traced(kind = "server", parent = propagation::extract(&headers))]
 async fn handle(headers: HeaderMap) -> Seen {
     let mut seen = Seen { handler: baggage::get("tenant"), sync_child: sync_child(), ..Seen::default() };
     seen.async_child = async_child().await;
@@ -147,7 +147,9 @@ fn baggage_crosses_services_and_follows_the_trace() {
         assert_eq!(s.trace_id, up.trace_id, "{child}");
         assert_eq!(s.parent_span_id, down.span_id, "{child}");
     }
-    // Baggage is not copied into span attributes (it may carry secrets).
+    // Baggage is not copied into span attributes (it may carry secrets), nor recorded with the
+    // headers argument.
+    assert!(down.attr_str("headers").is_some_and(|h| h.contains("traceparent")), "{:?}", down.attributes);
     for s in &spans {
         assert!(
             s.attributes.values().all(|v| v.as_str().is_none_or(|v| !v.contains("acme") && v != "u-7")),
