@@ -334,6 +334,42 @@ mod tests {
     }
 
     #[test]
+    fn a_function_whose_span_is_not_recorded_still_makes_its_parents_baggage_current() {
+        use crate::caller::callsite::{Callsite, SiteMeta, SpanKind};
+        use crate::caller::span::{Parent, Pending, SpanGuard};
+        static CS: Callsite = Callsite::new(SiteMeta {
+            name: "handler",
+            function: "tests::handler",
+            target: "tests",
+            file: file!(),
+            line: line!(),
+            level: crate::caller::level::Level::Trace,
+            kind: SpanKind::Server,
+            sample: 1.0,
+            keys: &[],
+            span: true,
+        });
+        let ctx = SpanContext { baggage: Baggage::new().with("k", "v"), ..SpanContext::empty() };
+        {
+            let _g = SpanGuard::enter(&CS, Parent::Explicit(Some(ctx.clone())), |_| {});
+            assert_eq!(get("k").as_deref(), Some("v"));
+        }
+        assert_eq!(current(), None);
+        let mut fut = std::pin::pin!(
+            Pending::start(&CS, Parent::Explicit(Some(ctx)), |_| {}).instrument(async { get("k") })
+        );
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::future::Future::poll(fut.as_mut(), &mut cx) {
+            std::task::Poll::Ready((got, finish)) => {
+                drop(finish);
+                assert_eq!(got.as_deref(), Some("v"));
+            }
+            std::task::Poll::Pending => panic!("the future is ready at once"),
+        }
+        assert_eq!(current(), None);
+    }
+
+    #[test]
     fn debug_hides_values() {
         let b = Baggage::new().with("token", "s3cret").unwrap();
         let shown = format!("{b:?}");

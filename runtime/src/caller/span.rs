@@ -121,6 +121,37 @@ fn root_with_baggage(top: &Frame, depth: usize) -> Option<Decision> {
     })
 }
 
+/// For a function whose span is not recorded (filtered out, or telemark not running) but whose
+/// `parent =` carries baggage: a frame that only makes that context current, so the baggage is
+/// readable inside. `None` without baggage (the function is then transparent, as before).
+#[cold]
+#[inline(never)]
+fn baggage_frame(ctx: &SpanContext) -> Option<Frame> {
+    ctx.baggage.as_ref()?;
+    let mut f = Frame::borrowed(ctx);
+    if f.span_id == SpanId::INVALID {
+        // A baggage-only context: an id of its own, so that the guard can take it off the stack.
+        f.span_id = new_span_id();
+    }
+    Some(f)
+}
+
+/// [`baggage_frame`], entered on this thread; its id, or `INVALID` when there is none.
+#[cold]
+#[inline(never)]
+fn enter_baggage_of(ctx: &SpanContext) -> SpanId {
+    let Some(f) = baggage_frame(ctx) else { return SpanId::INVALID };
+    let id = f.span_id;
+    thread::with(|l| match l.stack.try_borrow_mut() {
+        Ok(mut s) => {
+            thread::push(&mut s, f);
+            id
+        }
+        Err(_) => SpanId::INVALID,
+    })
+    .unwrap_or(SpanId::INVALID)
+}
+
 /// Builds the frame of a span that starts `at`, its data still empty.
 #[inline(always)]
 fn frame(d: Decision, span_id: SpanId, kind: SpanKind, site: Site, at: minstant::Instant) -> Frame {
@@ -413,7 +444,11 @@ impl SpanGuard {
     #[inline(always)]
     pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
         if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
-            return SpanGuard { meter: Meter::start(cs, None), ..SpanGuard::INERT };
+            let id = match &parent {
+                Parent::Explicit(Some(ctx)) => enter_baggage_of(ctx),
+                _ => SpanId::INVALID,
+            };
+            return SpanGuard { id, meter: Meter::start(cs, None), ..SpanGuard::INERT };
         }
         let (mut g, at) = Self::start_at(Start::callsite(cs, parent), args);
         // A recorded span lends its start time; otherwise the meter reads the clock.
@@ -671,7 +706,11 @@ impl Pending {
     #[inline]
     pub fn start<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: A) -> Pending {
         if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
-            return Pending(None, Meter::start(cs, None));
+            let frame = match &parent {
+                Parent::Explicit(Some(ctx)) => baggage_frame(ctx),
+                _ => None,
+            };
+            return Pending(frame, Meter::start(cs, None));
         }
         let frame = thread::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten();
         let at = frame.as_ref().map(|f| f.start).filter(|s| *s != minstant::Instant::ZERO);
