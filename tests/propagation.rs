@@ -223,11 +223,13 @@ fn async_baggage_scope_follows_the_future() {
     let got = rt.block_on(
         async {
             tokio::task::yield_now().await;
+            assert!(baggage::set("zone", "b"));
+            tokio::task::yield_now().await; // set lasts across polls
             let spawned = telemark::spawn(async { baggage::get("region") }).await.unwrap();
-            (baggage::get("region"), spawned)
+            (baggage::get("region"), spawned, baggage::get("zone"))
         }
         .with_baggage([("region", "eu")]),
     );
-    assert_eq!(got, (Some("eu".to_string()), Some("eu".to_string())));
+    assert_eq!(got, (Some("eu".to_string()), Some("eu".to_string()), Some("b".to_string())));
     assert_eq!(baggage::get("region"), None);
 }

@@ -229,6 +229,9 @@ pub fn all() -> Vec<(String, String)> {
 /// Sets `key` to `value` in the current span's context: the span and the spans it starts from
 /// now on see it, until the span ends (the caller's context is not changed).
 ///
+/// In a future run with a context (`telemark::spawn`, `in_current_span`, `with_baggage`) and no
+/// span of its own, the entry lasts until the future completes.
+///
 /// Returns false, changing nothing, when no span or [`scope`] is current, when `key` is not a
 /// token, or when the entry would pass the limits. Without a span current, use [`scope`].
 pub fn set(key: &str, value: &str) -> bool {

@@ -863,11 +863,16 @@ impl<F: Future> Future for WithContext<F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(ctx) = this.ctx.as_ref() else {
+        let Some(ctx) = this.ctx.as_mut() else {
             return this.fut.poll(cx);
         };
-        let _scope = ContextScope::enter(ctx);
-        this.fut.poll(cx)
+        let scope = ContextScope::enter(ctx);
+        let polled = this.fut.poll(cx);
+        // Baggage the future set (`baggage::set`) lasts to its next poll.
+        if let Some(frame) = scope.leave() {
+            ctx.baggage = frame.baggage;
+        }
+        polled
     }
 }
 
@@ -895,21 +900,32 @@ impl ContextScope {
     }
 }
 
-impl Drop for ContextScope {
-    fn drop(&mut self) {
-        if !self.entered {
-            return;
+impl ContextScope {
+    /// Leaves the context, returning its frame (with the baggage `set` may have changed).
+    fn leave(mut self) -> Option<Frame> {
+        self.take()
+    }
+
+    fn take(&mut self) -> Option<Frame> {
+        if !std::mem::replace(&mut self.entered, false) {
+            return None;
         }
         let id = self.id;
         thread::with(|l| {
-            if let Ok(mut s) = l.stack.try_borrow_mut() {
-                // The borrowed frame, not a recording span with the same id under it.
-                if let Some(at) = s.iter().rposition(|f| f.span_id == id && !f.recording) {
-                    s.remove(at);
-                    thread::sync_top(&s);
-                }
-            }
-        });
+            let mut s = l.stack.try_borrow_mut().ok()?;
+            // The borrowed frame, not a recording span with the same id under it.
+            let at = s.iter().rposition(|f| f.span_id == id && !f.recording)?;
+            let frame = s.remove(at);
+            thread::sync_top(&s);
+            Some(frame)
+        })
+        .flatten()
+    }
+}
+
+impl Drop for ContextScope {
+    fn drop(&mut self) {
+        self.take();
     }
 }
 
