@@ -509,6 +509,7 @@ impl SpanGuard {
                 .and_then(|s| s.iter().rev().find(|f| f.span_id == self.id).map(Frame::context))
         })
         .flatten()
+        .filter(SpanContext::is_valid)
     }
 
     /// Sets an attribute on this span.
