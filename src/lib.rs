@@ -21,7 +21,7 @@ pub use telemark_macros::traced;
 /// ```
 pub use telemark_macros::capture_exceptions;
 pub use telemark_runtime::{
-    config, current_span, exceptions, export, flush, in_span, metrics, propagation, span, spawn,
+    baggage, config, current_span, exceptions, export, flush, in_span, metrics, propagation, span, spawn,
     spawn_blocking, stats, testing, tracing_layer, with_current_context, with_trace_ids, ConfigError,
     ConsoleFormat, ContextScope, CurrentSpan, DropReasons, Error, Event, FailureCauses, FutureExt, Guard,
     IntoParent, Level, Protocol, SpanContext, SpanGuard, SpanId, SpanKind, Stats, Status, TelemarkLayer,

@@ -31,6 +31,37 @@ fn the_documented_default_file_parses_to_the_defaults() {
     assert_eq!(c.exceptions, d.exceptions);
     assert_eq!(c.metrics, d.metrics);
     assert_eq!(c.alerts, d.alerts);
+    assert_eq!(c.propagators, d.propagators);
+}
+
+#[test]
+fn propagators_from_the_file_and_otel_propagators() {
+    use telemark::config::{Propagator, Propagators};
+    assert_eq!(Config::default().propagators.0, vec![Propagator::TraceContext, Propagator::Baggage]);
+    let c = Config::from_yaml("propagators: [b3multi, tracecontext, b3multi]\n", "p.yaml").unwrap();
+    assert_eq!(c.propagators.0, vec![Propagator::B3Multi, Propagator::TraceContext]);
+    let c = Config::from_yaml("propagators: [none]\n", "p.yaml").unwrap();
+    assert_eq!(c.propagators, Propagators(vec![]));
+
+    let e = Config::from_yaml("service:\n  name: a\npropagators:\n  - tracecontext\n  - jaeger\n", "p.yaml")
+        .unwrap_err();
+    assert_eq!(e.source, "p.yaml");
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(e.key.as_deref().is_some_and(|k| k.starts_with("propagators")), "{e}");
+    assert!(e.message.contains("unknown propagator `jaeger`") && e.message.contains("`b3multi`"), "{e}");
+    let e = Config::from_yaml("propagators: [none, b3]\n", "p.yaml").unwrap_err();
+    assert!(e.message.contains("`none` cannot be combined"), "{e}");
+
+    let mut c = Config::default();
+    c.apply_env(&|k| (k == "OTEL_PROPAGATORS").then(|| "b3, baggage".to_string())).unwrap();
+    assert_eq!(c.propagators.0, vec![Propagator::B3, Propagator::Baggage]);
+    c.apply_env(&|k| (k == "OTEL_PROPAGATORS").then(|| "none".to_string())).unwrap();
+    assert!(c.propagators.0.is_empty());
+    let e = Config::default()
+        .apply_env(&|k| (k == "OTEL_PROPAGATORS").then(|| "tracecontext,xray".to_string()))
+        .unwrap_err();
+    assert_eq!(e.source, "environment variable OTEL_PROPAGATORS");
+    assert!(e.message.contains("unknown propagator `xray`"), "{e}");
 }
 
 #[test]

@@ -430,6 +430,7 @@ fn malformed_configs_are_refused_by_name_and_accepted_ones_run() {
         "OTEL_METRIC_EXPORT_INTERVAL",
         "OTEL_TRACES_SAMPLER",
         "OTEL_TRACES_SAMPLER_ARG",
+        "OTEL_PROPAGATORS",
         "RUST_LOG",
     ];
     let env_values: Vec<String> = values

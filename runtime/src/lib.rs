@@ -44,6 +44,7 @@ mod tls;
 
 pub use exception as exceptions;
 
+pub use caller::baggage;
 pub use caller::bridge::{tracing_layer, with_trace_ids, TelemarkLayer, WithTraceIds};
 pub use caller::callsite::{Callsite, SiteMeta, SpanContext, SpanKind, Status};
 #[doc(hidden)]

@@ -259,6 +259,7 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
     if install_subscriber {
         install_tracing_subscriber();
     }
+    crate::caller::propagation::install(&config.propagators.0);
     sampling::install(filters, sampler);
     let epoch = EPOCH.fetch_add(0, Relaxed).max(next_epoch());
     EPOCH.store(epoch, Relaxed);

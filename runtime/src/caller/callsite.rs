@@ -1,5 +1,6 @@
 //! Span contexts, span kinds, status, and the per-call-site static that generated code declares.
 
+use crate::caller::baggage::Baggage;
 use crate::caller::ids::{SpanId, TraceId};
 use crate::caller::level::Level;
 use crate::caller::sampling::GENERATION;
@@ -19,12 +20,25 @@ pub struct SpanContext {
     pub remote: bool,
     /// The W3C `tracestate` header value, carried unchanged.
     pub trace_state: Option<Arc<str>>,
+    /// The W3C baggage that travels with the context (`None`: none, the common case).
+    pub baggage: Option<Baggage>,
 }
 
 impl SpanContext {
     /// A context for a span in another process, as extracted from a request.
     pub fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool) -> SpanContext {
-        SpanContext { trace_id, span_id, sampled, remote: true, trace_state: None }
+        SpanContext { trace_id, span_id, sampled, remote: true, trace_state: None, baggage: None }
+    }
+    /// No span, no baggage: what a baggage-only context starts from.
+    pub(crate) fn empty() -> SpanContext {
+        SpanContext {
+            trace_id: TraceId::INVALID,
+            span_id: SpanId::INVALID,
+            sampled: false,
+            remote: false,
+            trace_state: None,
+            baggage: None,
+        }
     }
     /// Whether both ids are valid (non-zero).
     pub fn is_valid(&self) -> bool {

@@ -51,14 +51,16 @@ impl Primitive for bool {
 }
 /// An `http::HeaderMap` (a handler's `headers` argument) is recorded without its sensitive
 /// headers — `authorization`, `cookie`, `set-cookie`, `x-api-key`, any name with a secret key's
-/// fragment in it — as `{"accept": "*/*", …}`: their values never leave the caller's thread.
+/// fragment in it — and without `baggage` (W3C Baggage may carry secrets), as
+/// `{"accept": "*/*", …}`: their values never leave the caller's thread.
 impl Primitive for http::HeaderMap {
     fn record_primitive(&self, key: &str, rec: &mut Recorder<'_>) {
         struct Safe<'a>(&'a http::HeaderMap);
         impl Debug for Safe<'_> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let safe =
-                    self.0.iter().filter(|(name, _)| !crate::sanitize::keys::is_secret_bytes(name.as_ref()));
+                let safe = self.0.iter().filter(|(name, _)| {
+                    *name != "baggage" && !crate::sanitize::keys::is_secret_bytes(name.as_ref())
+                });
                 f.debug_map().entries(safe).finish()
             }
         }

@@ -6,11 +6,12 @@
 //! `span` (guards, futures and the manual API), `value` (attributes written into the span's
 //! buffer; `dispatch` picks how for generated code), `thread` (the per-thread span stack and the
 //! ring to telemark's thread). Beside them: `ids`, `clock`, `level`, the `tracing` `bridge` and
-//! W3C `propagation`.
+//! W3C `propagation` and `baggage`.
 //!
 //! Nothing here blocks on telemark's thread, locks (but once per thread, to register its ring),
 //! allocates per span, or does I/O; a full ring drops the record and counts it.
 
+pub mod baggage;
 pub(crate) mod bridge;
 pub(crate) mod callsite;
 pub(crate) mod clock;

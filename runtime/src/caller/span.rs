@@ -1,6 +1,7 @@
 //! Spans on the caller's thread: starting, entering, ending — for sync code, for futures, for the
 //! manual API — and recording a function's outcome.
 
+use crate::caller::baggage::Baggage;
 use crate::caller::callsite::{
     Callsite, SpanContext, SpanKind, Status, STATUS_ERROR, STATUS_OK, STATUS_UNSET,
 };
@@ -56,39 +57,99 @@ pub(crate) struct Decision {
     parent_remote: bool,
     sampled: bool,
     trace_state: Option<std::sync::Arc<str>>,
+    baggage: Option<Baggage>,
 }
 
 /// Decides whether and how a span starts. `None`: nothing to push (inside an unsampled span).
 #[inline]
 fn decide(l: &Local, parent: Parent, ratio: f64) -> Option<Decision> {
-    let (trace_id, parent, parent_remote, sampled, trace_state) = match parent {
+    let (trace_id, parent, parent_remote, sampled, trace_state, baggage) = match parent {
         Parent::Current => {
             let stack = l.stack.try_borrow().ok()?;
             match stack.last() {
                 Some(top) => {
                     if !top.sampled || stack.len() >= MAX_DEPTH {
-                        return None;
+                        return root_with_baggage(top, stack.len()).map(|mut d| {
+                            d.sampled = d.sampled && (ratio >= 1.0 || sampling::sample_ratio(ratio));
+                            d
+                        });
                     }
                     let sampled = sampling::sample_child(top.trace_id, true);
-                    (top.trace_id, top.span_id, false, sampled, top.trace_state.clone())
+                    (top.trace_id, top.span_id, false, sampled, top.trace_state.clone(), top.baggage.clone())
                 }
                 None => {
                     let t = new_trace_id();
-                    (t, SpanId::INVALID, false, sampling::sample_root(t), None)
+                    (t, SpanId::INVALID, false, sampling::sample_root(t), None, None)
                 }
             }
         }
         Parent::Explicit(Some(ctx)) if ctx.is_valid() => {
             let sampled = sampling::sample_child(ctx.trace_id, ctx.sampled);
-            (ctx.trace_id, ctx.span_id, ctx.remote, sampled, ctx.trace_state)
+            (ctx.trace_id, ctx.span_id, ctx.remote, sampled, ctx.trace_state, ctx.baggage)
         }
         Parent::Root | Parent::Explicit(_) => {
+            // A context with baggage but no span (a request with `baggage` and no `traceparent`)
+            // starts a new trace that carries its baggage.
+            let baggage = match parent {
+                Parent::Explicit(Some(ctx)) => ctx.baggage,
+                _ => None,
+            };
             let t = new_trace_id();
-            (t, SpanId::INVALID, false, sampling::sample_root(t), None)
+            (t, SpanId::INVALID, false, sampling::sample_root(t), None, baggage)
         }
     };
     let sampled = sampled && (ratio >= 1.0 || sampling::sample_ratio(ratio));
-    Some(Decision { trace_id, parent, parent_remote, sampled, trace_state })
+    Some(Decision { trace_id, parent, parent_remote, sampled, trace_state, baggage })
+}
+
+/// The current frame is unsampled or too deep: nothing to push, unless it is a baggage-only
+/// context (no span), whose children start a new trace with its baggage.
+#[cold]
+#[inline(never)]
+fn root_with_baggage(top: &Frame, depth: usize) -> Option<Decision> {
+    if top.trace_id != crate::caller::ids::TraceId::INVALID || depth >= MAX_DEPTH {
+        return None;
+    }
+    let t = new_trace_id();
+    Some(Decision {
+        trace_id: t,
+        parent: SpanId::INVALID,
+        parent_remote: false,
+        sampled: sampling::sample_root(t),
+        trace_state: None,
+        baggage: top.baggage.clone(),
+    })
+}
+
+/// For a function whose span is not recorded (filtered out, or telemark not running) but whose
+/// `parent =` carries baggage: a frame that only makes that context current, so the baggage is
+/// readable inside. `None` without baggage (the function is then transparent, as before).
+#[cold]
+#[inline(never)]
+fn baggage_frame(ctx: &SpanContext) -> Option<Frame> {
+    ctx.baggage.as_ref()?;
+    let mut f = Frame::borrowed(ctx);
+    if f.span_id == SpanId::INVALID {
+        // A baggage-only context: an id of its own, so that the guard can take it off the stack.
+        f.span_id = new_span_id();
+    }
+    Some(f)
+}
+
+/// [`baggage_frame`], entered on this thread; its id, or `INVALID` when there is none.
+#[cold]
+#[inline(never)]
+fn enter_baggage_of(ctx: &SpanContext) -> SpanId {
+    let Some(f) = baggage_frame(ctx) else { return SpanId::INVALID };
+    let id = f.span_id;
+    thread::with(|l| match l.stack.try_borrow_mut() {
+        Ok(mut s) => {
+            thread::push(&mut s, f);
+            id
+        }
+        Err(_) => SpanId::INVALID,
+    })
+    .unwrap_or(SpanId::INVALID)
 }
 
 /// Builds the frame of a span that starts `at`, its data still empty.
@@ -111,6 +172,7 @@ fn frame(d: Decision, span_id: SpanId, kind: SpanKind, site: Site, at: minstant:
         dropped_events: 0,
         data: Vec::new(),
         trace_state: d.trace_state,
+        baggage: d.baggage,
     }
 }
 
@@ -219,19 +281,6 @@ fn begin_on_stack(
         }
     }
     (span_id, at)
-}
-
-/// Pushes `frame`; returns its id, or `INVALID` when it could not be pushed.
-#[inline]
-fn push(l: &Local, frame: Frame) -> SpanId {
-    let id = frame.span_id;
-    match l.stack.try_borrow_mut() {
-        Ok(mut s) => {
-            thread::push(&mut s, frame);
-            id
-        }
-        Err(_) => SpanId::INVALID,
-    }
 }
 
 /// Ends a recording frame: status for a panic in flight, then hands it to the collector.
@@ -407,7 +456,11 @@ impl SpanGuard {
     #[inline(always)]
     pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
         if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
-            return SpanGuard { meter: Meter::start(cs, None), ..SpanGuard::INERT };
+            let id = match &parent {
+                Parent::Explicit(Some(ctx)) => enter_baggage_of(ctx),
+                _ => SpanId::INVALID,
+            };
+            return SpanGuard { id, meter: Meter::start(cs, None), ..SpanGuard::INERT };
         }
         let (mut g, at) = Self::start_at(Start::callsite(cs, parent), args);
         // A recorded span lends its start time; otherwise the meter reads the clock.
@@ -468,6 +521,7 @@ impl SpanGuard {
                 .and_then(|s| s.iter().rev().find(|f| f.span_id == self.id).map(Frame::context))
         })
         .flatten()
+        .filter(SpanContext::is_valid)
     }
 
     /// Sets an attribute on this span.
@@ -575,9 +629,9 @@ impl CurrentSpan {
             .unwrap_or(SpanId::INVALID)
     }
 
-    /// The current span's context.
+    /// The current span's context (`None` when only baggage is current, no span).
     pub fn context(&self) -> Option<SpanContext> {
-        thread::with(|l| l.current()).flatten()
+        thread::with(|l| l.current()).flatten().filter(SpanContext::is_valid)
     }
     /// The current trace id.
     pub fn trace_id(&self) -> Option<crate::TraceId> {
@@ -665,7 +719,11 @@ impl Pending {
     #[inline]
     pub fn start<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: A) -> Pending {
         if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
-            return Pending(None, Meter::start(cs, None));
+            let frame = match &parent {
+                Parent::Explicit(Some(ctx)) => baggage_frame(ctx),
+                _ => None,
+            };
+            return Pending(frame, Meter::start(cs, None));
         }
         let frame = thread::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten();
         let at = frame.as_ref().map(|f| f.start).filter(|s| *s != minstant::Instant::ZERO);
@@ -818,41 +876,69 @@ impl<F: Future> Future for WithContext<F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(ctx) = this.ctx.as_ref() else {
+        let Some(ctx) = this.ctx.as_mut() else {
             return this.fut.poll(cx);
         };
-        let _scope = ContextScope::enter(ctx);
-        this.fut.poll(cx)
+        let scope = ContextScope::enter(ctx);
+        let polled = this.fut.poll(cx);
+        // Baggage the future set (`baggage::set`) lasts to its next poll.
+        if let Some(frame) = scope.leave() {
+            ctx.baggage = frame.baggage;
+        }
+        polled
     }
 }
 
-/// Makes a span context current on this thread until dropped (for threads started inside a span).
+/// Makes a span context current on this thread until dropped (for threads started inside a span,
+/// an extracted context, or baggage: see [`baggage::scope`](crate::baggage::scope)).
 #[derive(Debug)]
 pub struct ContextScope {
     id: SpanId,
+    entered: bool,
     _not_send: PhantomData<*const ()>,
 }
 
 impl ContextScope {
-    /// Makes `ctx` current.
+    /// Makes `ctx` current (its span as the parent of spans started inside, its baggage readable).
     pub fn enter(ctx: &SpanContext) -> ContextScope {
-        let id = thread::with(|l| push(l, Frame::borrowed(ctx))).unwrap_or(SpanId::INVALID);
-        ContextScope { id, _not_send: PhantomData }
+        let entered = thread::with(|l| match l.stack.try_borrow_mut() {
+            Ok(mut s) => {
+                thread::push(&mut s, Frame::borrowed(ctx));
+                true
+            }
+            Err(_) => false,
+        })
+        .unwrap_or(false);
+        ContextScope { id: ctx.span_id, entered, _not_send: PhantomData }
+    }
+}
+
+impl ContextScope {
+    /// Leaves the context, returning its frame (with the baggage `set` may have changed).
+    fn leave(mut self) -> Option<Frame> {
+        self.take()
+    }
+
+    fn take(&mut self) -> Option<Frame> {
+        if !std::mem::replace(&mut self.entered, false) {
+            return None;
+        }
+        let id = self.id;
+        thread::with(|l| {
+            let mut s = l.stack.try_borrow_mut().ok()?;
+            // The borrowed frame, not a recording span with the same id under it.
+            let at = s.iter().rposition(|f| f.span_id == id && !f.recording)?;
+            let frame = s.remove(at);
+            thread::sync_top(&s);
+            Some(frame)
+        })
+        .flatten()
     }
 }
 
 impl Drop for ContextScope {
     fn drop(&mut self) {
-        let id = self.id;
-        if id != SpanId::INVALID {
-            thread::with(|l| {
-                if let Ok(mut s) = l.stack.try_borrow_mut() {
-                    if s.iter().rposition(|f| f.span_id == id && !f.recording).is_some() {
-                        thread::pop(&mut s, id);
-                    }
-                }
-            });
-        }
+        self.take();
     }
 }
 
@@ -866,6 +952,14 @@ pub trait FutureExt: Future + Sized {
     /// Makes `ctx` current while this future runs.
     fn with_context(self, ctx: Option<SpanContext>) -> WithContext<Self> {
         WithContext { fut: self, ctx }
+    }
+    /// Runs this future in the current context with `entries` added to its baggage (the async
+    /// form of [`baggage::scope`](crate::baggage::scope)).
+    fn with_baggage<K: AsRef<str>, V: AsRef<str>>(
+        self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> WithContext<Self> {
+        WithContext { fut: self, ctx: Some(crate::caller::baggage::context_with(entries)) }
     }
 }
 
@@ -954,6 +1048,7 @@ impl IntoParent for opentelemetry::trace::SpanContext {
             sampled: self.is_sampled(),
             remote: self.is_remote(),
             trace_state: Some(self.trace_state().header()).filter(|h| !h.is_empty()).map(Into::into),
+            baggage: None,
         }))
     }
 }

@@ -57,6 +57,8 @@ pub(crate) struct Frame {
     pub dropped_events: u32,
     pub data: Vec<u8>,
     pub trace_state: Option<Arc<str>>,
+    /// W3C baggage, inherited by child spans (`None` unless some was set or extracted).
+    pub baggage: Option<crate::caller::baggage::Baggage>,
 }
 
 impl Frame {
@@ -67,6 +69,7 @@ impl Frame {
             sampled: self.sampled,
             remote: false,
             trace_state: self.trace_state.clone(),
+            baggage: self.baggage.clone(),
         }
     }
 
@@ -89,6 +92,7 @@ impl Frame {
             dropped_events: 0,
             data: Vec::new(),
             trace_state: ctx.trace_state.clone(),
+            baggage: ctx.baggage.clone(),
         }
     }
 }
@@ -332,6 +336,8 @@ pub(crate) fn sync_top(stack: &[Frame]) {
     let top = match stack.last() {
         None => TOP_NONE,
         Some(f) if f.sampled => TOP_SAMPLED,
+        // A baggage-only context (no span): spans inside start a trace of their own.
+        Some(f) if f.trace_id == TraceId::INVALID => TOP_NONE,
         Some(_) => TOP_UNSAMPLED,
     };
     let _ = TOP.try_with(|t| t.set(top));

@@ -122,6 +122,8 @@ pub struct Config<A = NoAlerts> {
     pub tracing: TracingConfig,
     /// `sampling:`.
     pub sampling: SamplingConfig,
+    /// `propagators:` (`OTEL_PROPAGATORS`).
+    pub propagators: Propagators,
     /// `logging:`.
     pub logging: LoggingConfig,
     /// `exporters:`.
@@ -152,6 +154,7 @@ impl<A: fmt::Debug> fmt::Debug for Config<A> {
             .field("service", &self.service)
             .field("tracing", &self.tracing)
             .field("sampling", &self.sampling)
+            .field("propagators", &self.propagators)
             .field("logging", &self.logging)
             .field("exporters", &self.exporters)
             .field("export", &self.export)
@@ -381,6 +384,10 @@ impl<A> Config<A> {
         }
         if let Some(v) = get("OTEL_TRACES_SAMPLER") {
             self.sampling.sampler = v.parse().map_err(|m| env_err("OTEL_TRACES_SAMPLER", m))?;
+        }
+        if let Some(v) = get("OTEL_PROPAGATORS") {
+            self.propagators =
+                Propagators(Propagator::parse_list(&v).map_err(|m| env_err("OTEL_PROPAGATORS", m))?);
         }
         if let Some(v) = get("OTEL_TRACES_SAMPLER_ARG") {
             self.sampling.ratio = parse_ratio(&v).map_err(|m| env_err("OTEL_TRACES_SAMPLER_ARG", m))?;

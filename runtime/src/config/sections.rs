@@ -7,6 +7,7 @@ use super::read::{
     de_protocol, de_ratio, de_regexes, de_sampler_name, de_span, de_switch, list,
 };
 pub use crate::caller::level::Directives;
+pub use crate::caller::propagation::Propagator;
 use crate::caller::sampling::{Sampler, SamplerConfig};
 use crate::export::console::ConsoleFormat;
 use serde::{Deserialize, Deserializer};
@@ -125,6 +126,56 @@ impl SamplingConfig {
             SamplerName::ParentBasedTraceIdRatio => (Sampler::TraceIdRatio(self.ratio), true),
         };
         SamplerConfig { root, parent_based }
+    }
+}
+
+/// `propagators:` — the formats `propagation::inject` writes and `propagation::extract` reads, in
+/// order (`tracecontext`, `baggage`, `b3`, `b3multi`, or `none` alone); `OTEL_PROPAGATORS`
+/// overrides it. The default is `[tracecontext, baggage]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Propagators(pub Vec<Propagator>);
+
+impl Default for Propagators {
+    fn default() -> Self {
+        Propagators(vec![Propagator::TraceContext, Propagator::Baggage])
+    }
+}
+
+impl<'de> Deserialize<'de> for Propagators {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// One name of the list, read where it is written (so an error names its line).
+        struct One(Option<Propagator>);
+        impl<'de> Deserialize<'de> for One {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                super::read::de_with(d, Propagator::parse_one).map(One)
+            }
+        }
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Propagators;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of propagators ([tracecontext, baggage])")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Propagators, E> {
+                Propagator::parse_list(v).map(Propagators).map_err(E::custom)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Propagators, S::Error> {
+                let mut out = Vec::new();
+                let mut none = false;
+                while let Some(One(p)) = seq.next_element()? {
+                    match p {
+                        Some(p) if !out.contains(&p) => out.push(p),
+                        Some(_) => {}
+                        None => none = true,
+                    }
+                }
+                if none && !out.is_empty() {
+                    return Err(serde::de::Error::custom("`none` cannot be combined with other propagators"));
+                }
+                Ok(Propagators(out))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

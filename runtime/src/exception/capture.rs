@@ -293,7 +293,7 @@ fn capture(subject: Subject<'_>, opts: Options) -> Option<Captured> {
     let backtrace = opts
         .own_backtrace
         .or_else(|| (wants_backtrace && !throttled).then(backtrace::capture).flatten().map(Trace::Captured));
-    let ctx = thread::with(|l| l.current()).flatten();
+    let ctx = thread::with(|l| l.current()).flatten().filter(crate::SpanContext::is_valid);
     // The span event's fingerprint (and stacktrace) are filled in on telemark's thread.
     let event = if ctx.as_ref().is_some_and(|c| c.sampled) { NEXT_EVENT.fetch_add(1, Relaxed) } else { 0 };
     let captured = Captured {
