@@ -35,6 +35,9 @@ pub use tracing;
 #[cfg(feature = "alerts")]
 #[doc(inline)]
 pub use telemark_alerts as alerts;
+#[cfg(any(feature = "tower", feature = "reqwest", feature = "tonic"))]
+#[doc(inline)]
+pub use telemark_web as web;
 /// ```
 /// #[telemark::traced]
 /// #[telemark::alert_on(p99_latency > 200ms, window = "10m", severity = "critical")]
