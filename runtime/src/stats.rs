@@ -107,6 +107,7 @@ pub(crate) const EXPORT_BOUNDS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 5
 
 /// Counts one export attempt (a request, answered or not) that took `took`: delivered
 /// (`failed` is `None`) or failed for `failed`.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))] // the OTLP exporter's
 pub(crate) fn observe_export(took: std::time::Duration, failed: Option<Cause>) {
     let outcome = failed.map_or(0, |c| c as usize + 1);
     let ms = took.as_millis();
@@ -196,6 +197,7 @@ pub(crate) fn count_buffer_full(item: Item, n: u64) {
 }
 
 /// Counts one failed export attempt.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))] // the OTLP exporter's
 pub(crate) fn count_failure(cause: Cause) {
     STATS.export_failures.fetch_add(1, Relaxed);
     STATS.failures_by[cause as usize].fetch_add(1, Relaxed);
@@ -367,6 +369,7 @@ pub(crate) enum Kind {
 /// `otel.sdk.exporter.operation.duration` with `error.type` on failed attempts); telemark's own are `telemark.exporter.failures`
 /// (failed attempts, each retry counted, by `error.type`), `telemark.exporter.queue.bytes` and
 /// `.capacity_bytes`, and `telemark.exporter.metric_pushes` (pushes are not kept).
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))] // the OTLP exporter's
 pub(crate) struct Own {
     pub name: &'static str,
     /// The Prometheus name (the usual translation: dots to underscores, `_total` on counters).

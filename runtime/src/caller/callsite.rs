@@ -105,7 +105,8 @@ pub struct SiteMeta {
     pub function: &'static str,
     /// The module path, matched against level directives.
     pub target: &'static str,
-    /// `code.file.path`.
+    /// `code.file.path`. Empty for a call site that is not a function (one made at run time,
+    /// like an HTTP route's): its spans then carry no `code.*` attributes at all.
     pub file: &'static str,
     /// `code.line.number`.
     pub line: u32,

@@ -387,6 +387,21 @@ impl<'b> Outcome<'_, 'b> {
     pub fn recorder(&mut self) -> &mut Recorder<'b> {
         self.rec
     }
+
+    /// Sets the span's status without an `exception` event (an HTTP server's 5xx: status error,
+    /// and an empty `Status::Error` message sets none).
+    pub fn set_status(&mut self, status: Status) {
+        match status {
+            Status::Unset => *self.status = STATUS_UNSET,
+            Status::Ok => *self.status = STATUS_OK,
+            Status::Error(msg) => {
+                if !msg.is_empty() {
+                    self.rec.status_message(&msg);
+                }
+                *self.status = STATUS_ERROR;
+            }
+        }
+    }
 }
 
 pub(crate) fn record_exception(rec: &mut Recorder<'_>, type_name: &str, message: &str) {
@@ -728,6 +743,14 @@ impl Pending {
         let frame = thread::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten();
         let at = frame.as_ref().map(|f| f.start).filter(|s| *s != minstant::Instant::ZERO);
         Pending(frame, Meter::start(cs, at))
+    }
+
+    /// The context of the span this will be: its ids (unsampled ones too, so that a request it
+    /// sends carries the decision), its `tracestate` and baggage. `None` when no span starts
+    /// (telemark not running, the call site filtered out) and no baggage is carried; a
+    /// baggage-only context has invalid ids. What a client injects into its request.
+    pub fn context(&self) -> Option<SpanContext> {
+        self.0.as_ref().map(Frame::context)
     }
 
     /// Runs `fut` inside this span.

@@ -306,8 +306,8 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// Overrides the span's name.
-    pub(crate) fn name(&mut self, name: &str) {
+    /// Overrides the span's name (the call site's, by default).
+    pub fn name(&mut self, name: &str) {
         self.formatted_tag(T_NAME, name);
     }
 

@@ -12,6 +12,11 @@ use std::borrow::Cow;
 
 fn code_location(site: &Site) -> CodeLocation {
     match site {
+        // A call site made at run time for something that is not a function (an HTTP route of
+        // telemark-web's server layer) has no file: no `code.*` rather than a false one.
+        Site::Callsite(c) if c.meta.file.is_empty() => {
+            CodeLocation { function: None, file: None, line: None }
+        }
         Site::Callsite(c) => CodeLocation {
             function: Some(Cow::Borrowed(c.meta.function)),
             file: Some(c.meta.file),
