@@ -35,9 +35,6 @@ pub use tracing;
 #[cfg(feature = "alerts")]
 #[doc(inline)]
 pub use telemark_alerts as alerts;
-#[cfg(any(feature = "tower", feature = "reqwest", feature = "tonic"))]
-#[doc(inline)]
-pub use telemark_web as web;
 /// ```
 /// #[telemark::traced]
 /// #[telemark::alert_on(p99_latency > 200ms, window = "10m", severity = "critical")]
@@ -49,6 +46,9 @@ pub use telemark_web as web;
 /// ```
 #[cfg(feature = "alerts")]
 pub use telemark_macros::alert_on;
+#[cfg(any(feature = "tower", feature = "reqwest", feature = "tonic"))]
+#[doc(inline)]
+pub use telemark_web as web;
 
 /// The whole configuration: the runtime's sections and, with the `alerts` feature, `alerts:`.
 #[cfg(feature = "alerts")]
