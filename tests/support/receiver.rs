@@ -132,6 +132,9 @@ struct State {
     raw_logs: Vec<ExportLogsServiceRequest>,
     metric_points: Vec<MetricPoint>,
     raw_metrics: Vec<ExportMetricsServiceRequest>,
+    /// The body of every request read, as it was sent (gzip inflated; a gRPC message without its
+    /// five-byte frame header), for checks that something never left the program.
+    raw_bodies: Vec<Vec<u8>>,
     errors: Vec<String>,
     behavior: Behavior,
 }
@@ -205,6 +208,14 @@ impl Shared {
 
     fn error(&self, msg: String) {
         self.update(|st| st.errors.push(msg));
+    }
+
+    /// Keeps a request's body as it was sent (not in count-only mode).
+    fn keep_body(&self, body: &[u8]) {
+        let mut st = self.lock();
+        if !st.behavior.count_only {
+            st.raw_bodies.push(body.to_vec());
+        }
     }
 
     fn record_traces(
@@ -544,6 +555,13 @@ impl Receiver {
         self.shared.lock().requests.iter().map(|r| r.headers.clone()).collect()
     }
 
+    /// The body of every request the receiver read, any signal, accepted or not, as the exporter
+    /// sent it: gzip inflated, and for gRPC the message without its frame header. Not the
+    /// decoded protobuf: bytes, so a search in them finds whatever the program sent.
+    pub fn raw_bodies(&self) -> Vec<Vec<u8>> {
+        self.shared.lock().raw_bodies.clone()
+    }
+
     /// The accepted trace requests, undecorated.
     pub fn raw_trace_requests(&self) -> Vec<ExportTraceServiceRequest> {
         self.shared.lock().raw_traces.clone()
@@ -611,6 +629,7 @@ impl Receiver {
             st.raw_logs.clear();
             st.metric_points.clear();
             st.raw_metrics.clear();
+            st.raw_bodies.clear();
         });
     }
 
@@ -1021,10 +1040,29 @@ impl Service<http::Request<Body>> for GrpcRouter {
         let path = req.uri().path();
         let service =
             path.strip_prefix('/').and_then(|p| p.split_once('/')).map(|(service, _method)| service);
+        let mut this = self.clone();
         match service {
-            Some(TRACE_SERVICE_NAME) => self.traces.call(req),
-            Some(LOGS_SERVICE_NAME) => self.logs.call(req),
-            Some(METRICS_SERVICE_NAME) => self.metrics.call(req),
+            Some(name @ (TRACE_SERVICE_NAME | LOGS_SERVICE_NAME | METRICS_SERVICE_NAME)) => {
+                let name = name.to_owned();
+                Box::pin(async move {
+                    // Kept as sent, then handed on unchanged.
+                    let (parts, body) = req.into_parts();
+                    let bytes = match body.collect().await {
+                        Ok(collected) => collected.to_bytes(),
+                        Err(e) => {
+                            this.shared.error(format!("gRPC {name}: reading the body failed: {e}"));
+                            return Ok(tonic::Status::internal("unreadable body").into_http());
+                        }
+                    };
+                    grpc_messages(&this.shared, &bytes);
+                    let req = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
+                    match name.as_str() {
+                        TRACE_SERVICE_NAME => this.traces.call(req).await,
+                        LOGS_SERVICE_NAME => this.logs.call(req).await,
+                        _ => this.metrics.call(req).await,
+                    }
+                })
+            }
             _ => {
                 self.shared.error(format!(
                     "gRPC call to unknown method {path} (this receiver serves traces, logs and metrics)"
@@ -1033,6 +1071,29 @@ impl Service<http::Request<Body>> for GrpcRouter {
                 Box::pin(async move { Ok(status.into_http()) })
             }
         }
+    }
+}
+
+/// Keeps each message of a gRPC body (its frames: a compressed flag, a 4-byte length, the
+/// message, gzip inflated when flagged).
+fn grpc_messages(shared: &Shared, mut body: &[u8]) {
+    while body.len() >= 5 {
+        let compressed = body[0] == 1;
+        let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+        let Some(message) = body.get(5..5 + len) else {
+            shared.error(format!("gRPC: a frame of {len} bytes in a body of {}", body.len()));
+            return;
+        };
+        if compressed {
+            let mut plain = Vec::new();
+            match std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(message), &mut plain) {
+                Ok(_) => shared.keep_body(&plain),
+                Err(e) => shared.error(format!("gRPC: a compressed message does not inflate: {e}")),
+            }
+        } else {
+            shared.keep_body(message);
+        }
+        body = &body[5 + len..];
     }
 }
 
@@ -1120,6 +1181,7 @@ async fn handle_http(shared: &Shared, req: http::Request<Body>) -> http::Respons
         }
         bytes = Bytes::from(plain);
     }
+    shared.keep_body(&bytes);
     let headers = header_map(&parts.headers);
     let behavior = shared.behavior(signal);
     shared.delay(behavior.delay).await;
