@@ -1,0 +1,404 @@
+//! `telemark::web` across processes and in process: the `web_services` example's two services
+//! (each its own process and pipeline) make one trace at the receiver, with the HTTP semantic
+//! conventions' attributes and baggage, and without the request's secrets; through the layer in
+//! process: a 5xx fails its span and its route's calls, a request without `traceparent` starts a
+//! trace, `traceresponse`, and unmatched paths that create nothing.
+//!
+//! The example must be built: `cargo test --workspace` builds it; alone, run
+//! `cargo test -p telemark-tests --test web_services --example web_services`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use telemark_tests as support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use std::io::{BufRead as _, Read as _};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use support::{Receiver, Span, SpanKind};
+use telemark::web::ServerLayer;
+use tower::ServiceExt as _;
+
+/// The in-process tests share telemark's one pipeline: they take turns.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const BEARER: &str = "Bearer tm-web-bearer-9f4c2a71e3";
+const COOKIE: &str = "session=tm-web-cookie-5b8d0e62f1";
+
+// ---- the example, two processes ----
+
+/// A service of the example, started with `args`, exporting to `endpoint` over `protocol`.
+struct Service {
+    child: Child,
+    addr: String,
+    rest: std::thread::JoinHandle<String>,
+}
+
+impl Service {
+    fn start(args: &[&str], endpoint: &str, protocol: &str) -> Service {
+        // target/debug/deps/web_services-<hash> → target/debug/examples/web_services
+        let exe = std::env::current_exe().unwrap();
+        let path: PathBuf =
+            exe.parent().and_then(|d| d.parent()).unwrap().join("examples").join("web_services");
+        assert!(
+            path.exists(),
+            "{} is not built: run `cargo test -p telemark-tests --test web_services --example web_services` \
+             (`cargo test --workspace` builds it)",
+            path.display()
+        );
+        let mut cmd = Command::new(path);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OTEL_") || k == "RUST_LOG" || k == "TELEMARK_CONFIG" {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd
+            .args(args)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{args:?}: {line:?}"));
+        let addr = format!("http://{addr}");
+        // Drained, so that the service never blocks on a full pipe; kept for failure messages.
+        let rest = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        Service { child, addr, rest }
+    }
+
+    fn port(&self) -> i64 {
+        self.addr.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Closes its stdin (it shuts down, flushing telemark) and waits for it to exit.
+    fn stop(mut self) -> String {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        let out = self.rest.join().unwrap();
+        assert!(status.success(), "exited with {status}:\n{out}");
+        out
+    }
+}
+
+fn named<'a>(spans: &'a [Span], service: &str, name: &str) -> &'a Span {
+    let of_service = |s: &&Span| s.resource_attr("service.name").and_then(|v| v.as_str()) == Some(service);
+    let found: Vec<&Span> = spans.iter().filter(of_service).filter(|s| s.name == name).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one `{name}` of {service}; got {:?}",
+        spans.iter().map(|s| (&s.name, s.resource_attr("service.name"))).collect::<Vec<_>>()
+    );
+    found[0]
+}
+
+fn child_of(child: &Span, parent: &Span) {
+    assert_eq!(child.trace_id, parent.trace_id, "{} in {}'s trace", child.name, parent.name);
+    assert_eq!(child.parent_span_id, parent.span_id, "{} is {}'s child", child.name, parent.name);
+}
+
+fn two_services_one_trace(protocol: &str) {
+    let rx = Receiver::start();
+    let endpoint = if protocol == "grpc" { rx.grpc_endpoint() } else { rx.http_endpoint() };
+    let backend = Service::start(&["backend"], &endpoint, protocol);
+    let frontend = Service::start(&["frontend", &backend.addr], &endpoint, protocol);
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, body) = rt.block_on(async {
+        let response = reqwest::Client::new()
+            .get(format!("{}/checkout/7?coupon=spring", frontend.addr))
+            .header("authorization", BEARER)
+            .header("cookie", COOKIE)
+            .header("user-agent", "web-services-test/1.0")
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    });
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "cart 7: 215\n");
+    let (front_port, back_port) = (frontend.port(), backend.port());
+    let back_addr = backend.addr.clone();
+    frontend.stop();
+    backend.stop();
+
+    // Both processes flushed before they exited: everything is at the receiver.
+    let spans = rx.spans();
+    let server = named(&spans, "frontend", "GET /checkout/{cart}");
+    let handler = named(&spans, "frontend", "checkout");
+    let items = named(&spans, "frontend", "cart_items");
+    let fetch = named(&spans, "frontend", "fetch_price");
+    let client = named(&spans, "frontend", "GET");
+    let back_server = named(&spans, "backend", "GET /price/{item}");
+    let price = named(&spans, "backend", "price");
+
+    assert!(server.is_root(), "no traceparent came in: a new trace");
+    child_of(handler, server);
+    child_of(items, handler);
+    child_of(fetch, handler);
+    child_of(client, fetch);
+    child_of(back_server, client);
+    child_of(price, back_server);
+    for (span, kind) in [
+        (server, SpanKind::Server),
+        (handler, SpanKind::Internal),
+        (client, SpanKind::Client),
+        (back_server, SpanKind::Server),
+        (price, SpanKind::Internal),
+    ] {
+        assert_eq!(span.kind, kind, "{}", span.name);
+    }
+
+    for (s, route, path, port) in [
+        (server, "/checkout/{cart}", "/checkout/7", front_port),
+        (back_server, "/price/{item}", "/price/71", back_port),
+    ] {
+        assert_eq!(s.attr_str("http.route"), Some(route));
+        assert_eq!(s.attr_str("http.request.method"), Some("GET"));
+        assert_eq!(s.attr_i64("http.response.status_code"), Some(200));
+        assert_eq!(s.attr_str("url.path"), Some(path));
+        assert_eq!(s.attr_str("url.scheme"), Some("http"));
+        assert_eq!(s.attr_str("server.address"), Some("127.0.0.1"));
+        assert_eq!(s.attr_i64("server.port"), Some(port));
+        assert_eq!(s.attr_str("client.address"), Some("127.0.0.1"));
+        assert_eq!(s.attr_str("network.protocol.version"), Some("1.1"));
+        assert!(s.status.is_unset(), "{:?}", s.status);
+        assert!(s.attr("url.query").is_none() && s.attr("code.function.name").is_none());
+        assert!(s.attr("code.file.path").is_none() && s.attr("code.line.number").is_none());
+    }
+    assert_eq!(server.attr_str("user_agent.original"), Some("web-services-test/1.0"));
+    assert_eq!(client.attr_str("http.request.method"), Some("GET"));
+    assert_eq!(client.attr_str("url.full"), Some(format!("{back_addr}/price/71").as_str()));
+    assert_eq!(client.attr_str("server.address"), Some("127.0.0.1"));
+    assert_eq!(client.attr_i64("server.port"), Some(back_port));
+    assert_eq!(client.attr_i64("http.response.status_code"), Some(200));
+    assert_eq!(client.resource_attr("service.name").and_then(|v| v.as_str()), Some("frontend"));
+    assert_eq!(back_server.resource_attr("service.name").and_then(|v| v.as_str()), Some("backend"));
+
+    // The backend's log: the baggage the frontend's handler set, and the trace.
+    let logs = rx.logs();
+    let pricing = logs.iter().find(|l| l.body == "pricing").expect("the backend's log");
+    assert_eq!(pricing.attr_str("tenant"), Some("acme"));
+    assert_eq!(pricing.trace_id, server.trace_id);
+    assert_eq!(pricing.span_id, price.span_id);
+    assert_eq!(pricing.resource_attr("service.name").and_then(|v| v.as_str()), Some("backend"));
+
+    // Neither secret, nor the query, left either process.
+    let bodies = rx.raw_bodies();
+    assert!(bodies.len() >= 2, "traces and logs of both services: {} bodies", bodies.len());
+    let contains =
+        |needle: &str| bodies.iter().any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()));
+    assert!(contains("web-services-test/1.0"), "the search finds what was recorded");
+    for secret in ["tm-web-bearer-9f4c2a71e3", "tm-web-cookie-5b8d0e62f1", "coupon=spring"] {
+        assert!(!contains(secret), "`{secret}` reached the receiver");
+    }
+}
+
+#[test]
+fn two_services_make_one_trace_over_grpc() {
+    two_services_one_trace("grpc");
+}
+
+#[test]
+fn two_services_make_one_trace_over_http() {
+    two_services_one_trace("http/protobuf");
+}
+
+// ---- the layer in process ----
+
+#[telemark::traced]
+async fn fails() -> StatusCode {
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+#[telemark::traced]
+async fn missing() -> StatusCode {
+    StatusCode::NOT_FOUND
+}
+
+#[telemark::traced]
+async fn tenant() -> String {
+    telemark::baggage::get("tenant").unwrap_or_default()
+}
+
+fn app(layer: ServerLayer) -> Router {
+    Router::new()
+        .route("/fail", get(fails))
+        .route("/missing", get(missing))
+        .route("/tenant/{id}", get(tenant))
+        .layer(layer)
+}
+
+fn get_req(uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut b = Request::get(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+fn calls(function: &str) -> (u64, u64) {
+    telemark::metrics::snapshot()
+        .into_iter()
+        .find(|m| m.function == function)
+        .map_or((0, 0), |m| (m.total(), m.failed()))
+}
+
+#[test]
+fn a_5xx_fails_its_span_and_its_route_calls_and_a_4xx_does_not() {
+    let _turn = turn();
+    let capture = telemark::testing::capture();
+    let (before_fail, before_missing) = (calls("GET /fail"), calls("GET /missing"));
+    block_on(async {
+        let r = app(ServerLayer::new()).oneshot(get_req("/fail", &[])).await.unwrap();
+        assert_eq!(r.status(), 500);
+        let r = app(ServerLayer::new()).oneshot(get_req("/missing", &[])).await.unwrap();
+        assert_eq!(r.status(), 404);
+    });
+    let spans = capture.spans();
+    let server = spans.iter().find(|s| s.name == "GET /fail").expect("the SERVER span");
+    assert_eq!(server.kind, telemark::SpanKind::Server);
+    assert!(matches!(server.status, telemark::Status::Error(ref m) if m.is_empty()), "{:?}", server.status);
+    assert_eq!(server.attr("http.response.status_code").and_then(|v| v.as_i64()), Some(500));
+    assert_eq!(server.attr("error.type").and_then(|v| v.as_str()), Some("500"));
+    assert!(server.events.is_empty(), "status error, no exception event");
+    let handler = spans.iter().find(|s| s.name == "fails").unwrap();
+    assert_eq!(handler.parent_span_id, Some(server.span_id), "the handler is the request's child");
+    assert_eq!(handler.trace_id, server.trace_id);
+
+    let not_found = spans.iter().find(|s| s.name == "GET /missing").unwrap();
+    assert_eq!(not_found.status, telemark::Status::Unset, "a 4xx is the client's mistake");
+    assert_eq!(not_found.attr("error.type"), None);
+
+    let (after_fail, after_missing) = (calls("GET /fail"), calls("GET /missing"));
+    assert_eq!((after_fail.0 - before_fail.0, after_fail.1 - before_fail.1), (1, 1), "one call, failed");
+    assert_eq!((after_missing.0 - before_missing.0, after_missing.1 - before_missing.1), (1, 0));
+    let m = telemark::metrics::snapshot().into_iter().find(|m| m.function == "GET /fail").unwrap();
+    assert_eq!(m.module, "telemark_web::server");
+}
+
+#[test]
+fn a_request_without_traceparent_starts_a_trace_and_one_with_it_continues_it() {
+    let _turn = turn();
+    let capture = telemark::testing::capture();
+    let parent_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{parent_trace}-00f067aa0ba902b7-01");
+    let (fresh, continued) = block_on(async {
+        let layer = ServerLayer::new().trace_response(true);
+        let a = app(layer).oneshot(get_req("/tenant/1", &[])).await.unwrap();
+        let b = app(layer)
+            .oneshot(get_req(
+                "/tenant/2",
+                &[("traceparent", &traceparent), ("baggage", "tenant=acme%20corp")],
+            ))
+            .await
+            .unwrap();
+        let text = |r: axum::response::Response| async move {
+            let tr = r.headers().get("traceresponse").map(|v| v.to_str().unwrap().to_string());
+            let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+            (tr, String::from_utf8(body.to_vec()).unwrap())
+        };
+        (text(a).await, text(b).await)
+    });
+    assert_eq!(fresh.1, "", "no baggage came with the first request");
+    assert_eq!(continued.1, "acme corp", "the handler reads the extracted baggage");
+
+    let spans = capture.spans();
+    let servers: Vec<_> = spans.iter().filter(|s| s.name == "GET /tenant/{id}").collect();
+    assert_eq!(servers.len(), 2);
+    let (first, second) = (servers[0], servers[1]);
+    assert_eq!(first.parent_span_id, None, "a new trace");
+    assert_ne!(first.trace_id.to_string(), parent_trace);
+    assert_eq!(second.trace_id.to_string(), parent_trace);
+    assert_eq!(second.parent_span_id.map(|p| p.to_string()).as_deref(), Some("00f067aa0ba902b7"));
+    assert!(second.parent_is_remote);
+    assert_eq!(second.attr("http.route").and_then(|v| v.as_str()), Some("/tenant/{id}"));
+    assert!(second.attr("baggage").is_none() && second.attr("tenant").is_none(), "baggage is not recorded");
+    for (server, (traceresponse, _)) in [(first, &fresh), (second, &continued)] {
+        assert_eq!(
+            traceresponse.as_deref(),
+            Some(format!("00-{}-{}-01", server.trace_id, server.span_id).as_str())
+        );
+    }
+}
+
+#[test]
+fn unmatched_paths_create_no_route_entries() {
+    let _turn = turn();
+    let _capture = telemark::testing::capture();
+    let server_entries = || {
+        let mut v: Vec<_> = telemark::metrics::snapshot()
+            .into_iter()
+            .filter(|m| m.module == "telemark_web::server")
+            .map(|m| m.function)
+            .collect();
+        v.sort();
+        v
+    };
+    let _ = calls("GET");
+    let (before, entries_before) = (calls("GET").0, server_entries());
+    block_on(async {
+        let router = app(ServerLayer::new());
+        for i in 0..10_000 {
+            let r = router.clone().oneshot(get_req(&format!("/scan/{i}/admin.php"), &[])).await.unwrap();
+            assert_eq!(r.status(), 404);
+        }
+    });
+    let entries = server_entries();
+    assert!(entries.iter().all(|f| !f.contains("/scan")), "{entries:?}");
+    let mut expected = entries_before.clone();
+    if !expected.contains(&"GET") {
+        expected.push("GET");
+        expected.sort();
+    }
+    assert_eq!(entries, expected, "at most the one `GET` entry is new");
+    assert_eq!(calls("GET").0 - before, 10_000, "every one counted under `GET`");
+}
+
+// ---- the README ----
+
+#[test]
+fn the_readme_web_section_is_the_example() {
+    let root = support::repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example = std::fs::read_to_string(root.join("tests/examples/web_services.rs")).unwrap();
+    let region: Vec<&str> = example
+        .lines()
+        .skip_while(|l| l.trim() != "// ANCHOR: readme")
+        .skip(1)
+        .take_while(|l| l.trim() != "// ANCHOR_END: readme")
+        .collect();
+    assert!(region.len() > 5, "the example's region");
+    let marker = "<!-- the code below is tests/examples/web_services.rs between its ANCHOR lines -->";
+    let block: Vec<&str> = readme
+        .split(marker)
+        .nth(1)
+        .expect("README's marker")
+        .lines()
+        .skip_while(|l| !l.starts_with("```rust"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert_eq!(block, region, "README.md's web section and tests/examples/web_services.rs differ");
+}
