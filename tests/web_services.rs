@@ -5,7 +5,7 @@
 //! trace, `traceresponse`, and unmatched paths that create nothing.
 //!
 //! The example must be built: `cargo test --workspace` builds it; alone, run
-//! `cargo test -p telemark-tests --test web_services --example web_services`.
+//! `cargo build -p telemark-tests --example web_services` first.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -50,7 +50,7 @@ impl Service {
             exe.parent().and_then(|d| d.parent()).unwrap().join("examples").join("web_services");
         assert!(
             path.exists(),
-            "{} is not built: run `cargo test -p telemark-tests --test web_services --example web_services` \
+            "{} is not built: run `cargo build -p telemark-tests --example web_services` first \
              (`cargo test --workspace` builds it)",
             path.display()
         );
@@ -401,4 +401,95 @@ fn the_readme_web_section_is_the_example() {
         .take_while(|l| !l.starts_with("```"))
         .collect();
     assert_eq!(block, region, "README.md's web section and tests/examples/web_services.rs differ");
+}
+
+// ---- the plain `http::Request` client ----
+
+type HyperClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Empty<axum::body::Bytes>,
+>;
+
+#[telemark::traced(skip(client))]
+async fn call(client: &HyperClient, url: &str) -> Result<(u16, String), String> {
+    telemark::baggage::set("tenant", "acme");
+    let request = Request::get(url).body(http_body_util::Empty::new()).map_err(|e| e.to_string())?;
+    let response =
+        telemark::web::send_request(request, |req| client.request(req)).await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.map_err(|e| e.to_string())?;
+    Ok((status, String::from_utf8_lossy(&body.to_bytes()).into_owned()))
+}
+
+#[test]
+fn send_request_spans_the_call_between_the_caller_and_the_server() {
+    let _turn = turn();
+    let capture = telemark::testing::capture();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (ok, missing, refused, port, dead) = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move { axum::serve(listener, app(ServerLayer::new())).await });
+        let client: HyperClient =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+        let ok = call(&client, &format!("http://127.0.0.1:{port}/tenant/3?token=abc&page=2")).await;
+        let missing = call(&client, &format!("http://127.0.0.1:{port}/missing")).await;
+        let dead = support::dead_endpoint();
+        let refused =
+            call(&client, &format!("{}/x?api_key=k-123&q=1", dead.replace("http://", "http://me:pw@"))).await;
+        server.abort();
+        (ok, missing, refused, port, dead)
+    });
+    assert_eq!(ok, Ok((200, "acme".to_string())), "the baggage set by the caller reached the handler");
+    assert_eq!(missing.as_ref().map(|r| r.0), Ok(404));
+    assert!(refused.is_err());
+
+    let spans = capture.spans();
+    let calls: Vec<_> = spans.iter().filter(|s| s.name == "call").collect();
+    let clients: Vec<_> = spans.iter().filter(|s| s.kind == telemark::SpanKind::Client).collect();
+    assert_eq!(
+        (calls.len(), clients.len()),
+        (3, 3),
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    let server = spans.iter().find(|s| s.name == "GET /tenant/{id}").unwrap();
+    let (caller, client) = (calls[0], clients[0]);
+    assert_eq!(client.name, "GET");
+    assert_eq!(client.parent_span_id, Some(caller.span_id), "the CLIENT span is the caller's child");
+    assert_eq!(server.parent_span_id, Some(client.span_id), "the SERVER span is the CLIENT span's child");
+    assert_eq!((client.trace_id, server.trace_id), (caller.trace_id, caller.trace_id));
+    let s = |span: &telemark::export::FinishedSpan, k: &str| {
+        span.attr(k).and_then(|v| v.as_str()).map(str::to_string)
+    };
+    let i = |span: &telemark::export::FinishedSpan, k: &str| span.attr(k).and_then(|v| v.as_i64());
+    assert_eq!(
+        s(client, "url.full"),
+        Some(format!("http://127.0.0.1:{port}/tenant/3?token=[REDACTED]&page=2"))
+    );
+    assert_eq!(s(client, "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(s(client, "server.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(i(client, "server.port"), Some(i64::from(port)));
+    assert_eq!(i(client, "http.response.status_code"), Some(200));
+    assert_eq!(client.status, telemark::Status::Unset);
+
+    let not_found = clients[1];
+    assert_eq!(i(not_found, "http.response.status_code"), Some(404));
+    assert_eq!(s(not_found, "error.type").as_deref(), Some("404"));
+    assert!(matches!(not_found.status, telemark::Status::Error(_)), "a 4xx fails a CLIENT span");
+
+    let refused = clients[2];
+    let dead_port = dead.rsplit(':').next().unwrap();
+    assert_eq!(
+        s(refused, "url.full"),
+        Some(format!("http://127.0.0.1:{dead_port}/x?api_key=[REDACTED]&q=1"))
+    );
+    assert!(
+        s(refused, "error.type").is_some_and(|t| t.contains("hyper_util")),
+        "{:?}",
+        s(refused, "error.type")
+    );
+    assert!(matches!(refused.status, telemark::Status::Error(_)));
+    assert!(refused.events.iter().any(|e| e.name == "exception"));
+    assert_eq!(i(refused, "http.response.status_code"), None);
 }

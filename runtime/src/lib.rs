@@ -61,9 +61,13 @@ pub use caller::span::{
 };
 pub use caller::value::{Event, Recorder, Value};
 pub use collector::QUERY_WAIT;
+#[doc(hidden)] // for telemark-web: what it redacts before recording, the scrubber's own test and marker
+pub use config::check::REDACTED;
 pub use config::Protocol;
 pub use config::{Config, ConfigError};
 pub use error::Error;
 pub use export::console::ConsoleFormat;
 pub use lifecycle::{flush, init, Guard};
+#[doc(hidden)]
+pub use sanitize::is_secret_key;
 pub use stats::{stats, DropReasons, FailureCauses, Stats};

@@ -127,7 +127,7 @@ fn record_error(finish: &mut Finish, type_name: &str, message: &dyn fmt::Display
 /// keys that may name a secret (the HTTP conventions' `AWSAccessKeyId`, `Signature`, `sig`,
 /// `X-Goog-Signature`, and any key containing `token`, `key`, `secret`, `passw`, `pwd`, `auth`,
 /// `sig`, `session`, `credential`, `code`, `jwt`, `cookie`, `ticket` or `nonce`), whose values are
-/// `REDACTED`. No request or response header is recorded.
+/// `[REDACTED]`. No request or response header is recorded.
 ///
 /// The span starts here, before the future is polled; the returned future owns it, so nothing
 /// is held across an `.await` of yours: dropping the future unpolled or midway ends the span as

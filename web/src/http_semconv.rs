@@ -80,34 +80,17 @@ pub(crate) fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
-/// Query keys whose values are replaced by `REDACTED` in `url.full`: the semantic conventions'
-/// list (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`) and any key that contains one
-/// of these words, compared without case.
-const SECRET_KEY_PARTS: &[&str] = &[
-    "token",
-    "key",
-    "secret",
-    "passw",
-    "pwd",
-    "auth",
-    "sig",
-    "session",
-    "credential",
-    "code",
-    "jwt",
-    "cookie",
-    "ticket",
-    "nonce",
-];
+/// The query keys the semantic conventions name as carrying signatures (`url.full`), beyond
+/// the words [`telemark_runtime::is_secret_key`] finds in a key (`token`, `auth`, `secret`, ...).
+const SIGNATURE_KEYS: &[&str] = &["awsaccesskeyid", "signature", "sig", "x-goog-signature"];
 
 fn secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SECRET_KEY_PARTS.iter().any(|p| key.contains(p))
+    telemark_runtime::is_secret_key(key) || SIGNATURE_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k))
 }
 
 /// `scheme://host[:port]/path[?query]` for `url.full`: no user info (never recorded), no
 /// fragment, and in the query the value of every key that may name a secret replaced by
-/// `REDACTED`.
+/// `[REDACTED]`, the scrubber's marker.
 pub(crate) fn full_url(
     scheme: &str,
     host: &str,
@@ -133,7 +116,8 @@ pub(crate) fn full_url(
             match pair.split_once('=') {
                 Some((k, _)) if secret_key(k) => {
                     out.push_str(k);
-                    out.push_str("=REDACTED");
+                    out.push('=');
+                    out.push_str(telemark_runtime::REDACTED);
                 }
                 _ => out.push_str(pair),
             }
@@ -166,7 +150,7 @@ mod tests {
                 "/v1/x",
                 Some("a=1&api_key=s3cr3t&Signature=zz&sig=q&b")
             ),
-            "https://api.example.com/v1/x?a=1&api_key=REDACTED&Signature=REDACTED&sig=REDACTED&b"
+            "https://api.example.com/v1/x?a=1&api_key=[REDACTED]&Signature=[REDACTED]&sig=[REDACTED]&b"
         );
         assert_eq!(full_url("http", "[::1]", Some(8080), "", None), "http://[::1]:8080/");
         assert_eq!(bare_host("[::1]"), "::1");

@@ -20,6 +20,12 @@ use std::borrow::Cow;
 
 pub(crate) use record::Signal;
 
+/// Whether `key` (an attribute's key, a query parameter, a header name) names a secret: the
+/// list the scrubber applies to attributes, for the integrations that redact before recording.
+pub fn is_secret_key(key: &str) -> bool {
+    keys::is_secret_bytes(key.as_bytes())
+}
+
 /// Why `pattern` is not a valid regular expression for `scrub.keys` / `scrub.values`, if it is not.
 pub(crate) fn pattern_error(pattern: &str) -> Option<String> {
     regex_lite::Regex::new(pattern).err().map(|e| format!("invalid regular expression `{pattern}`: {e}"))
