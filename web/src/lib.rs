@@ -7,3 +7,6 @@
 //! - `client` — CLIENT spans for outgoing requests: a helper for any `http::Request` and
 //!   (feature `reqwest`) a `reqwest-middleware` middleware; both inject the context.
 //! - `grpc` (feature `tonic`) — tonic interceptors, both directions.
+
+#[cfg(feature = "tonic")]
+pub mod grpc;
