@@ -13,6 +13,8 @@ mod receiver;
 // Alert delivery (tests/alert_delivery.rs): a webhook listener, aiosmtpd, Alertmanager.
 pub mod alertmanager;
 pub mod smtp;
+// A third-party collector between telemark and the receiver (tests/rotel.rs).
+pub mod rotel;
 // https for every test server: a CA made at test time and a TLS front.
 pub mod tls;
 pub mod webhook;

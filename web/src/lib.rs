@@ -23,3 +23,5 @@ pub use client::ClientMiddleware;
 pub use client::{send_request, ClientFuture};
 #[cfg(feature = "tower")]
 pub use server::{ServerFuture, ServerLayer, ServerService};
+#[cfg(feature = "tonic")]
+pub mod grpc;
