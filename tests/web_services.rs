@@ -15,11 +15,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
-use std::io::{BufRead as _, Read as _};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use support::{Receiver, Span, SpanKind};
+use support::web_example;
+use support::Receiver;
 use telemark::web::ServerLayer;
 use tower::ServiceExt as _;
 
@@ -30,185 +28,11 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-const BEARER: &str = "Bearer tm-web-bearer-9f4c2a71e3";
-const COOKIE: &str = "session=tm-web-cookie-5b8d0e62f1";
-
-// ---- the example, two processes ----
-
-/// A service of the example, started with `args`, exporting to `endpoint` over `protocol`.
-struct Service {
-    child: Child,
-    addr: String,
-    rest: std::thread::JoinHandle<String>,
-}
-
-impl Service {
-    fn start(args: &[&str], endpoint: &str, protocol: &str) -> Service {
-        // target/debug/deps/web_services-<hash> → target/debug/examples/web_services
-        let exe = std::env::current_exe().unwrap();
-        let path: PathBuf =
-            exe.parent().and_then(|d| d.parent()).unwrap().join("examples").join("web_services");
-        assert!(
-            path.exists(),
-            "{} is not built: run `cargo build -p telemark-tests --example web_services` first \
-             (`cargo test --workspace` builds it)",
-            path.display()
-        );
-        let mut cmd = Command::new(path);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("OTEL_") || k == "RUST_LOG" || k == "TELEMARK_CONFIG" {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd
-            .args(args)
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-            .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{args:?}: {line:?}"));
-        let addr = format!("http://{addr}");
-        // Drained, so that the service never blocks on a full pipe; kept for failure messages.
-        let rest = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            s
-        });
-        Service { child, addr, rest }
-    }
-
-    fn port(&self) -> i64 {
-        self.addr.rsplit(':').next().unwrap().parse().unwrap()
-    }
-
-    /// Closes its stdin (it shuts down, flushing telemark) and waits for it to exit.
-    fn stop(mut self) -> String {
-        drop(self.child.stdin.take());
-        let status = self.child.wait().unwrap();
-        let out = self.rest.join().unwrap();
-        assert!(status.success(), "exited with {status}:\n{out}");
-        out
-    }
-}
-
-fn named<'a>(spans: &'a [Span], service: &str, name: &str) -> &'a Span {
-    let of_service = |s: &&Span| s.resource_attr("service.name").and_then(|v| v.as_str()) == Some(service);
-    let found: Vec<&Span> = spans.iter().filter(of_service).filter(|s| s.name == name).collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "one `{name}` of {service}; got {:?}",
-        spans.iter().map(|s| (&s.name, s.resource_attr("service.name"))).collect::<Vec<_>>()
-    );
-    found[0]
-}
-
-fn child_of(child: &Span, parent: &Span) {
-    assert_eq!(child.trace_id, parent.trace_id, "{} in {}'s trace", child.name, parent.name);
-    assert_eq!(child.parent_span_id, parent.span_id, "{} is {}'s child", child.name, parent.name);
-}
-
 fn two_services_one_trace(protocol: &str) {
     let rx = Receiver::start();
     let endpoint = if protocol == "grpc" { rx.grpc_endpoint() } else { rx.http_endpoint() };
-    let backend = Service::start(&["backend"], &endpoint, protocol);
-    let frontend = Service::start(&["frontend", &backend.addr], &endpoint, protocol);
-
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (status, body) = rt.block_on(async {
-        let response = reqwest::Client::new()
-            .get(format!("{}/checkout/7?coupon=spring", frontend.addr))
-            .header("authorization", BEARER)
-            .header("cookie", COOKIE)
-            .header("user-agent", "web-services-test/1.0")
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.text().await.unwrap())
-    });
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body, "cart 7: 215\n");
-    let (front_port, back_port) = (frontend.port(), backend.port());
-    let back_addr = backend.addr.clone();
-    frontend.stop();
-    backend.stop();
-
-    // Both processes flushed before they exited: everything is at the receiver.
-    let spans = rx.spans();
-    let server = named(&spans, "frontend", "GET /checkout/{cart}");
-    let handler = named(&spans, "frontend", "checkout");
-    let items = named(&spans, "frontend", "cart_items");
-    let fetch = named(&spans, "frontend", "fetch_price");
-    let client = named(&spans, "frontend", "GET");
-    let back_server = named(&spans, "backend", "GET /price/{item}");
-    let price = named(&spans, "backend", "price");
-
-    assert!(server.is_root(), "no traceparent came in: a new trace");
-    child_of(handler, server);
-    child_of(items, handler);
-    child_of(fetch, handler);
-    child_of(client, fetch);
-    child_of(back_server, client);
-    child_of(price, back_server);
-    for (span, kind) in [
-        (server, SpanKind::Server),
-        (handler, SpanKind::Internal),
-        (client, SpanKind::Client),
-        (back_server, SpanKind::Server),
-        (price, SpanKind::Internal),
-    ] {
-        assert_eq!(span.kind, kind, "{}", span.name);
-    }
-
-    for (s, route, path, port) in [
-        (server, "/checkout/{cart}", "/checkout/7", front_port),
-        (back_server, "/price/{item}", "/price/71", back_port),
-    ] {
-        assert_eq!(s.attr_str("http.route"), Some(route));
-        assert_eq!(s.attr_str("http.request.method"), Some("GET"));
-        assert_eq!(s.attr_i64("http.response.status_code"), Some(200));
-        assert_eq!(s.attr_str("url.path"), Some(path));
-        assert_eq!(s.attr_str("url.scheme"), Some("http"));
-        assert_eq!(s.attr_str("server.address"), Some("127.0.0.1"));
-        assert_eq!(s.attr_i64("server.port"), Some(port));
-        assert_eq!(s.attr_str("client.address"), Some("127.0.0.1"));
-        assert_eq!(s.attr_str("network.protocol.version"), Some("1.1"));
-        assert!(s.status.is_unset(), "{:?}", s.status);
-        assert!(s.attr("url.query").is_none() && s.attr("code.function.name").is_none());
-        assert!(s.attr("code.file.path").is_none() && s.attr("code.line.number").is_none());
-    }
-    assert_eq!(server.attr_str("user_agent.original"), Some("web-services-test/1.0"));
-    assert_eq!(client.attr_str("http.request.method"), Some("GET"));
-    assert_eq!(client.attr_str("url.full"), Some(format!("{back_addr}/price/71").as_str()));
-    assert_eq!(client.attr_str("server.address"), Some("127.0.0.1"));
-    assert_eq!(client.attr_i64("server.port"), Some(back_port));
-    assert_eq!(client.attr_i64("http.response.status_code"), Some(200));
-    assert_eq!(client.resource_attr("service.name").and_then(|v| v.as_str()), Some("frontend"));
-    assert_eq!(back_server.resource_attr("service.name").and_then(|v| v.as_str()), Some("backend"));
-
-    // The backend's log: the baggage the frontend's handler set, and the trace.
-    let logs = rx.logs();
-    let pricing = logs.iter().find(|l| l.body == "pricing").expect("the backend's log");
-    assert_eq!(pricing.attr_str("tenant"), Some("acme"));
-    assert_eq!(pricing.trace_id, server.trace_id);
-    assert_eq!(pricing.span_id, price.span_id);
-    assert_eq!(pricing.resource_attr("service.name").and_then(|v| v.as_str()), Some("backend"));
-
-    // Neither secret, nor the query, left either process.
-    let bodies = rx.raw_bodies();
-    assert!(bodies.len() >= 2, "traces and logs of both services: {} bodies", bodies.len());
-    let contains =
-        |needle: &str| bodies.iter().any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()));
-    assert!(contains("web-services-test/1.0"), "the search finds what was recorded");
-    for secret in ["tm-web-bearer-9f4c2a71e3", "tm-web-cookie-5b8d0e62f1", "coupon=spring"] {
-        assert!(!contains(secret), "`{secret}` reached the receiver");
-    }
+    let run = web_example::checkout(&endpoint, protocol);
+    web_example::assert_arrived(&rx, &run);
 }
 
 #[test]

@@ -15,6 +15,8 @@ pub mod alertmanager;
 pub mod smtp;
 // A third-party collector between telemark and the receiver (tests/rotel.rs).
 pub mod rotel;
+// The web_services example's services as processes (tests/web_services.rs, tests/rotel.rs).
+pub mod web_example;
 // https for every test server: a CA made at test time and a TLS front.
 pub mod tls;
 pub mod webhook;
