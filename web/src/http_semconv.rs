@@ -16,6 +16,7 @@ pub(crate) fn method_index(m: &http::Method) -> usize {
 }
 
 /// What a span name starts with: the method, or `HTTP` for an unknown one (as the conventions say).
+#[cfg(any(feature = "tower", test))]
 pub(crate) fn name_prefix(index: usize) -> &'static str {
     if index == OTHER {
         "HTTP"
