@@ -128,7 +128,7 @@ pub struct SiteMeta {
 pub struct Callsite {
     /// The metadata.
     pub meta: SiteMeta,
-    // (filter generation << 1) | enabled
+    // (filter generation << 2) | METRICS | SPAN: what a call does, cached per filter generation
     interest: AtomicU32,
     /// This call site's index in the metrics tables, plus one (0: not yet assigned).
     pub(crate) metrics_id: AtomicU32,
@@ -143,19 +143,31 @@ impl Callsite {
     /// Whether spans from here are wanted now: one cached atomic load in the common case.
     #[inline(always)]
     pub fn enabled(&self) -> bool {
+        self.interest() & Self::SPAN != 0
+    }
+
+    /// [`SPAN`](Self::SPAN): spans from here are wanted; [`METRICS`](Self::METRICS): calls are
+    /// measured. One cached atomic load in the common case, so that a call that wants neither
+    /// costs one load and one compare.
+    #[inline(always)]
+    pub(crate) fn interest(&self) -> u32 {
         let cached = self.interest.load(Relaxed);
-        if cached >> 1 == GENERATION.load(Relaxed) {
-            return cached & 1 == 1;
+        if cached >> 2 == GENERATION.load(Relaxed) {
+            return cached & 3;
         }
         self.recompute()
     }
 
+    pub(crate) const SPAN: u32 = 1;
+    pub(crate) const METRICS: u32 = 2;
+
     #[cold]
     #[inline(never)]
-    fn recompute(&self) -> bool {
+    fn recompute(&self) -> u32 {
         let generation = GENERATION.load(Relaxed);
-        let on = self.meta.span && crate::caller::sampling::span_enabled(self.meta.target, self.meta.level);
-        self.interest.store((generation << 1) | on as u32, Relaxed);
-        on
+        let span = self.meta.span && crate::caller::sampling::span_enabled(self.meta.target, self.meta.level);
+        let bits = span as u32 * Self::SPAN | crate::metrics::on() as u32 * Self::METRICS;
+        self.interest.store((generation << 2) | bits, Relaxed);
+        bits
     }
 }

@@ -470,13 +470,39 @@ impl SpanGuard {
     /// The call is measured for the function's metrics whether or not the span is recorded.
     #[inline(always)]
     pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
-        if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
-            let id = match &parent {
-                Parent::Explicit(Some(ctx)) => enter_baggage_of(ctx),
-                _ => SpanId::INVALID,
-            };
-            return SpanGuard { id, meter: Meter::start(cs, None), ..SpanGuard::INERT };
+        let interest = cs.interest();
+        if interest & Callsite::SPAN == 0 || (matches!(parent, Parent::Current) && thread::inside_unsampled())
+        {
+            // Disabled or sampled out, metrics off, no context to enter: nothing to do, nothing
+            // to undo (the inline drop of an inert guard is two compares).
+            if interest & Callsite::METRICS == 0 && !matches!(parent, Parent::Explicit(Some(_))) {
+                return SpanGuard::INERT;
+            }
+            return Self::enter_unrecorded(cs, parent);
         }
+        Self::enter_enabled(cs, parent, args)
+    }
+
+    /// A call whose span is not recorded, but which is measured or enters an explicit parent's
+    /// context (its baggage).
+    #[inline(never)]
+    fn enter_unrecorded(cs: &'static Callsite, parent: Parent) -> SpanGuard {
+        let id = match &parent {
+            Parent::Explicit(Some(ctx)) => enter_baggage_of(ctx),
+            _ => SpanId::INVALID,
+        };
+        SpanGuard { id, meter: Meter::start(cs, None), ..SpanGuard::INERT }
+    }
+
+    /// The span of an enabled call site: out of line, so that the caller's function (where
+    /// `enter` is inlined) keeps a small stack frame and few saved registers for the disabled
+    /// and sampled-out paths.
+    #[inline(never)]
+    fn enter_enabled<F: FnOnce(&mut Recorder<'_>)>(
+        cs: &'static Callsite,
+        parent: Parent,
+        args: F,
+    ) -> SpanGuard {
         let (mut g, at) = Self::start_at(Start::callsite(cs, parent), args);
         // A recorded span lends its start time; otherwise the meter reads the clock.
         g.meter = Meter::start(cs, (at != minstant::Instant::ZERO).then_some(at));
@@ -582,15 +608,27 @@ fn set_status_on(id: SpanId, s: Status) {
 }
 
 impl Drop for SpanGuard {
-    #[inline]
+    /// Inline, two compares: a guard of a disabled or sampled-out span with metrics off does
+    /// nothing, and must not cost a call (an out-of-line drop doubled the disabled path's cost).
+    #[inline(always)]
     fn drop(&mut self) {
+        if self.id != SpanId::INVALID || self.meter.cs.is_some() {
+            self.end();
+        }
+    }
+}
+
+impl SpanGuard {
+    /// Ends the span (when recorded) and the call's measurement (when metrics are on).
+    #[inline(never)]
+    fn end(&mut self) {
         let end = if self.id != SpanId::INVALID { end_sync(self.id) } else { None };
         self.meter.stop(end);
     }
 }
 
 /// Ends a sync span; returns its end time when it was recorded.
-#[inline(never)]
+#[inline]
 fn end_sync(id: SpanId) -> Option<minstant::Instant> {
     thread::with(|l| {
         let frame = match l.stack.try_borrow_mut() {
@@ -733,7 +771,12 @@ impl Pending {
     /// Starts a span for call site `cs`; `args` records attributes, only when sampled.
     #[inline]
     pub fn start<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: A) -> Pending {
-        if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
+        let interest = cs.interest();
+        if interest & Callsite::SPAN == 0 || (matches!(parent, Parent::Current) && thread::inside_unsampled())
+        {
+            if interest & Callsite::METRICS == 0 && !matches!(parent, Parent::Explicit(Some(_))) {
+                return Pending(None, Meter::OFF);
+            }
             let frame = match &parent {
                 Parent::Explicit(Some(ctx)) => baggage_frame(ctx),
                 _ => None,

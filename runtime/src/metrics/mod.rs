@@ -162,6 +162,8 @@ pub(crate) fn on() -> bool {
 pub(crate) fn set_enabled(on: bool) {
     started();
     ON.store(on, Relaxed);
+    // Call sites cache whether calls are measured: they ask again.
+    crate::caller::sampling::GENERATION.fetch_add(1, Relaxed);
 }
 
 /// When counting started: the first `init` (or the first use) in this process.
