@@ -166,7 +166,7 @@ impl Callsite {
     fn recompute(&self) -> u32 {
         let generation = GENERATION.load(Relaxed);
         let span = self.meta.span && crate::caller::sampling::span_enabled(self.meta.target, self.meta.level);
-        let bits = span as u32 * Self::SPAN | crate::metrics::on() as u32 * Self::METRICS;
+        let bits = (span as u32 * Self::SPAN) | (crate::metrics::on() as u32 * Self::METRICS);
         self.interest.store((generation << 2) | bits, Relaxed);
         bits
     }
