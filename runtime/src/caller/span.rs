@@ -61,7 +61,9 @@ pub(crate) struct Decision {
 }
 
 /// Decides whether and how a span starts. `None`: nothing to push (inside an unsampled span).
-#[inline]
+/// Inlined, so that the decision stays in registers: returned through memory, its narrow
+/// fields were written and then read back wider, a store-forwarding stall on some CPUs (Zen 4).
+#[inline(always)]
 fn decide(l: &Local, parent: Parent, ratio: f64) -> Option<Decision> {
     let (trace_id, parent, parent_remote, sampled, trace_state, baggage) = match parent {
         Parent::Current => {
@@ -150,6 +152,38 @@ fn enter_baggage_of(ctx: &SpanContext) -> SpanId {
         Err(_) => SpanId::INVALID,
     })
     .unwrap_or(SpanId::INVALID)
+}
+
+/// Pushes the frame of a span that starts `at` (its data still empty), written field by field
+/// where it lives (see [`Frame::BLANK`]).
+#[inline(always)]
+fn push_in_place(
+    s: &mut Vec<Frame>,
+    d: &mut Decision,
+    span_id: SpanId,
+    kind: SpanKind,
+    site: Site,
+    at: minstant::Instant,
+) {
+    s.push(Frame::BLANK);
+    let Some(f) = s.last_mut() else { return };
+    f.trace_id = d.trace_id;
+    f.span_id = span_id;
+    f.parent = d.parent;
+    f.parent_remote = d.parent_remote;
+    f.sampled = d.sampled;
+    f.recording = d.sampled;
+    f.kind = kind;
+    f.start = at;
+    f.site = site;
+    f.status = STATUS_UNSET;
+    // Read where the decision was made, not moved first (a move copied it wholesale).
+    if d.trace_state.is_some() {
+        f.trace_state = d.trace_state.take();
+    }
+    if d.baggage.is_some() {
+        f.baggage = d.baggage.take();
+    }
 }
 
 /// Builds the frame of a span that starts `at`, its data still empty.
@@ -244,31 +278,34 @@ fn record_args_detached(l: &Local, args: impl FnOnce(&mut Recorder<'_>)) -> (Vec
 
 /// Starts a sync span and builds its frame directly on the stack; its arguments are recorded
 /// once it is the current span.
-#[inline]
+#[inline(always)]
 fn begin_on_stack(
     l: &Local,
     start: Start,
     args: impl FnOnce(&mut Recorder<'_>),
 ) -> (SpanId, minstant::Instant) {
-    let Some(d) = decide(l, start.parent, start.ratio) else {
+    let Some(mut d) = decide(l, start.parent, start.ratio) else {
         return (SpanId::INVALID, minstant::Instant::ZERO);
     };
     let sampled = d.sampled;
     let at = if sampled { minstant::Instant::now() } else { minstant::Instant::ZERO };
     let span_id = new_span_id();
-    let mut f = frame(d, span_id, start.kind, start.site, at);
     // A closure that captures nothing formats no argument: recorded before the push, as it
     // costs least.
     let later = sampled && std::mem::size_of_val(&args) != 0;
     if sampled && !later {
-        (f.data, f.dropped) = record_args_detached(l, args);
+        let (data, dropped) = record_args_detached(l, args);
         let Ok(mut s) = l.stack.try_borrow_mut() else { return (SpanId::INVALID, minstant::Instant::ZERO) };
-        s.push(f);
+        // Built where it lives: no copy of a frame whose fields were just written.
+        push_in_place(&mut s, &mut d, span_id, start.kind, start.site, at);
+        if let Some(f) = s.last_mut() {
+            (f.data, f.dropped) = (data, dropped);
+        }
         thread::sync_top(&s);
         return (span_id, at);
     }
     let Ok(mut s) = l.stack.try_borrow_mut() else { return (SpanId::INVALID, minstant::Instant::ZERO) };
-    s.push(f);
+    push_in_place(&mut s, &mut d, span_id, start.kind, start.site, at);
     thread::sync_top(&s);
     drop(s);
     if later {
@@ -288,8 +325,10 @@ fn begin_on_stack(
 pub(crate) fn finish(l: &Local, mut f: Frame, end: minstant::Instant, cancelled: bool) {
     if std::thread::panicking() {
         record_panic(l, &mut f);
-    } else {
-        f.cancelled = cancelled;
+    } else if cancelled {
+        // Only when set: a byte written just before the frame is copied into the ring would
+        // stall that copy's wider loads (store forwarding).
+        f.cancelled = true;
     }
     if f.dropped > 0 {
         STATS.attributes_dropped.fetch_add(f.dropped as u64, Relaxed);
@@ -480,7 +519,12 @@ impl SpanGuard {
             }
             return Self::enter_unrecorded(cs, parent);
         }
-        Self::enter_enabled(cs, parent, args)
+        match parent {
+            // The common case, known where `enter` is inlined: no parent to pass through memory
+            // (a tag byte written there and read back wider stalls store forwarding on Zen 4).
+            Parent::Current => Self::enter_current(cs, args),
+            parent => Self::enter_enabled(cs, parent, args),
+        }
     }
 
     /// A call whose span is not recorded, but which is measured or enters an explicit parent's
@@ -503,10 +547,29 @@ impl SpanGuard {
         parent: Parent,
         args: F,
     ) -> SpanGuard {
-        let (mut g, at) = Self::start_at(Start::callsite(cs, parent), args);
-        // A recorded span lends its start time; otherwise the meter reads the clock.
-        g.meter = Meter::start(cs, (at != minstant::Instant::ZERO).then_some(at));
-        g
+        Self::enter_with(cs, move || parent, args)
+    }
+
+    /// [`enter_enabled`](Self::enter_enabled) for `Parent::Current`.
+    #[inline(never)]
+    fn enter_current<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, args: F) -> SpanGuard {
+        Self::enter_with(cs, || Parent::Current, args)
+    }
+
+    /// `parent` is made inside the thread-local access: a constant there, not a value the
+    /// closure carries through memory.
+    #[inline(always)]
+    fn enter_with<F: FnOnce(&mut Recorder<'_>)>(
+        cs: &'static Callsite,
+        parent: impl FnOnce() -> Parent,
+        args: F,
+    ) -> SpanGuard {
+        let (id, at) = thread::with(|l| begin_on_stack(l, Start::callsite(cs, parent()), args))
+            .unwrap_or((SpanId::INVALID, minstant::Instant::ZERO));
+        // A recorded span lends its start time; otherwise the meter reads the clock; the guard
+        // is built once, where it is returned.
+        let meter = Meter::start(cs, (at != minstant::Instant::ZERO).then_some(at));
+        SpanGuard { id, meter, _not_send: PhantomData }
     }
 
     #[inline]
@@ -525,7 +588,7 @@ impl SpanGuard {
     /// Tells the function's metrics whether the call returned an `Err` (generated code).
     #[inline(always)]
     pub fn failed(&mut self, failed: bool) {
-        self.meter.failed = failed;
+        self.meter.failed = u64::from(failed);
     }
 
     #[doc(hidden)] // generated code
@@ -631,6 +694,21 @@ impl SpanGuard {
 #[inline]
 fn end_sync(id: SpanId) -> Option<minstant::Instant> {
     thread::with(|l| {
+        // The common case: the top frame, recording, nothing dropped, no panic: straight from
+        // the stack into the ring.
+        if let Ok(mut s) = l.stack.try_borrow_mut() {
+            let fast = s
+                .last()
+                .is_some_and(|f| f.span_id == id && f.recording && f.dropped == 0 && f.dropped_events == 0)
+                && !std::thread::panicking();
+            if fast {
+                let end = minstant::Instant::now();
+                if l.submit_top(&mut s, end) {
+                    thread::sync_top(&s);
+                    return Some(end);
+                }
+            }
+        }
         let frame = match l.stack.try_borrow_mut() {
             Ok(mut s) => thread::pop(&mut s, id),
             Err(_) => None,
@@ -875,7 +953,7 @@ impl Finish {
     /// Tells the function's metrics whether the call returned an `Err` (generated code).
     #[inline(always)]
     pub fn failed(&mut self, failed: bool) {
-        self.1.failed = failed;
+        self.1.failed = u64::from(failed);
     }
 
     /// Records what the function returned (generated code).

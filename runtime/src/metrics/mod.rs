@@ -354,11 +354,14 @@ pub fn overflow() -> u64 {
 pub(crate) struct Meter {
     pub cs: Option<&'static Callsite>,
     pub start: minstant::Instant,
-    pub failed: bool,
+    /// Whether the call failed, 0 or 1: a whole word, because a `bool`'s seven bytes of padding,
+    /// copied with the guard that holds this, were written and read back in pieces that stall
+    /// store forwarding (Zen 4).
+    pub failed: u64,
 }
 
 impl Meter {
-    pub(crate) const OFF: Meter = Meter { cs: None, start: minstant::Instant::ZERO, failed: false };
+    pub(crate) const OFF: Meter = Meter { cs: None, start: minstant::Instant::ZERO, failed: 0 };
 
     /// Starts measuring a call of `cs` (at `start`, or now) if metrics are on.
     #[inline(always)]
@@ -366,7 +369,7 @@ impl Meter {
         if !on() {
             return Meter::OFF;
         }
-        Meter { cs: Some(cs), start: start.unwrap_or_else(minstant::Instant::now), failed: false }
+        Meter { cs: Some(cs), start: start.unwrap_or_else(minstant::Instant::now), failed: 0 }
     }
 
     /// Ends the call at `end` (`None`: now).
@@ -377,7 +380,7 @@ impl Meter {
         let nanos = end.checked_duration_since(self.start).map_or(0, |d| d.as_nanos() as u64);
         let outcome = if std::thread::panicking() {
             CallOutcome::Panic
-        } else if self.failed {
+        } else if self.failed != 0 {
             CallOutcome::Error
         } else {
             CallOutcome::Ok
