@@ -1,0 +1,104 @@
+//! How big the expansions are (issue 15): four functions as a user writes them, expanded the way
+//! rustc does it (every telemark attribute in turn, outermost first) and pretty-printed as
+//! `cargo expand` shows them. `cargo test -p telemark-macros sizes -- --nocapture` prints the
+//! table; the test fails when an expansion grows past its budget.
+
+use crate::protocol::Macro;
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+
+/// Expands every telemark attribute on the function in `item`, outermost first, as rustc would.
+fn expand_all(item: TokenStream) -> syn::File {
+    let mut item = item;
+    loop {
+        let mut f: syn::ItemFn = syn::parse2(item.clone()).expect("an expansion is a function");
+        let Some(i) = f.attrs.iter().position(|a| Macro::of(a).is_some()) else {
+            return syn::parse2(item).expect("an expansion parses as a file");
+        };
+        let attr = f.attrs.remove(i);
+        let args = match &attr.meta {
+            syn::Meta::List(l) => l.tokens.clone(),
+            _ => TokenStream::new(),
+        };
+        let rest = f.into_token_stream();
+        item = match Macro::of(&attr) {
+            Some(Macro::Traced) => crate::traced::expand(args, rest),
+            Some(Macro::CaptureExceptions) => crate::capture::expand(args, rest),
+            Some(Macro::AlertOn) => crate::alert::expand(args, rest),
+            None => unreachable!(),
+        };
+    }
+}
+
+/// Lines of the pretty-printed expansion.
+fn lines(item: TokenStream) -> (usize, String) {
+    let text = prettyplease::unparse(&expand_all(item));
+    (text.lines().count(), text)
+}
+
+/// The four functions of the issue: name, source, the budget in lines.
+fn cases() -> Vec<(&'static str, TokenStream, usize)> {
+    vec![
+        (
+            "sync fn",
+            quote! {
+                #[traced]
+                fn add(a: u64, b: u64) -> u64 {
+                    a + b
+                }
+            },
+            32,
+        ),
+        (
+            "Result fn",
+            quote! {
+                #[traced]
+                fn load(id: u64) -> Result<u64, Error> {
+                    if id == 0 { return Err(Error::NotFound); }
+                    Ok(id)
+                }
+            },
+            62,
+        ),
+        (
+            "async fn",
+            quote! {
+                #[traced]
+                async fn fetch(id: u64) -> u64 {
+                    id + 1
+                }
+            },
+            52,
+        ),
+        (
+            "traced + capture_exceptions + alert_on",
+            quote! {
+                #[traced]
+                #[capture_exceptions]
+                #[alert_on(errors > 5, window = "1m")]
+                fn load(id: u64) -> Result<u64, Error> {
+                    if id == 0 { return Err(Error::NotFound); }
+                    Ok(id)
+                }
+            },
+            111,
+        ),
+    ]
+}
+
+#[test]
+fn sizes() {
+    let mut over = Vec::new();
+    println!("| function | lines expanded | budget |\n|---|---|---|");
+    for (name, src, budget) in cases() {
+        let (n, text) = lines(src);
+        println!("| {name} | {n} | {budget} |");
+        if std::env::var_os("TELEMARK_SHOW_EXPANSIONS").is_some() {
+            println!("```rust\n{text}```");
+        }
+        if n > budget {
+            over.push(format!("{name}: {n} lines, budget {budget}\n{text}"));
+        }
+    }
+    assert!(over.is_empty(), "expansions over budget:\n{}", over.join("\n"));
+}
