@@ -207,15 +207,20 @@ fn record_args(l: &Local, id: SpanId, args: impl FnOnce(&mut Recorder<'_>)) -> (
 /// Decides whether and how a span starts and builds its frame. `None`: nothing to push. When
 /// sampled, the frame is the current span while its arguments are recorded.
 #[inline]
-pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> Option<Frame> {
+pub(crate) fn begin(
+    l: &Local,
+    start: Start,
+    args: impl FnOnce(&mut Recorder<'_>),
+    detached: bool,
+) -> Option<Frame> {
     let d = decide(l, start.parent, start.ratio)?;
     let span_id = new_span_id();
     if !d.sampled {
         return Some(frame(d, span_id, start.kind, start.site, minstant::Instant::ZERO));
     }
     let mut f = frame(d, span_id, start.kind, start.site, minstant::Instant::now());
-    // A closure that captures nothing formats no argument: nothing to make current for.
-    if std::mem::size_of_val(&args) == 0 {
+    // Arguments that format nothing of the caller's: nothing to make current for.
+    if detached {
         (f.data, f.dropped) = record_args_detached(l, args);
         return Some(f);
     }
@@ -249,6 +254,7 @@ fn begin_on_stack(
     l: &Local,
     start: Start,
     args: impl FnOnce(&mut Recorder<'_>),
+    detached: bool,
 ) -> (SpanId, minstant::Instant) {
     let Some(d) = decide(l, start.parent, start.ratio) else {
         return (SpanId::INVALID, minstant::Instant::ZERO);
@@ -257,9 +263,9 @@ fn begin_on_stack(
     let at = if sampled { minstant::Instant::now() } else { minstant::Instant::ZERO };
     let span_id = new_span_id();
     let mut f = frame(d, span_id, start.kind, start.site, at);
-    // A closure that captures nothing formats no argument: recorded before the push, as it
-    // costs least.
-    let later = sampled && std::mem::size_of_val(&args) != 0;
+    // Arguments that format nothing of the caller's (`detached`: a closure that captures nothing)
+    // are recorded before the push, as it costs least.
+    let later = sampled && !detached;
     if sampled && !later {
         (f.data, f.dropped) = record_args_detached(l, args);
         let Ok(mut s) = l.stack.try_borrow_mut() else { return (SpanId::INVALID, minstant::Instant::ZERO) };
@@ -468,6 +474,9 @@ impl SpanGuard {
     #[doc(hidden)] // generated code
     /// Starts and enters a span for call site `cs`; `args` records attributes, only when sampled.
     /// The call is measured for the function's metrics whether or not the span is recorded.
+    ///
+    /// Only the checks that skip the span (the call site filtered out, an unsampled parent) are
+    /// inlined into the function; starting a span is [`SpanGuard::begin`], compiled once.
     #[inline(always)]
     pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
         if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
@@ -477,10 +486,24 @@ impl SpanGuard {
             };
             return SpanGuard { id, meter: Meter::start(cs, None), ..SpanGuard::INERT };
         }
-        let (mut g, at) = Self::start_at(Start::callsite(cs, parent), args);
+        // A closure that captures nothing formats no argument: nothing to make current for.
+        let detached = std::mem::size_of::<F>() == 0;
+        let mut args = Some(args);
+        SpanGuard::begin(cs, parent, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
+    }
+
+    /// Starts a span for a call site that is enabled (see [`SpanGuard::enter`]).
+    fn begin(
+        cs: &'static Callsite,
+        parent: Parent,
+        args: &mut dyn FnMut(&mut Recorder<'_>),
+        detached: bool,
+    ) -> SpanGuard {
+        let (id, at) = thread::with(|l| begin_on_stack(l, Start::callsite(cs, parent), args, detached))
+            .unwrap_or((SpanId::INVALID, minstant::Instant::ZERO));
         // A recorded span lends its start time; otherwise the meter reads the clock.
-        g.meter = Meter::start(cs, (at != minstant::Instant::ZERO).then_some(at));
-        g
+        let meter = Meter::start(cs, (at != minstant::Instant::ZERO).then_some(at));
+        SpanGuard { id, meter, _not_send: PhantomData }
     }
 
     #[inline]
@@ -490,7 +513,8 @@ impl SpanGuard {
 
     #[inline(always)]
     fn start_at(start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> (SpanGuard, minstant::Instant) {
-        let (id, at) = thread::with(|l| begin_on_stack(l, start, args))
+        let detached = std::mem::size_of_val(&args) == 0;
+        let (id, at) = thread::with(|l| begin_on_stack(l, start, args, detached))
             .unwrap_or((SpanId::INVALID, minstant::Instant::ZERO));
         (SpanGuard { id, meter: Meter::OFF, _not_send: PhantomData }, at)
     }
@@ -730,7 +754,8 @@ impl<F> fmt::Debug for Traced<F> {
 pub struct Pending(Option<Frame>, Meter);
 
 impl Pending {
-    /// Starts a span for call site `cs`; `args` records attributes, only when sampled.
+    /// Starts a span for call site `cs`; `args` records attributes, only when sampled. As for
+    /// [`SpanGuard::enter`], only the checks that skip the span are inlined.
     #[inline]
     pub fn start<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: A) -> Pending {
         if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
@@ -740,7 +765,19 @@ impl Pending {
             };
             return Pending(frame, Meter::start(cs, None));
         }
-        let frame = thread::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten();
+        let detached = std::mem::size_of::<A>() == 0;
+        let mut args = Some(args);
+        Pending::begin(cs, parent, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
+    }
+
+    /// Starts a span for a call site that is enabled (see [`Pending::start`]).
+    fn begin(
+        cs: &'static Callsite,
+        parent: Parent,
+        args: &mut dyn FnMut(&mut Recorder<'_>),
+        detached: bool,
+    ) -> Pending {
+        let frame = thread::with(|l| begin(l, Start::callsite(cs, parent), args, detached)).flatten();
         let at = frame.as_ref().map(|f| f.start).filter(|s| *s != minstant::Instant::ZERO);
         Pending(frame, Meter::start(cs, at))
     }
@@ -753,17 +790,47 @@ impl Pending {
         self.0.as_ref().map(Frame::context)
     }
 
-    /// Runs `fut` inside this span.
+    /// Runs `fut` inside this span. Generated code names `R`, the function's return type, so that
+    /// `?` and `return` in the body's async block infer.
     #[inline]
-    pub fn instrument<F: Future>(self, fut: F) -> Traced<F> {
+    pub fn instrument<R, F: Future<Output = R>>(self, fut: F) -> Traced<F> {
         let mut this = self;
         Traced { fut, frame: this.0.take(), meter: this.1 }
+    }
+
+    /// Runs `fut` inside this span, which ends when it completes: for a function whose return
+    /// value says nothing to its span (generated code). `R` is the function's return type, named
+    /// so that `?` and `return` in the body's async block infer.
+    #[inline]
+    pub fn run<R, F: Future<Output = R>>(self, fut: F) -> InSpan<F> {
+        InSpan { traced: self.instrument(fut) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[doc(hidden)] // generated code
+    /// A future run inside its span, which ends when it completes (see [`Pending::run`]).
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct InSpan<F> {
+        #[pin]
+        traced: Traced<F>,
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().traced.poll(cx).map(|(out, _finish)| out)
     }
 }
 
 impl<F: Future> Traced<F> {
     fn with_start(start: Start, args: impl FnOnce(&mut Recorder<'_>), fut: F) -> Self {
-        let frame = thread::with(|l| begin(l, start, args)).flatten();
+        let detached = std::mem::size_of_val(&args) == 0;
+        let frame = thread::with(|l| begin(l, start, args, detached)).flatten();
         Traced { fut, frame, meter: Meter::OFF }
     }
 }
@@ -821,6 +888,37 @@ impl<F: Future> Future for Traced<F> {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+#[doc(hidden)] // generated code
+/// What a function's return value tells its span and its metrics: [`SpanGuard`] for a sync
+/// function, [`Finish`] for an async one (generated code, through `spec::ErrDisplay` and the
+/// other `Err` dispatch traits).
+pub trait End {
+    /// The call returned an `Err` (for the function's metrics).
+    fn failed(&mut self);
+    /// Records what the function returned on its span, when it is recorded.
+    fn outcome_dyn(&mut self, f: &mut dyn FnMut(&mut Outcome<'_, '_>));
+}
+
+impl End for SpanGuard {
+    #[inline(always)]
+    fn failed(&mut self) {
+        self.meter.failed = true;
+    }
+    fn outcome_dyn(&mut self, f: &mut dyn FnMut(&mut Outcome<'_, '_>)) {
+        self.outcome(f);
+    }
+}
+
+impl End for Finish {
+    #[inline(always)]
+    fn failed(&mut self) {
+        self.1.failed = true;
+    }
+    fn outcome_dyn(&mut self, f: &mut dyn FnMut(&mut Outcome<'_, '_>)) {
+        self.outcome(f);
     }
 }
 
