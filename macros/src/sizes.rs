@@ -66,7 +66,7 @@ fn cases() -> Vec<(&'static str, TokenStream, usize)> {
                     a + b
                 }
             },
-            20,
+            22,
         ),
         (
             "Result fn",
@@ -77,7 +77,7 @@ fn cases() -> Vec<(&'static str, TokenStream, usize)> {
                     Ok(id)
                 }
             },
-            32,
+            34,
         ),
         (
             "async fn",
@@ -87,7 +87,7 @@ fn cases() -> Vec<(&'static str, TokenStream, usize)> {
                     id + 1
                 }
             },
-            24,
+            26,
         ),
         (
             "traced + capture_exceptions + alert_on",
@@ -100,7 +100,7 @@ fn cases() -> Vec<(&'static str, TokenStream, usize)> {
                     Ok(id)
                 }
             },
-            63,
+            65,
         ),
     ]
 }

@@ -268,42 +268,42 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         Some(t) => quote!(#t),
         None => quote!(()),
     };
-    let pending = quote!(#p::Pending::start(&#callsite_static, #parent, #args_closure));
+    // The `static` in a block of its own, so that it is not in scope in the body (which may declare
+    // one of the same name).
+    let pending = quote!({ #callsite #p::Pending::start(&#callsite_static, #parent, #args_closure) });
+    let guard = quote!({ #callsite #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure) });
     // An async body inside the pending span; its value, once the outcome is recorded.
-    let run_async = |body: TokenStream| {
+    let run_async = |span: &TokenStream, body: TokenStream| {
         if looks {
             let outcome = outcome(&span_var);
             quote! {
-                let (#out_var, mut #span_var) = #pending.instrument(async move { #body }).await;
+                let (#out_var, mut #span_var) = #span.instrument(async move { #body }).await;
                 #outcome
                 #out_var
             }
         } else {
-            quote!(#pending.run(async move { #body }).await)
+            quote!(#span.run(async move { #body }).await)
         }
     };
     let stmts = &block.stmts;
     let body = if sig.asyncness.is_some() {
-        let run = run_async(quote!(#fake_return #(#stmts)*));
-        quote! {
-            #callsite
-            #run
-        }
+        run_async(&pending, quote!(#fake_return #(#stmts)*))
     } else if let Some((i, call, inner)) = ret.async_trait_block.and_then(|i| async_trait_parts(stmts, i)) {
+        // `#[async_trait]`: the span starts, and the arguments are recorded, when the method is
+        // called, before its future takes them.
         let before = &stmts[..i];
         let inner_stmts = &inner.block.stmts;
         let func = &call.func;
-        let run = run_async(quote!(#(#inner_stmts)*));
+        let run = run_async(&span_var.to_token_stream(), quote!(#(#inner_stmts)*));
         let capture = &inner.capture;
         quote! {
-            #callsite
+            let #span_var = #pending;
             #(#before)*
             #func(async #capture { #run })
         }
     } else if !looks {
         quote! {
-            #callsite
-            let #span_var = #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure);
+            let #span_var = #guard;
             #(#stmts)*
         }
     } else {
@@ -316,8 +316,7 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
             quote!(let #out_var: #value_ty = { #(#stmts)* };)
         };
         quote! {
-            #callsite
-            let mut #span_var = #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure);
+            let mut #span_var = #guard;
             #value
             #outcome
             #out_var
