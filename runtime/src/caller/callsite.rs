@@ -247,7 +247,7 @@ mod tests {
     fn a_function_call_site_splits_its_path() {
         static CS: Callsite = Callsite::function("app::db::load", "src/db.rs", 7, &["id"]);
         assert_eq!((CS.meta.target, CS.meta.name, CS.meta.function), ("app::db", "load", "app::db::load"));
-        const TOP: Callsite = Callsite::function("load", "", 1, &[]).named("other");
+        static TOP: Callsite = Callsite::function("load", "", 1, &[]).named("other");
         assert_eq!((TOP.meta.target, TOP.meta.name), ("", "other"));
     }
 }
