@@ -21,9 +21,12 @@ fn save(id: u64) -> u64 {
     id + 2
 }
 
-/// The spans of one pipeline with `mode`, as the receiver got them, and their encoded sizes
-/// (the `Span` message, without its field tag and length).
-fn run(mode: Option<CodeAttributes>) -> Vec<(String, Vec<(String, String)>, usize)> {
+/// A span as the receiver got it: its name, its `code.*` attributes (key, value) and the size of
+/// its `Span` message (without its field tag and length).
+type Got = (String, Vec<(String, String)>, usize);
+
+/// The spans of one pipeline with `mode` (`None`: the default).
+fn run(mode: Option<CodeAttributes>) -> Vec<Got> {
     let rx = Receiver::start();
     let mut config =
         Config::default().service_name("code-attributes").otlp(rx.grpc_endpoint(), Protocol::Grpc);
