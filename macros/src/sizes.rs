@@ -68,7 +68,7 @@ fn cases() -> Vec<(&'static str, TokenStream, usize)> {
                     a + b
                 }
             },
-            22,
+            21,
         ),
         (
             "Result fn",
@@ -79,7 +79,7 @@ fn cases() -> Vec<(&'static str, TokenStream, usize)> {
                     Ok(id)
                 }
             },
-            34,
+            33,
         ),
         (
             "async fn",
@@ -89,7 +89,7 @@ fn cases() -> Vec<(&'static str, TokenStream, usize)> {
                     id + 1
                 }
             },
-            26,
+            25,
         ),
         (
             "traced + capture_exceptions + alert_on",
@@ -102,7 +102,7 @@ fn cases() -> Vec<(&'static str, TokenStream, usize)> {
                     Ok(id)
                 }
             },
-            65,
+            64,
         ),
     ]
 }

@@ -210,13 +210,14 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     }
     let callsite = quote!(static #callsite_static: #p::Callsite = #site;);
     let parent = match (&a.root, &a.parent) {
-        (Some(_), _) => quote!(#p::Parent::Root),
+        (Some(_), _) => Some(quote!(#p::Parent::Root)),
         // Spanned on the expression, so a wrong type is reported on the user's tokens.
         (None, Some((e, _))) => {
             let p = private_at(a.krate.as_ref(), e.span());
-            quote_spanned!(e.span()=> #p::parent(&(#e)))
+            Some(quote_spanned!(e.span()=> #p::parent(&(#e))))
         }
-        (None, None) => quote!(#p::Parent::Current),
+        // The current span: `enter_current`/`start_current`, no parent to pass.
+        (None, None) => None,
     };
 
     // Attributes from arguments and `fields(...)`, recorded only when the span is sampled.
@@ -270,8 +271,16 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     };
     // The `static` in a block of its own, so that it is not in scope in the body (which may declare
     // one of the same name).
-    let pending = quote!({ #callsite #p::Pending::start(&#callsite_static, #parent, #args_closure) });
-    let guard = quote!({ #callsite #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure) });
+    let (pending, guard) = match parent {
+        None => (
+            quote!({ #callsite #p::Pending::start_current(&#callsite_static, #args_closure) }),
+            quote!({ #callsite #p::SpanGuard::enter_current(&#callsite_static, #args_closure) }),
+        ),
+        Some(parent) => (
+            quote!({ #callsite #p::Pending::start(&#callsite_static, #parent, #args_closure) }),
+            quote!({ #callsite #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure) }),
+        ),
+    };
     // An async body inside the pending span; its value, once the outcome is recorded.
     let run_async = |span: &TokenStream, body: TokenStream| {
         if looks {

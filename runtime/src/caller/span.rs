@@ -492,6 +492,19 @@ impl SpanGuard {
         SpanGuard::begin(cs, parent, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
     }
 
+    #[doc(hidden)] // generated code
+    /// [`SpanGuard::enter`] with the current span as the parent (a function without `parent =` or
+    /// `root`): nothing of a parent to branch on or drop in the function.
+    #[inline(always)]
+    pub fn enter_current<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, args: F) -> SpanGuard {
+        if !cs.enabled() || thread::inside_unsampled() {
+            return SpanGuard { meter: Meter::start(cs, None), ..SpanGuard::INERT };
+        }
+        let detached = std::mem::size_of::<F>() == 0;
+        let mut args = Some(args);
+        SpanGuard::begin(cs, Parent::Current, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
+    }
+
     /// Starts a span for a call site that is enabled (see [`SpanGuard::enter`]).
     fn begin(
         cs: &'static Callsite,
@@ -768,6 +781,18 @@ impl Pending {
         let detached = std::mem::size_of::<A>() == 0;
         let mut args = Some(args);
         Pending::begin(cs, parent, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
+    }
+
+    /// [`Pending::start`] with the current span as the parent (generated code, for a function
+    /// without `parent =` or `root`).
+    #[inline]
+    pub fn start_current<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, args: A) -> Pending {
+        if !cs.enabled() || thread::inside_unsampled() {
+            return Pending(None, Meter::start(cs, None));
+        }
+        let detached = std::mem::size_of::<A>() == 0;
+        let mut args = Some(args);
+        Pending::begin(cs, Parent::Current, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
     }
 
     /// Starts a span for a call site that is enabled (see [`Pending::start`]).
