@@ -505,7 +505,10 @@ impl SpanGuard {
         SpanGuard::begin(cs, Parent::Current, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
     }
 
-    /// Starts a span for a call site that is enabled (see [`SpanGuard::enter`]).
+    /// Starts a span for a call site that is enabled (see [`SpanGuard::enter`]). Not generic: one
+    /// copy for every function, which the optimiser inlines where it pays (a hot loop) and calls
+    /// from a program's many functions (`#[inline]` is a hint; benches/rebuild/run checks it).
+    #[inline]
     fn begin(
         cs: &'static Callsite,
         parent: Parent,
@@ -796,6 +799,7 @@ impl Pending {
     }
 
     /// Starts a span for a call site that is enabled (see [`Pending::start`]).
+    #[inline]
     fn begin(
         cs: &'static Callsite,
         parent: Parent,
