@@ -476,7 +476,7 @@ impl SpanGuard {
     /// The call is measured for the function's metrics whether or not the span is recorded.
     ///
     /// Only the checks that skip the span (the call site filtered out, an unsampled parent) are
-    /// inlined into the function; starting a span is [`SpanGuard::begin`], compiled once.
+    /// inlined into the function; starting a span is `SpanGuard::begin`, compiled once.
     #[inline(always)]
     pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
         if !cs.enabled() || (matches!(parent, Parent::Current) && thread::inside_unsampled()) {
