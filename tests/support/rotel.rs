@@ -101,23 +101,20 @@ impl Rotel {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("could not start {}: {e}", bin.display()));
         let output = Arc::new(Mutex::new(String::new()));
-        let readers = [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|stream| {
-            let out = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut o = out.lock().unwrap();
-                    o.push_str(&strip_ansi(&line));
-                    o.push('\n');
-                }
+        let readers = [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)]
+            .into_iter()
+            .flatten()
+            .map(|stream| {
+                let out = output.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                        let mut o = out.lock().unwrap();
+                        o.push_str(&strip_ansi(&line));
+                        o.push('\n');
+                    }
+                })
             })
-        })
-        .collect();
+            .collect();
         let mut rotel = Rotel { child, grpc_port, http_port, output, readers };
         // Ready once both receivers accept a connection (rotel says nothing when it listens).
         super::eventually("rotel listening", || {
