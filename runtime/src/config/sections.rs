@@ -71,7 +71,8 @@ pub struct TracingConfig {
 pub enum CodeAttributes {
     /// `code.file.path` and `code.line.number`; `code.function.name` only when the span is not
     /// named after its function (`name = ".."`): the span name already says it, and file and line
-    /// find the function. The default: about half the bytes of `full` on every span.
+    /// find the function. The default: 70 bytes a span instead of `full`'s 117
+    /// (tests/code_attributes.rs).
     #[default]
     Short,
     /// `code.function.name` (`module::path::function`), `code.file.path` and `code.line.number`
