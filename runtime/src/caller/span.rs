@@ -786,6 +786,7 @@ impl Pending {
         Pending::begin(cs, parent, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
     }
 
+    #[doc(hidden)] // generated code
     /// [`Pending::start`] with the current span as the parent (generated code, for a function
     /// without `parent =` or `root`).
     #[inline]
@@ -827,6 +828,7 @@ impl Pending {
         Traced { fut, frame: this.0.take(), meter: this.1 }
     }
 
+    #[doc(hidden)] // generated code
     /// Runs `fut` inside this span, which ends when it completes: for a function whose return
     /// value says nothing to its span (generated code). `R` is the function's return type, named
     /// so that `?` and `return` in the body's async block infer.
