@@ -102,7 +102,7 @@ fn cases() -> Vec<(&'static str, TokenStream, usize)> {
                     Ok(id)
                 }
             },
-            64,
+            61,
         ),
     ]
 }
