@@ -79,6 +79,77 @@ pub struct StaticRule {
 inventory::collect!(StaticRule);
 
 impl StaticRule {
+    #[doc(hidden)] // generated code
+    /// A rule with what `#[alert_on]` always says (its own defaults filled in by the macro) and
+    /// nothing else: no `for`, summary, description, `min_calls` or labels (the builder calls below
+    /// add those it has). Const, for `inventory::submit!`.
+    #[allow(clippy::too_many_arguments)]
+    pub const fn new(
+        name: &'static str,
+        function: &'static str,
+        metric: Metric,
+        op: Op,
+        threshold: f64,
+        window_ms: u64,
+        severity: Severity,
+        notify: &'static [&'static str],
+        file: &'static str,
+        line: u32,
+    ) -> StaticRule {
+        StaticRule {
+            name,
+            function,
+            metric,
+            op,
+            threshold,
+            window_ms,
+            for_ms: 0,
+            severity,
+            notify,
+            summary: None,
+            description: None,
+            min_calls: None,
+            labels: &[],
+            file,
+            line,
+        }
+    }
+
+    #[doc(hidden)] // generated code: `for = ..`
+    /// How long the condition holds before the alert fires.
+    pub const fn for_ms(mut self, ms: u64) -> StaticRule {
+        self.for_ms = ms;
+        self
+    }
+
+    #[doc(hidden)] // generated code: `summary = ..`
+    /// The summary template.
+    pub const fn summary(mut self, summary: &'static str) -> StaticRule {
+        self.summary = Some(summary);
+        self
+    }
+
+    #[doc(hidden)] // generated code: `description = ..`
+    /// The description template.
+    pub const fn description(mut self, description: &'static str) -> StaticRule {
+        self.description = Some(description);
+        self
+    }
+
+    #[doc(hidden)] // generated code: `min_calls = ..`
+    /// The fewest calls in the window for the rule to be evaluated.
+    pub const fn min_calls(mut self, n: u64) -> StaticRule {
+        self.min_calls = Some(n);
+        self
+    }
+
+    #[doc(hidden)] // generated code: `labels = {..}`
+    /// Extra labels.
+    pub const fn labels(mut self, labels: &'static [(&'static str, &'static str)]) -> StaticRule {
+        self.labels = labels;
+        self
+    }
+
     /// The rule it declares.
     pub fn to_rule(&self) -> Rule {
         Rule {

@@ -241,47 +241,39 @@ fn generate(a: &AlertArgs, f: ItemFn) -> TokenStream {
         )
     };
     let window_ms = millis(a.window, DEFAULT_WINDOW);
-    let for_ms = millis(a.for_, Duration::ZERO);
     let severity = severity_tokens(a.severity.unwrap_or(DEFAULT_SEVERITY), p);
     let notify: Vec<String> = a.notify.clone().unwrap_or_else(|| vec![DEFAULT_CHANNEL.to_string()]);
-    let opt = |s: &Option<String>| match s {
-        Some(s) => quote!(::core::option::Option::Some(#s)),
-        None => quote!(::core::option::Option::None),
-    };
-    let summary = opt(&a.summary);
-    let description = opt(&a.description);
-    let min_calls = match a.min_calls {
-        Some((n, _)) => {
-            let n = Literal::u64_suffixed(n);
-            quote!(::core::option::Option::Some(#n))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    let label_keys = a.labels.iter().map(|l| &l.0);
-    let label_values = a.labels.iter().map(|l| &l.1);
     let file = quote_spanned!(metric_span=> ::core::file!());
     let line = quote_spanned!(metric_span=> ::core::line!());
+    // What the attribute always says, then a builder call for each option it has.
+    let mut rule = quote! {
+        #p::StaticRule::new(
+            #name, ::core::concat!(::core::module_path!(), "::", #fn_name), #metric_tokens, #op, #threshold,
+            #window_ms, #severity, &[#(#notify),*], #file, #line,
+        )
+    };
+    if let Some(d) = a.for_.filter(|d| d.0 != Duration::ZERO) {
+        let for_ms = millis(Some(d), Duration::ZERO);
+        rule = quote!(#rule.for_ms(#for_ms));
+    }
+    if let Some(summary) = &a.summary {
+        rule = quote!(#rule.summary(#summary));
+    }
+    if let Some(description) = &a.description {
+        rule = quote!(#rule.description(#description));
+    }
+    if let Some((n, _)) = a.min_calls {
+        let n = Literal::u64_suffixed(n);
+        rule = quote!(#rule.min_calls(#n));
+    }
+    if !a.labels.is_empty() {
+        let label_keys = a.labels.iter().map(|l| &l.0);
+        let label_values = a.labels.iter().map(|l| &l.1);
+        rule = quote!(#rule.labels(&[#((#label_keys, #label_values)),*]));
+    }
     let registration = quote! {
         const _: () = {
-            #p::inventory::submit! {
-                #p::StaticRule {
-                    name: #name,
-                    function: ::core::concat!(::core::module_path!(), "::", #fn_name),
-                    metric: #metric_tokens,
-                    op: #op,
-                    threshold: #threshold,
-                    window_ms: #window_ms,
-                    for_ms: #for_ms,
-                    severity: #severity,
-                    notify: &[#(#notify),*],
-                    summary: #summary,
-                    description: #description,
-                    min_calls: #min_calls,
-                    labels: &[#((#label_keys, #label_values)),*],
-                    file: #file,
-                    line: #line,
-                }
-            }
+            #p::inventory::submit! { #rule }
         };
     };
 

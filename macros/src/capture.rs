@@ -8,7 +8,7 @@
 //! body itself before wrapping it (see `protocol`).
 
 use crate::errors::Errors;
-use crate::function::{async_trait_parts, fake_return, parse_function, with_error, ReturnInfo};
+use crate::function::{async_trait_parts, exits, fake_return, parse_function, with_error, ReturnInfo};
 use crate::options::{
     crate_keyword, crate_path, level_tokens, parse_options, parse_str_list, private, skip_option, unraw,
     Keyword, Level, Options, Takes,
@@ -221,46 +221,38 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
     let fn_name = unraw(&f.sig.ident);
     let line = quote_spanned!(f.sig.ident.span()=> ::core::line!());
     let ignore = &a.ignore;
-    let backtrace = match a.backtrace {
-        Some(b) => quote!(::core::option::Option::Some(#b)),
-        None => quote!(::core::option::Option::None),
-    };
-    let level = level_tokens(a.level.unwrap_or(Level::Error), p);
     // The site is built in an inline `const` (not a `static`), so `fingerprint` may use `Self`
-    // and the function's generic parameters.
-    let fingerprint = match &a.fingerprint {
-        Some(e) => {
-            let to_string = quote_spanned!(e.span()=> ::std::string::ToString::to_string(&(#e)));
-            quote!(::core::option::Option::Some(|| #to_string))
-        }
-        None => quote!(::core::option::Option::None),
+    // and the function's generic parameters. Options that differ from the defaults are const
+    // builder calls.
+    let mut site = quote! {
+        #p::CaptureSite::function(::core::concat!(::core::module_path!(), "::", #fn_name), ::core::file!(), #line)
     };
-    let site = quote! {
-        let #site_var: &'static #p::CaptureSite = const {
-            &#p::CaptureSite {
-                function: ::core::concat!(::core::module_path!(), "::", #fn_name),
-                file: ::core::file!(),
-                line: #line,
-                ignore: &[#(#ignore),*],
-                backtrace: #backtrace,
-                level: #level,
-                fingerprint: #fingerprint,
-            }
-        };
-    };
+    if !ignore.is_empty() {
+        site = quote!(#site.ignore(&[#(#ignore),*]));
+    }
+    if let Some(b) = a.backtrace {
+        site = quote!(#site.backtrace(#b));
+    }
+    if let Some(level) = a.level.filter(|l| *l != Level::Error) {
+        let level = level_tokens(level, p);
+        site = quote!(#site.level(#level));
+    }
+    if let Some(e) = &a.fingerprint {
+        let to_string = quote_spanned!(e.span()=> ::std::string::ToString::to_string(&(#e)));
+        site = quote!(#site.fingerprint(|| #to_string));
+    }
+    let site = quote!(let #site_var: &'static #p::CaptureSite = const { &#site };);
     let capture = quote! {
-        {
-            #[allow(unused_imports)]
-            use #p::spec::{
-                CaptureAnyhow as _, CaptureError as _, CaptureDynSend as _, CaptureDyn as _,
-                CaptureDisplay as _, CaptureDebug as _, CaptureOpaque as _, CaptureNone as _,
-            };
-            (&&&&&&&#p::spec::Captured(&#out_var)).__telemark_capture(#site_var);
-        }
+        { use #p::spec::capture::*; (&&&&&&&#p::spec::Captured(&#out_var)).__telemark_capture(#site_var); }
     };
-    let fake = fake_return(ret);
+    let fake = fake_return(ret, a.krate.as_ref());
     let stmts = &f.block.stmts;
     let wants_value = ret.is_result && !ret.has_impl;
+    // The type of the value a block yields (a body that cannot leave early), for the dispatch.
+    let value_ty = match &ret.value_ty {
+        Some(t) => quote!(#t),
+        None => quote!(()),
+    };
     let async_body = |inner: TokenStream| {
         if wants_value {
             quote! {
@@ -291,10 +283,17 @@ fn generate(a: &CaptureArgs, f: &ItemFn, ret: &ReturnInfo) -> TokenStream {
         };
     }
     if wants_value {
+        // A body that cannot leave early runs in a block; one that can, in a closure.
+        let value = if exits(stmts) {
+            quote!(let #out_var = #p::call_once(move || { #fake #(#stmts)* });)
+        } else {
+            // Typed, so that the dispatch below sees the `Err` type.
+            quote!(let #out_var: #value_ty = { #(#stmts)* };)
+        };
         quote! {
             #site
             let #scope_var = #p::CaptureScope::enter(#site_var);
-            let #out_var = #p::call_once(move || { #fake #(#stmts)* });
+            #value
             #capture
             ::core::mem::drop(#scope_var);
             #out_var

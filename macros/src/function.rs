@@ -2,10 +2,11 @@
 //!
 //! `#[traced]` and `#[capture_exceptions]` both rewrite a body so that it yields its value into
 //! their code: they read the same facts from the signature ([`ReturnInfo`]) and write the same
-//! helpers around the body ([`fake_return`], [`async_trait_parts`]).
+//! helpers around the body ([`fake_return`], [`exits`], [`async_trait_parts`]).
 
 use crate::protocol::Macro;
 use proc_macro2::TokenStream;
+
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
@@ -180,22 +181,47 @@ impl ReturnInfo {
     }
 }
 
-/// Gives a closure or async block the function's return type, so `?` and `return` infer.
-pub(crate) fn fake_return(ret: &ReturnInfo) -> TokenStream {
+/// A dead `return` that gives a closure or async block the function's return type, so that `?`
+/// and `return` in the body infer as they do in the function: `if false { return never::<T>(); }`.
+/// Spanned on the return type, so "return type inferred to be `T` here" points at `T`.
+pub(crate) fn fake_return(ret: &ReturnInfo, krate: Option<&syn::Path>) -> TokenStream {
     match &ret.value_ty {
         Some(t) if !ret.has_impl => {
-            // Spanned on the return type, so "return type inferred to be `T` here" points at `T`.
-            let fake = quote_spanned!(t.span()=> return __telemark_fake;);
-            quote! {
-                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
-                if false {
-                    let __telemark_fake: #t = loop {};
-                    #fake
-                }
-            }
+            let p = crate::options::private_at(krate, t.span());
+            let fake = quote_spanned!(t.span()=> #p::spec::never::<#t>());
+            quote!(if false { return #fake; })
         }
         _ => quote!(),
     }
+}
+
+/// Whether a function body may leave before its end: a `return` or a `?` outside closures, async
+/// blocks and nested items, or a macro call that might expand to one (any but `::core::`'s and
+/// `::std::`'s, which generated code writes). A body that cannot runs in a block, not a closure,
+/// when the macros need its value.
+pub(crate) fn exits(stmts: &[Stmt]) -> bool {
+    struct Exits(bool);
+    impl<'ast> Visit<'ast> for Exits {
+        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+            self.0 = true;
+        }
+        fn visit_expr_try(&mut self, _: &'ast syn::ExprTry) {
+            self.0 = true;
+        }
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            let ours = m.path.leading_colon.is_some()
+                && m.path.segments.first().is_some_and(|s| s.ident == "core" || s.ident == "std");
+            self.0 |= !ours;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut v = Exits(false);
+    for s in stmts {
+        v.visit_stmt(s);
+    }
+    v.0
 }
 
 /// The call and the async block of an `#[async_trait]` body (found by `async_trait_block`).

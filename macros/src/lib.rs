@@ -25,6 +25,8 @@ mod errors;
 mod function;
 mod options;
 mod protocol;
+#[cfg(test)]
+mod sizes;
 mod traced;
 
 /// Traces a function: a span per call, its arguments as attributes, and the function's metrics.

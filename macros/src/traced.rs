@@ -8,7 +8,7 @@
 
 use crate::args::{self, Kind, TracedArgs};
 use crate::errors::Errors;
-use crate::function::{async_trait_parts, fake_return, parse_function, with_error, ReturnInfo};
+use crate::function::{async_trait_parts, exits, fake_return, parse_function, with_error, ReturnInfo};
 use crate::options::{level_tokens, private, private_at, unraw, Level};
 use crate::protocol::{self, take_marker, Macro, Marker};
 use proc_macro2::{Span, TokenStream};
@@ -167,14 +167,9 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
     let out_var = Ident::new("__telemark_out", m);
     let rec_var = Ident::new("__telemark_rec", m);
     let o_var = Ident::new("__telemark_outcome", m);
-    let fin_var = Ident::new("__telemark_finish", m);
 
     let ItemFn { attrs, vis, sig, block } = f;
     let fn_name = unraw(&sig.ident);
-    let name = a.name.as_ref().map(|n| n.value()).unwrap_or_else(|| fn_name.clone());
-    let level = level_tokens(a.level.unwrap_or(Level::Info), p);
-    let kind = kind_tokens(a.kind.unwrap_or(Kind::Internal), p);
-    let sample = a.sample.map(|s| s.0).unwrap_or(1.0);
     // The arguments that become attributes (everything not skipped).
     let recorded: Vec<ArgName> = if a.skip_all.is_some() {
         Vec::new()
@@ -188,32 +183,41 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         .map(|ArgName { name, cfg, .. }| quote!(#(#cfg)* #name))
         .chain(a.fields.iter().map(|f| f.key.to_token_stream()));
     let line = quote_spanned!(sig.ident.span()=> ::core::line!());
-    let span_on = !a.metrics_only;
-    // Its name is also the mark that `#[traced]` has expanded here (see `protocol`).
+    // The call site: `Callsite::function` has the defaults, each option that differs is a const
+    // builder call. Its name is also the mark that `#[traced]` has expanded here (see `protocol`).
     let callsite_static = Ident::new(protocol::TRACED_MARK, Span::call_site());
-    let callsite = quote! {
-        static #callsite_static: #p::Callsite =
-            #p::Callsite::new(#p::SiteMeta {
-                name: #name,
-                function: ::core::concat!(::core::module_path!(), "::", #fn_name),
-                target: ::core::module_path!(),
-                file: ::core::file!(),
-                line: #line,
-                level: #level,
-                kind: #kind,
-                sample: #sample,
-                keys: &[#(#keys),*],
-                span: #span_on,
-            });
+    let mut site = quote! {
+        #p::Callsite::function(
+            ::core::concat!(::core::module_path!(), "::", #fn_name), ::core::file!(), #line, &[#(#keys),*]
+        )
     };
+    if let Some(name) = &a.name {
+        site = quote!(#site.named(#name));
+    }
+    if let Some(level) = a.level.filter(|l| *l != Level::Info) {
+        let level = level_tokens(level, p);
+        site = quote!(#site.level(#level));
+    }
+    if let Some(kind) = a.kind.filter(|k| *k != Kind::Internal) {
+        let kind = kind_tokens(kind, p);
+        site = quote!(#site.kind(#kind));
+    }
+    if let Some((sample, _)) = a.sample.filter(|s| s.0 != 1.0) {
+        site = quote!(#site.sample(#sample));
+    }
+    if a.metrics_only {
+        site = quote!(#site.metrics_only());
+    }
+    let callsite = quote!(static #callsite_static: #p::Callsite = #site;);
     let parent = match (&a.root, &a.parent) {
-        (Some(_), _) => quote!(#p::Parent::Root),
+        (Some(_), _) => Some(quote!(#p::Parent::Root)),
         // Spanned on the expression, so a wrong type is reported on the user's tokens.
         (None, Some((e, _))) => {
             let p = private_at(a.krate.as_ref(), e.span());
-            quote_spanned!(e.span()=> #p::parent(&(#e)))
+            Some(quote_spanned!(e.span()=> #p::parent(&(#e))))
         }
-        (None, None) => quote!(#p::Parent::Current),
+        // The current span: `enter_current`/`start_current`, no parent to pass.
+        (None, None) => None,
     };
 
     // Attributes from arguments and `fields(...)`, recorded only when the span is sampled.
@@ -232,15 +236,9 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         records.push(quote!((&&&&#p::spec::Arg(&(#value))).__telemark_record(#key, #rec_var);));
     }
     let args_closure = if records.is_empty() {
-        quote!(|_: &mut #p::Recorder<'_>| {})
+        quote!(|_| {})
     } else {
-        quote! {
-            |#rec_var: &mut #p::Recorder<'_>| {
-                #[allow(unused_imports)]
-                use #p::spec::{RecordPrimitive as _, RecordDisplay as _, RecordDebug as _, RecordNothing as _};
-                #(#records)*
-            }
-        }
+        quote!(|#rec_var| { use #p::spec::args::*; #(#records)* })
     };
 
     // What the return value adds: `err` (on by default for `Result`) and `ret`.
@@ -248,93 +246,88 @@ fn generate(a: &TracedArgs, f: ItemFn, ret: &ReturnInfo) -> TokenStream {
         Some((on, _)) => on,
         None => ret.is_result,
     } && !ret.unit;
-    let mut outcome = Vec::new();
-    if want_err {
-        outcome.push(quote!((&&&&#p::spec::Ret(&#out_var)).__telemark_err(#o_var);));
-    }
-    if a.ret.is_some() {
-        outcome.push(
-            quote!((&&&&#p::spec::Arg(&#out_var)).__telemark_record("return.value", #o_var.recorder());),
-        );
-    }
-    let outcome_closure = quote! {
-        |#o_var: &mut #p::Outcome<'_, '_>| {
-            #[allow(unused_imports)]
-            use #p::spec::{
-                ErrDisplay as _, ErrDebug as _, ErrOpaque as _, ErrNone as _,
-                RecordPrimitive as _, RecordDisplay as _, RecordDebug as _, RecordNothing as _,
-            };
-            #(#outcome)*
+    // The return value is looked at (in a closure or after the async block) for `err`, `ret`,
+    // and, once it is, for the function's metrics: an `Err` counts as a failed call.
+    let looks = (want_err || a.ret.is_some()) && !ret.has_impl;
+    let outcome = |end: &Ident| {
+        let mut out = quote! {
+            { use #p::spec::ret::*; (&&&&#p::spec::Ret(&#out_var)).__telemark_err(&mut #end, #want_err); }
+        };
+        if a.ret.is_some() {
+            out.extend(quote! {
+                #end.outcome(|#o_var| {
+                    use #p::spec::args::*;
+                    (&&&&#p::spec::Arg(&#out_var)).__telemark_record("return.value", #o_var.recorder());
+                });
+            });
         }
+        out
     };
-    let fake_return = fake_return(ret);
-    // Whether the call failed, for the function's metrics (every call, sampled or not).
-    let is_err = quote! {
-        {
-            #[allow(unused_imports)]
-            use #p::spec::{IsErrResult as _, IsErrNone as _};
-            (&&#p::spec::Ret(&#out_var)).__telemark_is_err()
-        }
+    let fake_return = fake_return(ret, a.krate.as_ref());
+    // The type of the value a block yields (a body that cannot leave early), for the dispatch.
+    let value_ty = match &ret.value_ty {
+        Some(t) => quote!(#t),
+        None => quote!(()),
     };
-    let failed = quote!(#span_var.failed(#is_err););
-    let failed_async = if ret.unit { quote!() } else { quote!(#fin_var.failed(#is_err);) };
-
-    // Runs an async body inside the pending span, records the outcome, ends the span and yields
-    // the value.
-    let finish_async = |body: TokenStream| {
-        let record = (!outcome.is_empty()).then(|| quote!(#fin_var.outcome(#outcome_closure);));
-        quote! {
-            #[allow(unused_mut)]
-            let (#out_var, mut #fin_var) = #span_var.instrument(async move { #body }).await;
-            #failed_async
-            #record
-            ::core::mem::drop(#fin_var);
-            #out_var
+    // The `static` in a block of its own, so that it is not in scope in the body (which may declare
+    // one of the same name).
+    let (pending, guard) = match parent {
+        None => (
+            quote!({ #callsite #p::Pending::start_current(&#callsite_static, #args_closure) }),
+            quote!({ #callsite #p::SpanGuard::enter_current(&#callsite_static, #args_closure) }),
+        ),
+        Some(parent) => (
+            quote!({ #callsite #p::Pending::start(&#callsite_static, #parent, #args_closure) }),
+            quote!({ #callsite #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure) }),
+        ),
+    };
+    // An async body inside the pending span; its value, once the outcome is recorded.
+    let run_async = |span: &TokenStream, body: TokenStream| {
+        if looks {
+            let outcome = outcome(&span_var);
+            quote! {
+                let (#out_var, mut #span_var) = #span.instrument(async move { #body }).await;
+                #outcome
+                #out_var
+            }
+        } else {
+            quote!(#span.run(async move { #body }).await)
         }
     };
     let stmts = &block.stmts;
     let body = if sig.asyncness.is_some() {
-        let finish = finish_async(quote!(#fake_return #(#stmts)*));
-        quote! {
-            let #span_var = {
-                #callsite
-                #p::Pending::start(&#callsite_static, #parent, #args_closure)
-            };
-            #finish
-        }
+        run_async(&pending, quote!(#fake_return #(#stmts)*))
     } else if let Some((i, call, inner)) = ret.async_trait_block.and_then(|i| async_trait_parts(stmts, i)) {
+        // `#[async_trait]`: the span starts, and the arguments are recorded, when the method is
+        // called, before its future takes them.
         let before = &stmts[..i];
         let inner_stmts = &inner.block.stmts;
         let func = &call.func;
-        let finish = finish_async(quote!(#(#inner_stmts)*));
+        let run = run_async(&span_var.to_token_stream(), quote!(#(#inner_stmts)*));
         let capture = &inner.capture;
         quote! {
-            let #span_var = {
-                #callsite
-                #p::Pending::start(&#callsite_static, #parent, #args_closure)
-            };
+            let #span_var = #pending;
             #(#before)*
-            #func(async #capture {
-                #finish
-            })
+            #func(async #capture { #run })
         }
-    } else if outcome.is_empty() || ret.has_impl {
+    } else if !looks {
         quote! {
-            let #span_var = {
-                #callsite
-                #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure)
-            };
+            let #span_var = #guard;
             #(#stmts)*
         }
     } else {
+        let outcome = outcome(&span_var);
+        // A body that cannot leave early runs in a block; one that can, in a closure.
+        let value = if exits(stmts) {
+            quote!(let #out_var = #p::call_once(move || { #fake_return #(#stmts)* });)
+        } else {
+            // Typed, so that the dispatch below sees the `Err` type.
+            quote!(let #out_var: #value_ty = { #(#stmts)* };)
+        };
         quote! {
-            let mut #span_var = {
-                #callsite
-                #p::SpanGuard::enter(&#callsite_static, #parent, #args_closure)
-            };
-            let #out_var = #p::call_once(move || { #fake_return #(#stmts)* });
-            #failed
-            #span_var.outcome(#outcome_closure);
+            let mut #span_var = #guard;
+            #value
+            #outcome
             #out_var
         }
     };

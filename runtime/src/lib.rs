@@ -56,8 +56,8 @@ pub use caller::level::{Directives, Level};
 pub use caller::propagation;
 pub use caller::sampling::{Sampler, SamplerConfig};
 pub use caller::span::{
-    current_span, in_span, span, spawn, spawn_blocking, with_current_context, ContextScope, CurrentSpan,
-    Finish, FutureExt, IntoParent, Outcome, Parent, Pending, SpanGuard, Traced, WithContext,
+    current_span, in_span, span, spawn, spawn_blocking, with_current_context, ContextScope, CurrentSpan, End,
+    Finish, FutureExt, InSpan, IntoParent, Outcome, Parent, Pending, SpanGuard, Traced, WithContext,
 };
 pub use caller::value::{Event, Recorder, Value};
 pub use collector::QUERY_WAIT;

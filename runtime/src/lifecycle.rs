@@ -149,6 +149,7 @@ pub fn init<A: config::Extension>(config: Config<A>) -> Result<Guard, Error> {
             }
         })?;
     crate::caller::value::set_value_cap(sanitizer.caller_cap());
+    crate::collector::set_code_attributes(config.tracing.code_attributes);
     thread::RING_CAPACITY.store(config.export.buffer_per_thread.max(16), Relaxed);
     let mut exporters: Vec<Box<dyn export::Exporter>> = Vec::new();
     #[allow(unused_mut)]

@@ -269,9 +269,8 @@ where
         let kind = SpanKind::Internal;
         let mut special = Special::default();
         let mut frame = thread::with(|l| {
-            span::begin(l, Start { site: Site::Tracing(meta), kind, parent, ratio: 1.0 }, |rec| {
-                attrs.record(&mut Visitor::span(rec, &mut special));
-            })
+            let start = Start { site: Site::Tracing(meta), kind, parent, ratio: 1.0 };
+            span::begin(l, start, |rec| attrs.record(&mut Visitor::span(rec, &mut special)), false)
         })
         .flatten();
         if let Some(f) = frame.as_mut().filter(|f| f.recording) {

@@ -123,6 +123,24 @@ pub struct SiteMeta {
     pub span: bool,
 }
 
+/// `module::path::name` → (`module::path`, `name`), at compile time.
+const fn split_function(function: &'static str) -> (&'static str, &'static str) {
+    let b = function.as_bytes();
+    let mut i = b.len();
+    while i >= 2 && !(b[i - 1] == b':' && b[i - 2] == b':') {
+        i -= 1;
+    }
+    if i < 2 {
+        return ("", function);
+    }
+    let (module, name) = b.split_at(i);
+    let (module, _) = module.split_at(i - 2);
+    match (std::str::from_utf8(module), std::str::from_utf8(name)) {
+        (Ok(module), Ok(name)) => (module, name),
+        _ => ("", function),
+    }
+}
+
 /// A call site: its metadata and the cached answer of the level filter.
 #[derive(Debug)]
 pub struct Callsite {
@@ -138,6 +156,67 @@ impl Callsite {
     /// Declares a call site (const, for a `static`).
     pub const fn new(meta: SiteMeta) -> Callsite {
         Callsite { meta, interest: AtomicU32::new(0), metrics_id: AtomicU32::new(0) }
+    }
+
+    #[doc(hidden)] // generated code
+    /// A function's call site (const, for the `static` generated code declares): `function` is
+    /// `module::path::name` (`concat!(module_path!(), "::", "name")`), from which the target and
+    /// the span name come; the span is an `INFO`, `INTERNAL` span, unsampled by the function,
+    /// recording `keys`. The builder methods below change what the function's options change.
+    pub const fn function(
+        function: &'static str,
+        file: &'static str,
+        line: u32,
+        keys: &'static [&'static str],
+    ) -> Callsite {
+        let (target, name) = split_function(function);
+        Callsite::new(SiteMeta {
+            name,
+            function,
+            target,
+            file,
+            line,
+            level: Level::Info,
+            kind: SpanKind::Internal,
+            sample: 1.0,
+            keys,
+            span: true,
+        })
+    }
+
+    #[doc(hidden)] // generated code: `name = ..`
+    /// The span's name.
+    pub const fn named(mut self, name: &'static str) -> Callsite {
+        self.meta.name = name;
+        self
+    }
+
+    #[doc(hidden)] // generated code: `level = ..`
+    /// The span's level.
+    pub const fn level(mut self, level: Level) -> Callsite {
+        self.meta.level = level;
+        self
+    }
+
+    #[doc(hidden)] // generated code: `kind = ..`
+    /// The span's kind.
+    pub const fn kind(mut self, kind: SpanKind) -> Callsite {
+        self.meta.kind = kind;
+        self
+    }
+
+    #[doc(hidden)] // generated code: `sample = ..`
+    /// The function's own sampling ratio.
+    pub const fn sample(mut self, ratio: f64) -> Callsite {
+        self.meta.sample = ratio;
+        self
+    }
+
+    #[doc(hidden)] // generated code: the `#[traced]` that `#[alert_on]` adds
+    /// Metrics only, no span.
+    pub const fn metrics_only(mut self) -> Callsite {
+        self.meta.span = false;
+        self
     }
 
     /// Whether spans from here are wanted now: one cached atomic load in the common case.
@@ -169,5 +248,18 @@ impl Callsite {
         let bits = (span as u32 * Self::SPAN) | (crate::metrics::on() as u32 * Self::METRICS);
         self.interest.store((generation << 2) | bits, Relaxed);
         bits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_call_site_splits_its_path() {
+        static CS: Callsite = Callsite::function("app::db::load", "src/db.rs", 7, &["id"]);
+        assert_eq!((CS.meta.target, CS.meta.name, CS.meta.function), ("app::db", "load", "app::db::load"));
+        static TOP: Callsite = Callsite::function("load", "", 1, &[]).named("other");
+        assert_eq!((TOP.meta.target, TOP.meta.name), ("", "other"));
     }
 }

@@ -5,7 +5,7 @@
 //! Generated code calls `(&&&&Arg(&value)).__telemark_record(key, rec)`: method lookup tries the
 //! most-referenced receiver first, so the first impl whose bounds hold wins.
 
-use crate::caller::span::Outcome;
+use crate::caller::span::End;
 use crate::caller::value::Recorder;
 use std::fmt::{Debug, Display};
 
@@ -130,14 +130,23 @@ pub struct Ret<'a, T: ?Sized>(pub &'a T);
 
 /// `Err(e)` with `e: Display`.
 pub trait ErrDisplay {
-    /// Records an `Err` on the span.
-    fn __telemark_err(&self, o: &mut Outcome<'_, '_>);
+    /// Counts an `Err` as a failed call, and records it on the span when `record`.
+    fn __telemark_err(&self, end: &mut dyn End, record: bool);
 }
 impl<T, E: Display> ErrDisplay for &&&Ret<'_, Result<T, E>> {
-    fn __telemark_err(&self, o: &mut Outcome<'_, '_>) {
+    #[inline]
+    fn __telemark_err(&self, end: &mut dyn End, record: bool) {
         if let Err(e) = self.0 {
-            o.error(std::any::type_name::<E>(), e);
+            failed(end, record, std::any::type_name::<E>(), e);
         }
+    }
+}
+
+/// A call that returned an `Err`: counted, and recorded on the span when `record`.
+fn failed(end: &mut dyn End, record: bool, type_name: &str, e: &dyn Display) {
+    end.failed();
+    if record {
+        end.outcome_dyn(&mut |o| o.error(type_name, e));
     }
 }
 
@@ -150,26 +159,28 @@ impl<E: Debug> Display for DebugAsDisplay<'_, E> {
 
 /// `Err(e)` with `e: Debug`.
 pub trait ErrDebug {
-    /// Records an `Err` on the span.
-    fn __telemark_err(&self, o: &mut Outcome<'_, '_>);
+    /// Counts an `Err` as a failed call, and records it on the span when `record`.
+    fn __telemark_err(&self, end: &mut dyn End, record: bool);
 }
 impl<T, E: Debug> ErrDebug for &&Ret<'_, Result<T, E>> {
-    fn __telemark_err(&self, o: &mut Outcome<'_, '_>) {
+    #[inline]
+    fn __telemark_err(&self, end: &mut dyn End, record: bool) {
         if let Err(e) = self.0 {
-            o.error(std::any::type_name::<E>(), &DebugAsDisplay(e));
+            failed(end, record, std::any::type_name::<E>(), &DebugAsDisplay(e));
         }
     }
 }
 
 /// `Err(e)` with an `e` that cannot be printed: the type name is the message.
 pub trait ErrOpaque {
-    /// Records an `Err` on the span.
-    fn __telemark_err(&self, o: &mut Outcome<'_, '_>);
+    /// Counts an `Err` as a failed call, and records it on the span when `record`.
+    fn __telemark_err(&self, end: &mut dyn End, record: bool);
 }
 impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
-    fn __telemark_err(&self, o: &mut Outcome<'_, '_>) {
+    #[inline]
+    fn __telemark_err(&self, end: &mut dyn End, record: bool) {
         if self.0.is_err() {
-            o.error(std::any::type_name::<E>(), &std::any::type_name::<E>());
+            failed(end, record, std::any::type_name::<E>(), &std::any::type_name::<E>());
         }
     }
 }
@@ -177,34 +188,11 @@ impl<T, E> ErrOpaque for &Ret<'_, Result<T, E>> {
 /// Not a `Result`: nothing to record.
 pub trait ErrNone {
     /// Does nothing.
-    fn __telemark_err(&self, o: &mut Outcome<'_, '_>);
+    fn __telemark_err(&self, end: &mut dyn End, record: bool);
 }
 impl<T: ?Sized> ErrNone for Ret<'_, T> {
-    fn __telemark_err(&self, _o: &mut Outcome<'_, '_>) {}
-}
-
-/// `Result` or not: whether the call failed, for the function's metrics.
-pub trait IsErrResult {
-    /// Whether the value is an `Err`.
-    fn __telemark_is_err(&self) -> bool;
-}
-impl<T, E> IsErrResult for &Ret<'_, Result<T, E>> {
     #[inline(always)]
-    fn __telemark_is_err(&self) -> bool {
-        self.0.is_err()
-    }
-}
-
-/// Not a `Result`: never failed.
-pub trait IsErrNone {
-    /// Always false.
-    fn __telemark_is_err(&self) -> bool;
-}
-impl<T: ?Sized> IsErrNone for Ret<'_, T> {
-    #[inline(always)]
-    fn __telemark_is_err(&self) -> bool {
-        false
-    }
+    fn __telemark_err(&self, _end: &mut dyn End, _record: bool) {}
 }
 
 /// Wraps the return value of a `#[capture_exceptions]` function to capture its `Err`.
@@ -341,10 +329,38 @@ impl<T: ?Sized> CaptureNone for Captured<'_, T> {
 use crate::caller::span::{IntoParent, Parent};
 
 /// Runs a sync function body that must yield its value (generated code). The `FnOnce` bound fixes
-/// the closure's kind, so a body may return borrows of what it captured (`&mut self` fields).
+/// the closure's kind, so a body may return borrows of what it captured (`&mut self` fields);
+/// generated code names `R`, the function's return type, so that `?` and `return` infer.
 #[inline(always)]
-pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
     f()
+}
+
+/// The function's return type, for the dead `return` that types the closure or async block a
+/// body runs in (generated code: `if false { return never::<T>(); }`). Never called.
+#[doc(hidden)]
+pub fn never<T>() -> T {
+    unreachable!("generated code calls `never` only under `if false`")
+}
+
+/// The traits that record an argument, a `fields` value or the return value, for
+/// `use spec::args::*` in generated code (anonymous: they name nothing in the function).
+pub mod args {
+    pub use super::{RecordDebug as _, RecordDisplay as _, RecordNothing as _, RecordPrimitive as _};
+}
+
+/// The traits that find an `Err` in a return value, for `use spec::ret::*` in generated code.
+pub mod ret {
+    pub use super::{ErrDebug as _, ErrDisplay as _, ErrNone as _, ErrOpaque as _};
+}
+
+/// The traits that capture a returned `Err` as an exception, for `use spec::capture::*` in
+/// generated code.
+pub mod capture {
+    pub use super::{
+        CaptureAnyhow as _, CaptureDebug as _, CaptureDisplay as _, CaptureDyn as _, CaptureDynSend as _,
+        CaptureError as _, CaptureNone as _, CaptureOpaque as _,
+    };
 }
 
 /// The parent for `parent = expr` (generated code; borrows, so the expression may name an

@@ -241,15 +241,20 @@ fn record_args(l: &Local, id: SpanId, args: impl FnOnce(&mut Recorder<'_>)) -> (
 /// Decides whether and how a span starts and builds its frame. `None`: nothing to push. When
 /// sampled, the frame is the current span while its arguments are recorded.
 #[inline]
-pub(crate) fn begin(l: &Local, start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> Option<Frame> {
+pub(crate) fn begin(
+    l: &Local,
+    start: Start,
+    args: impl FnOnce(&mut Recorder<'_>),
+    detached: bool,
+) -> Option<Frame> {
     let d = decide(l, start.parent, start.ratio)?;
     let span_id = new_span_id();
     if !d.sampled {
         return Some(frame(d, span_id, start.kind, start.site, minstant::Instant::ZERO));
     }
     let mut f = frame(d, span_id, start.kind, start.site, minstant::Instant::now());
-    // A closure that captures nothing formats no argument: nothing to make current for.
-    if std::mem::size_of_val(&args) == 0 {
+    // Arguments that format nothing of the caller's: nothing to make current for.
+    if detached {
         (f.data, f.dropped) = record_args_detached(l, args);
         return Some(f);
     }
@@ -283,6 +288,7 @@ fn begin_on_stack(
     l: &Local,
     start: Start,
     args: impl FnOnce(&mut Recorder<'_>),
+    detached: bool,
 ) -> (SpanId, minstant::Instant) {
     let Some(mut d) = decide(l, start.parent, start.ratio) else {
         return (SpanId::INVALID, minstant::Instant::ZERO);
@@ -290,15 +296,18 @@ fn begin_on_stack(
     let sampled = d.sampled;
     let at = if sampled { minstant::Instant::now() } else { minstant::Instant::ZERO };
     let span_id = new_span_id();
-    // A closure that captures nothing formats no argument: recorded before the push, as it
-    // costs least.
-    let later = sampled && std::mem::size_of_val(&args) != 0;
+    // Arguments that format nothing of the caller's (`detached`: a closure that captures nothing)
+    // are recorded before the push, as it costs least.
+    let later = sampled && !detached;
     if sampled && !later {
-        let (data, dropped) = record_args_detached(l, args);
+        // A call site with no keys records nothing (`skip_all`, no fields): no call of `args`,
+        // and no empty buffer handed back through memory.
+        let records = !matches!(start.site, Site::Callsite(cs) if cs.meta.keys.is_empty());
+        let recorded = if records { Some(record_args_detached(l, args)) } else { None };
         let Ok(mut s) = l.stack.try_borrow_mut() else { return (SpanId::INVALID, minstant::Instant::ZERO) };
         // Built where it lives: no copy of a frame whose fields were just written.
         push_in_place(&mut s, &mut d, span_id, start.kind, start.site, at);
-        if let Some(f) = s.last_mut() {
+        if let (Some((data, dropped)), Some(f)) = (recorded, s.last_mut()) {
             (f.data, f.dropped) = (data, dropped);
         }
         thread::sync_top(&s);
@@ -507,6 +516,9 @@ impl SpanGuard {
     #[doc(hidden)] // generated code
     /// Starts and enters a span for call site `cs`; `args` records attributes, only when sampled.
     /// The call is measured for the function's metrics whether or not the span is recorded.
+    ///
+    /// Only the checks that skip the span (the call site filtered out, an unsampled parent) are
+    /// inlined into the function; starting a span is `SpanGuard::begin`, compiled once.
     #[inline(always)]
     pub fn enter<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: F) -> SpanGuard {
         let interest = cs.interest();
@@ -519,12 +531,32 @@ impl SpanGuard {
             }
             return Self::enter_unrecorded(cs, parent);
         }
+        let detached = std::mem::size_of::<F>() == 0;
+        let mut args = Some(args);
+        let args = &mut |rec: &mut Recorder<'_>| args.take().map_or((), |a| a(rec));
         match parent {
-            // The common case, known where `enter` is inlined: no parent to pass through memory
-            // (a tag byte written there and read back wider stalls store forwarding on Zen 4).
-            Parent::Current => Self::enter_current(cs, args),
-            parent => Self::enter_enabled(cs, parent, args),
+            // Known where `enter` is inlined: no parent to pass through memory (a tag byte
+            // written there and read back wider stalls store forwarding on Zen 4).
+            Parent::Current => SpanGuard::begin_current(cs, args, detached),
+            parent => SpanGuard::begin(cs, parent, args, detached),
         }
+    }
+
+    #[doc(hidden)] // generated code
+    /// [`SpanGuard::enter`] with the current span as the parent (a function without `parent =` or
+    /// `root`): nothing of a parent to branch on or drop in the function.
+    #[inline(always)]
+    pub fn enter_current<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, args: F) -> SpanGuard {
+        let interest = cs.interest();
+        if interest & Callsite::SPAN == 0 || thread::inside_unsampled() {
+            if interest & Callsite::METRICS == 0 {
+                return SpanGuard::INERT;
+            }
+            return Self::enter_unrecorded(cs, Parent::Current);
+        }
+        let detached = std::mem::size_of::<F>() == 0;
+        let mut args = Some(args);
+        SpanGuard::begin_current(cs, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
     }
 
     /// A call whose span is not recorded, but which is measured or enters an explicit parent's
@@ -538,33 +570,40 @@ impl SpanGuard {
         SpanGuard { id, meter: Meter::start(cs, None), ..SpanGuard::INERT }
     }
 
-    /// The span of an enabled call site: out of line, so that the caller's function (where
-    /// `enter` is inlined) keeps a small stack frame and few saved registers for the disabled
-    /// and sampled-out paths.
+    /// Starts a span for a call site that is enabled (see [`SpanGuard::enter`]). Not generic and
+    /// never inlined: one copy for every function (a program's many instrumented functions do not
+    /// each compile it), and the function that calls it keeps a small stack frame and few saved
+    /// registers for its disabled and sampled-out paths.
     #[inline(never)]
-    fn enter_enabled<F: FnOnce(&mut Recorder<'_>)>(
+    fn begin(
         cs: &'static Callsite,
         parent: Parent,
-        args: F,
+        args: &mut dyn FnMut(&mut Recorder<'_>),
+        detached: bool,
     ) -> SpanGuard {
-        Self::enter_with(cs, move || parent, args)
+        Self::begin_with(cs, move || parent, args, detached)
     }
 
-    /// [`enter_enabled`](Self::enter_enabled) for `Parent::Current`.
+    /// [`SpanGuard::begin`] for `Parent::Current`.
     #[inline(never)]
-    fn enter_current<F: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, args: F) -> SpanGuard {
-        Self::enter_with(cs, || Parent::Current, args)
+    fn begin_current(
+        cs: &'static Callsite,
+        args: &mut dyn FnMut(&mut Recorder<'_>),
+        detached: bool,
+    ) -> SpanGuard {
+        Self::begin_with(cs, || Parent::Current, args, detached)
     }
 
     /// `parent` is made inside the thread-local access: a constant there, not a value the
     /// closure carries through memory.
     #[inline(always)]
-    fn enter_with<F: FnOnce(&mut Recorder<'_>)>(
+    fn begin_with(
         cs: &'static Callsite,
         parent: impl FnOnce() -> Parent,
-        args: F,
+        args: &mut dyn FnMut(&mut Recorder<'_>),
+        detached: bool,
     ) -> SpanGuard {
-        let (id, at) = thread::with(|l| begin_on_stack(l, Start::callsite(cs, parent()), args))
+        let (id, at) = thread::with(|l| begin_on_stack(l, Start::callsite(cs, parent()), args, detached))
             .unwrap_or((SpanId::INVALID, minstant::Instant::ZERO));
         // A recorded span lends its start time; otherwise the meter reads the clock; the guard
         // is built once, where it is returned.
@@ -579,7 +618,8 @@ impl SpanGuard {
 
     #[inline(always)]
     fn start_at(start: Start, args: impl FnOnce(&mut Recorder<'_>)) -> (SpanGuard, minstant::Instant) {
-        let (id, at) = thread::with(|l| begin_on_stack(l, start, args))
+        let detached = std::mem::size_of_val(&args) == 0;
+        let (id, at) = thread::with(|l| begin_on_stack(l, start, args, detached))
             .unwrap_or((SpanId::INVALID, minstant::Instant::ZERO));
         (SpanGuard { id, meter: Meter::OFF, _not_send: PhantomData }, at)
     }
@@ -846,7 +886,8 @@ impl<F> fmt::Debug for Traced<F> {
 pub struct Pending(Option<Frame>, Meter);
 
 impl Pending {
-    /// Starts a span for call site `cs`; `args` records attributes, only when sampled.
+    /// Starts a span for call site `cs`; `args` records attributes, only when sampled. As for
+    /// [`SpanGuard::enter`], only the checks that skip the span are inlined.
     #[inline]
     pub fn start<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, parent: Parent, args: A) -> Pending {
         let interest = cs.interest();
@@ -861,7 +902,37 @@ impl Pending {
             };
             return Pending(frame, Meter::start(cs, None));
         }
-        let frame = thread::with(|l| begin(l, Start::callsite(cs, parent), args)).flatten();
+        let detached = std::mem::size_of::<A>() == 0;
+        let mut args = Some(args);
+        Pending::begin(cs, parent, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
+    }
+
+    #[doc(hidden)] // generated code
+    /// [`Pending::start`] with the current span as the parent (generated code, for a function
+    /// without `parent =` or `root`).
+    #[inline]
+    pub fn start_current<A: FnOnce(&mut Recorder<'_>)>(cs: &'static Callsite, args: A) -> Pending {
+        let interest = cs.interest();
+        if interest & Callsite::SPAN == 0 || thread::inside_unsampled() {
+            if interest & Callsite::METRICS == 0 {
+                return Pending(None, Meter::OFF);
+            }
+            return Pending(None, Meter::start(cs, None));
+        }
+        let detached = std::mem::size_of::<A>() == 0;
+        let mut args = Some(args);
+        Pending::begin(cs, Parent::Current, &mut |rec| args.take().map_or((), |a| a(rec)), detached)
+    }
+
+    /// Starts a span for a call site that is enabled (see [`Pending::start`]).
+    #[inline]
+    fn begin(
+        cs: &'static Callsite,
+        parent: Parent,
+        args: &mut dyn FnMut(&mut Recorder<'_>),
+        detached: bool,
+    ) -> Pending {
+        let frame = thread::with(|l| begin(l, Start::callsite(cs, parent), args, detached)).flatten();
         let at = frame.as_ref().map(|f| f.start).filter(|s| *s != minstant::Instant::ZERO);
         Pending(frame, Meter::start(cs, at))
     }
@@ -874,17 +945,48 @@ impl Pending {
         self.0.as_ref().map(Frame::context)
     }
 
-    /// Runs `fut` inside this span.
+    /// Runs `fut` inside this span. Generated code names `R`, the function's return type, so that
+    /// `?` and `return` in the body's async block infer.
     #[inline]
-    pub fn instrument<F: Future>(self, fut: F) -> Traced<F> {
+    pub fn instrument<R, F: Future<Output = R>>(self, fut: F) -> Traced<F> {
         let mut this = self;
         Traced { fut, frame: this.0.take(), meter: this.1 }
+    }
+
+    #[doc(hidden)] // generated code
+    /// Runs `fut` inside this span, which ends when it completes: for a function whose return
+    /// value says nothing to its span (generated code). `R` is the function's return type, named
+    /// so that `?` and `return` in the body's async block infer.
+    #[inline]
+    pub fn run<R, F: Future<Output = R>>(self, fut: F) -> InSpan<F> {
+        InSpan { traced: self.instrument(fut) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[doc(hidden)] // generated code
+    /// A future run inside its span, which ends when it completes (see [`Pending::run`]).
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct InSpan<F> {
+        #[pin]
+        traced: Traced<F>,
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().traced.poll(cx).map(|(out, _finish)| out)
     }
 }
 
 impl<F: Future> Traced<F> {
     fn with_start(start: Start, args: impl FnOnce(&mut Recorder<'_>), fut: F) -> Self {
-        let frame = thread::with(|l| begin(l, start, args)).flatten();
+        let detached = std::mem::size_of_val(&args) == 0;
+        let frame = thread::with(|l| begin(l, start, args, detached)).flatten();
         Traced { fut, frame, meter: Meter::OFF }
     }
 }
@@ -942,6 +1044,37 @@ impl<F: Future> Future for Traced<F> {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+#[doc(hidden)] // generated code
+/// What a function's return value tells its span and its metrics: [`SpanGuard`] for a sync
+/// function, [`Finish`] for an async one (generated code, through `spec::ErrDisplay` and the
+/// other `Err` dispatch traits).
+pub trait End {
+    /// The call returned an `Err` (for the function's metrics).
+    fn failed(&mut self);
+    /// Records what the function returned on its span, when it is recorded.
+    fn outcome_dyn(&mut self, f: &mut dyn FnMut(&mut Outcome<'_, '_>));
+}
+
+impl End for SpanGuard {
+    #[inline(always)]
+    fn failed(&mut self) {
+        self.meter.failed = 1;
+    }
+    fn outcome_dyn(&mut self, f: &mut dyn FnMut(&mut Outcome<'_, '_>)) {
+        self.outcome(f);
+    }
+}
+
+impl End for Finish {
+    #[inline(always)]
+    fn failed(&mut self) {
+        self.1.failed = 1;
+    }
+    fn outcome_dyn(&mut self, f: &mut dyn FnMut(&mut Outcome<'_, '_>)) {
+        self.outcome(f);
     }
 }
 

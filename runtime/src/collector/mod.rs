@@ -3,6 +3,7 @@
 //! allocated), to the others decoded into [`FinishedSpan`]s and [`LogEntry`]s.
 
 mod decode;
+pub(crate) use decode::set_code_attributes;
 
 use crate::caller::clock;
 use crate::caller::thread::{self, Record, CHANNELS};

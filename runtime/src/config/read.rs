@@ -3,7 +3,7 @@
 //! variables' formats.
 
 use super::check::{self, Count, Span};
-use super::sections::{ConsoleOutput, Protocol, SamplerName, Switch};
+use super::sections::{CodeAttributes, ConsoleOutput, Protocol, SamplerName, Switch};
 use super::ConfigError;
 use crate::caller::level::Directives;
 use crate::export::console::ConsoleFormat;
@@ -302,6 +302,14 @@ pub(super) fn de_format<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleFormat
         "human" => Ok(ConsoleFormat::Human),
         "json" => Ok(ConsoleFormat::Json),
         other => Err(format!("unknown format `{other}`, expected `human` or `json`")),
+    })
+}
+pub(super) fn de_code_attributes<'de, D: Deserializer<'de>>(d: D) -> Result<CodeAttributes, D::Error> {
+    de_with(d, |s| match s.trim() {
+        "short" => Ok(CodeAttributes::Short),
+        "full" => Ok(CodeAttributes::Full),
+        "off" | "false" => Ok(CodeAttributes::Off),
+        other => Err(format!("unknown value `{other}`, expected `short`, `full` or `off`")),
     })
 }
 pub(super) fn de_output<'de, D: Deserializer<'de>>(d: D) -> Result<ConsoleOutput, D::Error> {

@@ -89,6 +89,52 @@ pub struct CaptureSite {
     pub fingerprint: Option<fn() -> String>,
 }
 
+impl CaptureSite {
+    #[doc(hidden)] // generated code
+    /// A function's capture site with the defaults (const, for generated code): `function` is
+    /// `module::path::name`; no ignore pattern, the config's backtrace setting, level error, no
+    /// fingerprint of the user's. The builder methods below change what the options change.
+    pub const fn function(function: &'static str, file: &'static str, line: u32) -> CaptureSite {
+        CaptureSite {
+            function,
+            file,
+            line,
+            ignore: &[],
+            backtrace: None,
+            level: Level::Error,
+            fingerprint: None,
+        }
+    }
+
+    #[doc(hidden)] // generated code: `ignore = [..]`
+    /// Errors matching one of these are counted, never exported.
+    pub const fn ignore(mut self, patterns: &'static [&'static str]) -> CaptureSite {
+        self.ignore = patterns;
+        self
+    }
+
+    #[doc(hidden)] // generated code: `backtrace = ..`
+    /// Whether to capture a backtrace, whatever the config says.
+    pub const fn backtrace(mut self, on: bool) -> CaptureSite {
+        self.backtrace = Some(on);
+        self
+    }
+
+    #[doc(hidden)] // generated code: `level = ..`
+    /// The severity of the exported log record.
+    pub const fn level(mut self, level: Level) -> CaptureSite {
+        self.level = level;
+        self
+    }
+
+    #[doc(hidden)] // generated code: `fingerprint = ..`
+    /// The user's own grouping key.
+    pub const fn fingerprint(mut self, key: fn() -> String) -> CaptureSite {
+        self.fingerprint = Some(key);
+        self
+    }
+}
+
 thread_local! {
     static SCOPE: Cell<Option<&'static CaptureSite>> = const { Cell::new(None) };
 }
@@ -116,9 +162,10 @@ impl CaptureScope {
         CaptureScope { prev, _not_send: std::marker::PhantomData }
     }
 
-    /// Runs `fut` with `site` as the capture scope during each poll.
+    /// Runs `fut` with `site` as the capture scope during each poll. Generated code names `R`,
+    /// the function's return type, so that `?` and `return` in the async block infer.
     #[inline]
-    pub fn future<F: Future>(site: &'static CaptureSite, fut: F) -> Scoped<F> {
+    pub fn future<R, F: Future<Output = R>>(site: &'static CaptureSite, fut: F) -> Scoped<F> {
         Scoped { site, fut }
     }
 }

@@ -364,11 +364,17 @@ impl Meter {
     pub(crate) const OFF: Meter = Meter { cs: None, start: minstant::Instant::ZERO, failed: 0 };
 
     /// Starts measuring a call of `cs` (at `start`, or now) if metrics are on.
+    ///
+    /// Only the check is inlined into instrumented functions: reading the clock is compiled once.
     #[inline(always)]
     pub(crate) fn start(cs: &'static Callsite, start: Option<minstant::Instant>) -> Meter {
         if !on() {
             return Meter::OFF;
         }
+        Meter::started(cs, start)
+    }
+
+    fn started(cs: &'static Callsite, start: Option<minstant::Instant>) -> Meter {
         Meter { cs: Some(cs), start: start.unwrap_or_else(minstant::Instant::now), failed: 0 }
     }
 

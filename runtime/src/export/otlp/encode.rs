@@ -174,8 +174,8 @@ pub(crate) fn span(buf: &mut Vec<u8>, s: &SpanView<'_>, code: &mut CodeCache) {
 }
 
 /// The `code.*` attributes of recently seen callsites, encoded: a span of a `#[traced]` function
-/// copies its three attributes as one block instead of writing six strings and six messages (a
-/// log record, its two). Direct-mapped by the addresses of the callsite's `&'static` strings,
+/// copies its attributes (two or three, `tracing.code_attributes`) as one block instead of writing
+/// their strings and messages one by one (a log record, its two). Direct-mapped by the addresses of the callsite's `&'static` strings,
 /// which are compared, never followed; a function name that is not static is written each time.
 pub(crate) struct CodeCache {
     slots: Vec<Option<CodeSlot>>,
@@ -198,10 +198,15 @@ impl Default for CodeCache {
 impl CodeCache {
     /// Writes a span's `code` as attributes (field 9 of `Span`).
     fn span(&mut self, b: &mut Vec<u8>, code: &CodeLocation) {
-        let Some(Cow::Borrowed(function)) = &code.function else {
-            return span_code(b, code);
+        // By the function's and the file's addresses; without a function (`short`, a span named
+        // after it), 0 in its place, which no string has. A log record's key has no file.
+        let key = match (&code.function, code.file) {
+            (Some(Cow::Borrowed(function)), file) => {
+                (function.as_ptr() as usize, file.map(|f| f.as_ptr() as usize), code.line)
+            }
+            (None, Some(file)) => (0, Some(file.as_ptr() as usize), code.line),
+            _ => return span_code(b, code),
         };
-        let key = (function.as_ptr() as usize, code.file.map(|f| f.as_ptr() as usize), code.line);
         self.write(b, key, |b| span_code(b, code));
     }
 
@@ -219,7 +224,7 @@ impl CodeCache {
         key: (usize, Option<usize>, Option<u32>),
         encode: impl FnOnce(&mut Vec<u8>),
     ) {
-        let hash = (key.0 >> 3) ^ key.2.map_or(0, |l| l as usize);
+        let hash = (key.0 >> 3) ^ (key.1.unwrap_or(0) >> 3) ^ key.2.map_or(0, |l| l as usize);
         let slot = &mut self.slots[hash % CODE_SLOTS];
         if slot.as_ref().is_none_or(|s| s.key != key) {
             let mut encoded = Vec::new();
