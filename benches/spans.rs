@@ -1027,23 +1027,51 @@ fn delivery_cell(d: &Delivery) -> String {
     s
 }
 
+/// What every table of the report was measured on: the CPU (model, family/model/stepping, the
+/// flags `lscpu` shows), the date and the commit — CPUs differ enough (store forwarding, the cost
+/// of reading the TSC) that a figure means little without them.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let run = |cmd: &str, args: &[&str]| {
+        std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let dirty = run("git", &["status", "--porcelain", "--untracked-files=no"]);
+    format!(
+        "Machine: {} CPUs, {} (family {}, model {}, stepping {}); minstant TSC: {}\n\
+         Date: {}; commit: {}{}; {}\n\
+         Flags: {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        field("model name"),
+        field("cpu family"),
+        field("model"),
+        field("stepping"),
+        minstant::is_tsc_available(),
+        run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        run("git", &["rev-parse", "--short", "HEAD"]),
+        if dirty.is_empty() || dirty == "?" { "" } else { " (with uncommitted changes)" },
+        run("rustc", &["--version"]),
+        field("flags"),
+    )
+}
+
 fn report(results: &[(Case, Measured)], sat: Option<&Saturation>) -> String {
     let mut out = String::new();
     let w = &mut out;
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    let _ = writeln!(
-        w,
-        "Machine: {} CPUs, {cpu_model}; minstant TSC: {}\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        minstant::is_tsc_available()
-    );
+    let _ = writeln!(w, "{}\n", machine());
 
     let get = |id: &str| results.iter().find(|(c, _)| c.id == id).map(|(_, r)| r);
     let per_span = |c: &Case, v: Option<f64>| v.map(|v| v / f64::from(c.spans.max(1)));

@@ -496,7 +496,9 @@ fn a_signal_being_retried_does_not_hold_back_another() {
         assert_eq!(held.queue_depth, 100, "{protocol:?}: the spans are kept: {held:?}");
         rx.set_http_status(200);
         rx.set_grpc_error(None);
-        assert!(telemark::flush(telemark::QUERY_WAIT), "{protocol:?}");
+        // An attempt already in flight when the receiver recovered still fails, and `flush`
+        // reports the first failure it sees: the next ones find the receiver healthy.
+        assert!((0..5).any(|_| telemark::flush(telemark::QUERY_WAIT)), "{protocol:?}");
         assert!(guard.shutdown_within(telemark::QUERY_WAIT));
         let after = telemark::stats();
         let (s, l) = (spans(&before, &after), logs(&before, &after));
