@@ -156,19 +156,20 @@ impl Rotel {
                 let _ = self.child.kill();
             }
         }
-        // Bounded: a rotel that does not exit within WAIT is killed.
-        let deadline = std::time::Instant::now() + super::WAIT;
-        let mut pause = std::time::Duration::from_millis(5);
-        while matches!(self.child.try_wait(), Ok(None)) {
-            if std::time::Instant::now() > deadline {
-                self.output.lock().unwrap().push_str("[test: rotel did not exit after SIGTERM; killed]\n");
-                let _ = self.child.kill();
-                break;
+        // Waits for the exit itself (no polling); a watchdog kills a rotel that has not exited
+        // within WAIT, a bound reached only when it hangs.
+        let (exited, watch) = std::sync::mpsc::channel::<()>();
+        let pid = self.child.id().to_string();
+        let output = self.output.clone();
+        let watchdog = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watch.recv_timeout(super::WAIT) {
+                output.lock().unwrap().push_str("[test: rotel did not exit after SIGTERM; killed]\n");
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
             }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(std::time::Duration::from_millis(100));
-        }
+        });
         let _ = self.child.wait();
+        drop(exited);
+        let _ = watchdog.join();
         for r in self.readers.drain(..) {
             let _ = r.join();
         }

@@ -176,7 +176,6 @@ fn push_in_place(
     f.kind = kind;
     f.start = at;
     f.site = site;
-    f.status = STATUS_UNSET;
     // Read where the decision was made, not moved first (a move copied it wholesale).
     if d.trace_state.is_some() {
         f.trace_state = d.trace_state.take();
@@ -198,15 +197,10 @@ fn frame(d: Decision, span_id: SpanId, kind: SpanKind, site: Site, at: minstant:
         recording: d.sampled,
         kind,
         start: at,
-        end: minstant::Instant::ZERO,
         site,
-        status: STATUS_UNSET,
-        cancelled: false,
-        dropped: 0,
-        dropped_events: 0,
-        data: Vec::new(),
         trace_state: d.trace_state,
         baggage: d.baggage,
+        ..Frame::BLANK
     }
 }
 

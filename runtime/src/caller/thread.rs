@@ -5,7 +5,7 @@
 //! the collector (one mutex, once per thread); after that, handing over a span is one write into a
 //! single-producer ring. A full ring drops the record and counts it.
 
-use crate::caller::callsite::{Callsite, SpanContext, SpanKind};
+use crate::caller::callsite::{Callsite, SpanContext, SpanKind, STATUS_UNSET};
 use crate::caller::ids::{SpanId, TraceId};
 use crate::caller::level::Level;
 use crate::stats::STATS;
@@ -77,7 +77,7 @@ impl Frame {
         start: minstant::Instant::ZERO,
         end: minstant::Instant::ZERO,
         site: Site::Manual(Location::caller()),
-        status: 0,
+        status: STATUS_UNSET,
         cancelled: false,
         dropped: 0,
         dropped_events: 0,
@@ -102,21 +102,11 @@ impl Frame {
         Frame {
             trace_id: ctx.trace_id,
             span_id: ctx.span_id,
-            parent: SpanId::INVALID,
             parent_remote: ctx.remote,
             sampled: ctx.sampled,
-            recording: false,
-            kind: SpanKind::Internal,
-            start: minstant::Instant::ZERO,
-            end: minstant::Instant::ZERO,
-            site: Site::Manual(Location::caller()),
-            status: 0,
-            cancelled: false,
-            dropped: 0,
-            dropped_events: 0,
-            data: Vec::new(),
             trace_state: ctx.trace_state.clone(),
             baggage: ctx.baggage.clone(),
+            ..Frame::BLANK
         }
     }
 }
